@@ -12,8 +12,10 @@
 //!
 //! ```ignore
 //! let table: RuleTable = ldguard_policy::compile_str(text, "web.json")?; // Result<RuleTable, Diagnostics>
-//! let table = table.for_program("/usr/sbin/nginx"); // drops rules whose `program` can't match
-//! let d: Decision = table.decide(&Request::exec("execve", "/usr/sbin/nginx", "/bin/sh", Some("/usr/bin/dash")));
+//! let table = table.for_program(b"/usr/sbin/nginx"); // drops rules whose `program` can't match
+//! let req = Request { path: Some(b"/bin/sh"), resolved_path: Some(b"/usr/bin/dash"),
+//!                     ..Request::new(Kind::Exec, Call::Execve, b"/usr/sbin/nginx") };
+//! let d: Decision = table.decide(&req);
 //! if d.action.blocks() && table.mode() == Mode::Enforce { /* fail with d.errno */ }
 //! if d.log { /* emit an event naming d.rule(), d.severity */ }
 //! ```
@@ -44,13 +46,14 @@ pub struct Request<'a> {
     pub kind: Kind,
     /// The interposed libc entry point (`openat`, `execve`, `connect`, ...).
     pub call: Call,
-    /// Resolved `/proc/self/exe` of the calling process.
-    pub program: &'a str,
+    /// Resolved `/proc/self/exe` of the calling process. Paths are bytes:
+    /// Linux paths need not be UTF-8, and a deny must hold for those too.
+    pub program: &'a [u8],
     /// File or exec target as given (made absolute and normalised).
-    pub path: Option<&'a str>,
+    pub path: Option<&'a [u8]>,
     /// The same target with symlinks resolved, when it differs from `path`.
     /// A rule's `path` globs match if they match either.
-    pub resolved_path: Option<&'a str>,
+    pub resolved_path: Option<&'a [u8]>,
     /// File access; ignored for other kinds.
     pub access: Access,
     /// Network direction; ignored for other kinds.
@@ -59,7 +62,7 @@ pub struct Request<'a> {
     pub port: Option<u16>,
     pub protocol: Option<Protocol>,
     /// Path of a unix-domain socket (network kind).
-    pub unix: Option<&'a str>,
+    pub unix: Option<&'a [u8]>,
     /// DNS name the process resolved to `address`, when known.
     pub host: Option<&'a str>,
 }
@@ -67,7 +70,7 @@ pub struct Request<'a> {
 impl<'a> Request<'a> {
     /// A blank request of `kind` for `call` from `program`; fill the rest with
     /// struct update syntax or the helpers below.
-    pub fn new(kind: Kind, call: Call, program: &'a str) -> Self {
+    pub fn new(kind: Kind, call: Call, program: &'a [u8]) -> Self {
         Request {
             kind,
             call,
