@@ -23,17 +23,22 @@
 #![forbid(unsafe_code)]
 
 pub mod call;
+mod check;
 pub mod compile;
 pub mod diag;
+pub mod errno;
 pub mod glob;
 pub mod model;
 pub mod net;
 pub mod path;
 
 pub use call::Call;
+pub use check::check_str;
 pub use compile::{compile_document, compile_str, RuleTable};
 pub use diag::{Diagnostic, Diagnostics};
-pub use model::{Action, Access, Direction, Kind, Mode, Protocol, Severity};
+pub use model::{
+    Access, Action, Direction, Kind, LogClass, LogSet, Mode, Policy, Protocol, Rule, Severity,
+};
 
 use std::net::IpAddr;
 

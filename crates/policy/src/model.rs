@@ -67,3 +67,130 @@ impl Action {
         matches!(self, Action::Deny | Action::Kill)
     }
 }
+
+impl Kind {
+    /// Dense index, for per-kind arrays.
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The errno a `deny` of this kind fails the call with unless the rule
+    /// names its own: `EACCES` for file and exec, `EPERM` otherwise.
+    pub const fn default_errno(self) -> i32 {
+        match self {
+            Kind::File | Kind::Exec => crate::errno::EACCES,
+            Kind::Network | Kind::Syscall => crate::errno::EPERM,
+        }
+    }
+}
+
+impl Action {
+    /// The `log` class this outcome belongs to (`kill` is logged as `deny`).
+    pub const fn log_class(self) -> LogClass {
+        match self {
+            Action::Allow => LogClass::Allow,
+            Action::Audit => LogClass::Audit,
+            Action::Deny | Action::Kill => LogClass::Deny,
+        }
+    }
+}
+
+/// The set of outcomes a policy's `log` selects.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LogSet(u8);
+
+impl LogSet {
+    pub const EMPTY: LogSet = LogSet(0);
+
+    pub const fn with(self, class: LogClass) -> LogSet {
+        LogSet(self.0 | 1 << class as u8)
+    }
+
+    pub const fn contains(self, class: LogClass) -> bool {
+        self.0 & (1 << class as u8) != 0
+    }
+
+    /// Whether an outcome with `action` is selected.
+    pub const fn logs(self, action: Action) -> bool {
+        self.contains(action.log_class())
+    }
+
+    /// Whether `behavior` (record each distinct operation once per process,
+    /// for `ldguard learn`) is on.
+    pub const fn behavior(self) -> bool {
+        self.contains(LogClass::Behavior)
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = LogClass> {
+        LogClass::ALL
+            .iter()
+            .copied()
+            .filter(move |&c| self.contains(c))
+    }
+}
+
+impl Default for LogSet {
+    /// `["deny", "audit"]`, the SPEC's default.
+    fn default() -> Self {
+        LogSet::EMPTY.with(LogClass::Deny).with(LogClass::Audit)
+    }
+}
+
+impl std::fmt::Debug for LogSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
+    }
+}
+
+/// A validated policy document: every default filled in, every matcher
+/// parsed. [`crate::compile_document`] turns it into a [`crate::RuleTable`].
+#[derive(Clone, Debug)]
+pub struct Policy {
+    pub name: String,
+    pub mode: Mode,
+    pub log: LogSet,
+    /// Default action per kind, indexed by [`Kind::index`].
+    pub defaults: [Action; 4],
+    pub ignore: Vec<crate::Call>,
+    pub description: Option<String>,
+    pub rules: Vec<Rule>,
+}
+
+impl Policy {
+    pub fn default_action(&self, kind: Kind) -> Action {
+        self.defaults[kind.index()]
+    }
+}
+
+/// One rule. A matcher that is `None` was absent from the document and
+/// matches anything; a present one must match, and it never matches a
+/// request that lacks the field it looks at (a `port` rule does not match a
+/// unix socket).
+#[derive(Clone, Debug)]
+pub struct Rule {
+    pub name: String,
+    pub kind: Kind,
+    pub action: Action,
+    pub enabled: bool,
+    pub severity: Severity,
+    /// The rule's own errno for `deny`, when it names one.
+    pub errno: Option<i32>,
+    pub description: Option<String>,
+    pub program: Option<Vec<crate::glob::Glob>>,
+    pub path: Option<Vec<crate::glob::Glob>>,
+    pub access: Option<Vec<Access>>,
+    pub direction: Option<Vec<Direction>>,
+    pub address: Option<Vec<crate::net::Cidr>>,
+    pub port: Option<Vec<crate::net::PortRange>>,
+    pub protocol: Option<Vec<Protocol>>,
+    pub unix: Option<Vec<crate::glob::Glob>>,
+    pub host: Option<Vec<crate::glob::Glob>>,
+    pub call: Option<Vec<crate::Call>>,
+}
+
+impl Rule {
+    /// The errno a `deny` by this rule fails the call with.
+    pub fn deny_errno(&self) -> i32 {
+        self.errno.unwrap_or(self.kind.default_errno())
+    }
+}

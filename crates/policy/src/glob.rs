@@ -1,0 +1,562 @@
+//! Globs over paths (`/` separated) and host names (`.` separated).
+//!
+//! `*` matches any run of characters inside one segment, `?` exactly one
+//! character of a segment, and `**` (only as a whole segment) any number of
+//! segments, zero included: `/etc/**` matches `/etc`, `/etc/passwd` and
+//! `/etc/ssl/certs/x.pem`; `/usr/**/bin/*` matches `/usr/bin/ls`.
+//!
+//! Matching works on bytes and allocates nothing. Time is bounded by
+//! O(pattern × text); there is no exponential backtracking.
+
+use std::fmt;
+
+/// What a glob is matched against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GlobStyle {
+    /// File, exec and program paths: absolute, `/` separated.
+    Path,
+    /// Unix socket paths: like [`GlobStyle::Path`], or starting with `@` for
+    /// abstract sockets.
+    Unix,
+    /// DNS names: `.` separated labels, ASCII case-insensitive.
+    Host,
+}
+
+impl GlobStyle {
+    const fn separator(self) -> u8 {
+        match self {
+            GlobStyle::Path | GlobStyle::Unix => b'/',
+            GlobStyle::Host => b'.',
+        }
+    }
+}
+
+/// A compiled glob.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Glob {
+    text: Box<str>,
+    /// The pattern bytes as matched (lower-cased for hosts).
+    bytes: Box<[u8]>,
+    style: GlobStyle,
+    /// Length of the literal prefix every match starts with.
+    prefix_len: usize,
+    /// No wildcard at all: a plain comparison decides.
+    literal: bool,
+}
+
+impl fmt::Debug for Glob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Glob({:?})", self.text)
+    }
+}
+
+/// Why a pattern is not a valid glob.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GlobError {
+    /// Byte offset into the pattern where the problem starts.
+    pub offset: usize,
+    /// Length of the offending part, in bytes (at least 1 when the pattern is
+    /// non-empty).
+    pub len: usize,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl GlobError {
+    fn new(offset: usize, len: usize, message: impl Into<String>, hint: Option<String>) -> Self {
+        GlobError {
+            offset,
+            len,
+            message: message.into(),
+            hint,
+        }
+    }
+}
+
+impl Glob {
+    /// Parses and validates `pattern` for `style`.
+    pub fn new(pattern: &str, style: GlobStyle) -> Result<Glob, GlobError> {
+        validate(pattern, style)?;
+        let bytes: Box<[u8]> = match style {
+            GlobStyle::Host => pattern.to_ascii_lowercase().into_bytes().into(),
+            _ => pattern.as_bytes().into(),
+        };
+        let sep = style.separator();
+        let first_wild = bytes.iter().position(|&b| b == b'*' || b == b'?');
+        let (prefix_len, literal) = match first_wild {
+            None => (bytes.len(), true),
+            Some(i) => {
+                // `/etc/**` also matches `/etc`: the separator in front of a
+                // `**` segment is optional, so it is not part of the prefix.
+                let deep = bytes[i..].starts_with(b"**");
+                if deep && i > 0 && bytes[i - 1] == sep {
+                    (i - 1, false)
+                } else {
+                    (i, false)
+                }
+            }
+        };
+        Ok(Glob {
+            text: pattern.into(),
+            bytes,
+            style,
+            prefix_len,
+            literal,
+        })
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    pub fn style(&self) -> GlobStyle {
+        self.style
+    }
+
+    /// The literal bytes every matching text starts with (lower-cased for
+    /// host globs).
+    pub fn literal_prefix(&self) -> &[u8] {
+        &self.bytes[..self.prefix_len]
+    }
+
+    /// Whether the glob has no wildcard.
+    pub fn is_literal(&self) -> bool {
+        self.literal
+    }
+
+    /// Whether `text` matches the whole glob.
+    pub fn is_match(&self, text: &[u8]) -> bool {
+        match self.style {
+            GlobStyle::Host => {
+                let text = text.strip_suffix(b".").unwrap_or(text);
+                if self.literal {
+                    return text.eq_ignore_ascii_case(&self.bytes);
+                }
+                match_segments::<true>(&self.bytes, text, b'.')
+            }
+            _ => {
+                if self.literal {
+                    return *text == *self.bytes;
+                }
+                match_segments::<false>(&self.bytes, text, b'/')
+            }
+        }
+    }
+}
+
+/// Splits off the next segment of `s` at `sep`.
+#[inline]
+fn next_segment(s: &[u8], sep: u8) -> (&[u8], Option<&[u8]>) {
+    match s.iter().position(|&b| b == sep) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    }
+}
+
+/// Segment-level matching with `**` as the only multi-segment wildcard.
+///
+/// The greedy algorithm with a single backtrack point (the most recent `**`)
+/// is exact here because each non-`**` pattern segment matches exactly one
+/// text segment with a yes/no answer.
+fn match_segments<const FOLD: bool>(pat: &[u8], text: &[u8], sep: u8) -> bool {
+    // `None` means "no segments left"; `Some(rest)` is the unconsumed part
+    // starting at a segment.
+    let mut p: Option<&[u8]> = Some(pat);
+    let mut t: Option<&[u8]> = Some(text);
+    // The root path "/" is one empty segment, like the pattern "/".
+    if text.len() == 1 && text[0] == sep {
+        t = Some(&text[..0]);
+    }
+    if pat.len() == 1 && pat[0] == sep {
+        p = Some(&pat[..0]);
+    }
+    let mut back: Option<(Option<&[u8]>, Option<&[u8]>)> = None;
+    loop {
+        let pseg = p.map(|rest| next_segment(rest, sep));
+        if let Some((b"**", prest)) = pseg {
+            // Try zero segments first; remember where to resume with one
+            // more text segment swallowed.
+            back = Some((prest, t));
+            p = prest;
+            continue;
+        }
+        match (pseg, t) {
+            (None, None) => return true,
+            (Some((ps, prest)), Some(trest)) => {
+                let (ts, tnext) = next_segment(trest, sep);
+                if match_segment::<FOLD>(ps, ts) {
+                    p = prest;
+                    t = tnext;
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        // Mismatch: let the last `**` swallow one more text segment.
+        match back {
+            Some((bp, Some(bt))) => {
+                let (_, tnext) = next_segment(bt, sep);
+                back = Some((bp, tnext));
+                p = bp;
+                t = tnext;
+            }
+            _ => return false,
+        }
+    }
+}
+
+#[inline]
+fn eq_byte<const FOLD: bool>(p: u8, t: u8) -> bool {
+    if FOLD {
+        p == t.to_ascii_lowercase()
+    } else {
+        p == t
+    }
+}
+
+/// Length of the character starting at `t[0]`: a whole UTF-8 sequence when
+/// it is one, else one byte (paths need not be UTF-8).
+#[inline]
+fn char_len(t: &[u8]) -> usize {
+    let want = match t[0] {
+        0xC2..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF4 => 4,
+        _ => return 1,
+    };
+    if t.len() >= want && t[1..want].iter().all(|&b| b & 0xC0 == 0x80) {
+        want
+    } else {
+        1
+    }
+}
+
+/// Matches one segment with `*` and `?` (classic two-pointer algorithm).
+fn match_segment<const FOLD: bool>(pat: &[u8], text: &[u8]) -> bool {
+    let (mut pi, mut ti) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < text.len() {
+        if pi < pat.len() {
+            match pat[pi] {
+                b'*' => {
+                    star = Some((pi + 1, ti));
+                    pi += 1;
+                    continue;
+                }
+                b'?' => {
+                    pi += 1;
+                    ti += char_len(&text[ti..]);
+                    continue;
+                }
+                c if eq_byte::<FOLD>(c, text[ti]) => {
+                    pi += 1;
+                    ti += 1;
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        match star {
+            Some((sp, st)) => {
+                let st = st + char_len(&text[st..]);
+                star = Some((sp, st));
+                pi = sp;
+                ti = st;
+            }
+            None => return false,
+        }
+    }
+    pat[pi..].iter().all(|&b| b == b'*')
+}
+
+fn validate(pattern: &str, style: GlobStyle) -> Result<(), GlobError> {
+    let bytes = pattern.as_bytes();
+    if bytes.is_empty() {
+        return Err(GlobError::new(0, 0, "empty glob", None));
+    }
+    if let Some(i) = bytes.iter().position(|&b| b == 0) {
+        return Err(GlobError::new(i, 1, "NUL byte in glob", None));
+    }
+    if let Some(i) = bytes.iter().position(|b| b"[]{}".contains(b)) {
+        return Err(GlobError::new(
+            i,
+            1,
+            format!(
+                "`{}` is not supported in globs (no character classes or alternatives)",
+                bytes[i] as char
+            ),
+            Some("list each alternative as a separate glob in the array".into()),
+        ));
+    }
+    let sep = style.separator();
+    match style {
+        GlobStyle::Path | GlobStyle::Unix => {
+            let abstract_ok = style == GlobStyle::Unix && bytes[0] == b'@';
+            if bytes[0] != b'/' && !bytes.starts_with(b"**") && !abstract_ok {
+                let what = if style == GlobStyle::Unix {
+                    "unix socket glob must be absolute (start with `/`), start with `**`, or name an abstract socket with `@`"
+                } else {
+                    "path glob must be absolute (start with `/`) or start with `**`"
+                };
+                return Err(GlobError::new(
+                    0,
+                    1,
+                    what,
+                    Some(format!(
+                        "paths are matched after being made absolute; write `/{pattern}` or `**/{pattern}`"
+                    )),
+                ));
+            }
+            if bytes.len() > 1 && bytes.ends_with(b"/") {
+                let trimmed = pattern.trim_end_matches('/');
+                return Err(GlobError::new(
+                    bytes.len() - 1,
+                    1,
+                    "glob ends with `/`, but normalised paths never do",
+                    Some(format!(
+                        "write `{trimmed}` for the directory itself or `{trimmed}/**` for it and everything below"
+                    )),
+                ));
+            }
+        }
+        GlobStyle::Host => {
+            if let Some(i) = bytes
+                .iter()
+                .position(|&b| !(b.is_ascii_alphanumeric() || b"-_.*?".contains(&b)))
+            {
+                let ch = pattern[i..].chars().next().unwrap_or('?');
+                return Err(GlobError::new(
+                    i,
+                    ch.len_utf8(),
+                    format!("`{ch}` cannot appear in a host name glob"),
+                    Some("host globs use letters, digits, `-`, `_`, `.`, `*` and `?` (IDN names in their `xn--` form)".into()),
+                ));
+            }
+        }
+    }
+    // Segment checks.
+    let mut offset = 0usize;
+    let skip_first_empty = bytes[0] == sep;
+    for (n, seg) in bytes.split(|&b| b == sep).enumerate() {
+        let here = offset;
+        offset += seg.len() + 1;
+        if n == 0 && skip_first_empty {
+            continue;
+        }
+        if bytes.len() == 1 {
+            break;
+        }
+        if seg.is_empty() {
+            let (msg, hint) = match style {
+                GlobStyle::Host => (
+                    "empty label in host glob (`..` or a leading or trailing `.`)",
+                    "write the name without the extra `.`",
+                ),
+                _ => (
+                    "empty path segment (`//`) in glob",
+                    "normalised paths never contain `//`; remove the extra `/`",
+                ),
+            };
+            return Err(GlobError::new(
+                here.saturating_sub(1).min(bytes.len() - 1),
+                1,
+                msg,
+                Some(hint.into()),
+            ));
+        }
+        if style != GlobStyle::Host && (seg == b"." || seg == b"..") {
+            return Err(GlobError::new(
+                here,
+                seg.len(),
+                format!(
+                    "`{}` segment in glob can never match a normalised path",
+                    String::from_utf8_lossy(seg)
+                ),
+                Some("write the path without `.` and `..` segments".into()),
+            ));
+        }
+        if seg.windows(2).any(|w| w == b"**") && seg != b"**" {
+            let at = here + seg.windows(2).position(|w| w == b"**").unwrap_or(0);
+            let s = sep as char;
+            return Err(GlobError::new(
+                at,
+                seg.len() - (at - here),
+                format!("`**` must be a whole segment (between `{s}`s)"),
+                Some(format!(
+                    "use `*` to match within one segment, or put `**` in its own segment like `{s}**{s}`"
+                )),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(pat: &str, text: &str) -> bool {
+        Glob::new(pat, GlobStyle::Path)
+            .unwrap()
+            .is_match(text.as_bytes())
+    }
+
+    fn h(pat: &str, text: &str) -> bool {
+        Glob::new(pat, GlobStyle::Host)
+            .unwrap()
+            .is_match(text.as_bytes())
+    }
+
+    #[test]
+    fn literal_globs_match_exactly() {
+        assert!(m("/bin/sh", "/bin/sh"));
+        assert!(!m("/bin/sh", "/bin/sh2"));
+        assert!(!m("/bin/sh", "/bin"));
+        assert!(m("/", "/"));
+        assert!(!m("/", "/etc"));
+    }
+
+    #[test]
+    fn star_stays_inside_one_segment() {
+        assert!(m("/usr/bin/*sh", "/usr/bin/bash"));
+        assert!(m("/usr/bin/*sh", "/usr/bin/sh"));
+        assert!(!m("/usr/bin/*sh", "/usr/bin/x/bash"));
+        assert!(!m("/usr/*", "/usr/bin/ls"));
+        assert!(m("/usr/*", "/usr/bin"));
+        assert!(!m("/*", "/"));
+        assert!(m("/home/*/.ssh/*", "/home/alice/.ssh/id_rsa"));
+        assert!(!m("/home/*/.ssh/*", "/home/alice/x/.ssh/id_rsa"));
+        assert!(m("/tmp/*.*", "/tmp/a.b"));
+        assert!(!m("/tmp/*.*", "/tmp/ab"));
+        assert!(m("/a*b*c", "/abbbc"));
+        assert!(m("/a*b*c", "/abc"));
+        assert!(!m("/a*b*c", "/acb"));
+        assert!(m("/*", "/.hidden"));
+    }
+
+    #[test]
+    fn question_mark_is_one_character_of_a_segment() {
+        assert!(m("/bin/?sh", "/bin/zsh"));
+        assert!(!m("/bin/?sh", "/bin/sh"));
+        assert!(!m("/bin/?sh", "/bin/bash"));
+        assert!(!m("/a?b", "/a/b"));
+        assert!(m("/caf?", "/café"));
+        // Invalid UTF-8 counts byte by byte.
+        assert!(Glob::new("/x?", GlobStyle::Path)
+            .unwrap()
+            .is_match(b"/x\xff"));
+        assert!(!Glob::new("/x?", GlobStyle::Path)
+            .unwrap()
+            .is_match(b"/x\xff\xfe"));
+    }
+
+    #[test]
+    fn double_star_at_the_end() {
+        assert!(m("/etc/**", "/etc"));
+        assert!(m("/etc/**", "/etc/passwd"));
+        assert!(m("/etc/**", "/etc/ssl/certs/ca.pem"));
+        assert!(!m("/etc/**", "/etcetera"));
+        assert!(!m("/etc/**", "/"));
+        assert!(m("/**", "/"));
+        assert!(m("/**", "/anything/at/all"));
+    }
+
+    #[test]
+    fn double_star_at_the_start() {
+        assert!(m("**/sh", "/sh"));
+        assert!(m("**/sh", "/bin/sh"));
+        assert!(m("**/sh", "/usr/local/bin/sh"));
+        assert!(!m("**/sh", "/bin/bash"));
+        assert!(m("**/.ssh/**", "/home/u/.ssh/id_rsa"));
+        assert!(m("**", "/x/y"));
+    }
+
+    #[test]
+    fn double_star_in_the_middle() {
+        assert!(m("/usr/**/bin/*", "/usr/bin/ls"));
+        assert!(m("/usr/**/bin/*", "/usr/local/bin/ls"));
+        assert!(m("/usr/**/bin/*", "/usr/a/b/c/bin/ls"));
+        assert!(!m("/usr/**/bin/*", "/usr/a/b/c/bin"));
+        assert!(!m("/usr/**/bin/*", "/usr/lib/ls"));
+        assert!(m("/a/**/b/**/c", "/a/b/c"));
+        assert!(m("/a/**/b/**/c", "/a/x/b/y/z/c"));
+        assert!(!m("/a/**/b/**/c", "/a/x/y/c"));
+        assert!(m("/a/**/**/b", "/a/b"));
+    }
+
+    #[test]
+    fn prefixes_are_what_every_match_starts_with() {
+        let p = |s: &str| {
+            String::from_utf8(
+                Glob::new(s, GlobStyle::Path)
+                    .unwrap()
+                    .literal_prefix()
+                    .to_vec(),
+            )
+            .unwrap()
+        };
+        assert_eq!(p("/etc/**"), "/etc");
+        assert_eq!(p("/usr/bin/*sh"), "/usr/bin/");
+        assert_eq!(p("/bin/sh"), "/bin/sh");
+        assert_eq!(p("**/sh"), "");
+        assert_eq!(p("/a/**/b"), "/a");
+        assert_eq!(p("/a/b?"), "/a/b");
+    }
+
+    #[test]
+    fn host_globs_use_labels_and_ignore_case() {
+        assert!(h("*.example.com", "api.example.com"));
+        assert!(h("*.example.com", "API.Example.COM"));
+        assert!(h("*.EXAMPLE.com", "api.example.com"));
+        assert!(!h("*.example.com", "example.com"));
+        assert!(!h("*.example.com", "a.b.example.com"));
+        assert!(h("**.example.com", "a.b.example.com"));
+        assert!(h("**.example.com", "example.com"));
+        assert!(h("metadata.google.internal", "metadata.google.internal."));
+        assert!(!h("*.example.com", "api.example.com.evil.net"));
+        assert!(h("api-?.example.com", "api-1.example.com"));
+    }
+
+    #[test]
+    fn unix_globs_allow_abstract_sockets() {
+        let g = Glob::new("@dbus-*", GlobStyle::Unix).unwrap();
+        assert!(g.is_match(b"@dbus-1234"));
+        assert!(Glob::new("/var/run/docker.sock", GlobStyle::Unix).is_ok());
+        assert!(Glob::new("@x", GlobStyle::Path).is_err());
+    }
+
+    fn err(pat: &str, style: GlobStyle) -> GlobError {
+        Glob::new(pat, style).unwrap_err()
+    }
+
+    #[test]
+    fn rejects_bad_globs_with_positions() {
+        let e = err("etc/passwd", GlobStyle::Path);
+        assert_eq!(
+            (e.offset, e.message.as_str()),
+            (
+                0,
+                "path glob must be absolute (start with `/`) or start with `**`"
+            )
+        );
+        let e = err("/usr/**bin", GlobStyle::Path);
+        assert_eq!(e.offset, 5);
+        assert!(e.message.contains("`**` must be a whole segment"));
+        let e = err("/etc/", GlobStyle::Path);
+        assert_eq!(e.offset, 4);
+        let e = err("/a//b", GlobStyle::Path);
+        assert_eq!(e.offset, 2);
+        let e = err("/a/../b", GlobStyle::Path);
+        assert_eq!((e.offset, e.len), (3, 2));
+        let e = err("/bin/[ab]sh", GlobStyle::Path);
+        assert_eq!(e.offset, 5);
+        assert_eq!(err("", GlobStyle::Path).message, "empty glob");
+        let e = err("*.exa mple.com", GlobStyle::Host);
+        assert_eq!(e.offset, 5);
+        let e = err("a..b", GlobStyle::Host);
+        assert!(e.message.starts_with("empty label"));
+        let e = err("/a***", GlobStyle::Path);
+        assert_eq!(e.offset, 2);
+    }
+}
