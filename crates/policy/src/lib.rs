@@ -28,12 +28,13 @@ pub mod compile;
 pub mod diag;
 pub mod errno;
 pub mod glob;
+pub mod json;
 pub mod model;
 pub mod net;
 pub mod path;
 
 pub use call::Call;
-pub use check::check_str;
+pub use check::{check_str, matchers, API_VERSION};
 pub use compile::{compile_document, compile_str, RuleTable};
 pub use diag::{Diagnostic, Diagnostics};
 pub use model::{
