@@ -1,0 +1,150 @@
+//! `ldguard policy explain FILE --kind K --program P ...`
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use ldguard_policy::{errno, Decision, Mode, RuleTable};
+
+use super::request::RequestSpec;
+
+#[derive(Args)]
+pub struct ExplainArgs {
+    #[arg(value_name = "FILE")]
+    policy: PathBuf,
+    /// file, exec, network or syscall.
+    #[arg(long)]
+    kind: String,
+    /// The calling program's executable.
+    #[arg(long)]
+    program: String,
+    /// The interposed call (default by kind: openat, execve, connect/accept/bind).
+    #[arg(long)]
+    call: Option<String>,
+    /// File or exec target.
+    #[arg(long)]
+    path: Option<String>,
+    /// The target with symlinks resolved, when it differs.
+    #[arg(long)]
+    resolved_path: Option<String>,
+    /// Directory relative paths are resolved against.
+    #[arg(long, default_value = "/")]
+    cwd: String,
+    /// read or write (file).
+    #[arg(long)]
+    access: Option<String>,
+    /// outbound, inbound or listen (network).
+    #[arg(long)]
+    direction: Option<String>,
+    #[arg(long)]
+    address: Option<String>,
+    #[arg(long)]
+    port: Option<u16>,
+    /// tcp or udp.
+    #[arg(long)]
+    protocol: Option<String>,
+    /// Unix socket path.
+    #[arg(long)]
+    unix: Option<String>,
+    /// Host name the address was resolved from.
+    #[arg(long)]
+    host: Option<String>,
+}
+
+impl ExplainArgs {
+    fn spec(&self) -> RequestSpec {
+        RequestSpec {
+            kind: self.kind.clone(),
+            call: self.call.clone(),
+            program: self.program.clone(),
+            path: self.path.clone(),
+            resolved_path: self.resolved_path.clone(),
+            cwd: Some(self.cwd.clone()),
+            access: self.access.clone(),
+            direction: self.direction.clone(),
+            address: self.address.clone(),
+            port: self.port,
+            protocol: self.protocol.clone(),
+            unix: self.unix.clone(),
+            host: self.host.clone(),
+        }
+    }
+}
+
+pub fn run(args: &ExplainArgs) -> ExitCode {
+    let table = match super::load_or_report(&args.policy) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    let owned = match args.spec().build() {
+        Ok(r) => r,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            return ExitCode::from(2);
+        }
+    };
+    let req = owned.request();
+    let decision = table.for_program(req.program).decide(&req);
+    print!("{}", explain(&table, &req, &decision));
+    ExitCode::SUCCESS
+}
+
+/// The human-readable explanation of one decision.
+pub fn explain(table: &RuleTable, req: &ldguard_policy::Request<'_>, d: &Decision) -> String {
+    let mut out = String::new();
+    let effect = match (table.mode(), d.action.blocks()) {
+        (Mode::Enforce, true) => "enforced: the call fails".to_string(),
+        (Mode::Enforce, false) => "the call proceeds".to_string(),
+        (Mode::Permissive, true) => {
+            "not enforced (mode permissive): the call proceeds and is reported".to_string()
+        }
+        (Mode::Permissive, false) => "the call proceeds".to_string(),
+        (Mode::Disabled, _) => "not checked at all (mode disabled)".to_string(),
+    };
+    out.push_str(&format!("decision: {} ({effect})\n", d.action));
+    match d.rule {
+        Some(i) => {
+            out.push_str(&format!(
+                "rule:     `{}` (rule #{} of policy `{}`)\n",
+                table.rule_name(i),
+                i + 1,
+                table.name()
+            ));
+            if let Some(desc) = table.rule_description(i) {
+                out.push_str(&format!("          {desc}\n"));
+            }
+        }
+        None => out.push_str(&format!(
+            "rule:     none matched; `defaults.{}` of policy `{}` decides\n",
+            req.kind,
+            table.name()
+        )),
+    }
+    out.push_str(&format!("severity: {}\n", d.severity));
+    if d.action == ldguard_policy::Action::Deny {
+        let name = errno::name(d.errno).unwrap_or("?");
+        out.push_str(&format!("errno:    {name} ({})\n", d.errno));
+    }
+    let logged = if d.log {
+        "yes".to_string()
+    } else if table.is_ignored(req.call) {
+        format!("no (`{}` is in `ignore`)", req.call.name())
+    } else {
+        format!("no (`{}` is not in `log`)", d.action.log_class())
+    };
+    out.push_str(&format!("logged:   {logged}\n"));
+    out.push_str(&format!(
+        "request:  {} {} from {}",
+        req.kind,
+        req.call.name(),
+        String::from_utf8_lossy(req.program)
+    ));
+    if let Some(p) = req.path {
+        out.push_str(&format!(" path={}", String::from_utf8_lossy(p)));
+    }
+    out.push('\n');
+    if let Some(desc) = table.policy_description() {
+        out.push_str(&format!("policy:   {desc}\n"));
+    }
+    out
+}
