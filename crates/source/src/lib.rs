@@ -1,1 +1,28 @@
-//! (in progress)
+//! Where ldguard policies come from (SPEC §3).
+//!
+//! A policy source is a local file or an `http(s)://` URL. HTTP sources are
+//! fetched with verified TLS, a bearer token, `ETag`/`If-None-Match`, bounded
+//! timeouts and exponential backoff with jitter. One process per container
+//! fetches per refresh interval: the result lands in a shared cache directory
+//! (atomic rename, validated before use) guarded by a non-blocking `flock`, so
+//! every other process reads the cache and never waits on the network.
+//!
+//! This crate does no hooking and knows nothing about the policy language:
+//! callers pass a validation callback that turns the text into whatever they
+//! keep (a compiled rule table), so a policy is parsed once per change.
+
+mod backoff;
+mod cache;
+mod error;
+mod http;
+mod location;
+mod source;
+mod tls;
+
+#[cfg(feature = "test-server")]
+pub mod testing;
+
+pub use cache::{CacheDir, CacheMeta, DEFAULT_CACHE_DIR};
+pub use error::{CacheError, SourceError};
+pub use location::{Location, Token};
+pub use source::{Origin, RefreshOutcome, Source, SourceConfig, Stats, Update};
