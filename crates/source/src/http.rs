@@ -11,6 +11,24 @@ pub(crate) enum Fetched {
     Body { text: Vec<u8>, etag: Option<String> },
 }
 
+/// An HTTP agent with ldguard's TLS rules (see the `tls` module), shared by
+/// the policy fetch and the HTTP event sink.
+pub fn agent(
+    ca_file: Option<&Path>,
+    connect_timeout: Duration,
+    total_timeout: Duration,
+) -> Result<ureq::Agent, SourceError> {
+    Ok(ureq::AgentBuilder::new()
+        .tls_config(crate::tls::client_config(ca_file)?)
+        .timeout_connect(connect_timeout)
+        .timeout(total_timeout)
+        .user_agent(concat!("ldguard/", env!("CARGO_PKG_VERSION")))
+        // An environment proxy would put a hop chosen by the process itself
+        // between the library and its policy server; servers are reached directly.
+        .try_proxy_from_env(false)
+        .build())
+}
+
 pub(crate) struct HttpClient {
     agent: ureq::Agent,
 }
@@ -21,16 +39,9 @@ impl HttpClient {
         connect_timeout: Duration,
         total_timeout: Duration,
     ) -> Result<HttpClient, SourceError> {
-        let agent = ureq::AgentBuilder::new()
-            .tls_config(crate::tls::client_config(ca_file)?)
-            .timeout_connect(connect_timeout)
-            .timeout(total_timeout)
-            .user_agent(concat!("ldguard/", env!("CARGO_PKG_VERSION")))
-            // A proxy from the environment would route the policy through a
-            // process-controlled hop; policy servers are reached directly.
-            .try_proxy_from_env(false)
-            .build();
-        Ok(HttpClient { agent })
+        Ok(HttpClient {
+            agent: agent(ca_file, connect_timeout, total_timeout)?,
+        })
     }
 
     pub(crate) fn get(

@@ -24,5 +24,8 @@ pub mod testing;
 
 pub use cache::{CacheDir, CacheMeta, DEFAULT_CACHE_DIR};
 pub use error::{CacheError, SourceError};
+pub use http::agent;
 pub use location::{Location, Token};
 pub use source::{Origin, RefreshOutcome, Source, SourceConfig, Stats, Update};
+/// The HTTP client in use, so dependants build requests with the same version.
+pub use ureq;

@@ -60,7 +60,7 @@ impl std::fmt::Debug for Token {
 
 impl Token {
     /// The token to send now, if any. An empty file means no token.
-    pub(crate) fn current(&self) -> Result<Option<String>, SourceError> {
+    pub fn current(&self) -> Result<Option<String>, SourceError> {
         match self {
             Token::None => Ok(None),
             Token::Value(v) => Ok(Some(v.trim().to_string()).filter(|v| !v.is_empty())),

@@ -1,0 +1,394 @@
+//! The HTTP sink: events POSTed as JSON arrays, in batches bounded by size
+//! and time, with retries from a bounded buffer.
+//!
+//! [`Sink::write_batch`] only appends to the buffer and returns, so the
+//! pipeline's writer thread never waits on the network. A sender thread owned
+//! by the sink takes batches from the front of the buffer, posts them, and
+//! removes them only once the collector answered 2xx, so events leave in
+//! order. While the collector is down, new events fill the buffer up to its
+//! bound; what does not fit is counted as dropped, and the count is reported
+//! in a status event (`"dropped": N`) at the head of the next batch that gets
+//! through.
+
+use crate::{format_time, Event, Sink};
+use ldguard_source::{SourceError, Token};
+use std::collections::VecDeque;
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How the HTTP sink batches, retries and authenticates.
+#[derive(Debug, Clone)]
+pub struct HttpSinkConfig {
+    pub url: String,
+    /// Sent as `Authorization: Bearer …` (the policy server's token).
+    pub token: Token,
+    /// Extra PEM CA certificates for the collector.
+    pub ca_file: Option<PathBuf>,
+    /// At most this many events per POST.
+    pub max_batch: usize,
+    /// An event waits at most this long before its batch is sent.
+    pub max_delay: Duration,
+    /// Events held while the collector is unreachable; beyond it they are dropped.
+    pub buffer: usize,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    /// Retry delays double from `retry_base` up to `retry_cap`.
+    pub retry_base: Duration,
+    pub retry_cap: Duration,
+    /// How long [`Sink::flush`] (at exit) keeps trying before counting the rest as lost.
+    pub flush_timeout: Duration,
+}
+
+impl HttpSinkConfig {
+    pub fn new(url: impl Into<String>) -> HttpSinkConfig {
+        HttpSinkConfig {
+            url: url.into(),
+            token: Token::None,
+            ca_file: None,
+            max_batch: 200,
+            max_delay: Duration::from_secs(1),
+            buffer: 10_000,
+            connect_timeout: Duration::from_secs(3),
+            request_timeout: Duration::from_secs(10),
+            retry_base: Duration::from_millis(250),
+            retry_cap: Duration::from_secs(10),
+            flush_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Counters of one sink, for tests and the library's own status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HttpSinkStats {
+    /// Events the collector acknowledged (status events included).
+    pub delivered: u64,
+    /// Events lost: buffer full, refused by the collector, or left at exit.
+    pub dropped: u64,
+    /// POSTs that failed and were retried.
+    pub retries: u64,
+}
+
+struct Buffer {
+    events: VecDeque<Event>,
+    /// When the oldest buffered event arrived.
+    oldest: Option<Instant>,
+    /// Drops not yet reported to the collector.
+    unreported: u64,
+    flushing: bool,
+    stop: bool,
+}
+
+struct Shared {
+    config: HttpSinkConfig,
+    agent: ldguard_source::ureq::Agent,
+    buffer: Mutex<Buffer>,
+    /// Signals the sender (new events, flush, stop) and flushers (progress).
+    wake: Condvar,
+    delivered: AtomicU64,
+    dropped: AtomicU64,
+    retries: AtomicU64,
+}
+
+/// See the module documentation.
+pub struct HttpSink {
+    shared: Arc<Shared>,
+    /// The process that started the sender thread: a forked child has none.
+    pid: u32,
+}
+
+impl HttpSink {
+    pub fn new(config: HttpSinkConfig) -> io::Result<HttpSink> {
+        let agent = ldguard_source::agent(
+            config.ca_file.as_deref(),
+            config.connect_timeout,
+            config.request_timeout,
+        )
+        .map_err(|e| io::Error::other(format!("event sink {}: {e}", config.url)))?;
+        let shared = Arc::new(Shared::new(config, agent));
+        spawn_sender(shared.clone())?;
+        Ok(HttpSink {
+            shared,
+            pid: std::process::id(),
+        })
+    }
+
+    pub fn stats(&self) -> HttpSinkStats {
+        HttpSinkStats {
+            delivered: self.shared.delivered.load(Ordering::Relaxed),
+            dropped: self.shared.dropped.load(Ordering::Relaxed),
+            retries: self.shared.retries.load(Ordering::Relaxed),
+        }
+    }
+
+    /// After `fork` only the calling thread survives: the child gets its own
+    /// buffer and sender. The parent's state is left alone (its mutex may be
+    /// held by the sender that did not survive) and its buffered events are
+    /// the parent's to send.
+    fn ensure_sender(&mut self) -> io::Result<()> {
+        if self.pid == std::process::id() {
+            return Ok(());
+        }
+        let fresh = Arc::new(Shared::new(
+            self.shared.config.clone(),
+            self.shared.agent.clone(),
+        ));
+        let old = std::mem::replace(&mut self.shared, fresh);
+        std::mem::forget(old);
+        self.pid = std::process::id();
+        spawn_sender(self.shared.clone())
+    }
+}
+
+impl Sink for HttpSink {
+    fn write_batch(&mut self, events: &[Event]) -> io::Result<()> {
+        self.ensure_sender()?;
+        let shared = &self.shared;
+        let mut buf = shared.lock();
+        let room = shared.config.buffer.saturating_sub(buf.events.len());
+        let taken = events.len().min(room);
+        buf.events.extend(events[..taken].iter().cloned());
+        let lost = (events.len() - taken) as u64;
+        if lost > 0 {
+            buf.unreported += lost;
+            shared.dropped.fetch_add(lost, Ordering::Relaxed);
+        }
+        if taken > 0 && buf.oldest.is_none() {
+            buf.oldest = Some(Instant::now());
+        }
+        drop(buf);
+        shared.wake.notify_all();
+        Ok(())
+    }
+
+    /// Sends everything buffered, for at most `flush_timeout`; what is still
+    /// undelivered then is counted as dropped and reported as an error.
+    fn flush(&mut self) -> io::Result<()> {
+        self.ensure_sender()?;
+        let shared = &self.shared;
+        let deadline = Instant::now() + shared.config.flush_timeout;
+        let mut buf = shared.lock();
+        buf.flushing = true;
+        shared.wake.notify_all();
+        while !(buf.events.is_empty() && buf.unreported == 0) {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            buf = shared
+                .wake
+                .wait_timeout(buf, deadline - now)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+        buf.flushing = false;
+        let left = buf.events.len() as u64;
+        if left == 0 {
+            return Ok(());
+        }
+        // Leave them buffered: a later flush may still get them out. They
+        // count as dropped only if the process ends now, which the caller knows.
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "event collector {}: {left} events undelivered after {:?}",
+                shared.config.url, shared.config.flush_timeout
+            ),
+        ))
+    }
+}
+
+impl Drop for HttpSink {
+    fn drop(&mut self) {
+        if self.pid == std::process::id() {
+            self.shared.lock().stop = true;
+            self.shared.wake.notify_all();
+        }
+    }
+}
+
+impl Shared {
+    fn new(config: HttpSinkConfig, agent: ldguard_source::ureq::Agent) -> Shared {
+        Shared {
+            config,
+            agent,
+            buffer: Mutex::new(Buffer {
+                events: VecDeque::new(),
+                oldest: None,
+                unreported: 0,
+                flushing: false,
+                stop: false,
+            }),
+            wake: Condvar::new(),
+            delivered: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Buffer> {
+        self.buffer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn spawn_sender(shared: Arc<Shared>) -> io::Result<()> {
+    std::thread::Builder::new()
+        .name("ldguard-http-events".into())
+        .spawn(move || sender(&shared))
+        .map(|_| ())
+}
+
+/// The sender thread: wait for a full batch, the oldest event's deadline, a
+/// flush or stop; post; on failure wait and retry the same batch.
+fn sender(shared: &Shared) {
+    let config = &shared.config;
+    let mut failures = 0u32;
+    loop {
+        let (batch, reported) = {
+            let mut buf = shared.lock();
+            loop {
+                if buf.stop && (buf.events.is_empty() || !buf.flushing) {
+                    return;
+                }
+                let ready = !buf.events.is_empty() || buf.unreported > 0;
+                let due = buf.events.len() >= config.max_batch
+                    || buf.flushing
+                    || buf.oldest.is_some_and(|t| t.elapsed() >= config.max_delay);
+                if ready && due {
+                    break;
+                }
+                let wait = match buf.oldest {
+                    Some(t) => config.max_delay.saturating_sub(t.elapsed()),
+                    None => config.max_delay,
+                };
+                buf = shared
+                    .wake
+                    .wait_timeout(buf, wait.max(Duration::from_millis(1)))
+                    .map(|(g, _)| g)
+                    .unwrap_or_else(|p| p.into_inner().0);
+            }
+            let reported = buf.unreported;
+            let mut batch = Vec::with_capacity(config.max_batch + 1);
+            if reported > 0 {
+                batch.push(drop_report(reported));
+            }
+            let take = buf.events.len().min(config.max_batch);
+            batch.extend(buf.events.iter().take(take).cloned());
+            (batch, reported)
+        };
+        let sent = batch.len() - usize::from(reported > 0);
+        match post(shared, &batch) {
+            Ok(()) => {
+                failures = 0;
+                shared
+                    .delivered
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                finish(shared, sent, reported);
+            }
+            Err(Failure::Refused) => {
+                // The collector will never take this batch: retrying would
+                // block everything behind it.
+                failures = 0;
+                shared.dropped.fetch_add(sent as u64, Ordering::Relaxed);
+                finish(shared, sent, 0);
+                shared.lock().unreported += sent as u64;
+            }
+            Err(Failure::Retry) => {
+                failures = failures.saturating_add(1);
+                shared.retries.fetch_add(1, Ordering::Relaxed);
+                let delay = retry_delay(config.retry_base, config.retry_cap, failures);
+                let buf = shared.lock();
+                if buf.stop && !buf.flushing {
+                    return;
+                }
+                let _ = shared.wake.wait_timeout(buf, delay);
+            }
+        }
+    }
+}
+
+/// Removes what was sent from the front of the buffer.
+fn finish(shared: &Shared, sent: usize, reported: u64) {
+    let mut buf = shared.lock();
+    let sent = sent.min(buf.events.len());
+    buf.events.drain(..sent);
+    buf.unreported -= reported.min(buf.unreported);
+    buf.oldest = if buf.events.is_empty() {
+        None
+    } else {
+        Some(Instant::now())
+    };
+    drop(buf);
+    shared.wake.notify_all();
+}
+
+enum Failure {
+    /// Worth trying again: network, 5xx, 408, 429, 401/403 (tokens rotate).
+    Retry,
+    /// Any other 4xx: this batch is refused for good.
+    Refused,
+}
+
+fn post(shared: &Shared, batch: &[Event]) -> Result<(), Failure> {
+    let config = &shared.config;
+    let body = serde_json::to_vec(batch).map_err(|_| Failure::Refused)?;
+    let mut request = shared
+        .agent
+        .post(&config.url)
+        .set("Content-Type", "application/json");
+    match config.token.current() {
+        Ok(Some(token)) => request = request.set("Authorization", &format!("Bearer {token}")),
+        Ok(None) => {}
+        Err(SourceError::Token { .. }) | Err(_) => return Err(Failure::Retry),
+    }
+    match request.send_bytes(&body) {
+        Ok(_) => Ok(()),
+        Err(ldguard_source::ureq::Error::Status(code, _))
+            if (400..500).contains(&code) && ![401, 403, 408, 429].contains(&code) =>
+        {
+            Err(Failure::Refused)
+        }
+        Err(_) => Err(Failure::Retry),
+    }
+}
+
+fn retry_delay(base: Duration, cap: Duration, failures: u32) -> Duration {
+    let nominal = base
+        .saturating_mul(1 << failures.saturating_sub(1).min(16))
+        .min(cap);
+    // Equal jitter from the clock's low bits: spread, not secrecy.
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    nominal / 2 + nominal / 2 * (nanos % 1000) / 1000
+}
+
+/// The status event that tells the collector how many events it will never see.
+fn drop_report(count: u64) -> Event {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    // SAFETY: getppid and getuid have no preconditions and cannot fail.
+    let (ppid, uid) = unsafe { (libc::getppid(), libc::getuid()) };
+    Event {
+        time: format_time(now.as_secs() as i64, now.subsec_nanos()),
+        pid: std::process::id(),
+        ppid: ppid as u32,
+        uid,
+        program: std::fs::read_link("/proc/self/exe")
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        call: "ldguard".into(),
+        kind: "status".into(),
+        action: "audit".into(),
+        severity: "medium".into(),
+        dropped: Some(count),
+        message: format!(
+            "{count} events were lost while the event collector was unreachable or the buffer full"
+        ),
+        ..Event::default()
+    }
+}
