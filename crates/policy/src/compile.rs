@@ -4,8 +4,11 @@
 use std::sync::Arc;
 
 use crate::diag::Diagnostics;
+use crate::index::net::NetIndex;
+use crate::index::path::PathIndex;
+use crate::index::{Cand, NONE};
 use crate::model::{LogSet, Policy, Rule};
-use crate::{Access, Action, Call, Decision, Kind, Mode, Request, Severity};
+use crate::{Access, Action, Call, Decision, Direction, Kind, Mode, Request, Severity};
 
 const _: () = assert!(Call::ALL.len() <= 128, "the ignore bitset is a u128");
 
@@ -25,18 +28,43 @@ pub fn compile_document(policy: &Policy) -> RuleTable {
     for c in &policy.ignore {
         ignored |= 1 << c.index();
     }
+    let outcomes = policy
+        .rules
+        .iter()
+        .map(|r| Outcome {
+            action: r.action,
+            severity: r.severity,
+            errno: if r.action.blocks() { r.deny_errno() } else { 0 },
+        })
+        .collect();
     let shared = Arc::new(Shared {
         policy: policy.clone(),
         ignored,
+        outcomes,
     });
-    let active = (0..policy.rules.len() as u32)
-        .filter(|&i| policy.rules[i as usize].enabled)
-        .collect();
+    let candidates = policy
+        .rules
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.enabled)
+        .map(|(i, r)| Cand {
+            rule: i as u32,
+            check_program: r.program.is_some(),
+        });
+    let index = Arc::new(Index::build(policy, candidates));
     RuleTable {
         shared,
         program: None,
-        active,
+        index,
     }
+}
+
+/// What a rule (or default) decides, before `log` is applied.
+#[derive(Clone, Copy, Debug)]
+struct Outcome {
+    action: Action,
+    severity: Severity,
+    errno: i32,
 }
 
 /// What every specialisation of one compiled policy shares.
@@ -44,69 +72,227 @@ pub fn compile_document(policy: &Policy) -> RuleTable {
 struct Shared {
     policy: Policy,
     ignored: u128,
+    /// Per rule, by document index.
+    outcomes: Box<[Outcome]>,
 }
 
-/// An immutable, compiled policy. Cheap to share across threads (`Send +
-/// Sync`); [`RuleTable::decide`] allocates nothing and takes no lock.
+/// The per-kind lookup structures.
+#[derive(Debug)]
+struct Index {
+    /// File rules for read (0) and write (1) access.
+    file: [PathIndex; 2],
+    exec: PathIndex,
+    /// Network rules per direction (outbound, inbound, listen).
+    net: [NetIndex; 3],
+    /// Syscall rules per call index.
+    syscall: Box<[Box<[Cand]>]>,
+    /// `needs_resolution` per bucket: file read, file write, exec, network.
+    resolution: [bool; 4],
+}
+
+impl Index {
+    fn build(policy: &Policy, cands: impl Iterator<Item = Cand> + Clone) -> Index {
+        let rules = &policy.rules;
+        let of_kind = |kind: Kind| {
+            cands
+                .clone()
+                .filter(move |c| rules[c.rule as usize].kind == kind)
+        };
+        let file = |access: Access| {
+            PathIndex::build(
+                of_kind(Kind::File)
+                    .filter(move |c| {
+                        rules[c.rule as usize]
+                            .access
+                            .as_ref()
+                            .is_none_or(|a| a.contains(&access))
+                    })
+                    .map(|c| (c, rules[c.rule as usize].path.as_deref())),
+            )
+        };
+        let net = |dir: Direction| {
+            NetIndex::build(
+                of_kind(Kind::Network)
+                    .filter(move |c| {
+                        rules[c.rule as usize]
+                            .direction
+                            .as_ref()
+                            .is_none_or(|d| d.contains(&dir))
+                    })
+                    .map(|c| (c, &rules[c.rule as usize])),
+            )
+        };
+        let mut syscall: Vec<Vec<Cand>> = vec![Vec::new(); Call::ALL.len()];
+        for c in of_kind(Kind::Syscall) {
+            for call in rules[c.rule as usize].call.iter().flatten() {
+                syscall[call.index()].push(c);
+            }
+        }
+        let bucket = |kind: Kind, access: Option<Access>| -> Vec<Cand> {
+            of_kind(kind)
+                .filter(|c| {
+                    access.is_none_or(|a| {
+                        rules[c.rule as usize]
+                            .access
+                            .as_ref()
+                            .is_none_or(|x| x.contains(&a))
+                    })
+                })
+                .collect()
+        };
+        let resolution = [
+            needs_resolution(policy, &bucket(Kind::File, Some(Access::Read)), Kind::File),
+            needs_resolution(policy, &bucket(Kind::File, Some(Access::Write)), Kind::File),
+            needs_resolution(policy, &bucket(Kind::Exec, None), Kind::Exec),
+            needs_resolution(policy, &bucket(Kind::Network, None), Kind::Network),
+        ];
+        Index {
+            file: [file(Access::Read), file(Access::Write)],
+            exec: PathIndex::build(
+                of_kind(Kind::Exec).map(|c| (c, rules[c.rule as usize].path.as_deref())),
+            ),
+            net: [
+                net(Direction::Outbound),
+                net(Direction::Inbound),
+                net(Direction::Listen),
+            ],
+            syscall: syscall.into_iter().map(Into::into).collect(),
+            resolution,
+        }
+    }
+}
+
+/// Whether resolving a request's path (or socket path, for network) can
+/// change what the rules of `bucket` decide, or what gets logged.
+///
+/// Only rules with a path matcher look at the path. Any such rule before
+/// the first rule that matches every request of the bucket (a catch-all:
+/// no path and no unresolved program) can change the deciding rule, unless
+/// every rule up to that point and the fallback (the catch-all, else the
+/// default) all allow and allowed outcomes are not logged: then the action
+/// and the (absent) event are the same whichever of them decides.
+fn needs_resolution(policy: &Policy, bucket: &[Cand], kind: Kind) -> bool {
+    let rules = &policy.rules;
+    let looks_at_path = |r: &Rule| match kind {
+        Kind::Network => r.unix.is_some(),
+        _ => r.path.is_some(),
+    };
+    let catch_all = |c: &Cand| {
+        let r = &rules[c.rule as usize];
+        !c.check_program
+            && match kind {
+                Kind::Network => false,
+                _ => r.path.is_none(),
+            }
+    };
+    let end = bucket.iter().position(catch_all).unwrap_or(bucket.len());
+    let before = &bucket[..end];
+    if !before
+        .iter()
+        .any(|c| looks_at_path(&rules[c.rule as usize]))
+    {
+        return false;
+    }
+    let fallback = bucket.get(end).map_or(policy.default_action(kind), |c| {
+        rules[c.rule as usize].action
+    });
+    let all_allow = fallback == Action::Allow
+        && before
+            .iter()
+            .all(|c| rules[c.rule as usize].action == Action::Allow);
+    !(all_allow && !policy.log.logs(Action::Allow))
+}
+
+/// An immutable, compiled policy. Cheap to clone and share across threads
+/// (`Send + Sync`); [`RuleTable::decide`] allocates nothing and takes no
+/// lock.
 #[derive(Clone, Debug)]
 pub struct RuleTable {
     shared: Arc<Shared>,
     /// The executable this table was specialised for by
     /// [`RuleTable::for_program`].
-    program: Option<Box<[u8]>>,
-    /// Indices of the enabled rules that can still match, in document order.
-    active: Box<[u32]>,
+    program: Option<Arc<[u8]>>,
+    index: Arc<Index>,
 }
 
 impl RuleTable {
     /// A table for a process whose executable is `program`: rules whose
     /// `program` globs cannot match are dropped and the others no longer
     /// test it. [`Decision::rule`] indices stay those of the document.
-    /// `decide` on the result assumes every request comes from `program`.
+    /// `decide` on the result assumes every request comes from `program`
+    /// (it ignores [`Request::program`]).
     pub fn for_program(&self, program: &[u8]) -> RuleTable {
-        let rules = &self.shared.policy.rules;
-        let active = self
-            .active
+        let policy = &self.shared.policy;
+        let candidates = policy
+            .rules
             .iter()
-            .copied()
-            .filter(|&i| program_matches(&rules[i as usize], program))
-            .collect();
+            .enumerate()
+            .filter(|(_, r)| r.enabled && program_matches(r, program))
+            .map(|(i, _)| Cand {
+                rule: i as u32,
+                check_program: false,
+            });
         RuleTable {
             shared: self.shared.clone(),
             program: Some(program.into()),
-            active,
+            index: Arc::new(Index::build(policy, candidates)),
         }
     }
 
     /// Decides `req`: the first enabled rule (in document order) that
     /// matches, else the default for the request's kind.
     pub fn decide(&self, req: &Request<'_>) -> Decision {
-        let policy = &self.shared.policy;
-        for &i in self.active.iter() {
-            let rule = &policy.rules[i as usize];
-            let program_ok = self.program.is_some() || program_matches(rule, req.program);
-            if program_ok && rule_matches(rule, req) {
-                return self.rule_decision(i, req.call);
+        let rules = &self.shared.policy.rules;
+        let program_ok = |i: u32| program_matches(&rules[i as usize], req.program);
+        let idx = &self.index;
+        let rule = match req.kind {
+            Kind::File => {
+                let bucket = &idx.file[(req.access == Access::Write) as usize];
+                bucket.lookup(req.path, req.resolved_path, NONE, &program_ok)
             }
+            Kind::Exec => idx
+                .exec
+                .lookup(req.path, req.resolved_path, NONE, &program_ok),
+            Kind::Network => {
+                let dir = match req.direction {
+                    Direction::Outbound => 0,
+                    Direction::Inbound => 1,
+                    Direction::Listen => 2,
+                };
+                idx.net[dir].lookup(
+                    req.address,
+                    req.port,
+                    req.protocol,
+                    req.unix,
+                    req.host,
+                    &program_ok,
+                )
+            }
+            Kind::Syscall => idx.syscall[req.call.index()]
+                .iter()
+                .find(|c| !c.check_program || program_ok(c.rule))
+                .map_or(NONE, |c| c.rule),
+        };
+        if rule == NONE {
+            self.default_decision(req.kind, req.call)
+        } else {
+            self.rule_decision(rule, req.call)
         }
-        self.default_decision(req.kind, req.call)
     }
 
+    #[inline]
     fn rule_decision(&self, idx: u32, call: Call) -> Decision {
-        let rule = &self.shared.policy.rules[idx as usize];
+        let o = self.shared.outcomes[idx as usize];
         Decision {
-            action: rule.action,
+            action: o.action,
             rule: Some(idx),
-            severity: rule.severity,
-            errno: if rule.action.blocks() {
-                rule.deny_errno()
-            } else {
-                0
-            },
-            log: self.logs(rule.action, call),
+            severity: o.severity,
+            errno: o.errno,
+            log: self.logs(o.action, call),
         }
     }
 
+    #[inline]
     fn default_decision(&self, kind: Kind, call: Call) -> Decision {
         let action = self.shared.policy.default_action(kind);
         Decision {
@@ -185,11 +371,19 @@ impl RuleTable {
     }
 
     /// Whether resolving symlinks in a request's path can change its
-    /// decision (see the crate docs); when `false` the hooks may pass no
-    /// `resolved_path`.
+    /// decision or whether it is logged. When `false`, the hooks may skip
+    /// the resolution and pass no [`Request::resolved_path`]: the action and
+    /// `log` come out the same (and so does the rule when it is logged).
+    /// For [`Kind::Network`] it answers the same for unix socket paths;
+    /// `access` only matters for [`Kind::File`]. Always `false` for
+    /// [`Kind::Syscall`].
     pub fn needs_resolution(&self, kind: Kind, access: Access) -> bool {
-        let _ = (kind, access);
-        true
+        match kind {
+            Kind::File => self.index.resolution[(access == Access::Write) as usize],
+            Kind::Exec => self.index.resolution[2],
+            Kind::Network => self.index.resolution[3],
+            Kind::Syscall => false,
+        }
     }
 }
 
@@ -207,44 +401,6 @@ pub(crate) fn program_matches(rule: &Rule, program: &[u8]) -> bool {
     rule.program
         .as_ref()
         .is_none_or(|globs| globs.iter().any(|g| g.is_match(program)))
-}
-
-/// Every matcher but `program`, evaluated directly.
-pub(crate) fn rule_matches(rule: &Rule, req: &Request<'_>) -> bool {
-    if rule.kind != req.kind {
-        return false;
-    }
-    fn any<T>(m: &Option<Vec<T>>, f: impl Fn(&T) -> bool) -> bool {
-        m.as_ref().is_none_or(|v| v.iter().any(f))
-    }
-    fn field<T: Copy, U>(m: &Option<Vec<U>>, value: Option<T>, f: impl Fn(&U, T) -> bool) -> bool {
-        match (m, value) {
-            (None, _) => true,
-            (Some(_), None) => false,
-            (Some(v), Some(x)) => v.iter().any(|u| f(u, x)),
-        }
-    }
-    match rule.kind {
-        Kind::File | Kind::Exec => {
-            let path_ok = match &rule.path {
-                None => true,
-                Some(globs) => globs.iter().any(|g| {
-                    req.path.is_some_and(|p| g.is_match(p))
-                        || req.resolved_path.is_some_and(|p| g.is_match(p))
-                }),
-            };
-            path_ok && (rule.kind == Kind::Exec || any(&rule.access, |a| *a == req.access))
-        }
-        Kind::Network => {
-            any(&rule.direction, |d| *d == req.direction)
-                && field(&rule.address, req.address, |c, a| c.contains(a))
-                && field(&rule.port, req.port, |r, p| r.contains(p))
-                && field(&rule.protocol, req.protocol, |p, q| *p == q)
-                && field(&rule.unix, req.unix, |g, u| g.is_match(u))
-                && field(&rule.host, req.host, |g, h| g.is_match(h.as_bytes()))
-        }
-        Kind::Syscall => any(&rule.call, |c| *c == req.call),
-    }
 }
 
 // The preload library swaps whole tables between threads.

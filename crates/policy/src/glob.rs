@@ -50,6 +50,20 @@ impl fmt::Debug for Glob {
     }
 }
 
+/// Common glob forms with a constant-time test once the literal prefix is
+/// known to match.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GlobShape {
+    /// No wildcard: the text equals the prefix.
+    Literal,
+    /// `PREFIX/**`: the text is the prefix or continues with `/`.
+    Subtree,
+    /// `DIR/*`: the rest after the prefix has no separator.
+    Children,
+    /// Anything else: run the matcher.
+    General,
+}
+
 /// Why a pattern is not a valid glob.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GlobError {
@@ -123,6 +137,23 @@ impl Glob {
     /// Whether the glob has no wildcard.
     pub fn is_literal(&self) -> bool {
         self.literal
+    }
+
+    /// The glob's shape, which lets the path index decide most candidates
+    /// without running the general matcher.
+    pub fn shape(&self) -> GlobShape {
+        if self.literal {
+            return GlobShape::Literal;
+        }
+        let tail = &self.bytes[self.prefix_len..];
+        let sep = self.style.separator();
+        if self.style != GlobStyle::Host && tail == b"/**" && self.prefix_len > 0 {
+            return GlobShape::Subtree;
+        }
+        if tail == b"*" && self.bytes[..self.prefix_len].last() == Some(&sep) {
+            return GlobShape::Children;
+        }
+        GlobShape::General
     }
 
     /// Whether `text` matches the whole glob.
@@ -502,6 +533,22 @@ mod tests {
         assert_eq!(p("**/sh"), "");
         assert_eq!(p("/a/**/b"), "/a");
         assert_eq!(p("/a/b?"), "/a/b");
+    }
+
+    #[test]
+    fn shapes_agree_with_the_matcher() {
+        let shape = |s: &str| Glob::new(s, GlobStyle::Path).unwrap().shape();
+        assert_eq!(shape("/bin/sh"), GlobShape::Literal);
+        assert_eq!(shape("/etc/**"), GlobShape::Subtree);
+        assert_eq!(shape("/usr/bin/*"), GlobShape::Children);
+        assert_eq!(shape("/usr/bin/*sh"), GlobShape::General);
+        assert_eq!(shape("/**"), GlobShape::General);
+        assert_eq!(shape("**/x"), GlobShape::General);
+        assert_eq!(shape("/a/**/b"), GlobShape::General);
+        assert_eq!(
+            Glob::new("*.x.com", GlobStyle::Host).unwrap().shape(),
+            GlobShape::General
+        );
     }
 
     #[test]

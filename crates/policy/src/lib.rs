@@ -28,6 +28,7 @@ pub mod compile;
 pub mod diag;
 pub mod errno;
 pub mod glob;
+mod index;
 pub mod json;
 pub mod model;
 pub mod net;

@@ -1,0 +1,248 @@
+//! Network rules of one direction as bitsets over the rules (in document
+//! order), one bitset per dimension value:
+//!
+//! - a combined bitset for which optional fields the request has and its
+//!   protocol (rules whose matchers need a field the request lacks are out),
+//! - interval tables for IPv4, IPv6 and ports: the boundaries of every
+//!   rule's ranges split the domain into intervals, each with the set of
+//!   rules that match anywhere in it (rules without that matcher are in all).
+//!
+//! `decide` ANDs a few words and takes the lowest set bit; only rules with
+//! globs (`unix`, `host`) or an unspecialised `program` are checked one by
+//! one, in order, among the surviving bits.
+
+use std::net::IpAddr;
+
+use super::{Cand, NONE};
+use crate::glob::Glob;
+use crate::net::{unmap, Cidr};
+use crate::{Protocol, Rule};
+
+#[derive(Clone, Debug)]
+struct Lazy {
+    check_program: bool,
+    unix: Option<Box<[Glob]>>,
+    host: Option<Box<[Glob]>>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Intervals {
+    /// Sorted interval starts; the first is 0.
+    starts: Box<[u128]>,
+    /// `starts.len() * words` bits.
+    bits: Box<[u64]>,
+}
+
+impl Intervals {
+    /// `ranges`: inclusive `(lo, hi, local rule)`; `always`: rules in every
+    /// interval (they have no matcher of this dimension).
+    fn build(ranges: &[(u128, u128, usize)], always: &[u64], words: usize, max: u128) -> Intervals {
+        let mut starts: Vec<u128> = vec![0];
+        for &(lo, hi, _) in ranges {
+            starts.push(lo);
+            if hi < max {
+                starts.push(hi + 1);
+            }
+        }
+        starts.sort_unstable();
+        starts.dedup();
+        // Sweep: +1 when a range opens, -1 after it closes.
+        let mut events: Vec<(u128, usize, i32)> = Vec::with_capacity(ranges.len() * 2);
+        for &(lo, hi, r) in ranges {
+            events.push((lo, r, 1));
+            if hi < max {
+                events.push((hi + 1, r, -1));
+            }
+        }
+        events.sort_unstable_by_key(|e| e.0);
+        let mut count = vec![0i32; words * 64];
+        let mut bits = Vec::with_capacity(starts.len() * words);
+        let mut ev = 0;
+        for &s in &starts {
+            while ev < events.len() && events[ev].0 <= s {
+                count[events[ev].1] += events[ev].2;
+                ev += 1;
+            }
+            for w in 0..words {
+                let mut word = always[w];
+                for b in 0..64 {
+                    if count[w * 64 + b] > 0 {
+                        word |= 1 << b;
+                    }
+                }
+                bits.push(word);
+            }
+        }
+        Intervals {
+            starts: starts.into(),
+            bits: bits.into(),
+        }
+    }
+
+    #[inline]
+    fn lookup(&self, x: u128, words: usize) -> &[u64] {
+        let i = self.starts.partition_point(|&s| s <= x) - 1;
+        &self.bits[i * words..][..words]
+    }
+}
+
+/// Index for one direction.
+#[derive(Clone, Debug, Default)]
+pub struct NetIndex {
+    /// Local bit → document rule index.
+    rules: Box<[u32]>,
+    lazy: Box<[Option<Box<Lazy>>]>,
+    words: usize,
+    /// 3 protocols (tcp, udp, none) × 16 presence combinations × words.
+    shape: Box<[u64]>,
+    v4: Intervals,
+    v6: Intervals,
+    ports: Intervals,
+}
+
+const ADDR: usize = 1;
+const PORT: usize = 2;
+const UNIX: usize = 4;
+const HOST: usize = 8;
+
+impl NetIndex {
+    /// `rules`: the candidates of this direction, in document order.
+    pub fn build<'a>(rules: impl IntoIterator<Item = (Cand, &'a Rule)>) -> NetIndex {
+        let rules: Vec<(Cand, &Rule)> = rules.into_iter().collect();
+        let n = rules.len();
+        let words = n.div_ceil(64).max(1);
+        let mut idx = NetIndex {
+            rules: rules.iter().map(|(c, _)| c.rule).collect(),
+            words,
+            ..NetIndex::default()
+        };
+        let set = |v: &mut [u64], i: usize| v[i / 64] |= 1 << (i % 64);
+        let mut shape = vec![0u64; 3 * 16 * words];
+        let mut always_addr = vec![0u64; words];
+        let mut always_port = vec![0u64; words];
+        let (mut r4, mut r6, mut rp) = (Vec::new(), Vec::new(), Vec::new());
+        let mut lazy = Vec::with_capacity(n);
+        for (i, (cand, rule)) in rules.iter().enumerate() {
+            for proto in 0..3 {
+                let p = match proto {
+                    0 => Some(Protocol::Tcp),
+                    1 => Some(Protocol::Udp),
+                    _ => None,
+                };
+                let proto_ok = match (&rule.protocol, p) {
+                    (None, _) => true,
+                    (Some(ps), Some(p)) => ps.contains(&p),
+                    (Some(_), None) => false,
+                };
+                for present in 0..16 {
+                    let ok = proto_ok
+                        && (rule.address.is_none() || present & ADDR != 0)
+                        && (rule.port.is_none() || present & PORT != 0)
+                        && (rule.unix.is_none() || present & UNIX != 0)
+                        && (rule.host.is_none() || present & HOST != 0);
+                    if ok {
+                        set(&mut shape[(proto * 16 + present) * words..][..words], i);
+                    }
+                }
+            }
+            match &rule.address {
+                None => set(&mut always_addr, i),
+                Some(cidrs) => {
+                    for c in cidrs {
+                        match *c {
+                            Cidr::V4 { .. } => {
+                                let (net, mask) = c.v4_net_mask().expect("v4");
+                                r4.push((net as u128, (net | !mask) as u128, i));
+                            }
+                            Cidr::V6 { .. } => {
+                                let (net, mask) = c.v6_net_mask().expect("v6");
+                                r6.push((net, net | !mask, i));
+                            }
+                        }
+                    }
+                }
+            }
+            match &rule.port {
+                None => set(&mut always_port, i),
+                Some(ports) => rp.extend(ports.iter().map(|p| (p.lo as u128, p.hi as u128, i))),
+            }
+            let needs = cand.check_program || rule.unix.is_some() || rule.host.is_some();
+            lazy.push(needs.then(|| {
+                Box::new(Lazy {
+                    check_program: cand.check_program,
+                    unix: rule.unix.clone().map(Into::into),
+                    host: rule.host.clone().map(Into::into),
+                })
+            }));
+        }
+        idx.shape = shape.into();
+        idx.v4 = Intervals::build(&r4, &always_addr, words, u32::MAX as u128);
+        idx.v6 = Intervals::build(&r6, &always_addr, words, u128::MAX);
+        idx.ports = Intervals::build(&rp, &always_port, words, u16::MAX as u128);
+        idx.lazy = lazy.into();
+        idx
+    }
+
+    /// Lowest matching rule index, or [`NONE`].
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    pub fn lookup(
+        &self,
+        address: Option<IpAddr>,
+        port: Option<u16>,
+        protocol: Option<Protocol>,
+        unix: Option<&[u8]>,
+        host: Option<&str>,
+        program_ok: &dyn Fn(u32) -> bool,
+    ) -> u32 {
+        if self.rules.is_empty() {
+            return NONE;
+        }
+        let words = self.words;
+        let proto = match protocol {
+            Some(Protocol::Tcp) => 0,
+            Some(Protocol::Udp) => 1,
+            None => 2,
+        };
+        let present = usize::from(address.is_some()) * ADDR
+            | usize::from(port.is_some()) * PORT
+            | usize::from(unix.is_some()) * UNIX
+            | usize::from(host.is_some()) * HOST;
+        let shape = &self.shape[(proto * 16 + present) * words..][..words];
+        let addr_bits = address.map(|a| match unmap(a) {
+            IpAddr::V4(v4) => self.v4.lookup(u32::from(v4) as u128, words),
+            IpAddr::V6(v6) => self.v6.lookup(u128::from(v6), words),
+        });
+        let port_bits = port.map(|p| self.ports.lookup(p as u128, words));
+        for w in 0..words {
+            let mut bits = shape[w];
+            if let Some(a) = addr_bits {
+                bits &= a[w];
+            }
+            if let Some(p) = port_bits {
+                bits &= p[w];
+            }
+            while bits != 0 {
+                let local = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let rule = self.rules[local];
+                match &self.lazy[local] {
+                    None => return rule,
+                    Some(l) => {
+                        let ok = (!l.check_program || program_ok(rule))
+                            && l.unix.as_ref().is_none_or(|g| {
+                                unix.is_some_and(|u| g.iter().any(|g| g.is_match(u)))
+                            })
+                            && l.host.as_ref().is_none_or(|g| {
+                                host.is_some_and(|h| g.iter().any(|g| g.is_match(h.as_bytes())))
+                            });
+                        if ok {
+                            return rule;
+                        }
+                    }
+                }
+            }
+        }
+        NONE
+    }
+}
