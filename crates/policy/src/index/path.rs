@@ -199,7 +199,8 @@ impl PathIndex {
                 let hit = match e.shape {
                     GlobShape::Literal => rest.is_empty(),
                     GlobShape::Subtree => rest.first().is_none_or(|&b| b == b'/'),
-                    GlobShape::Children => !rest.contains(&b'/'),
+                    // The root "/" is one empty segment, which `DIR/*` cannot be.
+                    GlobShape::Children => !rest.contains(&b'/') && path.len() > 1,
                     GlobShape::General => self.globs[e.glob as usize].is_match(path),
                 };
                 if hit && (!e.check_program || program_ok(e.rule)) {
