@@ -115,20 +115,30 @@ fn one_of(items: &[&str]) -> String {
     }
 }
 
-/// Levenshtein distance, for "did you mean" hints.
+/// Edit distance with adjacent swaps (optimal string alignment), for "did
+/// you mean" hints: `mdoe` is one edit from `mode`.
 fn distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
         }
     }
-    row[b.len()]
+    d[a.len()][b.len()]
 }
 
 fn suggest<'c>(word: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
@@ -348,7 +358,19 @@ impl Checker<'_> {
         let mut out = Vec::new();
         let mut ok = true;
         for item in items {
-            match self.enum_value(item, field, what, parse, all, &|_| None) {
+            let synonym = |s: &str| {
+                let same = match s {
+                    "egress" | "out" | "connect" => "outbound",
+                    "ingress" | "in" | "accept" => "inbound",
+                    "bind" => "listen",
+                    "rw" | "readwrite" => {
+                        return Some("list both: `[\"read\", \"write\"]`".to_string())
+                    }
+                    _ => return None,
+                };
+                Some(format!("use `{same}`"))
+            };
+            match self.enum_value(item, field, what, parse, all, &synonym) {
                 Some(x) => out.push(x),
                 None => ok = false,
             }

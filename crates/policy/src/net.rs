@@ -99,7 +99,7 @@ impl Cidr {
         if masked != cidr {
             return Err(NetError {
                 offset: 0,
-                message: format!("`{text}` has bits set after the /{prefix} prefix"),
+                message: format!("host bits are set after the /{prefix} prefix"),
                 hint: Some(format!(
                     "did you mean `{}`?",
                     masked.display_as(addr.is_ipv6())
@@ -195,7 +195,7 @@ impl PortRange {
         if lo > hi {
             return Err(NetError {
                 offset: 0,
-                message: format!("port range `{text}` is empty: {lo} is greater than {hi}"),
+                message: format!("the range is empty: {lo} is greater than {hi}"),
                 hint: Some(format!("write `{hi}-{lo}`")),
             });
         }
