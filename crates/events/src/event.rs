@@ -32,6 +32,9 @@ pub struct Event {
     /// The target with symlinks resolved, when that differs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved: Option<String>,
+    /// DNS name the process resolved to the network target, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     /// File access (`read`/`write`) or network direction.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access: Option<String>,

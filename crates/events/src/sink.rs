@@ -63,15 +63,26 @@ impl Sink for FileSink {
     }
 }
 
-/// Writes JSON lines to file descriptor 2, unbuffered and without Rust's
-/// stderr lock (the program owns its stderr; we only append whole lines).
+/// Writes JSON lines to the process's standard error, unbuffered and
+/// without Rust's stderr lock (the program owns its stderr; we only append
+/// whole lines).
+///
+/// The descriptor is duplicated when the sink is created: programs such as
+/// coreutils close fd 2 in an `atexit` handler that runs before the final
+/// event flush, and the duplicate keeps the stream reachable until then.
 pub struct StderrSink {
+    fd: i32,
     buf: Vec<u8>,
 }
 
 impl StderrSink {
     pub fn new() -> StderrSink {
-        StderrSink { buf: Vec::new() }
+        // SAFETY: F_DUPFD_CLOEXEC on fd 2 has no memory-safety preconditions.
+        let dup = unsafe { libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 3) };
+        StderrSink {
+            fd: if dup >= 0 { dup } else { 2 },
+            buf: Vec::new(),
+        }
     }
 }
 
@@ -81,13 +92,22 @@ impl Default for StderrSink {
     }
 }
 
+impl Drop for StderrSink {
+    fn drop(&mut self) {
+        if self.fd != 2 {
+            // SAFETY: closing the duplicate this sink owns.
+            unsafe { libc::close(self.fd) };
+        }
+    }
+}
+
 impl Sink for StderrSink {
     fn write_batch(&mut self, events: &[Event]) -> io::Result<()> {
         self.buf.clear();
         for event in events {
             self.buf.extend_from_slice(&event.to_line());
         }
-        write_all_fd(2, &self.buf)
+        write_all_fd(self.fd, &self.buf)
     }
 }
 

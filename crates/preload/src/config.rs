@@ -1,0 +1,282 @@
+//! Runtime configuration (SPEC §3): `/etc/ldguard/config.json`, or, when it
+//! is absent or allows overrides, `LDGUARD_CONFIG` and the `LDGUARD_*`
+//! environment variables.
+//!
+//! Loading never fails: every problem becomes a note that is reported as a
+//! status event, and a safe value is used instead.
+
+use ldguard_events::SinkSpec;
+use ldguard_policy::Mode;
+use serde::Deserialize;
+use std::path::Path;
+
+/// Where an instrumented image keeps its configuration.
+pub const SYSTEM_CONFIG: &str = "/etc/ldguard/config.json";
+
+/// The config file, as the layer builder writes it. Unknown fields are
+/// accepted: a newer builder must not break an older library.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigFile {
+    pub policy: Option<String>,
+    pub baked_policy: Option<String>,
+    pub events: Option<String>,
+    pub token_file: Option<String>,
+    pub ca_file: Option<String>,
+    pub refresh_seconds: Option<u64>,
+    pub on_no_policy: Option<String>,
+    #[serde(default)]
+    pub allow_env_override: bool,
+    pub cache_dir: Option<String>,
+    pub image: Option<ImageInfo>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageInfo {
+    pub name: Option<String>,
+    pub base_digest: Option<String>,
+}
+
+/// What to do when no policy could be loaded at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnNoPolicy {
+    /// Run unchecked (the default: never break a program over a missing file).
+    Allow,
+    /// Deny every checked operation, in enforce mode.
+    Deny,
+}
+
+/// The effective settings of this process.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Policy location: a file path or an `http(s)://` URL.
+    pub policy: Option<String>,
+    /// Policy file shipped in the image, used when `policy` is unavailable.
+    pub baked_policy: Option<String>,
+    pub events: SinkSpec,
+    /// `LDGUARD_MODE`: overrides the policy's mode.
+    pub mode: Option<Mode>,
+    pub on_no_policy: OnNoPolicy,
+    pub image: Option<String>,
+    pub refresh_seconds: Option<u64>,
+    pub token_file: Option<String>,
+    pub ca_file: Option<String>,
+    pub cache_dir: Option<String>,
+    /// Problems met while loading, reported as status events.
+    pub notes: Vec<String>,
+}
+
+/// Reads the configuration from the real file system and environment.
+pub fn load() -> Settings {
+    let system = Path::new(SYSTEM_CONFIG);
+    let system_text = match std::fs::read_to_string(system) {
+        Ok(text) => Some(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => Some(format!("\u{0}{SYSTEM_CONFIG}: {e}")),
+    };
+    resolve(
+        system_text.as_deref(),
+        &|name| std::env::var(name).ok(),
+        &|p| std::fs::read_to_string(p).map_err(|e| e.to_string()),
+    )
+}
+
+/// The pure part of [`load`]: `system` is the text of the system config
+/// (a leading NUL marks a read error message), `env` reads a variable and
+/// `read` reads a file.
+pub fn resolve(
+    system: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+    read: &dyn Fn(&str) -> Result<String, String>,
+) -> Settings {
+    let mut notes = Vec::new();
+    let mut file = match system {
+        None => None,
+        Some(text) if text.starts_with('\u{0}') => {
+            notes.push(format!("cannot read {}; running without it", &text[1..]));
+            // Unreadable system config: keep the environment locked, as the
+            // image meant to be configured by the file.
+            Some(ConfigFile::default())
+        }
+        Some(text) => Some(parse(text, SYSTEM_CONFIG, &mut notes)),
+    };
+    let env_allowed = file.as_ref().is_none_or(|f| f.allow_env_override);
+    let mut ignored_env = Vec::new();
+    if let Some(path) = env("LDGUARD_CONFIG") {
+        if env_allowed {
+            match read(&path) {
+                Ok(text) => file = Some(parse(&text, &path, &mut notes)),
+                Err(e) => notes.push(format!("LDGUARD_CONFIG={path}: {e}")),
+            }
+        } else {
+            ignored_env.push("LDGUARD_CONFIG");
+        }
+    }
+    let file = file.unwrap_or_default();
+    let mut settings = Settings {
+        policy: file.policy,
+        baked_policy: file.baked_policy,
+        events: SinkSpec::Stderr,
+        mode: None,
+        on_no_policy: OnNoPolicy::Allow,
+        image: file.image.and_then(|i| i.name),
+        refresh_seconds: file.refresh_seconds,
+        token_file: file.token_file,
+        ca_file: file.ca_file,
+        cache_dir: file.cache_dir,
+        notes: Vec::new(),
+    };
+    let mut events = file.events;
+    let mut mode = None;
+    for name in ["LDGUARD_POLICY", "LDGUARD_EVENTS", "LDGUARD_MODE"] {
+        let Some(value) = env(name) else { continue };
+        if !env_allowed {
+            ignored_env.push(name);
+            continue;
+        }
+        match name {
+            "LDGUARD_POLICY" => settings.policy = Some(value),
+            "LDGUARD_EVENTS" => events = Some(value),
+            _ => mode = Some(value),
+        }
+    }
+    if !ignored_env.is_empty() {
+        notes.push(format!(
+            "ignored {} because {SYSTEM_CONFIG} does not set \"allowEnvOverride\": true",
+            ignored_env.join(", ")
+        ));
+    }
+    if let Some(text) = events {
+        match SinkSpec::parse(&text) {
+            Ok(spec) => settings.events = spec,
+            Err(e) => notes.push(format!("{e}; using stderr")),
+        }
+    }
+    if let Some(text) = mode {
+        match Mode::parse(&text) {
+            Some(m) => settings.mode = Some(m),
+            None => notes.push(format!(
+                "LDGUARD_MODE={text:?} is not a mode (enforce, permissive, disabled); using the policy's"
+            )),
+        }
+    }
+    match file.on_no_policy.as_deref() {
+        None | Some("allow") => {}
+        Some("deny") => settings.on_no_policy = OnNoPolicy::Deny,
+        Some(other) => notes.push(format!(
+            "\"onNoPolicy\": {other:?} is not \"allow\" or \"deny\"; using \"allow\""
+        )),
+    }
+    settings.notes = notes;
+    settings
+}
+
+fn parse(text: &str, origin: &str, notes: &mut Vec<String>) -> ConfigFile {
+    match serde_json::from_str(text) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            notes.push(format!(
+                "{origin}:{}:{}: {e}; ignoring the file",
+                e.line(),
+                e.column()
+            ));
+            ConfigFile::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn run(system: Option<&str>, env: &[(&str, &str)], files: &[(&str, &str)]) -> Settings {
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let files: HashMap<String, String> = files
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        resolve(system, &|n| env.get(n).cloned(), &|p| {
+            files
+                .get(p)
+                .cloned()
+                .ok_or_else(|| "No such file".to_string())
+        })
+    }
+
+    #[test]
+    fn environment_used_without_system_config() {
+        let s = run(
+            None,
+            &[
+                ("LDGUARD_POLICY", "/p.json"),
+                ("LDGUARD_EVENTS", "file:/e"),
+                ("LDGUARD_MODE", "permissive"),
+            ],
+            &[],
+        );
+        assert_eq!(s.policy.as_deref(), Some("/p.json"));
+        assert_eq!(s.events, SinkSpec::File("/e".into()));
+        assert_eq!(s.mode, Some(Mode::Permissive));
+        assert!(s.notes.is_empty(), "{:?}", s.notes);
+    }
+
+    #[test]
+    fn system_config_locks_the_environment() {
+        let s = run(
+            Some(r#"{"bakedPolicy":"/etc/ldguard/policy.json","events":"none"}"#),
+            &[
+                ("LDGUARD_MODE", "disabled"),
+                ("LDGUARD_CONFIG", "/tmp/c.json"),
+            ],
+            &[],
+        );
+        assert_eq!(s.mode, None);
+        assert_eq!(s.events, SinkSpec::None);
+        assert_eq!(s.baked_policy.as_deref(), Some("/etc/ldguard/policy.json"));
+        assert!(
+            s.notes[0].contains("ignored LDGUARD_CONFIG, LDGUARD_MODE"),
+            "{:?}",
+            s.notes
+        );
+    }
+
+    #[test]
+    fn allow_env_override_opens_it() {
+        let s = run(
+            Some(r#"{"allowEnvOverride":true,"policy":"/a.json"}"#),
+            &[("LDGUARD_CONFIG", "/c.json"), ("LDGUARD_MODE", "enforce")],
+            &[("/c.json", r#"{"policy":"/b.json","onNoPolicy":"deny"}"#)],
+        );
+        assert_eq!(s.policy.as_deref(), Some("/b.json"));
+        assert_eq!(s.on_no_policy, OnNoPolicy::Deny);
+        assert_eq!(s.mode, Some(Mode::Enforce));
+    }
+
+    #[test]
+    fn bad_values_become_notes_not_failures() {
+        let s = run(Some("{not json"), &[], &[]);
+        assert!(
+            s.notes[0].starts_with("/etc/ldguard/config.json:1:2:"),
+            "{:?}",
+            s.notes
+        );
+        let s = run(
+            None,
+            &[("LDGUARD_EVENTS", "syslog"), ("LDGUARD_MODE", "off")],
+            &[],
+        );
+        assert_eq!(s.events, SinkSpec::Stderr);
+        assert_eq!(s.notes.len(), 2, "{:?}", s.notes);
+        let s = run(
+            Some("\u{0}/etc/ldguard/config.json: Permission denied"),
+            &[("LDGUARD_MODE", "disabled")],
+            &[],
+        );
+        assert_eq!(s.mode, None);
+    }
+}

@@ -1,0 +1,119 @@
+//! Names the process resolved with `getaddrinfo`, by address, so `host`
+//! rules can match a later `connect`. A small fixed table of seqlock slots:
+//! writers (getaddrinfo) and readers (connect) take no lock and allocate
+//! nothing; a reader that races a writer retries or misses.
+
+use std::net::IpAddr;
+use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
+
+const SLOTS: usize = 64;
+const NAME: usize = 128;
+
+struct Slot {
+    seq: AtomicU64,
+    /// Address (v4 mapped into v6 form) and name, packed in words so they
+    /// can be copied with atomics only.
+    addr: [AtomicU64; 2],
+    len: AtomicU32,
+    name: [AtomicU64; NAME / 8],
+}
+
+#[allow(clippy::declare_interior_mutable_const)]
+const EMPTY: Slot = Slot {
+    seq: AtomicU64::new(0),
+    addr: [const { AtomicU64::new(0) }; 2],
+    len: AtomicU32::new(0),
+    name: [const { AtomicU64::new(0) }; NAME / 8],
+};
+
+static TABLE: [Slot; SLOTS] = [EMPTY; SLOTS];
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+fn key(ip: IpAddr) -> [u64; 2] {
+    let v6 = match ip {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped(),
+        IpAddr::V6(v6) => v6,
+    };
+    let b = v6.octets();
+    [
+        u64::from_ne_bytes(b[..8].try_into().unwrap_or_default()),
+        u64::from_ne_bytes(b[8..].try_into().unwrap_or_default()),
+    ]
+}
+
+/// Remembers that `name` resolved to `ip`.
+pub fn remember(ip: IpAddr, name: &[u8]) {
+    if name.is_empty() || name.len() > NAME {
+        return;
+    }
+    let slot = &TABLE[NEXT.fetch_add(1, Ordering::Relaxed) as usize % SLOTS];
+    let seq = slot.seq.fetch_add(1, Ordering::Acquire); // odd: writing
+    if seq % 2 == 1 {
+        // Another writer holds this slot; skip rather than wait.
+        slot.seq.fetch_sub(1, Ordering::Release);
+        return;
+    }
+    fence(Ordering::Release);
+    let k = key(ip);
+    slot.addr[0].store(k[0], Ordering::Relaxed);
+    slot.addr[1].store(k[1], Ordering::Relaxed);
+    let mut words = [0u8; NAME];
+    words[..name.len()].copy_from_slice(name);
+    for (i, w) in slot.name.iter().enumerate() {
+        w.store(
+            u64::from_ne_bytes(words[i * 8..i * 8 + 8].try_into().unwrap_or_default()),
+            Ordering::Relaxed,
+        );
+    }
+    slot.len.store(name.len() as u32, Ordering::Relaxed);
+    slot.seq.fetch_add(1, Ordering::Release); // even: stable
+}
+
+/// The name last remembered for `ip`, copied into `out`.
+pub fn lookup(ip: IpAddr, out: &mut [u8; NAME]) -> Option<usize> {
+    let k = key(ip);
+    for slot in TABLE.iter() {
+        for _ in 0..3 {
+            let before = slot.seq.load(Ordering::Acquire);
+            if before == 0 {
+                break;
+            }
+            if before % 2 == 1 {
+                continue;
+            }
+            let hit = slot.addr[0].load(Ordering::Relaxed) == k[0]
+                && slot.addr[1].load(Ordering::Relaxed) == k[1];
+            let len = (slot.len.load(Ordering::Relaxed) as usize).min(NAME);
+            if hit {
+                for (i, w) in slot.name.iter().enumerate() {
+                    out[i * 8..i * 8 + 8].copy_from_slice(&w.load(Ordering::Relaxed).to_ne_bytes());
+                }
+            }
+            fence(Ordering::Acquire);
+            if slot.seq.load(Ordering::Relaxed) == before {
+                if hit {
+                    return Some(len);
+                }
+                break;
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remembers_and_finds_names() {
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        remember(ip, b"api.example.com");
+        let mut out = [0u8; NAME];
+        let n = lookup(ip, &mut out).unwrap();
+        assert_eq!(&out[..n], b"api.example.com");
+        // v4-mapped v6 is the same host.
+        assert!(lookup("::ffff:192.0.2.7".parse().unwrap(), &mut out).is_some());
+        assert!(lookup("192.0.2.8".parse().unwrap(), &mut out).is_none());
+    }
+}

@@ -1,0 +1,170 @@
+//! Small libc helpers for hook code: no allocation, no lock, and no call
+//! that lands in one of our own hooks.
+
+use crate::real::next;
+use std::ffi::{c_char, c_int, c_long};
+
+#[inline]
+pub fn errno() -> c_int {
+    // SAFETY: __errno_location returns this thread's errno slot.
+    unsafe { *libc::__errno_location() }
+}
+
+#[inline]
+pub fn set_errno(value: c_int) {
+    // SAFETY: as in `errno`.
+    unsafe { *libc::__errno_location() = value }
+}
+
+#[inline]
+pub fn getpid() -> i32 {
+    // SAFETY: no preconditions.
+    unsafe { libc::getpid() }
+}
+
+/// libc's `syscall`, bypassing our own `syscall` hook.
+pub fn raw_syscall(nr: c_long, a: [c_long; 6]) -> c_long {
+    match next!(syscall: unsafe extern "C" fn(c_long, ...) -> c_long) {
+        // SAFETY: the caller passes arguments valid for `nr`.
+        Some(f) => unsafe { f(nr, a[0], a[1], a[2], a[3], a[4], a[5]) },
+        None => {
+            set_errno(libc::ENOSYS);
+            -1
+        }
+    }
+}
+
+/// `/proc/self/fd/N` for `fd`, NUL-terminated, in `buf`; returns the length
+/// without the NUL.
+pub fn proc_fd_path(fd: c_int, buf: &mut [u8; 32]) -> usize {
+    const PREFIX: &[u8] = b"/proc/self/fd/";
+    buf[..PREFIX.len()].copy_from_slice(PREFIX);
+    let mut digits = [0u8; 12];
+    let mut n = fd.unsigned_abs();
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let len = PREFIX.len() + digits.len() - i;
+    buf[PREFIX.len()..len].copy_from_slice(&digits[i..]);
+    buf[len] = 0;
+    len
+}
+
+/// `readlink` into `out`; the target length, or `None` on error or when it
+/// does not fit. `path` must be NUL-terminated.
+pub fn readlink(path: &[u8], out: &mut [u8]) -> Option<usize> {
+    debug_assert_eq!(path.last(), Some(&0));
+    // SAFETY: `path` is NUL-terminated and `out` is writable for its length.
+    let n = unsafe {
+        libc::readlink(
+            path.as_ptr() as *const c_char,
+            out.as_mut_ptr().cast(),
+            out.len(),
+        )
+    };
+    (n >= 0 && (n as usize) < out.len()).then_some(n as usize)
+}
+
+/// The path a file descriptor refers to, via `/proc/self/fd`.
+pub fn fd_path(fd: c_int, out: &mut [u8]) -> Option<usize> {
+    let mut link = [0u8; 32];
+    let len = proc_fd_path(fd, &mut link);
+    let n = readlink(&link[..=len], out)?;
+    // Deleted files and anonymous inodes are not paths.
+    (out.first() == Some(&b'/')).then_some(n)
+}
+
+/// The current directory, without the trailing NUL.
+pub fn getcwd(out: &mut [u8]) -> Option<usize> {
+    // SAFETY: `out` is writable for its length; getcwd is not hooked.
+    let p = unsafe { libc::getcwd(out.as_mut_ptr().cast(), out.len()) };
+    if p.is_null() {
+        return None;
+    }
+    out.iter().position(|&b| b == 0)
+}
+
+/// `openat(dirfd, path, O_PATH | extra)` through the raw system call, for
+/// asking the kernel what a path resolves to without opening the file.
+pub fn open_path(dirfd: c_int, path: *const c_char, extra: c_int) -> c_int {
+    let flags = libc::O_PATH | libc::O_CLOEXEC | extra;
+    raw_syscall(
+        libc::SYS_openat,
+        [dirfd as c_long, path as c_long, flags as c_long, 0, 0, 0],
+    ) as c_int
+}
+
+pub fn close(fd: c_int) {
+    raw_syscall(libc::SYS_close, [fd as c_long, 0, 0, 0, 0, 0]);
+}
+
+/// Resolved `/proc/self/exe`, or `argv[0]`-less `"?"` when `/proc` is not
+/// mounted (rules with `program` then cannot match, which is reported).
+pub fn self_exe() -> Box<[u8]> {
+    let mut buf = [0u8; libc::PATH_MAX as usize];
+    match readlink(b"/proc/self/exe\0", &mut buf) {
+        Some(n) => buf[..n].into(),
+        None => (*b"?").into(),
+    }
+}
+
+/// `CLOCK_REALTIME` as (seconds, nanoseconds).
+pub fn now() -> (i64, u32) {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-parameter.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+    (ts.tv_sec, ts.tv_nsec as u32)
+}
+
+/// Length of a NUL-terminated C string, or `None` for a null pointer.
+///
+/// # Safety
+/// `s` must be null or point to a NUL-terminated string.
+pub unsafe fn cstr<'a>(s: *const c_char) -> Option<&'a [u8]> {
+    if s.is_null() {
+        None
+    } else {
+        // SAFETY: non-null and NUL-terminated per the contract.
+        Some(unsafe { std::ffi::CStr::from_ptr(s) }.to_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_fd_path_formats_numbers() {
+        let mut b = [0u8; 32];
+        let n = proc_fd_path(0, &mut b);
+        assert_eq!(&b[..=n], b"/proc/self/fd/0\0");
+        let n = proc_fd_path(1234567, &mut b);
+        assert_eq!(&b[..n], b"/proc/self/fd/1234567");
+    }
+
+    #[test]
+    fn fd_path_and_cwd() {
+        let f = std::fs::File::open("/etc/hostname").unwrap();
+        use std::os::fd::AsRawFd;
+        let mut out = [0u8; 256];
+        let n = fd_path(f.as_raw_fd(), &mut out).unwrap();
+        assert_eq!(&out[..n], b"/etc/hostname");
+        let n = getcwd(&mut out).unwrap();
+        assert_eq!(
+            &out[..n],
+            std::env::current_dir()
+                .unwrap()
+                .as_os_str()
+                .as_encoded_bytes()
+        );
+    }
+}

@@ -1,0 +1,145 @@
+/*
+ * Variadic libc entry points, which stable Rust cannot define. Each one
+ * collects its arguments the way libc does and forwards to an `ldguard_*`
+ * function in the Rust library, which decides and calls the real function.
+ * Nothing here allocates or takes a lock.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define EXPORT __attribute__((visibility("default")))
+
+/* Which entry point a forwarded open-family call came through. */
+enum { LDG_OPEN = 0, LDG_OPEN64 = 1, LDG_OPENAT = 2, LDG_OPENAT64 = 3 };
+/* Which execl-family entry point. */
+enum { LDG_EXECL = 0, LDG_EXECLP = 1, LDG_EXECLE = 2 };
+
+extern int ldguard_open(int which, int dirfd, const char *path, int flags, unsigned int mode);
+extern int ldguard_execl(int which, const char *path, char *const argv[], char *const envp[]);
+extern long ldguard_syscall(long nr, long a1, long a2, long a3, long a4, long a5, long a6);
+extern long ldguard_ptrace(int request, pid_t pid, void *addr, void *data);
+extern long ldguard_keyctl(int op, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5);
+
+extern char **environ;
+
+/* The mode argument exists only when the flags create a file (open(2)). */
+static int takes_mode(int flags) {
+#ifdef O_TMPFILE
+    if ((flags & O_TMPFILE) == O_TMPFILE)
+        return 1;
+#endif
+    return (flags & O_CREAT) != 0;
+}
+
+#define MODE_ARG(flags, last, mode)              \
+    do {                                         \
+        if (takes_mode(flags)) {                 \
+            va_list ap;                          \
+            va_start(ap, last);                  \
+            mode = va_arg(ap, unsigned int);     \
+            va_end(ap);                          \
+        }                                        \
+    } while (0)
+
+EXPORT int open(const char *path, int flags, ...) {
+    unsigned int mode = 0;
+    MODE_ARG(flags, flags, mode);
+    return ldguard_open(LDG_OPEN, AT_FDCWD, path, flags, mode);
+}
+
+EXPORT int open64(const char *path, int flags, ...) {
+    unsigned int mode = 0;
+    MODE_ARG(flags, flags, mode);
+    return ldguard_open(LDG_OPEN64, AT_FDCWD, path, flags, mode);
+}
+
+EXPORT int openat(int dirfd, const char *path, int flags, ...) {
+    unsigned int mode = 0;
+    MODE_ARG(flags, flags, mode);
+    return ldguard_open(LDG_OPENAT, dirfd, path, flags, mode);
+}
+
+EXPORT int openat64(int dirfd, const char *path, int flags, ...) {
+    unsigned int mode = 0;
+    MODE_ARG(flags, flags, mode);
+    return ldguard_open(LDG_OPENAT64, dirfd, path, flags, mode);
+}
+
+/*
+ * execl*: the argument list ends with a NULL (and, for execle, is followed by
+ * envp). Count first, then copy into a stack array, as glibc does.
+ */
+static int count_args(const char *arg, va_list ap) {
+    int n = 1;
+    while (arg != NULL) {
+        arg = va_arg(ap, const char *);
+        n++;
+    }
+    return n; /* including the terminating NULL */
+}
+
+#define COLLECT_ARGV(arg, argv, envp, want_envp)                   \
+    va_list ap;                                                    \
+    va_start(ap, arg);                                             \
+    int argc_ = count_args(arg, ap);                               \
+    va_end(ap);                                                    \
+    const char *argv[argc_];                                       \
+    argv[0] = arg;                                                 \
+    va_start(ap, arg);                                             \
+    for (int i_ = 1; i_ < argc_; i_++)                             \
+        argv[i_] = va_arg(ap, const char *);                       \
+    if (want_envp)                                                 \
+        envp = va_arg(ap, char *const *);                          \
+    va_end(ap)
+
+EXPORT int execl(const char *path, const char *arg, ...) {
+    char *const *envp = environ;
+    COLLECT_ARGV(arg, argv, envp, 0);
+    return ldguard_execl(LDG_EXECL, path, (char *const *)argv, envp);
+}
+
+EXPORT int execlp(const char *file, const char *arg, ...) {
+    char *const *envp = environ;
+    COLLECT_ARGV(arg, argv, envp, 0);
+    return ldguard_execl(LDG_EXECLP, file, (char *const *)argv, envp);
+}
+
+EXPORT int execle(const char *path, const char *arg, ...) {
+    char *const *envp = NULL;
+    COLLECT_ARGV(arg, argv, envp, 1);
+    return ldguard_execl(LDG_EXECLE, path, (char *const *)argv, envp);
+}
+
+/* syscall(2): the kernel takes at most six arguments; libc reads six too. */
+EXPORT long syscall(long nr, ...) {
+    va_list ap;
+    va_start(ap, nr);
+    long a1 = va_arg(ap, long), a2 = va_arg(ap, long), a3 = va_arg(ap, long);
+    long a4 = va_arg(ap, long), a5 = va_arg(ap, long), a6 = va_arg(ap, long);
+    va_end(ap);
+    return ldguard_syscall(nr, a1, a2, a3, a4, a5, a6);
+}
+
+/* glibc declares ptrace(enum __ptrace_request, ...) and reads three more. */
+EXPORT long ptrace(int request, ...) {
+    va_list ap;
+    va_start(ap, request);
+    pid_t pid = va_arg(ap, pid_t);
+    void *addr = va_arg(ap, void *);
+    void *data = va_arg(ap, void *);
+    va_end(ap);
+    return ldguard_ptrace(request, pid, addr, data);
+}
+
+/* libkeyutils: long keyctl(int operation, ...), up to four more words. */
+EXPORT long keyctl(int op, ...) {
+    va_list ap;
+    va_start(ap, op);
+    unsigned long a2 = va_arg(ap, unsigned long), a3 = va_arg(ap, unsigned long);
+    unsigned long a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
+    va_end(ap);
+    return ldguard_keyctl(op, a2, a3, a4, a5);
+}
