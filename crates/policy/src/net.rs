@@ -301,7 +301,7 @@ mod tests {
         let e = PortRange::parse("9000-8000").unwrap_err();
         assert_eq!(
             e.message,
-            "port range `9000-8000` is empty: 9000 is greater than 8000"
+            "the range is empty: 9000 is greater than 8000"
         );
         let e = PortRange::parse("80-9x").unwrap_err();
         assert_eq!(e.offset, 3);
