@@ -1,1 +1,24 @@
-//! (in progress)
+//! ldguard-layer: instruments container images with ldguard as one
+//! reproducible layer (SPEC §5). The binary's entry point is [`app::main`].
+
+pub mod app;
+pub mod digest;
+pub mod elf;
+pub mod error;
+pub mod image;
+pub mod install;
+pub mod instrument;
+pub mod layer;
+pub mod libc;
+pub mod library;
+pub mod progress;
+pub mod reference;
+pub mod report;
+pub mod rootfs;
+pub mod runtime_config;
+pub mod transport;
+
+pub use error::{Error, Result};
+
+/// The builder's version, recorded in the `io.ldguard.version` label.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,3 @@
+fn main() {
+    std::process::exit(ldguard_layer::app::main(std::env::args_os().collect()));
+}

@@ -1,0 +1,241 @@
+//! `/etc/ldguard/config.json`, the library's runtime configuration in an
+//! instrumented image (SPEC §3), and the policy baked next to it.
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+pub const CONFIG_PATH: &str = "etc/ldguard/config.json";
+pub const POLICY_PATH: &str = "etc/ldguard/policy.json";
+pub const LIBRARY_PATH: &str = "usr/lib/ldguard/libldguard.so";
+pub const DEFAULT_EVENTS: &str = "file:/var/log/ldguard/events.jsonl";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RuntimeConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baked_policy: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_seconds: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_no_policy: Option<String>,
+    pub allow_env_override: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageIdentity>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ImageIdentity {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_digest: Option<String>,
+}
+
+/// What the user asked for, before the image is known.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyOptions {
+    /// `--policy FILE|URL`.
+    pub policy: Option<String>,
+    /// `--baked-policy FILE`: a fallback baked in beside a URL policy.
+    pub baked_policy: Option<String>,
+    pub events: Option<String>,
+    pub refresh_seconds: Option<u64>,
+    pub on_no_policy: Option<String>,
+    pub allow_env_override: bool,
+}
+
+pub fn is_url(s: &str) -> bool {
+    s.starts_with("https://") || s.starts_with("http://")
+}
+
+/// A policy file checked enough to be sure the library can use it: JSON,
+/// `apiVersion: ldguard.policy/v1`, a mode the library knows.
+#[derive(Debug, Clone)]
+pub struct BakedPolicy {
+    pub bytes: Vec<u8>,
+    pub name: Option<String>,
+}
+
+pub fn load_policy_file(path: &Path) -> Result<BakedPolicy> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, "reading the policy", e))?;
+    let place = path.display().to_string();
+    let doc: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+        Error::invalid(
+            format!("{place}:{}:{}", e.line(), e.column()),
+            format!("not valid JSON: {e}"),
+        )
+    })?;
+    let obj = doc.as_object().ok_or_else(|| {
+        Error::invalid(
+            &place,
+            "a policy is a JSON object with apiVersion ldguard.policy/v1",
+        )
+    })?;
+    match obj.get("apiVersion").and_then(|v| v.as_str()) {
+        Some("ldguard.policy/v1") => {}
+        other => {
+            return Err(Error::invalid(
+                &place,
+                format!("apiVersion is {other:?}; an ldguard policy needs \"apiVersion\": \"ldguard.policy/v1\" (check it with `ldguard policy validate`)"),
+            ))
+        }
+    }
+    if let Some(mode) = obj.get("mode") {
+        if !matches!(mode.as_str(), Some("enforce" | "permissive" | "disabled")) {
+            return Err(Error::invalid(
+                &place,
+                format!("mode {mode} is not one of enforce, permissive, disabled"),
+            ));
+        }
+    }
+    if !obj.get("rules").is_some_and(|r| r.is_array()) {
+        return Err(Error::invalid(&place, "no \"rules\" array"));
+    }
+    Ok(BakedPolicy {
+        name: obj.get("name").and_then(|n| n.as_str()).map(str::to_string),
+        bytes,
+    })
+}
+
+impl PolicyOptions {
+    pub fn validate(&self) -> Result<()> {
+        if let Some(v) = &self.on_no_policy {
+            if !matches!(
+                v.as_str(),
+                "allow" | "deny" | "enforce" | "permissive" | "disabled"
+            ) {
+                return Err(Error::invalid(
+                    "--on-no-policy",
+                    format!("'{v}' is not one of allow, deny"),
+                ));
+            }
+        }
+        if let Some(e) = &self.events {
+            let ok = e == "stderr" || e == "none" || e.starts_with("file:/") || is_url(e);
+            if !ok {
+                return Err(Error::invalid("--events", format!("'{e}' is not a sink: use file:/ABSOLUTE/PATH, stderr, none or an http(s):// URL")));
+            }
+        }
+        if self.baked_policy.is_some() && !self.policy.as_deref().is_some_and(is_url) {
+            return Err(Error::invalid(
+                "--baked-policy",
+                "only goes with --policy URL (a file given to --policy is baked already)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The baked policy file, if any (`--policy FILE` or `--baked-policy`).
+    pub fn load_baked(&self) -> Result<Option<BakedPolicy>> {
+        let file = match (&self.policy, &self.baked_policy) {
+            (_, Some(f)) => f,
+            (Some(p), None) if !is_url(p) => p,
+            _ => return Ok(None),
+        };
+        load_policy_file(Path::new(file)).map(Some)
+    }
+
+    pub fn runtime_config(&self, baked: bool, image: Option<ImageIdentity>) -> RuntimeConfig {
+        let baked_path = baked.then(|| format!("/{POLICY_PATH}"));
+        RuntimeConfig {
+            policy: match &self.policy {
+                Some(p) if is_url(p) => Some(p.clone()),
+                _ => baked_path.clone(),
+            },
+            baked_policy: baked_path,
+            events: Some(
+                self.events
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_EVENTS.to_string()),
+            ),
+            refresh_seconds: Some(self.refresh_seconds.unwrap_or(30)),
+            on_no_policy: Some(
+                self.on_no_policy
+                    .clone()
+                    .unwrap_or_else(|| "allow".to_string()),
+            ),
+            allow_env_override: self.allow_env_override,
+            image,
+        }
+    }
+}
+
+impl RuntimeConfig {
+    /// The directory a `file:` events sink writes into, which the layer
+    /// creates world-writable (sticky) so every uid can log.
+    pub fn events_dir(&self) -> Option<String> {
+        let path = self.events.as_deref()?.strip_prefix("file:")?;
+        let dir = crate::rootfs::normalize(path.rsplit_once('/')?.0);
+        (!dir.is_empty()).then_some(dir)
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut v = serde_json::to_vec_pretty(self).expect("config serializes");
+        v.push(b'\n');
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_file_is_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("p.json");
+        std::fs::write(
+            &good,
+            br#"{"apiVersion":"ldguard.policy/v1","name":"w","mode":"enforce","rules":[]}"#,
+        )
+        .unwrap();
+        assert_eq!(load_policy_file(&good).unwrap().name.as_deref(), Some("w"));
+        let bad = dir.path().join("b.json");
+        std::fs::write(&bad, b"{\"apiVersion\": \"v2\", \"rules\": []}").unwrap();
+        assert!(load_policy_file(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("ldguard.policy/v1"));
+        std::fs::write(&bad, b"{\n  \"apiVersion\": ").unwrap();
+        let e = load_policy_file(&bad).unwrap_err().to_string();
+        assert!(
+            e.contains("b.json:2:") && e.contains("not valid JSON"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn runtime_config_fields() {
+        let o = PolicyOptions {
+            policy: Some("https://p.example/v1/web".into()),
+            ..Default::default()
+        };
+        let c = o.runtime_config(
+            false,
+            Some(ImageIdentity {
+                name: "web:1".into(),
+                base_digest: Some("sha256:00".into()),
+            }),
+        );
+        let v: serde_json::Value = serde_json::from_slice(&c.to_bytes()).unwrap();
+        assert_eq!(v["policy"], "https://p.example/v1/web");
+        assert_eq!(v["allowEnvOverride"], false);
+        assert_eq!(v["onNoPolicy"], "allow");
+        assert_eq!(v["refreshSeconds"], 30);
+        assert_eq!(v["image"]["baseDigest"], "sha256:00");
+        assert!(v.get("bakedPolicy").is_none());
+        assert_eq!(c.events_dir().as_deref(), Some("var/log/ldguard"));
+        let o = PolicyOptions {
+            policy: Some("/x/p.json".into()),
+            ..Default::default()
+        };
+        let c = o.runtime_config(true, None);
+        assert_eq!(c.policy.as_deref(), Some("/etc/ldguard/policy.json"));
+        assert_eq!(c.baked_policy.as_deref(), Some("/etc/ldguard/policy.json"));
+    }
+}
