@@ -57,6 +57,11 @@ pub struct Event {
     /// Events lost because the queue was full, reported by a status event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dropped: Option<u64>,
+    /// Set on `behavior` records (policy `log: ["behavior"]`): the first
+    /// time this process made this operation, whatever the decision. Left
+    /// out of the JSON when false, so other events keep their shape.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub behavior: bool,
     pub message: String,
 }
 

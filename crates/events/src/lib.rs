@@ -9,10 +9,12 @@
 
 mod event;
 pub mod http;
+mod read;
 mod sink;
 mod spec;
 
 pub use event::{format_time, Event};
+pub use read::{parse_time, EventReader, LineError};
 pub use sink::{FileSink, NullSink, Sink, StderrSink};
 pub use spec::{SinkSpec, SpecError};
 
