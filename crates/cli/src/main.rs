@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod policy;
+mod run;
 
 #[derive(Parser)]
 #[command(
@@ -23,11 +24,14 @@ enum Command {
     /// Validate, explain and test policies.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Run a command with libldguard.so preloaded, to try a policy locally.
+    Run(run::RunArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Policy(cmd) => policy::run(cmd),
+        Command::Run(args) => run::run(args),
     }
 }
