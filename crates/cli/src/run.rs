@@ -43,15 +43,20 @@ pub fn run(args: RunArgs) -> ExitCode {
 }
 
 fn prepare(args: &RunArgs) -> Result<Command, String> {
-    let policy = std::path::absolute(&args.policy)
-        .map_err(|e| format!("{}: {e}", args.policy.display()))?;
-    let text = std::fs::read_to_string(&policy).map_err(|e| format!("{}: {e}", policy.display()))?;
+    let policy =
+        std::path::absolute(&args.policy).map_err(|e| format!("{}: {e}", args.policy.display()))?;
+    let text =
+        std::fs::read_to_string(&policy).map_err(|e| format!("{}: {e}", policy.display()))?;
     if let Err(diags) = ldguard_policy::compile_str(&text, &policy.display().to_string()) {
-        return Err(format!("the policy is invalid; the command was not started\n{diags}"));
+        return Err(format!(
+            "the policy is invalid; the command was not started\n{diags}"
+        ));
     }
     if let Some(mode) = &args.mode {
         if ldguard_policy::Mode::parse(mode).is_none() {
-            return Err(format!("--mode {mode}: expected enforce, permissive or disabled"));
+            return Err(format!(
+                "--mode {mode}: expected enforce, permissive or disabled"
+            ));
         }
     }
     if let Err(e) = ldguard_events::SinkSpec::parse(&args.events) {
@@ -79,7 +84,11 @@ fn prepare(args: &RunArgs) -> Result<Command, String> {
 
 /// The directory name of this build's shipped library under target/dist.
 fn dist_name() -> String {
-    let libc = if cfg!(target_env = "musl") { "musl" } else { "gnu" };
+    let libc = if cfg!(target_env = "musl") {
+        "musl"
+    } else {
+        "gnu"
+    };
     format!("{}-linux-{libc}", std::env::consts::ARCH)
 }
 
@@ -111,7 +120,9 @@ fn find_library(explicit: Option<&Path>) -> Result<PathBuf, String> {
 }
 
 fn warn_if_config_locks_env() {
-    let Ok(text) = std::fs::read_to_string("/etc/ldguard/config.json") else { return };
+    let Ok(text) = std::fs::read_to_string("/etc/ldguard/config.json") else {
+        return;
+    };
     let allows = serde_json::from_str::<serde_json::Value>(&text)
         .ok()
         .and_then(|v| v.get("allowEnvOverride").and_then(|b| b.as_bool()))
