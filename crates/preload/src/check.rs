@@ -23,6 +23,8 @@ pub enum Verdict {
 /// `vfork`, an `exec` in the child must not leave the parent's flag set.
 #[inline]
 pub fn run(check: impl FnOnce(&'static Active) -> Verdict) -> Verdict {
+    // Before the `disabled` exit: a disabled process must still learn of a new mode.
+    crate::refresh::poll();
     if state::is_off() {
         return Verdict::Allow;
     }

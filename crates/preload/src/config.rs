@@ -63,6 +63,8 @@ pub struct Settings {
     pub token_file: Option<String>,
     pub ca_file: Option<String>,
     pub cache_dir: Option<String>,
+    /// Whether `LDGUARD_*` overrides are honoured (no system config, or it allows them).
+    pub env_allowed: bool,
     /// Problems met while loading, reported as status events.
     pub notes: Vec<String>,
 }
@@ -126,6 +128,7 @@ pub fn resolve(
         ca_file: file.ca_file,
         cache_dir: file.cache_dir,
         notes: Vec::new(),
+        env_allowed,
     };
     let mut events = file.events;
     let mut mode = None;

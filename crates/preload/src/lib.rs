@@ -15,6 +15,7 @@ mod hooks;
 mod hosts;
 mod real;
 mod record;
+mod refresh;
 mod resolve;
 mod state;
 mod sys;

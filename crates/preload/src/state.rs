@@ -96,6 +96,8 @@ pub fn initialise() -> bool {
                 if !on {
                     STATUS.store(OFF, Ordering::Release);
                 }
+                // After the start-up table is published, so a refresh can only replace it.
+                crate::refresh::start();
                 return on;
             }
             Err(ON) => return true,
@@ -186,23 +188,30 @@ fn load_initial() -> bool {
 const NOTHING_CONFIGURED: &str =
     "no policy configured (set LDGUARD_POLICY or \"policy\" in the config)";
 
+/// Where the layer builder bakes a policy into an image (`bakedPolicy`'s default).
+const DEFAULT_BAKED_POLICY: &str = "/etc/ldguard/policy.json";
+
 /// The fallback for `onNoPolicy: deny`.
 const DENY_ALL: &str = r#"{"apiVersion":"ldguard.policy/v1","name":"ldguard-no-policy","mode":"enforce",
  "log":["deny"],"defaults":{"file":"deny","exec":"deny","network":"deny","syscall":"deny"}}"#;
 
 /// Loads the configured policy, then the baked one. HTTP locations are
-/// fetched out of band by the refresher, never here, so at start-up they
-/// fall back to the baked policy.
+/// fetched out of band by the refresher, never here: at start-up they come
+/// from the shared cache when it has them, else the baked policy is used.
 fn load_policy(settings: &Settings) -> Result<(RuleTable, String), String> {
     let mut problems = Vec::new();
-    for location in [settings.policy.as_deref(), settings.baked_policy.as_deref()]
+    let default_baked = std::path::Path::new(DEFAULT_BAKED_POLICY)
+        .exists()
+        .then_some(DEFAULT_BAKED_POLICY);
+    for location in [settings.policy.as_deref(), settings.baked_policy.as_deref().or(default_baked)]
         .into_iter()
         .flatten()
     {
         if location.starts_with("http://") || location.starts_with("https://") {
-            problems.push(format!(
-                "{location}: remote policies are not fetched at start-up"
-            ));
+            match crate::refresh::cached_policy(settings, location) {
+                Ok(found) => return Ok(found),
+                Err(why) => problems.push(why),
+            }
             continue;
         }
         match std::fs::read_to_string(location) {

@@ -1,0 +1,233 @@
+//! Policy distribution inside the library (SPEC §3): the start-up read of the
+//! shared cache and the background refresher that swaps whole rule tables.
+//!
+//! - Start-up ([`cached_policy`]): an HTTP policy is never fetched on a hooked
+//!   path. The shared cache entry for the configured URL is used when there is
+//!   one, fresh or stale: it is the server's latest word, newer than anything
+//!   baked into the image. Without one, `state` falls back to the baked policy.
+//! - Refresher ([`start`]): one thread per process, holding the re-entrancy
+//!   guard for life so its own file and network calls are not checked. Every
+//!   `refreshSeconds` it asks [`Source::refresh`], which fetches only when the
+//!   shared cache is due (one process per container does, under `flock`) and
+//!   otherwise reads what another process cached. A new policy is compiled on
+//!   this thread and published with [`state::install`]: the hooks see the new
+//!   table and mode from their next call.
+//! - Fork: the thread does not survive. An atfork handler arms a countdown;
+//!   the child's [`poll`] (one relaxed load on every hooked call) starts a new
+//!   refresher after a few hooked calls, so a child that only execs never
+//!   pays for a thread.
+//! - Exit: a process that is mid-fetch (the one short process per interval
+//!   that won the lock) waits for the fetch, bounded, so the cache is written
+//!   and the next processes do not have to fetch again.
+
+use crate::config::Settings;
+use crate::emit;
+use crate::guard::Guard;
+use crate::state;
+use ldguard_policy::{compile_str, RuleTable};
+use ldguard_source::{Location, RefreshOutcome, Source, SourceConfig, Token};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// Hooked calls a forked child makes before it starts its own refresher.
+const CHILD_CALLS_BEFORE_START: u32 = 16;
+/// Longest wait at exit for a fetch in progress.
+const EXIT_WAIT: Duration = Duration::from_secs(3);
+
+/// The process's source; leaked, replaced (never freed) in a forked child.
+static SOURCE: AtomicPtr<Source> = AtomicPtr::new(std::ptr::null_mut());
+/// Countdown armed in a forked child; 0 when nothing is to be started.
+static RESTART: AtomicU32 = AtomicU32::new(0);
+/// The process the countdown belongs to (a vfork child shares our memory).
+static RESTART_PID: AtomicI32 = AtomicI32::new(0);
+static REGISTERED: AtomicBool = AtomicBool::new(false);
+/// Set while the refresher is inside `Source::refresh`.
+static IN_FLIGHT: AtomicBool = AtomicBool::new(false);
+
+/// The policy to use at start-up from the shared cache, for an HTTP policy
+/// location: `None` when there is no usable cache entry, with the reason.
+pub fn cached_policy(settings: &Settings, url: &str) -> Result<(RuleTable, String), String> {
+    let source = source_for(settings)?;
+    match source.read_cache(|text| compile(text, url)) {
+        Ok(Some(update)) => {
+            let age = if update.fresh { "fresh" } else { "stale, refreshing" };
+            Ok((update.value, format!("{url} (cached, {age})")))
+        }
+        Ok(None) => Err(format!("{url}: no cached copy yet; fetching it in the background")),
+        Err(e) => Err(format!("{e}; fetching it again in the background")),
+    }
+}
+
+/// Starts the refresher when the configuration names a policy location.
+/// Called once the start-up policy (or fallback) is in force.
+pub fn start() {
+    let Some(process) = state::process() else { return };
+    if process.settings.policy.is_none() {
+        return;
+    }
+    if source_for(&process.settings).is_err() {
+        return;
+    }
+    if !REGISTERED.swap(true, Ordering::AcqRel) {
+        // SAFETY: registration of `extern "C"` handlers that touch only
+        // atomics (child after fork) or wait, bounded, on an atomic (exit).
+        unsafe {
+            libc::pthread_atfork(None, None, Some(after_fork_in_child));
+            libc::atexit(at_exit);
+        }
+    }
+    spawn();
+}
+
+/// Called at the top of every hook: starts the refresher in a forked child
+/// after a few hooked calls. One relaxed load when there is nothing to do.
+#[inline]
+pub fn poll() {
+    if RESTART.load(Ordering::Relaxed) != 0 {
+        restart_in_child();
+    }
+}
+
+#[cold]
+fn restart_in_child() {
+    let previous = RESTART.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| n.checked_sub(1));
+    if previous != Ok(1) {
+        return;
+    }
+    if RESTART_PID.load(Ordering::Relaxed) != crate::sys::getpid() {
+        // A vfork child running on its parent's memory: never start a thread here.
+        RESTART.store(1, Ordering::Relaxed);
+        return;
+    }
+    let Some(_guard) = Guard::enter() else {
+        RESTART.store(1, Ordering::Relaxed);
+        return;
+    };
+    // The parent's source may have been locked by its refresher, which did
+    // not survive the fork: carry over what it knew into a fresh one.
+    // SAFETY: SOURCE holds null or a leaked, never-freed Source.
+    if let Some(old) = unsafe { SOURCE.load(Ordering::Acquire).as_ref() } {
+        SOURCE.store(Box::into_raw(Box::new(old.for_child())), Ordering::Release);
+    }
+    spawn();
+}
+
+extern "C" fn after_fork_in_child() {
+    IN_FLIGHT.store(false, Ordering::Relaxed);
+    RESTART_PID.store(crate::sys::getpid(), Ordering::Relaxed);
+    RESTART.store(CHILD_CALLS_BEFORE_START, Ordering::Release);
+}
+
+extern "C" fn at_exit() {
+    let deadline = Instant::now() + EXIT_WAIT;
+    while IN_FLIGHT.load(Ordering::Acquire) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn spawn() {
+    let _ = std::thread::Builder::new()
+        .name("ldguard-refresh".into())
+        .stack_size(512 * 1024)
+        .spawn(|| {
+            if let Some(g) = Guard::enter() {
+                g.hold_forever();
+            }
+            let _ = std::panic::catch_unwind(refresher);
+        });
+}
+
+fn refresher() {
+    // SAFETY: as in `restart_in_child`.
+    let Some(source) = (unsafe { SOURCE.load(Ordering::Acquire).as_ref() }) else { return };
+    let interval = source.config().refresh;
+    if source.shared_cache().is_none() && matches!(source.config().location, Location::Http(_)) {
+        // No shared cache: every process would fetch for itself, so short
+        // processes must not. Only one that lives a while asks the server.
+        std::thread::sleep(interval.min(Duration::from_secs(2)));
+        if let Some(e) = source.cache_error() {
+            emit::status(&format!("{e}; without a shared cache this process fetches for itself"));
+        }
+    }
+    let origin = source.config().location.describe();
+    loop {
+        IN_FLIGHT.store(true, Ordering::Release);
+        let outcome = source.refresh(|text| compile(text, &origin));
+        IN_FLIGHT.store(false, Ordering::Release);
+        match outcome {
+            RefreshOutcome::Updated(update) => {
+                let what = format!(
+                    "policy {:?} (mode {}) from {} now in force",
+                    update.value.name(),
+                    update.value.mode().as_str(),
+                    update.origin
+                );
+                state::install(update.value, update.origin.to_string());
+                emit::status(&what);
+            }
+            RefreshOutcome::Failed(e) => emit::status(&format!("{e}; keeping the policy in force")),
+            RefreshOutcome::Unchanged | RefreshOutcome::NotModified => {}
+        }
+        std::thread::sleep(interval);
+    }
+}
+
+fn compile(text: &str, origin: &str) -> Result<RuleTable, String> {
+    compile_str(text, origin).map_err(|d| d.to_string())
+}
+
+/// The process's [`Source`], made on first use from the settings.
+fn source_for(settings: &Settings) -> Result<&'static Source, String> {
+    // SAFETY: as in `restart_in_child`.
+    if let Some(s) = unsafe { SOURCE.load(Ordering::Acquire).as_ref() } {
+        return Ok(s);
+    }
+    let location = settings.policy.as_deref().ok_or("no policy location configured")?;
+    let location = Location::parse(location).map_err(|e| e.to_string())?;
+    let mut config = SourceConfig::new(location);
+    config.set_refresh(Duration::from_secs(settings.refresh_seconds.unwrap_or(30).max(1)));
+    config.cache_dir = Some(PathBuf::from(
+        settings.cache_dir.as_deref().unwrap_or(ldguard_source::DEFAULT_CACHE_DIR),
+    ));
+    config.ca_file = settings.ca_file.as_deref().map(PathBuf::from);
+    config.token = token(settings);
+    let fresh = Box::into_raw(Box::new(Source::new(config)));
+    match SOURCE.compare_exchange(std::ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
+        // SAFETY: just published; never freed.
+        Ok(_) => Ok(unsafe { &*fresh }),
+        Err(existing) => {
+            // SAFETY: `fresh` was never shared; `existing` is leaked like ours.
+            unsafe {
+                drop(Box::from_raw(fresh));
+                Ok(&*existing)
+            }
+        }
+    }
+}
+
+/// The bearer token. `LDGUARD_TOKEN` and `LDGUARD_TOKEN_FILE` count as
+/// environment overrides: a process that could pick the token could also
+/// make every fetch fail and stall the container on an old policy, so in a
+/// locked configuration only `tokenFile` is used.
+fn token(settings: &Settings) -> Token {
+    let env_token = std::env::var("LDGUARD_TOKEN").ok().filter(|t| !t.is_empty());
+    let env_file = std::env::var("LDGUARD_TOKEN_FILE").ok().filter(|t| !t.is_empty());
+    if settings.env_allowed {
+        if let Some(t) = env_token {
+            return Token::Value(t);
+        }
+        if let Some(f) = env_file {
+            return Token::File(PathBuf::from(f));
+        }
+    } else if env_token.is_some() || env_file.is_some() {
+        emit::status(&format!(
+            "ignored LDGUARD_TOKEN/LDGUARD_TOKEN_FILE because {} does not set \"allowEnvOverride\": true",
+            crate::config::SYSTEM_CONFIG
+        ));
+    }
+    match &settings.token_file {
+        Some(path) => Token::File(PathBuf::from(path)),
+        None => Token::None,
+    }
+}
