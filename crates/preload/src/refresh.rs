@@ -51,10 +51,16 @@ pub fn cached_policy(settings: &Settings, url: &str) -> Result<(RuleTable, Strin
     let source = source_for(settings)?;
     match source.read_cache(|text| compile(text, url)) {
         Ok(Some(update)) => {
-            let age = if update.fresh { "fresh" } else { "stale, refreshing" };
+            let age = if update.fresh {
+                "fresh"
+            } else {
+                "stale, refreshing"
+            };
             Ok((update.value, format!("{url} (cached, {age})")))
         }
-        Ok(None) => Err(format!("{url}: no cached copy yet; fetching it in the background")),
+        Ok(None) => Err(format!(
+            "{url}: no cached copy yet; fetching it in the background"
+        )),
         Err(e) => Err(format!("{e}; fetching it again in the background")),
     }
 }
@@ -62,7 +68,9 @@ pub fn cached_policy(settings: &Settings, url: &str) -> Result<(RuleTable, Strin
 /// Starts the refresher when the configuration names a policy location.
 /// Called once the start-up policy (or fallback) is in force.
 pub fn start() {
-    let Some(process) = state::process() else { return };
+    let Some(process) = state::process() else {
+        return;
+    };
     if process.settings.policy.is_none() {
         return;
     }
@@ -140,14 +148,18 @@ fn spawn() {
 
 fn refresher() {
     // SAFETY: as in `restart_in_child`.
-    let Some(source) = (unsafe { SOURCE.load(Ordering::Acquire).as_ref() }) else { return };
+    let Some(source) = (unsafe { SOURCE.load(Ordering::Acquire).as_ref() }) else {
+        return;
+    };
     let interval = source.config().refresh;
     if source.shared_cache().is_none() && matches!(source.config().location, Location::Http(_)) {
         // No shared cache: every process would fetch for itself, so short
         // processes must not. Only one that lives a while asks the server.
         std::thread::sleep(interval.min(Duration::from_secs(2)));
         if let Some(e) = source.cache_error() {
-            emit::status(&format!("{e}; without a shared cache this process fetches for itself"));
+            emit::status(&format!(
+                "{e}; without a shared cache this process fetches for itself"
+            ));
         }
     }
     let origin = source.config().location.describe();
@@ -183,17 +195,30 @@ fn source_for(settings: &Settings) -> Result<&'static Source, String> {
     if let Some(s) = unsafe { SOURCE.load(Ordering::Acquire).as_ref() } {
         return Ok(s);
     }
-    let location = settings.policy.as_deref().ok_or("no policy location configured")?;
+    let location = settings
+        .policy
+        .as_deref()
+        .ok_or("no policy location configured")?;
     let location = Location::parse(location).map_err(|e| e.to_string())?;
     let mut config = SourceConfig::new(location);
-    config.set_refresh(Duration::from_secs(settings.refresh_seconds.unwrap_or(30).max(1)));
+    config.set_refresh(Duration::from_secs(
+        settings.refresh_seconds.unwrap_or(30).max(1),
+    ));
     config.cache_dir = Some(PathBuf::from(
-        settings.cache_dir.as_deref().unwrap_or(ldguard_source::DEFAULT_CACHE_DIR),
+        settings
+            .cache_dir
+            .as_deref()
+            .unwrap_or(ldguard_source::DEFAULT_CACHE_DIR),
     ));
     config.ca_file = settings.ca_file.as_deref().map(PathBuf::from);
     config.token = token(settings);
     let fresh = Box::into_raw(Box::new(Source::new(config)));
-    match SOURCE.compare_exchange(std::ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
+    match SOURCE.compare_exchange(
+        std::ptr::null_mut(),
+        fresh,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    ) {
         // SAFETY: just published; never freed.
         Ok(_) => Ok(unsafe { &*fresh }),
         Err(existing) => {
@@ -211,8 +236,12 @@ fn source_for(settings: &Settings) -> Result<&'static Source, String> {
 /// make every fetch fail and stall the container on an old policy, so in a
 /// locked configuration only `tokenFile` is used.
 fn token(settings: &Settings) -> Token {
-    let env_token = std::env::var("LDGUARD_TOKEN").ok().filter(|t| !t.is_empty());
-    let env_file = std::env::var("LDGUARD_TOKEN_FILE").ok().filter(|t| !t.is_empty());
+    let env_token = std::env::var("LDGUARD_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
+    let env_file = std::env::var("LDGUARD_TOKEN_FILE")
+        .ok()
+        .filter(|t| !t.is_empty());
     if settings.env_allowed {
         if let Some(t) = env_token {
             return Token::Value(t);

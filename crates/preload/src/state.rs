@@ -203,9 +203,12 @@ fn load_policy(settings: &Settings) -> Result<(RuleTable, String), String> {
     let default_baked = std::path::Path::new(DEFAULT_BAKED_POLICY)
         .exists()
         .then_some(DEFAULT_BAKED_POLICY);
-    for location in [settings.policy.as_deref(), settings.baked_policy.as_deref().or(default_baked)]
-        .into_iter()
-        .flatten()
+    for location in [
+        settings.policy.as_deref(),
+        settings.baked_policy.as_deref().or(default_baked),
+    ]
+    .into_iter()
+    .flatten()
     {
         if location.starts_with("http://") || location.starts_with("https://") {
             match crate::refresh::cached_policy(settings, location) {
