@@ -52,7 +52,8 @@ pub fn judge(
     let d = active.table.decide(req);
     let enforced = d.action.blocks() && active.mode == Mode::Enforce;
     let kill = enforced && d.action == Action::Kill;
-    if d.log || kill {
+    let first = crate::behavior::first_time(active, req);
+    if d.log || kill || first {
         let mut r = Record::new(What::Decision {
             call: req.call,
             kind: req.kind,
@@ -61,6 +62,7 @@ pub fn judge(
             severity: d.severity,
         });
         r.enforced = enforced;
+        r.behavior = first;
         r.errno = if enforced && !kill { d.errno } else { 0 };
         r.active = Some(active);
         describe_request(&mut r, req);

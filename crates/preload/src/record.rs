@@ -83,6 +83,8 @@ pub struct Record {
     pub ppid: i32,
     pub uid: u32,
     pub enforced: bool,
+    /// The first report of this operation in this process (`behavior`).
+    pub behavior: bool,
     pub errno: i32,
     /// `read`/`write` or a network direction.
     pub access: Option<&'static str>,
@@ -107,6 +109,7 @@ impl Record {
             ppid,
             uid,
             enforced: false,
+            behavior: false,
             errno: 0,
             access: None,
             active: None,
@@ -153,6 +156,7 @@ impl Record {
                 .map(|a| String::from_utf8_lossy(a).into_owned())
                 .collect(),
             enforced: self.enforced,
+            behavior: self.behavior,
             policy: active.map(|a| a.table.name().to_owned()),
             mode: active.map_or("disabled", |a| a.mode.as_str()).to_owned(),
             errno: (self.errno != 0).then_some(self.errno),
