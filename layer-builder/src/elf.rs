@@ -11,8 +11,17 @@ use std::fmt;
 pub const ELF_MAGIC: &[u8; 4] = b"\x7fELF";
 
 /// A dotted version such as glibc's `2.36` or `2.2.5`, compared numerically.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Version(pub Vec<u32>);
+
+// 2.3 and 2.3.0 are the same version, so equality follows the ordering.
+impl PartialEq for Version {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Version {}
 
 impl Version {
     pub fn parse(s: &str) -> Option<Version> {

@@ -43,13 +43,10 @@ fn is_loopback(host: &str) -> bool {
     if name == "localhost" {
         return true;
     }
-    let with_port =
-        if host.contains(':') && !host.starts_with('[') && host.matches(':').count() == 1 {
-            host.to_string()
-        } else {
-            format!("{host}:80")
-        };
-    match with_port.to_socket_addrs() {
+    if let Ok(ip) = name.parse::<std::net::IpAddr>() {
+        return ip.is_loopback();
+    }
+    match (name, 80).to_socket_addrs() {
         Ok(addrs) => {
             let addrs: Vec<_> = addrs.collect();
             !addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback())
