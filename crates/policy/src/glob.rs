@@ -42,6 +42,9 @@ pub struct Glob {
     prefix_len: usize,
     /// No wildcard at all: a plain comparison decides.
     literal: bool,
+    /// Start of the literal text after the last wildcard: every match of an
+    /// absolute path ends with `bytes[suffix_start..]`.
+    suffix_start: usize,
 }
 
 impl fmt::Debug for Glob {
@@ -60,6 +63,9 @@ pub enum GlobShape {
     Subtree,
     /// `DIR/*`: the rest after the prefix has no separator.
     Children,
+    /// `**/SEGMENT` with wildcards only inside that one segment: only the
+    /// last segment of the text matters.
+    Basename,
     /// Anything else: run the matcher.
     General,
 }
@@ -110,12 +116,17 @@ impl Glob {
                 }
             }
         };
+        let suffix_start = bytes
+            .iter()
+            .rposition(|&b| b == b'*' || b == b'?')
+            .map_or(0, |i| i + 1);
         Ok(Glob {
             text: pattern.into(),
             bytes,
             style,
             prefix_len,
             literal,
+            suffix_start,
         })
     }
 
@@ -153,7 +164,31 @@ impl Glob {
         if tail == b"*" && self.bytes[..self.prefix_len].last() == Some(&sep) {
             return GlobShape::Children;
         }
+        if self.style != GlobStyle::Host
+            && self.prefix_len == 0
+            && self.bytes.starts_with(b"**/")
+            && !self.bytes[3..].contains(&sep)
+            && !self.bytes[3..].starts_with(b"**")
+        {
+            return GlobShape::Basename;
+        }
         GlobShape::General
+    }
+
+    /// The literal text after the last wildcard (all of it for a literal
+    /// glob). A path glob can only match an absolute path ending with it.
+    pub fn literal_suffix(&self) -> &[u8] {
+        &self.bytes[self.suffix_start..]
+    }
+
+    /// For [`GlobShape::Basename`] globs: whether the last segment of `text`
+    /// matches (equivalent to [`Glob::is_match`] for them).
+    pub fn basename_matches(&self, text: &[u8]) -> bool {
+        let last = match text.iter().rposition(|&b| b == b'/') {
+            Some(i) => &text[i + 1..],
+            None => text,
+        };
+        match_segment::<false>(&self.bytes[3..], last)
     }
 
     /// Whether `text` matches the whole glob.
@@ -543,12 +578,49 @@ mod tests {
         assert_eq!(shape("/usr/bin/*"), GlobShape::Children);
         assert_eq!(shape("/usr/bin/*sh"), GlobShape::General);
         assert_eq!(shape("/**"), GlobShape::General);
-        assert_eq!(shape("**/x"), GlobShape::General);
+        assert_eq!(shape("**/x"), GlobShape::Basename);
+        assert_eq!(shape("**/cpuminer*"), GlobShape::Basename);
+        assert_eq!(shape("**/.aws/credentials"), GlobShape::General);
+        assert_eq!(shape("**/**"), GlobShape::General);
         assert_eq!(shape("/a/**/b"), GlobShape::General);
         assert_eq!(
             Glob::new("*.x.com", GlobStyle::Host).unwrap().shape(),
             GlobShape::General
         );
+    }
+
+    #[test]
+    fn suffixes_end_every_match() {
+        let suffix = |s: &str| {
+            String::from_utf8(
+                Glob::new(s, GlobStyle::Path)
+                    .unwrap()
+                    .literal_suffix()
+                    .to_vec(),
+            )
+            .unwrap()
+        };
+        assert_eq!(suffix("**/.aws/credentials"), "/.aws/credentials");
+        assert_eq!(suffix("/usr/bin/*sh"), "sh");
+        assert_eq!(suffix("/etc/**"), "");
+        assert_eq!(suffix("/a/**/b"), "/b");
+        assert_eq!(suffix("/bin/sh"), "/bin/sh");
+        let g = Glob::new("**/cpuminer*", GlobStyle::Path).unwrap();
+        for t in [
+            "/cpuminer",
+            "/tmp/x/cpuminer-avx",
+            "/cpuminer/x",
+            "/",
+            "/bin/sh",
+        ] {
+            assert_eq!(
+                g.basename_matches(t.as_bytes()),
+                g.is_match(t.as_bytes()),
+                "{t}"
+            );
+        }
+        let all = Glob::new("**/*", GlobStyle::Path).unwrap();
+        assert_eq!(all.basename_matches(b"/"), all.is_match(b"/"));
     }
 
     #[test]

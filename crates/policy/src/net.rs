@@ -299,10 +299,7 @@ mod tests {
         assert!(PortRange::parse("+80").is_err());
         assert!(PortRange::parse("http").is_err());
         let e = PortRange::parse("9000-8000").unwrap_err();
-        assert_eq!(
-            e.message,
-            "the range is empty: 9000 is greater than 8000"
-        );
+        assert_eq!(e.message, "the range is empty: 9000 is greater than 8000");
         let e = PortRange::parse("80-9x").unwrap_err();
         assert_eq!(e.offset, 3);
     }

@@ -25,18 +25,25 @@ struct Lazy {
     host: Option<Box<[Glob]>>,
 }
 
+/// Interval starts are stored in the narrowest type of their domain: the
+/// binary search over `u32` is markedly cheaper than over `u128`.
 #[derive(Clone, Debug, Default)]
-struct Intervals {
+struct Intervals<T> {
     /// Sorted interval starts; the first is 0.
-    starts: Box<[u128]>,
+    starts: Box<[T]>,
     /// `starts.len() * words` bits.
     bits: Box<[u64]>,
 }
 
-impl Intervals {
+impl<T: Copy + Ord + TryFrom<u128>> Intervals<T> {
     /// `ranges`: inclusive `(lo, hi, local rule)`; `always`: rules in every
     /// interval (they have no matcher of this dimension).
-    fn build(ranges: &[(u128, u128, usize)], always: &[u64], words: usize, max: u128) -> Intervals {
+    fn build(
+        ranges: &[(u128, u128, usize)],
+        always: &[u64],
+        words: usize,
+        max: u128,
+    ) -> Intervals<T> {
         let mut starts: Vec<u128> = vec![0];
         for &(lo, hi, _) in ranges {
             starts.push(lo);
@@ -73,6 +80,14 @@ impl Intervals {
                 bits.push(word);
             }
         }
+        let starts: Vec<T> = starts
+            .into_iter()
+            .map(|s| {
+                T::try_from(s)
+                    .ok()
+                    .expect("interval start inside its domain")
+            })
+            .collect();
         Intervals {
             starts: starts.into(),
             bits: bits.into(),
@@ -80,9 +95,21 @@ impl Intervals {
     }
 
     #[inline]
-    fn lookup(&self, x: u128, words: usize) -> &[u64] {
-        let i = self.starts.partition_point(|&s| s <= x) - 1;
-        &self.bits[i * words..][..words]
+    fn lookup(&self, x: T, words: usize) -> &[u64] {
+        // Branchless binary search for the last start <= x (starts[0] is 0).
+        let starts = &self.starts[..];
+        let mut base = 0usize;
+        let mut len = starts.len();
+        while len > 1 {
+            let half = len / 2;
+            base = if starts[base + half] <= x {
+                base + half
+            } else {
+                base
+            };
+            len -= half;
+        }
+        &self.bits[base * words..][..words]
     }
 }
 
@@ -95,9 +122,9 @@ pub struct NetIndex {
     words: usize,
     /// 3 protocols (tcp, udp, none) × 16 presence combinations × words.
     shape: Box<[u64]>,
-    v4: Intervals,
-    v6: Intervals,
-    ports: Intervals,
+    v4: Intervals<u32>,
+    v6: Intervals<u128>,
+    ports: Intervals<u16>,
 }
 
 const ADDR: usize = 1;
@@ -193,7 +220,7 @@ impl NetIndex {
         protocol: Option<Protocol>,
         unix: Option<&[u8]>,
         host: Option<&str>,
-        program_ok: &dyn Fn(u32) -> bool,
+        program_ok: &impl Fn(u32) -> bool,
     ) -> u32 {
         if self.rules.is_empty() {
             return NONE;
@@ -210,10 +237,10 @@ impl NetIndex {
             | usize::from(host.is_some()) * HOST;
         let shape = &self.shape[(proto * 16 + present) * words..][..words];
         let addr_bits = address.map(|a| match unmap(a) {
-            IpAddr::V4(v4) => self.v4.lookup(u32::from(v4) as u128, words),
+            IpAddr::V4(v4) => self.v4.lookup(u32::from(v4), words),
             IpAddr::V6(v6) => self.v6.lookup(u128::from(v6), words),
         });
-        let port_bits = port.map(|p| self.ports.lookup(p as u128, words));
+        let port_bits = port.map(|p| self.ports.lookup(p, words));
         for w in 0..words {
             let mut bits = shape[w];
             if let Some(a) = addr_bits {

@@ -160,7 +160,7 @@ impl PathIndex {
         path: Option<&[u8]>,
         resolved: Option<&[u8]>,
         mut best: u32,
-        program_ok: &dyn Fn(u32) -> bool,
+        program_ok: &impl Fn(u32) -> bool,
     ) -> u32 {
         for c in self.any_path.iter() {
             if c.rule >= best {
@@ -181,7 +181,7 @@ impl PathIndex {
     }
 
     #[inline]
-    fn walk(&self, path: &[u8], mut best: u32, program_ok: &dyn Fn(u32) -> bool) -> u32 {
+    fn walk(&self, path: &[u8], mut best: u32, program_ok: &impl Fn(u32) -> bool) -> u32 {
         let Some(mut node) = self.nodes.first() else {
             return best;
         };
@@ -201,7 +201,15 @@ impl PathIndex {
                     GlobShape::Subtree => rest.first().is_none_or(|&b| b == b'/'),
                     // The root "/" is one empty segment, which `DIR/*` cannot be.
                     GlobShape::Children => !rest.contains(&b'/') && path.len() > 1,
-                    GlobShape::General => self.globs[e.glob as usize].is_match(path),
+                    GlobShape::Basename => self.globs[e.glob as usize].basename_matches(path),
+                    GlobShape::General => {
+                        let g = &self.globs[e.glob as usize];
+                        // Normalised paths start with `/`, and then every
+                        // match ends with the glob's literal suffix: a cheap
+                        // test that rules out most candidates.
+                        (path.first() != Some(&b'/') || path.ends_with(g.literal_suffix()))
+                            && g.is_match(path)
+                    }
                 };
                 if hit && (!e.check_program || program_ok(e.rule)) {
                     best = e.rule;
