@@ -1,0 +1,130 @@
+/* Micro workloads for the ldguard overhead benchmark.
+ *
+ *   micro WORKLOAD ITERATIONS CHUNKS FILE
+ *
+ * Runs ITERATIONS calls of WORKLOAD split into CHUNKS timed chunks (after
+ * one untimed warm-up chunk) and prints the median chunk's nanoseconds per
+ * iteration. Each iteration is one hooked call plus whatever undoes it
+ * (close, fclose, wait), so the figure compares like with like across
+ * configurations. FILE is an existing regular file (absolute path). */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static const char *file;
+static int udp = -1;
+static struct sockaddr_in udp_peer;
+
+static int fail(const char *what) {
+    perror(what);
+    exit(3);
+}
+
+static void w_open(void) {
+    int fd = open(file, O_RDONLY);
+    if (fd < 0) fail("open");
+    close(fd);
+}
+
+static void w_stat(void) {
+    struct stat st;
+    if (stat(file, &st) != 0) fail("stat");
+}
+
+static void w_fopen(void) {
+    FILE *f = fopen(file, "r");
+    if (!f) fail("fopen");
+    fclose(f);
+}
+
+static void w_udp(void) {
+    if (connect(udp, (struct sockaddr *)&udp_peer, sizeof udp_peer) != 0) fail("connect");
+}
+
+static void w_exec(void) {
+    pid_t pid = fork();
+    if (pid < 0) fail("fork");
+    if (pid == 0) {
+        char *argv[] = {"/bin/true", NULL};
+        execve("/bin/true", argv, environ);
+        _exit(127);
+    }
+    int status;
+    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail("fork+exec /bin/true");
+}
+
+static void w_spawn(void) {
+    char *argv[] = {"/bin/true", NULL};
+    pid_t pid;
+    if (posix_spawn(&pid, "/bin/true", NULL, NULL, argv, environ) != 0) fail("posix_spawn");
+    int status;
+    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail("posix_spawn /bin/true");
+}
+
+static double now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+static int cmp(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 5) {
+        fprintf(stderr, "usage: micro open|stat|fopen|udp|exec|spawn ITERATIONS CHUNKS FILE\n");
+        return 2;
+    }
+    const char *name = argv[1];
+    long iters = atol(argv[2]);
+    long chunks = atol(argv[3]);
+    file = argv[4];
+    void (*w)(void) = NULL;
+    if (!strcmp(name, "open")) w = w_open;
+    else if (!strcmp(name, "stat")) w = w_stat;
+    else if (!strcmp(name, "fopen")) w = w_fopen;
+    else if (!strcmp(name, "udp")) w = w_udp;
+    else if (!strcmp(name, "exec")) w = w_exec;
+    else if (!strcmp(name, "spawn")) w = w_spawn;
+    if (!w || iters < 1 || chunks < 1 || chunks > 1000) {
+        fprintf(stderr, "micro: bad arguments\n");
+        return 2;
+    }
+    if (w == w_udp) {
+        udp = socket(AF_INET, SOCK_DGRAM, 0);
+        if (udp < 0) fail("socket");
+        udp_peer.sin_family = AF_INET;
+        /* Port 53: the benchmark policy denies outbound UDP to high ports,
+         * and a connected UDP socket needs no listener. */
+        udp_peer.sin_port = htons(53);
+        udp_peer.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    }
+    long per = iters / chunks;
+    if (per < 1) per = 1;
+    for (long i = 0; i < per; i++) w(); /* warm-up: lazy resolution, caches */
+    double times[1000];
+    for (long c = 0; c < chunks; c++) {
+        double t0 = now_ns();
+        for (long i = 0; i < per; i++) w();
+        times[c] = (now_ns() - t0) / per;
+    }
+    qsort(times, chunks, sizeof times[0], cmp);
+    printf("%.1f\n", times[chunks / 2]);
+    return 0;
+}
