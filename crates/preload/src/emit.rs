@@ -142,7 +142,7 @@ fn start() -> Option<&'static Pipeline> {
     // Open the sink here, synchronously: the program may close its stderr
     // (coreutils' close_stdout) before a new thread gets to run.
     let mut notes = Vec::new();
-    let sink: Box<dyn Sink> = match ldguard_events::open(spec) {
+    let sink: Box<dyn Sink> = match crate::refresh::open_sink(spec) {
         Ok(s) => s,
         Err(e) => {
             let mut r = Record::new(What::Status);

@@ -24,6 +24,8 @@ use crate::config::Settings;
 use crate::emit;
 use crate::guard::Guard;
 use crate::state;
+use ldguard_events::http::{HttpSink, HttpSinkConfig};
+use ldguard_events::{Sink, SinkSpec};
 use ldguard_policy::{compile_str, RuleTable};
 use ldguard_source::{Location, RefreshOutcome, Source, SourceConfig, Token};
 use std::path::PathBuf;
@@ -211,7 +213,11 @@ fn source_for(settings: &Settings) -> Result<&'static Source, String> {
             .unwrap_or(ldguard_source::DEFAULT_CACHE_DIR),
     ));
     config.ca_file = settings.ca_file.as_deref().map(PathBuf::from);
-    config.token = token(settings);
+    let (token, note) = token(settings);
+    if let Some(note) = note {
+        emit::status(&note);
+    }
+    config.token = token;
     let fresh = Box::into_raw(Box::new(Source::new(config)));
     match SOURCE.compare_exchange(
         std::ptr::null_mut(),
@@ -231,32 +237,49 @@ fn source_for(settings: &Settings) -> Result<&'static Source, String> {
     }
 }
 
-/// The bearer token. `LDGUARD_TOKEN` and `LDGUARD_TOKEN_FILE` count as
-/// environment overrides: a process that could pick the token could also
-/// make every fetch fail and stall the container on an old policy, so in a
-/// locked configuration only `tokenFile` is used.
-fn token(settings: &Settings) -> Token {
+/// Opens the event sink: an `http(s)://` sink gets the policy server's
+/// token and CA file (SPEC §3: "the same token"); the others open as usual.
+pub fn open_sink(spec: &SinkSpec) -> std::io::Result<Box<dyn Sink>> {
+    let (SinkSpec::Http(url), Some(process)) = (spec, state::process()) else {
+        return ldguard_events::open(spec);
+    };
+    let settings = &process.settings;
+    let mut config = HttpSinkConfig::new(url.clone());
+    // No status event from here: this runs while the pipeline is starting.
+    config.token = token(settings).0;
+    config.ca_file = settings.ca_file.as_deref().map(PathBuf::from);
+    Ok(Box::new(HttpSink::new(config)?))
+}
+
+/// The bearer token, and a note when environment tokens were refused.
+/// `LDGUARD_TOKEN` and `LDGUARD_TOKEN_FILE` count as environment overrides:
+/// a process that could pick the token could also make every fetch fail and
+/// stall the container on an old policy, so in a locked configuration only
+/// `tokenFile` is used.
+fn token(settings: &Settings) -> (Token, Option<String>) {
     let env_token = std::env::var("LDGUARD_TOKEN")
         .ok()
         .filter(|t| !t.is_empty());
     let env_file = std::env::var("LDGUARD_TOKEN_FILE")
         .ok()
         .filter(|t| !t.is_empty());
+    let mut note = None;
     if settings.env_allowed {
         if let Some(t) = env_token {
-            return Token::Value(t);
+            return (Token::Value(t), None);
         }
         if let Some(f) = env_file {
-            return Token::File(PathBuf::from(f));
+            return (Token::File(PathBuf::from(f)), None);
         }
     } else if env_token.is_some() || env_file.is_some() {
-        emit::status(&format!(
+        note = Some(format!(
             "ignored LDGUARD_TOKEN/LDGUARD_TOKEN_FILE because {} does not set \"allowEnvOverride\": true",
             crate::config::SYSTEM_CONFIG
         ));
     }
-    match &settings.token_file {
+    let token = match &settings.token_file {
         Some(path) => Token::File(PathBuf::from(path)),
         None => Token::None,
-    }
+    };
+    (token, note)
 }

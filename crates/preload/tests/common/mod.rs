@@ -1,0 +1,260 @@
+//! Shared helpers for the preload integration tests: the library under
+//! test, scratch directories, C test programs, and running a command with
+//! and without the library.
+#![allow(dead_code)]
+
+use ldguard_events::Event;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+/// The cdylib cargo built next to this test binary
+/// (target/<profile>/libldguard.so), or `LDGUARD_TEST_LIBRARY`.
+pub fn library() -> PathBuf {
+    if let Some(p) = std::env::var_os("LDGUARD_TEST_LIBRARY") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap();
+    let lib = profile_dir.join("libldguard.so");
+    assert!(
+        lib.is_file(),
+        "{} is missing: cargo builds it with the crate's tests",
+        lib.display()
+    );
+    lib
+}
+
+/// A fresh scratch directory, canonical (no symlinks in its path).
+pub fn scratch(name: &str) -> PathBuf {
+    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("preload-tests");
+    let dir = base.join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::canonicalize(dir).unwrap()
+}
+
+/// Compiles `tests/c/<name>.c` once per test binary into the target
+/// directory and returns the executable.
+pub fn c_program(name: &str, extra: &[&str]) -> PathBuf {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _g = LOCK.lock().unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/c")
+        .join(format!("{name}.c"));
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("c-{name}"));
+    let fresh = out
+        .metadata()
+        .and_then(|o| Ok(o.modified()? >= src.metadata()?.modified()?))
+        .unwrap_or(false);
+    if !fresh {
+        let tmp = out.with_extension(format!("tmp{}", std::process::id()));
+        let status = Command::new("cc")
+            .args(["-Wall", "-Wextra", "-Werror", "-O1", "-g", "-o"])
+            .arg(&tmp)
+            .arg(&src)
+            .args(extra)
+            .status()
+            .expect("cc runs");
+        assert!(status.success(), "compiling {} failed", src.display());
+        std::fs::rename(&tmp, &out).unwrap();
+    }
+    out
+}
+
+pub fn probe() -> PathBuf {
+    static P: OnceLock<PathBuf> = OnceLock::new();
+    P.get_or_init(|| c_program("probe", &["-ldl"])).clone()
+}
+
+/// A policy document with `rules`, all defaults allow, the given mode and
+/// `log`.
+pub fn policy(mode: &str, log: &[&str], rules: Value) -> Value {
+    serde_json::json!({
+        "apiVersion": "ldguard.policy/v1",
+        "name": "test",
+        "mode": mode,
+        "log": log,
+        "rules": rules,
+    })
+}
+
+/// One way of running a command: with the library and a policy, or
+/// without the library at all (the baseline).
+pub struct Run {
+    pub dir: PathBuf,
+    pub policy: Option<Value>,
+    pub env: Vec<(String, String)>,
+    pub cwd: Option<PathBuf>,
+    pub stdin: Option<Vec<u8>>,
+}
+
+pub struct Outcome {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    pub events: Vec<Event>,
+}
+
+impl Outcome {
+    pub fn code(&self) -> i32 {
+        self.status.code().unwrap_or(-1)
+    }
+
+    /// Decision events (not the library's status notes).
+    pub fn decisions(&self) -> Vec<&Event> {
+        self.events.iter().filter(|e| e.kind != "status").collect()
+    }
+
+    /// Asserts exactly one decision event, and returns it.
+    pub fn one_event(&self) -> &Event {
+        let d = self.decisions();
+        assert_eq!(
+            d.len(),
+            1,
+            "expected exactly one event, got {d:#?}\nstderr: {}",
+            self.stderr
+        );
+        d[0]
+    }
+}
+
+impl Run {
+    pub fn new(dir: &Path, policy: Option<Value>) -> Run {
+        Run {
+            dir: dir.to_owned(),
+            policy,
+            env: Vec::new(),
+            cwd: None,
+            stdin: None,
+        }
+    }
+
+    pub fn env(mut self, k: &str, v: &str) -> Run {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+
+    pub fn cwd(mut self, d: &Path) -> Run {
+        self.cwd = Some(d.to_owned());
+        self
+    }
+
+    pub fn cmd<S: AsRef<std::ffi::OsStr>>(&self, argv: &[S]) -> Outcome {
+        let events = self.dir.join(format!("events-{}.jsonl", unique()));
+        let mut c = Command::new(&argv[0]);
+        c.args(&argv[1..])
+            .env_remove("LD_PRELOAD")
+            .env_remove("LDGUARD_MODE");
+        for var in ["LDGUARD_POLICY", "LDGUARD_EVENTS", "LDGUARD_CONFIG"] {
+            c.env_remove(var);
+        }
+        if let Some(p) = &self.policy {
+            let path = self.dir.join(format!("policy-{}.json", unique()));
+            std::fs::write(&path, serde_json::to_vec_pretty(p).unwrap()).unwrap();
+            c.env("LD_PRELOAD", library())
+                .env("LDGUARD_POLICY", &path)
+                .env("LDGUARD_EVENTS", format!("file:{}", events.display()));
+        }
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        if let Some(d) = &self.cwd {
+            c.current_dir(d);
+        }
+        c.stdin(if self.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+        let out = run_with_timeout(c, self.stdin.clone(), std::time::Duration::from_secs(120));
+        Outcome {
+            status: out.status,
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            events: read_events(&events),
+        }
+    }
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+pub fn run_with_timeout(
+    mut c: Command,
+    stdin: Option<Vec<u8>>,
+    limit: std::time::Duration,
+) -> Output {
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = c
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {c:?}: {e}"));
+    if let Some(data) = stdin {
+        use std::io::Write;
+        let mut s = child.stdin.take().unwrap();
+        std::thread::spawn(move || {
+            let _ = s.write_all(&data);
+        });
+    }
+    let pid = child.id();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let d2 = done.clone();
+    std::thread::spawn(move || {
+        let start = std::time::Instant::now();
+        while start.elapsed() < limit {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            if d2.load(std::sync::atomic::Ordering::Relaxed) {
+                return;
+            }
+        }
+        // Hung under the library: kill it so the test fails instead of hanging.
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    });
+    let out = child.wait_with_output().unwrap();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    out
+}
+
+pub fn read_events(path: &Path) -> Vec<Event> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => text
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("bad event line {l:?}: {e}"))
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Runs `argv` without the library and with `policy` (expected to allow
+/// everything it does), and asserts identical stdout and exit code.
+pub fn assert_same_as_baseline<S: AsRef<std::ffi::OsStr>>(
+    dir: &Path,
+    policy: Value,
+    argv: &[S],
+    setup: &dyn Fn(),
+) {
+    setup();
+    let base = Run::new(dir, None).cwd(dir).cmd(argv);
+    setup();
+    let with = Run::new(dir, Some(policy)).cwd(dir).cmd(argv);
+    assert_eq!(
+        (with.code(), &with.stdout),
+        (base.code(), &base.stdout),
+        "with the library (stderr: {}) vs without (stderr: {})",
+        with.stderr,
+        base.stderr
+    );
+    assert!(
+        with.decisions()
+            .iter()
+            .all(|e| e.action == "allow" || !e.enforced),
+        "{:#?}",
+        with.events
+    );
+}
