@@ -221,10 +221,22 @@ impl Checker<'_> {
     fn inner_span(&self, v: &Value, offset: usize, len: usize) -> Span {
         let raw = &self.text[v.span.start + 1..v.span.end - 1];
         match &v.json {
-            Json::String(s) if s == raw && offset <= s.len() => Span {
-                start: v.span.start + 1 + offset,
-                end: v.span.start + 1 + (offset + len).min(s.len()),
-            },
+            Json::String(s) if s == raw && offset <= s.len() => {
+                // Offsets come from byte-level checks: widen to whole
+                // characters so the span can be sliced and underlined.
+                let mut start = offset;
+                while !s.is_char_boundary(start) {
+                    start -= 1;
+                }
+                let mut end = (offset + len).min(s.len());
+                while !s.is_char_boundary(end) {
+                    end += 1;
+                }
+                Span {
+                    start: v.span.start + 1 + start,
+                    end: v.span.start + 1 + end,
+                }
+            }
             _ => v.span,
         }
     }

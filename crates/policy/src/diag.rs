@@ -47,21 +47,27 @@ impl Diagnostic {
     /// The full form: headline, source excerpt with carets under the span,
     /// then `expected` and `hint` lines.
     pub fn render(&self, source: &str) -> String {
+        // Diagnostics made by this crate always hold character-aligned spans
+        // into `source`; clamp anyway, since a caller may pass another text.
+        let floor = |mut i: usize| {
+            i = i.min(source.len());
+            while !source.is_char_boundary(i) {
+                i -= 1;
+            }
+            i
+        };
+        let span = (floor(self.span.0), floor(self.span.1.max(self.span.0)));
         let mut out = self.headline();
         out.push('\n');
-        let line_start = source[..self.span.0.min(source.len())]
-            .rfind('\n')
-            .map_or(0, |i| i + 1);
+        let line_start = source[..span.0].rfind('\n').map_or(0, |i| i + 1);
         let line_end = source[line_start..]
             .find('\n')
             .map_or(source.len(), |i| line_start + i);
         let text = &source[line_start..line_end];
         let gutter = self.line.to_string();
         let pad = " ".repeat(gutter.len());
-        let caret_start = source[line_start..self.span.0.min(line_end)]
-            .chars()
-            .count();
-        let caret_len = source[self.span.0.min(line_end)..self.span.1.clamp(self.span.0, line_end)]
+        let caret_start = source[line_start..span.0.min(line_end)].chars().count();
+        let caret_len = source[span.0.min(line_end)..span.1.clamp(span.0, line_end)]
             .chars()
             .count()
             .max(1);

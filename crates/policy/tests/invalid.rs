@@ -708,3 +708,15 @@ fn valid_policies_have_no_diagnostics() {
     assert!(policy.is_some());
     assert!(diags.is_empty(), "{diags}");
 }
+
+#[test]
+fn multibyte_characters_at_an_error_render_whole() {
+    // Found by the fuzzer: a one-byte span at a two-byte character.
+    let rendered = rejects(
+        "{\"apiVersion\": \"ldguard.policy/v1\", \"name\": \"t\", \"rules\": [{\"name\": \"a\", \"kind\": \"exec\", \"path\": [\"ԝbin\"], \"action\": \"deny\"}]}",
+        1,
+        100,
+        "bad glob `ԝbin` in `path`: path glob must be absolute (start with `/`) or start with `**`",
+    );
+    assert!(rendered.contains("\n  |"), "{rendered}");
+}
