@@ -124,6 +124,14 @@ int main(int argc, char **argv) {
         int (*f)(int, int, const char *, mode_t, dev_t *) = sym("__xmknodat");
         return report(f(1, AT_FDCWD, a, S_IFIFO | 0644, &dev));
     }
+    if (IS("procfd")) { /* open DIR with O_PATH, then /proc/self/fd/N/REL */
+        char path[4096];
+        int fd = open(a, O_PATH | O_DIRECTORY);
+        snprintf(path, sizeof path, "/proc/self/fd/%d/%s", fd, b);
+        return report(open(path, O_RDONLY));
+    }
+    if (IS("openat-rel")) return report(openat(dir(a), b, O_RDONLY)); /* dirfd + ".." */
+    if (IS("create")) return report(open(a, O_WRONLY | O_CREAT, 0644));
     /* exec: on success the child image prints nothing of ours */
     if (IS("execve")) return report(execve(a, exec_argv, environ));
     if (IS("execv")) return report(execv(a, exec_argv));
