@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How the HTTP sink batches, retries and authenticates.
@@ -83,7 +83,9 @@ struct Buffer {
 
 struct Shared {
     config: HttpSinkConfig,
-    agent: ldguard_source::ureq::Agent,
+    /// Built by the sender thread: loading the system roots takes
+    /// milliseconds, and the sink is opened on a hooked call's path.
+    agent: OnceLock<Result<ldguard_source::ureq::Agent, String>>,
     buffer: Mutex<Buffer>,
     /// Signals the sender (new events, flush, stop) and flushers (progress).
     wake: Condvar,
@@ -101,13 +103,7 @@ pub struct HttpSink {
 
 impl HttpSink {
     pub fn new(config: HttpSinkConfig) -> io::Result<HttpSink> {
-        let agent = ldguard_source::agent(
-            config.ca_file.as_deref(),
-            config.connect_timeout,
-            config.request_timeout,
-        )
-        .map_err(|e| io::Error::other(format!("event sink {}: {e}", config.url)))?;
-        let shared = Arc::new(Shared::new(config, agent));
+        let shared = Arc::new(Shared::new(config));
         spawn_sender(shared.clone())?;
         Ok(HttpSink {
             shared,
@@ -131,10 +127,7 @@ impl HttpSink {
         if self.pid == std::process::id() {
             return Ok(());
         }
-        let fresh = Arc::new(Shared::new(
-            self.shared.config.clone(),
-            self.shared.agent.clone(),
-        ));
+        let fresh = Arc::new(Shared::new(self.shared.config.clone()));
         let old = std::mem::replace(&mut self.shared, fresh);
         std::mem::forget(old);
         self.pid = std::process::id();
@@ -210,10 +203,10 @@ impl Drop for HttpSink {
 }
 
 impl Shared {
-    fn new(config: HttpSinkConfig, agent: ldguard_source::ureq::Agent) -> Shared {
+    fn new(config: HttpSinkConfig) -> Shared {
         Shared {
             config,
-            agent,
+            agent: OnceLock::new(),
             buffer: Mutex::new(Buffer {
                 events: VecDeque::new(),
                 oldest: None,
@@ -333,9 +326,18 @@ enum Failure {
 
 fn post(shared: &Shared, batch: &[Event]) -> Result<(), Failure> {
     let config = &shared.config;
+    let agent = shared.agent.get_or_init(|| {
+        ldguard_source::agent(
+            config.ca_file.as_deref(),
+            config.connect_timeout,
+            config.request_timeout,
+        )
+        .map_err(|e| e.to_string())
+    });
+    // Without an agent (unusable CA file) nothing can ever be sent.
+    let agent = agent.as_ref().map_err(|_| Failure::Refused)?;
     let body = serde_json::to_vec(batch).map_err(|_| Failure::Refused)?;
-    let mut request = shared
-        .agent
+    let mut request = agent
         .post(&config.url)
         .set("Content-Type", "application/json");
     match config.token.current() {
@@ -383,8 +385,8 @@ fn drop_report(count: u64) -> Event {
             .unwrap_or_default(),
         call: "ldguard".into(),
         kind: "status".into(),
-        action: "audit".into(),
-        severity: "medium".into(),
+        action: "allow".into(),
+        severity: "low".into(),
         dropped: Some(count),
         message: format!(
             "{count} events were lost while the event collector was unreachable or the buffer full"
