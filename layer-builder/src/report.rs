@@ -73,8 +73,11 @@ impl CheckReport {
             s.push_str(&format!("platform {}\n", p.platform));
             match &p.libc {
                 Some(l) => s.push_str(&format!(
-                    "  libc:          {:?} {} ({})\n",
-                    l.kind,
+                    "  libc:          {} {} ({})\n",
+                    match l.kind {
+                        crate::libc::LibcKind::Glibc => "glibc",
+                        crate::libc::LibcKind::Musl => "musl",
+                    },
                     l.version.as_deref().unwrap_or("(version unknown)"),
                     l.path
                 )),

@@ -287,6 +287,8 @@ pub struct Run {
     pub stderr: String,
 }
 
+pub mod containers;
+
 pub fn run(args: &[&str]) -> Run {
     let out = Command::new(bin())
         .args(args)
