@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod events;
+mod learn;
 mod policy;
 mod run;
 
@@ -26,6 +28,12 @@ enum Command {
     Policy(policy::PolicyCommand),
     /// Run a command with libldguard.so preloaded, to try a policy locally.
     Run(run::RunArgs),
+    /// Summarise, tail and search event files.
+    #[command(subcommand)]
+    Events(events::EventsCommand),
+    /// Write a policy that allows what recorded events show (see
+    /// docs/learning.md).
+    Learn(learn::LearnArgs),
 }
 
 fn main() -> ExitCode {
@@ -33,5 +41,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Policy(cmd) => policy::run(cmd),
         Command::Run(args) => run::run(args),
+        Command::Events(cmd) => events::run(cmd),
+        Command::Learn(args) => learn::run(args),
     }
 }
