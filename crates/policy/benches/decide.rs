@@ -118,6 +118,8 @@ fn cases(synthetic_hit: &'static [u8]) -> Vec<Case<'static>> {
 fn main() {
     // `cargo test` runs benches with `--bench` absent: do a quick smoke run.
     let quick = !std::env::args().any(|a| a == "--bench");
+    // `cargo bench -p ldguard-policy -- FILTER` runs only matching cases.
+    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with("--"));
     let tables: Vec<(String, RuleTable, &'static [u8])> = vec![
         (
             "synthetic 10".into(),
@@ -147,6 +149,12 @@ fn main() {
     for (name, table, hit) in &tables {
         let specialised = table.for_program(NGINX);
         for case in cases(hit) {
+            if filter
+                .as_ref()
+                .is_some_and(|f| !format!("{name} {}", case.name).contains(f.as_str()))
+            {
+                continue;
+            }
             if quick {
                 black_box(specialised.decide(&case.req));
                 continue;

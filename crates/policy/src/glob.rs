@@ -66,6 +66,8 @@ pub enum GlobShape {
     /// `**/SEGMENT` with wildcards only inside that one segment: only the
     /// last segment of the text matters.
     Basename,
+    /// `**/LITERAL/**`: the literal segments appear anywhere in the text.
+    Contains,
     /// Anything else: run the matcher.
     General,
 }
@@ -165,6 +167,16 @@ impl Glob {
             return GlobShape::Children;
         }
         if self.style != GlobStyle::Host
+            && self.bytes.len() > 6
+            && self.bytes.starts_with(b"**/")
+            && self.bytes.ends_with(b"/**")
+            && !self.bytes[3..self.bytes.len() - 3]
+                .iter()
+                .any(|&b| b == b'*' || b == b'?')
+        {
+            return GlobShape::Contains;
+        }
+        if self.style != GlobStyle::Host
             && self.prefix_len == 0
             && self.bytes.starts_with(b"**/")
             && !self.bytes[3..].contains(&sep)
@@ -189,6 +201,28 @@ impl Glob {
             None => text,
         };
         match_segment::<false>(&self.bytes[3..], last)
+    }
+
+    /// For [`GlobShape::Contains`] globs and an absolute `text`: whether the
+    /// literal segments occur as whole segments (equivalent to
+    /// [`Glob::is_match`] for them).
+    pub fn contains_matches(&self, text: &[u8]) -> bool {
+        // The needle keeps its leading `/` so that it starts at a segment.
+        let needle = &self.bytes[2..self.bytes.len() - 3];
+        if text.len() < needle.len() {
+            return false;
+        }
+        // Byte loops rather than `starts_with`: the needles are short and a
+        // library memcmp call per `/` costs more than the comparison.
+        (0..=text.len() - needle.len()).any(|i| {
+            let end = i + needle.len();
+            text[i] == b'/'
+                && (end == text.len() || text[end] == b'/')
+                && text[i + 1..end]
+                    .iter()
+                    .zip(&needle[1..])
+                    .all(|(a, b)| a == b)
+        })
     }
 
     /// Whether `text` matches the whole glob.
@@ -621,6 +655,28 @@ mod tests {
         }
         let all = Glob::new("**/*", GlobStyle::Path).unwrap();
         assert_eq!(all.basename_matches(b"/"), all.is_match(b"/"));
+    }
+
+    #[test]
+    fn contains_shape_agrees_with_the_matcher() {
+        let g = Glob::new("**/.config/gcloud/**", GlobStyle::Path).unwrap();
+        assert_eq!(g.shape(), GlobShape::Contains);
+        for t in [
+            "/home/u/.config/gcloud/creds.json",
+            "/.config/gcloud",
+            "/x/.config/gcloud",
+            "/x/.config/gcloudx/y",
+            "/x/a.config/gcloud/y",
+            "/x/.config/gcloud",
+            "/.config",
+            "/",
+        ] {
+            assert_eq!(
+                g.contains_matches(t.as_bytes()),
+                g.is_match(t.as_bytes()),
+                "{t}"
+            );
+        }
     }
 
     #[test]

@@ -1,28 +1,53 @@
-//! Path rules indexed by the literal prefixes of their globs.
+//! Path rules indexed by the literal parts of their globs.
 //!
-//! A radix tree over the prefixes is walked once along the request path;
-//! each node holds the globs whose prefix ends there, sorted by rule index.
-//! Only those candidates have their tails checked, most of them in constant
-//! time through [`GlobShape`]. The walk keeps the lowest matching rule index
-//! and prunes subtrees that cannot beat it.
+//! Most path globs start with a literal prefix (`/etc/`, `/usr/bin/`): those
+//! sit in a radix tree over the prefixes, walked once along the request path.
+//! Globs without a prefix usually end with a literal suffix
+//! (`**/.aws/credentials`): those sit in a second radix tree over the
+//! reversed suffixes, walked from the end of the path. The few globs with
+//! neither (`**/cpuminer*`) are tried one by one. Each tree node holds the
+//! globs whose literal part ends there, sorted by rule index, and most of
+//! them are then decided in constant time through their [`GlobShape`].
+//! Every walk keeps the lowest matching rule index so far and prunes
+//! subtrees that cannot beat it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use super::{Cand, NONE};
 use crate::glob::{Glob, GlobShape};
 
-#[derive(Clone, Debug)]
+/// How a candidate is tested once its literal part is known to match.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Test {
+    /// Literal glob: the prefix is the whole text.
+    Exact,
+    /// `PREFIX/**`.
+    Subtree,
+    /// `DIR/*`.
+    Children,
+    /// `**/SEGMENT-GLOB`.
+    Basename,
+    /// `**/LITERAL/**`.
+    Contains,
+    /// `**/LITERAL...` with the literal suffix already matched: a match.
+    SuffixHit,
+    /// Run the matcher.
+    General,
+}
+
+#[derive(Clone, Copy, Debug)]
 struct Entry {
     rule: u32,
     check_program: bool,
-    shape: GlobShape,
+    test: Test,
     /// Index into `PathIndex::globs`.
     glob: u32,
 }
 
 #[derive(Clone, Copy, Debug)]
 struct Node {
-    /// Edge label leading into this node, in `labels`.
+    /// Edge label leading into this node, in `labels` (reversed keys are
+    /// stored reversed).
     label: u32,
     label_len: u32,
     /// Children, contiguous in `child_bytes`/`child_ids`.
@@ -35,17 +60,14 @@ struct Node {
     min_rule: u32,
 }
 
-/// Index over the rules of one bucket (file read, file write, exec).
+/// A radix tree over byte keys with entries at key ends.
 #[derive(Clone, Debug, Default)]
-pub struct PathIndex {
-    /// Rules without `path`: they match any path.
-    any_path: Box<[Cand]>,
+struct Radix {
     nodes: Vec<Node>,
     labels: Vec<u8>,
     child_bytes: Vec<u8>,
     child_ids: Vec<u32>,
     entries: Vec<Entry>,
-    globs: Vec<Glob>,
 }
 
 #[derive(Default)]
@@ -54,49 +76,30 @@ struct TrieNode {
     entries: Vec<Entry>,
 }
 
-impl PathIndex {
-    /// `rules` yields, in document order, each candidate with its path
-    /// globs (`None`: the rule has no `path` matcher).
-    pub fn build<'a>(rules: impl IntoIterator<Item = (Cand, Option<&'a [Glob]>)>) -> PathIndex {
-        let mut idx = PathIndex::default();
-        let mut any = Vec::new();
+impl Radix {
+    fn build(keys: Vec<(Vec<u8>, Entry)>) -> Radix {
         let mut trie = vec![TrieNode::default()];
-        for (cand, globs) in rules {
-            let Some(globs) = globs else {
-                any.push(cand);
-                continue;
-            };
-            for g in globs {
-                let mut t = 0usize;
-                for &b in g.literal_prefix() {
-                    let next = trie.len();
-                    t = *trie[t].children.entry(b).or_insert(next);
-                    if t == next {
-                        trie.push(TrieNode::default());
-                    }
+        for (key, entry) in keys {
+            let mut t = 0usize;
+            for b in key {
+                let next = trie.len();
+                t = *trie[t].children.entry(b).or_insert(next);
+                if t == next {
+                    trie.push(TrieNode::default());
                 }
-                trie[t].entries.push(Entry {
-                    rule: cand.rule,
-                    check_program: cand.check_program,
-                    shape: g.shape(),
-                    glob: idx.globs.len() as u32,
-                });
-                idx.globs.push(g.clone());
             }
+            trie[t].entries.push(entry);
         }
-        idx.any_path = any.into();
-        idx.compress(&mut trie);
-        idx
+        let mut radix = Radix::default();
+        radix.compress(&mut trie);
+        radix
     }
 
     /// Turns the byte trie into the radix tree, breadth first so that each
-    /// node's children are contiguous. Iterative: prefixes come from the
-    /// policy, and a hostile one must not exhaust the stack.
+    /// node's children are contiguous. Iterative: keys come from the policy,
+    /// and a hostile one must not exhaust the stack.
     fn compress(&mut self, trie: &mut [TrieNode]) {
-        let mut parents: Vec<u32> = Vec::new();
-        // (trie node, label, radix id to fill)
-        let mut queue = std::collections::VecDeque::new();
-        self.nodes.push(Node {
+        let blank = Node {
             label: 0,
             label_len: 0,
             children: 0,
@@ -104,9 +107,10 @@ impl PathIndex {
             entries: 0,
             n_entries: 0,
             min_rule: NONE,
-        });
-        parents.push(0);
-        queue.push_back((0usize, 0u32));
+        };
+        let mut parents: Vec<u32> = vec![0];
+        self.nodes.push(blank);
+        let mut queue = VecDeque::from([(0usize, 0u32)]);
         while let Some((t, id)) = queue.pop_front() {
             let mut entries = std::mem::take(&mut trie[t].entries);
             entries.sort_by_key(|e| e.rule);
@@ -132,11 +136,7 @@ impl PathIndex {
                 self.nodes.push(Node {
                     label,
                     label_len: self.labels.len() as u32 - label,
-                    children: 0,
-                    n_children: 0,
-                    entries: 0,
-                    n_entries: 0,
-                    min_rule: NONE,
+                    ..blank
                 });
                 parents.push(id);
                 self.child_bytes.push(b);
@@ -150,6 +150,145 @@ impl PathIndex {
             let p = parents[id] as usize;
             self.nodes[p].min_rule = self.nodes[p].min_rule.min(self.nodes[id].min_rule);
         }
+    }
+
+    /// Walks `path` (from its end when `REV`), calling `test(entry, pos)`
+    /// for candidates below `best`, where `pos` is how many bytes of the
+    /// path the key covered. Returns the lowest rule that passed, or `best`.
+    #[inline]
+    fn walk<const REV: bool>(
+        &self,
+        path: &[u8],
+        mut best: u32,
+        test: impl Fn(&Entry, usize) -> bool,
+    ) -> u32 {
+        let Some(mut node) = self.nodes.first() else {
+            return best;
+        };
+        let at = |i: usize| {
+            if REV {
+                path[path.len() - 1 - i]
+            } else {
+                path[i]
+            }
+        };
+        let mut pos = 0usize;
+        loop {
+            if node.min_rule >= best {
+                return best;
+            }
+            for e in &self.entries[node.entries as usize..][..node.n_entries as usize] {
+                if e.rule >= best {
+                    break;
+                }
+                if test(e, pos) {
+                    best = e.rule;
+                    break;
+                }
+            }
+            if pos == path.len() {
+                return best;
+            }
+            let b = at(pos);
+            let first = node.children as usize;
+            let kids = &self.child_bytes[first..][..node.n_children as usize];
+            let Some(k) = kids.iter().position(|&c| c == b) else {
+                return best;
+            };
+            let child = &self.nodes[self.child_ids[first + k] as usize];
+            let label = &self.labels[child.label as usize..][..child.label_len as usize];
+            if path.len() - pos < label.len() {
+                return best;
+            }
+            // Labels are short: a byte loop beats a memcmp call.
+            let same = if REV {
+                label.iter().enumerate().all(|(j, &l)| at(pos + j) == l)
+            } else {
+                path[pos..pos + label.len()]
+                    .iter()
+                    .zip(label)
+                    .all(|(a, b)| a == b)
+            };
+            if !same {
+                return best;
+            }
+            pos += label.len();
+            node = child;
+        }
+    }
+}
+
+/// Index over the rules of one bucket (file read, file write, exec).
+#[derive(Clone, Debug, Default)]
+pub struct PathIndex {
+    /// Rules without `path`: they match any path.
+    any_path: Box<[Cand]>,
+    prefixes: Radix,
+    suffixes: Radix,
+    /// Globs with neither a literal prefix nor a literal suffix.
+    floating: Box<[Entry]>,
+    globs: Vec<Glob>,
+}
+
+impl PathIndex {
+    /// `rules` yields, in document order, each candidate with its path
+    /// globs (`None`: the rule has no `path` matcher).
+    pub fn build<'a>(rules: impl IntoIterator<Item = (Cand, Option<&'a [Glob]>)>) -> PathIndex {
+        let mut idx = PathIndex::default();
+        let mut any = Vec::new();
+        let (mut prefixes, mut suffixes, mut floating) = (Vec::new(), Vec::new(), Vec::new());
+        for (cand, globs) in rules {
+            let Some(globs) = globs else {
+                any.push(cand);
+                continue;
+            };
+            for g in globs {
+                let entry = |test| Entry {
+                    rule: cand.rule,
+                    check_program: cand.check_program,
+                    test,
+                    glob: idx.globs.len() as u32,
+                };
+                let shape = g.shape();
+                let suffix = g.literal_suffix();
+                if !g.literal_prefix().is_empty() {
+                    let test = match shape {
+                        GlobShape::Literal => Test::Exact,
+                        GlobShape::Subtree => Test::Subtree,
+                        GlobShape::Children => Test::Children,
+                        _ => Test::General,
+                    };
+                    prefixes.push((g.literal_prefix().to_vec(), entry(test)));
+                } else if !suffix.is_empty() && shape != GlobShape::Contains {
+                    // `**/LITERAL`: once the suffix matches, `**` takes the
+                    // rest of an absolute path.
+                    let whole = g.as_str().as_bytes();
+                    let test = if whole.len() == suffix.len() + 2
+                        && whole.starts_with(b"**")
+                        && suffix[0] == b'/'
+                    {
+                        Test::SuffixHit
+                    } else {
+                        Test::General
+                    };
+                    suffixes.push((suffix.iter().rev().copied().collect(), entry(test)));
+                } else {
+                    let test = match shape {
+                        GlobShape::Basename => Test::Basename,
+                        GlobShape::Contains => Test::Contains,
+                        _ => Test::General,
+                    };
+                    floating.push(entry(test));
+                }
+                idx.globs.push(g.clone());
+            }
+        }
+        floating.sort_by_key(|e| e.rule);
+        idx.any_path = any.into();
+        idx.prefixes = Radix::build(prefixes);
+        idx.suffixes = Radix::build(suffixes);
+        idx.floating = floating.into();
+        idx
     }
 
     /// Lowest rule index (below `best`) matching `path` or `resolved`;
@@ -172,64 +311,60 @@ impl PathIndex {
             }
         }
         if let Some(p) = path {
-            best = self.walk(p, best, program_ok);
+            best = self.search(p, best, program_ok);
         }
         if let Some(r) = resolved {
-            best = self.walk(r, best, program_ok);
+            best = self.search(r, best, program_ok);
         }
         best
     }
 
     #[inline]
-    fn walk(&self, path: &[u8], mut best: u32, program_ok: &impl Fn(u32) -> bool) -> u32 {
-        let Some(mut node) = self.nodes.first() else {
-            return best;
-        };
-        let mut pos = 0usize;
-        loop {
-            if node.min_rule >= best {
-                return best;
-            }
-            let entries = &self.entries[node.entries as usize..][..node.n_entries as usize];
-            for e in entries {
-                if e.rule >= best {
-                    break;
-                }
-                let rest = &path[pos..];
-                let hit = match e.shape {
-                    GlobShape::Literal => rest.is_empty(),
-                    GlobShape::Subtree => rest.first().is_none_or(|&b| b == b'/'),
-                    // The root "/" is one empty segment, which `DIR/*` cannot be.
-                    GlobShape::Children => !rest.contains(&b'/') && path.len() > 1,
-                    GlobShape::Basename => self.globs[e.glob as usize].basename_matches(path),
-                    GlobShape::General => {
-                        let g = &self.globs[e.glob as usize];
-                        // Normalised paths start with `/`, and then every
-                        // match ends with the glob's literal suffix: a cheap
-                        // test that rules out most candidates.
-                        (path.first() != Some(&b'/') || path.ends_with(g.literal_suffix()))
-                            && g.is_match(path)
-                    }
-                };
-                if hit && (!e.check_program || program_ok(e.rule)) {
-                    best = e.rule;
-                    break;
-                }
-            }
-            let Some(&b) = path.get(pos) else {
-                return best;
+    fn search(&self, path: &[u8], mut best: u32, program_ok: &impl Fn(u32) -> bool) -> u32 {
+        // The shortcuts below rely on normalised (absolute) paths; anything
+        // else goes through the plain matcher.
+        let absolute = path.first() == Some(&b'/');
+        let check = |e: &Entry, hit: bool| hit && (!e.check_program || program_ok(e.rule));
+        best = self.prefixes.walk::<false>(path, best, |e, pos| {
+            let rest = &path[pos..];
+            let hit = match e.test {
+                Test::Exact => rest.is_empty(),
+                Test::Subtree => rest.first().is_none_or(|&b| b == b'/'),
+                // The root "/" is one empty segment, which `DIR/*` cannot be.
+                Test::Children => !rest.contains(&b'/') && path.len() > 1,
+                _ => self.general(e, path, absolute),
             };
-            let kids = &self.child_bytes[node.children as usize..][..node.n_children as usize];
-            let Some(k) = kids.iter().position(|&c| c == b) else {
-                return best;
+            check(e, hit)
+        });
+        best = self.suffixes.walk::<true>(path, best, |e, _| {
+            let hit = match e.test {
+                Test::SuffixHit if absolute => true,
+                _ => self.globs[e.glob as usize].is_match(path),
             };
-            let child = &self.nodes[self.child_ids[node.children as usize + k] as usize];
-            let label = &self.labels[child.label as usize..][..child.label_len as usize];
-            if !path[pos..].starts_with(label) {
-                return best;
+            check(e, hit)
+        });
+        for e in self.floating.iter() {
+            if e.rule >= best {
+                break;
             }
-            pos += label.len();
-            node = child;
+            let hit = match e.test {
+                Test::Basename => self.globs[e.glob as usize].basename_matches(path),
+                Test::Contains if absolute => self.globs[e.glob as usize].contains_matches(path),
+                _ => self.general(e, path, absolute),
+            };
+            if check(e, hit) {
+                best = e.rule;
+                break;
+            }
         }
+        best
+    }
+
+    #[inline]
+    fn general(&self, e: &Entry, path: &[u8], absolute: bool) -> bool {
+        let g = &self.globs[e.glob as usize];
+        // Every match of an absolute path ends with the literal suffix: a
+        // cheap test that rules out most candidates.
+        (!absolute || path.ends_with(g.literal_suffix())) && g.is_match(path)
     }
 }
