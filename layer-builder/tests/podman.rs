@@ -474,8 +474,10 @@ fn dockerfile_install_pattern_builds_and_enforces() {
     let name = format!("{}:install", unique("dockerfile"));
     let _cleanup = Images(vec![name.clone()]);
     let mut b = cmd("podman");
+    // --layers=false: no cached intermediate images are left behind.
     b.args([
         "build",
+        "--layers=false",
         "--runtime",
         "runc",
         "--network",
@@ -502,4 +504,5 @@ fn dockerfile_install_pattern_builds_and_enforces() {
     );
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("denied 13\n"), "{out}\n{err}");
+    assert!(out.contains("No such file"), "the tool stage was only mounted, not copied: {out}");
 }
