@@ -4,8 +4,9 @@
 //!   becomes `dir/**`, never above the second level) and are grouped per
 //!   top-level directory; any program may read them.
 //! - File writes fold tighter (8 entries, `dir/*` unless the entries have
-//!   entries of their own, never under system trees) and are scoped to the
-//!   programs that wrote.
+//!   entries of their own, never under system trees), are grouped per
+//!   top-level directory too, and are scoped to the programs that wrote
+//!   there.
 //! - Exec paths are kept exact, scoped to the programs that ran them.
 //! - Network: loopback is one class (`127.0.0.0/8` and `::1`), ports from
 //!   the ephemeral range on loopback become the range, inbound peers are
@@ -172,32 +173,29 @@ pub fn rules(ops: &[(&str, &Op, &Seen)], opts: &Options) -> Rules {
         out.file.push(r);
     }
 
-    // Writes: folded tighter, scoped to the programs that wrote.
-    let mut by_programs: BTreeMap<Vec<String>, (Vec<String>, Evidence, Vec<String>)> =
-        BTreeMap::new();
+    // Writes: folded tighter; one rule per top-level directory, scoped to
+    // the programs that wrote there.
+    let mut by_top: BTreeMap<String, (Vec<String>, Evidence, Vec<String>)> = BTreeMap::new();
     for f in fold(writes.keys().map(String::as_str), WRITES) {
-        let mut ev = Evidence::default();
+        let top = f.glob.split('/').nth(1).unwrap_or("").to_owned();
+        let entry = by_top.entry(top).or_default();
         for c in &f.covers {
-            ev.absorb(&writes[c]);
+            entry.1.absorb(&writes[c]);
         }
-        let entry = by_programs
-            .entry(ev.programs.iter().cloned().collect())
-            .or_default();
         if f.covers.len() > 1 || f.glob != f.covers[0] {
             entry
                 .2
                 .push(format!("{} ({} paths)", f.glob, f.covers.len()));
         }
-        entry.1.absorb(&ev);
         entry.0.push(f.glob);
     }
-    for (programs, (globs, ev, folded)) in by_programs {
+    for (top, (globs, ev, folded)) in by_top {
         let mut r = RuleDoc::new(
-            names.unique(&format!("write-{}", who(&programs))),
+            names.unique(&format!("write-{}", slug(&top))),
             "file",
             "allow",
         );
-        r.program = Some(programs);
+        r.program = Some(ev.programs.iter().cloned().collect());
         r.access = Some(vec!["write".into()]);
         r.path = Some(globs);
         r.description = Some(ev.describe("writes", &folded_note(&folded)));

@@ -149,9 +149,12 @@ fn walk(node: &Node, path: String, depth: usize, rule: Fold, out: &mut Vec<Folde
         .split('/')
         .nth(1)
         .is_some_and(|top| rule.never_under.contains(&top));
-    if depth >= rule.min_depth && !protected && node.children.len() >= rule.siblings {
+    // A per-run temporary directory (already generalised to `tmp.*`)
+    // belongs to the workload as a whole.
+    let run_temp = !node.children.is_empty() && is_run_temp(&path);
+    if run_temp || depth >= rule.min_depth && !protected && node.children.len() >= rule.siblings {
         let flat = node.children.values().all(|c| c.children.is_empty());
-        let one_level = flat && !rule.subtree;
+        let one_level = flat && !rule.subtree && !run_temp;
         let glob = if one_level {
             format!("{path}/*")
         } else {
@@ -184,6 +187,17 @@ fn walk(node: &Node, path: String, depth: usize, rule: Fold, out: &mut Vec<Folde
     for (name, child) in &node.children {
         walk(child, format!("{path}/{name}"), depth + 1, rule, out);
     }
+}
+
+/// Whether `path` is a generalised name directly in a temp directory.
+fn is_run_temp(path: &str) -> bool {
+    path.rsplit_once('/').is_some_and(|(dir, name)| {
+        name.contains('*')
+            && (TEMP_ROOTS.contains(&dir)
+                || dir
+                    .strip_prefix("/run/user/")
+                    .is_some_and(|uid| uid.bytes().all(|b| b.is_ascii_digit())))
+    })
 }
 
 fn collect(node: &Node, path: &str, out: &mut Vec<String>) {
@@ -290,6 +304,9 @@ mod tests {
             globs(&paths, writes),
             ["/etc/x/1", "/etc/x/2", "/etc/x/3", "/srv/out", "/srv/out/*"]
         );
+        // A per-run temporary directory folds whatever it holds.
+        let temp = ["/tmp/tmp.*/a", "/tmp/tmp.*", "/tmp/keep/a"];
+        assert_eq!(globs(&temp, writes), ["/tmp/keep/a", "/tmp/tmp.*/**"]);
         // A tree of entries folds to the whole subtree.
         let nested = ["/srv/out/a/1", "/srv/out/b", "/srv/out/c"];
         assert_eq!(globs(&nested, writes), ["/srv/out/**"]);
