@@ -35,7 +35,15 @@ fn assert_same_behaviour(base: &str, layered: &str, has_python_nginx: bool) {
         probes.push(vec!["sh", "-c", "nginx && for i in 1 2 3 4 5 6 7 8 9 10; do curl -sf http://127.0.0.1/ && break; sleep 0.3; done | head -5; nginx -s quit"]);
     }
     // nginx logs times and pids on stderr: digits are masked.
-    let mask = |r: (i32, String, String)| (r.0, r.1, r.2.chars().map(|c| if c.is_ascii_digit() { '#' } else { c }).collect::<String>());
+    let mask = |r: (i32, String, String)| {
+        (
+            r.0,
+            r.1,
+            r.2.chars()
+                .map(|c| if c.is_ascii_digit() { '#' } else { c })
+                .collect::<String>(),
+        )
+    };
     for p in probes {
         let b = mask(podman_run(base, &p));
         let l = mask(podman_run(layered, &p));
@@ -504,5 +512,8 @@ fn dockerfile_install_pattern_builds_and_enforces() {
     );
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("denied 13\n"), "{out}\n{err}");
-    assert!(out.contains("No such file"), "the tool stage was only mounted, not copied: {out}");
+    assert!(
+        out.contains("No such file"),
+        "the tool stage was only mounted, not copied: {out}"
+    );
 }

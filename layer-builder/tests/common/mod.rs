@@ -288,6 +288,7 @@ pub struct Run {
 }
 
 pub mod containers;
+pub mod mock_registry;
 
 pub fn run(args: &[&str]) -> Run {
     let out = Command::new(bin())
