@@ -199,6 +199,7 @@ fn run_build(a: &BuildArgs) -> Result<i32> {
         platform: a.platform.clone(),
         family: None,
         image_name: a.common.image_name.clone(),
+        progress: open.progress,
     };
     if a.check {
         if a.dst.is_some() {

@@ -60,8 +60,6 @@ impl Family {
 pub enum Compression {
     None,
     Gzip,
-    /// Decided by the content's first bytes (docker archives).
-    Sniff,
 }
 
 pub fn layer_compression(place: &str, media_type: &str) -> Result<Compression> {

@@ -44,6 +44,7 @@ pub struct Options {
     pub family: Option<Family>,
     /// Overrides the image name recorded in the runtime config.
     pub image_name: Option<String>,
+    pub progress: crate::progress::Progress,
 }
 
 /// What one platform image is made of, and whether it can be served.
@@ -80,16 +81,21 @@ fn scan_layer(
     desc: &Descriptor,
     diff_id: &str,
     depth: ScanDepth,
+    progress: crate::progress::Progress,
 ) -> Result<()> {
     let place = format!("{} layer {}", src.describe(), desc.digest());
     let compression = layer_compression(&place, desc.media_type().as_ref())?;
-    let raw = src.blob(desc)?;
+    let label = format!(
+        "reading {}",
+        crate::transport::oci::short(desc.digest().as_ref())
+    );
+    let raw = progress.wrap(label, desc.size(), src.blob(desc)?);
     let mut buf = BufReader::new(raw);
     let mut hashed: HashingReader<Box<dyn Read + '_>> = match compression {
         Compression::Gzip => {
             HashingReader::new(Box::new(flate2::bufread::MultiGzDecoder::new(&mut buf)))
         }
-        Compression::None | Compression::Sniff => HashingReader::new(Box::new(&mut buf)),
+        Compression::None => HashingReader::new(Box::new(&mut buf)),
     };
     rootfs.apply_layer(index, &mut hashed, depth, &place)?;
     // Read to the end: the digest and the diff_id are only known there.
@@ -155,7 +161,15 @@ fn analyze(
         if Some(i) == ldguard_index {
             continue;
         }
-        scan_layer(src, &mut rootfs, i, desc, &diff_ids[i], depth)?;
+        scan_layer(
+            src,
+            &mut rootfs,
+            i,
+            desc,
+            &diff_ids[i],
+            depth,
+            opts.progress,
+        )?;
     }
     let want = crate::elf::arch_from_oci(&arch);
     let libc = libc::detect(&rootfs, want);
