@@ -200,7 +200,7 @@ fn needs_resolution(policy: &Policy, bucket: &[Cand], kind: Kind) -> bool {
         && before
             .iter()
             .all(|c| rules[c.rule as usize].action == Action::Allow);
-    !(all_allow && !policy.log.logs(Action::Allow))
+    !all_allow || policy.log.logs(Action::Allow)
 }
 
 /// An immutable, compiled policy. Cheap to clone and share across threads

@@ -271,7 +271,9 @@ fn match_segments<const FOLD: bool>(pat: &[u8], text: &[u8], sep: u8) -> bool {
     if pat.len() == 1 && pat[0] == sep {
         p = Some(&pat[..0]);
     }
-    let mut back: Option<(Option<&[u8]>, Option<&[u8]>)> = None;
+    // (pattern rest after the `**`, text rest it resumes from)
+    type Resume<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+    let mut back: Option<Resume> = None;
     loop {
         let pseg = p.map(|rest| next_segment(rest, sep));
         if let Some((b"**", prest)) = pseg {

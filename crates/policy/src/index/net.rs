@@ -231,10 +231,10 @@ impl NetIndex {
             Some(Protocol::Udp) => 1,
             None => 2,
         };
-        let present = usize::from(address.is_some()) * ADDR
-            | usize::from(port.is_some()) * PORT
-            | usize::from(unix.is_some()) * UNIX
-            | usize::from(host.is_some()) * HOST;
+        let present = (usize::from(address.is_some()) * ADDR)
+            | (usize::from(port.is_some()) * PORT)
+            | (usize::from(unix.is_some()) * UNIX)
+            | (usize::from(host.is_some()) * HOST);
         let shape = &self.shape[(proto * 16 + present) * words..][..words];
         let addr_bits = address.map(|a| match unmap(a) {
             IpAddr::V4(v4) => self.v4.lookup(u32::from(v4), words),

@@ -228,6 +228,9 @@ pub struct PathIndex {
     /// Globs with neither a literal prefix nor a literal suffix.
     floating: Box<[Entry]>,
     globs: Vec<Glob>,
+    /// For [`Test::Contains`] entries, by glob index: a SIMD substring
+    /// finder for `/LITERAL`.
+    finders: Vec<Option<memchr::memmem::Finder<'static>>>,
 }
 
 impl PathIndex {
@@ -280,6 +283,11 @@ impl PathIndex {
                     };
                     floating.push(entry(test));
                 }
+                let finder = (shape == GlobShape::Contains).then(|| {
+                    let b = g.as_str().as_bytes();
+                    memchr::memmem::Finder::new(&b[2..b.len() - 3]).into_owned()
+                });
+                idx.finders.push(finder);
                 idx.globs.push(g.clone());
             }
         }
@@ -349,7 +357,7 @@ impl PathIndex {
             }
             let hit = match e.test {
                 Test::Basename => self.globs[e.glob as usize].basename_matches(path),
-                Test::Contains if absolute => self.globs[e.glob as usize].contains_matches(path),
+                Test::Contains if absolute => self.contains(e.glob, path),
                 _ => self.general(e, path, absolute),
             };
             if check(e, hit) {
@@ -358,6 +366,26 @@ impl PathIndex {
             }
         }
         best
+    }
+
+    /// `**/LITERAL/**` on an absolute path: `/LITERAL` occurs, followed by
+    /// `/` or the end (see [`Glob::contains_matches`], which this mirrors).
+    fn contains(&self, glob: u32, path: &[u8]) -> bool {
+        let Some(finder) = &self.finders[glob as usize] else {
+            return self.globs[glob as usize].is_match(path);
+        };
+        let n = finder.needle().len();
+        // Occurrences may overlap (`/ab/a` in `/ab/ab/a`): resume one byte
+        // after each candidate, not after its end.
+        let mut start = 0;
+        while let Some(i) = finder.find(&path[start..]) {
+            let end = start + i + n;
+            if path.get(end).is_none_or(|&b| b == b'/') {
+                return true;
+            }
+            start += i + 1;
+        }
+        false
     }
 
     #[inline]
