@@ -53,8 +53,8 @@ pub fn is_url(s: &str) -> bool {
     s.starts_with("https://") || s.starts_with("http://")
 }
 
-/// A policy file checked enough to be sure the library can use it: JSON,
-/// `apiVersion: ldguard.policy/v1`, a mode the library knows.
+/// A policy file validated by the policy engine itself, so an image never
+/// ships a policy the library would reject.
 #[derive(Debug, Clone)]
 pub struct BakedPolicy {
     pub bytes: Vec<u8>,
@@ -64,42 +64,22 @@ pub struct BakedPolicy {
 pub fn load_policy_file(path: &Path) -> Result<BakedPolicy> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, "reading the policy", e))?;
     let place = path.display().to_string();
-    let doc: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
-        Error::invalid(
-            format!("{place}:{}:{}", e.line(), e.column()),
-            format!("not valid JSON: {e}"),
-        )
-    })?;
-    let obj = doc.as_object().ok_or_else(|| {
-        Error::invalid(
-            &place,
-            "a policy is a JSON object with apiVersion ldguard.policy/v1",
-        )
-    })?;
-    match obj.get("apiVersion").and_then(|v| v.as_str()) {
-        Some("ldguard.policy/v1") => {}
-        other => {
-            return Err(Error::invalid(
-                &place,
-                format!("apiVersion is {other:?}; an ldguard policy needs \"apiVersion\": \"ldguard.policy/v1\" (check it with `ldguard policy validate`)"),
-            ))
-        }
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|e| Error::invalid(&place, format!("a policy is UTF-8 JSON: {e}")))?;
+    let (policy, diags) = ldguard_policy::check_str(text, &place);
+    match policy {
+        Some(p) => Ok(BakedPolicy {
+            name: Some(p.name),
+            bytes,
+        }),
+        None => Err(Error::invalid(
+            "--policy",
+            format!(
+                "{place} is not a valid ldguard policy:\n{}",
+                diags.render(text)
+            ),
+        )),
     }
-    if let Some(mode) = obj.get("mode") {
-        if !matches!(mode.as_str(), Some("enforce" | "permissive" | "disabled")) {
-            return Err(Error::invalid(
-                &place,
-                format!("mode {mode} is not one of enforce, permissive, disabled"),
-            ));
-        }
-    }
-    if !obj.get("rules").is_some_and(|r| r.is_array()) {
-        return Err(Error::invalid(&place, "no \"rules\" array"));
-    }
-    Ok(BakedPolicy {
-        name: obj.get("name").and_then(|n| n.as_str()).map(str::to_string),
-        bytes,
-    })
 }
 
 impl PolicyOptions {
@@ -189,24 +169,17 @@ mod tests {
     fn policy_file_is_checked() {
         let dir = tempfile::tempdir().unwrap();
         let good = dir.path().join("p.json");
-        std::fs::write(
-            &good,
-            br#"{"apiVersion":"ldguard.policy/v1","name":"w","mode":"enforce","rules":[]}"#,
-        )
-        .unwrap();
+        let doc = serde_json::json!({"apiVersion": "ldguard.policy/v1", "name": "w", "mode": "enforce",
+            "rules": [{"name": "r", "kind": "exec", "path": ["/bin/sh"], "action": "deny"}]});
+        std::fs::write(&good, serde_json::to_vec(&doc).unwrap()).unwrap();
         assert_eq!(load_policy_file(&good).unwrap().name.as_deref(), Some("w"));
         let bad = dir.path().join("b.json");
-        std::fs::write(&bad, b"{\"apiVersion\": \"v2\", \"rules\": []}").unwrap();
-        assert!(load_policy_file(&bad)
-            .unwrap_err()
-            .to_string()
-            .contains("ldguard.policy/v1"));
+        std::fs::write(&bad, b"{\"apiVersion\": \"v2\", \"name\": \"x\"}").unwrap();
+        let e = load_policy_file(&bad).unwrap_err().to_string();
+        assert!(e.contains("b.json:1:") && e.contains("v2"), "{e}");
         std::fs::write(&bad, b"{\n  \"apiVersion\": ").unwrap();
         let e = load_policy_file(&bad).unwrap_err().to_string();
-        assert!(
-            e.contains("b.json:2:") && e.contains("not valid JSON"),
-            "{e}"
-        );
+        assert!(e.contains("b.json:2:"), "{e}");
     }
 
     #[test]

@@ -80,7 +80,7 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 fn instruments_and_keeps_everything_else() {
     let f = fixture();
     let policy = f.root.join("policy.json");
-    std::fs::write(&policy, serde_json::to_vec(&json!({"apiVersion": "ldguard.policy/v1", "name": "t", "mode": "enforce", "rules": []})).unwrap()).unwrap();
+    std::fs::write(&policy, serde_json::to_vec(&json!({"apiVersion": "ldguard.policy/v1", "name": "t", "mode": "enforce", "rules": [{"name": "r", "kind": "exec", "path": ["/bin/sh"], "action": "deny"}]})).unwrap()).unwrap();
     let r = run(&[
         &oci(&f, "bookworm"),
         "--lib-dir",
