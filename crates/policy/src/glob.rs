@@ -63,6 +63,9 @@ pub enum GlobShape {
     Subtree,
     /// `DIR/*`: the rest after the prefix has no separator.
     Children,
+    /// `PREFIX` + wildcards within the last segment (`/usr/bin/*sh`,
+    /// `/usr/bin/python3*`): the rest has no separator and matches the tail.
+    LastSegment,
     /// `**/SEGMENT` with wildcards only inside that one segment: only the
     /// last segment of the text matters.
     Basename,
@@ -166,6 +169,9 @@ impl Glob {
         if tail == b"*" && self.bytes[..self.prefix_len].last() == Some(&sep) {
             return GlobShape::Children;
         }
+        if self.style != GlobStyle::Host && self.prefix_len > 0 && !tail.contains(&sep) {
+            return GlobShape::LastSegment;
+        }
         if self.style != GlobStyle::Host
             && self.bytes.len() > 6
             && self.bytes.starts_with(b"**/")
@@ -191,6 +197,13 @@ impl Glob {
     /// glob). A path glob can only match an absolute path ending with it.
     pub fn literal_suffix(&self) -> &[u8] {
         &self.bytes[self.suffix_start..]
+    }
+
+    /// For [`GlobShape::LastSegment`] globs: whether `rest`, the text after
+    /// the literal prefix, matches the tail (with [`Glob::is_match`]'s
+    /// answer when the prefix matched and the text is not `/`).
+    pub fn tail_matches(&self, rest: &[u8]) -> bool {
+        !rest.contains(&b'/') && match_segment::<false>(&self.bytes[self.prefix_len..], rest)
     }
 
     /// For [`GlobShape::Basename`] globs: whether the last segment of `text`
@@ -612,7 +625,9 @@ mod tests {
         assert_eq!(shape("/bin/sh"), GlobShape::Literal);
         assert_eq!(shape("/etc/**"), GlobShape::Subtree);
         assert_eq!(shape("/usr/bin/*"), GlobShape::Children);
-        assert_eq!(shape("/usr/bin/*sh"), GlobShape::General);
+        assert_eq!(shape("/usr/bin/*sh"), GlobShape::LastSegment);
+        assert_eq!(shape("/usr/bin/python3*"), GlobShape::LastSegment);
+        assert_eq!(shape("/a/*/b"), GlobShape::General);
         assert_eq!(shape("/**"), GlobShape::General);
         assert_eq!(shape("**/x"), GlobShape::Basename);
         assert_eq!(shape("**/cpuminer*"), GlobShape::Basename);
@@ -678,6 +693,41 @@ mod tests {
                 g.is_match(t.as_bytes()),
                 "{t}"
             );
+        }
+    }
+
+    #[test]
+    fn last_segment_shape_agrees_with_the_matcher() {
+        for (pat, texts) in [
+            (
+                "/usr/bin/*sh",
+                &[
+                    "/usr/bin/dash",
+                    "/usr/bin/sh",
+                    "/usr/bin/x/sh",
+                    "/usr/bin/shx",
+                ][..],
+            ),
+            (
+                "/usr/bin/python3*",
+                &[
+                    "/usr/bin/python3",
+                    "/usr/bin/python3.11",
+                    "/usr/bin/python3/x",
+                ],
+            ),
+            ("/?", &["/", "/a", "/ab"]),
+            ("/x?y", &["/xay", "/x/y", "/xy"]),
+        ] {
+            let g = Glob::new(pat, GlobStyle::Path).unwrap();
+            assert_eq!(g.shape(), GlobShape::LastSegment, "{pat}");
+            let p = g.literal_prefix().len();
+            for t in texts {
+                let t = t.as_bytes();
+                let fast =
+                    t.starts_with(g.literal_prefix()) && t.len() > 1 && g.tail_matches(&t[p..]);
+                assert_eq!(fast, g.is_match(t), "{pat} {}", String::from_utf8_lossy(t));
+            }
         }
     }
 

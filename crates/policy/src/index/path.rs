@@ -25,6 +25,8 @@ enum Test {
     Subtree,
     /// `DIR/*`.
     Children,
+    /// `PREFIX` + a wildcard tail inside the last segment.
+    LastSegment,
     /// `**/SEGMENT-GLOB`.
     Basename,
     /// `**/LITERAL/**`.
@@ -58,7 +60,15 @@ struct Node {
     n_entries: u32,
     /// Lowest rule index anywhere in this subtree.
     min_rule: u32,
+    /// For nodes with many children: index into `Radix::dense`, a table
+    /// from the next byte straight to the child (`NO_DENSE` otherwise).
+    dense: u32,
 }
+
+const NO_DENSE: u32 = u32::MAX;
+/// Above this many children a node gets a 256-entry table instead of a
+/// scan of its child bytes.
+const DENSE_FROM: u32 = 6;
 
 /// A radix tree over byte keys with entries at key ends.
 #[derive(Clone, Debug, Default)]
@@ -68,6 +78,8 @@ struct Radix {
     child_bytes: Vec<u8>,
     child_ids: Vec<u32>,
     entries: Vec<Entry>,
+    /// Byte to child node id plus one (0: no child).
+    dense: Vec<[u32; 256]>,
 }
 
 #[derive(Default)]
@@ -107,6 +119,7 @@ impl Radix {
             entries: 0,
             n_entries: 0,
             min_rule: NONE,
+            dense: NO_DENSE,
         };
         let mut parents: Vec<u32> = vec![0];
         self.nodes.push(blank);
@@ -142,6 +155,16 @@ impl Radix {
                 self.child_bytes.push(b);
                 self.child_ids.push(child);
                 queue.push_back((c, child));
+            }
+            let node = self.nodes[id as usize];
+            if node.n_children >= DENSE_FROM {
+                let mut table = [0u32; 256];
+                for k in 0..node.n_children as usize {
+                    let i = node.children as usize + k;
+                    table[self.child_bytes[i] as usize] = self.child_ids[i] + 1;
+                }
+                self.nodes[id as usize].dense = self.dense.len() as u32;
+                self.dense.push(table);
             }
         }
         // Children come after their parents: one reverse pass propagates
@@ -190,12 +213,20 @@ impl Radix {
                 return best;
             }
             let b = at(pos);
-            let first = node.children as usize;
-            let kids = &self.child_bytes[first..][..node.n_children as usize];
-            let Some(k) = kids.iter().position(|&c| c == b) else {
-                return best;
+            let child_id = if node.dense != NO_DENSE {
+                match self.dense[node.dense as usize][b as usize] {
+                    0 => return best,
+                    id => id - 1,
+                }
+            } else {
+                let first = node.children as usize;
+                let kids = &self.child_bytes[first..][..node.n_children as usize];
+                let Some(k) = kids.iter().position(|&c| c == b) else {
+                    return best;
+                };
+                self.child_ids[first + k]
             };
-            let child = &self.nodes[self.child_ids[first + k] as usize];
+            let child = &self.nodes[child_id as usize];
             let label = &self.labels[child.label as usize..][..child.label_len as usize];
             if path.len() - pos < label.len() {
                 return best;
@@ -259,6 +290,7 @@ impl PathIndex {
                         GlobShape::Literal => Test::Exact,
                         GlobShape::Subtree => Test::Subtree,
                         GlobShape::Children => Test::Children,
+                        GlobShape::LastSegment => Test::LastSegment,
                         _ => Test::General,
                     };
                     prefixes.push((g.literal_prefix().to_vec(), entry(test)));
@@ -340,6 +372,9 @@ impl PathIndex {
                 Test::Subtree => rest.first().is_none_or(|&b| b == b'/'),
                 // The root "/" is one empty segment, which `DIR/*` cannot be.
                 Test::Children => !rest.contains(&b'/') && path.len() > 1,
+                Test::LastSegment => {
+                    path.len() > 1 && self.globs[e.glob as usize].tail_matches(rest)
+                }
                 _ => self.general(e, path, absolute),
             };
             check(e, hit)
