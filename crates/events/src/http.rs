@@ -1,8 +1,10 @@
 //! The HTTP sink: events POSTed as JSON arrays, in batches bounded by size
 //! and time, with retries from a bounded buffer.
 //!
-//! [`Sink::write_batch`] only appends to the buffer and returns, so the
-//! pipeline's writer thread never waits on the network. A sender thread owned
+//! [`Sink::write_batch`] only appends to the buffer and [`Sink::flush`] only
+//! asks for an early send, so the pipeline's writer thread never waits on
+//! the network; waiting for delivery (at exit, before exec) is
+//! [`HttpSink::drain`], or [`drain_current`] from outside the writer thread. A sender thread owned
 //! by the sink takes batches from the front of the buffer, posts them, and
 //! removes them only once the collector answered 2xx, so events leave in
 //! order. While the collector is down, new events fill the buffer up to its
@@ -15,7 +17,7 @@ use ldguard_source::{SourceError, Token};
 use std::collections::VecDeque;
 use std::io;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -38,8 +40,6 @@ pub struct HttpSinkConfig {
     /// Retry delays double from `retry_base` up to `retry_cap`.
     pub retry_base: Duration,
     pub retry_cap: Duration,
-    /// How long [`Sink::flush`] (at exit) keeps trying before counting the rest as lost.
-    pub flush_timeout: Duration,
 }
 
 impl HttpSinkConfig {
@@ -55,7 +55,6 @@ impl HttpSinkConfig {
             request_timeout: Duration::from_secs(10),
             retry_base: Duration::from_millis(250),
             retry_cap: Duration::from_secs(10),
-            flush_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -77,12 +76,17 @@ struct Buffer {
     oldest: Option<Instant>,
     /// Drops not yet reported to the collector.
     unreported: u64,
+    /// A drain is waiting: send everything now, retry without delay.
     flushing: bool,
+    /// Send what there is without waiting for `max_delay`.
+    send_now: bool,
     stop: bool,
 }
 
 struct Shared {
     config: HttpSinkConfig,
+    /// The process whose sender thread serves this buffer.
+    pid: u32,
     /// Built by the sender thread: loading the system roots takes
     /// milliseconds, and the sink is opened on a hooked call's path.
     agent: OnceLock<Result<ldguard_source::ureq::Agent, String>>,
@@ -105,6 +109,7 @@ impl HttpSink {
     pub fn new(config: HttpSinkConfig) -> io::Result<HttpSink> {
         let shared = Arc::new(Shared::new(config));
         spawn_sender(shared.clone())?;
+        register(&shared);
         Ok(HttpSink {
             shared,
             pid: std::process::id(),
@@ -131,7 +136,9 @@ impl HttpSink {
         let old = std::mem::replace(&mut self.shared, fresh);
         std::mem::forget(old);
         self.pid = std::process::id();
-        spawn_sender(self.shared.clone())
+        spawn_sender(self.shared.clone())?;
+        register(&self.shared);
+        Ok(())
     }
 }
 
@@ -143,7 +150,8 @@ impl Sink for HttpSink {
         let room = shared.config.buffer.saturating_sub(buf.events.len());
         let taken = events.len().min(room);
         buf.events.extend(events[..taken].iter().cloned());
-        let lost = (events.len() - taken) as u64;
+        // A status event that itself reports drops stands for those drops.
+        let lost: u64 = events[taken..].iter().map(|e| e.dropped.unwrap_or(1)).sum();
         if lost > 0 {
             buf.unreported += lost;
             shared.dropped.fetch_add(lost, Ordering::Relaxed);
@@ -156,41 +164,48 @@ impl Sink for HttpSink {
         Ok(())
     }
 
-    /// Sends everything buffered, for at most `flush_timeout`; what is still
-    /// undelivered then is counted as dropped and reported as an error.
+    /// Asks the sender to post what is buffered now; does not wait.
     fn flush(&mut self) -> io::Result<()> {
         self.ensure_sender()?;
-        let shared = &self.shared;
-        let deadline = Instant::now() + shared.config.flush_timeout;
-        let mut buf = shared.lock();
-        buf.flushing = true;
-        shared.wake.notify_all();
-        while !(buf.events.is_empty() && buf.unreported == 0) {
-            let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
-            buf = shared
-                .wake
-                .wait_timeout(buf, deadline - now)
-                .map(|(g, _)| g)
-                .unwrap_or_else(|p| p.into_inner().0);
-        }
-        buf.flushing = false;
-        let left = buf.events.len() as u64;
-        if left == 0 {
-            return Ok(());
-        }
-        // Leave them buffered: a later flush may still get them out. They
-        // count as dropped only if the process ends now, which the caller knows.
-        Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            format!(
-                "event collector {}: {left} events undelivered after {:?}",
-                shared.config.url, shared.config.flush_timeout
-            ),
-        ))
+        self.shared.lock().send_now = true;
+        self.shared.wake.notify_all();
+        Ok(())
     }
+}
+
+impl HttpSink {
+    /// Waits until everything buffered is delivered, for at most `timeout`.
+    /// What is still undelivered then stays buffered and is reported as an error.
+    pub fn drain(&mut self, timeout: Duration) -> io::Result<()> {
+        self.ensure_sender()?;
+        self.shared.drain(timeout)
+    }
+}
+
+/// The sink of this process most recently opened, for [`drain_current`].
+static CURRENT: AtomicPtr<Shared> = AtomicPtr::new(std::ptr::null_mut());
+
+fn register(shared: &Arc<Shared>) {
+    // One reference is leaked on purpose: `drain_current` may run at exit,
+    // after the sink itself is gone.
+    let raw = Arc::into_raw(shared.clone()) as *mut Shared;
+    CURRENT.store(raw, Ordering::Release);
+}
+
+/// Drains the HTTP sink of this process, if it has one, for at most
+/// `timeout`: for the library's exit and exec paths, which run outside the
+/// writer thread that owns the sink.
+pub fn drain_current(timeout: Duration) -> io::Result<()> {
+    // SAFETY: CURRENT holds null or a pointer from `Arc::into_raw` whose
+    // reference is never released.
+    let Some(shared) = (unsafe { CURRENT.load(Ordering::Acquire).as_ref() }) else {
+        return Ok(());
+    };
+    if shared.pid != std::process::id() {
+        // Inherited across fork: the parent's buffer, with no sender here.
+        return Ok(());
+    }
+    shared.drain(timeout)
 }
 
 impl Drop for HttpSink {
@@ -206,12 +221,14 @@ impl Shared {
     fn new(config: HttpSinkConfig) -> Shared {
         Shared {
             config,
+            pid: std::process::id(),
             agent: OnceLock::new(),
             buffer: Mutex::new(Buffer {
                 events: VecDeque::new(),
                 oldest: None,
                 unreported: 0,
                 flushing: false,
+                send_now: false,
                 stop: false,
             }),
             wake: Condvar::new(),
@@ -219,6 +236,36 @@ impl Shared {
             dropped: AtomicU64::new(0),
             retries: AtomicU64::new(0),
         }
+    }
+
+    fn drain(&self, timeout: Duration) -> io::Result<()> {
+        let deadline = Instant::now() + timeout;
+        let mut buf = self.lock();
+        buf.flushing = true;
+        self.wake.notify_all();
+        while !(buf.stop || buf.events.is_empty() && buf.unreported == 0) {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            buf = self
+                .wake
+                .wait_timeout(buf, deadline - now)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+        buf.flushing = false;
+        let left = buf.events.len();
+        if left == 0 {
+            return Ok(());
+        }
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "event collector {}: {left} events undelivered after {timeout:?}",
+                self.config.url
+            ),
+        ))
     }
 
     fn lock(&self) -> MutexGuard<'_, Buffer> {
@@ -248,6 +295,7 @@ fn sender(shared: &Shared) {
                 let ready = !buf.events.is_empty() || buf.unreported > 0;
                 let due = buf.events.len() >= config.max_batch
                     || buf.flushing
+                    || buf.send_now
                     || buf.oldest.is_some_and(|t| t.elapsed() >= config.max_delay);
                 if ready && due {
                     break;
@@ -309,6 +357,7 @@ fn finish(shared: &Shared, sent: usize, reported: u64) {
     buf.events.drain(..sent);
     buf.unreported -= reported.min(buf.unreported);
     buf.oldest = if buf.events.is_empty() {
+        buf.send_now = false;
         None
     } else {
         Some(Instant::now())

@@ -67,6 +67,8 @@ impl Collector {
     }
 }
 
+const FLUSH: Duration = Duration::from_secs(5);
+
 fn numbered(n: u32) -> Event {
     Event {
         pid: 7,
@@ -105,7 +107,7 @@ fn delivers_everything_in_order_over_tls_with_the_token() {
             .collect();
         sink.write_batch(&batch).unwrap();
     }
-    sink.flush().unwrap();
+    sink.drain(FLUSH).unwrap();
     let events = collector.events();
     assert_eq!(numbers(&events), (1..=n).collect::<Vec<_>>());
     assert!(collector.batches().iter().all(|b| b.len() <= 64));
@@ -139,23 +141,22 @@ fn counts_and_reports_drops_while_the_collector_is_down() {
     config.max_batch = 20;
     config.retry_base = Duration::from_millis(20);
     config.retry_cap = Duration::from_millis(100);
-    config.flush_timeout = Duration::from_millis(500);
     let mut sink = HttpSink::new(config).unwrap();
     sink.write_batch(&(1..=30).map(numbered).collect::<Vec<_>>())
         .unwrap();
-    sink.flush().unwrap();
+    sink.drain(FLUSH).unwrap();
 
     collector.stop();
     for n in 31..=230 {
         sink.write_batch(&[numbered(n)]).unwrap();
     }
-    let err = sink.flush().unwrap_err();
+    let err = sink.drain(Duration::from_millis(500)).unwrap_err();
     assert!(err.to_string().contains("50 events undelivered"), "{err}");
     assert_eq!(sink.stats().dropped, 150);
     assert!(sink.stats().retries > 0);
 
     collector.restart();
-    sink.flush().unwrap();
+    sink.drain(FLUSH).unwrap();
     let events = collector.events();
     let reports: Vec<u64> = events.iter().filter_map(|e| e.dropped).collect();
     assert_eq!(reports, [150], "one status event counts the loss");
@@ -173,15 +174,14 @@ fn counts_and_reports_drops_while_the_collector_is_down() {
 fn a_refused_batch_is_dropped_not_retried_forever() {
     let collector = Collector::start(None);
     collector.status.store(400, Ordering::SeqCst);
-    let mut config = HttpSinkConfig::new(collector.url());
-    config.flush_timeout = Duration::from_millis(500);
+    let config = HttpSinkConfig::new(collector.url());
     let mut sink = HttpSink::new(config).unwrap();
     sink.write_batch(&[numbered(1), numbered(2)]).unwrap();
-    let _ = sink.flush();
+    let _ = sink.drain(Duration::from_millis(500));
     assert_eq!(sink.stats().dropped, 2);
     collector.status.store(200, Ordering::SeqCst);
     sink.write_batch(&[numbered(3)]).unwrap();
-    sink.flush().unwrap();
+    sink.drain(FLUSH).unwrap();
     let events = collector.events();
     assert_eq!(
         events.iter().filter_map(|e| e.dropped).collect::<Vec<_>>(),

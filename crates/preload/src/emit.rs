@@ -213,8 +213,17 @@ fn writer(
     }
 }
 
-/// Waits (at most `timeout`) until every record queued so far is written.
+/// Waits (at most `timeout`) until every record queued so far is written,
+/// and, for an HTTP sink, delivered.
 pub fn flush(timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    wait_written(timeout);
+    // The HTTP sink buffers what the writer hands it and posts in the
+    // background; wait for that too, in what is left of the time.
+    let _ = ldguard_events::http::drain_current(deadline.saturating_duration_since(Instant::now()));
+}
+
+fn wait_written(timeout: Duration) {
     // SAFETY: as in `pipeline`.
     let Some(pipe) = (unsafe { PIPE.load(Ordering::Acquire).as_ref() }) else {
         return;

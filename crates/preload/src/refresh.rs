@@ -44,14 +44,20 @@ static RESTART: AtomicU32 = AtomicU32::new(0);
 /// The process the countdown belongs to (a vfork child shares our memory).
 static RESTART_PID: AtomicI32 = AtomicI32::new(0);
 static REGISTERED: AtomicBool = AtomicBool::new(false);
-/// Set while the refresher is inside `Source::refresh`.
+/// Set while the refresher is inside `Source::refresh`, and from start-up
+/// until its first refresh when that is likely to fetch (no fresh cache).
 static IN_FLIGHT: AtomicBool = AtomicBool::new(false);
+/// The start-up read found no fresh cache entry: this process may fetch.
+static FETCH_LIKELY: AtomicBool = AtomicBool::new(false);
 
 /// The policy to use at start-up from the shared cache, for an HTTP policy
 /// location: `None` when there is no usable cache entry, with the reason.
 pub fn cached_policy(settings: &Settings, url: &str) -> Result<(RuleTable, String), String> {
     let source = source_for(settings)?;
-    match source.read_cache(|text| compile(text, url)) {
+    let found = source.read_cache(|text| compile(text, url));
+    let fresh = matches!(&found, Ok(Some(update)) if update.fresh);
+    FETCH_LIKELY.store(!fresh && source.shared_cache().is_some(), Ordering::Relaxed);
+    match found {
         Ok(Some(update)) => {
             let age = if update.fresh {
                 "fresh"
@@ -86,6 +92,12 @@ pub fn start() {
             libc::pthread_atfork(None, None, Some(after_fork_in_child));
             libc::atexit(at_exit);
         }
+    }
+    // A short process that may be the container's fetcher this interval
+    // waits at exit for its first refresh, even if the thread has not been
+    // scheduled yet; otherwise its claim would hold the others off for nothing.
+    if FETCH_LIKELY.load(Ordering::Relaxed) {
+        IN_FLIGHT.store(true, Ordering::Release);
     }
     spawn();
 }
@@ -137,7 +149,7 @@ extern "C" fn at_exit() {
 }
 
 fn spawn() {
-    let _ = std::thread::Builder::new()
+    let spawned = std::thread::Builder::new()
         .name("ldguard-refresh".into())
         .stack_size(512 * 1024)
         .spawn(|| {
@@ -145,7 +157,12 @@ fn spawn() {
                 g.hold_forever();
             }
             let _ = std::panic::catch_unwind(refresher);
+            IN_FLIGHT.store(false, Ordering::Release);
         });
+    if spawned.is_err() {
+        // No thread (RLIMIT_NPROC): the start-up policy stays; never wait at exit.
+        IN_FLIGHT.store(false, Ordering::Release);
+    }
 }
 
 fn refresher() {
@@ -168,7 +185,6 @@ fn refresher() {
     loop {
         IN_FLIGHT.store(true, Ordering::Release);
         let outcome = source.refresh(|text| compile(text, &origin));
-        IN_FLIGHT.store(false, Ordering::Release);
         match outcome {
             RefreshOutcome::Updated(update) => {
                 let what = format!(
@@ -183,6 +199,8 @@ fn refresher() {
             RefreshOutcome::Failed(e) => emit::status(&format!("{e}; keeping the policy in force")),
             RefreshOutcome::Unchanged | RefreshOutcome::NotModified => {}
         }
+        // Only now: the report above must be queued before an exit may proceed.
+        IN_FLIGHT.store(false, Ordering::Release);
         std::thread::sleep(interval);
     }
 }

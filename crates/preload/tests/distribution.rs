@@ -278,6 +278,28 @@ fn server_down_at_start_uses_baked_then_cached_policy() {
     assert!(!out.status.success(), "baked enforce policy must deny");
     assert!(String::from_utf8_lossy(&out.stderr).contains("Permission denied"));
 
+    // That failed attempt backs off the whole container for up to one interval.
+    let meta: Value =
+        serde_json::from_str(&std::fs::read_to_string(fx.path("cache/cache.json")).unwrap())
+            .unwrap();
+    assert!(
+        meta["meta"]["lastError"]
+            .as_str()
+            .unwrap()
+            .contains("cannot reach policy server"),
+        "{meta}"
+    );
+    let retry_at = meta["meta"]["retryAtMs"].as_u64().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    assert!(
+        retry_at <= now + 1000,
+        "the first backoff is at most one interval"
+    );
+    std::thread::sleep(Duration::from_millis(retry_at.saturating_sub(now) + 50));
+
     // Fill the cache while the server is up, then take it away: the cache wins.
     fx.server.restart();
     fx.config(json!({}));
@@ -510,6 +532,8 @@ fn dropped(events: &[Value], pid: u64) -> u64 {
         .sum()
 }
 
+const TOTAL: u64 = 15_000;
+
 #[test]
 fn http_sink_delivers_every_event_in_order_and_counts_drops() {
     let fx = Fixture::new("permissive");
@@ -521,7 +545,7 @@ fn http_sink_delivers_every_event_in_order_and_counts_drops() {
 
     // Collector up all along: every event arrives, in order.
     let out = fx
-        .command(r#"for ((i = 1; i <= 300; i++)); do read -r x < "$DIR/secret-$i" 2>/dev/null; done; echo $$"#)
+        .command(r#"for ((i = 1; i <= 300; i++)); do { read -r x < "$DIR/secret-$i"; } 2>/dev/null; done; echo $$"#)
         .output()
         .unwrap();
     let pid: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
@@ -529,20 +553,20 @@ fn http_sink_delivers_every_event_in_order_and_counts_drops() {
     assert_eq!(sequence(&events, pid), (1..=300).collect::<Vec<_>>());
     assert_eq!(dropped(&events, pid), 0);
 
-    // Collector stopped mid-run and restarted: what arrives is in order, and
-    // what does not is counted.
+    // Collector stopped mid-run, for longer than the sink's buffer (10 000
+    // events) lasts, then back before the program exits: what arrives is in
+    // order, and what does not is counted.
     collector.posts.lock().unwrap().clear();
     let script = r#"echo $$
-        for ((i = 1; i <= 2000; i++)); do
-            read -r x < "$DIR/secret-$i" 2>/dev/null
+        for ((i = 1; i <= TOTAL; i++)); do
+            { read -r x < "$DIR/secret-$i"; } 2>/dev/null
             if ((i == 200)); then
                 : > "$DIR/phase1"; while [ ! -e "$DIR/phase2" ]; do sleep 0.05; done
             fi
-            if ((i == 1800)); then
-                : > "$DIR/phase3"; while [ ! -e "$DIR/phase4" ]; do sleep 0.05; done
-            fi
-        done"#;
-    let mut child = fx.command(script).stdout(Stdio::piped()).spawn().unwrap();
+        done
+        : > "$DIR/phase3"; while [ ! -e "$DIR/phase4" ]; do sleep 0.05; done"#
+        .replace("TOTAL", &TOTAL.to_string());
+    let mut child = fx.command(&script).stdout(Stdio::piped()).spawn().unwrap();
     let mut first = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut first)
@@ -551,9 +575,10 @@ fn http_sink_delivers_every_event_in_order_and_counts_drops() {
     wait_until(Duration::from_secs(20), "phase1", || {
         fx.path("phase1").exists()
     });
+    std::thread::sleep(Duration::from_millis(300));
     collector.stop();
     std::fs::write(fx.path("phase2"), "").unwrap();
-    wait_until(Duration::from_secs(60), "phase3", || {
+    wait_until(Duration::from_secs(120), "phase3", || {
         fx.path("phase3").exists()
     });
     collector.restart();
@@ -573,7 +598,7 @@ fn http_sink_delivers_every_event_in_order_and_counts_drops() {
     );
     assert_eq!(
         seq.len() as u64 + lost,
-        2000,
+        TOTAL,
         "every event delivered or counted"
     );
     assert!(lost > 0, "the outage was long enough to drop something");
