@@ -354,3 +354,29 @@ pub unsafe extern "C" fn popen(cmd: *const c_char, mode: *const c_char) -> *mut 
         None => fail(libc::ENOSYS, null_mut()),
     }
 }
+
+/// `_exit` skips `atexit` handlers, and some programs always leave through
+/// it (dash does): flush queued events first. Costs nothing when no event
+/// is pending.
+///
+/// # Safety
+/// libc ABI.
+#[no_mangle]
+pub unsafe extern "C" fn _exit(status: c_int) -> ! {
+    emit::flush(std::time::Duration::from_secs(1));
+    if let Some(f) = next!(_exit: unsafe extern "C" fn(c_int) -> !) {
+        // SAFETY: forwarding.
+        unsafe { f(status) }
+    }
+    raw_syscall(libc::SYS_exit_group, [status as c_long, 0, 0, 0, 0, 0]);
+    // SAFETY: exit_group does not return.
+    unsafe { std::hint::unreachable_unchecked() }
+}
+
+/// # Safety
+/// libc ABI.
+#[no_mangle]
+pub unsafe extern "C" fn _Exit(status: c_int) -> ! {
+    // SAFETY: same contract.
+    unsafe { _exit(status) }
+}

@@ -73,6 +73,12 @@ fn check_two(
 /// What `open` flags do to a file: a write check for anything that can
 /// modify, a read check for anything that can read (O_RDWR gets both).
 fn check_open(call: Call, dirfd: c_int, path: *const c_char, flags: c_int) -> Verdict {
+    // An O_PATH descriptor reaches no data: reading through it means
+    // reopening /proc/self/fd/N (checked as that file) or execveat (checked
+    // as an exec). Like stat, it only reveals that the file exists.
+    if flags & libc::O_PATH != 0 {
+        return Verdict::Allow;
+    }
     let follow = if flags & libc::O_NOFOLLOW != 0 {
         Follow::No
     } else {
@@ -81,8 +87,6 @@ fn check_open(call: Call, dirfd: c_int, path: *const c_char, flags: c_int) -> Ve
     let acc = flags & libc::O_ACCMODE;
     let writes =
         acc != libc::O_RDONLY || flags & (libc::O_CREAT | libc::O_TRUNC | libc::O_APPEND) != 0;
-    // O_PATH counts as a read: the descriptor can reach the file's data
-    // through /proc/self/fd.
     let reads = acc != libc::O_WRONLY;
     if writes {
         if let v @ Verdict::Deny(_) = check_path(call, dirfd, path, Access::Write, follow) {

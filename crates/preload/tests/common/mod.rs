@@ -9,21 +9,39 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
-/// The cdylib cargo built next to this test binary
-/// (target/<profile>/libldguard.so), or `LDGUARD_TEST_LIBRARY`.
+/// The cdylib next to this test binary (target/<profile>/libldguard.so),
+/// or `LDGUARD_TEST_LIBRARY`.
+///
+/// Cargo builds only the rlib for integration tests, so the cdylib is
+/// (re)built here once per test binary (a no-op when it is up to date).
 pub fn library() -> PathBuf {
-    if let Some(p) = std::env::var_os("LDGUARD_TEST_LIBRARY") {
-        return PathBuf::from(p);
-    }
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap();
-    let lib = profile_dir.join("libldguard.so");
-    assert!(
-        lib.is_file(),
-        "{} is missing: cargo builds it with the crate's tests",
-        lib.display()
-    );
-    lib
+    static LIB: OnceLock<PathBuf> = OnceLock::new();
+    LIB.get_or_init(|| {
+        if let Some(p) = std::env::var_os("LDGUARD_TEST_LIBRARY") {
+            return PathBuf::from(p);
+        }
+        let exe = std::env::current_exe().unwrap();
+        let profile_dir = exe.parent().unwrap().parent().unwrap();
+        let release = profile_dir.file_name().is_some_and(|n| n == "release");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut build = Command::new(cargo);
+        build
+            .args(["build", "-q", "-p", "ldguard-preload", "--lib"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if release {
+            build.arg("--release");
+        }
+        let status = build.status().expect("cargo runs");
+        assert!(status.success(), "building libldguard.so failed");
+        let lib = profile_dir.join("libldguard.so");
+        assert!(
+            lib.is_file(),
+            "{} is missing after cargo build",
+            lib.display()
+        );
+        lib
+    })
+    .clone()
 }
 
 /// A fresh scratch directory, canonical (no symlinks in its path).
