@@ -126,3 +126,51 @@ fn pushes_and_pulls_with_bearer_tokens() {
         "{err}"
     );
 }
+
+#[test]
+fn anonymous_registry_needs_no_credentials() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lib_dir = tmp.path().join("dist");
+    fake_lib(&lib_dir.join("x86_64-linux-gnu/libldguard.so"), "gcc", &[]);
+    let layout = Layout::new(&tmp.path().join("oci"));
+    let base = glibc_root(tmp.path(), "gcc", "x86_64-linux-gnu", &["2.2.5", "2.36"]);
+    let m = layout.image("amd64", &[base], json!({}));
+    layout.tag("v1", m);
+    let reg = MockRegistry::start_anonymous();
+    for (src, dst) in [
+        (
+            format!("oci:{}:v1", layout.dir.display()),
+            format!("docker://{}/pub/app:1", reg.host),
+        ),
+        (
+            format!("docker://{}/pub/app:1", reg.host),
+            format!("oci:{}:pulled", layout.dir.display()),
+        ),
+    ] {
+        let out = Command::new(bin())
+            .args([
+                &src,
+                &dst,
+                "--insecure",
+                "--lib-dir",
+                lib_dir.to_str().unwrap(),
+            ])
+            .env("REGISTRY_AUTH_FILE", tmp.path().join("none.json"))
+            .env("HOME", tmp.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{src} -> {dst}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let st = reg.state.lock().unwrap();
+    assert!(st.token_scopes.is_empty());
+    assert_eq!(st.unauthorized, 0);
+    drop(st);
+    assert_eq!(
+        layout.resolve("pulled")["layers"].as_array().unwrap().len(),
+        2
+    );
+}

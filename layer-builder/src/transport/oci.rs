@@ -1,7 +1,7 @@
 //! OCI image layouts (`oci:DIR[:TAG]`): blobs under blobs/sha256, the tag as
 //! an `org.opencontainers.image.ref.name` annotation in index.json.
 
-use crate::digest::{hex_of, unwrap_io, HashingReader, VerifyingReader};
+use crate::digest::{hex_of, unwrap_io, VerifyingReader};
 use crate::error::{Error, Result};
 use crate::image::{canonical_json, Destination, Output, RawManifest, Source, OCI_INDEX};
 use crate::progress::Progress;
@@ -187,17 +187,13 @@ impl OciDestination {
             .map_err(|e| Error::io(parent, "creating the blob directory", e))?;
         let mut tmp = tempfile::NamedTempFile::new_in(parent)
             .map_err(|e| Error::io(parent, "creating a temporary blob", e))?;
-        let mut r = VerifyingReader::new(
-            HashingReader::new(data),
-            desc.digest().clone(),
-            desc.size(),
-            self.place(),
-        );
+        let mut r = VerifyingReader::new(data, desc.digest().clone(), desc.size(), self.place());
         std::io::copy(&mut r, tmp.as_file_mut())
             .map_err(|e| unwrap_io(&tmp.path().display().to_string(), "writing a blob", e))?;
         tmp.as_file()
             .sync_all()
             .map_err(|e| Error::io(tmp.path(), "syncing", e))?;
+        crate::transport::docker_archive::set_mode_644(tmp.path());
         tmp.persist(&target)
             .map_err(|e| Error::io(&target, "renaming the blob into place", e.error))?;
         Ok(())
@@ -315,6 +311,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     tmp.as_file()
         .sync_all()
         .map_err(|e| Error::io(tmp.path(), "syncing", e))?;
+    crate::transport::docker_archive::set_mode_644(tmp.path());
     tmp.persist(path)
         .map_err(|e| Error::io(path, "renaming into place", e.error))?;
     Ok(())

@@ -28,6 +28,7 @@ pub struct State {
 
 pub struct MockRegistry {
     pub host: String,
+    pub anonymous: bool,
     pub state: Arc<Mutex<State>>,
 }
 
@@ -36,6 +37,15 @@ const PASS: &str = "wonder land";
 
 impl MockRegistry {
     pub fn start() -> MockRegistry {
+        Self::start_with(false)
+    }
+
+    /// A registry that asks for no credentials at all.
+    pub fn start_anonymous() -> MockRegistry {
+        Self::start_with(true)
+    }
+
+    fn start_with(anonymous: bool) -> MockRegistry {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let host = listener.local_addr().unwrap().to_string();
         let state = Arc::new(Mutex::new(State::default()));
@@ -45,11 +55,15 @@ impl MockRegistry {
                 let Ok(conn) = conn else { continue };
                 let (st, h) = (st.clone(), h.clone());
                 std::thread::spawn(move || {
-                    let _ = serve(conn, &st, &h);
+                    let _ = serve(conn, &st, &h, anonymous);
                 });
             }
         });
-        MockRegistry { host, state }
+        MockRegistry {
+            host,
+            anonymous,
+            state,
+        }
     }
 
     pub fn auth_json(&self) -> serde_json::Value {
@@ -159,7 +173,12 @@ fn sha(b: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(b)))
 }
 
-fn serve(conn: TcpStream, state: &Mutex<State>, host: &str) -> std::io::Result<()> {
+fn serve(
+    conn: TcpStream,
+    state: &Mutex<State>,
+    host: &str,
+    anonymous: bool,
+) -> std::io::Result<()> {
     let req = read_request(&conn)?;
     let challenge = (
         "WWW-Authenticate",
@@ -192,10 +211,10 @@ fn serve(conn: TcpStream, state: &Mutex<State>, host: &str) -> std::io::Result<(
             false,
         );
     }
-    let authorized = req
-        .headers
-        .get("authorization")
-        .is_some_and(|a| a.starts_with("Bearer tok "));
+    let authorized = match req.headers.get("authorization") {
+        None => anonymous,
+        Some(a) => a.starts_with("Bearer tok "),
+    };
     if !authorized {
         state.lock().unwrap().unauthorized += 1;
         return respond(
