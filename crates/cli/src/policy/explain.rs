@@ -133,18 +133,50 @@ pub fn explain(table: &RuleTable, req: &ldguard_policy::Request<'_>, d: &Decisio
         format!("no (`{}` is not in `log`)", d.action.log_class())
     };
     out.push_str(&format!("logged:   {logged}\n"));
-    out.push_str(&format!(
-        "request:  {} {} from {}",
-        req.kind,
-        req.call.name(),
-        String::from_utf8_lossy(req.program)
-    ));
-    if let Some(p) = req.path {
-        out.push_str(&format!(" path={}", String::from_utf8_lossy(p)));
-    }
-    out.push('\n');
+    out.push_str(&format!("request:  {}\n", describe(req)));
     if let Some(desc) = table.policy_description() {
         out.push_str(&format!("policy:   {desc}\n"));
     }
     out
+}
+
+/// The request as the engine saw it (paths made absolute and normalised).
+fn describe(req: &ldguard_policy::Request<'_>) -> String {
+    use ldguard_policy::Kind;
+    let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let mut parts = vec![format!(
+        "{} {} from {}",
+        req.kind,
+        req.call.name(),
+        lossy(req.program)
+    )];
+    if let Some(p) = req.path {
+        parts.push(format!("path={}", lossy(p)));
+    }
+    if let Some(p) = req.resolved_path {
+        parts.push(format!("resolved={}", lossy(p)));
+    }
+    match req.kind {
+        Kind::File => parts.push(format!("access={}", req.access)),
+        Kind::Network => {
+            parts.push(format!("direction={}", req.direction));
+            if let Some(a) = req.address {
+                parts.push(format!("address={a}"));
+            }
+            if let Some(p) = req.port {
+                parts.push(format!("port={p}"));
+            }
+            if let Some(p) = req.protocol {
+                parts.push(format!("protocol={p}"));
+            }
+            if let Some(u) = req.unix {
+                parts.push(format!("unix={}", lossy(u)));
+            }
+            if let Some(h) = req.host {
+                parts.push(format!("host={h}"));
+            }
+        }
+        Kind::Exec | Kind::Syscall => {}
+    }
+    parts.join(" ")
 }

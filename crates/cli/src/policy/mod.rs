@@ -21,7 +21,7 @@ pub enum PolicyCommand {
     },
     /// Show how a policy decides one operation, and which rule (or default)
     /// decides it.
-    Explain(explain::ExplainArgs),
+    Explain(Box<explain::ExplainArgs>),
     /// Run a policy against test cases (JSON lines, each a request and the
     /// expected action). Exit 1 on any mismatch.
     Test {
