@@ -73,7 +73,11 @@ pub fn judge(
             // SAFETY: kill(2) on our own process.
             unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
         }
-        emit::send(r);
+        if first {
+            emit::send_patiently(r);
+        } else {
+            emit::send(r);
+        }
     }
     if enforced {
         Verdict::Deny(d.errno)

@@ -68,6 +68,22 @@ fn sink_spec() -> Option<&'static SinkSpec> {
 
 /// Queues `record` (never blocks). Call with the guard held.
 pub fn send(record: Record) {
+    send_with(record, false);
+}
+
+/// Like [`send`], but a full queue is waited on (100 µs sleeps: no lock,
+/// no allocation) within a per-process budget. For `behavior` records: a
+/// learning run wants every first sighting more than it wants speed, and
+/// the budget keeps a stuck sink from slowing the program for long.
+pub fn send_patiently(record: Record) {
+    send_with(record, true);
+}
+
+/// Total wait allowed to [`send_patiently`] per process.
+const PATIENCE_BUDGET_US: u64 = 2_000_000;
+static WAITED_US: AtomicU64 = AtomicU64::new(0);
+
+fn send_with(mut record: Record, patient: bool) {
     if sink_spec().is_none() {
         return;
     }
@@ -78,12 +94,23 @@ pub fn send(record: Record) {
             return;
         }
     };
-    match pipe.tx.try_send(record) {
-        Ok(()) => {
-            pipe.sent.fetch_add(1, Ordering::AcqRel);
-        }
-        Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-            DROPPED.fetch_add(1, Ordering::Relaxed);
+    loop {
+        match pipe.tx.try_send(record) {
+            Ok(()) => {
+                pipe.sent.fetch_add(1, Ordering::AcqRel);
+                return;
+            }
+            Err(TrySendError::Full(r))
+                if patient && WAITED_US.load(Ordering::Relaxed) < PATIENCE_BUDGET_US =>
+            {
+                record = r;
+                std::thread::sleep(Duration::from_micros(100));
+                WAITED_US.fetch_add(100, Ordering::Relaxed);
+            }
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                DROPPED.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
         }
     }
 }
