@@ -162,11 +162,16 @@ pub fn build(inp: &LayerInputs<'_>) -> Result<BuiltLayer> {
             entries.insert(parent.to_string(), (h, None));
         }
         if let Some(n) = inp.rootfs.get(path) {
-            if matches!(item.content, Content::Dir) != (n.kind == Kind::Dir) && n.kind != Kind::File
-            {
+            // A file may replace a file or a symlink; a directory must stay
+            // a directory, and nothing may replace one.
+            let clash = match item.content {
+                Content::Dir => n.kind != Kind::Dir,
+                _ => n.kind == Kind::Dir,
+            };
+            if clash {
                 return Err(Error::refused(
                     "the image",
-                    format!("/{path} exists in the image as something else (a symlink?)"),
+                    format!("/{path} exists in the image as a {}, which the ldguard layer would have to replace", match n.kind { Kind::Dir => "directory", Kind::Symlink(_) => "symlink", _ => "special file" }),
                 ));
             }
         }
@@ -355,5 +360,39 @@ mod tests {
         };
         let m = build(&musl).unwrap();
         assert_ne!(m.digest, a.digest);
+    }
+
+    fn rootfs_with_links(links: &[(&str, &str)]) -> RootFs {
+        let mut b = tar::Builder::new(Vec::new());
+        for d in ["etc/", "usr/", "opt/", "opt/lib/"] {
+            let mut h = header(tar::EntryType::Directory, 0o755, 0, 0, 0, 0);
+            b.append_data(&mut h, d, &[][..]).unwrap();
+        }
+        for (p, t) in links {
+            let mut h = header(tar::EntryType::Symlink, 0o777, 0, 0, 0, 0);
+            b.append_link(&mut h, p, t).unwrap();
+        }
+        let data = b.into_inner().unwrap();
+        let mut fs = RootFs::new();
+        fs.apply_layer(0, &data[..], crate::rootfs::ScanDepth::Loader, "t")
+            .unwrap();
+        fs
+    }
+
+    #[test]
+    fn symlinked_parents_are_refused_but_symlinked_files_replaced() {
+        let inputs = |fs| LayerInputs {
+            rootfs: fs,
+            libc: LibcKind::Glibc,
+            library: b"lib",
+            runtime_config: b"{}",
+            policy: None,
+            events_dir: None,
+        };
+        let fs = rootfs_with_links(&[("usr/lib", "../opt/lib")]);
+        let e = build(&inputs(&fs)).err().unwrap().to_string();
+        assert!(e.contains("/usr/lib is not a plain directory"), "{e}");
+        let fs = rootfs_with_links(&[("etc/ld.so.preload", "/opt/preload")]);
+        assert!(build(&inputs(&fs)).is_ok());
     }
 }
