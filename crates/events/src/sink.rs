@@ -4,6 +4,7 @@
 use crate::Event;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
@@ -34,6 +35,7 @@ impl Sink for NullSink {
 /// lines of concurrent processes never interleave mid-line.
 pub struct FileSink {
     file: File,
+    path: std::path::PathBuf,
     buf: Vec<u8>,
 }
 
@@ -47,11 +49,30 @@ impl FileSink {
             .open(path)
             .map_err(|e| io::Error::new(e.kind(), format!("event file {}: {e}", path.display())))?;
         Ok(FileSink {
-            file,
+            file: out_of_the_way(file),
+            path: path.to_owned(),
             buf: Vec::new(),
         })
     }
 }
+
+/// Moves a descriptor the library keeps open to a high number. A program
+/// may have closed fd 0 (or 1, 2) and rely on it staying closed, or on its
+/// next `open` getting it; and it may `dup2` onto low numbers it thinks free.
+pub(crate) fn out_of_the_way(file: File) -> File {
+    // SAFETY: F_DUPFD_CLOEXEC on an open descriptor we own.
+    let high = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_DUPFD_CLOEXEC, HIGH_FD) };
+    if high < 0 {
+        return file;
+    }
+    // SAFETY: `high` is a fresh descriptor that nothing else owns; `file`
+    // (the low one) is closed when dropped here.
+    unsafe { File::from_raw_fd(high) }
+}
+
+/// Where the library's long-lived descriptors go: above what programs use
+/// by hand, below the usual 1024 soft limit.
+const HIGH_FD: i32 = 700;
 
 impl Sink for FileSink {
     fn write_batch(&mut self, events: &[Event]) -> io::Result<()> {
@@ -59,7 +80,19 @@ impl Sink for FileSink {
         for event in events {
             self.buf.extend_from_slice(&event.to_line());
         }
-        self.file.write_all(&self.buf)
+        match self.file.write_all(&self.buf) {
+            // The program closed our descriptor (closefrom, close_range):
+            // reopen once and retry.
+            Err(e) if e.raw_os_error() == Some(libc::EBADF) => {
+                *self = FileSink::open(&self.path.clone())?;
+                self.buf.clear();
+                for event in events {
+                    self.buf.extend_from_slice(&event.to_line());
+                }
+                self.file.write_all(&self.buf)
+            }
+            other => other,
+        }
     }
 }
 
@@ -78,7 +111,7 @@ pub struct StderrSink {
 impl StderrSink {
     pub fn new() -> StderrSink {
         // SAFETY: F_DUPFD_CLOEXEC on fd 2 has no memory-safety preconditions.
-        let dup = unsafe { libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 3) };
+        let dup = unsafe { libc::fcntl(2, libc::F_DUPFD_CLOEXEC, HIGH_FD) };
         StderrSink {
             fd: if dup >= 0 { dup } else { 2 },
             buf: Vec::new(),
