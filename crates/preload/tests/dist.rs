@@ -1,0 +1,199 @@
+//! The shipped libraries (scripts/build-lib): the glibc build needs no
+//! GLIBC version above 2.17 and no unusual dependency, and both the glibc
+//! and the musl build load and enforce in a real process.
+//!
+//! scripts/test builds them (release) before the tests run; run directly,
+//! this test builds them itself (debug, quicker) when they are missing or
+//! older than the sources.
+
+mod common;
+
+use common::{policy, scratch};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::SystemTime;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn newest_source() -> SystemTime {
+    let mut newest = SystemTime::UNIX_EPOCH;
+    let mut stack = vec![
+        root().join("crates/preload/src"),
+        root().join("shim"),
+        root().join("crates/policy/src"),
+    ];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let meta = entry.metadata().unwrap();
+            if meta.is_dir() {
+                stack.push(entry.path());
+            } else {
+                newest = newest.max(meta.modified().unwrap());
+            }
+        }
+    }
+    newest
+}
+
+fn dist(name: &str) -> PathBuf {
+    root().join("target/dist").join(name).join("libldguard.so")
+}
+
+fn ensure_built() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let newest = newest_source();
+        let fresh = ["x86_64-linux-gnu", "x86_64-linux-musl"].iter().all(|n| {
+            dist(n)
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t >= newest)
+        });
+        if !fresh {
+            let status = Command::new(root().join("scripts/build-lib"))
+                .arg("--debug")
+                .status()
+                .unwrap();
+            assert!(status.success(), "scripts/build-lib failed");
+        }
+    });
+}
+
+#[test]
+fn glibc_build_needs_at_most_glibc_2_17() {
+    ensure_built();
+    let lib = dist("x86_64-linux-gnu");
+    let out = Command::new("objdump")
+        .arg("-T")
+        .arg(&lib)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut versions: Vec<Vec<u32>> = text
+        .split("GLIBC_")
+        .skip(1)
+        .filter_map(|s| {
+            let v: String = s
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.')
+                .collect();
+            let parts: Vec<u32> = v.split('.').filter_map(|p| p.parse().ok()).collect();
+            (!parts.is_empty()).then_some(parts)
+        })
+        .collect();
+    versions.sort();
+    let max = versions
+        .last()
+        .expect("the library references GLIBC symbols");
+    assert!(
+        *max <= vec![2, 17],
+        "{} needs GLIBC_{:?}",
+        lib.display(),
+        max
+    );
+
+    let out = Command::new("objdump")
+        .arg("-p")
+        .arg(&lib)
+        .output()
+        .unwrap();
+    let needed: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("NEEDED").map(|n| n.trim().to_owned()))
+        .collect();
+    for n in &needed {
+        assert!(
+            [
+                "libc.so.6",
+                "ld-linux-x86-64.so.2",
+                "libpthread.so.0",
+                "libdl.so.2",
+                "libm.so.6",
+                "librt.so.1"
+            ]
+            .contains(&n.as_str()),
+            "unexpected dependency {n}: every image must have it or every program fails to start"
+        );
+    }
+}
+
+fn enforce_with(lib: &Path, program: &Path, name: &str) {
+    let d = scratch(name);
+    std::fs::write(d.join("secret"), "x").unwrap();
+    std::fs::write(d.join("ok"), "x").unwrap();
+    let p = d.join("policy.json");
+    let rules = json!([{"name": "secret", "kind": "file", "path": [d.join("secret").display().to_string()], "action": "deny"}]);
+    std::fs::write(
+        &p,
+        serde_json::to_vec(&policy("enforce", &["deny"], rules)).unwrap(),
+    )
+    .unwrap();
+    let events = d.join("events.jsonl");
+    for (file, want) in [("ok", "ok\n"), ("secret", "err 13\n")] {
+        let out = Command::new(program)
+            .arg(d.join(file))
+            .env("LD_PRELOAD", lib)
+            .env("LDGUARD_POLICY", &p)
+            .env("LDGUARD_EVENTS", format!("file:{}", events.display()))
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            want,
+            "{}: {}",
+            lib.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let events = common::read_events(&events);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.rule.as_deref() == Some("secret"))
+            .count(),
+        1,
+        "{events:#?}"
+    );
+}
+
+#[test]
+fn glibc_build_loads_and_enforces() {
+    ensure_built();
+    enforce_with(
+        &dist("x86_64-linux-gnu"),
+        &common::c_program("tiny", &[]),
+        "dist-gnu",
+    );
+}
+
+#[test]
+fn musl_build_loads_and_enforces_under_musl() {
+    ensure_built();
+    let lib = dist("x86_64-linux-musl");
+    let out = Command::new("objdump")
+        .arg("-p")
+        .arg(&lib)
+        .output()
+        .unwrap();
+    let needed: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("NEEDED").map(|n| n.trim().to_owned()))
+        .collect();
+    assert_eq!(needed, ["libc.so"], "a musl process provides only libc.so");
+    let exe = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("tiny-musl");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/tiny.c");
+    let status = Command::new("musl-gcc")
+        .arg("-o")
+        .arg(&exe)
+        .arg(&src)
+        .status()
+        .expect("musl-gcc (musl-tools)");
+    assert!(status.success());
+    enforce_with(&lib, &exe, "dist-musl");
+}
