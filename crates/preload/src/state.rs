@@ -96,8 +96,13 @@ pub fn initialise() -> bool {
                 if !on {
                     STATUS.store(OFF, Ordering::Release);
                 }
-                // After the start-up table is published, so a refresh can only replace it.
-                crate::refresh::start();
+                // After the start-up table is published, so a refresh can only
+                // replace it. A forced `disabled` would ignore whatever a
+                // refresh brings, and a thread makes every libc call of the
+                // process take its multi-threaded (slower) path.
+                if !forced_disabled() {
+                    crate::refresh::start();
+                }
                 return on;
             }
             Err(ON) => return true,
@@ -161,6 +166,11 @@ fn load_initial() -> bool {
     for note in &process.settings.notes {
         crate::emit::status(note);
     }
+    if forced_disabled() {
+        // `LDGUARD_MODE=disabled` overrides every policy's mode: reading and
+        // compiling one would only delay every program's start.
+        return false;
+    }
     match load_policy(&process.settings) {
         Ok((table, origin)) => {
             publish(process, table, origin);
@@ -183,6 +193,13 @@ fn load_initial() -> bool {
             }
         },
     }
+}
+
+/// Whether the settings force `disabled`, so no policy can ever apply.
+fn forced_disabled() -> bool {
+    PROCESS
+        .get()
+        .is_some_and(|p| p.settings.mode == Some(Mode::Disabled))
 }
 
 const NOTHING_CONFIGURED: &str =
