@@ -28,6 +28,10 @@ const EMPTY: Slot = Slot {
 
 static TABLE: [Slot; SLOTS] = [EMPTY; SLOTS];
 static NEXT: AtomicU32 = AtomicU32::new(0);
+/// How many slots were ever claimed (never decreases): `lookup` scans only
+/// those, so the many processes that never call getaddrinfo pay nothing
+/// on `connect` (a full scan costs ~400 instructions).
+static USED: AtomicU32 = AtomicU32::new(0);
 
 fn key(ip: IpAddr) -> [u64; 2] {
     let v6 = match ip {
@@ -46,7 +50,11 @@ pub fn remember(ip: IpAddr, name: &[u8]) {
     if name.is_empty() || name.len() > NAME {
         return;
     }
-    let slot = &TABLE[NEXT.fetch_add(1, Ordering::Relaxed) as usize % SLOTS];
+    let index = NEXT.fetch_add(1, Ordering::Relaxed) as usize % SLOTS;
+    // Before the slot is written: a reader that sees the claim but not yet
+    // the data finds the slot odd (being written) and retries or misses.
+    USED.fetch_max(index as u32 + 1, Ordering::AcqRel);
+    let slot = &TABLE[index];
     let seq = slot.seq.fetch_add(1, Ordering::Acquire); // odd: writing
     if seq % 2 == 1 {
         // Another writer holds this slot; skip rather than wait.
@@ -71,8 +79,9 @@ pub fn remember(ip: IpAddr, name: &[u8]) {
 
 /// The name last remembered for `ip`, copied into `out`.
 pub fn lookup(ip: IpAddr, out: &mut [u8; NAME]) -> Option<usize> {
+    let used = (USED.load(Ordering::Acquire) as usize).min(SLOTS);
     let k = key(ip);
-    for slot in TABLE.iter() {
+    for slot in TABLE[..used].iter() {
         for _ in 0..3 {
             let before = slot.seq.load(Ordering::Acquire);
             if before == 0 {
@@ -115,5 +124,22 @@ mod tests {
         // v4-mapped v6 is the same host.
         assert!(lookup("::ffff:192.0.2.7".parse().unwrap(), &mut out).is_some());
         assert!(lookup("192.0.2.8".parse().unwrap(), &mut out).is_none());
+    }
+
+    #[test]
+    fn every_slot_stays_reachable_after_the_table_wraps() {
+        // More names than slots: the newest are all found, including those
+        // in slots claimed again after the wrap (the newest 32 leave room
+        // for another test remembering concurrently under `cargo test`).
+        for i in 0..(SLOTS as u8 + 10) {
+            remember(IpAddr::from([198, 51, 100, i]), format!("h{i}").as_bytes());
+        }
+        let mut out = [0u8; NAME];
+        for i in (SLOTS as u8 + 10 - 32)..(SLOTS as u8 + 10) {
+            let n = lookup(IpAddr::from([198, 51, 100, i]), &mut out)
+                .unwrap_or_else(|| panic!("198.51.100.{i} lost"));
+            assert_eq!(&out[..n], format!("h{i}").as_bytes());
+        }
+        assert_eq!(USED.load(Ordering::Relaxed) as usize, SLOTS);
     }
 }
