@@ -96,19 +96,26 @@ impl<T: Copy + Ord + TryFrom<u128>> Intervals<T> {
 
     #[inline]
     fn lookup(&self, x: T, words: usize) -> &[u64] {
-        // Branchless binary search for the last start <= x (starts[0] is 0).
+        // The index of the last start <= x (starts[0] is 0). Short tables,
+        // the common case, are counted: independent compares that the
+        // compiler vectorises beat a chain of dependent binary-search loads.
         let starts = &self.starts[..];
-        let mut base = 0usize;
-        let mut len = starts.len();
-        while len > 1 {
-            let half = len / 2;
-            base = if starts[base + half] <= x {
-                base + half
-            } else {
-                base
-            };
-            len -= half;
-        }
+        let base = if starts.len() <= 32 {
+            starts.iter().map(|&s| usize::from(s <= x)).sum::<usize>() - 1
+        } else {
+            let mut base = 0usize;
+            let mut len = starts.len();
+            while len > 1 {
+                let half = len / 2;
+                base = if starts[base + half] <= x {
+                    base + half
+                } else {
+                    base
+                };
+                len -= half;
+            }
+            base
+        };
         &self.bits[base * words..][..words]
     }
 }
