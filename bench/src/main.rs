@@ -31,7 +31,7 @@ const USAGE: &str = "usage: ldguard-bench --lib LIB [--policy FILE] [--work DIR]
   --work DIR       fixtures and scratch (default target/bench)
   --json FILE      where the results go (default WORK/results.json)
   --smoke          tiny sizes: checks the harness works, figures meaningless
-  --reps N         repetitions per configuration (default 5; smoke 1)
+  --reps N         repetitions per configuration (default 5, micro 3x that; smoke 1)
   --only IDS       workloads to run: open,stat,fopen,udp,exec,spawn,tar,python,git,nginx
   --no-callgrind   skip the instruction counts";
 
@@ -139,6 +139,7 @@ fn real_main() -> Result<(), Error> {
     let scale = if args.smoke {
         Scale {
             reps: args.reps.unwrap_or(1),
+            micro_reps: args.reps.unwrap_or(1),
             syscall_iters: 200,
             process_iters: 4,
             chunks: 2,
@@ -152,6 +153,7 @@ fn real_main() -> Result<(), Error> {
     } else {
         Scale {
             reps: args.reps.unwrap_or(5),
+            micro_reps: args.reps.map_or(15, |r| r * 3),
             syscall_iters: 20_000,
             process_iters: 200,
             chunks: 10,
@@ -217,11 +219,12 @@ fn real_main() -> Result<(), Error> {
     for c in Config::ALL {
         let _ = std::fs::remove_file(env.events_file(c));
     }
+    let scratch = Scratch(scratch_dir(&work)?);
     let ctx = Ctx {
         env: &env,
         fx: &fx,
         scale: &scale,
-        work: &work,
+        scratch: &scratch.0,
         python: workloads::python()?,
     };
 
@@ -233,7 +236,12 @@ fn real_main() -> Result<(), Error> {
             w.run(&ctx, c)?;
         }
         let mut samples: BTreeMap<Config, Vec<f64>> = BTreeMap::new();
-        for rep in 0..scale.reps {
+        let reps = if w.is_micro() {
+            scale.micro_reps
+        } else {
+            scale.reps
+        };
+        for rep in 0..reps {
             // Rotate the order so no configuration always runs first.
             for i in 0..Config::ALL.len() {
                 let c = Config::ALL[(i + rep) % Config::ALL.len()];
@@ -254,7 +262,12 @@ fn real_main() -> Result<(), Error> {
     let counts = if args.callgrind {
         eprintln!("ldguard-bench: counting instructions with callgrind");
         let (short, long) = if args.smoke { (20, 40) } else { (1_000, 3_000) };
-        callgrind::measure(&env, &fx, &work, short, long)?
+        let which: &[&str] = if args.smoke {
+            &callgrind::WORKLOADS[..1]
+        } else {
+            &callgrind::WORKLOADS
+        };
+        callgrind::measure(&env, &fx, &work, which, short, long)?
     } else {
         Vec::new()
     };
@@ -297,6 +310,28 @@ fn real_main() -> Result<(), Error> {
     }
     println!("results: {}", json_path.display());
     Ok(())
+}
+
+/// Removes the scratch directory however the run ends.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A private directory on tmpfs (`/dev/shm`) when there is one, else in
+/// the work directory.
+fn scratch_dir(work: &Path) -> Result<PathBuf, Error> {
+    let shm = Path::new("/dev/shm");
+    let dir = if shm.is_dir() {
+        shm.join(format!("ldguard-bench-{}", std::process::id()))
+    } else {
+        work.join("scratch")
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    Ok(dir)
 }
 
 /// Lines and denials in an event file (absent: none written).

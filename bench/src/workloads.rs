@@ -109,7 +109,11 @@ pub const PY_MODULES: &str = "json, re, decimal, datetime, collections, argparse
 /// How big each run is.
 #[derive(Clone, Debug, Serialize)]
 pub struct Scale {
+    /// Repetitions of each macro workload per configuration.
     pub reps: usize,
+    /// Repetitions of each micro workload per configuration: they are
+    /// short, so more of them buy a steadier median on a busy machine.
+    pub micro_reps: usize,
     /// Iterations of the cheap micro workloads (open, stat, fopen, udp).
     pub syscall_iters: u64,
     /// Iterations of exec and spawn.
@@ -130,17 +134,24 @@ pub struct Ctx<'a> {
     pub env: &'a Env,
     pub fx: &'a Fixtures,
     pub scale: &'a Scale,
-    pub work: &'a Path,
+    /// Where tar extracts: a tmpfs when there is one, so the figure is the
+    /// library's cost and not the shared disk's queue (on a disk the
+    /// ratio would only be smaller).
+    pub scratch: &'a Path,
     pub python: PathBuf,
 }
 
 impl Workload {
+    pub fn is_micro(&self) -> bool {
+        matches!(self.job, Job::Micro(_))
+    }
+
     /// One timed run under `config`, in the workload's unit.
     pub fn run(&self, ctx: &Ctx, config: Config) -> Result<f64, Error> {
         match self.job {
             Job::Micro(name) => run_micro(ctx, config, name),
             Job::Tar => {
-                let dest = ctx.work.join(format!("untar-{}", config.name()));
+                let dest = ctx.scratch.join(format!("untar-{}", config.name()));
                 let _ = fs::remove_dir_all(&dest);
                 fs::create_dir_all(&dest).map_err(|e| Error::io(&dest, e))?;
                 let tar = ctx.fx.tar.to_string_lossy();
@@ -360,6 +371,7 @@ mod tests {
     fn strace_runs_fewer_micro_iterations() {
         let scale = Scale {
             reps: 1,
+            micro_reps: 1,
             syscall_iters: 20_000,
             process_iters: 200,
             chunks: 10,
