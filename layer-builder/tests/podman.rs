@@ -276,27 +276,65 @@ fn registry_in_and_out_without_reuploading_base_layers() {
             inspect["Layers"].as_array().unwrap().len(),
             base_layers.len() + 1
         );
-        // umoci reads OCI layouts: go through one.
-        let layout = tmp
-            .path()
-            .join(format!("umoci-{}", tag.replace(['/', ':'], "-")));
-        skopeo_copy(
-            &img,
-            &format!("oci:{}:x", layout.display()),
-            &["--src-tls-verify=false", "--authfile", &auth],
-        );
-        let mut c = Command::new("umoci");
-        c.args([
-            "unpack",
-            "--image",
-            &format!("{}:x", layout.display()),
-            tmp.path()
-                .join(format!("bundle-{}", tag.replace(['/', ':'], "-")))
-                .to_str()
-                .unwrap(),
-        ]);
-        ok(c);
     }
+
+    // A Docker schema 2 base stays Docker schema 2.
+    let docker_src = format!("docker://{}/shop/web:v2s2", reg.host);
+    skopeo_copy(
+        &format!("containers-storage:{base}"),
+        &docker_src,
+        &[
+            "--dest-tls-verify=false",
+            "--authfile",
+            &auth,
+            "--format",
+            "v2s2",
+        ],
+    );
+    let out = Command::new(bin())
+        .args([
+            &docker_src,
+            "--insecure",
+            "--lib-dir",
+            lib.to_str().unwrap(),
+            "--format",
+            "json",
+        ])
+        .env("REGISTRY_AUTH_FILE", &auth)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        s["mediaType"],
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+    let mut c = cmd("skopeo");
+    c.args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        "--authfile",
+        &auth,
+        &format!("{docker_src}-layered"),
+    ]);
+    let raw: Value = serde_json::from_slice(&ok(c).stdout).unwrap();
+    assert_eq!(
+        raw["config"]["mediaType"],
+        "application/vnd.docker.container.image.v1+json"
+    );
+    assert!(raw["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|l| l["mediaType"]
+            .as_str()
+            .unwrap()
+            .starts_with("application/vnd.docker.image.rootfs.diff.tar")));
 
     // podman pulls and runs the -layered tag.
     let img = format!("{}/shop/web:1.4-layered", reg.host);
@@ -354,6 +392,19 @@ fn registry_in_and_out_without_reuploading_base_layers() {
         base_layers.len() + 1,
         "re-instrumenting keeps one ldguard layer"
     );
+    // umoci reads OCI layouts: the one written from the registry image.
+    let mut c = Command::new("umoci");
+    c.args([
+        "unpack",
+        "--image",
+        &format!("{}:again", back.display()),
+        tmp.path().join("bundle").to_str().unwrap(),
+    ]);
+    ok(c);
+    assert!(tmp
+        .path()
+        .join("bundle/rootfs/usr/lib/ldguard/libldguard.so")
+        .exists());
 }
 
 const SHELL_POLICY: &str = "no-shell-from-python";
