@@ -106,6 +106,26 @@ fn instrument_suite(suite: &str, transport: &str) {
         summary["destination"].as_str().unwrap().split(':').next(),
         Some(transport)
     );
+    // A second run (and, for layouts, re-instrumenting the result) gives
+    // the same ldguard layer.
+    let again_dst = match transport {
+        "oci" => load.replace("-layered", "-again"),
+        _ => format!("{}:ldguard/again:1", load.replace("-layered", "-again")),
+    };
+    let mut again_args = vec![load.as_str(), again_dst.as_str()];
+    if transport == "oci" {
+        again_args[0] = src.as_str();
+    }
+    again_args.extend(["--lib-dir", lib.to_str().unwrap(), "--format", "json"]);
+    let r2 = run(&again_args);
+    assert_eq!(r2.code, 0, "{}", r2.stderr);
+    let summary2: Value = serde_json::from_str(&r2.stdout).unwrap();
+    let layer = |s: &Value| s["platforms"][0]["layer"]["digest"].clone();
+    assert_eq!(
+        layer(&summary2),
+        layer(&summary),
+        "same inputs, same layer digest"
+    );
 
     // skopeo and (for layouts) umoci accept what was written.
     let mut c = cmd("skopeo");
