@@ -11,6 +11,7 @@ use crate::build::{self, Names, Rules};
 use crate::doc::{PolicyDoc, RuleDoc};
 use crate::observe::{NetTarget, Op};
 use crate::{Options, Seen};
+use ldguard_policy::net::Cidr;
 use ldguard_policy::{Action, Call, Diagnostics, Kind, Request, Rule, RuleTable};
 use std::collections::BTreeMap;
 
@@ -144,7 +145,9 @@ impl Base {
 }
 
 /// A rule that decides a whole kind (at most narrowed by access or
-/// direction), as opposed to one about specific targets.
+/// direction, or matching every path, address or call), as opposed to one
+/// about specific targets. A learned policy's `unlearned-*` rules are such
+/// rules, so a learned policy can be the base of the next learning.
 fn is_catch_all(r: &Rule) -> bool {
     let everything = |globs: &Option<Vec<ldguard_policy::glob::Glob>>| {
         globs
@@ -157,9 +160,15 @@ fn is_catch_all(r: &Rule) -> bool {
             .filter(|c| c.kind() == Kind::Syscall)
             .all(|c| calls.contains(c))
     });
+    // `unlearned-outbound` of a learned policy: every v4 or v6 address.
+    let any_address = r.address.as_ref().is_none_or(|cidrs| {
+        cidrs
+            .iter()
+            .any(|c| matches!(c, Cidr::V4 { prefix: 0, .. } | Cidr::V6 { prefix: 0, .. }))
+    });
     everything(&r.program)
         && everything(&r.path)
-        && r.address.is_none()
+        && any_address
         && r.port.is_none()
         && r.protocol.is_none()
         && r.unix.is_none()

@@ -412,3 +412,51 @@ fn no_events_still_make_a_valid_deny_everything_policy() {
         (Action::Deny, "unlearned-exec".into())
     );
 }
+
+#[test]
+fn a_learned_policy_is_a_base_for_the_next_learning() {
+    let (first, _, _) = learn(&workload(), None);
+    let base_text = serde_json::to_string(&first).unwrap();
+    let base = Base::parse(&base_text, "first.json").unwrap_or_else(|e| panic!("{e:?}"));
+    let mut more = workload();
+    more.push(ev(
+        PY,
+        12,
+        "network",
+        "connect",
+        "10.1.2.3:6379",
+        Some("outbound"),
+    ));
+    more.push(ev(PY, 12, "exec", "execve", "/usr/bin/git", None));
+    more.push(ev(
+        PY,
+        12,
+        "file",
+        "openat",
+        "/var/cache/app/x",
+        Some("write"),
+    ));
+    let (doc, notes, t) = learn(&more, Some(&base));
+    assert!(
+        notes.iter().all(|n| !n.contains("stay denied")),
+        "{notes:?}"
+    );
+    assert!(allow_of(net(&t, PY, Direction::Outbound, "10.1.2.3", 6379)));
+    assert!(allow_of(exec(&t, PY, "/usr/bin/git")));
+    assert!(allow_of(file(&t, PY, "/var/cache/app/x", Access::Write)));
+    assert_eq!(
+        net(&t, PY, Direction::Outbound, "10.1.2.3", 22),
+        (Action::Deny, "unlearned-outbound".into())
+    );
+    // Only the three new operations were added.
+    assert_eq!(
+        doc.rules.len(),
+        first.rules.len() + 3,
+        "{:?}",
+        doc.rules.iter().map(|r| &r.name).collect::<Vec<_>>()
+    );
+}
+
+fn allow_of((action, _): (Action, String)) -> bool {
+    action == Action::Allow
+}
