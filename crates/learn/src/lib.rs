@@ -64,6 +64,8 @@ pub struct Learner {
     skipped: BTreeMap<Skip, u64>,
     dropped: u64,
     events: u64,
+    /// Programs whose behaviour dedup set overflowed (the library said so).
+    overflowed: BTreeSet<String>,
 }
 
 /// The result of [`Learner::learn`].
@@ -81,6 +83,9 @@ impl Learner {
         self.events += 1;
         if let Some(n) = e.dropped {
             self.dropped += n;
+        }
+        if e.kind == "status" && e.message.starts_with("behavior:") {
+            self.overflowed.insert(e.program.clone());
         }
         match operation(e) {
             Ok(op) => {
@@ -117,6 +122,12 @@ impl Learner {
                 "the library dropped {} events (full queue): the policy may miss operations; \
                  record again with a lighter load or a larger queue",
                 self.dropped
+            ));
+        }
+        for program in &self.overflowed {
+            notes.push(format!(
+                "{program} did more distinct operations than the library's behaviour set holds: \
+                 some were not reported, so the policy may miss them"
             ));
         }
         let ops: Vec<(&str, &Op, &Seen)> = match base {

@@ -316,7 +316,17 @@ fn skips_enforced_denials_and_reports_lost_events() {
     dropped.target = None;
     dropped.dropped = Some(7);
     events.push(dropped);
+    let mut full = ev(PY, 10, "status", "ldguard", "", None);
+    full.target = None;
+    full.message = "behavior: the per-process dedup set is full".into();
+    events.push(full);
     let (_, notes, t) = learn(&events, None);
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with(PY) && n.contains("may miss")),
+        "{notes:?}"
+    );
     assert_eq!(exec(&t, PY, "/bin/nc").0, Action::Deny);
     assert!(
         notes
