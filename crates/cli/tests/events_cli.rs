@@ -338,3 +338,55 @@ fn events_tail_and_grep_filter() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--since yesterday"));
 }
+
+#[test]
+fn events_tail_follows_appended_lines() {
+    use std::io::{BufRead, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let f = sample(dir.path());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ldguard"))
+        .args([
+            "events", "tail", "-f", "-n", "0", "--format", "json", "--action", "deny",
+        ])
+        .arg(&f)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut denied = event(T2, "/usr/bin/app", "exec", "execve", "/bin/sh", None);
+    denied.action = "deny".into();
+    let allowed = line(&event(
+        T2,
+        "/usr/bin/app",
+        "exec",
+        "execve",
+        "/bin/true",
+        None,
+    ));
+    let denied = line(&denied);
+    // Give the follower time to reach the end, then append an allowed
+    // event (filtered out) and a denied one written in two halves.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let mut out = std::fs::OpenOptions::new().append(true).open(&f).unwrap();
+    out.write_all(allowed.as_bytes()).unwrap();
+    out.write_all(&denied.as_bytes()[..20]).unwrap();
+    out.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    out.write_all(&denied.as_bytes()[20..]).unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut got = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut got);
+        let _ = tx.send(got);
+    });
+    let got = rx.recv_timeout(std::time::Duration::from_secs(10));
+    child.kill().unwrap();
+    let _ = child.wait();
+    let got = got.expect("the followed event within 10 s");
+    let e: Event = serde_json::from_str(&got).unwrap();
+    assert_eq!(
+        (e.action.as_str(), e.target.as_deref()),
+        ("deny", Some("/bin/sh"))
+    );
+}

@@ -22,12 +22,16 @@ pub enum EventsCommand {
         #[arg(long, default_value_t = 10, value_name = "N")]
         top: usize,
     },
-    /// Print the last events (all of them with `-n 0`).
+    /// Print the last events (all of them with `-n 0`; `-f` to follow).
     Tail {
         #[command(flatten)]
         common: Common,
         #[arg(short = 'n', long = "lines", default_value_t = 20, value_name = "N")]
         count: usize,
+        /// Keep watching the last file and print matching events as they
+        /// are appended (until interrupted).
+        #[arg(short = 'f', long)]
+        follow: bool,
     },
     /// Print the events whose program, target, rule, arguments or message
     /// contain PATTERN.
@@ -62,7 +66,11 @@ pub enum Format {
 pub fn run(cmd: EventsCommand) -> ExitCode {
     let result = match cmd {
         EventsCommand::Summary { common, top } => summary::run(&common, top),
-        EventsCommand::Tail { common, count } => show::tail(&common, count),
+        EventsCommand::Tail {
+            common,
+            count,
+            follow,
+        } => show::tail(&common, count, follow),
         EventsCommand::Grep { pattern, common } => show::grep(&common, &pattern),
     };
     match result {

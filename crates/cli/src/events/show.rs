@@ -9,7 +9,7 @@ use super::filter::Filter;
 use super::read::{for_each_event, ReadReport};
 use super::{Common, Format};
 
-pub fn tail(common: &Common, count: usize) -> Result<ReadReport, String> {
+pub fn tail(common: &Common, count: usize, follow: bool) -> Result<ReadReport, String> {
     let filter = Filter::new(&common.filter, super::summary::now())?;
     let mut last = VecDeque::new();
     let report = for_each_event("ldguard events", &common.files, |e| {
@@ -21,7 +21,66 @@ pub fn tail(common: &Common, count: usize) -> Result<ReadReport, String> {
         }
     });
     print(common.format, last.iter())?;
-    Ok(report)
+    match common.files.last() {
+        Some(path) if follow && path.as_os_str() != "-" => follow_file(path, common, &filter),
+        _ => Ok(report),
+    }
+}
+
+/// Prints matching events appended to `path` from now on. A line is taken
+/// once its newline has been written (the library writes whole lines, but
+/// a reader can catch one half-way).
+fn follow_file(
+    path: &std::path::Path,
+    common: &Common,
+    filter: &Filter,
+) -> Result<ReadReport, String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let shown = path.display();
+    let mut file = std::fs::File::open(path).map_err(|e| format!("{shown}: cannot open: {e}"))?;
+    let mut at = file
+        .seek(SeekFrom::End(0))
+        .map_err(|e| format!("{shown}: {e}"))?;
+    let mut pending: Vec<u8> = Vec::new();
+    let mut chunk = [0u8; 64 * 1024];
+    loop {
+        let n = file.read(&mut chunk).map_err(|e| format!("{shown}: {e}"))?;
+        if n == 0 {
+            // Truncated or replaced (log rotation): start over at its end.
+            let len = std::fs::metadata(path).map_or(at, |m| m.len());
+            if len < at {
+                file = std::fs::File::open(path).map_err(|e| format!("{shown}: {e}"))?;
+                at = 0;
+                pending.clear();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            continue;
+        }
+        at += n as u64;
+        pending.extend_from_slice(&chunk[..n]);
+        let Some(end) = pending.iter().rposition(|&b| b == b'\n') else {
+            continue;
+        };
+        let complete: Vec<u8> = pending.drain(..=end).collect();
+        let events: Vec<Event> = ldguard_events::EventReader::new(&complete[..])
+            .filter_map(|item| match item {
+                Ok(e) => filter.accepts(&e).then_some(e),
+                Err(e) => {
+                    eprintln!("ldguard events: {shown}: {} (skipped)", e.message);
+                    None
+                }
+            })
+            .collect();
+        print(common.format, events.iter())?;
+        match std::io::stdout().flush() {
+            Ok(()) => {}
+            // The reader went away (`| head`): done.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                return Ok(ReadReport::default())
+            }
+            Err(e) => return Err(format!("cannot write: {e}")),
+        }
+    }
 }
 
 pub fn grep(common: &Common, pattern: &str) -> Result<ReadReport, String> {
