@@ -25,6 +25,13 @@ fn library() -> &'static Path {
             return PathBuf::from(lib);
         }
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        // nextest runs every test in its own process: build one at a time.
+        let lock = std::fs::File::create(root.join("target/.distribution-build-lib.lock")).unwrap();
+        // SAFETY: the fd is valid for the lifetime of `lock`; flock touches no memory.
+        assert_eq!(
+            unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) },
+            0
+        );
         let status = Command::new(root.join("scripts/build-lib"))
             .arg("--debug")
             .status()
@@ -131,6 +138,11 @@ fn status_messages(events: &[Value]) -> Vec<String> {
         .collect()
 }
 
+const PROBE: &str = r#"for ((i = 0; i < 1200; i++)); do
+    if read -r x < "$SECRET" 2>/dev/null; then echo ok; else echo denied; fi
+    sleep 0.05
+done"#;
+
 /// A long-running bash that tries to read the secret every 50 ms and says
 /// whether it could, with the time each answer arrived.
 struct Prober {
@@ -140,10 +152,10 @@ struct Prober {
 
 impl Prober {
     fn start(fx: &Fixture) -> Prober {
-        let script = r#"for ((i = 0; i < 1200; i++)); do
-            if read -r x < "$SECRET" 2>/dev/null; then echo ok; else echo denied; fi
-            sleep 0.05
-        done"#;
+        Prober::start_script(fx, PROBE)
+    }
+
+    fn start_script(fx: &Fixture, script: &str) -> Prober {
         let mut child = fx.command(script).stdout(Stdio::piped()).spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, lines) = channel();
@@ -265,6 +277,23 @@ fn permissive_to_enforce_and_back_without_restart() {
     assert!(
         swaps >= 2,
         "each change installed once per process: {swaps}"
+    );
+}
+
+#[test]
+fn a_forked_child_restarts_its_refresher() {
+    let fx = Fixture::new("permissive");
+    fx.config(json!({}));
+    // The loop runs in a subshell: a fork of bash that never execs, so only
+    // a refresher restarted after the fork can bring it the new mode.
+    let prober = Prober::start_script(&fx, &format!("sleep 2; ( {PROBE} )"));
+    prober.wait_for("ok", Duration::from_secs(10));
+    fx.serve("enforce");
+    let flipped = Instant::now();
+    let denied = prober.wait_for("denied", INTERVAL + SLACK + SLACK);
+    eprintln!(
+        "forked child picked up enforce after {:?}",
+        denied - flipped
     );
 }
 
