@@ -554,3 +554,53 @@ fn tables_are_shareable_across_threads() {
         .collect();
     assert!(handles.into_iter().all(|h| h.join().unwrap()));
 }
+
+#[test]
+fn crowded_interval_tables_are_searched_exactly() {
+    // 60 port rules and 60 address rules whose boundaries crowd a few
+    // top-byte buckets, so lookups take the in-bucket binary search.
+    let mut list = Vec::new();
+    for i in 0..60u16 {
+        list.push(json!({"name": format!("p{i}"), "kind": "network", "port": format!("{}-{}", 1000 + 4 * i, 1001 + 4 * i), "action": "deny"}));
+    }
+    for i in 0..60u16 {
+        list.push(json!({"name": format!("a{i}"), "kind": "network", "address": format!("10.0.{}.0/25", 2 * i), "port": 1, "action": "deny"}));
+    }
+    for i in 0..60u16 {
+        list.push(json!({"name": format!("v6-{i}"), "kind": "network", "address": format!("fd00::{:x}00/120", 2 * i + 1), "port": 2, "action": "deny"}));
+    }
+    let t = rules(Value::Array(list));
+    for i in 0..60u16 {
+        let p = 1000 + 4 * i;
+        assert_eq!(by(&t, &connect("8.8.8.8", p)), format!("p{i}"));
+        assert_eq!(by(&t, &connect("8.8.8.8", p + 1)), format!("p{i}"));
+        assert_eq!(by(&t, &connect("8.8.8.8", p + 2)), "default");
+        assert_eq!(by(&t, &connect("8.8.8.8", p - 1)), "default");
+        assert_eq!(
+            by(&t, &connect(&format!("10.0.{}.0", 2 * i), 1)),
+            format!("a{i}")
+        );
+        assert_eq!(
+            by(&t, &connect(&format!("10.0.{}.127", 2 * i), 1)),
+            format!("a{i}")
+        );
+        assert_eq!(
+            by(&t, &connect(&format!("10.0.{}.128", 2 * i), 1)),
+            "default"
+        );
+        assert_eq!(
+            by(&t, &connect(&format!("10.0.{}.1", 2 * i + 1), 1)),
+            "default"
+        );
+        assert_eq!(
+            by(&t, &connect(&format!("fd00::{:x}ff", 2 * i + 1), 2)),
+            format!("v6-{i}")
+        );
+        assert_eq!(
+            by(&t, &connect(&format!("fd00::{:x}00", 2 * i + 2), 2)),
+            "default"
+        );
+    }
+    assert_eq!(by(&t, &connect("255.255.255.255", 65535)), "default");
+    assert_eq!(by(&t, &connect("0.0.0.0", 0)), "default");
+}

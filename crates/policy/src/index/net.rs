@@ -25,17 +25,53 @@ struct Lazy {
     host: Option<Box<[Glob]>>,
 }
 
-/// Interval starts are stored in the narrowest type of their domain: the
-/// binary search over `u32` is markedly cheaper than over `u128`.
+/// A key of an interval table: ports, IPv4 and IPv6 addresses.
+trait Key: Copy + Ord + TryFrom<u128> {
+    const BITS: u32;
+    fn wide(self) -> u128;
+    /// The top 8 bits, which select a bucket.
+    fn top(self) -> usize {
+        (self.wide() >> (Self::BITS - 8)) as usize
+    }
+}
+
+impl Key for u16 {
+    const BITS: u32 = 16;
+    fn wide(self) -> u128 {
+        self.into()
+    }
+}
+
+impl Key for u32 {
+    const BITS: u32 = 32;
+    fn wide(self) -> u128 {
+        self.into()
+    }
+}
+
+impl Key for u128 {
+    const BITS: u32 = 128;
+    fn wide(self) -> u128 {
+        self
+    }
+}
+
+/// Interval starts are stored in the narrowest type of their domain, and
+/// bucketed by their top byte: a lookup reads the bucket's first interval
+/// and scans the few starts inside the bucket, instead of a chain of
+/// dependent binary-search loads over the whole table.
 #[derive(Clone, Debug, Default)]
 struct Intervals<T> {
     /// Sorted interval starts; the first is 0.
     starts: Box<[T]>,
+    /// Per top byte `b` (and one past the last): the index of the interval
+    /// holding the smallest key with top byte `b`.
+    buckets: Box<[u32]>,
     /// `starts.len() * words` bits.
     bits: Box<[u64]>,
 }
 
-impl<T: Copy + Ord + TryFrom<u128>> Intervals<T> {
+impl<T: Key> Intervals<T> {
     /// `ranges`: inclusive `(lo, hi, local rule)`; `always`: rules in every
     /// interval (they have no matcher of this dimension).
     fn build(
@@ -88,23 +124,41 @@ impl<T: Copy + Ord + TryFrom<u128>> Intervals<T> {
                     .expect("interval start inside its domain")
             })
             .collect();
+        // buckets[b]: the interval holding the smallest key whose top byte
+        // is b. A key with top byte b lies in buckets[b]..=buckets[b + 1].
+        // One merge pass: process start-up compiles these tables.
+        let mut buckets: Vec<u32> = Vec::with_capacity(257);
+        let mut at_or_below = 0usize;
+        for b in 0..256u128 {
+            let floor = b << (T::BITS - 8);
+            while at_or_below < starts.len() && starts[at_or_below].wide() <= floor {
+                at_or_below += 1;
+            }
+            buckets.push(at_or_below as u32 - 1);
+        }
+        buckets.push(starts.len() as u32 - 1);
         Intervals {
             starts: starts.into(),
+            buckets: buckets.into(),
             bits: bits.into(),
         }
     }
 
     #[inline]
     fn lookup(&self, x: T, words: usize) -> &[u64] {
-        // The index of the last start <= x (starts[0] is 0). Short tables,
-        // the common case, are counted: independent compares that the
-        // compiler vectorises beat a chain of dependent binary-search loads.
+        // The index of the last start <= x. It lies between the bucket's
+        // first interval and the next bucket's.
+        let b = x.top();
+        let lo = self.buckets[b] as usize;
+        let hi = self.buckets[b + 1] as usize;
         let starts = &self.starts[..];
-        let base = if starts.len() <= 32 {
-            starts.iter().map(|&s| usize::from(s <= x)).sum::<usize>() - 1
+        let mut base = lo;
+        if hi - lo <= 8 {
+            // Sorted, so counting the starts <= x gives the offset; no
+            // data-dependent exit to mispredict.
+            base += starts[lo + 1..=hi].iter().filter(|&&s| s <= x).count();
         } else {
-            let mut base = 0usize;
-            let mut len = starts.len();
+            let mut len = hi - lo + 1;
             while len > 1 {
                 let half = len / 2;
                 base = if starts[base + half] <= x {
@@ -114,8 +168,7 @@ impl<T: Copy + Ord + TryFrom<u128>> Intervals<T> {
                 };
                 len -= half;
             }
-            base
-        };
+        }
         &self.bits[base * words..][..words]
     }
 }
@@ -123,7 +176,8 @@ impl<T: Copy + Ord + TryFrom<u128>> Intervals<T> {
 /// Index for one direction.
 #[derive(Clone, Debug, Default)]
 pub struct NetIndex {
-    /// Local bit → document rule index.
+    /// Local bit → document rule index, with [`LAZY`] set when
+    /// `lazy[local]` must be checked.
     rules: Box<[u32]>,
     lazy: Box<[Option<Box<Lazy>>]>,
     words: usize,
@@ -133,6 +187,11 @@ pub struct NetIndex {
     v6: Intervals<u128>,
     ports: Intervals<u16>,
 }
+
+/// Flag in `NetIndex::rules`: the rule has globs or an unresolved
+/// `program` to check one by one (kept in the same word as the rule index
+/// so that the common hit costs one load). Rule indices stay below 2^31.
+const LAZY: u32 = 1 << 31;
 
 const ADDR: usize = 1;
 const PORT: usize = 2;
@@ -146,7 +205,13 @@ impl NetIndex {
         let n = rules.len();
         let words = n.div_ceil(64).max(1);
         let mut idx = NetIndex {
-            rules: rules.iter().map(|(c, _)| c.rule).collect(),
+            rules: rules
+                .iter()
+                .map(|(c, r)| {
+                    let lazy = c.check_program || r.unix.is_some() || r.host.is_some();
+                    c.rule | if lazy { LAZY } else { 0 }
+                })
+                .collect(),
             words,
             ..NetIndex::default()
         };
@@ -260,6 +325,10 @@ impl NetIndex {
                 let local = w * 64 + bits.trailing_zeros() as usize;
                 bits &= bits - 1;
                 let rule = self.rules[local];
+                if rule & LAZY == 0 {
+                    return rule;
+                }
+                let rule = rule & !LAZY;
                 match &self.lazy[local] {
                     None => return rule,
                     Some(l) => {
