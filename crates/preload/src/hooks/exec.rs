@@ -55,6 +55,7 @@ pub fn check_exec(call: Call, dirfd: c_int, path: &[u8], argv: Argv, search: boo
         }
         let mut res = PathBuf::new();
         let resolved = active.table.needs_resolution(Kind::Exec, Access::Read)
+            && !resolve::without_links(libc::AT_FDCWD, abs.as_bytes(), true, &mut scratch)
             && resolve::resolved(libc::AT_FDCWD, abs.as_bytes(), true, &mut scratch, &mut res)
                 .is_some()
             && res.as_bytes() != abs.as_bytes();

@@ -38,6 +38,7 @@ pub fn check_path(
         }
         let mut res = PathBuf::new();
         let resolved = active.table.needs_resolution(Kind::File, access)
+            && !resolve::without_links(dirfd, given, follow == Follow::Yes, &mut scratch)
             && resolve::resolved(dirfd, given, follow == Follow::Yes, &mut scratch, &mut res)
                 .is_some()
             && res.as_bytes() != abs.as_bytes();
