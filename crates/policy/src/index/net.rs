@@ -25,9 +25,13 @@ struct Lazy {
     host: Option<Box<[Glob]>>,
 }
 
+/// Buckets with at most this many starts are counted in one fixed window.
+const WINDOW: usize = 8;
+
 /// A key of an interval table: ports, IPv4 and IPv6 addresses.
 trait Key: Copy + Ord + TryFrom<u128> {
     const BITS: u32;
+    const MAX: Self;
     fn wide(self) -> u128;
     /// The top 8 bits, which select a bucket.
     fn top(self) -> usize {
@@ -37,6 +41,7 @@ trait Key: Copy + Ord + TryFrom<u128> {
 
 impl Key for u16 {
     const BITS: u32 = 16;
+    const MAX: u16 = u16::MAX;
     fn wide(self) -> u128 {
         self.into()
     }
@@ -44,6 +49,7 @@ impl Key for u16 {
 
 impl Key for u32 {
     const BITS: u32 = 32;
+    const MAX: u32 = u32::MAX;
     fn wide(self) -> u128 {
         self.into()
     }
@@ -51,6 +57,7 @@ impl Key for u32 {
 
 impl Key for u128 {
     const BITS: u32 = 128;
+    const MAX: u128 = u128::MAX;
     fn wide(self) -> u128 {
         self
     }
@@ -137,6 +144,10 @@ impl<T: Key> Intervals<T> {
             buckets.push(at_or_below as u32 - 1);
         }
         buckets.push(starts.len() as u32 - 1);
+        // Padding so that a fixed window of WINDOW starts after any bucket
+        // floor is always in bounds (see `lookup`).
+        let mut starts = starts;
+        starts.extend(std::iter::repeat_n(T::MAX, WINDOW));
         Intervals {
             starts: starts.into(),
             buckets: buckets.into(),
@@ -153,10 +164,12 @@ impl<T: Key> Intervals<T> {
         let hi = self.buckets[b + 1] as usize;
         let starts = &self.starts[..];
         let mut base = lo;
-        if hi - lo <= 8 {
-            // Sorted, so counting the starts <= x gives the offset; no
-            // data-dependent exit to mispredict.
-            base += starts[lo + 1..=hi].iter().filter(|&&s| s <= x).count();
+        if hi - lo <= WINDOW {
+            // A fixed window the compiler unrolls and vectorises. Starts
+            // past `hi` are above x (they are in later buckets) except the
+            // MAX padding when x is MAX itself, which the `min` discards.
+            let window: &[T; WINDOW] = starts[lo + 1..lo + 1 + WINDOW].try_into().expect("padded");
+            base = (lo + window.iter().filter(|&&s| s <= x).count()).min(hi);
         } else {
             let mut len = hi - lo + 1;
             while len > 1 {
