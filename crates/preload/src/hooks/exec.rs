@@ -42,29 +42,28 @@ fn search_path(file: &[u8], out: &mut PathBuf, scratch: &mut PathBuf) -> bool {
 /// `search`: the `p` variants look bare names up along PATH.
 pub fn check_exec(call: Call, dirfd: c_int, path: &[u8], argv: Argv, search: bool) -> Verdict {
     run(|active| {
-        let mut scratch = PathBuf::new();
-        let mut abs = PathBuf::new();
-        let found = if search && !path.contains(&b'/') {
-            search_path(path, &mut abs, &mut scratch)
-        } else {
-            resolve::absolute(dirfd, path, &mut scratch, &mut abs).is_some()
-        };
-        if !found {
-            // Nothing to run: the real call fails with ENOENT itself.
-            return Verdict::Allow;
-        }
-        let mut res = PathBuf::new();
-        let resolved = active.table.needs_resolution(Kind::Exec, Access::Read)
-            && !resolve::without_links(libc::AT_FDCWD, abs.as_bytes(), true, &mut scratch)
-            && resolve::resolved(libc::AT_FDCWD, abs.as_bytes(), true, &mut scratch, &mut res)
-                .is_some()
-            && res.as_bytes() != abs.as_bytes();
-        let req = Request {
-            path: Some(abs.as_bytes()),
-            resolved_path: resolved.then(|| res.as_bytes()),
-            ..Request::new(Kind::Exec, call, active.program)
-        };
-        judge(active, &req, |r| record_args(r, argv))
+        resolve::with_scratch(|s| {
+            let (scratch, abs, res) = (&mut s.a, &mut s.b, &mut s.c);
+            let found = if search && !path.contains(&b'/') {
+                search_path(path, abs, scratch)
+            } else {
+                resolve::absolute(dirfd, path, scratch, abs).is_some()
+            };
+            if !found {
+                // Nothing to run: the real call fails with ENOENT itself.
+                return Verdict::Allow;
+            }
+            let resolved = active.table.needs_resolution(Kind::Exec, Access::Read)
+                && !resolve::without_links(libc::AT_FDCWD, abs.as_bytes(), true, scratch)
+                && resolve::resolved(libc::AT_FDCWD, abs.as_bytes(), true, scratch, res).is_some()
+                && res.as_bytes() != abs.as_bytes();
+            let req = Request {
+                path: Some(abs.as_bytes()),
+                resolved_path: resolved.then(|| res.as_bytes()),
+                ..Request::new(Kind::Exec, call, active.program)
+            };
+            judge(active, &req, |r| record_args(r, argv))
+        })
     })
 }
 

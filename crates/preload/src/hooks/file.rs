@@ -3,7 +3,7 @@
 
 use crate::check::{fail, judge, run, Verdict};
 use crate::real::next;
-use crate::resolve::{self, PathBuf};
+use crate::resolve;
 use crate::sys::{cstr, raw_syscall};
 use ldguard_policy::{Access, Call, Kind, Request};
 use libc::{c_char, c_int, c_long, c_uint, dev_t, gid_t, mode_t, off_t, uid_t, DIR, FILE};
@@ -29,26 +29,25 @@ pub fn check_path(
         let Some(given) = (unsafe { cstr(path) }) else {
             return Verdict::Allow;
         };
-        let mut scratch = PathBuf::new();
-        let mut abs = PathBuf::new();
-        // Paths longer than PATH_MAX after joining with the cwd cannot be
-        // expressed; the real call meets the same limit (see docs).
-        if resolve::absolute(dirfd, given, &mut scratch, &mut abs).is_none() {
-            return Verdict::Allow;
-        }
-        let mut res = PathBuf::new();
-        let resolved = active.table.needs_resolution(Kind::File, access)
-            && !resolve::without_links(dirfd, given, follow == Follow::Yes, &mut scratch)
-            && resolve::resolved(dirfd, given, follow == Follow::Yes, &mut scratch, &mut res)
-                .is_some()
-            && res.as_bytes() != abs.as_bytes();
-        let req = Request {
-            path: Some(abs.as_bytes()),
-            resolved_path: resolved.then(|| res.as_bytes()),
-            access,
-            ..Request::new(Kind::File, call, active.program)
-        };
-        judge(active, &req, |_| {})
+        resolve::with_scratch(|s| {
+            let (scratch, abs, res) = (&mut s.a, &mut s.b, &mut s.c);
+            // Paths longer than PATH_MAX after joining with the cwd cannot be
+            // expressed; the real call meets the same limit (see docs).
+            if resolve::absolute(dirfd, given, scratch, abs).is_none() {
+                return Verdict::Allow;
+            }
+            let resolved = active.table.needs_resolution(Kind::File, access)
+                && !resolve::without_links(dirfd, given, follow == Follow::Yes, scratch)
+                && resolve::resolved(dirfd, given, follow == Follow::Yes, scratch, res).is_some()
+                && res.as_bytes() != abs.as_bytes();
+            let req = Request {
+                path: Some(abs.as_bytes()),
+                resolved_path: resolved.then(|| res.as_bytes()),
+                access,
+                ..Request::new(Kind::File, call, active.program)
+            };
+            judge(active, &req, |_| {})
+        })
     })
 }
 
