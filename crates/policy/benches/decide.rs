@@ -167,6 +167,33 @@ fn main() {
             );
         }
     }
+    if !quick && filter.is_none() {
+        println!(
+            "\n{:<16} {:>12} {:>16}",
+            "policy", "compile µs", "for_program µs"
+        );
+        let sources = [
+            ("synthetic 10", synthetic(10)),
+            ("bench-100.json", BENCH_100.to_string()),
+            ("synthetic 100", synthetic(100)),
+            ("synthetic 1000", synthetic(1000)),
+        ];
+        for (name, text) in &sources {
+            let best = |f: &dyn Fn()| {
+                (0..5)
+                    .map(|_| {
+                        let start = Instant::now();
+                        f();
+                        start.elapsed().as_secs_f64() * 1e6
+                    })
+                    .fold(f64::MAX, f64::min)
+            };
+            let table = compile_str(text, name).unwrap();
+            let compile = best(&|| drop(black_box(compile_str(text, name).unwrap())));
+            let specialise = best(&|| drop(black_box(table.for_program(NGINX))));
+            println!("{name:<16} {compile:>12.0} {specialise:>16.0}");
+        }
+    }
     if !quick {
         println!("\nmin/median: table from for_program(nginx), as the preload library uses it;");
         println!("generic: the unspecialised table (min), which also checks `program` globs.");

@@ -105,23 +105,25 @@ impl<T: Key> Intervals<T> {
             }
         }
         events.sort_unstable_by_key(|e| e.0);
+        // Keep the open-range bitset up to date as counts cross zero, so
+        // each interval costs `words` pushes (process start-up builds
+        // these tables for every policy load).
         let mut count = vec![0i32; words * 64];
+        let mut open = always.to_vec();
         let mut bits = Vec::with_capacity(starts.len() * words);
         let mut ev = 0;
         for &s in &starts {
             while ev < events.len() && events[ev].0 <= s {
-                count[events[ev].1] += events[ev].2;
+                let (_, r, delta) = events[ev];
+                count[r] += delta;
+                if count[r] > 0 {
+                    open[r / 64] |= 1 << (r % 64);
+                } else {
+                    open[r / 64] &= !(1 << (r % 64));
+                }
                 ev += 1;
             }
-            for w in 0..words {
-                let mut word = always[w];
-                for b in 0..64 {
-                    if count[w * 64 + b] > 0 {
-                        word |= 1 << b;
-                    }
-                }
-                bits.push(word);
-            }
+            bits.extend_from_slice(&open);
         }
         let starts: Vec<T> = starts
             .into_iter()
