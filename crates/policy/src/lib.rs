@@ -36,7 +36,7 @@ pub mod path;
 
 pub use call::Call;
 pub use check::{check_str, matchers, API_VERSION};
-pub use compile::{compile_document, compile_str, RuleTable};
+pub use compile::{compile_document, compile_str, compile_str_for_program, RuleTable};
 pub use diag::{Diagnostic, Diagnostics};
 pub use model::{
     Access, Action, Direction, Kind, LogClass, LogSet, Mode, Policy, Protocol, Rule, Severity,
