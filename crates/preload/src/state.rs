@@ -11,7 +11,7 @@
 
 use crate::config::{self, OnNoPolicy, Settings};
 use crate::guard::Guard;
-use ldguard_policy::{compile_str, Mode, RuleTable};
+use ldguard_policy::{compile_str, compile_str_for_program, Mode, RuleTable};
 use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU8, Ordering};
 use std::sync::OnceLock;
 
@@ -143,7 +143,11 @@ pub fn install(table: RuleTable, origin: String) -> bool {
 }
 
 fn publish(process: &'static Process, table: RuleTable, origin: String) {
-    let table = table.for_program(&process.program);
+    let table = if table.program() == Some(&process.program[..]) {
+        table
+    } else {
+        table.for_program(&process.program)
+    };
     let mode = process.settings.mode.unwrap_or(table.mode());
     let active = Box::new(Active {
         table,
@@ -171,7 +175,7 @@ fn load_initial() -> bool {
         // compiling one would only delay every program's start.
         return false;
     }
-    match load_policy(&process.settings) {
+    match load_policy(&process.settings, &process.program) {
         Ok((table, origin)) => {
             publish(process, table, origin);
             STATUS.load(Ordering::Relaxed) == ON
@@ -215,7 +219,7 @@ const DENY_ALL: &str = r#"{"apiVersion":"ldguard.policy/v1","name":"ldguard-no-p
 /// Loads the configured policy, then the baked one. HTTP locations are
 /// fetched out of band by the refresher, never here: at start-up they come
 /// from the shared cache when it has them, else the baked policy is used.
-fn load_policy(settings: &Settings) -> Result<(RuleTable, String), String> {
+fn load_policy(settings: &Settings, program: &[u8]) -> Result<(RuleTable, String), String> {
     let mut problems = Vec::new();
     let default_baked = std::path::Path::new(DEFAULT_BAKED_POLICY)
         .exists()
@@ -236,7 +240,9 @@ fn load_policy(settings: &Settings) -> Result<(RuleTable, String), String> {
         }
         match std::fs::read_to_string(location) {
             Err(e) => problems.push(format!("policy {location}: {e}")),
-            Ok(text) => match compile_str(&text, location) {
+            // Straight to this program's table: the generic index would be
+            // built only to be replaced (a fifth of the start-up cost).
+            Ok(text) => match compile_str_for_program(&text, location, program) {
                 Ok(table) => return Ok((table, location.to_owned())),
                 Err(diags) => problems.push(format!("policy {location} is invalid: {diags}")),
             },
