@@ -118,7 +118,14 @@ pub fn without_links(dirfd: c_int, path: &[u8], follow: bool, scratch: &mut Path
     ];
     let fd = sys::raw_syscall(
         libc::SYS_openat2,
-        [dirfd as c_long, scratch.c_ptr() as c_long, how.as_ptr() as c_long, std::mem::size_of_val(&how) as c_long, 0, 0],
+        [
+            dirfd as c_long,
+            scratch.c_ptr() as c_long,
+            how.as_ptr() as c_long,
+            std::mem::size_of_val(&how) as c_long,
+            0,
+            0,
+        ],
     );
     if fd >= 0 {
         sys::close(fd as c_int);
