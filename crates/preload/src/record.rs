@@ -123,7 +123,8 @@ impl Record {
 
     /// The SPEC §4 event (on the writer thread: this allocates).
     pub fn event(&self, ctx: &Context) -> Event {
-        let active = self.active;
+        // Status notes carry no table of their own: report the one in force.
+        let active = self.active.or_else(state::published);
         let program = match (active, state::process()) {
             (Some(a), _) => String::from_utf8_lossy(a.program).into_owned(),
             (None, Some(p)) => String::from_utf8_lossy(&p.program).into_owned(),

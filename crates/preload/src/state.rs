@@ -70,6 +70,13 @@ pub fn is_off() -> bool {
     STATUS.load(Ordering::Relaxed) == OFF
 }
 
+/// The table in force, without initialising (for status events, which
+/// report the policy and mode of the moment).
+pub fn published() -> Option<&'static Active> {
+    // SAFETY: as in `current`.
+    unsafe { ACTIVE.load(Ordering::Acquire).as_ref() }
+}
+
 pub fn process() -> Option<&'static Process> {
     PROCESS.get()
 }
