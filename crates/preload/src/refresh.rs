@@ -12,6 +12,10 @@
 //!   otherwise reads what another process cached. A new policy is compiled on
 //!   this thread and published with [`state::install`]: the hooks see the new
 //!   table and mode from their next call.
+//! - A policy file: the thread starts only after the process has made
+//!   `FILE_CALLS_BEFORE_START` hooked calls (the countdown below), so
+//!   short-lived processes never become multi-threaded; it reports a policy
+//!   only when the file changed from what start-up read.
 //! - Fork: the thread does not survive. An atfork handler arms a countdown;
 //!   the child's [`poll`] (one relaxed load on every hooked call) starts a new
 //!   refresher after a few hooked calls, so a child that only execs never
@@ -34,6 +38,11 @@ use std::time::{Duration, Instant};
 
 /// Hooked calls a forked child makes before it starts its own refresher.
 const CHILD_CALLS_BEFORE_START: u32 = 16;
+/// Hooked calls a process with a policy *file* makes before it starts its
+/// refresher. Re-reading a file is only worth a thread in a process that
+/// lives and works a while; `/bin/true` or one stage of a shell pipeline
+/// exits long before, and stays single-threaded.
+const FILE_CALLS_BEFORE_START: u32 = 64;
 /// Longest wait at exit for a fetch in progress.
 const EXIT_WAIT: Duration = Duration::from_secs(3);
 
@@ -82,9 +91,9 @@ pub fn start() {
     if process.settings.policy.is_none() {
         return;
     }
-    if source_for(&process.settings).is_err() {
+    let Ok(source) = source_for(&process.settings) else {
         return;
-    }
+    };
     if !REGISTERED.swap(true, Ordering::AcqRel) {
         // SAFETY: registration of `extern "C"` handlers that touch only
         // atomics (child after fork) or wait, bounded, on an atomic (exit).
@@ -92,6 +101,11 @@ pub fn start() {
             libc::pthread_atfork(None, None, Some(after_fork_in_child));
             libc::atexit(at_exit);
         }
+    }
+    if matches!(source.config().location, Location::File(_)) {
+        RESTART_PID.store(crate::sys::getpid(), Ordering::Relaxed);
+        RESTART.store(FILE_CALLS_BEFORE_START, Ordering::Release);
+        return;
     }
     // A short process that may be the container's fetcher this interval
     // waits at exit for its first refresh, even if the thread has not been
@@ -102,17 +116,25 @@ pub fn start() {
     spawn();
 }
 
-/// Called at the top of every hook: starts the refresher in a forked child
-/// after a few hooked calls. One relaxed load when there is nothing to do.
+/// The start-up read of a policy file found `text`: the refresher reports
+/// only a change from it.
+pub fn started_with(settings: &Settings, text: &str) {
+    if let Ok(source) = source_for(settings) {
+        source.already_delivered(text);
+    }
+}
+
+/// Called at the top of every hook: starts the refresher after a few hooked
+/// calls in a forked child, or in a process with a policy file. One relaxed load when there is nothing to do.
 #[inline]
 pub fn poll() {
     if RESTART.load(Ordering::Relaxed) != 0 {
-        restart_in_child();
+        start_after_countdown();
     }
 }
 
 #[cold]
-fn restart_in_child() {
+fn start_after_countdown() {
     let previous = RESTART.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| n.checked_sub(1));
     if previous != Ok(1) {
         return;
@@ -166,7 +188,7 @@ fn spawn() {
 }
 
 fn refresher() {
-    // SAFETY: as in `restart_in_child`.
+    // SAFETY: as in `start_after_countdown`.
     let Some(source) = (unsafe { SOURCE.load(Ordering::Acquire).as_ref() }) else {
         return;
     };
@@ -211,7 +233,7 @@ fn compile(text: &str, origin: &str) -> Result<RuleTable, String> {
 
 /// The process's [`Source`], made on first use from the settings.
 fn source_for(settings: &Settings) -> Result<&'static Source, String> {
-    // SAFETY: as in `restart_in_child`.
+    // SAFETY: as in `start_after_countdown`.
     if let Some(s) = unsafe { SOURCE.load(Ordering::Acquire).as_ref() } {
         return Ok(s);
     }

@@ -250,7 +250,12 @@ fn load_policy(settings: &Settings, program: &[u8]) -> Result<(RuleTable, String
             // Straight to this program's table: the generic index would be
             // built only to be replaced (a fifth of the start-up cost).
             Ok(text) => match compile_str_for_program(&text, location, program) {
-                Ok(table) => return Ok((table, location.to_owned())),
+                Ok(table) => {
+                    if settings.policy.as_deref() == Some(location) {
+                        crate::refresh::started_with(settings, &text);
+                    }
+                    return Ok((table, location.to_owned()));
+                }
                 Err(diags) => problems.push(format!("policy {location} is invalid: {diags}")),
             },
         }

@@ -241,6 +241,13 @@ impl Source {
         }
     }
 
+    /// Records that the caller already holds `text` (it read the source itself
+    /// at start-up), so the next [`Source::refresh`] reports it as unchanged
+    /// instead of delivering the same policy a second time.
+    pub fn already_delivered(&self, text: &str) {
+        self.lock_state().delivered = Some(sha256_hex(text.as_bytes()));
+    }
+
     /// Looks for a newer policy: re-reads a file source; for HTTP, fetches if
     /// the shared cache is older than the refresh interval (and no backoff
     /// holds), else takes what another process cached. Never waits for another
