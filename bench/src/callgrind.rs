@@ -61,6 +61,49 @@ pub fn measure(
     Ok(out)
 }
 
+/// Instructions one run of `/bin/true` takes from `execve` to exit: the
+/// library's start-up (loading, relocation, configuration, policy
+/// compilation), which every exec of an instrumented program pays.
+#[derive(Clone, Debug, Serialize)]
+pub struct Startup {
+    pub config: Config,
+    pub instructions: u64,
+    /// `instructions` minus the no-library figure.
+    pub added: i64,
+}
+
+pub fn startup(env: &Env, work: &Path) -> Result<Vec<Startup>, Error> {
+    let valgrind = crate::workloads::which("valgrind")?;
+    let mut out: Vec<Startup> = Vec::new();
+    for config in CONFIGS {
+        let out_file = work.join(format!("callgrind-true-{}.out", config.name()));
+        let out_arg = format!("--callgrind-out-file={}", out_file.display());
+        let mut cmd = env.command(
+            config,
+            &valgrind,
+            &["--tool=callgrind", &out_arg, "/bin/true"],
+        );
+        run::check(
+            &mut cmd,
+            &format!("callgrind of /bin/true under {}", config.name()),
+        )?;
+        let text = fs::read_to_string(&out_file).map_err(|e| Error::io(&out_file, e))?;
+        let instructions = total(&text).ok_or_else(|| {
+            Error(format!(
+                "{}: no `summary:` or `totals:` line",
+                out_file.display()
+            ))
+        })?;
+        let base = out.first().map_or(instructions, |b| b.instructions);
+        out.push(Startup {
+            config,
+            instructions,
+            added: instructions as i64 - base as i64,
+        });
+    }
+    Ok(out)
+}
+
 fn instructions(
     env: &Env,
     fx: &Fixtures,

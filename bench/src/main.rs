@@ -119,6 +119,8 @@ struct Results<'a> {
     python_modules: &'static str,
     workloads: &'a [report::Row],
     callgrind: &'a [callgrind::Count],
+    /// Instructions of one `/bin/true` run per configuration (start-up).
+    startup_instructions: &'a [callgrind::Startup],
     goals: &'a [report::Goal],
     /// Events the library wrote per configuration: (all, denials).
     events: BTreeMap<&'static str, (usize, usize)>,
@@ -259,7 +261,7 @@ fn real_main() -> Result<(), Error> {
         rows.push(row);
     }
 
-    let counts = if args.callgrind {
+    let (counts, startup) = if args.callgrind {
         eprintln!("ldguard-bench: counting instructions with callgrind");
         let (short, long) = if args.smoke { (20, 40) } else { (1_000, 3_000) };
         let which: &[&str] = if args.smoke {
@@ -267,9 +269,12 @@ fn real_main() -> Result<(), Error> {
         } else {
             &callgrind::WORKLOADS
         };
-        callgrind::measure(&env, &fx, &work, which, short, long)?
+        (
+            callgrind::measure(&env, &fx, &work, which, short, long)?,
+            callgrind::startup(&env, &work)?,
+        )
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
     machine.finish();
     let goals = report::goals(&rows);
@@ -290,6 +295,7 @@ fn real_main() -> Result<(), Error> {
         python_modules: workloads::PY_MODULES,
         workloads: &rows,
         callgrind: &counts,
+        startup_instructions: &startup,
         goals: &goals,
         events,
     };
@@ -297,6 +303,22 @@ fn real_main() -> Result<(), Error> {
         .map_err(|e| Error(format!("serialising results: {e}")))?;
     std::fs::write(&json_path, json + "\n").map_err(|e| Error::io(&json_path, e))?;
     println!("{}", report::table(&rows, &counts, &goals));
+    if !startup.is_empty() {
+        let parts: Vec<String> = startup
+            .iter()
+            .map(|s| {
+                if s.config == Config::None {
+                    format!("none {}", s.instructions)
+                } else {
+                    format!("{} {:+}", s.config.name(), s.added)
+                }
+            })
+            .collect();
+        println!(
+            "start-up (callgrind instructions of one /bin/true): {}",
+            parts.join(", ")
+        );
+    }
     println!(
         "machine: {} ({} CPUs), {}, kernel {}; load {} → {}",
         machine.cpu, machine.cpus, machine.os, machine.kernel, machine.load_start, machine.load_end
