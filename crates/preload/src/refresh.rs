@@ -118,7 +118,7 @@ pub fn start() {
 
 /// The start-up read of a policy file found `text`: the refresher reports
 /// only a change from it.
-pub fn started_with(settings: &Settings, text: &str) {
+pub fn started_with(settings: &Settings, text: String) {
     if let Ok(source) = source_for(settings) {
         source.already_delivered(text);
     }

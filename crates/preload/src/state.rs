@@ -252,7 +252,7 @@ fn load_policy(settings: &Settings, program: &[u8]) -> Result<(RuleTable, String
             Ok(text) => match compile_str_for_program(&text, location, program) {
                 Ok(table) => {
                     if settings.policy.as_deref() == Some(location) {
-                        crate::refresh::started_with(settings, &text);
+                        crate::refresh::started_with(settings, text);
                     }
                     return Ok((table, location.to_owned()));
                 }

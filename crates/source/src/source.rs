@@ -140,6 +140,10 @@ struct Counters {
 struct ProcessState {
     /// SHA-256 of the text last handed to the caller.
     delivered: Option<String>,
+    /// A text the caller read itself at start-up; hashed into `delivered` on
+    /// the first look at the state, so a process that never refreshes never
+    /// pays for the hash.
+    start_up_text: Option<String>,
     /// SHA-256 of a text this process refused, so it is not re-parsed.
     refused: Option<String>,
     /// Stand-in for the shared envelope when there is no usable cache directory.
@@ -189,6 +193,7 @@ impl Source {
         if let Ok(state) = self.state.try_lock() {
             let mut mine = child.lock_state();
             mine.delivered = state.delivered.clone();
+            mine.start_up_text = state.start_up_text.clone();
             mine.refused = state.refused.clone();
         }
         child
@@ -244,8 +249,8 @@ impl Source {
     /// Records that the caller already holds `text` (it read the source itself
     /// at start-up), so the next [`Source::refresh`] reports it as unchanged
     /// instead of delivering the same policy a second time.
-    pub fn already_delivered(&self, text: &str) {
-        self.lock_state().delivered = Some(sha256_hex(text.as_bytes()));
+    pub fn already_delivered(&self, text: String) {
+        self.raw_state().start_up_text = Some(text);
     }
 
     /// Looks for a newer policy: re-reads a file source; for HTTP, fetches if
@@ -267,6 +272,14 @@ impl Source {
     }
 
     fn lock_state(&self) -> MutexGuard<'_, ProcessState> {
+        let mut state = self.raw_state();
+        if let Some(text) = state.start_up_text.take() {
+            state.delivered = Some(sha256_hex(text.as_bytes()));
+        }
+        state
+    }
+
+    fn raw_state(&self) -> MutexGuard<'_, ProcessState> {
         // A panic while holding the lock leaves plain data behind: keep going.
         self.state
             .lock()
