@@ -147,21 +147,7 @@ pub fn rules(ops: &[(&str, &Op, &Seen)], opts: &Options) -> Rules {
     }
 
     // Reads: folded, then one rule per top-level directory, any program.
-    let mut by_top: BTreeMap<String, (Vec<String>, Evidence, Vec<String>)> = BTreeMap::new();
-    for f in fold(reads.keys().map(String::as_str), READS) {
-        let top = f.glob.split('/').nth(1).unwrap_or("").to_owned();
-        let entry = by_top.entry(top).or_default();
-        for c in &f.covers {
-            entry.1.absorb(&reads[c]);
-        }
-        if f.covers.len() > 1 || f.glob != f.covers[0] {
-            entry
-                .2
-                .push(format!("{} ({} paths)", f.glob, f.covers.len()));
-        }
-        entry.0.push(f.glob);
-    }
-    for (top, (globs, ev, folded)) in by_top {
+    for (top, (globs, ev, folded)) in group_by_top(&reads, READS) {
         let mut r = RuleDoc::new(
             names.unique(&format!("read-{}", slug(&top))),
             "file",
@@ -175,21 +161,7 @@ pub fn rules(ops: &[(&str, &Op, &Seen)], opts: &Options) -> Rules {
 
     // Writes: folded tighter; one rule per top-level directory, scoped to
     // the programs that wrote there.
-    let mut by_top: BTreeMap<String, (Vec<String>, Evidence, Vec<String>)> = BTreeMap::new();
-    for f in fold(writes.keys().map(String::as_str), WRITES) {
-        let top = f.glob.split('/').nth(1).unwrap_or("").to_owned();
-        let entry = by_top.entry(top).or_default();
-        for c in &f.covers {
-            entry.1.absorb(&writes[c]);
-        }
-        if f.covers.len() > 1 || f.glob != f.covers[0] {
-            entry
-                .2
-                .push(format!("{} ({} paths)", f.glob, f.covers.len()));
-        }
-        entry.0.push(f.glob);
-    }
-    for (top, (globs, ev, folded)) in by_top {
+    for (top, (globs, ev, folded)) in group_by_top(&writes, WRITES) {
         let mut r = RuleDoc::new(
             names.unique(&format!("write-{}", slug(&top))),
             "file",
@@ -229,6 +201,30 @@ pub fn rules(ops: &[(&str, &Op, &Seen)], opts: &Options) -> Rules {
         out.syscall.push(r);
     }
     out
+}
+
+/// Folds `seen` paths by `rule` and groups the globs per top-level
+/// directory: (globs, their merged evidence, a note per glob that stands for
+/// more than one path).
+fn group_by_top(
+    seen: &BTreeMap<String, Evidence>,
+    rule: Fold,
+) -> BTreeMap<String, (Vec<String>, Evidence, Vec<String>)> {
+    let mut by_top: BTreeMap<String, (Vec<String>, Evidence, Vec<String>)> = BTreeMap::new();
+    for f in fold(seen.keys().map(String::as_str), rule) {
+        let top = f.glob.split('/').nth(1).unwrap_or("").to_owned();
+        let entry = by_top.entry(top).or_default();
+        for c in &f.covers {
+            entry.1.absorb(&seen[c]);
+        }
+        if f.covers.len() > 1 || f.glob != f.covers[0] {
+            entry
+                .2
+                .push(format!("{} ({} paths)", f.glob, f.covers.len()));
+        }
+        entry.0.push(f.glob);
+    }
+    by_top
 }
 
 fn folded_note(folded: &[String]) -> String {
