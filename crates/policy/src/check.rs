@@ -595,14 +595,9 @@ impl Checker<'_> {
         };
         let mode = match get("mode") {
             None => Some(Mode::Enforce),
-            Some(m) => self.enum_value(
-                &m.value,
-                "mode",
-                "mode",
-                Mode::parse,
-                &names(Mode::ALL, Mode::as_str),
-                &|_| None,
-            ),
+            Some(m) => self.enum_value(&m.value, "mode", "mode", Mode::parse, Mode::NAMES, &|_| {
+                None
+            }),
         };
         let log = match get("log") {
             None => Some(LogSet::default()),
@@ -677,21 +672,14 @@ impl Checker<'_> {
             );
             return None;
         };
-        let all = names(LogClass::ALL, LogClass::as_str);
+        let all = LogClass::NAMES;
         let mut set = LogSet::EMPTY;
         let mut ok = true;
         for item in items {
             let kill_hint = |s: &str| {
                 (s == "kill").then(|| "`kill` outcomes are logged under `deny`".to_string())
             };
-            match self.enum_value(
-                item,
-                "log",
-                "log outcome",
-                LogClass::parse,
-                &all,
-                &kill_hint,
-            ) {
+            match self.enum_value(item, "log", "log outcome", LogClass::parse, all, &kill_hint) {
                 Some(c) => set = set.with(c),
                 None => ok = false,
             }
@@ -700,14 +688,14 @@ impl Checker<'_> {
     }
 
     fn defaults(&mut self, v: &Value) -> Option<[Action; 4]> {
-        let kinds = names(Kind::ALL, Kind::as_str);
-        let members = self.members(v, "`defaults`", &kinds, &|_| None)?;
-        let actions = names(Action::ALL, Action::as_str);
+        let kinds = Kind::NAMES;
+        let members = self.members(v, "`defaults`", kinds, &|_| None)?;
+        let actions = Action::NAMES;
         let mut out = [Action::Allow; 4];
         let mut ok = true;
         for m in members {
             let kind = Kind::parse(&m.key).expect("members() filtered unknown keys");
-            match self.enum_value(&m.value, &m.key, "action", Action::parse, &actions, &|_| {
+            match self.enum_value(&m.value, &m.key, "action", Action::parse, actions, &|_| {
                 None
             }) {
                 Some(a) => out[kind.index()] = a,
@@ -804,26 +792,21 @@ impl Checker<'_> {
                 self.error(
                     f.open,
                     format!("{label} is missing field `kind`"),
-                    Some(one_of(&names(Kind::ALL, Kind::as_str))),
+                    Some(one_of(Kind::NAMES)),
                     None,
                 );
                 None
             }
-            Some(m) => self.enum_value(
-                &m.value,
-                "kind",
-                "kind",
-                Kind::parse,
-                &names(Kind::ALL, Kind::as_str),
-                &|_| None,
-            ),
+            Some(m) => self.enum_value(&m.value, "kind", "kind", Kind::parse, Kind::NAMES, &|_| {
+                None
+            }),
         };
         let action = match f.get("action") {
             None => {
                 self.error(
                     f.open,
                     format!("{label} is missing field `action`"),
-                    Some(one_of(&names(Action::ALL, Action::as_str))),
+                    Some(one_of(Action::NAMES)),
                     None,
                 );
                 None
@@ -833,7 +816,7 @@ impl Checker<'_> {
                 "action",
                 "action",
                 Action::parse,
-                &names(Action::ALL, Action::as_str),
+                Action::NAMES,
                 &|s| (s == "block" || s == "reject").then(|| "use `deny`".to_string()),
             ),
         };
@@ -857,7 +840,7 @@ impl Checker<'_> {
                 "severity",
                 "severity",
                 Severity::parse,
-                &names(Severity::ALL, Severity::as_str),
+                Severity::NAMES,
                 &|_| None,
             ),
         };
@@ -939,31 +922,13 @@ impl Checker<'_> {
                     .globs(v, key, GlobStyle::Host)
                     .map(|g| rule.host = Some(g)),
                 "access" => self
-                    .enum_list(
-                        v,
-                        key,
-                        "access",
-                        Access::parse,
-                        &names(Access::ALL, Access::as_str),
-                    )
+                    .enum_list(v, key, "access", Access::parse, Access::NAMES)
                     .map(|x| rule.access = Some(x)),
                 "direction" => self
-                    .enum_list(
-                        v,
-                        key,
-                        "direction",
-                        Direction::parse,
-                        &names(Direction::ALL, Direction::as_str),
-                    )
+                    .enum_list(v, key, "direction", Direction::parse, Direction::NAMES)
                     .map(|x| rule.direction = Some(x)),
                 "protocol" => self
-                    .enum_list(
-                        v,
-                        key,
-                        "protocol",
-                        Protocol::parse,
-                        &names(Protocol::ALL, Protocol::as_str),
-                    )
+                    .enum_list(v, key, "protocol", Protocol::parse, Protocol::NAMES)
                     .map(|x| rule.protocol = Some(x)),
                 "address" => self.cidrs(v).map(|x| rule.address = Some(x)),
                 "port" => self.ports(v).map(|x| rule.port = Some(x)),
@@ -1040,8 +1005,4 @@ impl Checker<'_> {
         }
         Some(Some(n))
     }
-}
-
-fn names<T: Copy>(all: &[T], f: fn(T) -> &'static str) -> Vec<&'static str> {
-    all.iter().map(|&x| f(x)).collect()
 }

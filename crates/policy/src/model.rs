@@ -11,6 +11,9 @@ macro_rules! spelled_enum {
             /// Every value, in declaration order.
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
 
+            /// The document spellings of [`Self::ALL`], for messages.
+            pub const NAMES: &'static [&'static str] = &[$($text),+];
+
             /// The spelling used in policy documents and events.
             pub const fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $text),+ }
