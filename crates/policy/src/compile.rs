@@ -109,6 +109,9 @@ struct Index {
     syscall: Box<[Box<[Cand]>]>,
     /// `needs_resolution` per bucket: file read, file write, exec, network.
     resolution: [bool; 4],
+    /// Literal path prefixes of blocking file and exec rules, by rule
+    /// index, for [`RuleTable::blocking_rule_under`].
+    guarded: Box<[(Box<[u8]>, u32)]>,
 }
 
 impl Index {
@@ -167,7 +170,24 @@ impl Index {
             needs_resolution(policy, &bucket(Kind::Exec, None), Kind::Exec),
             needs_resolution(policy, &bucket(Kind::Network, None), Kind::Network),
         ];
+        let mut guarded: Vec<(Box<[u8]>, u32)> = cands
+            .clone()
+            .filter(|c| !c.check_program)
+            .flat_map(|c| {
+                let r = &rules[c.rule as usize];
+                let blocking = r.action.blocks() && matches!(r.kind, Kind::File | Kind::Exec);
+                r.path
+                    .iter()
+                    .flatten()
+                    .filter(move |_| blocking)
+                    .map(|g| g.literal_prefix())
+                    .filter(|p| p.first() == Some(&b'/'))
+                    .map(move |p| (Box::from(p), c.rule))
+            })
+            .collect();
+        guarded.sort_by_key(|g| g.1);
         Index {
+            guarded: guarded.into(),
             file: [file(Access::Read), file(Access::Write)],
             exec: PathIndex::build(
                 of_kind(Kind::Exec).map(|c| (c, rules[c.rule as usize].path.as_deref())),
@@ -398,6 +418,31 @@ impl RuleTable {
     /// For [`Kind::Network`] it answers the same for unix socket paths;
     /// `access` only matters for [`Kind::File`]. Always `false` for
     /// [`Kind::Syscall`].
+    /// The first rule (in document order) that denies or kills a file or
+    /// exec path whose literal prefix lies strictly below the directory
+    /// `dir` (absolute, normalised). Renaming or removing `dir` moves what
+    /// such a rule protects out from under its path, so the hooks treat it
+    /// as a write to what is below. Globs without a literal prefix
+    /// (`**/x`) cannot be placed and are not considered. Rules with a
+    /// `program` count only in a table specialised by
+    /// [`RuleTable::for_program`]. Allocates nothing.
+    pub fn blocking_rule_under(&self, dir: &[u8]) -> Option<u32> {
+        let dir = if dir == b"/" { &b""[..] } else { dir };
+        self.index
+            .guarded
+            .iter()
+            .find(|(prefix, _)| {
+                prefix.len() > dir.len() && prefix.starts_with(dir) && prefix[dir.len()] == b'/'
+            })
+            .map(|g| g.1)
+    }
+
+    /// The decision rule `idx` makes for `call` (as [`RuleTable::decide`]
+    /// would report it had the rule matched).
+    pub fn decision_of_rule(&self, idx: u32, call: Call) -> Decision {
+        self.rule_decision(idx, call)
+    }
+
     pub fn needs_resolution(&self, kind: Kind, access: Access) -> bool {
         match kind {
             Kind::File => self.index.resolution[(access == Access::Write) as usize],

@@ -101,3 +101,21 @@ fn decide_allocates_nothing() {
         "the requests should exercise matching rules too ({denied} denials)"
     );
 }
+
+#[test]
+fn blocking_rule_under_allocates_nothing() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../policies/bench-100.json"
+    ))
+    .unwrap();
+    let table = compile_str(&text, "bench-100.json").unwrap();
+    let before = ALLOCATIONS.with(Cell::get);
+    let mut found = 0;
+    for dir in [&b"/"[..], b"/etc", b"/home/u", b"/usr/lib", b"/nonexistent"] {
+        found += usize::from(table.blocking_rule_under(dir).is_some());
+    }
+    let after = ALLOCATIONS.with(Cell::get);
+    assert_eq!(after - before, 0, "blocking_rule_under allocated");
+    assert!(found > 0);
+}

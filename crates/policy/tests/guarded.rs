@@ -1,0 +1,61 @@
+//! `RuleTable::blocking_rule_under`: which deny rule a rename or removal
+//! of a directory would move out from under its path.
+
+use ldguard_policy::{compile_str, Action, Call};
+
+fn table(rules: &str) -> ldguard_policy::RuleTable {
+    let text = format!(
+        r#"{{"apiVersion": "ldguard.policy/v1", "name": "t", "mode": "enforce", "rules": {rules}}}"#
+    );
+    compile_str(&text, "t.json").unwrap()
+}
+
+#[test]
+fn finds_the_first_blocking_rule_below_a_directory() {
+    let t = table(
+        r#"[
+        {"name": "allowed", "kind": "file", "path": ["/srv/app/ok/**"], "action": "allow"},
+        {"name": "audit", "kind": "file", "path": ["/srv/app/log/**"], "action": "audit"},
+        {"name": "ro", "kind": "file", "access": ["write"], "path": ["/srv/app/ro/**"], "action": "deny"},
+        {"name": "key", "kind": "file", "path": ["/srv/app/key.pem"], "action": "kill"},
+        {"name": "no-id", "kind": "exec", "path": ["/usr/bin/id"], "action": "deny"},
+        {"name": "anywhere", "kind": "file", "path": ["**/.aws/credentials"], "action": "deny"},
+        {"name": "net", "kind": "network", "unix": ["/run/docker.sock"], "action": "deny"}
+    ]"#,
+    );
+    let under = |d: &str| t.blocking_rule_under(d.as_bytes()).map(|i| t.rule_name(i));
+    assert_eq!(under("/srv/app"), Some("ro"));
+    assert_eq!(under("/srv"), Some("ro"));
+    assert_eq!(under("/"), Some("ro"));
+    // The protected directory itself is matched by its own rule, not here.
+    assert_eq!(under("/srv/app/ro"), None);
+    assert_eq!(under("/srv/app/ro/sub"), None);
+    assert_eq!(under("/usr"), Some("no-id"));
+    assert_eq!(under("/usr/bin"), Some("no-id"));
+    // Prefix of a name, not of a directory.
+    assert_eq!(under("/sr"), None);
+    assert_eq!(under("/srv/ap"), None);
+    // Allow and audit rules, network rules and prefix-less globs do not count.
+    assert_eq!(under("/srv/app/ok"), None);
+    assert_eq!(under("/run"), None);
+    assert_eq!(under("/home/u"), None);
+    let d = t.decision_of_rule(t.blocking_rule_under(b"/srv").unwrap(), Call::Rename);
+    assert_eq!(d.action, Action::Deny);
+    assert_eq!(d.errno, 13, "EACCES");
+}
+
+#[test]
+fn specialised_tables_keep_only_the_program_s_rules() {
+    let t = table(
+        r#"[
+        {"name": "nginx-only", "kind": "file", "program": ["/usr/sbin/nginx"], "path": ["/srv/www/**"], "action": "deny"}
+    ]"#,
+    );
+    assert_eq!(t.blocking_rule_under(b"/srv"), None);
+    let nginx = t.for_program(b"/usr/sbin/nginx");
+    assert_eq!(nginx.blocking_rule_under(b"/srv"), Some(0));
+    assert_eq!(
+        t.for_program(b"/usr/bin/cat").blocking_rule_under(b"/srv"),
+        None
+    );
+}
