@@ -4,9 +4,11 @@
 use crate::diag::{Diagnostic, Diagnostics, Level};
 use crate::glob::{Glob, GlobStyle};
 use crate::json::{self, Json, Member, Span, Value};
-use crate::model::{LogSet, Policy, Rule};
+use crate::model::{Backstop, LogSet, Policy, Rule};
 use crate::net::{Cidr, PortRange};
-use crate::{Access, Action, Call, Direction, Kind, LogClass, Mode, Protocol, Severity};
+use crate::{
+    Access, Action, Call, Direction, Kind, LandlockLevel, LogClass, Mode, Protocol, Severity,
+};
 
 /// The only document version this engine reads.
 pub const API_VERSION: &str = "ldguard.policy/v1";
@@ -20,7 +22,10 @@ const POLICY_FIELDS: &[&str] = &[
     "ignore",
     "description",
     "rules",
+    "backstop",
+    "drift",
 ];
+const BACKSTOP_FIELDS: &[&str] = &["seccomp", "landlock"];
 const RULE_FIELDS: &[&str] = &[
     "name",
     "kind",
@@ -625,6 +630,27 @@ impl Checker<'_> {
             None => Some(Vec::new()),
             Some(m) => self.rules(&m.value),
         };
+        let backstop = match get("backstop") {
+            None => Some(None),
+            Some(m) => self.backstop(m, mode),
+        };
+        let drift = match get("drift") {
+            None => Some(None),
+            Some(m) => self
+                .enum_value(
+                    &m.value,
+                    "drift",
+                    "drift action",
+                    Action::parse,
+                    Action::NAMES,
+                    &|s| {
+                        matches!(s, "on" | "true" | "block").then(|| {
+                            "the value is the action for a drifted executable, e.g. `deny`".into()
+                        })
+                    },
+                )
+                .map(Some),
+        };
         if !ok {
             return None;
         }
@@ -636,7 +662,103 @@ impl Checker<'_> {
             ignore: ignore?,
             description: description?,
             rules: rules?,
+            backstop: backstop?,
+            drift: drift?,
         })
+    }
+
+    /// `backstop`: `{"seccomp": bool, "landlock": "off"|"best-effort"|"required"}`.
+    fn backstop(&mut self, m: &Member, mode: Option<Mode>) -> Option<Option<Backstop>> {
+        let v = &m.value;
+        if let Json::Bool(_) | Json::String(_) = v.json {
+            self.type_error(
+                v,
+                "an object",
+                "backstop",
+                Some("write `{\"seccomp\": true, \"landlock\": \"best-effort\"}`".into()),
+            );
+            return None;
+        }
+        let misplaced = |_: &str| None;
+        let members = self.members(v, "`backstop`", BACKSTOP_FIELDS, &misplaced)?;
+        // An unknown or duplicate field is already an error.
+        let mut ok = matches!(&v.json, Json::Object(all) if all.len() == members.len());
+        let mut backstop = Backstop {
+            seccomp: false,
+            landlock: LandlockLevel::Off,
+        };
+        for f in members {
+            match f.key.as_str() {
+                "seccomp" => match f.value.json {
+                    Json::Bool(b) => backstop.seccomp = b,
+                    _ => {
+                        let hint =
+                            matches!(&f.value.json, Json::String(s) if s == "true" || s == "false")
+                                .then(|| "write true or false without quotes".to_string());
+                        self.type_error(&f.value, "a boolean", "seccomp", hint);
+                        ok = false;
+                    }
+                },
+                _ => {
+                    let hint = |s: &str| {
+                        matches!(s, "on" | "true" | "enforce" | "yes").then(|| {
+                            "use `best-effort`, or `required` to refuse kernels without it"
+                                .to_string()
+                        })
+                    };
+                    let level = if let Json::Bool(b) = f.value.json {
+                        self.type_error(
+                            &f.value,
+                            "a string",
+                            "landlock",
+                            Some(
+                                if b {
+                                    "use `\"best-effort\"` or `\"required\"`"
+                                } else {
+                                    "use `\"off\"`"
+                                }
+                                .into(),
+                            ),
+                        );
+                        None
+                    } else {
+                        self.enum_value(
+                            &f.value,
+                            "landlock",
+                            "landlock level",
+                            LandlockLevel::parse,
+                            LandlockLevel::NAMES,
+                            &hint,
+                        )
+                    };
+                    match level {
+                        Some(l) => backstop.landlock = l,
+                        None => ok = false,
+                    }
+                }
+            }
+        }
+        if !ok {
+            return None;
+        }
+        if !backstop.any() {
+            self.push(
+                Level::Warning,
+                m.key_span,
+                "`backstop` turns nothing on".into(),
+                None,
+                Some("set `\"seccomp\": true` or `\"landlock\": \"best-effort\"`, or remove `backstop`".into()),
+            );
+        } else if let Some(mode @ (Mode::Permissive | Mode::Disabled)) = mode {
+            self.push(
+                Level::Warning,
+                m.key_span,
+                format!("`backstop` is not installed while the mode is `{mode}`"),
+                None,
+                Some("the kernel backstop is installed in `enforce` mode only; it takes effect once the policy enforces".into()),
+            );
+        }
+        Some(Some(backstop))
     }
 
     fn nonempty_string(&mut self, v: &Value, field: &str) -> Option<String> {

@@ -39,7 +39,8 @@ pub use check::{check_str, matchers, API_VERSION};
 pub use compile::{compile_document, compile_str, compile_str_for_program, RuleTable};
 pub use diag::{Diagnostic, Diagnostics};
 pub use model::{
-    Access, Action, Direction, Kind, LogClass, LogSet, Mode, Policy, Protocol, Rule, Severity,
+    Access, Action, Backstop, Direction, Kind, LandlockLevel, LogClass, LogSet, Mode, Policy,
+    Protocol, Rule, Severity,
 };
 
 use std::net::IpAddr;

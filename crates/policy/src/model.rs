@@ -59,6 +59,12 @@ spelled_enum!(
     Protocol { Tcp = "tcp", Udp = "udp" }
 );
 spelled_enum!(
+    /// How much of the policy Landlock must enforce (`backstop.landlock`):
+    /// `best-effort` drops what the running kernel's Landlock ABI lacks,
+    /// `required` refuses to run a process the kernel cannot restrict.
+    LandlockLevel { Off = "off", BestEffort = "best-effort", Required = "required" }
+);
+spelled_enum!(
     /// Outcomes that `log` can select; `Behavior` records every distinct
     /// operation once per process.
     LogClass { Allow = "allow", Audit = "audit", Deny = "deny", Behavior = "behavior" }
@@ -157,6 +163,27 @@ pub struct Policy {
     pub ignore: Vec<crate::Call>,
     pub description: Option<String>,
     pub rules: Vec<Rule>,
+    /// The kernel backstop to install in `enforce` mode; `None` when absent.
+    pub backstop: Option<Backstop>,
+    /// The action for executing or loading a file that is not in the
+    /// image's manifest (or changed since); `None` when absent.
+    pub drift: Option<Action>,
+}
+
+/// `backstop`: which kernel mechanisms restate the policy. They are
+/// installed once per process tree and can only ever tighten it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Backstop {
+    /// Compile syscall rules (and an io_uring ban) into a seccomp filter.
+    pub seccomp: bool,
+    pub landlock: LandlockLevel,
+}
+
+impl Backstop {
+    /// Whether any kernel mechanism is asked for.
+    pub fn any(&self) -> bool {
+        self.seccomp || self.landlock != LandlockLevel::Off
+    }
 }
 
 impl Policy {

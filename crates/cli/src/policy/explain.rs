@@ -12,12 +12,16 @@ use super::request::RequestSpec;
 pub struct ExplainArgs {
     #[arg(value_name = "FILE")]
     policy: PathBuf,
+    /// Instead of one decision: what the kernel backstop will enforce of
+    /// the policy, rule by rule, on this kernel.
+    #[arg(long, conflicts_with_all = ["kind", "program"])]
+    backstop: bool,
     /// file, exec, network or syscall.
-    #[arg(long)]
-    kind: String,
+    #[arg(long, required_unless_present = "backstop")]
+    kind: Option<String>,
     /// The calling program's executable.
-    #[arg(long)]
-    program: String,
+    #[arg(long, required_unless_present = "backstop")]
+    program: Option<String>,
     /// The interposed call (default by kind: openat, execve, connect/accept/bind).
     #[arg(long)]
     call: Option<String>,
@@ -54,9 +58,9 @@ pub struct ExplainArgs {
 impl ExplainArgs {
     fn spec(&self) -> RequestSpec {
         RequestSpec {
-            kind: self.kind.clone(),
+            kind: self.kind.clone().unwrap_or_default(),
             call: self.call.clone(),
-            program: self.program.clone(),
+            program: self.program.clone().unwrap_or_default(),
             path: self.path.clone(),
             resolved_path: self.resolved_path.clone(),
             cwd: Some(self.cwd.clone()),
@@ -72,6 +76,9 @@ impl ExplainArgs {
 }
 
 pub fn run(args: &ExplainArgs) -> ExitCode {
+    if args.backstop {
+        return super::backstop::run(&args.policy);
+    }
     let table = match super::load_or_report(&args.policy) {
         Ok(t) => t,
         Err(code) => return code,

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use ldguard_policy::{Diagnostics, Policy, RuleTable};
 
+mod backstop;
 mod explain;
 mod request;
 mod test;
@@ -20,7 +21,7 @@ pub enum PolicyCommand {
         files: Vec<PathBuf>,
     },
     /// Show how a policy decides one operation, and which rule (or default)
-    /// decides it.
+    /// decides it; with `--backstop`, what the kernel backstop enforces.
     Explain(Box<explain::ExplainArgs>),
     /// Run a policy against test cases (JSON lines, each a request and the
     /// expected action). Exit 1 on any mismatch.
