@@ -1,0 +1,286 @@
+//! Reading stored events: search, one event with its neighbours, aggregates.
+
+use super::parse_instant;
+use crate::api::{ApiError, ApiResult, AppStateRef};
+use crate::store::{col, now_us};
+use crate::tokens::{Caller, Role};
+use axum::extract::{Path, Query};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// The filters every read takes; each given one must hold.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Filter {
+    /// Start of the time range (inclusive): RFC 3339, Unix seconds or an age (`1h`).
+    pub from: Option<String>,
+    /// End of the time range (exclusive).
+    pub to: Option<String>,
+    pub image: Option<String>,
+    pub container: Option<String>,
+    pub program: Option<String>,
+    pub call: Option<String>,
+    pub kind: Option<String>,
+    pub action: Option<String>,
+    pub rule: Option<String>,
+    pub severity: Option<String>,
+    /// Free text, case-insensitive, in the program, target, rule and message.
+    pub q: Option<String>,
+}
+
+/// A WHERE clause with its `$N` parameters.
+pub(super) struct Where {
+    pub sql: String,
+    pub params: Vec<Param>,
+}
+
+pub(super) enum Param {
+    Int(i64),
+    Text(String),
+}
+
+impl Where {
+    pub fn push(&mut self, clause: &str, param: Param) {
+        self.sql.push_str(if self.sql.is_empty() {
+            " WHERE "
+        } else {
+            " AND "
+        });
+        self.params.push(param);
+        self.sql
+            .push_str(&clause.replace('?', &format!("${}", self.params.len())));
+    }
+
+    pub fn bind<'q>(
+        &'q self,
+        mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+        for p in &self.params {
+            q = match p {
+                Param::Int(i) => q.bind(*i),
+                Param::Text(t) => q.bind(t.as_str()),
+            };
+        }
+        q
+    }
+}
+
+impl Filter {
+    pub(super) fn to_where(&self) -> ApiResult<Where> {
+        let now = now_us();
+        let mut w = Where {
+            sql: String::new(),
+            params: Vec::new(),
+        };
+        let instant = |name: &str, text: &str| {
+            parse_instant(text, now).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "{name}={text:?}: expected RFC 3339 UTC (2026-11-23T06:30:00Z), Unix seconds, or an age like 15m, 2h, 7d"
+                ))
+            })
+        };
+        if let Some(t) = &self.from {
+            w.push("time_us >= ?", Param::Int(instant("from", t)?));
+        }
+        if let Some(t) = &self.to {
+            w.push("time_us < ?", Param::Int(instant("to", t)?));
+        }
+        for (column, value) in [
+            ("image", &self.image),
+            ("container", &self.container),
+            ("program", &self.program),
+            ("call", &self.call),
+            ("kind", &self.kind),
+            ("action", &self.action),
+            ("rule", &self.rule),
+            ("severity", &self.severity),
+        ] {
+            if let Some(v) = value {
+                w.push(&format!("{column} = ?"), Param::Text(v.clone()));
+            }
+        }
+        if let Some(q) = self.q.as_deref().filter(|q| !q.is_empty()) {
+            let escaped = q
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            w.push(
+                "LOWER(program || ' ' || COALESCE(target, '') || ' ' || COALESCE(rule, '') || ' ' || message) \
+                 LIKE ? ESCAPE '\\'",
+                Param::Text(format!("%{escaped}%")),
+            );
+        }
+        Ok(w)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SearchQuery {
+    #[serde(flatten)]
+    filter: Filter,
+    /// At most this many events (default 100, at most 1000).
+    limit: Option<i64>,
+    /// Only events with a smaller id: the `next` cursor of the previous page.
+    before: Option<i64>,
+}
+
+/// One stored event: its id and the event as the library sent it.
+fn stored(row: &sqlx::any::AnyRow) -> Result<Value, sqlx::Error> {
+    let body: String = col(row, "body")?;
+    let mut event: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    event["id"] = json!(col::<i64>(row, "id")?);
+    Ok(event)
+}
+
+/// `GET /api/v1/events?…`: newest first.
+pub async fn search(
+    state: AppStateRef,
+    caller: Caller,
+    Query(q): Query<SearchQuery>,
+) -> ApiResult<Json<Value>> {
+    caller.require(Role::Viewer)?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let mut w = q.filter.to_where()?;
+    if let Some(before) = q.before {
+        w.push("id < ?", Param::Int(before));
+    }
+    let sql = format!(
+        "SELECT id, body FROM events{} ORDER BY time_us DESC, id DESC LIMIT {limit}",
+        w.sql
+    );
+    let started = std::time::Instant::now();
+    let rows = w
+        .bind(sqlx::query(&sql))
+        .fetch_all(&state.store.pool)
+        .await?;
+    state
+        .metrics
+        .db_seconds
+        .observe(started.elapsed().as_secs_f64());
+    let events = rows.iter().map(stored).collect::<Result<Vec<_>, _>>()?;
+    let next = (events.len() as i64 == limit)
+        .then(|| events.last().and_then(|e| e["id"].as_i64()))
+        .flatten();
+    Ok(Json(json!({"events": events, "next": next})))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DetailQuery {
+    /// Neighbours on each side (default 5, at most 100).
+    around: Option<i64>,
+}
+
+/// `GET /api/v1/events/{id}`: the event, and the events just before and
+/// after it from the same process (container and pid).
+pub async fn detail(
+    state: AppStateRef,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Query(q): Query<DetailQuery>,
+) -> ApiResult<Json<Value>> {
+    caller.require(Role::Viewer)?;
+    let around = q.around.unwrap_or(5).clamp(0, 100);
+    let pool = &state.store.pool;
+    let row = sqlx::query("SELECT id, body, container, pid, time_us FROM events WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no event {id}")))?;
+    let event = stored(&row)?;
+    let container: Option<String> = col(&row, "container")?;
+    let pid: i64 = col(&row, "pid")?;
+    let time: i64 = col(&row, "time_us")?;
+    let same = "COALESCE(container, '') = $1 AND pid = $2 AND id <> $3";
+    let neighbours = |order: &'static str, cmp: &'static str| {
+        let sql = format!(
+            "SELECT id, body FROM events WHERE {same} AND (time_us {cmp} $4 OR (time_us = $4 AND id {cmp} $3)) \
+             ORDER BY time_us {order}, id {order} LIMIT {around}"
+        );
+        let container = container.clone().unwrap_or_default();
+        async move {
+            sqlx::query(&sql)
+                .bind(container)
+                .bind(pid)
+                .bind(id)
+                .bind(time)
+                .fetch_all(pool)
+                .await
+        }
+    };
+    let mut before = neighbours("DESC", "<")
+        .await?
+        .iter()
+        .map(stored)
+        .collect::<Result<Vec<_>, _>>()?;
+    before.reverse();
+    let after = neighbours("ASC", ">")
+        .await?
+        .iter()
+        .map(stored)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(
+        json!({"event": event, "before": before, "after": after}),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AggregateQuery {
+    #[serde(flatten)]
+    filter: Filter,
+    /// action, rule, image, program, kind, severity, call or container.
+    by: String,
+    /// Bucket width in seconds (default 3600).
+    bucket: Option<i64>,
+}
+
+/// `GET /api/v1/events/aggregate?by=action&bucket=60&from=1h`: counts per
+/// value of `by` per time bucket, for dashboards.
+pub async fn aggregate(
+    state: AppStateRef,
+    caller: Caller,
+    Query(q): Query<AggregateQuery>,
+) -> ApiResult<Json<Value>> {
+    caller.require(Role::Viewer)?;
+    const GROUPS: [&str; 8] = [
+        "action",
+        "rule",
+        "image",
+        "program",
+        "kind",
+        "severity",
+        "call",
+        "container",
+    ];
+    let Some(column) = GROUPS.iter().find(|g| **g == q.by) else {
+        return Err(ApiError::bad_request(format!(
+            "by={:?}: expected one of {}",
+            q.by,
+            GROUPS.join(", ")
+        )));
+    };
+    let bucket = q.bucket.unwrap_or(3600).max(1) * 1_000_000;
+    let w = q.filter.to_where()?;
+    let sql = format!(
+        "SELECT (time_us / {bucket}) * {bucket} AS bucket, {column} AS value, COUNT(*) AS n \
+         FROM events{} GROUP BY bucket, value ORDER BY bucket, value",
+        w.sql
+    );
+    let rows = w
+        .bind(sqlx::query(&sql))
+        .fetch_all(&state.store.pool)
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let start: i64 = col(r, "bucket")?;
+        out.push(json!({
+            "bucket": ldguard_events::format_time(start / 1_000_000, 0),
+            "value": col::<Option<String>>(r, "value")?,
+            "count": col::<i64>(r, "n")?,
+        }));
+    }
+    Ok(Json(
+        json!({"by": column, "bucket_seconds": bucket / 1_000_000, "counts": out}),
+    ))
+}

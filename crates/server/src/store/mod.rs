@@ -1,0 +1,158 @@
+//! Storage: one connection pool over SQLite or PostgreSQL, and the schema.
+//!
+//! Every query is written once, in the SQL both databases accept (`$N`
+//! placeholders, `ON CONFLICT DO NOTHING`, integer times in microseconds);
+//! only the schema's column types differ per database (see `migrate`).
+
+mod migrate;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor};
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub use migrate::{MigrateError, SCHEMA_VERSION};
+
+/// Which database a URL names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The database every handler shares.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub pool: AnyPool,
+    pub backend: Backend,
+}
+
+/// The default database: `ldguard-data/ldguard.db` under the working directory.
+pub const DEFAULT_DATABASE: &str = "sqlite:ldguard-data/ldguard.db";
+
+impl Store {
+    /// Connects, and brings the schema up to date (or refuses a database
+    /// that is newer than this server or not ldguard's).
+    pub async fn open(url: &str) -> Result<Store, String> {
+        let store = Store::connect(url).await?;
+        migrate::run(&store).await.map_err(|e| e.to_string())?;
+        Ok(store)
+    }
+
+    /// Connects without touching the schema.
+    pub async fn connect(url: &str) -> Result<Store, String> {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = normalise(url)?;
+        let sqlite = backend == Backend::Sqlite;
+        let pool = AnyPoolOptions::new()
+            // SQLite has one writer at a time: a handful of connections
+            // serve concurrent readers; PostgreSQL gets more.
+            .max_connections(if sqlite { 4 } else { 16 })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        // WAL: readers never wait for the writer; NORMAL is
+                        // durable across a process crash in WAL mode.
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await
+            .map_err(|e| format!("cannot open database {}: {e}", redact(&url)))?;
+        Ok(Store { pool, backend })
+    }
+
+    /// Whether the database answers (for `/readyz`).
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+}
+
+/// Checks the URL's scheme; for SQLite, creates the parent directory and
+/// asks for the file to be created.
+fn normalise(url: &str) -> Result<(Backend, String), String> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok((Backend::Postgres, url.to_string()));
+    }
+    let Some(rest) = url.strip_prefix("sqlite:") else {
+        return Err(format!(
+            "database {url:?}: expected sqlite:PATH or postgres://USER@HOST/DB"
+        ));
+    };
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path.is_empty() {
+        return Err(
+            "database \"sqlite:\": give a file, e.g. sqlite:ldguard-data/ldguard.db".into(),
+        );
+    }
+    if let Some(parent) = Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("database {url}: cannot create {}: {e}", parent.display()))?;
+    }
+    let query = if query.split('&').any(|kv| kv.starts_with("mode=")) {
+        query.to_string()
+    } else if query.is_empty() {
+        "mode=rwc".to_string()
+    } else {
+        format!("{query}&mode=rwc")
+    };
+    Ok((Backend::Sqlite, format!("sqlite://{path}?{query}")))
+}
+
+/// The URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Microseconds since the Unix epoch, the unit of every stored time.
+pub fn now_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+/// Reads a column, naming it in the error.
+pub fn col<'r, T>(row: &'r AnyRow, name: &str) -> Result<T, sqlx::Error>
+where
+    T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    use sqlx::Row;
+    row.try_get(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_get_create_mode_and_postgres_passwords_are_hidden() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}/sub/x.db", dir.path().display());
+        let (backend, url) = normalise(&url).unwrap();
+        assert_eq!(backend, Backend::Sqlite);
+        assert!(url.ends_with("/sub/x.db?mode=rwc"), "{url}");
+        assert!(dir.path().join("sub").is_dir());
+        assert!(normalise("mysql://x")
+            .unwrap_err()
+            .contains("expected sqlite:PATH"));
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+    }
+}
