@@ -7,6 +7,7 @@
 //! preserved on allowed paths, calls made from inside the library are not
 //! checked, and the hot path takes no lock and allocates nothing.
 
+mod backstop;
 mod behavior;
 mod check;
 pub mod config;

@@ -185,6 +185,7 @@ fn load_initial() -> bool {
     match load_policy(&process.settings, &process.program) {
         Ok((table, origin)) => {
             publish(process, table, origin);
+            crate::backstop::install_at_start(process); // issue 13: kernel backstop (enforce mode, once per process tree)
             STATUS.load(Ordering::Relaxed) == ON
         }
         Err(why) => match process.settings.on_no_policy {
