@@ -24,8 +24,9 @@ pub struct RunArgs {
     /// Override the policy's mode: enforce, permissive or disabled.
     #[arg(long, value_name = "MODE")]
     mode: Option<String>,
-    /// The library to preload (default: $LDGUARD_LIBRARY, then next to this
-    /// binary, then the build's target/dist).
+    /// The library to preload [default: $LDGUARD_LIBRARY, then next to this
+    /// binary, <exe dir>/../lib/ldguard/<arch>-linux-<libc>/, the build's
+    /// target/dist, /usr/lib/ldguard/<arch>-linux-<libc>/].
     #[arg(long, value_name = "PATH")]
     library: Option<PathBuf>,
     /// The command and its arguments.
@@ -179,10 +180,20 @@ fn find_library(explicit: Option<&Path>) -> Result<PathBuf, String> {
     } else if let Ok(exe) = std::env::current_exe() {
         if let Some(dir) = exe.parent() {
             candidates.push(dir.join("libldguard.so"));
-            candidates.push(dir.join("../lib/ldguard/libldguard.so"));
+            // Installed: the layout ldguard-layer reads too.
+            candidates.push(
+                dir.join("../lib/ldguard")
+                    .join(dist_name())
+                    .join("libldguard.so"),
+            );
             // target/<profile>/ldguard -> target/dist/<arch>-linux-<libc>/
             candidates.push(dir.join("../dist").join(dist_name()).join("libldguard.so"));
         }
+        candidates.push(
+            Path::new("/usr/lib/ldguard")
+                .join(dist_name())
+                .join("libldguard.so"),
+        );
     }
     for c in candidates {
         if c.is_file() {
