@@ -43,7 +43,7 @@ pub struct PolicyArgs {
     #[arg(long)]
     pub allow_env_override: bool,
     /// Directory holding <arch>-linux-<libc>/libldguard.so
-    /// [default: LDGUARD_LIB_DIR, <exe dir>/../lib/ldguard, the repository's target/dist].
+    /// [default: LDGUARD_LIB_DIR, <exe dir>/../lib/ldguard, <exe dir>/../dist, /usr/lib/ldguard].
     #[arg(long, value_name = "DIR")]
     pub lib_dir: Option<PathBuf>,
     /// Image name recorded in the runtime config and events [default: the source's name].
@@ -119,7 +119,12 @@ fn print_json<T: serde::Serialize>(v: &T) {
     );
 }
 
-pub fn main(args: Vec<OsString>) -> i32 {
+pub fn main(mut args: Vec<OsString>) -> i32 {
+    // `help` and `help install`, as git and podman accept them.
+    if args.get(1).is_some_and(|a| a == "help") {
+        args.remove(1);
+        args.push("--help".into());
+    }
     let is_install = args.get(1).is_some_and(|a| a == "install");
     let result = if is_install {
         let mut rest = vec![OsString::from("ldguard-layer install")];

@@ -13,8 +13,10 @@ use std::path::{Path, PathBuf};
 pub const LIB_FILE: &str = "libldguard.so";
 
 /// The library directory: `--lib-dir`, then LDGUARD_LIB_DIR, then
-/// `<exe dir>/../lib/ldguard` (an installed tool), then the repository's
-/// `target/dist` (a development build in `target/<profile>/`).
+/// `<exe dir>/../lib/ldguard` (an installed tool), `<exe dir>/../dist` (a
+/// build in `target/<profile>/`, whose libraries scripts/build-lib writes to
+/// `target/dist`), then `/usr/lib/ldguard` (a package). Nothing depends on
+/// where the binary was built: a copied binary behaves the same.
 pub fn resolve_lib_dir(explicit: Option<&Path>) -> Result<PathBuf> {
     if let Some(d) = explicit {
         return Ok(d.to_path_buf());
@@ -31,7 +33,7 @@ pub fn resolve_lib_dir(explicit: Option<&Path>) -> Result<PathBuf> {
             candidates.push(dir.join("../../dist"));
         }
     }
-    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/dist"));
+    candidates.push(PathBuf::from(SYSTEM_LIB_DIR));
     candidates
         .iter()
         .find(|c| c.is_dir())
@@ -46,6 +48,9 @@ pub fn resolve_lib_dir(explicit: Option<&Path>) -> Result<PathBuf> {
             )
         })
 }
+
+/// Where a distribution package puts `<arch>-linux-<libc>/libldguard.so`.
+pub const SYSTEM_LIB_DIR: &str = "/usr/lib/ldguard";
 
 #[derive(Debug, Clone)]
 pub struct Library {

@@ -46,6 +46,30 @@ fn bad(reference: &str, reason: impl Into<String>) -> Error {
 
 const FORMS: &str = "use oci:DIR[:TAG], docker-archive:FILE[:NAME:TAG] or docker://HOST/REPO:TAG";
 
+/// What a reference without a transport most likely meant: an existing
+/// directory or archive on disk, else an image name as podman and docker
+/// write it (`nginx:latest`, `quay.io/org/app:1`).
+fn suggestion(s: &str) -> String {
+    let path = Path::new(s);
+    if path.join("index.json").is_file() {
+        return format!("{s} is an OCI layout: did you mean oci:{s}? ({FORMS})");
+    }
+    if path.is_file() {
+        return format!("{s} is a file: did you mean docker-archive:{s}? ({FORMS})");
+    }
+    if !s.contains(':') || s.starts_with(['/', '.']) {
+        return FORMS.to_string();
+    }
+    match parse_registry(s, s) {
+        Ok(r) => format!(
+            "did you mean docker://{r} (a registry)? An image in podman's local storage \
+             must be copied out first: skopeo copy containers-storage:{s} oci:DIR:TAG, \
+             then ldguard-layer oci:DIR:TAG ({FORMS})"
+        ),
+        Err(_) => FORMS.to_string(),
+    }
+}
+
 fn valid_tag(tag: &str) -> bool {
     !tag.is_empty()
         && tag.len() <= 128
@@ -107,7 +131,7 @@ impl ImageRef {
         if let Some(rest) = s.strip_prefix("docker://") {
             return parse_registry(s, rest).map(ImageRef::Registry);
         }
-        Err(bad(s, format!("unknown transport; {FORMS}")))
+        Err(bad(s, format!("unknown transport; {}", suggestion(s))))
     }
 
     /// The image's tag, if the reference names one.
@@ -147,7 +171,7 @@ impl ImageRef {
                     .ok_or_else(|| need("the source has no tag to suffix"))?;
                 ImageRef::Oci {
                     dir: dir.clone(),
-                    tag: Some(format!("{tag}{suffix}")),
+                    tag: Some(suffixed(tag, suffix)),
                 }
             }
             ImageRef::DockerArchive { file, name } => {
@@ -160,7 +184,7 @@ impl ImageRef {
                     .ok_or_else(|| need("the archive's image name has no tag"))?;
                 ImageRef::DockerArchive {
                     file: suffixed_file(file, suffix),
-                    name: Some(format!("{n}:{t}{suffix}")),
+                    name: Some(format!("{n}:{}", suffixed(t, suffix))),
                 }
             }
             ImageRef::Registry(r) => {
@@ -170,11 +194,21 @@ impl ImageRef {
                 ImageRef::Registry(RegistryRef {
                     host: r.host.clone(),
                     repo: r.repo.clone(),
-                    tag: Some(format!("{tag}{suffix}")),
+                    tag: Some(suffixed(tag, suffix)),
                     digest: None,
                 })
             }
         })
+    }
+}
+
+/// `name` with `suffix`, once: re-instrumenting `web-layered` replaces its
+/// ldguard layer and writes `web-layered` again, not `web-layered-layered`.
+fn suffixed(name: &str, suffix: &str) -> String {
+    if name.ends_with(suffix) {
+        name.to_string()
+    } else {
+        format!("{name}{suffix}")
     }
 }
 
@@ -184,8 +218,8 @@ fn suffixed_file(file: &Path, suffix: &str) -> PathBuf {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     let name = match file.extension() {
-        Some(ext) => format!("{stem}{suffix}.{}", ext.to_string_lossy()),
-        None => format!("{stem}{suffix}"),
+        Some(ext) => format!("{}.{}", suffixed(&stem, suffix), ext.to_string_lossy()),
+        None => suffixed(&stem, suffix),
     };
     file.with_file_name(name)
 }
@@ -357,6 +391,65 @@ mod tests {
             .to_string();
         assert!(e.contains("no tag"), "{e}");
         assert!(ImageRef::parse("docker://h.io/r@sha256:zz").is_err());
+    }
+
+    #[test]
+    fn bare_references_get_a_suggestion() {
+        let err = ImageRef::parse("nginx:latest").unwrap_err().to_string();
+        assert!(
+            err.contains("did you mean docker://docker.io/library/nginx:latest"),
+            "{err}"
+        );
+        assert!(
+            err.contains("skopeo copy containers-storage:nginx:latest oci:DIR:TAG"),
+            "{err}"
+        );
+        let err = ImageRef::parse("quay.io/org/app:1")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("did you mean docker://quay.io/org/app:1"),
+            "{err}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("index.json"), "{}").unwrap();
+        let d = dir.path().display();
+        let err = ImageRef::parse(&d.to_string()).unwrap_err().to_string();
+        assert!(err.contains(&format!("did you mean oci:{d}?")), "{err}");
+        let tar = dir.path().join("web.tar");
+        std::fs::write(&tar, "").unwrap();
+        let err = ImageRef::parse(tar.to_str().unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("did you mean docker-archive:{}?", tar.display())),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn re_instrumenting_a_layered_image_keeps_its_name() {
+        for (src, dst) in [
+            ("oci:/i:web-layered", "oci:/i:web-layered"),
+            (
+                "docker://h:5000/r:1.4-layered",
+                "docker://h:5000/r:1.4-layered",
+            ),
+        ] {
+            let d = ImageRef::parse(src)
+                .unwrap()
+                .default_destination("-layered", None)
+                .unwrap();
+            assert_eq!(d.to_string(), dst);
+        }
+        let d = ImageRef::parse("docker-archive:/a/b-layered.tar:web:1-layered")
+            .unwrap()
+            .default_destination("-layered", None)
+            .unwrap();
+        assert_eq!(
+            d.to_string(),
+            "docker-archive:/a/b-layered.tar:web:1-layered"
+        );
     }
 
     #[test]

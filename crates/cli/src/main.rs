@@ -37,11 +37,25 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    restore_default_sigpipe();
     let cli = Cli::parse();
     match cli.command {
         Command::Policy(cmd) => policy::run(cmd),
         Command::Run(args) => run::run(args),
         Command::Events(cmd) => events::run(cmd),
         Command::Learn(args) => learn::run(args),
+    }
+}
+
+/// Rust ignores SIGPIPE, so printing into a closed pipe (`ldguard events
+/// tail F | head`) would panic with exit 101. Like coreutils, end quietly
+/// instead: the default action terminates the process on the first write
+/// to a pipe nobody reads. (Commands started by `ldguard run` get the
+/// default disposition from std either way.)
+fn restore_default_sigpipe() {
+    // SAFETY: called first in main, before any thread exists; SIG_DFL is a
+    // valid disposition and no handler code runs.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

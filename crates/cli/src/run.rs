@@ -1,12 +1,17 @@
 //! `ldguard run --policy FILE [--events SINK] -- CMD...`: runs a command
-//! with libldguard.so preloaded, to try a policy locally.
+//! with libldguard.so preloaded, to try a policy locally. Exits with the
+//! command's own status, or 125 (ldguard's error), 126 (cannot run), 127
+//! (not found).
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use clap::Args;
+use ldguard_policy::Policy;
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -19,8 +24,9 @@ pub struct RunArgs {
     /// Override the policy's mode: enforce, permissive or disabled.
     #[arg(long, value_name = "MODE")]
     mode: Option<String>,
-    /// The library to preload (default: $LDGUARD_LIBRARY, then next to this
-    /// binary, then the build's target/dist).
+    /// The library to preload [default: $LDGUARD_LIBRARY, then next to this
+    /// binary, <exe dir>/../lib/ldguard/<arch>-linux-<libc>/, the build's
+    /// target/dist, /usr/lib/ldguard/<arch>-linux-<libc>/].
     #[arg(long, value_name = "PATH")]
     library: Option<PathBuf>,
     /// The command and its arguments.
@@ -28,16 +34,27 @@ pub struct RunArgs {
     command: Vec<OsString>,
 }
 
+/// `ldguard run`'s own failures, kept apart from every code the command may
+/// return itself, as `env`, `nohup` and podman do.
+const EXIT_OWN_ERROR: u8 = 125;
+/// The command was found but could not be run.
+const EXIT_CANNOT_RUN: u8 = 126;
+/// The command was not found.
+const EXIT_NOT_FOUND: u8 = 127;
+
 pub fn run(args: RunArgs) -> ExitCode {
     match prepare(&args) {
         Ok(mut cmd) => {
             let err = cmd.exec();
             eprintln!("ldguard run: cannot run {:?}: {err}", args.command[0]);
-            ExitCode::from(127)
+            match err.kind() {
+                std::io::ErrorKind::NotFound => ExitCode::from(EXIT_NOT_FOUND),
+                _ => ExitCode::from(EXIT_CANNOT_RUN),
+            }
         }
         Err(message) => {
             eprintln!("ldguard run: {message}");
-            ExitCode::from(2)
+            ExitCode::from(EXIT_OWN_ERROR)
         }
     }
 }
@@ -47,11 +64,8 @@ fn prepare(args: &RunArgs) -> Result<Command, String> {
         std::path::absolute(&args.policy).map_err(|e| format!("{}: {e}", args.policy.display()))?;
     let text =
         std::fs::read_to_string(&policy).map_err(|e| format!("{}: {e}", policy.display()))?;
-    if let Err(diags) = ldguard_policy::compile_str(&text, &policy.display().to_string()) {
-        return Err(format!(
-            "the policy is invalid; the command was not started\n{diags}"
-        ));
-    }
+    let table = ldguard_policy::compile_str(&text, &policy.display().to_string())
+        .map_err(|diags| format!("the policy is invalid; the command was not started\n{diags}"))?;
     if let Some(mode) = &args.mode {
         if ldguard_policy::Mode::parse(mode).is_none() {
             return Err(format!(
@@ -64,6 +78,9 @@ fn prepare(args: &RunArgs) -> Result<Command, String> {
     }
     let library = find_library(args.library.as_deref())?;
     warn_if_config_locks_env();
+    if let Some(program) = program_path(&args.command[0]) {
+        warn_if_no_rule_names(table.policy(), &args.command[0], &program);
+    }
 
     let mut preload = OsString::from(&library);
     if let Some(existing) = std::env::var_os("LD_PRELOAD").filter(|v| !v.is_empty()) {
@@ -80,6 +97,67 @@ fn prepare(args: &RunArgs) -> Result<Command, String> {
         None => cmd.env_remove("LDGUARD_MODE"),
     };
     Ok(cmd)
+}
+
+/// The executable the library will see as `/proc/self/exe` for `command`:
+/// found through PATH as execvp does, symlinks resolved. `None` when it is
+/// not found (exec then reports that).
+fn program_path(command: &OsStr) -> Option<PathBuf> {
+    let candidates: Vec<PathBuf> = if command.as_bytes().contains(&b'/') {
+        vec![PathBuf::from(command)]
+    } else {
+        let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(command))
+            .collect()
+    };
+    candidates.into_iter().find_map(|c| {
+        let meta = std::fs::metadata(&c).ok()?;
+        (meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+            .then(|| std::fs::canonicalize(&c).ok())
+            .flatten()
+    })
+}
+
+/// A policy whose rules all name other programs decides nothing for this
+/// one beyond its defaults, silently: say so before the run.
+fn warn_if_no_rule_names(policy: &Policy, command: &OsStr, program: &Path) {
+    let scoped: Vec<_> = policy
+        .rules
+        .iter()
+        .filter(|r| r.enabled)
+        .filter_map(|r| r.program.as_ref())
+        .collect();
+    if scoped.is_empty() {
+        return;
+    }
+    let exe = program.as_os_str().as_bytes();
+    if scoped
+        .iter()
+        .any(|globs| globs.iter().any(|g| g.is_match(exe)))
+    {
+        return;
+    }
+    let mut named: Vec<&str> = scoped
+        .iter()
+        .flat_map(|g| g.iter().map(|g| g.as_str()))
+        .collect();
+    named.sort_unstable();
+    named.dedup();
+    let unscoped = policy
+        .rules
+        .iter()
+        .filter(|r| r.enabled && r.program.is_none())
+        .count();
+    eprintln!(
+        "ldguard run: warning: no rule of policy {:?} names {} ({} resolved through PATH and symlinks, \
+         as the library sees it); only its {unscoped} rule(s) without \"program\" and its defaults apply. \
+         Its rules name: {}",
+        policy.name,
+        program.display(),
+        Path::new(command).display(),
+        named.join(", ")
+    );
 }
 
 /// The directory name of this build's shipped library under target/dist.
@@ -102,10 +180,20 @@ fn find_library(explicit: Option<&Path>) -> Result<PathBuf, String> {
     } else if let Ok(exe) = std::env::current_exe() {
         if let Some(dir) = exe.parent() {
             candidates.push(dir.join("libldguard.so"));
-            candidates.push(dir.join("../lib/ldguard/libldguard.so"));
+            // Installed: the layout ldguard-layer reads too.
+            candidates.push(
+                dir.join("../lib/ldguard")
+                    .join(dist_name())
+                    .join("libldguard.so"),
+            );
             // target/<profile>/ldguard -> target/dist/<arch>-linux-<libc>/
             candidates.push(dir.join("../dist").join(dist_name()).join("libldguard.so"));
         }
+        candidates.push(
+            Path::new("/usr/lib/ldguard")
+                .join(dist_name())
+                .join("libldguard.so"),
+        );
     }
     for c in candidates {
         if c.is_file() {

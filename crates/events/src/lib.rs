@@ -15,7 +15,7 @@ mod spec;
 
 pub use event::{format_time, Event};
 pub use read::{parse_time, EventReader, LineError};
-pub use sink::{FileSink, NullSink, Sink, StderrSink};
+pub use sink::{FileSink, NullSink, Rotation, Sink, StderrSink};
 pub use spec::{SinkSpec, SpecError};
 
 use std::io;

@@ -191,6 +191,22 @@ mod tests {
     }
 
     #[test]
+    fn fields_added_by_shippers_are_ignored() {
+        let line = event_line(7);
+        let shipped = format!(
+            r#"{{"kubernetes":{{"pod":"web-1","labels":{{"app":"web"}}}},"stream":"stdout",{}"#,
+            &line.trim()[1..]
+        );
+        let items: Vec<_> = EventReader::new(shipped.as_bytes()).collect();
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].as_ref().unwrap().pid, 7, "{items:?}");
+        assert_eq!(
+            items[0].as_ref().unwrap(),
+            &serde_json::from_str::<Event>(line.trim()).unwrap()
+        );
+    }
+
+    #[test]
     fn behavior_flag_round_trips_and_stays_out_of_other_events() {
         let mut e: Event = serde_json::from_str(event_line(1).trim()).unwrap();
         assert!(!e.behavior);

@@ -5,8 +5,8 @@ use crate::Event;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, FromRawFd};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
 
 /// A destination for batches of events.
 pub trait Sink: Send {
@@ -32,15 +32,44 @@ impl Sink for NullSink {
 /// Appends JSON lines to a file shared by every process of a container.
 ///
 /// The file is opened `O_APPEND` and each batch goes out in one `write`, so
-/// lines of concurrent processes never interleave mid-line.
+/// lines of concurrent processes never interleave mid-line. Past
+/// [`Rotation::max_bytes`] the file is rotated as logrotate would name it
+/// (`events.jsonl` → `events.jsonl.1` → ... → `.keep`, the oldest dropped).
 pub struct FileSink {
     file: File,
-    path: std::path::PathBuf,
+    path: PathBuf,
+    rotation: Rotation,
+    /// Device and inode of `file`: when `path` names another file, a process
+    /// sharing it rotated, and this sink follows to the new one.
+    identity: (u64, u64),
     buf: Vec<u8>,
 }
 
+/// When a [`FileSink`] rotates its file, and how many old files it keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rotation {
+    pub max_bytes: u64,
+    /// Rotated files kept (`.1` is the newest); at least 1.
+    pub keep: u32,
+}
+
+impl Default for Rotation {
+    /// 64 MiB and 3 old files: a container's disk cannot fill with events.
+    fn default() -> Self {
+        Rotation {
+            max_bytes: 64 << 20,
+            keep: 3,
+        }
+    }
+}
+
 impl FileSink {
+    /// Opens `path` with the default [`Rotation`].
     pub fn open(path: &Path) -> io::Result<FileSink> {
+        FileSink::open_with(path, Rotation::default())
+    }
+
+    pub fn open_with(path: &Path, rotation: Rotation) -> io::Result<FileSink> {
         let file = OpenOptions::new()
             .append(true)
             .create(true)
@@ -48,11 +77,61 @@ impl FileSink {
             .custom_flags(libc::O_CLOEXEC)
             .open(path)
             .map_err(|e| io::Error::new(e.kind(), format!("event file {}: {e}", path.display())))?;
+        let file = out_of_the_way(file);
+        let meta = file.metadata()?;
         Ok(FileSink {
-            file: out_of_the_way(file),
+            file,
             path: path.to_owned(),
+            rotation,
+            identity: (meta.dev(), meta.ino()),
             buf: Vec::new(),
         })
+    }
+
+    fn reopen(&mut self) -> io::Result<()> {
+        *self = FileSink::open_with(&self.path.clone(), self.rotation)?;
+        Ok(())
+    }
+
+    /// Whether `path` still names the file this sink writes to.
+    fn path_is_ours(&self) -> bool {
+        std::fs::metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.identity)
+    }
+
+    fn rotated_name(&self, n: u32) -> PathBuf {
+        let mut name = self.path.clone().into_os_string();
+        name.push(format!(".{n}"));
+        PathBuf::from(name)
+    }
+
+    /// Shifts the rotated files up and moves the full file to `.1`, under
+    /// an exclusive lock on it: of the processes that see it full, the first
+    /// rotates and the others find `path` already replaced.
+    fn rotate(&mut self) -> io::Result<()> {
+        // SAFETY: flock on a descriptor this sink owns; released when the
+        // old descriptor is closed by `reopen`.
+        if unsafe { libc::flock(self.file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if self.path_is_ours() {
+            let keep = self.rotation.keep.max(1);
+            for n in (1..keep).rev() {
+                match std::fs::rename(self.rotated_name(n), self.rotated_name(n + 1)) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+            }
+            std::fs::rename(&self.path, self.rotated_name(1))?;
+        }
+        self.reopen()
+    }
+
+    fn write_lines(&mut self, events: &[Event]) -> io::Result<()> {
+        self.buf.clear();
+        for event in events {
+            self.buf.extend_from_slice(&event.to_line());
+        }
+        self.file.write_all(&self.buf)
     }
 }
 
@@ -76,23 +155,23 @@ const HIGH_FD: i32 = 700;
 
 impl Sink for FileSink {
     fn write_batch(&mut self, events: &[Event]) -> io::Result<()> {
-        self.buf.clear();
-        for event in events {
-            self.buf.extend_from_slice(&event.to_line());
+        if !self.path_is_ours() {
+            // Rotated (or removed) by another process or by logrotate.
+            self.reopen()?;
         }
-        match self.file.write_all(&self.buf) {
+        match self.write_lines(events) {
             // The program closed our descriptor (closefrom, close_range):
             // reopen once and retry.
             Err(e) if e.raw_os_error() == Some(libc::EBADF) => {
-                *self = FileSink::open(&self.path.clone())?;
-                self.buf.clear();
-                for event in events {
-                    self.buf.extend_from_slice(&event.to_line());
-                }
-                self.file.write_all(&self.buf)
+                self.reopen()?;
+                self.write_lines(events)?;
             }
-            other => other,
+            other => other?,
         }
+        if self.file.metadata()?.len() >= self.rotation.max_bytes {
+            self.rotate()?;
+        }
+        Ok(())
     }
 }
 
@@ -191,6 +270,74 @@ mod tests {
             .collect();
         assert_eq!(pids, [1, 2, 3]);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn file_sink_rotates_by_size_and_loses_no_line_across_processes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.jsonl");
+        let rotation = Rotation {
+            max_bytes: 1000,
+            keep: 50,
+        };
+        // Two sinks on one file, as two processes of a container.
+        let mut a = FileSink::open_with(&path, rotation).unwrap();
+        let mut b = FileSink::open_with(&path, rotation).unwrap();
+        for n in 0..200 {
+            let sink = if n % 3 == 0 { &mut b } else { &mut a };
+            sink.write_batch(&[event(n)]).unwrap();
+        }
+        let mut pids = Vec::new();
+        let mut files = 0;
+        for p in std::iter::once(path.clone()).chain((1..=50).map(|n| a.rotated_name(n))) {
+            let Ok(text) = std::fs::read_to_string(&p) else {
+                continue;
+            };
+            files += 1;
+            let len = text.len() as u64;
+            assert!(
+                len < rotation.max_bytes + 200,
+                "{} has {len} bytes",
+                p.display()
+            );
+            pids.extend(
+                text.lines()
+                    .map(|l| serde_json::from_str::<Event>(l).unwrap().pid),
+            );
+        }
+        assert!(files > 5, "only {files} files: no rotation happened");
+        pids.sort_unstable();
+        assert_eq!(pids, (0..200).collect::<Vec<_>>(), "every line once");
+    }
+
+    #[test]
+    fn file_sink_keeps_only_the_newest_rotated_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.jsonl");
+        let rotation = Rotation {
+            max_bytes: 300,
+            keep: 2,
+        };
+        let mut sink = FileSink::open_with(&path, rotation).unwrap();
+        for n in 0..100 {
+            sink.write_batch(&[event(n)]).unwrap();
+        }
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        let mut names = names;
+        names.sort();
+        assert_eq!(names, ["e.jsonl", "e.jsonl.1", "e.jsonl.2"]);
+        let newest_rotated = std::fs::read_to_string(sink.rotated_name(1)).unwrap();
+        let last = newest_rotated.lines().last().unwrap();
+        assert_eq!(
+            serde_json::from_str::<Event>(last).unwrap().pid,
+            99 - {
+                let current = std::fs::read_to_string(&path).unwrap();
+                current.lines().count() as u32
+            }
+        );
     }
 
     #[test]

@@ -64,6 +64,8 @@ pub struct Learner {
     skipped: BTreeMap<Skip, u64>,
     dropped: u64,
     events: u64,
+    /// Events marked `behavior` (written under `log: ["behavior"]`).
+    behavior_records: u64,
     /// Programs whose behaviour dedup set overflowed (the library said so).
     overflowed: BTreeSet<String>,
 }
@@ -81,6 +83,7 @@ impl Learner {
     /// Takes one event into account.
     pub fn observe(&mut self, e: &Event) {
         self.events += 1;
+        self.behavior_records += u64::from(e.behavior);
         if let Some(n) = e.dropped {
             self.dropped += n;
         }
@@ -100,6 +103,12 @@ impl Learner {
     /// Number of events observed so far.
     pub fn events(&self) -> u64 {
         self.events
+    }
+
+    /// Number of `behavior` records observed so far: without any, the input
+    /// holds only decisions the old policy logged, not what the workload did.
+    pub fn behavior_records(&self) -> u64 {
+        self.behavior_records
     }
 
     /// Number of distinct (program, operation) pairs observed so far.

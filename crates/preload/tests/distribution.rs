@@ -292,7 +292,10 @@ fn server_down_at_start_uses_baked_then_cached_policy() {
     std::fs::write(fx.path("baked.json"), policy("enforce", fx.dir.path())).unwrap();
     fx.server.stop();
     fx.config(json!({"bakedPolicy": fx.path("baked.json")}));
-    let out = fx.command(r#"cat "$SECRET""#).output().unwrap();
+    // `exit $?` keeps bash from exec'ing its last command: the library waits
+    // for a first fetch in flight at exit, not at execve, so an exec'd-away
+    // fetch would leave only its claim (no lastError, no cached policy).
+    let out = fx.command(r#"cat "$SECRET"; exit $?"#).output().unwrap();
     assert!(!out.status.success(), "baked enforce policy must deny");
     assert!(String::from_utf8_lossy(&out.stderr).contains("Permission denied"));
 
@@ -321,7 +324,7 @@ fn server_down_at_start_uses_baked_then_cached_policy() {
     // Fill the cache while the server is up, then take it away: the cache wins.
     fx.server.restart();
     fx.config(json!({}));
-    let out = fx.command("/bin/true").output().unwrap();
+    let out = fx.command("/bin/true; exit $?").output().unwrap();
     assert!(out.status.success());
     assert!(
         fx.path("cache/cache.json").exists(),

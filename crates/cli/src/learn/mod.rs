@@ -43,6 +43,23 @@ pub fn run(args: LearnArgs) -> ExitCode {
         eprintln!("ldguard learn: no policy written: some event files could not be read");
         return ExitCode::from(2);
     }
+    if learner.behavior_records() == 0 {
+        eprintln!(
+            "ldguard learn: no policy written: {} holds no behavior records ({} events read), \
+             so there is nothing to learn from\n  \
+             hint: record the workload under a policy whose \"log\" includes \"behavior\", e.g.\n    \
+             ldguard run --policy record.json --mode permissive --events file:events.jsonl -- CMD\n  \
+             with {{\"apiVersion\": \"ldguard.policy/v1\", \"name\": \"record\", \"log\": [\"behavior\"]}} \
+             in record.json (see docs/learning.md)",
+            args.events
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            learner.events()
+        );
+        return ExitCode::from(1);
+    }
     let opts = Options {
         name: args
             .name
