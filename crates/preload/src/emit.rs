@@ -6,7 +6,10 @@
 //! - Full queue: an allow, audit, behavior or status record is dropped and
 //!   counted; the writer reports the count as an event of its own. Deny and
 //!   kill records are never dropped: they have reserved room, then wait for
-//!   the writer within a per-process budget, then are written synchronously.
+//!   the writer within a per-process budget, then are written synchronously
+//!   (file and stderr sinks; an HTTP sink counts them as dropped instead,
+//!   as it does for what its own buffer cannot hold while the collector is
+//!   down).
 //! - Normal exit (`atexit`) and a successful exec wait (bounded) until the
 //!   writer has written everything queued so far.
 //! - `fork`: the child has no writer thread; an atfork handler forgets the
@@ -73,9 +76,10 @@ fn sink_spec() -> Option<&'static SinkSpec> {
 }
 
 /// Queues `record`. Ordinary records never block: on a full queue they
-/// are dropped and counted. Deny and kill records are never dropped: they
-/// have reserved room, and when even that is full they wait for the writer
-/// (within a per-process budget) and are then written synchronously.
+/// are dropped and counted. Deny and kill records are never dropped by a
+/// file or stderr sink: they have reserved room, and when even that is full
+/// they wait for the writer (within a per-process budget) and are then
+/// written synchronously.
 pub fn send(record: Record) {
     send_with(record, Patience::for_record(&record));
 }
@@ -142,7 +146,10 @@ fn send_with(record: Record, patience: Patience) {
         std::thread::sleep(Duration::from_micros(100));
         waited.fetch_add(100, Ordering::Relaxed);
     }
-    if important {
+    // A file or stderr can take the record synchronously; an HTTP
+    // collector cannot (it is what is slow), so there the record is
+    // counted like any other drop rather than stall the program.
+    if important && matches!(sink_spec(), Some(SinkSpec::File(_) | SinkSpec::Stderr)) {
         write_direct(&record);
     } else {
         DROPPED.fetch_add(1, Ordering::Relaxed);

@@ -18,7 +18,7 @@
 use std::alloc::{alloc_zeroed, Layout};
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
 /// Slots reserved for important records.
 pub const RESERVED: u64 = 256;
@@ -133,7 +133,10 @@ impl<T: Copy + 'static> Queue<T> {
     pub fn wait(&self, timeout_ms: u64) {
         self.sleeping.store(1, Ordering::SeqCst);
         // A push between the caller's last `pop` and the store above has
-        // not seen the flag: look again before sleeping.
+        // not seen the flag: look again before sleeping. The fences pair
+        // with the one in `wake`: either this load sees the pushed record,
+        // or that push sees the flag (store-load order needs a full fence).
+        fence(Ordering::SeqCst);
         if self.ready() {
             self.sleeping.store(0, Ordering::SeqCst);
             return;
@@ -163,7 +166,9 @@ impl<T: Copy + 'static> Queue<T> {
     }
 
     fn wake(&self) {
-        if self.sleeping.load(Ordering::SeqCst) == 1 && self.sleeping.swap(0, Ordering::SeqCst) == 1
+        fence(Ordering::SeqCst);
+        if self.sleeping.load(Ordering::Relaxed) == 1
+            && self.sleeping.swap(0, Ordering::SeqCst) == 1
         {
             crate::sys::raw_syscall(
                 libc::SYS_futex,

@@ -8,7 +8,7 @@ use common::{c_program, policy, scratch, Run};
 use serde_json::json;
 use std::collections::HashMap;
 
-fn field<'a>(line: &'a str, name: &str) -> i64 {
+fn field(line: &str, name: &str) -> i64 {
     let fields: HashMap<&str, &str> = line
         .split_whitespace()
         .filter_map(|kv| kv.split_once('='))
