@@ -11,7 +11,7 @@ use ldguard_backstop::{Needs, Plan};
 use ldguard_events::SinkSpec;
 use ldguard_policy::{LandlockLevel, Mode};
 
-use crate::state::Process;
+use crate::active::Process;
 
 /// Marks a process tree that already has the backstop. Trusted only
 /// together with `no_new_privs`, which both mechanisms set and nothing can
@@ -24,7 +24,7 @@ const REFUSED: i32 = 126;
 
 /// Called once per process, right after the start-up policy is published.
 pub fn install_at_start(process: &Process) {
-    let Some(active) = crate::state::published() else {
+    let Some(active) = crate::active::published() else {
         return;
     };
     if active.mode != Mode::Enforce {

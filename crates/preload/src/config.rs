@@ -7,8 +7,9 @@
 
 use ldguard_events::SinkSpec;
 use ldguard_policy::Mode;
+use ldguard_source::Token;
 use serde::Deserialize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Where an instrumented image keeps its configuration.
 pub const SYSTEM_CONFIG: &str = "/etc/ldguard/config.json";
@@ -187,6 +188,39 @@ fn parse(text: &str, origin: &str, notes: &mut Vec<String>) -> ConfigFile {
             ConfigFile::default()
         }
     }
+}
+
+/// The bearer token, and a note when environment tokens were refused.
+/// `LDGUARD_TOKEN` and `LDGUARD_TOKEN_FILE` count as environment overrides:
+/// a process that could pick the token could also make every fetch fail and
+/// stall the container on an old policy, so in a locked configuration only
+/// `tokenFile` is used.
+pub fn token(settings: &Settings) -> (Token, Option<String>) {
+    let env_token = std::env::var("LDGUARD_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
+    let env_file = std::env::var("LDGUARD_TOKEN_FILE")
+        .ok()
+        .filter(|t| !t.is_empty());
+    let mut note = None;
+    if settings.env_allowed {
+        if let Some(t) = env_token {
+            return (Token::Value(t), None);
+        }
+        if let Some(f) = env_file {
+            return (Token::File(PathBuf::from(f)), None);
+        }
+    } else if env_token.is_some() || env_file.is_some() {
+        note = Some(format!(
+            "ignored LDGUARD_TOKEN/LDGUARD_TOKEN_FILE because {} does not set \"allowEnvOverride\": true",
+            SYSTEM_CONFIG
+        ));
+    }
+    let token = match &settings.token_file {
+        Some(path) => Token::File(PathBuf::from(path)),
+        None => Token::None,
+    };
+    (token, note)
 }
 
 #[cfg(test)]

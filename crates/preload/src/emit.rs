@@ -1,9 +1,15 @@
-//! The event pipeline: hooks `try_send` fixed-size [`Record`]s into a
-//! bounded crossbeam channel; a background writer thread, started on the
-//! first event, turns them into JSON and hands batches to the sink.
+//! The event pipeline: hooks push fixed-size [`Record`]s into a bounded,
+//! lock-free [`Queue`]; a background writer thread (`ldguard-events`,
+//! started on the first event, internal for life and with every signal
+//! blocked) turns them into JSON and hands batches to the sink.
 //!
-//! - Full queue: the record is dropped and counted; the writer reports the
-//!   count as an event of its own.
+//! - Full queue: an allow, audit, behavior or status record is dropped and
+//!   counted; the writer reports the count as an event of its own. Deny and
+//!   kill records are never dropped: they have reserved room, then wait for
+//!   the writer within a per-process budget, then are written synchronously
+//!   (file and stderr sinks; an HTTP sink counts them as dropped instead,
+//!   as it does for what its own buffer cannot hold while the collector is
+//!   down).
 //! - Normal exit (`atexit`) and a successful exec wait (bounded) until the
 //!   writer has written everything queued so far.
 //! - `fork`: the child has no writer thread; an atfork handler forgets the
@@ -12,21 +18,24 @@
 //!   pipeline; with none yet, it writes its event directly (starting a
 //!   thread in a vfork child would be wrong).
 
-use crate::guard::Guard;
+use crate::active;
+use crate::guard::{self, Internal};
+use crate::queue::Queue;
 use crate::record::{Context, Record, What};
-use crate::state;
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use ldguard_events::http::{HttpSink, HttpSinkConfig};
 use ldguard_events::{Event, Sink, SinkSpec};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-const QUEUE: usize = 256;
+/// Queue slots (~2.3 KiB each, zeroed pages touched only when used); the
+/// last `queue::RESERVED` of them only for deny and kill records.
+const QUEUE: usize = 1024;
 const BATCH: usize = 64;
 
 struct Pipeline {
-    tx: Sender<Record>,
-    /// Records queued and records written, for bounded flushes.
-    sent: AtomicU64,
+    queue: Queue<Record>,
+    /// Records written, for bounded flushes (compared with `queue.claimed()`).
     written: AtomicU64,
 }
 
@@ -62,56 +71,88 @@ extern "C" fn at_exit() {
 }
 
 fn sink_spec() -> Option<&'static SinkSpec> {
-    let spec = &state::process()?.settings.events;
+    let spec = &active::process()?.settings.events;
     (*spec != SinkSpec::None).then_some(spec)
 }
 
-/// Queues `record` (never blocks). Call with the guard held.
+/// Queues `record`. Ordinary records never block: on a full queue they
+/// are dropped and counted. Deny and kill records are never dropped by a
+/// file or stderr sink: they have reserved room, and when even that is full
+/// they wait for the writer (within a per-process budget) and are then
+/// written synchronously.
 pub fn send(record: Record) {
-    send_with(record, false);
+    send_with(record, Patience::for_record(&record));
 }
 
-/// Like [`send`], but a full queue is waited on (100 µs sleeps: no lock,
-/// no allocation) within a per-process budget. For `behavior` records: a
-/// learning run wants every first sighting more than it wants speed, and
-/// the budget keeps a stuck sink from slowing the program for long.
+/// Like [`send`], but a full queue is waited on within a per-process
+/// budget. For `behavior` records: a learning run wants every first
+/// sighting more than it wants speed, and the budget keeps a stuck sink
+/// from slowing the program for long.
 pub fn send_patiently(record: Record) {
-    send_with(record, true);
+    let patience = match Patience::for_record(&record) {
+        Patience::None => Patience::Wait,
+        important => important,
+    };
+    send_with(record, patience);
 }
 
-/// Total wait allowed to [`send_patiently`] per process.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Patience {
+    /// Drop (and count) when the queue is full.
+    None,
+    /// Wait for room within the budget, then drop and count.
+    Wait,
+    /// Use the reserved room, wait within the budget, then write directly.
+    Never,
+}
+
+impl Patience {
+    fn for_record(record: &Record) -> Patience {
+        if record.is_important() {
+            Patience::Never
+        } else {
+            Patience::None
+        }
+    }
+}
+
+/// Total wait for queue room allowed per process (each kind of patience).
 const PATIENCE_BUDGET_US: u64 = 2_000_000;
 static WAITED_US: AtomicU64 = AtomicU64::new(0);
+static IMPORTANT_WAITED_US: AtomicU64 = AtomicU64::new(0);
 
-fn send_with(mut record: Record, patient: bool) {
+fn send_with(record: Record, patience: Patience) {
     if sink_spec().is_none() {
         return;
     }
-    let pipe = match pipeline() {
-        Some(p) => p,
-        None => {
-            write_direct(&record);
-            return;
-        }
+    let Some(pipe) = pipeline() else {
+        write_direct(&record);
+        return;
+    };
+    let important = patience == Patience::Never;
+    let waited = if important {
+        &IMPORTANT_WAITED_US
+    } else {
+        &WAITED_US
     };
     loop {
-        match pipe.tx.try_send(record) {
-            Ok(()) => {
-                pipe.sent.fetch_add(1, Ordering::AcqRel);
-                return;
-            }
-            Err(TrySendError::Full(r))
-                if patient && WAITED_US.load(Ordering::Relaxed) < PATIENCE_BUDGET_US =>
-            {
-                record = r;
-                std::thread::sleep(Duration::from_micros(100));
-                WAITED_US.fetch_add(100, Ordering::Relaxed);
-            }
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                DROPPED.fetch_add(1, Ordering::Relaxed);
-                return;
-            }
+        if pipe.queue.push(record, important).is_ok() {
+            return;
         }
+        if patience == Patience::None || waited.load(Ordering::Relaxed) >= PATIENCE_BUDGET_US {
+            break;
+        }
+        // nanosleep: no lock, no allocation, fine in a signal handler.
+        std::thread::sleep(Duration::from_micros(100));
+        waited.fetch_add(100, Ordering::Relaxed);
+    }
+    // A file or stderr can take the record synchronously; an HTTP
+    // collector cannot (it is what is slow), so there the record is
+    // counted like any other drop rather than stall the program.
+    if important && matches!(sink_spec(), Some(SinkSpec::File(_) | SinkSpec::Stderr)) {
+        write_direct(&record);
+    } else {
+        DROPPED.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -123,9 +164,11 @@ pub fn status(message: &str) {
 }
 
 /// Writes `record` synchronously, bypassing the queue: for `kill` (the
-/// process dies right after) and for vfork children without a pipeline.
+/// process dies right after), for vfork children without a pipeline, and
+/// for a deny that found the queue full for too long.
 pub fn write_direct(record: &Record) {
     let Some(spec) = sink_spec() else { return };
+    let _section = Internal::enter();
     let event = record.event(&Context::gather());
     let written = match spec {
         SinkSpec::File(path) => ldguard_events::FileSink::open(path)
@@ -165,11 +208,20 @@ fn pipeline() -> Option<&'static Pipeline> {
 }
 
 fn start() -> Option<&'static Pipeline> {
+    let started = start_internal();
+    if started.is_none() {
+        STARTING.store(false, Ordering::Release);
+    }
+    started
+}
+
+fn start_internal() -> Option<&'static Pipeline> {
     let spec = sink_spec()?;
+    let _section = Internal::enter();
     // Open the sink here, synchronously: the program may close its stderr
     // (coreutils' close_stdout) before a new thread gets to run.
     let mut notes = Vec::new();
-    let sink: Box<dyn Sink> = match crate::refresh::open_sink(spec) {
+    let sink: Box<dyn Sink> = match open_sink(spec) {
         Ok(s) => s,
         Err(e) => {
             let mut r = Record::new(What::Status);
@@ -179,59 +231,58 @@ fn start() -> Option<&'static Pipeline> {
             Box::new(ldguard_events::StderrSink::new())
         }
     };
-    let (tx, rx) = crossbeam_channel::bounded(QUEUE);
     let pipe: &'static Pipeline = Box::leak(Box::new(Pipeline {
-        tx,
-        sent: AtomicU64::new(0),
+        queue: Queue::new(QUEUE)?,
         written: AtomicU64::new(0),
     }));
-    let spawned = std::thread::Builder::new()
-        .name("ldguard-events".into())
-        .stack_size(256 * 1024)
-        .spawn(move || writer(pipe, rx, sink, notes));
-    match spawned {
-        Ok(_) => {
-            PIPE.store(pipe as *const Pipeline as *mut Pipeline, Ordering::Release);
-            Some(pipe)
-        }
-        Err(_) => {
-            // No thread (e.g. RLIMIT_NPROC): write directly instead.
-            STARTING.store(false, Ordering::Release);
-            None
-        }
-    }
+    // No thread (e.g. RLIMIT_NPROC): the caller writes directly instead.
+    guard::spawn_library_thread("ldguard-events", 256 * 1024, move || {
+        writer(pipe, sink, notes)
+    })
+    .ok()?;
+    PIPE.store(pipe as *const Pipeline as *mut Pipeline, Ordering::Release);
+    Some(pipe)
 }
 
-fn writer(
-    pipe: &'static Pipeline,
-    rx: Receiver<Record>,
-    mut sink: Box<dyn Sink>,
-    notes: Vec<Record>,
-) {
-    if let Some(g) = Guard::enter() {
-        g.hold_forever();
-    }
+/// Opens the event sink: an `http(s)://` sink gets the policy server's
+/// token and CA file (the same token as for the policy); the others open as usual.
+pub fn open_sink(spec: &SinkSpec) -> std::io::Result<Box<dyn Sink>> {
+    let (SinkSpec::Http(url), Some(process)) = (spec, active::process()) else {
+        return ldguard_events::open(spec);
+    };
+    let settings = &process.settings;
+    let mut config = HttpSinkConfig::new(url.clone());
+    // No status event from here: this runs while the pipeline is starting.
+    config.token = crate::config::token(settings).0;
+    config.ca_file = settings.ca_file.as_deref().map(PathBuf::from);
+    Ok(Box::new(HttpSink::new(config)?))
+}
+
+fn writer(pipe: &'static Pipeline, mut sink: Box<dyn Sink>, notes: Vec<Record>) {
     let ctx = Context::gather();
     let mut notes: Vec<Event> = notes.iter().map(|r| r.event(&ctx)).collect();
     let mut reported_drops = 0u64;
     let mut batch: Vec<Event> = Vec::with_capacity(BATCH);
-    while let Ok(first) = rx.recv() {
+    loop {
         batch.append(&mut notes);
-        batch.push(first.event(&ctx));
-        let mut taken = 1u64;
+        let mut taken = 0u64;
         while batch.len() < BATCH {
-            match rx.try_recv() {
-                Ok(r) => {
+            match pipe.queue.pop() {
+                Some(r) => {
                     batch.push(r.event(&ctx));
                     taken += 1;
                 }
-                Err(_) => break,
+                None => break,
             }
         }
         let dropped = DROPPED.load(Ordering::Relaxed);
         if dropped > reported_drops {
             batch.push(Record::new(What::Dropped(dropped - reported_drops)).event(&ctx));
             reported_drops = dropped;
+        }
+        if batch.is_empty() {
+            pipe.queue.wait(1000);
+            continue;
         }
         let _ = sink.write_batch(&batch);
         let _ = sink.flush();
@@ -255,7 +306,7 @@ fn wait_written(timeout: Duration) {
     let Some(pipe) = (unsafe { PIPE.load(Ordering::Acquire).as_ref() }) else {
         return;
     };
-    let target = pipe.sent.load(Ordering::Acquire);
+    let target = pipe.queue.claimed();
     if pipe.written.load(Ordering::Acquire) >= target {
         return;
     }

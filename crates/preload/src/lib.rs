@@ -7,6 +7,7 @@
 //! preserved on allowed paths, calls made from inside the library are not
 //! checked, and the hot path takes no lock and allocates nothing.
 
+mod active;
 mod backstop;
 mod behavior;
 mod check;
@@ -15,6 +16,7 @@ mod emit;
 mod guard;
 mod hooks;
 mod hosts;
+mod queue;
 mod real;
 mod record;
 mod refresh;
@@ -22,7 +24,7 @@ mod resolve;
 mod state;
 mod sys;
 
-pub use state::{install, Active};
+pub use active::{install, Active};
 
 /// Our own constructor initialises eagerly, so a program's `main` starts
 /// with the policy in place. Other libraries' constructors may run first and

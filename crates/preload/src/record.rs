@@ -2,7 +2,7 @@
 //! copies bytes into inline buffers: no allocation, no formatting, so it is
 //! safe on any hook path. The writer thread turns it into an [`Event`].
 
-use crate::state::{self, Active};
+use crate::active::{self, Active};
 use ldguard_events::{format_time, Event};
 use ldguard_policy::{Action, Call, Kind, Severity};
 use std::net::IpAddr;
@@ -88,7 +88,7 @@ pub struct Record {
     pub errno: i32,
     /// `read`/`write` or a network direction.
     pub access: Option<&'static str>,
-    /// The table that decided; tables are never freed (see `state`).
+    /// The table that decided; tables are never freed (see `active`).
     pub active: Option<&'static Active>,
     pub target: Inline<1024>,
     pub resolved: Inline<512>,
@@ -121,11 +121,17 @@ impl Record {
         }
     }
 
-    /// The SPEC §4 event (on the writer thread: this allocates).
+    /// Deny and kill decisions (enforced or not): the records the audit
+    /// trail must never lose.
+    pub fn is_important(&self) -> bool {
+        matches!(self.what, What::Decision { action, .. } if action.blocks())
+    }
+
+    /// The event as shipped (on the writer thread: this allocates).
     pub fn event(&self, ctx: &Context) -> Event {
         // Status notes carry no table of their own: report the one in force.
-        let active = self.active.or_else(state::published);
-        let program = match (active, state::process()) {
+        let active = self.active.or_else(active::published);
+        let program = match (active, active::process()) {
             (Some(a), _) => String::from_utf8_lossy(a.program).into_owned(),
             (None, Some(p)) => String::from_utf8_lossy(&p.program).into_owned(),
             (None, None) => "?".into(),
@@ -243,7 +249,7 @@ impl Context {
     pub fn gather() -> Context {
         Context {
             container: container_id(),
-            image: state::process().and_then(|p| p.settings.image.clone()),
+            image: active::process().and_then(|p| p.settings.image.clone()),
         }
     }
 }

@@ -5,12 +5,13 @@
 //!   path. The shared cache entry for the configured URL is used when there is
 //!   one, fresh or stale: it is the server's latest word, newer than anything
 //!   baked into the image. Without one, `state` falls back to the baked policy.
-//! - Refresher ([`start`]): one thread per process, holding the re-entrancy
-//!   guard for life so its own file and network calls are not checked. Every
+//! - Refresher ([`start`]): one thread per process, internal for life (see
+//!   `guard`: its own file and network calls are not checked, and it runs
+//!   with every signal blocked). Every
 //!   `refreshSeconds` it asks [`Source::refresh`], which fetches only when the
 //!   shared cache is due (one process per container does, under `flock`) and
 //!   otherwise reads what another process cached. A new policy is compiled on
-//!   this thread and published with [`state::install`]: the hooks see the new
+//!   this thread and published with [`active::install`]: the hooks see the new
 //!   table and mode from their next call.
 //! - A policy file: the thread starts only after the process has made
 //!   `FILE_CALLS_BEFORE_START` hooked calls (the countdown below), so
@@ -24,14 +25,12 @@
 //!   that won the lock) waits for the fetch, bounded, so the cache is written
 //!   and the next processes do not have to fetch again.
 
-use crate::config::Settings;
+use crate::active;
+use crate::config::{self, Settings};
 use crate::emit;
-use crate::guard::Guard;
-use crate::state;
-use ldguard_events::http::{HttpSink, HttpSinkConfig};
-use ldguard_events::{Sink, SinkSpec};
+use crate::guard::{self, Internal};
 use ldguard_policy::{compile_str, RuleTable};
-use ldguard_source::{Location, RefreshOutcome, Source, SourceConfig, Token};
+use ldguard_source::{Location, RefreshOutcome, Source, SourceConfig};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -85,7 +84,7 @@ pub fn cached_policy(settings: &Settings, url: &str) -> Result<(RuleTable, Strin
 /// Starts the refresher when the configuration names a policy location.
 /// Called once the start-up policy (or fallback) is in force.
 pub fn start() {
-    let Some(process) = state::process() else {
+    let Some(process) = active::process() else {
         return;
     };
     if process.settings.policy.is_none() {
@@ -144,7 +143,13 @@ fn start_after_countdown() {
         RESTART.store(1, Ordering::Relaxed);
         return;
     }
-    let Some(_guard) = Guard::enter() else {
+    // Only from the program's own call, never from a check a signal
+    // handler interrupted: starting a thread allocates.
+    if guard::check_depth() != 0 {
+        RESTART.store(1, Ordering::Relaxed);
+        return;
+    }
+    let Some(_section) = Internal::enter() else {
         RESTART.store(1, Ordering::Relaxed);
         return;
     };
@@ -171,16 +176,10 @@ extern "C" fn at_exit() {
 }
 
 fn spawn() {
-    let spawned = std::thread::Builder::new()
-        .name("ldguard-refresh".into())
-        .stack_size(512 * 1024)
-        .spawn(|| {
-            if let Some(g) = Guard::enter() {
-                g.hold_forever();
-            }
-            let _ = std::panic::catch_unwind(refresher);
-            IN_FLIGHT.store(false, Ordering::Release);
-        });
+    let spawned = guard::spawn_library_thread("ldguard-refresh", 512 * 1024, || {
+        let _ = std::panic::catch_unwind(refresher);
+        IN_FLIGHT.store(false, Ordering::Release);
+    });
     if spawned.is_err() {
         // No thread (RLIMIT_NPROC): the start-up policy stays; never wait at exit.
         IN_FLIGHT.store(false, Ordering::Release);
@@ -215,7 +214,7 @@ fn refresher() {
                     update.value.mode().as_str(),
                     update.origin
                 );
-                state::install(update.value, update.origin.to_string());
+                active::install(update.value, update.origin.to_string());
                 emit::status(&what);
             }
             RefreshOutcome::Failed(e) => emit::status(&format!("{e}; keeping the policy in force")),
@@ -253,7 +252,7 @@ fn source_for(settings: &Settings) -> Result<&'static Source, String> {
             .unwrap_or(ldguard_source::DEFAULT_CACHE_DIR),
     ));
     config.ca_file = settings.ca_file.as_deref().map(PathBuf::from);
-    let (token, note) = token(settings);
+    let (token, note) = config::token(settings);
     if let Some(note) = note {
         emit::status(&note);
     }
@@ -275,51 +274,4 @@ fn source_for(settings: &Settings) -> Result<&'static Source, String> {
             }
         }
     }
-}
-
-/// Opens the event sink: an `http(s)://` sink gets the policy server's
-/// token and CA file (SPEC §3: "the same token"); the others open as usual.
-pub fn open_sink(spec: &SinkSpec) -> std::io::Result<Box<dyn Sink>> {
-    let (SinkSpec::Http(url), Some(process)) = (spec, state::process()) else {
-        return ldguard_events::open(spec);
-    };
-    let settings = &process.settings;
-    let mut config = HttpSinkConfig::new(url.clone());
-    // No status event from here: this runs while the pipeline is starting.
-    config.token = token(settings).0;
-    config.ca_file = settings.ca_file.as_deref().map(PathBuf::from);
-    Ok(Box::new(HttpSink::new(config)?))
-}
-
-/// The bearer token, and a note when environment tokens were refused.
-/// `LDGUARD_TOKEN` and `LDGUARD_TOKEN_FILE` count as environment overrides:
-/// a process that could pick the token could also make every fetch fail and
-/// stall the container on an old policy, so in a locked configuration only
-/// `tokenFile` is used.
-fn token(settings: &Settings) -> (Token, Option<String>) {
-    let env_token = std::env::var("LDGUARD_TOKEN")
-        .ok()
-        .filter(|t| !t.is_empty());
-    let env_file = std::env::var("LDGUARD_TOKEN_FILE")
-        .ok()
-        .filter(|t| !t.is_empty());
-    let mut note = None;
-    if settings.env_allowed {
-        if let Some(t) = env_token {
-            return (Token::Value(t), None);
-        }
-        if let Some(f) = env_file {
-            return (Token::File(PathBuf::from(f)), None);
-        }
-    } else if env_token.is_some() || env_file.is_some() {
-        note = Some(format!(
-            "ignored LDGUARD_TOKEN/LDGUARD_TOKEN_FILE because {} does not set \"allowEnvOverride\": true",
-            crate::config::SYSTEM_CONFIG
-        ));
-    }
-    let token = match &settings.token_file {
-        Some(path) => Token::File(PathBuf::from(path)),
-        None => Token::None,
-    };
-    (token, note)
 }

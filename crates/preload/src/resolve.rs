@@ -62,20 +62,31 @@ pub struct Scratch {
     pub c: PathBuf,
 }
 
+#[allow(clippy::declare_interior_mutable_const)] // only used to build SCRATCH
+const EMPTY_SCRATCH: UnsafeCell<Scratch> = UnsafeCell::new(Scratch {
+    a: PathBuf::new(),
+    b: PathBuf::new(),
+    c: PathBuf::new(),
+});
+
 thread_local! {
-    static SCRATCH: UnsafeCell<Scratch> =
-        const { UnsafeCell::new(Scratch { a: PathBuf::new(), b: PathBuf::new(), c: PathBuf::new() }) };
+    /// One set per check level (see `guard`): a signal handler's hook that
+    /// interrupts a check must not write over the buffers it is using.
+    static SCRATCH: [UnsafeCell<Scratch>; crate::guard::MAX_CHECK_DEPTH as usize] =
+        const { [EMPTY_SCRATCH; crate::guard::MAX_CHECK_DEPTH as usize] };
 }
 
-/// Runs `f` with this thread's buffers.
+/// Runs `f` with this thread's buffers for the current check level.
 ///
-/// Callers hold the re-entrancy guard ([`crate::guard::Guard`]) for the
-/// whole call: a signal handler that interrupts `f` and calls a hook finds
-/// the guard set and never reaches this function, so the `&mut` is unique.
+/// Callers hold a check guard ([`crate::guard::Guard`]) for the whole
+/// call: a signal handler that interrupts `f` and calls a hook is one level
+/// deeper and gets the next set, so the `&mut` is unique.
 pub fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
-    // SAFETY: exclusive per the guard argument above; the cell is this
-    // thread's own and has no destructor.
-    SCRATCH.with(|cell| f(unsafe { &mut *cell.get() }))
+    let level =
+        usize::from(crate::guard::check_depth().clamp(1, crate::guard::MAX_CHECK_DEPTH) - 1);
+    // SAFETY: exclusive per the level argument above; the cells are this
+    // thread's own and have no destructor.
+    SCRATCH.with(|cells| f(unsafe { &mut *cells[level].get() }))
 }
 
 /// `path` made absolute against `dirfd` (`AT_FDCWD` for the cwd) and

@@ -1,52 +1,21 @@
-//! The process-wide state the hooks read: whether checks are on, and the
-//! current rule table.
-//!
-//! Hot path: one `Acquire` load of [`STATUS`] (all a `disabled` process
-//! pays), then one load of [`ACTIVE`]. Tables are immutable and are never
-//! freed once published, so a reader needs no reference count, no lock and
-//! no hazard pointer, and a forked child can keep using the pointer it
-//! inherited. A refresh that installs a new table leaks the old one (a few
-//! KiB per policy change, which is rare); that is the price of a hot path
-//! that is safe in signal handlers and across fork.
+//! Start-up: the one-time initialisation that reads the configuration and
+//! the policy and publishes the first table (see `active`), run from our
+//! constructor or from the first hook that fires before it.
 
+use crate::active::{self, forced_disabled, INITIALIZING, OFF, ON, STATUS, UNINIT};
 use crate::config::{self, OnNoPolicy, Settings};
-use crate::guard::Guard;
-use ldguard_policy::{compile_str, compile_str_for_program, Mode, RuleTable};
-use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU8, Ordering};
-use std::sync::OnceLock;
+use crate::guard::Internal;
+use ldguard_policy::{compile_str, compile_str_for_program, RuleTable};
+use std::sync::atomic::{AtomicI32, Ordering};
 
-const UNINIT: u8 = 0;
-const INITIALIZING: u8 = 1;
-/// No checks: `disabled` mode, or no policy with `onNoPolicy: allow`.
-pub const OFF: u8 = 2;
-pub const ON: u8 = 3;
+pub use crate::active::{is_off, Active};
 
-static STATUS: AtomicU8 = AtomicU8::new(UNINIT);
-static ACTIVE: AtomicPtr<Active> = AtomicPtr::new(std::ptr::null_mut());
 /// Pid of the thread group doing the initialisation, so a child forked in
 /// the middle of it does not wait forever for a thread it does not have.
 static INIT_PID: AtomicI32 = AtomicI32::new(0);
-static PROCESS: OnceLock<Process> = OnceLock::new();
-
-/// What stays the same for the life of the process image.
-pub struct Process {
-    /// Resolved `/proc/self/exe`.
-    pub program: Box<[u8]>,
-    pub settings: Settings,
-}
-
-/// One published policy, specialised for this program.
-pub struct Active {
-    pub table: RuleTable,
-    /// The mode in force: `LDGUARD_MODE` when given, else the policy's.
-    pub mode: Mode,
-    pub program: &'static [u8],
-    /// Where the policy came from (file path, URL, or a built-in name).
-    pub origin: String,
-}
 
 /// The table to check against, initialising on first use; `None` when
-/// checks are off or this thread is already inside the library.
+/// checks are off.
 #[inline]
 pub fn current() -> Option<&'static Active> {
     match STATUS.load(Ordering::Acquire) {
@@ -58,27 +27,7 @@ pub fn current() -> Option<&'static Active> {
             }
         }
     }
-    let p = ACTIVE.load(Ordering::Acquire);
-    // SAFETY: ACTIVE only ever holds null or a leaked, never-freed Box.
-    unsafe { p.as_ref() }
-}
-
-/// Whether checks are off, without initialising (for the `disabled` fast
-/// path the hooks take before anything else).
-#[inline]
-pub fn is_off() -> bool {
-    STATUS.load(Ordering::Relaxed) == OFF
-}
-
-/// The table in force, without initialising (for status events, which
-/// report the policy and mode of the moment).
-pub fn published() -> Option<&'static Active> {
-    // SAFETY: as in `current`.
-    unsafe { ACTIVE.load(Ordering::Acquire).as_ref() }
-}
-
-pub fn process() -> Option<&'static Process> {
-    PROCESS.get()
+    active::published()
 }
 
 /// Runs the one-time initialisation, or waits for another thread doing it.
@@ -90,34 +39,38 @@ pub fn initialise() -> bool {
         match STATUS.compare_exchange(UNINIT, INITIALIZING, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => {
                 INIT_PID.store(crate::sys::getpid(), Ordering::Relaxed);
-                let on = match Guard::enter() {
-                    Some(guard) => {
+                let on = match Internal::enter() {
+                    Some(section) => {
                         let on = std::panic::catch_unwind(load_initial).unwrap_or(false);
-                        drop(guard);
+                        if !on {
+                            STATUS.store(OFF, Ordering::Release);
+                        }
+                        // After the start-up table is published, so a refresh
+                        // can only replace it. A forced `disabled` would
+                        // ignore whatever a refresh brings, and a thread
+                        // makes every libc call of the process take its
+                        // multi-threaded (slower) path.
+                        if !forced_disabled() {
+                            let _ = std::panic::catch_unwind(crate::refresh::start);
+                        }
+                        drop(section);
                         on
                     }
                     // Called from inside the library: cannot happen before
                     // initialisation, but never risk recursion.
-                    None => false,
+                    None => {
+                        STATUS.store(OFF, Ordering::Release);
+                        false
+                    }
                 };
-                if !on {
-                    STATUS.store(OFF, Ordering::Release);
-                }
-                // After the start-up table is published, so a refresh can only
-                // replace it. A forced `disabled` would ignore whatever a
-                // refresh brings, and a thread makes every libc call of the
-                // process take its multi-threaded (slower) path.
-                if !forced_disabled() {
-                    crate::refresh::start();
-                }
                 return on;
             }
             Err(ON) => return true,
             Err(OFF) => return false,
             Err(_) => {
                 // Another thread is initialising. Our own re-entrant calls
-                // (made while loading) hold the guard and skip checks.
-                if Guard::enter().is_none() {
+                // (made while loading) are internal and skip checks.
+                if crate::guard::check_depth() != 0 {
                     return false;
                 }
                 if INIT_PID.load(Ordering::Relaxed) != crate::sys::getpid() {
@@ -138,41 +91,10 @@ pub fn initialise() -> bool {
     }
 }
 
-/// Publishes `table` as the policy in force (used at start-up, and by a
-/// background refresher to swap policies without a restart). Returns false
-/// when the process is not initialised yet.
-pub fn install(table: RuleTable, origin: String) -> bool {
-    let Some(process) = PROCESS.get() else {
-        return false;
-    };
-    publish(process, table, origin);
-    true
-}
-
-fn publish(process: &'static Process, table: RuleTable, origin: String) {
-    let table = if table.program() == Some(&process.program[..]) {
-        table
-    } else {
-        table.for_program(&process.program)
-    };
-    let mode = process.settings.mode.unwrap_or(table.mode());
-    let active = Box::new(Active {
-        table,
-        mode,
-        program: &process.program,
-        origin,
-    });
-    ACTIVE.store(Box::into_raw(active), Ordering::Release);
-    STATUS.store(
-        if mode == Mode::Disabled { OFF } else { ON },
-        Ordering::Release,
-    );
-}
-
 fn load_initial() -> bool {
     let settings = config::load();
     let program = crate::sys::self_exe();
-    let process = PROCESS.get_or_init(|| Process { program, settings });
+    let process = active::set_process(|| active::Process { program, settings });
     crate::emit::register_process_hooks();
     for note in &process.settings.notes {
         crate::emit::status(note);
@@ -184,9 +106,10 @@ fn load_initial() -> bool {
     }
     match load_policy(&process.settings, &process.program) {
         Ok((table, origin)) => {
-            publish(process, table, origin);
-            crate::backstop::install_at_start(process); // issue 13: kernel backstop (enforce mode, once per process tree)
-            STATUS.load(Ordering::Relaxed) == ON
+            active::publish(process, table, origin);
+            // Kernel backstop: enforce mode, once per process tree.
+            crate::backstop::install_at_start(process);
+            !active::is_off()
         }
         Err(why) => match process.settings.on_no_policy {
             // Nothing configured at all: stay silent (a developer's shell
@@ -199,19 +122,12 @@ fn load_initial() -> bool {
             OnNoPolicy::Deny => {
                 let table = compile_str(DENY_ALL, "built-in deny-all policy")
                     .expect("the built-in policy is valid");
-                publish(process, table, "built-in deny-all policy".into());
+                active::publish(process, table, "built-in deny-all policy".into());
                 crate::emit::status(&format!("{why}; denying everything (onNoPolicy: deny)"));
                 true
             }
         },
     }
-}
-
-/// Whether the settings force `disabled`, so no policy can ever apply.
-fn forced_disabled() -> bool {
-    PROCESS
-        .get()
-        .is_some_and(|p| p.settings.mode == Some(Mode::Disabled))
 }
 
 const NOTHING_CONFIGURED: &str =

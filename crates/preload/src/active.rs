@@ -1,0 +1,108 @@
+//! The process-wide facts the hooks read: whether checks are on, the rule
+//! table in force, and what stays the same for the life of the process
+//! image. This module only stores and publishes; `state` decides what to
+//! publish at start-up and `refresh` what to publish later.
+//!
+//! Hot path: one `Acquire` load of [`STATUS`] (all a `disabled` process
+//! pays), then one load of [`ACTIVE`]. Tables are immutable and are never
+//! freed once published, so a reader needs no reference count, no lock and
+//! no hazard pointer, and a forked child can keep using the pointer it
+//! inherited. A refresh that installs a new table leaks the old one (a few
+//! KiB per policy change, which is rare); that is the price of a hot path
+//! that is safe in signal handlers and across fork.
+
+use crate::config::Settings;
+use ldguard_policy::{Mode, RuleTable};
+use std::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
+use std::sync::OnceLock;
+
+pub const UNINIT: u8 = 0;
+pub const INITIALIZING: u8 = 1;
+/// No checks: `disabled` mode, or no policy with `onNoPolicy: allow`.
+pub const OFF: u8 = 2;
+pub const ON: u8 = 3;
+
+/// One of the states above; `state` drives the start-up transitions.
+pub static STATUS: AtomicU8 = AtomicU8::new(UNINIT);
+static ACTIVE: AtomicPtr<Active> = AtomicPtr::new(std::ptr::null_mut());
+static PROCESS: OnceLock<Process> = OnceLock::new();
+
+/// What stays the same for the life of the process image.
+pub struct Process {
+    /// Resolved `/proc/self/exe`.
+    pub program: Box<[u8]>,
+    pub settings: Settings,
+}
+
+/// One published policy, specialised for this program.
+pub struct Active {
+    pub table: RuleTable,
+    /// The mode in force: `LDGUARD_MODE` when given, else the policy's.
+    pub mode: Mode,
+    pub program: &'static [u8],
+    /// Where the policy came from (file path, URL, or a built-in name).
+    pub origin: String,
+}
+
+/// Whether checks are off, without initialising (for the `disabled` fast
+/// path the hooks take before anything else).
+#[inline]
+pub fn is_off() -> bool {
+    STATUS.load(Ordering::Relaxed) == OFF
+}
+
+/// The table in force, without initialising.
+#[inline]
+pub fn published() -> Option<&'static Active> {
+    // SAFETY: ACTIVE only ever holds null or a leaked, never-freed Box.
+    unsafe { ACTIVE.load(Ordering::Acquire).as_ref() }
+}
+
+pub fn process() -> Option<&'static Process> {
+    PROCESS.get()
+}
+
+/// Records the process facts once (the first caller wins).
+pub fn set_process(make: impl FnOnce() -> Process) -> &'static Process {
+    PROCESS.get_or_init(make)
+}
+
+/// Whether the settings force `disabled`, so no policy can ever apply.
+pub fn forced_disabled() -> bool {
+    PROCESS
+        .get()
+        .is_some_and(|p| p.settings.mode == Some(Mode::Disabled))
+}
+
+/// Publishes `table` as the policy in force (used at start-up, and by a
+/// background refresher to swap policies without a restart). Returns false
+/// when the process is not initialised yet.
+pub fn install(table: RuleTable, origin: String) -> bool {
+    let Some(process) = PROCESS.get() else {
+        return false;
+    };
+    publish(process, table, origin);
+    true
+}
+
+/// Publishes `table`, specialised for this program, and switches checks on
+/// or off according to its mode.
+pub fn publish(process: &'static Process, table: RuleTable, origin: String) {
+    let table = if table.program() == Some(&process.program[..]) {
+        table
+    } else {
+        table.for_program(&process.program)
+    };
+    let mode = process.settings.mode.unwrap_or(table.mode());
+    let active = Box::new(Active {
+        table,
+        mode,
+        program: &process.program,
+        origin,
+    });
+    ACTIVE.store(Box::into_raw(active), Ordering::Release);
+    STATUS.store(
+        if mode == Mode::Disabled { OFF } else { ON },
+        Ordering::Release,
+    );
+}
