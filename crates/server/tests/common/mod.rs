@@ -194,3 +194,68 @@ pub fn scratch(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::canonicalize(dir).unwrap()
 }
+
+/// A plain API call with a bearer token: (status, JSON body or Null).
+pub fn api(method: &str, url: &str, token: &Path, body: Option<&str>) -> (u16, Value) {
+    api_with(method, url, token, body, &[])
+}
+
+pub fn api_with(
+    method: &str,
+    url: &str,
+    token: &Path,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+) -> (u16, Value) {
+    let secret = std::fs::read_to_string(token).unwrap();
+    let mut req = ureq::request(method, url)
+        .set("Authorization", &format!("Bearer {}", secret.trim()))
+        .timeout(Duration::from_secs(60));
+    for (k, v) in headers {
+        req = req.set(k, v);
+    }
+    let result = match body {
+        Some(b) => req.set("Content-Type", "application/json").send_string(b),
+        None => req.call(),
+    };
+    let response = match result {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{method} {url}: {e}"),
+    };
+    let status = response.status();
+    let text = response.into_string().unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// One event as the library writes it, for image `image`, marked by `n`.
+pub fn event(image: &str, n: u64) -> Value {
+    serde_json::json!({
+        "time": "2026-11-23T06:30:00.123456Z", "container": "c1", "image": image,
+        "pid": 31, "ppid": 1, "uid": 33, "program": "/usr/sbin/nginx", "call": "openat",
+        "kind": "file", "target": format!("/srv/file-{n}"), "access": "read",
+        "action": "deny", "enforced": true, "rule": "r", "severity": "high",
+        "policy": "web", "mode": "enforce", "message": format!("marker-{n}")
+    })
+}
+
+/// Total events the server holds for `filters` (a query string), through
+/// the aggregate endpoint.
+pub fn count(server: &Server, token: &Path, filters: &str) -> i64 {
+    let (status, body) = api(
+        "GET",
+        &format!(
+            "{}/api/v1/events/aggregate?by=action&bucket=100000000&{filters}",
+            server.url
+        ),
+        token,
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    body["counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["count"].as_i64().unwrap())
+        .sum()
+}
