@@ -9,6 +9,7 @@ mod events;
 mod learn;
 mod policy;
 mod run;
+mod server;
 
 #[derive(Parser)]
 #[command(
@@ -19,6 +20,8 @@ mod run;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    server: server::ServerArgs,
 }
 
 #[derive(Subcommand)]
@@ -34,16 +37,22 @@ enum Command {
     /// Write a policy that allows what recorded events show (see
     /// docs/learning.md).
     Learn(learn::LearnArgs),
+    /// Apply a policy on the server to images (see docs/server.md).
+    Assign(server::AssignArgs),
+    /// Switch an assignment on the server to enforce, permissive or disabled.
+    Mode(server::ModeArgs),
 }
 
 fn main() -> ExitCode {
     restore_default_sigpipe();
     let cli = Cli::parse();
     match cli.command {
-        Command::Policy(cmd) => policy::run(cmd),
+        Command::Policy(cmd) => policy::run(cmd, &cli.server),
         Command::Run(args) => run::run(args),
-        Command::Events(cmd) => events::run(cmd),
+        Command::Events(cmd) => events::run(cmd, &cli.server),
         Command::Learn(args) => learn::run(args),
+        Command::Assign(args) => server::assign(args, &cli.server),
+        Command::Mode(args) => server::mode(args, &cli.server),
     }
 }
 

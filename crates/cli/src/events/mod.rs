@@ -11,6 +11,7 @@ mod show;
 mod summary;
 
 pub use filter::FilterArgs;
+pub use show::line;
 
 #[derive(Subcommand, Debug)]
 pub enum EventsCommand {
@@ -42,6 +43,8 @@ pub enum EventsCommand {
         #[command(flatten)]
         common: Common,
     },
+    /// Search the events stored on an ldguard-server (`--server`).
+    Search(crate::server::SearchArgs),
 }
 
 /// Files, filters and output format, shared by every `events` command.
@@ -63,8 +66,9 @@ pub enum Format {
     Json,
 }
 
-pub fn run(cmd: EventsCommand) -> ExitCode {
+pub fn run(cmd: EventsCommand, server: &crate::server::ServerArgs) -> ExitCode {
     let result = match cmd {
+        EventsCommand::Search(args) => return crate::server::search(args, server),
         EventsCommand::Summary { common, top } => summary::run(&common, top),
         EventsCommand::Tail {
             common,

@@ -31,10 +31,13 @@ pub enum PolicyCommand {
         #[arg(value_name = "CASES.jsonl")]
         cases: PathBuf,
     },
+    #[command(flatten)]
+    Server(crate::server::PolicyServerCommand),
 }
 
-pub fn run(cmd: PolicyCommand) -> ExitCode {
+pub fn run(cmd: PolicyCommand, server: &crate::server::ServerArgs) -> ExitCode {
     match cmd {
+        PolicyCommand::Server(cmd) => crate::server::policy(cmd, server),
         PolicyCommand::Validate { files } => validate::run(&files),
         PolicyCommand::Explain(args) => explain::run(&args),
         PolicyCommand::Test { policy, cases } => test::run(&policy, &cases),

@@ -42,6 +42,9 @@ pub async fn ingest(
         .and_then(|v| v.parse::<usize>().ok())
     {
         if len > limit {
+            // Read it away so the client sees the answer, not a reset
+            // connection it would take for a network error and retry.
+            discard(body).await;
             return Err(too_large(len.to_string()));
         }
     }
@@ -85,6 +88,20 @@ pub async fn ingest(
             StatusCode::OK,
             Json(json!({"stored": 0, "duplicate": true, "batch": key})),
         ))
+    }
+}
+
+/// Reads a refused body to its end without keeping it (up to 64 MiB; past
+/// that the connection is dropped).
+async fn discard(body: Body) {
+    use futures_util::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut left = 64usize << 20;
+    while let Some(Ok(chunk)) = stream.next().await {
+        left = left.saturating_sub(chunk.len());
+        if left == 0 {
+            break;
+        }
     }
 }
 
