@@ -8,6 +8,8 @@ use crate::progress::Progress;
 use crate::reference::ImageRef;
 use crate::report::Summary;
 use crate::runtime_config::PolicyOptions;
+use crate::transport::auth::{parse_creds, Credentials};
+use crate::transport::net::NetOptions;
 use crate::transport::{open_destination, open_source, OpenOptions};
 use clap::{Args, Parser, ValueEnum};
 use std::ffi::OsString;
@@ -91,9 +93,21 @@ pub struct BuildArgs {
     /// instrumented and its static executables. Exits 3 when it cannot.
     #[arg(long)]
     pub check: bool,
-    /// Plain HTTP for registries on a loopback address.
+    /// Plain HTTP to the registry (any host; warns unless it is on this machine).
     #[arg(long)]
     pub insecure: bool,
+    /// CA certificates (*.crt) for the registry, instead of
+    /// /etc/containers/certs.d/HOST[:PORT]/ (as skopeo's --cert-dir).
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
+    /// A file holding USER:PASSWORD for the registry [default: LDGUARD_LAYER_CREDS,
+    /// then auth files and credential helpers].
+    #[arg(long, value_name = "FILE")]
+    pub creds_file: Option<PathBuf>,
+    /// Retries after a connection failure, a timeout or a 429/5xx answer,
+    /// with exponential backoff (0.5 s doubling, at most 8 s).
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub retry_times: u32,
     /// No progress output.
     #[arg(long, short)]
     pub quiet: bool,
@@ -189,7 +203,12 @@ fn run_build(a: &BuildArgs) -> Result<i32> {
         }
     }
     let open = OpenOptions {
-        insecure: a.insecure,
+        net: NetOptions {
+            insecure: a.insecure,
+            cert_dir: a.cert_dir.clone(),
+            retry_times: a.retry_times,
+            creds: registry_creds(a.creds_file.as_deref())?,
+        },
         progress: Progress::new(a.quiet || a.common.format == Format::Json),
     };
     let lib_dir = crate::library::resolve_lib_dir(a.common.lib_dir.as_deref());
@@ -266,6 +285,19 @@ fn run_build(a: &BuildArgs) -> Result<i32> {
         Format::Text => print!("{}", summary.to_text()),
     }
     Ok(0)
+}
+
+/// `--creds-file`, else `LDGUARD_LAYER_CREDS`; `None` leaves it to the auth
+/// files and credential helpers.
+fn registry_creds(file: Option<&std::path::Path>) -> Result<Option<Credentials>> {
+    if let Some(f) = file {
+        let text = std::fs::read_to_string(f).map_err(|e| Error::io(f, "reading", e))?;
+        return parse_creds(&text, &f.display().to_string()).map(Some);
+    }
+    match std::env::var("LDGUARD_LAYER_CREDS") {
+        Ok(v) if !v.is_empty() => parse_creds(&v, "LDGUARD_LAYER_CREDS").map(Some),
+        _ => Ok(None),
+    }
 }
 
 /// The tag or name a reference without one turned out to have.

@@ -4,11 +4,20 @@
 //! REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json,
 //! ~/.config/containers/auth.json, $DOCKER_CONFIG/config.json or
 //! ~/.docker/config.json (first file with an entry for the host wins).
+//! In each file, `credHelpers[host]`, then `auths[host]`, then `credsStore`:
+//! a helper is docker's protocol (`docker-credential-NAME get`, the host on
+//! stdin, `{"Username","Secret"}` on stdout), so `pass`, `secretservice`,
+//! `ecr-login`, `gcloud` and friends work unchanged. Written by hand rather
+//! than with the `docker_credential` crate: that crate reads only docker's
+//! config.json, and podman's auth.json files come first here.
+//! `--creds-file FILE` or `LDGUARD_LAYER_CREDS` (USER:PASSWORD) win over all.
 
+use crate::error::{Error, Result};
 use base64::Engine as _;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
@@ -19,9 +28,14 @@ pub struct Credentials {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct AuthFile {
     #[serde(default)]
     auths: BTreeMap<String, AuthEntry>,
+    #[serde(default)]
+    cred_helpers: BTreeMap<String, String>,
+    #[serde(default)]
+    creds_store: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -66,11 +80,28 @@ fn key_host(key: &str) -> &str {
     k.split('/').next().unwrap_or(k)
 }
 
-pub fn lookup(host: &str) -> Option<Credentials> {
+pub fn lookup(host: &str) -> Result<Option<Credentials>> {
     lookup_in(&auth_files(), host)
 }
 
-pub fn lookup_in(files: &[PathBuf], host: &str) -> Option<Credentials> {
+/// `USER:PASSWORD` from `--creds-file` or `LDGUARD_LAYER_CREDS` (never on
+/// the command line, where `ps` shows it).
+pub fn parse_creds(text: &str, from: &str) -> Result<Credentials> {
+    let text = text.trim_end_matches(['\n', '\r']);
+    match text.split_once(':') {
+        Some((u, p)) if !u.is_empty() => Ok(Credentials {
+            username: u.to_string(),
+            password: p.to_string(),
+            from: PathBuf::from(from),
+        }),
+        _ => Err(Error::invalid(
+            from,
+            "expected USER:PASSWORD (one line)".to_string(),
+        )),
+    }
+}
+
+pub fn lookup_in(files: &[PathBuf], host: &str) -> Result<Option<Credentials>> {
     let wanted: Vec<&str> = if host == "docker.io" {
         vec!["docker.io", "index.docker.io", "registry-1.docker.io"]
     } else {
@@ -80,35 +111,109 @@ pub fn lookup_in(files: &[PathBuf], host: &str) -> Option<Credentials> {
         let Ok(bytes) = std::fs::read(f) else {
             continue;
         };
-        let Ok(file) = serde_json::from_slice::<AuthFile>(&bytes) else {
-            continue;
-        };
+        let file = serde_json::from_slice::<AuthFile>(&bytes).map_err(|e| {
+            Error::invalid(
+                f.display().to_string(),
+                format!("not a valid auth file ({e}); fix it or log in again (podman login)"),
+            )
+        })?;
+        if let Some(helper) = wanted.iter().find_map(|h| file.cred_helpers.get(*h)) {
+            return run_helper(helper, host, f);
+        }
         for (key, entry) in &file.auths {
             if !wanted.contains(&key_host(key)) {
                 continue;
             }
             if let (Some(u), Some(p)) = (&entry.username, &entry.password) {
-                return Some(Credentials {
+                return Ok(Some(Credentials {
                     username: u.clone(),
                     password: p.clone(),
                     from: f.clone(),
-                });
+                }));
             }
             if let Some(a) = &entry.auth {
+                let corrupt = |why: &str| {
+                    Error::invalid(
+                        f.display().to_string(),
+                        format!(
+                            "the \"auth\" entry for {key} is corrupt ({why}); it must be base64 of \
+                             USER:PASSWORD: log in again with `podman login {host}`"
+                        ),
+                    )
+                };
                 let decoded = base64::engine::general_purpose::STANDARD
                     .decode(a.trim())
-                    .ok()?;
-                let s = String::from_utf8(decoded).ok()?;
-                let (u, p) = s.split_once(':')?;
-                return Some(Credentials {
+                    .map_err(|_| corrupt("not base64"))?;
+                let s = String::from_utf8(decoded).map_err(|_| corrupt("not UTF-8"))?;
+                let (u, p) = s.split_once(':').ok_or_else(|| corrupt("no ':'"))?;
+                return Ok(Some(Credentials {
                     username: u.to_string(),
                     password: p.to_string(),
                     from: f.clone(),
-                });
+                }));
+            }
+        }
+        if let Some(store) = &file.creds_store {
+            if let Some(c) = run_helper(store, host, f)? {
+                return Ok(Some(c));
             }
         }
     }
-    None
+    Ok(None)
+}
+
+/// Asks `docker-credential-NAME get` for `host`. "Not found" is no
+/// credentials; any other failure is an error naming the helper.
+fn run_helper(name: &str, host: &str, config: &Path) -> Result<Option<Credentials>> {
+    use std::io::Write as _;
+    let program = format!("docker-credential-{name}");
+    let place = format!("{program} (from {})", config.display());
+    let server = if host == "docker.io" {
+        "https://index.docker.io/v1/"
+    } else {
+        host
+    };
+    let mut child = Command::new(&program)
+        .arg("get")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::invalid(&place, format!("cannot run it: {e}; is it on PATH?")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(server.as_bytes());
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| Error::invalid(&place, e.to_string()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        let said = format!(
+            "{}{}",
+            stdout.trim(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        if said.to_ascii_lowercase().contains("not found") {
+            return Ok(None);
+        }
+        return Err(Error::invalid(
+            &place,
+            format!("`get` for {server} failed: {said}"),
+        ));
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct HelperReply {
+        username: String,
+        secret: String,
+    }
+    let reply: HelperReply = serde_json::from_str(&stdout)
+        .map_err(|e| Error::invalid(&place, format!("unexpected answer to `get`: {e}")))?;
+    Ok(Some(Credentials {
+        username: reply.username,
+        password: reply.secret,
+        from: PathBuf::from(program),
+    }))
 }
 
 impl Credentials {
@@ -208,6 +313,7 @@ mod tests {
             &[d.path().join("missing.json"), a.clone()],
             "127.0.0.1:5000",
         )
+        .unwrap()
         .unwrap();
         assert_eq!(
             (c.username.as_str(), c.password.as_str()),
@@ -217,9 +323,37 @@ mod tests {
         assert_eq!(
             lookup_in(std::slice::from_ref(&a), "docker.io")
                 .unwrap()
+                .unwrap()
                 .username,
             "d"
         );
-        assert!(lookup_in(&[a], "other:5000").is_none());
+        assert!(lookup_in(&[a], "other:5000").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_corrupt_auth_entry_is_reported_as_corrupt() {
+        let d = tempfile::tempdir().unwrap();
+        let a = d.path().join("auth.json");
+        std::fs::write(&a, br#"{"auths":{"r.example":{"auth":"%%%not-base64"}}}"#).unwrap();
+        let e = lookup_in(std::slice::from_ref(&a), "r.example")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("\"auth\" entry for r.example is corrupt (not base64)"),
+            "{e}"
+        );
+        assert!(e.contains(&a.display().to_string()), "{e}");
+        // Base64 of a string without ':'.
+        std::fs::write(&a, br#"{"auths":{"r.example":{"auth":"dXNlcg=="}}}"#).unwrap();
+        let e = lookup_in(&[a], "r.example").unwrap_err().to_string();
+        assert!(e.contains("corrupt (no ':')"), "{e}");
+    }
+
+    #[test]
+    fn creds_are_user_colon_password() {
+        let c = parse_creds("u:p:w\n", "LDGUARD_LAYER_CREDS").unwrap();
+        assert_eq!((c.username.as_str(), c.password.as_str()), ("u", "p:w"));
+        assert!(parse_creds("nopassword", "f").is_err());
+        assert!(parse_creds(":p", "f").is_err());
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod docker_archive;
+pub mod net;
 pub mod oci;
 pub mod registry;
 
@@ -10,7 +11,7 @@ use crate::image::{Destination, Source};
 use crate::reference::ImageRef;
 
 pub struct OpenOptions {
-    pub insecure: bool,
+    pub net: net::NetOptions,
     pub progress: crate::progress::Progress,
 }
 
@@ -20,9 +21,7 @@ pub fn open_source(r: &ImageRef, o: &OpenOptions) -> Result<Box<dyn Source>> {
         ImageRef::DockerArchive { file, name } => {
             Box::new(docker_archive::ArchiveSource::open(file, name.as_deref())?)
         }
-        ImageRef::Registry(rr) => {
-            Box::new(registry::RegistrySource::open(rr, o.insecure, o.progress)?)
-        }
+        ImageRef::Registry(rr) => Box::new(registry::RegistrySource::open(rr, &o.net, o.progress)?),
     })
 }
 
@@ -50,9 +49,7 @@ pub fn open_destination(r: &ImageRef, o: &OpenOptions) -> Result<Box<dyn Destina
                     reason: "a destination needs a tag: write docker://HOST/REPO:TAG".into(),
                 });
             }
-            Box::new(registry::RegistryDestination::open(
-                rr, o.insecure, o.progress,
-            )?)
+            Box::new(registry::RegistryDestination::open(rr, &o.net)?)
         }
     })
 }

@@ -4,6 +4,7 @@
 //! monolithic upload otherwise; manifests last, the tag after its content.
 
 use super::auth::{self, Challenge, Credentials, TokenReply};
+use super::net::{self, NetOptions};
 use crate::digest::{parse_digest, unwrap_io, VerifyingReader};
 use crate::error::{Error, Result};
 use crate::image::{
@@ -26,12 +27,21 @@ pub struct Client {
     creds: Option<Credentials>,
     challenge: Option<Option<Challenge>>,
     tokens: HashMap<String, String>,
+    retry_times: u32,
 }
 
 pub enum Body<'a> {
     Empty,
     Bytes(&'a [u8]),
     Stream(Box<dyn Read + 'a>, u64),
+}
+
+/// Connection failures and timeouts may pass; TLS and protocol errors do not.
+fn is_transient_transport(t: &ureq::Transport) -> bool {
+    matches!(
+        t.kind(),
+        ureq::ErrorKind::ConnectionFailed | ureq::ErrorKind::Io | ureq::ErrorKind::ProxyConnect
+    ) && !t.to_string().contains("certificate")
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -87,33 +97,48 @@ fn error_text(resp: ureq::Response) -> String {
 }
 
 impl Client {
-    pub fn new(host: &str, insecure: bool) -> Result<Client> {
-        if insecure && !is_loopback(host) {
-            return Err(Error::invalid(
-                "--insecure",
-                format!("{host} is not a loopback address; plain HTTP is only allowed for registries on this machine (127.0.0.1, ::1, localhost)"),
-            ));
+    pub fn new(host: &str, net: &NetOptions) -> Result<Client> {
+        let scheme = if net.insecure { "http" } else { "https" };
+        if net.insecure && !is_loopback(host) {
+            eprintln!(
+                "ldguard-layer: warning: --insecure: plain HTTP to {host}: credentials and \
+                 image contents cross the network unprotected and unverified"
+            );
         }
-        let scheme = if insecure { "http" } else { "https" };
         let api_host = if host == "docker.io" {
             "registry-1.docker.io"
         } else {
             host
         };
-        let agent = ureq::AgentBuilder::new()
+        let mut agent = ureq::AgentBuilder::new()
             .timeout_connect(Duration::from_secs(15))
             .timeout_read(Duration::from_secs(300))
             .timeout_write(Duration::from_secs(300))
             .redirects(5)
             .user_agent(concat!("ldguard-layer/", env!("CARGO_PKG_VERSION")))
-            .build();
+            .tls_config(net::tls_config(host, net.cert_dir.as_deref())?)
+            .try_proxy_from_env(false);
+        if let Some(proxy) = net::proxy_for(scheme, api_host) {
+            let parsed = ureq::Proxy::new(&proxy).map_err(|e| {
+                Error::invalid(
+                    "proxy",
+                    format!("{proxy} (from HTTPS_PROXY/HTTP_PROXY/ALL_PROXY): {e}"),
+                )
+            })?;
+            agent = agent.proxy(parsed);
+        }
+        let creds = match &net.creds {
+            Some(c) => Some(c.clone()),
+            None => auth::lookup(host)?,
+        };
         Ok(Client {
-            agent,
+            agent: agent.build(),
             base: format!("{scheme}://{api_host}"),
             host: host.to_string(),
-            creds: auth::lookup(host),
+            creds,
             challenge: None,
             tokens: HashMap::new(),
+            retry_times: net.retry_times,
         })
     }
 
@@ -122,12 +147,32 @@ impl Client {
     }
 
     fn transport_error(&self, path: &str, e: ureq::Transport) -> Error {
-        let hint = if self.base.starts_with("https") {
-            "is the registry running? (a plain-HTTP registry on this machine needs --insecure)"
+        let text = e.to_string();
+        let hint = if text.contains("certificate") || text.contains("UnknownIssuer") {
+            format!(
+                "the registry's certificate is not trusted: put its CA certificate (PEM, *.crt) in \
+                 /etc/containers/certs.d/{}/ or a directory given with --cert-dir, or add it to \
+                 the system store (SSL_CERT_FILE)",
+                self.host
+            )
+        } else if self.base.starts_with("https") {
+            "is the registry running? (a plain-HTTP registry needs --insecure)".to_string()
         } else {
-            "is the registry running and listening on that address?"
+            "is the registry running and listening on that address?".to_string()
         };
         Error::registry(self.place(path), format!("{e}; {hint}"))
+    }
+
+    /// Waits before retry `attempt` after a transient failure, saying so.
+    fn pause(&self, attempt: u32, path: &str, why: &str) {
+        let delay = net::backoff(attempt);
+        eprintln!(
+            "ldguard-layer: {}: {why}; retrying in {:.1} s ({attempt}/{})",
+            self.place(path),
+            delay.as_secs_f32(),
+            self.retry_times
+        );
+        std::thread::sleep(delay);
     }
 
     /// Learns how the registry wants to be authenticated (`GET /v2/`).
@@ -136,7 +181,23 @@ impl Client {
             return Ok(c.clone());
         }
         let url = format!("{}/v2/", self.base);
-        let c = match self.agent.get(&url).call() {
+        let mut retries = 0;
+        let answer = loop {
+            let answer = self.agent.get(&url).call();
+            let why = match &answer {
+                Err(ureq::Error::Status(code, _)) if net::is_transient(*code) => {
+                    format!("HTTP {code}")
+                }
+                Err(ureq::Error::Transport(t)) if is_transient_transport(t) => t.to_string(),
+                _ => break answer,
+            };
+            if retries == self.retry_times {
+                break answer;
+            }
+            retries += 1;
+            self.pause(retries, "/v2/", &why);
+        };
+        let c = match answer {
             Ok(_) => None,
             Err(ureq::Error::Status(401, resp)) => resp
                 .header("www-authenticate")
@@ -210,7 +271,9 @@ impl Client {
             format!("{}{path_or_url}", self.base)
         };
         let mut body = Some(body);
-        for attempt in 0..2 {
+        let mut reauthenticated = false;
+        let mut retries = 0;
+        loop {
             let mut req = self.agent.request(method, &url);
             if let Some(a) = self.authorization(scope)? {
                 req = req.set("Authorization", &a);
@@ -219,6 +282,8 @@ impl Client {
                 req = req.set(k, v);
             }
             let b = body.take().unwrap_or(Body::Empty);
+            // A streamed body is read once: it can be neither re-authenticated
+            // nor retried.
             let replay = match &b {
                 Body::Empty => Some(Body::Empty),
                 Body::Bytes(x) => Some(Body::Bytes(x)),
@@ -229,12 +294,19 @@ impl Client {
                 Body::Bytes(x) => req.send_bytes(x),
                 Body::Stream(r, len) => req.set("Content-Length", &len.to_string()).send(r),
             };
+            let can_retry = replay.is_some() && retries < self.retry_times;
             match res {
                 Ok(r) => return Ok(Ok(r)),
-                Err(ureq::Error::Status(401, r)) if attempt == 0 && replay.is_some() => {
+                Err(ureq::Error::Status(401, r)) if !reauthenticated && replay.is_some() => {
+                    reauthenticated = true;
                     self.tokens.remove(scope);
                     self.challenge =
                         Some(r.header("www-authenticate").and_then(auth::parse_challenge));
+                    body = replay;
+                }
+                Err(ureq::Error::Status(code, _)) if can_retry && net::is_transient(code) => {
+                    retries += 1;
+                    self.pause(retries, path_or_url, &format!("HTTP {code}"));
                     body = replay;
                 }
                 Err(ureq::Error::Status(_, r)) => return Ok(Err(r)),
@@ -246,11 +318,16 @@ impl Client {
                             }
                         }
                     }
+                    if can_retry && is_transient_transport(&t) {
+                        retries += 1;
+                        self.pause(retries, path_or_url, &t.to_string());
+                        body = replay;
+                        continue;
+                    }
                     return Err(self.transport_error(path_or_url, t));
                 }
             }
         }
-        unreachable!("the loop returns on its second attempt")
     }
 
     fn fail(&self, what: &str, path: &str, resp: ureq::Response) -> Error {
@@ -424,10 +501,10 @@ pub struct RegistrySource {
 }
 
 impl RegistrySource {
-    pub fn open(r: &RegistryRef, insecure: bool, progress: Progress) -> Result<RegistrySource> {
+    pub fn open(r: &RegistryRef, net: &NetOptions, progress: Progress) -> Result<RegistrySource> {
         Ok(RegistrySource {
             r: r.clone(),
-            client: Client::new(&r.host, insecure)?,
+            client: Client::new(&r.host, net)?,
             spool: tempfile::tempdir()
                 .map_err(|e| Error::io(std::env::temp_dir(), "creating a spool directory", e))?,
             progress,
@@ -489,14 +566,10 @@ pub struct RegistryDestination {
 }
 
 impl RegistryDestination {
-    pub fn open(
-        r: &RegistryRef,
-        insecure: bool,
-        _progress: Progress,
-    ) -> Result<RegistryDestination> {
+    pub fn open(r: &RegistryRef, net: &NetOptions) -> Result<RegistryDestination> {
         Ok(RegistryDestination {
             r: r.clone(),
-            client: Client::new(&r.host, insecure)?,
+            client: Client::new(&r.host, net)?,
         })
     }
 
@@ -565,15 +638,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn insecure_is_only_for_loopback() {
+    fn loopback_hosts_are_recognised() {
         assert!(is_loopback("127.0.0.1:5000"));
         assert!(is_loopback("localhost:5000"));
         assert!(is_loopback("[::1]:5000"));
         assert!(!is_loopback("10.1.2.3:5000"));
-        let e = Client::new("10.1.2.3:5000", true)
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(e.contains("not a loopback"), "{e}");
+    }
+
+    #[test]
+    fn insecure_works_for_any_host() {
+        let net = NetOptions {
+            insecure: true,
+            ..NetOptions::default()
+        };
+        let c = Client::new("10.1.2.3:5000", &net).unwrap();
+        assert_eq!(c.base, "http://10.1.2.3:5000");
     }
 }

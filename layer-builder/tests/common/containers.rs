@@ -136,6 +136,16 @@ pub struct Registry {
 
 impl Registry {
     pub fn start(dir: &Path, user: &str, password: &str) -> Registry {
+        Registry::start_with(dir, user, password, None)
+    }
+
+    /// Serves HTTPS with `tls` = (certificate, key) PEM files.
+    pub fn start_with(
+        dir: &Path,
+        user: &str,
+        password: &str,
+        tls: Option<(&Path, &Path)>,
+    ) -> Registry {
         let htpasswd = dir.join("htpasswd");
         let out = ok({
             let mut c = Command::new("htpasswd");
@@ -149,7 +159,11 @@ impl Registry {
             "version": 0.1,
             "log": {"level": "info", "accesslog": {"disabled": false}},
             "storage": {"filesystem": {"rootdirectory": dir.join("storage")}, "delete": {"enabled": true}},
-            "http": {"addr": host, "secret": "ldguard-test"},
+            "http": match tls {
+                None => serde_json::json!({"addr": host, "secret": "ldguard-test"}),
+                Some((cert, key)) => serde_json::json!({"addr": host, "secret": "ldguard-test",
+                    "tls": {"certificate": cert, "key": key}}),
+            },
             "auth": {"htpasswd": {"realm": "ldguard-test", "path": htpasswd}},
         });
         // YAML is a superset of JSON.
@@ -181,8 +195,13 @@ impl Registry {
         };
         let start = Instant::now();
         loop {
-            let r = ureq::get(&format!("http://{}/v2/", reg.host)).call();
-            if matches!(r, Err(ureq::Error::Status(401, _))) {
+            let ready = if tls.is_some() {
+                std::net::TcpStream::connect(&reg.host).is_ok()
+            } else {
+                let r = ureq::get(&format!("http://{}/v2/", reg.host)).call();
+                matches!(r, Err(ureq::Error::Status(401, _)))
+            };
+            if ready {
                 break;
             }
             assert!(
