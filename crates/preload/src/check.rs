@@ -23,22 +23,171 @@ pub enum Verdict {
 /// `vfork`, an `exec` in the child must not leave the parent's flag set.
 #[inline]
 pub fn run(check: impl FnOnce(&'static Active) -> Verdict) -> Verdict {
+    run_or(Verdict::Allow, check)
+}
+
+/// [`run`] for checks that return more than a verdict: `pass` is the
+/// answer when checks are off, this thread is already inside the library,
+/// or `check` panicked.
+#[inline]
+pub fn run_or<R>(pass: R, check: impl FnOnce(&'static Active) -> R) -> R {
     // Before the `disabled` exit: a disabled process must still learn of a new mode.
     crate::refresh::poll();
     if state::is_off() {
-        return Verdict::Allow;
+        return pass;
     }
     let Some(active) = state::current() else {
-        return Verdict::Allow;
+        return pass;
     };
     let Some(guard) = Guard::enter() else {
-        return Verdict::Allow;
+        return pass;
     };
     let saved = sys::errno();
-    let verdict = catch_unwind(AssertUnwindSafe(|| check(active))).unwrap_or(Verdict::Allow);
+    let outcome = catch_unwind(AssertUnwindSafe(|| check(active)));
     drop(guard);
     sys::set_errno(saved);
-    verdict
+    outcome.unwrap_or(pass)
+}
+
+/// A decision that produces no event when it allows: the common case
+/// costs one `decide` and nothing else. Returns the verdict and whether
+/// the policy blocks the request (reported, enforced or not), so a caller
+/// that goes on to look further does not report the same call twice.
+///
+/// File requests on a path alone go through this thread's cache of recent
+/// silent allows first ([`recent`]).
+#[inline]
+pub fn settle(active: &'static Active, req: &Request<'_>) -> (Verdict, bool) {
+    let cacheable = req.kind == Kind::File && req.resolved_path.is_none();
+    let path = req.path.unwrap_or(b"");
+    if cacheable && recent::allowed(active, req.access, path) {
+        return (Verdict::Allow, false);
+    }
+    let d = active.table.decide(req);
+    let classes = active.table.log_classes();
+    if !d.log && !d.action.blocks() && !classes.behavior() {
+        // Silent whatever the call (allows are not logged): worth keeping.
+        if cacheable && d.action == Action::Allow && !classes.logs(Action::Allow) {
+            recent::remember(active, req.access, path);
+        }
+        return (Verdict::Allow, false);
+    }
+    (report(active, req, d, |_| {}), d.action.blocks())
+}
+
+/// A per-thread cache of file paths recently decided as silent allows, so
+/// a program that opens the same files again and again (nginx per
+/// request, python's imports) pays a hash and a compare instead of a rule
+/// table lookup. Keyed by the table (tables are never freed, so its
+/// address is a generation that a refresh changes), the access and the
+/// exact path bytes: a hit is only ever the same question.
+///
+/// `const` thread-local without destructor: no allocation, no lock. Only
+/// read and written under the re-entrancy guard ([`run`]), so a signal
+/// handler that interrupts an update finds the guard set and never looks
+/// at the half-written slot.
+mod recent {
+    use crate::state::Active;
+    use ldguard_policy::Access;
+    use std::cell::UnsafeCell;
+
+    const SLOTS: usize = 16;
+    /// Longer paths are not cached.
+    const KEY: usize = 112;
+
+    #[derive(Clone, Copy)]
+    struct Slot {
+        table: usize,
+        access: u8,
+        len: u8,
+        path: [u8; KEY],
+    }
+
+    const EMPTY: Slot = Slot {
+        table: 0,
+        access: 0,
+        len: 0,
+        path: [0; KEY],
+    };
+
+    thread_local! {
+        static CACHE: UnsafeCell<[Slot; SLOTS]> = const { UnsafeCell::new([EMPTY; SLOTS]) };
+    }
+
+    /// The slot for `path`: its length and last eight bytes, mixed. Paths
+    /// of one directory share their start, not their end.
+    #[inline]
+    fn slot_of(path: &[u8]) -> usize {
+        let n = path.len();
+        let mut tail = [0u8; 8];
+        let take = n.min(8);
+        tail[..take].copy_from_slice(&path[n - take..]);
+        let h = (u64::from_le_bytes(tail) ^ n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (h >> 60) as usize % SLOTS
+    }
+
+    #[inline]
+    fn key(active: &'static Active) -> usize {
+        active as *const Active as usize
+    }
+
+    #[inline]
+    pub fn allowed(active: &'static Active, access: Access, path: &[u8]) -> bool {
+        if path.len() > KEY {
+            return false;
+        }
+        let i = slot_of(path);
+        // SAFETY: this thread's own cache, used only under the guard (see
+        // the module comment), so no other reference to it is live.
+        CACHE.with(|c| {
+            let s = unsafe { &(*c.get())[i] };
+            s.table == key(active)
+                && s.access == access as u8
+                && s.len as usize == path.len()
+                && &s.path[..path.len()] == path
+        })
+    }
+
+    #[inline]
+    pub fn remember(active: &'static Active, access: Access, path: &[u8]) {
+        if path.len() > KEY {
+            return;
+        }
+        let i = slot_of(path);
+        // SAFETY: as in `allowed`.
+        CACHE.with(|c| {
+            let s = unsafe { &mut (*c.get())[i] };
+            s.path[..path.len()].copy_from_slice(path);
+            s.len = path.len() as u8;
+            s.access = access as u8;
+            s.table = key(active);
+        })
+    }
+}
+
+/// Fails closed: `req` names no object the library could establish (see
+/// docs/security.md for when), and a rule that denies could apply. Denied
+/// with `EACCES` and reported without a rule.
+pub fn unresolvable(active: &'static Active, req: &Request<'_>) -> Verdict {
+    let d = ldguard_policy::Decision {
+        action: Action::Deny,
+        rule: None,
+        severity: ldguard_policy::Severity::High,
+        errno: libc::EACCES,
+        log: active.table.log_classes().logs(Action::Deny) && !active.table.is_ignored(req.call),
+    };
+    report(active, req, d, |_| {})
+}
+
+/// Reports `req` as decided by rule `rule` (which did not match the path
+/// itself: a rename of a directory above what the rule protects).
+pub fn by_rule(active: &'static Active, req: &Request<'_>, rule: u32) -> Verdict {
+    report(
+        active,
+        req,
+        active.table.decision_of_rule(rule, req.call),
+        |_| {},
+    )
 }
 
 /// Decides `req`, reports the outcome when the policy logs it, carries out
@@ -49,7 +198,17 @@ pub fn judge(
     req: &Request<'_>,
     fill: impl FnOnce(&mut Record),
 ) -> Verdict {
-    let d = active.table.decide(req);
+    report(active, req, active.table.decide(req), fill)
+}
+
+/// Reports decision `d` on `req` when the policy logs it, carries out
+/// `kill`, and returns the verdict.
+fn report(
+    active: &'static Active,
+    req: &Request<'_>,
+    d: ldguard_policy::Decision,
+    fill: impl FnOnce(&mut Record),
+) -> Verdict {
     let enforced = d.action.blocks() && active.mode == Mode::Enforce;
     let kill = enforced && d.action == Action::Kill;
     let first = crate::behavior::first_time(active, req);

@@ -3,7 +3,7 @@
 //! `/usr/bin/dash`). Queued events are flushed before the image is
 //! replaced.
 
-use crate::check::{fail, judge, run, Verdict};
+use crate::check::{fail, judge, run, unresolvable, Verdict};
 use crate::emit;
 use crate::real::next;
 use crate::record::Record;
@@ -16,23 +16,19 @@ use std::ptr::null_mut;
 type Argv = *const *const c_char;
 
 /// Finds `file` along `PATH` the way execvp does: the first executable
-/// candidate. Names with a slash are not searched.
-fn search_path(file: &[u8], out: &mut PathBuf, scratch: &mut PathBuf) -> bool {
+/// candidate, spelled as execvp will spell it, into `out`. Names with a
+/// slash are not searched.
+fn search_path(file: &[u8], out: &mut PathBuf) -> bool {
     // SAFETY: getenv reads the environment without allocating.
     let path_var = unsafe { cstr(libc::getenv(c"PATH".as_ptr())) }.unwrap_or(b"/bin:/usr/bin");
     for dir in path_var.split(|&b| b == b':') {
         let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
-        let mut candidate = [0u8; resolve::PATH_CAP];
-        let len = dir.len() + 1 + file.len();
-        if len >= candidate.len() {
+        if out.set(&[dir, b"/", file]).is_none() {
             continue;
         }
-        candidate[..dir.len()].copy_from_slice(dir);
-        candidate[dir.len()] = b'/';
-        candidate[dir.len() + 1..len].copy_from_slice(file);
         // SAFETY: NUL-terminated candidate; access is not hooked.
-        if unsafe { libc::access(candidate.as_ptr().cast(), libc::X_OK) } == 0 {
-            return resolve::absolute(libc::AT_FDCWD, &candidate[..len], scratch, out).is_some();
+        if unsafe { libc::access(out.as_bytes().as_ptr().cast(), libc::X_OK) } == 0 {
+            return true;
         }
     }
     false
@@ -40,29 +36,78 @@ fn search_path(file: &[u8], out: &mut PathBuf, scratch: &mut PathBuf) -> bool {
 
 /// Checks an exec of `path` (relative to `dirfd`) with arguments `argv`.
 /// `search`: the `p` variants look bare names up along PATH.
+///
+/// Decided on the lexical absolute path and on the object the kernel
+/// reaches from `(dirfd, path)` as spelled (so `lnk/../bin/id` is
+/// `/usr/bin/id` when `lnk` leads into `/usr/lib`), never on the collapsed
+/// spelling alone. No descriptor free: a `readlink` walk. No way to tell
+/// while a rule could deny: denied.
 pub fn check_exec(call: Call, dirfd: c_int, path: &[u8], argv: Argv, search: bool) -> Verdict {
     run(|active| {
         resolve::with_scratch(|s| {
             let (scratch, abs, res) = (&mut s.a, &mut s.b, &mut s.c);
-            let found = if search && !path.contains(&b'/') {
-                search_path(path, abs, scratch)
+            let mut found = PathBuf::new();
+            let given: &[u8] = if search && !path.contains(&b'/') {
+                if !search_path(path, &mut found) {
+                    // Nothing to run: the real call fails with ENOENT itself.
+                    return Verdict::Allow;
+                }
+                found.as_bytes()
             } else {
-                resolve::absolute(dirfd, path, scratch, abs).is_some()
+                path
             };
-            if !found {
-                // Nothing to run: the real call fails with ENOENT itself.
-                return Verdict::Allow;
-            }
-            let resolved = active.table.needs_resolution(Kind::Exec, Access::Read)
-                && !resolve::without_links(libc::AT_FDCWD, abs.as_bytes(), true, scratch)
-                && resolve::resolved(libc::AT_FDCWD, abs.as_bytes(), true, scratch, res).is_some()
-                && res.as_bytes() != abs.as_bytes();
+            let needs = active.table.needs_resolution(Kind::Exec, Access::Read);
+            let base = Request::new(Kind::Exec, call, active.program);
+            let fill = |r: &mut Record| record_args(r, argv);
+            let Some(abs) = resolve::lexical(dirfd, given, scratch, abs) else {
+                let req = if !needs {
+                    Request {
+                        path: Some(given),
+                        ..base
+                    }
+                } else if resolve::resolved(dirfd, given, true, scratch, res).is_some() {
+                    Request {
+                        path: Some(res.as_bytes()),
+                        ..base
+                    }
+                } else {
+                    return unresolvable(
+                        active,
+                        &Request {
+                            path: Some(given),
+                            ..base
+                        },
+                    );
+                };
+                return judge(active, &req, fill);
+            };
             let req = Request {
-                path: Some(abs.as_bytes()),
-                resolved_path: resolved.then(|| res.as_bytes()),
-                ..Request::new(Kind::Exec, call, active.program)
+                path: Some(abs),
+                ..base
             };
-            judge(active, &req, |r| record_args(r, argv))
+            if !needs || resolve::without_links(dirfd, given, true, scratch) {
+                return judge(active, &req, fill);
+            }
+            sys::set_errno(0);
+            let resolved = resolve::resolved(dirfd, given, true, scratch, res).is_some()
+                || (!matches!(
+                    sys::errno(),
+                    libc::ENOENT | libc::ENOTDIR | libc::EACCES | libc::ELOOP
+                ) && resolve::spelled_out(dirfd, given, scratch).is_some()
+                    && resolve::walk_links(scratch.as_bytes(), true, res).is_some());
+            if !resolved
+                && !matches!(
+                    sys::errno(),
+                    libc::ENOENT | libc::ENOTDIR | libc::EACCES | libc::ELOOP
+                )
+            {
+                return unresolvable(active, &req);
+            }
+            let req = Request {
+                resolved_path: (resolved && res.as_bytes() != abs).then(|| res.as_bytes()),
+                ..req
+            };
+            judge(active, &req, fill)
         })
     })
 }

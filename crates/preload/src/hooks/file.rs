@@ -1,10 +1,11 @@
 //! File hooks: every path is checked as given (absolute, normalised) and as
 //! the kernel resolves it (symlinks, `..`, `/proc/self/fd/N`).
 
-use crate::check::{fail, judge, run, Verdict};
+use crate::check::{by_rule, fail, judge, run, run_or, settle, unresolvable, Verdict};
 use crate::real::next;
-use crate::resolve;
-use crate::sys::{cstr, raw_syscall};
+use crate::resolve::{self, Pinned};
+use crate::state::Active;
+use crate::sys::{self, cstr, raw_syscall};
 use ldguard_policy::{Access, Call, Kind, Request};
 use libc::{c_char, c_int, c_long, c_uint, dev_t, gid_t, mode_t, off_t, uid_t, DIR, FILE};
 use std::ptr::null_mut;
@@ -16,7 +17,8 @@ pub enum Follow {
     No,
 }
 
-/// Checks one path of a file call.
+/// Checks one path of a file call that is not an open: the lexical
+/// absolute path, then the object the kernel reaches (see [`decide_path`]).
 pub fn check_path(
     call: Call,
     dirfd: c_int,
@@ -24,38 +26,175 @@ pub fn check_path(
     access: Access,
     follow: Follow,
 ) -> Verdict {
+    check_path_as(call, dirfd, path, access, follow, Scope::Object)
+}
+
+/// What a path call touches.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// The object the path names.
+    Object,
+    /// Also everything below it: renaming or removing a directory moves
+    /// what lies beneath out from under a rule's path.
+    Tree,
+}
+
+fn check_path_as(
+    call: Call,
+    dirfd: c_int,
+    path: *const c_char,
+    access: Access,
+    follow: Follow,
+    scope: Scope,
+) -> Verdict {
     run(|active| {
         // SAFETY: libc callers pass NUL-terminated paths (or null).
         let Some(given) = (unsafe { cstr(path) }) else {
             return Verdict::Allow;
         };
-        resolve::with_scratch(|s| {
-            let (scratch, abs, res) = (&mut s.a, &mut s.b, &mut s.c);
-            // Paths longer than PATH_MAX after joining with the cwd cannot be
-            // expressed; the real call meets the same limit (see docs).
-            if resolve::absolute(dirfd, given, scratch, abs).is_none() {
-                return Verdict::Allow;
-            }
-            let resolved = active.table.needs_resolution(Kind::File, access)
-                && !resolve::without_links(dirfd, given, follow == Follow::Yes, scratch)
-                && resolve::resolved(dirfd, given, follow == Follow::Yes, scratch, res).is_some()
-                && res.as_bytes() != abs.as_bytes();
-            let req = Request {
-                path: Some(abs.as_bytes()),
-                resolved_path: resolved.then(|| res.as_bytes()),
-                access,
-                ..Request::new(Kind::File, call, active.program)
-            };
-            judge(active, &req, |_| {})
-        })
+        resolve::with_scratch(|s| decide_path(active, call, dirfd, given, access, follow, scope, s))
     })
+}
+
+/// Decides `(dirfd, given)` on its lexical absolute path and, when a rule
+/// could tell them apart, on the path the kernel reaches: `openat2` with
+/// no links (nothing to resolve), else an `O_PATH` descriptor's own path,
+/// else (no descriptor free) a `readlink` walk. When there is no lexical
+/// path (deleted or too-deep cwd, a dirfd without a path) the kernel's
+/// path decides alone; when neither can be had and a rule could deny, the
+/// call is denied ([`crate::check::unresolvable`]).
+#[allow(clippy::too_many_arguments)]
+fn decide_path(
+    active: &'static Active,
+    call: Call,
+    dirfd: c_int,
+    given: &[u8],
+    access: Access,
+    follow: Follow,
+    scope: Scope,
+    s: &mut resolve::Scratch,
+) -> Verdict {
+    let (scratch, abs, res) = (&mut s.a, &mut s.b, &mut s.c);
+    let follows = follow == Follow::Yes;
+    let needs = active.table.needs_resolution(Kind::File, access) || scope == Scope::Tree;
+    let base = Request {
+        access,
+        ..Request::new(Kind::File, call, active.program)
+    };
+    let lexical = resolve::lexical(dirfd, given, scratch, abs);
+    let Some(abs) = lexical else {
+        if !needs {
+            // Nothing the path could change: decided on the spelling.
+            let req = Request {
+                path: Some(given),
+                ..base
+            };
+            return judge(active, &req, |_| {});
+        }
+        sys::set_errno(0);
+        if resolve::resolved(dirfd, given, follows, scratch, res).is_some() {
+            let req = Request {
+                path: Some(res.as_bytes()),
+                ..base
+            };
+            return then_tree(active, &req, judge(active, &req, |_| {}), scope, &[]);
+        }
+        let req = Request {
+            path: Some(given),
+            ..base
+        };
+        return unresolvable(active, &req);
+    };
+    let req = Request {
+        path: Some(abs),
+        ..base
+    };
+    let (v, blocked) = settle(active, &req);
+    if !needs {
+        return v;
+    }
+    if blocked {
+        return v;
+    }
+    if resolve::without_links(dirfd, given, follows, scratch) {
+        return then_tree(active, &req, v, scope, &[]);
+    }
+    sys::set_errno(0);
+    let found = resolve::resolved(dirfd, given, follows, scratch, res).is_some()
+        || (!matches!(
+            sys::errno(),
+            libc::ENOENT | libc::ENOTDIR | libc::EACCES | libc::ELOOP
+        ) && walk(dirfd, given, follows, scratch, res));
+    if !found {
+        // ENOENT and the like: the call itself fails the same way.
+        if matches!(
+            sys::errno(),
+            libc::ENOENT | libc::ENOTDIR | libc::EACCES | libc::ELOOP
+        ) {
+            return then_tree(active, &req, v, scope, &[]);
+        }
+        return unresolvable(active, &req);
+    }
+    if res.as_bytes() == abs {
+        return then_tree(active, &req, v, scope, &[]);
+    }
+    let req = Request {
+        resolved_path: Some(res.as_bytes()),
+        ..req
+    };
+    let v = judge(active, &req, |_| {});
+    then_tree(active, &req, v, scope, &[abs])
+}
+
+/// The `readlink` walk of `(dirfd, given)` spelled out in full (links
+/// before a `..` must be followed first, so the lexical form will not do).
+fn walk(
+    dirfd: c_int,
+    given: &[u8],
+    follows: bool,
+    spelled: &mut resolve::PathBuf,
+    out: &mut resolve::PathBuf,
+) -> bool {
+    resolve::spelled_out(dirfd, given, spelled).is_some()
+        && resolve::walk_links(spelled.as_bytes(), follows, out).is_some()
+}
+
+/// For [`Scope::Tree`]: after an allowed decision, a deny rule whose path
+/// lies below the directory (as named by the request, or `more`) decides.
+fn then_tree(
+    active: &'static Active,
+    req: &Request<'_>,
+    v: Verdict,
+    scope: Scope,
+    more: &[&[u8]],
+) -> Verdict {
+    if scope != Scope::Tree || v != Verdict::Allow {
+        return v;
+    }
+    let names = [req.path, req.resolved_path];
+    let below = names
+        .iter()
+        .flatten()
+        .chain(more.iter())
+        .find_map(|dir| active.table.blocking_rule_under(dir));
+    match below {
+        Some(rule) => by_rule(active, req, rule),
+        None => v,
+    }
 }
 
 fn check_write(call: Call, dirfd: c_int, path: *const c_char, follow: Follow) -> Verdict {
     check_path(call, dirfd, path, Access::Write, follow)
 }
 
-/// Both paths of rename/link: a deny on either fails the call.
+/// Removing or renaming what may be a directory: a write to it and to
+/// everything below.
+fn check_tree(call: Call, dirfd: c_int, path: *const c_char) -> Verdict {
+    check_path_as(call, dirfd, path, Access::Write, Follow::No, Scope::Tree)
+}
+
+/// Both paths of rename/link: a deny on either fails the call. A rename
+/// moves whole trees, on both sides.
 fn check_two(
     call: Call,
     d1: c_int,
@@ -64,51 +203,308 @@ fn check_two(
     d2: c_int,
     p2: *const c_char,
 ) -> Verdict {
-    match check_write(call, d1, p1, f1) {
-        Verdict::Allow => check_write(call, d2, p2, Follow::No),
+    let tree = matches!(call, Call::Rename | Call::Renameat | Call::Renameat2);
+    let one = |d, p, f| {
+        if tree {
+            check_tree(call, d, p)
+        } else {
+            check_write(call, d, p, f)
+        }
+    };
+    match one(d1, p1, f1) {
+        Verdict::Allow => one(d2, p2, Follow::No),
         deny => deny,
     }
 }
 
-/// What `open` flags do to a file: a write check for anything that can
-/// modify, a read check for anything that can read (O_RDWR gets both).
-fn check_open(call: Call, dirfd: c_int, path: *const c_char, flags: c_int) -> Verdict {
+/// The accesses `open` flags ask for: write for anything that can modify,
+/// read for anything that can read (O_RDWR gets both).
+fn open_accesses(flags: c_int) -> (bool, bool) {
+    let acc = flags & libc::O_ACCMODE;
+    let writes = acc != libc::O_RDONLY
+        || flags & (libc::O_CREAT | libc::O_TRUNC | libc::O_APPEND) != 0
+        || flags & libc::O_TMPFILE == libc::O_TMPFILE;
+    (writes, acc != libc::O_WRONLY)
+}
+
+/// How an open reaches the kernel, once decided.
+enum Route {
+    Deny(c_int),
+    /// The next definition (libc's), unchanged: nothing a link could change
+    /// is at stake, or the library is not checking.
+    Next,
+    /// `openat2` refusing every link: success proves the object opened is
+    /// the one named by the checked path.
+    NoLinks,
+    /// Already opened (or failed, with errno) by the pinned path.
+    Done(c_int, c_int),
+}
+
+/// Decides an open of `(dirfd, path)` with `flags` on the lexical absolute
+/// path, and says how it must run.
+fn route_open(call: Call, dirfd: c_int, path: *const c_char, flags: c_int, mode: u32) -> Route {
     // An O_PATH descriptor reaches no data: reading through it means
     // reopening /proc/self/fd/N (checked as that file) or execveat (checked
     // as an exec). Like stat, it only reveals that the file exists.
     if flags & libc::O_PATH != 0 {
-        return Verdict::Allow;
+        return Route::Next;
     }
-    let follow = if flags & libc::O_NOFOLLOW != 0 {
-        Follow::No
-    } else {
-        Follow::Yes
-    };
-    let acc = flags & libc::O_ACCMODE;
-    let writes =
-        acc != libc::O_RDONLY || flags & (libc::O_CREAT | libc::O_TRUNC | libc::O_APPEND) != 0;
-    let reads = acc != libc::O_WRONLY;
-    if writes {
-        if let v @ Verdict::Deny(_) = check_path(call, dirfd, path, Access::Write, follow) {
-            return v;
-        }
-    }
-    if reads {
-        return check_path(call, dirfd, path, Access::Read, follow);
-    }
-    Verdict::Allow
+    run_or(Route::Next, |active| {
+        // SAFETY: libc callers pass NUL-terminated paths (or null).
+        let Some(given) = (unsafe { cstr(path) }) else {
+            return Route::Next;
+        };
+        let (writes, reads) = open_accesses(flags);
+        let table = &active.table;
+        let needs = (writes && table.needs_resolution(Kind::File, Access::Write))
+            || (reads && table.needs_resolution(Kind::File, Access::Read));
+        resolve::with_scratch(|s| {
+            let Some(abs) = resolve::lexical(dirfd, given, &mut s.a, &mut s.b) else {
+                if !needs {
+                    return decide_spelling(active, call, given, writes, reads);
+                }
+                return pinned(active, call, dirfd, given, flags, mode, None, s);
+            };
+            for (wanted, access) in [(writes, Access::Write), (reads, Access::Read)] {
+                if !wanted {
+                    continue;
+                }
+                let req = Request {
+                    path: Some(abs),
+                    access,
+                    ..Request::new(Kind::File, call, active.program)
+                };
+                match settle(active, &req) {
+                    (Verdict::Deny(e), _) => return Route::Deny(e),
+                    // Reported, not enforced (permissive): once is enough.
+                    (_, true) => return Route::Next,
+                    _ => {}
+                }
+            }
+            if !needs {
+                Route::Next
+            } else if resolve::openat2_usable() {
+                Route::NoLinks
+            } else {
+                let abs = resolve::absolute(dirfd, given, &mut s.a, &mut s.b).map(|_| s.b.len());
+                pinned(active, call, dirfd, given, flags, mode, abs, s)
+            }
+        })
+    })
 }
 
-fn fopen_flags(mode: *const c_char) -> c_int {
-    // SAFETY: fopen's mode is a NUL-terminated string.
-    let m = unsafe { cstr(mode) }.unwrap_or(b"r");
-    let plus = m.contains(&b'+');
-    match m.first() {
-        Some(b'w') | Some(b'a') if plus => libc::O_RDWR | libc::O_CREAT,
-        Some(b'w') | Some(b'a') => libc::O_WRONLY | libc::O_CREAT,
-        _ if plus => libc::O_RDWR,
-        _ => libc::O_RDONLY,
+/// No lexical path, and no rule that a path could change: decided on the
+/// spelling (the path plays no part in the outcome).
+fn decide_spelling(
+    active: &'static Active,
+    call: Call,
+    given: &[u8],
+    writes: bool,
+    reads: bool,
+) -> Route {
+    for (wanted, access) in [(writes, Access::Write), (reads, Access::Read)] {
+        let req = Request {
+            path: Some(given),
+            access,
+            ..Request::new(Kind::File, call, active.program)
+        };
+        if wanted {
+            if let Verdict::Deny(e) = judge(active, &req, |_| {}) {
+                return Route::Deny(e);
+            }
+        }
     }
+    Route::Next
+}
+
+/// The pinned open ([`resolve::open_pinned`]): decided on the kernel's
+/// own path of the object, opened through the same descriptor. `abs`:
+/// the lexical path, already decided, when there is one (`s.b` holds it).
+#[allow(clippy::too_many_arguments)]
+fn pinned(
+    active: &'static Active,
+    call: Call,
+    dirfd: c_int,
+    given: &[u8],
+    flags: c_int,
+    mode: u32,
+    abs: Option<usize>,
+    s: &mut resolve::Scratch,
+) -> Route {
+    let (writes, reads) = open_accesses(flags);
+    let abs: Option<&[u8]> = abs.map(|n| &s.b.as_bytes()[..n]);
+    let program = active.program;
+    let opened = resolve::open_pinned(dirfd, given, flags, mode, &mut s.a, &mut s.c, |kpath| {
+        for (wanted, access) in [(writes, Access::Write), (reads, Access::Read)] {
+            if !wanted {
+                continue;
+            }
+            let req = Request {
+                path: Some(abs.unwrap_or(kpath)),
+                resolved_path: abs.filter(|a| *a != kpath).map(|_| kpath),
+                access,
+                ..Request::new(Kind::File, call, program)
+            };
+            if let Verdict::Deny(e) = judge(active, &req, |_| {}) {
+                return Err(e);
+            }
+        }
+        Ok(())
+    });
+    match opened {
+        Ok(fd) => Route::Done(fd, 0),
+        Err(Pinned::Failed(e)) => Route::Done(-1, e),
+        Err(Pinned::Denied(e)) => Route::Deny(e),
+        Err(Pinned::Unknown) => {
+            let req = Request {
+                path: Some(abs.unwrap_or(given)),
+                access: if writes { Access::Write } else { Access::Read },
+                ..Request::new(Kind::File, call, program)
+            };
+            match unresolvable(active, &req) {
+                Verdict::Deny(e) => Route::Deny(e),
+                Verdict::Allow => Route::Next,
+            }
+        }
+    }
+}
+
+/// The outcome of a checked open.
+enum Opened {
+    Fd(c_int),
+    /// Failed (denied, or the open failed) with this errno.
+    Err(c_int),
+    /// Not the library's business: call the next definition.
+    Next,
+}
+
+/// Decides and performs an open of `(dirfd, path)`.
+fn open_checked(call: Call, dirfd: c_int, path: *const c_char, flags: c_int, mode: u32) -> Opened {
+    let done = |route| match route {
+        Route::Deny(e) => Opened::Err(e),
+        Route::Done(fd, e) if fd < 0 => Opened::Err(e),
+        Route::Done(fd, _) => Opened::Fd(fd),
+        _ => Opened::Next,
+    };
+    match route_open(call, dirfd, path, flags, mode) {
+        Route::NoLinks => {}
+        other => return done(other),
+    }
+    let fd = cancellable(|| resolve::openat2(dirfd, path, flags, mode, resolve::NO_LINKS));
+    if fd >= 0 {
+        return Opened::Fd(fd);
+    }
+    let e = sys::errno();
+    if !matches!(
+        e,
+        libc::ELOOP | libc::EXDEV | libc::ENOSYS | libc::EPERM | libc::EINVAL | libc::EAGAIN
+    ) {
+        return Opened::Err(e);
+    }
+    // A link on the way (or openat2 refused): the pinned path.
+    done(run_or(Route::Next, |active| {
+        // SAFETY: as in `route_open`.
+        let Some(given) = (unsafe { cstr(path) }) else {
+            return Route::Next;
+        };
+        resolve::with_scratch(|s| {
+            let abs = resolve::absolute(dirfd, given, &mut s.a, &mut s.b).map(|_| s.b.len());
+            pinned(active, call, dirfd, given, flags, mode, abs, s)
+        })
+    }))
+}
+
+/// [`open_checked`] for the open calls themselves.
+fn open_routed(
+    call: Call,
+    dirfd: c_int,
+    path: *const c_char,
+    flags: c_int,
+    mode: u32,
+    next: impl FnOnce() -> c_int,
+) -> c_int {
+    match open_checked(call, dirfd, path, flags, mode) {
+        Opened::Fd(fd) => fd,
+        Opened::Err(e) => fail(e, -1),
+        Opened::Next => next(),
+    }
+}
+
+/// A stream on a checked descriptor (`wrap` is `fdopen`/`fdopendir`).
+fn wrap_fd<T>(fd: c_int, wrap: impl FnOnce(c_int) -> *mut T) -> *mut T {
+    let p = wrap(fd);
+    if p.is_null() {
+        let e = sys::errno();
+        sys::close(fd);
+        sys::set_errno(e);
+    }
+    p
+}
+
+/// fopen and fopen64: the checked open, then `fdopen` on its descriptor
+/// (libc's fopen would open by name again). Modes only libc's fopen
+/// understands go to it, checked as a read and a write of the path.
+fn fopen_checked(
+    call: Call,
+    path: *const c_char,
+    mode: *const c_char,
+    next: impl FnOnce() -> *mut FILE,
+) -> *mut FILE {
+    let Some(flags) = fopen_flags(mode) else {
+        for access in [Access::Write, Access::Read] {
+            if let Verdict::Deny(e) = check_path(call, AT, path, access, Follow::Yes) {
+                return fail(e, null_mut());
+            }
+        }
+        return next();
+    };
+    match open_checked(call, AT, path, flags, 0o666) {
+        // SAFETY: `fd` is ours and `mode` the caller's valid mode string.
+        Opened::Fd(fd) => wrap_fd(fd, |fd| unsafe { libc::fdopen(fd, mode) }),
+        Opened::Err(e) => fail(e, null_mut()),
+        Opened::Next => next(),
+    }
+}
+
+/// Runs a blocking system call as a cancellation point, as libc's own
+/// `open` is: asynchronous cancellation for its duration only.
+fn cancellable(f: impl FnOnce() -> c_int) -> c_int {
+    extern "C" {
+        fn pthread_setcanceltype(kind: c_int, old: *mut c_int) -> c_int;
+    }
+    const ASYNCHRONOUS: c_int = 1;
+    let mut old = 0;
+    // SAFETY: plain calls on this thread's cancellation state.
+    unsafe { pthread_setcanceltype(ASYNCHRONOUS, &mut old) };
+    let r = f();
+    let e = sys::errno();
+    // SAFETY: as above; restores the caller's type.
+    unsafe { pthread_setcanceltype(old, &mut old) };
+    sys::set_errno(e);
+    r
+}
+
+/// fopen's mode as open flags, or `None` for what only libc's fopen
+/// understands (`,ccs=`, unknown letters).
+fn fopen_flags(mode: *const c_char) -> Option<c_int> {
+    // SAFETY: fopen's mode is a NUL-terminated string.
+    let m = unsafe { cstr(mode) }?;
+    let mut flags = match m.first()? {
+        b'r' => libc::O_RDONLY,
+        b'w' => libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
+        b'a' => libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND,
+        _ => return None,
+    };
+    for &c in &m[1..] {
+        match c {
+            b'+' => flags = (flags & !libc::O_ACCMODE) | libc::O_RDWR,
+            b'x' => flags |= libc::O_EXCL,
+            b'e' => flags |= libc::O_CLOEXEC,
+            b'b' | b't' | b'c' | b'm' => {}
+            _ => return None,
+        }
+    }
+    Some(flags)
 }
 
 const OPEN_CALLS: [Call; 4] = [Call::Open, Call::Open64, Call::Openat, Call::Openat64];
@@ -126,32 +522,31 @@ pub unsafe extern "C" fn ldguard_open(
     mode: c_uint,
 ) -> c_int {
     let call = OPEN_CALLS[(which as usize).min(3)];
-    if let Verdict::Deny(e) = check_open(call, dirfd, path, flags) {
-        return fail(e, -1);
-    }
     type OpenFn = unsafe extern "C" fn(*const c_char, c_int, ...) -> c_int;
     type OpenatFn = unsafe extern "C" fn(c_int, *const c_char, c_int, ...) -> c_int;
-    // SAFETY: forwarding the caller's arguments to the real function.
-    let r = unsafe {
-        match which {
-            0 => next!(open: OpenFn).map(|f| f(path, flags, mode)),
-            1 => next!(open64: OpenFn).map(|f| f(path, flags, mode)),
-            2 => next!(openat: OpenatFn).map(|f| f(dirfd, path, flags, mode)),
-            _ => next!(openat64: OpenatFn).map(|f| f(dirfd, path, flags, mode)),
-        }
-    };
-    r.unwrap_or_else(|| {
-        raw_syscall(
-            libc::SYS_openat,
-            [
-                dirfd as c_long,
-                path as c_long,
-                flags as c_long,
-                mode as c_long,
-                0,
-                0,
-            ],
-        ) as c_int
+    open_routed(call, dirfd, path, flags, mode, || {
+        // SAFETY: forwarding the caller's arguments to the real function.
+        let r = unsafe {
+            match which {
+                0 => next!(open: OpenFn).map(|f| f(path, flags, mode)),
+                1 => next!(open64: OpenFn).map(|f| f(path, flags, mode)),
+                2 => next!(openat: OpenatFn).map(|f| f(dirfd, path, flags, mode)),
+                _ => next!(openat64: OpenatFn).map(|f| f(dirfd, path, flags, mode)),
+            }
+        };
+        r.unwrap_or_else(|| {
+            raw_syscall(
+                libc::SYS_openat,
+                [
+                    dirfd as c_long,
+                    path as c_long,
+                    flags as c_long,
+                    mode as c_long,
+                    0,
+                    0,
+                ],
+            ) as c_int
+        })
     })
 }
 
@@ -168,60 +563,56 @@ macro_rules! or_enosys {
 /// libc ABI.
 #[no_mangle]
 pub unsafe extern "C" fn __open_2(path: *const c_char, flags: c_int) -> c_int {
-    if let Verdict::Deny(e) = check_open(Call::Open2, libc::AT_FDCWD, path, flags) {
-        return fail(e, -1);
-    }
-    // SAFETY: forwarding.
-    or_enosys!(
-        next!(__open_2: unsafe extern "C" fn(*const c_char, c_int) -> c_int)
-            .map(|f| unsafe { f(path, flags) }),
-        -1
-    )
+    open_routed(Call::Open2, libc::AT_FDCWD, path, flags, 0, || {
+        // SAFETY: forwarding.
+        or_enosys!(
+            next!(__open_2: unsafe extern "C" fn(*const c_char, c_int) -> c_int)
+                .map(|f| unsafe { f(path, flags) }),
+            -1
+        )
+    })
 }
 
 /// # Safety
 /// libc ABI.
 #[no_mangle]
 pub unsafe extern "C" fn __open64_2(path: *const c_char, flags: c_int) -> c_int {
-    if let Verdict::Deny(e) = check_open(Call::Open64_2, libc::AT_FDCWD, path, flags) {
-        return fail(e, -1);
-    }
-    // SAFETY: forwarding.
-    or_enosys!(
-        next!(__open64_2: unsafe extern "C" fn(*const c_char, c_int) -> c_int)
-            .map(|f| unsafe { f(path, flags) }),
-        -1
-    )
+    open_routed(Call::Open64_2, libc::AT_FDCWD, path, flags, 0, || {
+        // SAFETY: forwarding.
+        or_enosys!(
+            next!(__open64_2: unsafe extern "C" fn(*const c_char, c_int) -> c_int)
+                .map(|f| unsafe { f(path, flags) }),
+            -1
+        )
+    })
 }
 
 /// # Safety
 /// libc ABI.
 #[no_mangle]
 pub unsafe extern "C" fn __openat_2(dirfd: c_int, path: *const c_char, flags: c_int) -> c_int {
-    if let Verdict::Deny(e) = check_open(Call::Openat2, dirfd, path, flags) {
-        return fail(e, -1);
-    }
-    // SAFETY: forwarding.
-    or_enosys!(
-        next!(__openat_2: unsafe extern "C" fn(c_int, *const c_char, c_int) -> c_int)
-            .map(|f| unsafe { f(dirfd, path, flags) }),
-        -1
-    )
+    open_routed(Call::Openat2, dirfd, path, flags, 0, || {
+        // SAFETY: forwarding.
+        or_enosys!(
+            next!(__openat_2: unsafe extern "C" fn(c_int, *const c_char, c_int) -> c_int)
+                .map(|f| unsafe { f(dirfd, path, flags) }),
+            -1
+        )
+    })
 }
 
 /// # Safety
 /// libc ABI.
 #[no_mangle]
 pub unsafe extern "C" fn __openat64_2(dirfd: c_int, path: *const c_char, flags: c_int) -> c_int {
-    if let Verdict::Deny(e) = check_open(Call::Openat64_2, dirfd, path, flags) {
-        return fail(e, -1);
-    }
-    // SAFETY: forwarding.
-    or_enosys!(
-        next!(__openat64_2: unsafe extern "C" fn(c_int, *const c_char, c_int) -> c_int)
-            .map(|f| unsafe { f(dirfd, path, flags) }),
-        -1
-    )
+    open_routed(Call::Openat64_2, dirfd, path, flags, 0, || {
+        // SAFETY: forwarding.
+        or_enosys!(
+            next!(__openat64_2: unsafe extern "C" fn(c_int, *const c_char, c_int) -> c_int)
+                .map(|f| unsafe { f(dirfd, path, flags) }),
+            -1
+        )
+    })
 }
 
 /// Defines a hook whose arguments are forwarded unchanged; `$check` is an
@@ -244,20 +635,96 @@ macro_rules! hook {
 
 const AT: c_int = libc::AT_FDCWD;
 
-hook!(creat(path: *const c_char, mode: mode_t) -> c_int, err = -1,
-    check_open(Call::Creat, AT, path, libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC));
-hook!(creat64(path: *const c_char, mode: mode_t) -> c_int, err = -1,
-    check_open(Call::Creat64, AT, path, libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC));
-hook!(fopen(path: *const c_char, mode: *const c_char) -> *mut FILE, err = null_mut(),
-    check_open(Call::Fopen, AT, path, fopen_flags(mode)));
-hook!(fopen64(path: *const c_char, mode: *const c_char) -> *mut FILE, err = null_mut(),
-    check_open(Call::Fopen64, AT, path, fopen_flags(mode)));
+/// # Safety
+/// libc ABI.
+#[no_mangle]
+pub unsafe extern "C" fn creat(path: *const c_char, mode: mode_t) -> c_int {
+    let flags = libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC;
+    open_routed(Call::Creat, AT, path, flags, mode, || {
+        type F = unsafe extern "C" fn(*const c_char, mode_t) -> c_int;
+        // SAFETY: forwarding.
+        or_enosys!(next!(creat: F).map(|f| unsafe { f(path, mode) }), -1)
+    })
+}
+
+/// # Safety
+/// libc ABI.
+#[no_mangle]
+pub unsafe extern "C" fn creat64(path: *const c_char, mode: mode_t) -> c_int {
+    let flags = libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC;
+    open_routed(Call::Creat64, AT, path, flags, mode, || {
+        type F = unsafe extern "C" fn(*const c_char, mode_t) -> c_int;
+        // SAFETY: forwarding.
+        or_enosys!(next!(creat64: F).map(|f| unsafe { f(path, mode) }), -1)
+    })
+}
+
+type FopenFn = unsafe extern "C" fn(*const c_char, *const c_char) -> *mut FILE;
+
+/// # Safety
+/// libc ABI.
+#[no_mangle]
+pub unsafe extern "C" fn fopen(path: *const c_char, mode: *const c_char) -> *mut FILE {
+    fopen_checked(Call::Fopen, path, mode, || {
+        // SAFETY: forwarding.
+        or_enosys!(
+            next!(fopen: FopenFn).map(|f| unsafe { f(path, mode) }),
+            null_mut()
+        )
+    })
+}
+
+/// # Safety
+/// libc ABI.
+#[no_mangle]
+pub unsafe extern "C" fn fopen64(path: *const c_char, mode: *const c_char) -> *mut FILE {
+    fopen_checked(Call::Fopen64, path, mode, || {
+        // SAFETY: forwarding.
+        or_enosys!(
+            next!(fopen64: FopenFn).map(|f| unsafe { f(path, mode) }),
+            null_mut()
+        )
+    })
+}
+
+/// freopen keeps libc's own open (it must reuse the stream): decided on
+/// the object the path names now.
+fn check_freopen(call: Call, path: *const c_char, mode: *const c_char) -> Verdict {
+    let (writes, reads) = open_accesses(fopen_flags(mode).unwrap_or(libc::O_RDWR));
+    for (wanted, access) in [(writes, Access::Write), (reads, Access::Read)] {
+        if wanted {
+            if let v @ Verdict::Deny(_) = check_path(call, AT, path, access, Follow::Yes) {
+                return v;
+            }
+        }
+    }
+    Verdict::Allow
+}
+
 hook!(freopen(path: *const c_char, mode: *const c_char, stream: *mut FILE) -> *mut FILE, err = null_mut(),
-    check_open(Call::Freopen, AT, path, fopen_flags(mode)));
+    check_freopen(Call::Freopen, path, mode));
 hook!(freopen64(path: *const c_char, mode: *const c_char, stream: *mut FILE) -> *mut FILE, err = null_mut(),
-    check_open(Call::Freopen64, AT, path, fopen_flags(mode)));
-hook!(opendir(path: *const c_char) -> *mut DIR, err = null_mut(),
-    check_path(Call::Opendir, AT, path, Access::Read, Follow::Yes));
+    check_freopen(Call::Freopen64, path, mode));
+
+/// opendir: the checked open of the directory, then `fdopendir`.
+///
+/// # Safety
+/// libc ABI.
+#[no_mangle]
+pub unsafe extern "C" fn opendir(path: *const c_char) -> *mut DIR {
+    // glibc's own flags for opendir.
+    let flags = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_DIRECTORY | libc::O_CLOEXEC;
+    match open_checked(Call::Opendir, AT, path, flags, 0) {
+        // SAFETY: `fd` is ours.
+        Opened::Fd(fd) => wrap_fd(fd, |fd| unsafe { libc::fdopendir(fd) }),
+        Opened::Err(e) => fail(e, null_mut()),
+        Opened::Next => {
+            type F = unsafe extern "C" fn(*const c_char) -> *mut DIR;
+            // SAFETY: forwarding.
+            or_enosys!(next!(opendir: F).map(|f| unsafe { f(path) }), null_mut())
+        }
+    }
+}
 hook!(truncate(path: *const c_char, len: off_t) -> c_int, err = -1,
     check_write(Call::Truncate, AT, path, Follow::Yes));
 hook!(truncate64(path: *const c_char, len: libc::off64_t) -> c_int, err = -1,
@@ -265,7 +732,11 @@ hook!(truncate64(path: *const c_char, len: libc::off64_t) -> c_int, err = -1,
 hook!(unlink(path: *const c_char) -> c_int, err = -1,
     check_write(Call::Unlink, AT, path, Follow::No));
 hook!(unlinkat(dirfd: c_int, path: *const c_char, flags: c_int) -> c_int, err = -1,
-    check_write(Call::Unlinkat, dirfd, path, Follow::No));
+if flags & libc::AT_REMOVEDIR != 0 {
+    check_tree(Call::Unlinkat, dirfd, path)
+} else {
+    check_write(Call::Unlinkat, dirfd, path, Follow::No)
+});
 hook!(rename(old: *const c_char, new: *const c_char) -> c_int, err = -1,
     check_two(Call::Rename, AT, old, Follow::No, AT, new));
 hook!(renameat(od: c_int, old: *const c_char, nd: c_int, new: *const c_char) -> c_int, err = -1,
@@ -275,7 +746,7 @@ hook!(mkdir(path: *const c_char, mode: mode_t) -> c_int, err = -1,
 hook!(mkdirat(dirfd: c_int, path: *const c_char, mode: mode_t) -> c_int, err = -1,
     check_write(Call::Mkdirat, dirfd, path, Follow::No));
 hook!(rmdir(path: *const c_char) -> c_int, err = -1,
-    check_write(Call::Rmdir, AT, path, Follow::No));
+    check_tree(Call::Rmdir, AT, path));
 hook!(link(old: *const c_char, new: *const c_char) -> c_int, err = -1,
     check_two(Call::Link, AT, old, Follow::No, AT, new));
 hook!(linkat(od: c_int, old: *const c_char, nd: c_int, new: *const c_char, flags: c_int) -> c_int, err = -1,
