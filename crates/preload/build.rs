@@ -23,6 +23,13 @@ fn main() {
         .link_lib_modifier("+whole-archive")
         .compile("ldguard_shim");
 
+    // Lazy binding: calls into libc through the PLT are resolved on first
+    // use instead of all at load (zig's linker defaults to `-z now`). Every
+    // process of an instrumented image loads this library, so the loader's
+    // work is paid on every exec. scripts/build-lib also builds with
+    // `-C relro-level=partial` so that Rust code calls through the PLT.
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-z,lazy");
+
     // rustc writes its own version script for a cdylib; some linkers (zig's)
     // keep only the last one, so ours names every exported hook itself.
     println!(

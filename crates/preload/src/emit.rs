@@ -90,8 +90,8 @@ pub fn send(record: Record) {
 /// from slowing the program for long.
 pub fn send_patiently(record: Record) {
     let patience = match Patience::for_record(&record) {
-        Patience::None => Patience::Wait,
-        important => important,
+        Patience::Drop => Patience::Wait,
+        keep => keep,
     };
     send_with(record, patience);
 }
@@ -99,19 +99,20 @@ pub fn send_patiently(record: Record) {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Patience {
     /// Drop (and count) when the queue is full.
-    None,
+    Drop,
     /// Wait for room within the budget, then drop and count.
     Wait,
-    /// Use the reserved room, wait within the budget, then write directly.
-    Never,
+    /// Never drop: use the reserved room, wait within the budget, then
+    /// write directly.
+    Keep,
 }
 
 impl Patience {
     fn for_record(record: &Record) -> Patience {
         if record.is_important() {
-            Patience::Never
+            Patience::Keep
         } else {
-            Patience::None
+            Patience::Drop
         }
     }
 }
@@ -129,7 +130,7 @@ fn send_with(record: Record, patience: Patience) {
         write_direct(&record);
         return;
     };
-    let important = patience == Patience::Never;
+    let important = patience == Patience::Keep;
     let waited = if important {
         &IMPORTANT_WAITED_US
     } else {
@@ -139,7 +140,7 @@ fn send_with(record: Record, patience: Patience) {
         if pipe.queue.push(record, important).is_ok() {
             return;
         }
-        if patience == Patience::None || waited.load(Ordering::Relaxed) >= PATIENCE_BUDGET_US {
+        if patience == Patience::Drop || waited.load(Ordering::Relaxed) >= PATIENCE_BUDGET_US {
             break;
         }
         // nanosleep: no lock, no allocation, fine in a signal handler.

@@ -142,8 +142,8 @@ impl<T: Copy + 'static> Queue<T> {
             return;
         }
         let ts = libc::timespec {
-            tv_sec: (timeout_ms / 1000) as libc::time_t,
-            tv_nsec: ((timeout_ms % 1000) * 1_000_000) as libc::c_long,
+            tv_sec: (timeout_ms / 1000) as _,
+            tv_nsec: ((timeout_ms % 1000) * 1_000_000) as _,
         };
         crate::sys::raw_syscall(
             libc::SYS_futex,
