@@ -93,6 +93,13 @@ fn items<'a>(inp: &'a LayerInputs<'a>) -> Result<BTreeMap<String, Item<'a>>> {
             content: Content::Dir,
         },
     );
+    m.insert(
+        crate::drift::MANIFEST_PATH.to_string(),
+        Item {
+            mode: 0o644,
+            content: Content::Owned(crate::drift::manifest(inp.rootfs)),
+        },
+    );
     if let Some(p) = inp.policy {
         m.insert(
             POLICY_PATH.to_string(),

@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod digest;
+pub mod drift;
 pub mod elf;
 pub mod error;
 pub mod image;

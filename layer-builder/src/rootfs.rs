@@ -33,6 +33,22 @@ pub struct Node {
     pub data: Option<Arc<Vec<u8>>>,
     /// For `--check`: the file is an ELF executable the loader never runs.
     pub static_exe: bool,
+    /// SHA-256 of the content of executables and shared libraries, for
+    /// the drift manifest.
+    pub sha256: Option<[u8; 32]>,
+}
+
+/// Whether the drift manifest lists this file: executable, or named like
+/// a shared object (`libx.so`, `libx.so.6`), which `dlopen` loads without
+/// the exec bit.
+pub fn in_drift_manifest(path: &str, mode: u32) -> bool {
+    let base = path.rsplit('/').next().unwrap_or(path);
+    mode & 0o111 != 0 || base.ends_with(".so") || base.contains(".so.")
+}
+
+fn sha256(data: &[u8]) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(data).into()
 }
 
 /// Which file contents a scan keeps.
@@ -157,14 +173,17 @@ impl RootFs {
             };
             let mut data = None;
             let mut static_exe = false;
+            let mut digest = None;
             if kind == Kind::File {
                 let exe = mode & 0o111 != 0 && depth == ScanDepth::Executables;
-                if wanted_content(&path) || exe {
+                let listed = in_drift_manifest(&path, mode);
+                if wanted_content(&path) || exe || listed {
                     let mut buf = Vec::new();
                     (&mut entry)
                         .take(MAX_EXE_READ)
                         .read_to_end(&mut buf)
                         .map_err(|e| crate::digest::unwrap_io(place, "reading the layer", e))?;
+                    digest = listed.then(|| sha256(&buf));
                     if exe && buf.starts_with(ELF_MAGIC) {
                         static_exe = ElfInfo::parse(&buf).is_ok_and(|i| i.is_static_executable());
                     }
@@ -185,6 +204,7 @@ impl RootFs {
                     layer,
                     data,
                     static_exe,
+                    sha256: digest,
                 },
             );
         }
@@ -253,16 +273,19 @@ impl RootFs {
                     layer: 0,
                     data: None,
                     static_exe: false,
+                    sha256: None,
                 };
                 if node.kind == Kind::File {
                     let exe = node.mode & 0o111 != 0 && depth == ScanDepth::Executables;
-                    if wanted_content(&path) || exe {
+                    let listed = in_drift_manifest(&path, node.mode);
+                    if wanted_content(&path) || exe || listed {
                         let mut buf = Vec::new();
                         let f = std::fs::File::open(entry.path())
                             .map_err(|e| Error::io(entry.path(), "reading", e))?;
                         f.take(MAX_EXE_READ)
                             .read_to_end(&mut buf)
                             .map_err(|e| Error::io(entry.path(), "reading", e))?;
+                        node.sha256 = listed.then(|| sha256(&buf));
                         if exe && buf.starts_with(ELF_MAGIC) {
                             node.static_exe =
                                 ElfInfo::parse(&buf).is_ok_and(|i| i.is_static_executable());

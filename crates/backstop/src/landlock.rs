@@ -402,20 +402,29 @@ fn port_plan(policy: &Policy, direction: Direction, notes: &mut Vec<Note>) -> Po
         });
     }
     let default_allow = !policy.default_action(Kind::Network).blocks();
+    // The decision is constant between rule boundaries: decide once per
+    // segment instead of once per port.
+    let mut cuts: Vec<u32> = vec![0, 1 << 16];
+    for r in entries.iter().filter_map(|(p, _)| *p).flatten() {
+        cuts.extend([u32::from(r.lo), u32::from(r.hi) + 1]);
+    }
+    cuts.sort_unstable();
+    cuts.dedup();
     let mut allowed: Vec<PortRange> = Vec::new();
     let mut count = 0usize;
-    for port in 0..=u16::MAX {
+    for seg in cuts.windows(2) {
+        let (lo, hi) = (seg[0] as u16, (seg[1] - 1) as u16);
         let allow = entries
             .iter()
-            .find(|(ports, _)| ports.is_none_or(|ps| ps.iter().any(|r| r.contains(port))))
+            .find(|(ports, _)| ports.is_none_or(|ps| ps.iter().any(|r| r.contains(lo))))
             .map_or(default_allow, |&(_, a)| a);
         if !allow {
             continue;
         }
-        count += 1;
+        count += usize::from(hi - lo) + 1;
         match allowed.last_mut() {
-            Some(r) if r.hi.checked_add(1) == Some(port) => r.hi = port,
-            _ => allowed.push(PortRange { lo: port, hi: port }),
+            Some(r) if r.hi.checked_add(1) == Some(lo) => r.hi = hi,
+            _ => allowed.push(PortRange { lo, hi }),
         }
     }
     let handled = count <= u16::MAX as usize;

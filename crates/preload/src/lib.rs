@@ -12,6 +12,7 @@ mod backstop;
 mod behavior;
 mod check;
 pub mod config;
+pub mod drift;
 mod emit;
 mod guard;
 mod hooks;
