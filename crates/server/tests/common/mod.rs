@@ -17,10 +17,15 @@ pub fn server_exe() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_ldguard-server"))
 }
 
-/// Builds a workspace binary next to ours if `scripts/test` has not already.
+/// A workspace binary next to ours: `scripts/test` builds the workspace
+/// first; otherwise it is built here once. (Building it every time would
+/// rebuild shared dependencies with this package's feature set.)
 fn built(package: &str, file: &str, extra: &[&str]) -> PathBuf {
     let dir = server_exe().parent().unwrap().to_path_buf();
     let path = dir.join(file);
+    if path.is_file() {
+        return path;
+    }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
         .args(["build", "-q", "-p", package])
