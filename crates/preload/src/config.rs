@@ -30,6 +30,9 @@ pub struct ConfigFile {
     pub allow_env_override: bool,
     pub cache_dir: Option<String>,
     pub image: Option<ImageInfo>,
+    /// An ldguard-server URL: with `image.name`, the policy and events
+    /// locations follow from it (an explicit `policy` or `events` wins).
+    pub server: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -116,7 +119,10 @@ pub fn resolve(
             ignored_env.push("LDGUARD_CONFIG");
         }
     }
-    let file = file.unwrap_or_default();
+    let mut file = file.unwrap_or_default();
+    if let Some(server) = file.server.take() {
+        from_server(&server, &mut file, &mut notes);
+    }
     let mut settings = Settings {
         policy: file.policy,
         baked_policy: file.baked_policy,
@@ -174,6 +180,43 @@ pub fn resolve(
     }
     settings.notes = notes;
     settings
+}
+
+/// The `"server"` shorthand: ldguard-server's policy endpoint for this
+/// image, and its event endpoint, where the file does not name its own.
+fn from_server(server: &str, file: &mut ConfigFile, notes: &mut Vec<String>) {
+    let base = server.trim_end_matches('/');
+    let image = file.image.as_ref();
+    if file.policy.is_none() {
+        match image.and_then(|i| i.name.as_deref()) {
+            Some(name) => {
+                let mut url = format!("{base}/api/v1/agent/policy?image={}", query_encode(name));
+                if let Some(digest) = image.and_then(|i| i.base_digest.as_deref()) {
+                    url.push_str(&format!("&digest={}", query_encode(digest)));
+                }
+                file.policy = Some(url);
+            }
+            None => notes.push(format!(
+                "\"server\": {server:?} needs \"image\": {{\"name\": …}} to fetch a policy; none fetched"
+            )),
+        }
+    }
+    if file.events.is_none() {
+        file.events = Some(format!("{base}/api/v1/agent/events"));
+    }
+}
+
+/// Percent-encodes a query value (image names hold `/` and `:`).
+fn query_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 fn parse(text: &str, origin: &str, notes: &mut Vec<String>) -> ConfigFile {
@@ -292,6 +335,37 @@ mod tests {
         assert_eq!(s.policy.as_deref(), Some("/b.json"));
         assert_eq!(s.on_no_policy, OnNoPolicy::Deny);
         assert_eq!(s.mode, Some(Mode::Enforce));
+    }
+
+    #[test]
+    fn server_shorthand_names_the_policy_and_events_endpoints() {
+        let s = run(
+            Some(
+                r#"{"server": "https://ctl.example.com/", "tokenFile": "/t",
+                    "image": {"name": "shop/web:1.4", "baseDigest": "sha256:ab"}}"#,
+            ),
+            &[],
+            &[],
+        );
+        assert_eq!(
+            s.policy.as_deref(),
+            Some("https://ctl.example.com/api/v1/agent/policy?image=shop%2Fweb%3A1.4&digest=sha256%3Aab")
+        );
+        assert_eq!(
+            s.events,
+            SinkSpec::Http("https://ctl.example.com/api/v1/agent/events".into())
+        );
+        // Explicit locations win; without an image name only events follow.
+        let s = run(
+            Some(r#"{"server": "http://s", "policy": "/p.json", "events": "none"}"#),
+            &[],
+            &[],
+        );
+        assert_eq!(s.policy.as_deref(), Some("/p.json"));
+        assert_eq!(s.events, SinkSpec::None);
+        let s = run(Some(r#"{"server": "http://s"}"#), &[], &[]);
+        assert_eq!(s.policy, None);
+        assert!(s.notes[0].contains("needs \"image\""), "{:?}", s.notes);
     }
 
     #[test]

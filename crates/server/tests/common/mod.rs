@@ -3,6 +3,7 @@
 //! CLI and the real libldguard.so.
 #![allow(dead_code)]
 
+pub mod postgres;
 pub mod scenario;
 
 use serde_json::Value;
@@ -16,10 +17,14 @@ pub fn server_exe() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_ldguard-server"))
 }
 
-/// Builds a workspace binary next to ours if `scripts/test` has not already.
-fn built(package: &str, file: &str, extra: &[&str]) -> PathBuf {
+/// A workspace binary next to ours, built here when missing (or always,
+/// without `reuse`). `scripts/test` builds the workspace first.
+fn built(package: &str, file: &str, extra: &[&str], reuse: bool) -> PathBuf {
     let dir = server_exe().parent().unwrap().to_path_buf();
     let path = dir.join(file);
+    if reuse && path.is_file() {
+        return path;
+    }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
         .args(["build", "-q", "-p", package])
@@ -35,7 +40,7 @@ fn built(package: &str, file: &str, extra: &[&str]) -> PathBuf {
 /// The `ldguard` CLI.
 pub fn cli_exe() -> PathBuf {
     static CLI: OnceLock<PathBuf> = OnceLock::new();
-    CLI.get_or_init(|| built("ldguard-cli", "ldguard", &[]))
+    CLI.get_or_init(|| built("ldguard-cli", "ldguard", &[], true))
         .clone()
 }
 
@@ -45,7 +50,7 @@ pub fn library() -> PathBuf {
     static LIB: OnceLock<PathBuf> = OnceLock::new();
     LIB.get_or_init(|| match std::env::var_os("LDGUARD_TEST_LIB") {
         Some(lib) => PathBuf::from(lib),
-        None => built("ldguard-preload", "libldguard.so", &["--lib"]),
+        None => built("ldguard-preload", "libldguard.so", &["--lib"], false),
     })
     .clone()
 }

@@ -58,10 +58,10 @@ pub fn permissive_then_enforce(dir: &Path, database: &str) {
     assert!(assigned.contains("mode permissive"), "{assigned}");
 
     // The library's config as `ldguard-layer --server` writes it (here
-    // through LDGUARD_CONFIG, since this machine has no system config).
+    // through LDGUARD_CONFIG, since this machine has no system config):
+    // the server, the token and the image name are all it takes.
     let config = json!({
-        "policy": format!("{}/api/v1/agent/policy?image={}", server.url, "shop%2Fweb%3A1.4"),
-        "events": format!("{}/api/v1/agent/events", server.url),
+        "server": server.url,
         "tokenFile": agent,
         "cacheDir": dir.join("cache"),
         "refreshSeconds": REFRESH.as_secs(),

@@ -42,14 +42,23 @@ pub(super) enum Param {
 
 impl Where {
     pub fn push(&mut self, clause: &str, param: Param) {
+        self.push_all(clause, vec![param]);
+    }
+
+    /// Adds `clause`, its `?`s standing for `params` in order.
+    pub fn push_all(&mut self, clause: &str, params: Vec<Param>) {
         self.sql.push_str(if self.sql.is_empty() {
             " WHERE "
         } else {
             " AND "
         });
-        self.params.push(param);
-        self.sql
-            .push_str(&clause.replace('?', &format!("${}", self.params.len())));
+        let mut pieces = clause.split('?');
+        self.sql.push_str(pieces.next().unwrap_or_default());
+        for (piece, param) in pieces.zip(params) {
+            self.params.push(param);
+            self.sql.push_str(&format!("${}", self.params.len()));
+            self.sql.push_str(piece);
+        }
     }
 
     pub fn bind<'q>(
@@ -122,8 +131,9 @@ pub struct SearchQuery {
     filter: Filter,
     /// At most this many events (default 100, at most 1000).
     limit: Option<i64>,
-    /// Only events with a smaller id: the `next` cursor of the previous page.
-    before: Option<i64>,
+    /// Only events after this position in the order (newest first): the
+    /// `next` cursor of the previous page.
+    before: Option<String>,
 }
 
 /// One stored event: its id and the event as the library sent it.
@@ -143,11 +153,22 @@ pub async fn search(
     caller.require(Role::Viewer)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let mut w = q.filter.to_where()?;
-    if let Some(before) = q.before {
-        w.push("id < ?", Param::Int(before));
+    if let Some(before) = &q.before {
+        let (time, id) = before
+            .split_once(':')
+            .and_then(|(t, i)| Some((t.parse::<i64>().ok()?, i.parse::<i64>().ok()?)))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "before={before:?}: pass the `next` value of the previous page"
+                ))
+            })?;
+        w.push_all(
+            "(time_us < ? OR (time_us = ? AND id < ?))",
+            vec![Param::Int(time), Param::Int(time), Param::Int(id)],
+        );
     }
     let sql = format!(
-        "SELECT id, body FROM events{} ORDER BY time_us DESC, id DESC LIMIT {limit}",
+        "SELECT id, time_us, body FROM events{} ORDER BY time_us DESC, id DESC LIMIT {limit}",
         w.sql
     );
     let started = std::time::Instant::now();
@@ -160,9 +181,14 @@ pub async fn search(
         .db_seconds
         .observe(started.elapsed().as_secs_f64());
     let events = rows.iter().map(stored).collect::<Result<Vec<_>, _>>()?;
-    let next = (events.len() as i64 == limit)
-        .then(|| events.last().and_then(|e| e["id"].as_i64()))
-        .flatten();
+    let next = match rows.last() {
+        Some(last) if rows.len() as i64 == limit => Some(format!(
+            "{}:{}",
+            col::<i64>(last, "time_us")?,
+            col::<i64>(last, "id")?
+        )),
+        _ => None,
+    };
     Ok(Json(json!({"events": events, "next": next})))
 }
 

@@ -1,0 +1,128 @@
+//! On a real PostgreSQL (Debian's, a private cluster on loopback): the main
+//! story with the real library, two server processes sharing one database,
+//! and the database going away mid-ingest.
+
+mod common;
+
+use common::postgres::Postgres;
+use common::{api, count, event, token, Server};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+#[test]
+fn permissive_report_then_mode_switch_enforces_running_process_on_postgres() {
+    let pg = Postgres::start("e2e");
+    let dir = common::scratch("e2e-postgres");
+    common::scenario::permissive_then_enforce(&dir, &pg.url());
+}
+
+/// Posts `batches` distinct batches like the library's sink does: a batch
+/// is retried (the same body) until the server answers 2xx.
+fn post_all(url: &str, token: &std::path::Path, first: u64, batches: u64, per: u64) -> (u64, u64) {
+    let secret = std::fs::read_to_string(token).unwrap();
+    let mut refused = 0;
+    let mut retried = 0;
+    for b in first..first + batches {
+        let body: Vec<Value> = (0..per).map(|i| event("shop/web:1", b * per + i)).collect();
+        let body = Value::Array(body).to_string();
+        loop {
+            let result = ureq::post(url)
+                .set("Authorization", &format!("Bearer {}", secret.trim()))
+                .set("Content-Type", "application/json")
+                .timeout(Duration::from_secs(30))
+                .send_string(&body);
+            match result {
+                Ok(r) if r.status() == 201 || r.status() == 200 => break,
+                Err(ureq::Error::Status(503, r)) => {
+                    // Refused while the database is away: a precise error, then a retry.
+                    let text = r.into_string().unwrap_or_default();
+                    assert!(text.contains("database_unavailable"), "{text}");
+                    refused += 1;
+                }
+                Err(ureq::Error::Status(code, r)) => {
+                    panic!("batch {b}: {code} {}", r.into_string().unwrap_or_default())
+                }
+                Ok(r) => panic!("batch {b}: unexpected {}", r.status()),
+                Err(_) => retried += 1,
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    (refused, retried)
+}
+
+#[test]
+fn database_going_away_mid_ingest_loses_and_duplicates_nothing() {
+    let pg = Postgres::start("outage");
+    let dir = common::scratch("outage");
+    let db = pg.url();
+    let viewer = token(&dir, &db, "viewer", &[], "viewer");
+    let agent = token(&dir, &db, "agent", &["shop/*"], "agent");
+    // Two stateless servers on the one database, one sender each.
+    let one = Server::start(&dir, &db);
+    let two = Server::start(&dir, &db);
+    const BATCHES: u64 = 60;
+    const PER: u64 = 50;
+    let senders: Vec<_> = [(&one, 0), (&two, BATCHES)]
+        .into_iter()
+        .map(|(server, first)| {
+            let url = format!("{}/api/v1/agent/events", server.url);
+            let agent = agent.clone();
+            std::thread::spawn(move || post_all(&url, &agent, first, BATCHES, PER))
+        })
+        .collect();
+    // Let some batches in, then take the database away for a while.
+    common::wait_until(Duration::from_secs(60), "the first batches", || {
+        count(&one, &viewer, "") > 0
+    });
+    pg.stop();
+    let down = Instant::now();
+    std::thread::sleep(Duration::from_secs(3));
+    // Meanwhile the servers say they are not ready, and keep running.
+    let ready = ureq::get(&format!("{}/readyz", one.url)).call();
+    assert!(
+        matches!(ready, Err(ureq::Error::Status(503, _))),
+        "{ready:?}"
+    );
+    pg.restart();
+    eprintln!("database away for {:?}", down.elapsed());
+    let mut refused = 0;
+    for s in senders {
+        let (r, _) = s.join().unwrap();
+        refused += r;
+    }
+    assert!(
+        refused > 0,
+        "the outage refused no batch: the test did not test it"
+    );
+    // Every batch stored exactly once: each marker once, the total exact.
+    let total = count(&two, &viewer, "");
+    assert_eq!(total, (2 * BATCHES * PER) as i64);
+    let mut seen = std::collections::HashSet::new();
+    let mut page = format!("{}/api/v1/events?limit=1000", one.url);
+    loop {
+        let (_, body) = api("GET", &page, &viewer, None);
+        for e in body["events"].as_array().unwrap() {
+            let marker = e["message"].as_str().unwrap().to_string();
+            assert!(seen.insert(marker.clone()), "{marker} stored twice");
+        }
+        match body["next"].as_str() {
+            Some(next) => page = format!("{}/api/v1/events?limit=1000&before={next}", one.url),
+            None => break,
+        }
+    }
+    for n in 0..2 * BATCHES * PER {
+        assert!(seen.contains(&format!("marker-{n}")), "marker-{n} lost");
+    }
+    let (_, body) = api(
+        "GET",
+        &format!(
+            "{}/api/v1/events/aggregate?by=image&bucket=100000000",
+            one.url
+        ),
+        &viewer,
+        None,
+    );
+    assert_eq!(body["counts"][0]["count"].as_i64(), Some(total), "{body}");
+    assert!(ureq::get(&format!("{}/readyz", two.url)).call().is_ok());
+}
