@@ -18,6 +18,10 @@ pub enum PolicyCommand {
     Validate {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
+        /// Output: `text` for people, `json` for programs (one object per
+        /// file, with every diagnostic).
+        #[arg(long, value_enum, default_value = "text")]
+        format: validate::Format,
     },
     /// Show how a policy decides one operation, and which rule (or default)
     /// decides it.
@@ -34,7 +38,7 @@ pub enum PolicyCommand {
 
 pub fn run(cmd: PolicyCommand) -> ExitCode {
     match cmd {
-        PolicyCommand::Validate { files } => validate::run(&files),
+        PolicyCommand::Validate { files, format } => validate::run(&files, format),
         PolicyCommand::Explain(args) => explain::run(&args),
         PolicyCommand::Test { policy, cases } => test::run(&policy, &cases),
     }
@@ -52,8 +56,11 @@ pub fn load(path: &Path) -> Result<(Policy, RuleTable, Diagnostics), LoadError> 
     let text = std::fs::read_to_string(path)
         .map_err(|e| LoadError::Io(format!("{origin}: cannot read policy: {e}")))?;
     match ldguard_policy::check_str(&text, &origin) {
-        (Some(policy), diags) => {
+        (Some(policy), mut diags) => {
             let table = ldguard_policy::compile_document(&policy);
+            diags.0.extend(ldguard_policy::lint::unreachable_rules(
+                &text, &origin, &policy,
+            ));
             Ok((policy, table, diags))
         }
         (None, diags) => Err(LoadError::Invalid {
