@@ -457,3 +457,63 @@ fn validate_warns_about_shadowed_rules_and_speaks_json() {
     assert_eq!((&unknown["line"], &unknown["col"]), (&1.into(), &37.into()));
     assert_eq!(unknown["hint"], "did you mean `name`?");
 }
+
+#[test]
+fn explain_and_test_speak_json() {
+    let policy = write("web-json.json", WEB);
+    let p = policy.to_str().unwrap();
+    let out = ldguard(&[
+        "policy",
+        "explain",
+        p,
+        "--kind",
+        "exec",
+        "--program",
+        "/usr/sbin/nginx",
+        "--path",
+        "/bin/sh",
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["action"], "deny");
+    assert_eq!(v["enforced"], true);
+    assert_eq!(v["rule"], "no-shell-from-nginx");
+    assert_eq!(v["errno"], "EACCES");
+    let out = ldguard(&[
+        "policy",
+        "explain",
+        p,
+        "--kind",
+        "exec",
+        "--program",
+        "/usr/bin/env",
+        "--path",
+        "/bin/sh",
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["rule"], serde_json::Value::Null, "a default decided");
+
+    let cases = write(
+        "web-json.cases.jsonl",
+        "{\"kind\":\"exec\",\"program\":\"/usr/sbin/nginx\",\"path\":\"/bin/sh\",\"expect\":\"deny\"}\n\
+         {\"kind\":\"exec\",\"program\":\"/usr/sbin/nginx\",\"path\":\"/bin/sh\",\"expect\":\"allow\"}\n\
+         {\"knd\":\"exec\",\"expect\":\"allow\"}\n",
+    );
+    let out = ldguard(&[
+        "policy",
+        "test",
+        p,
+        cases.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((&v["total"], &v["passed"]), (&3.into(), &1.into()));
+    assert_eq!(v["failed"][0]["line"], 2);
+    assert_eq!(v["broken"][0]["line"], 3);
+}

@@ -21,7 +21,7 @@ pub enum PolicyCommand {
         /// Output: `text` for people, `json` for programs (one object per
         /// file, with every diagnostic).
         #[arg(long, value_enum, default_value = "text")]
-        format: validate::Format,
+        format: Format,
     },
     /// Show how a policy decides one operation, and which rule (or default)
     /// decides it.
@@ -33,14 +33,37 @@ pub enum PolicyCommand {
         policy: PathBuf,
         #[arg(value_name = "CASES.jsonl")]
         cases: PathBuf,
+        /// Output: `text` for people, `json` for programs.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
     },
+}
+
+/// Output of every `policy` command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// Prints `value` as pretty JSON on standard output.
+fn print_json(value: &impl serde::Serialize) {
+    // Plain structs of strings and numbers always serialise.
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
 }
 
 pub fn run(cmd: PolicyCommand) -> ExitCode {
     match cmd {
         PolicyCommand::Validate { files, format } => validate::run(&files, format),
         PolicyCommand::Explain(args) => explain::run(&args),
-        PolicyCommand::Test { policy, cases } => test::run(&policy, &cases),
+        PolicyCommand::Test {
+            policy,
+            cases,
+            format,
+        } => test::run(&policy, &cases, format),
     }
 }
 

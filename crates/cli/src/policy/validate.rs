@@ -8,13 +8,7 @@ use ldguard_policy::diag::Level;
 use ldguard_policy::Diagnostics;
 use serde::Serialize;
 
-use super::{load, LoadError};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
-}
+use super::{load, Format, LoadError};
 
 /// One file's verdict in `--format json`.
 #[derive(Serialize)]
@@ -131,13 +125,7 @@ pub fn run(files: &[PathBuf], format: Format) -> ExitCode {
         }
     }
     if format == Format::Json {
-        match serde_json::to_string_pretty(&verdicts) {
-            Ok(text) => println!("{text}"),
-            Err(e) => {
-                eprintln!("error: cannot serialise the verdicts: {e}");
-                return ExitCode::from(2);
-            }
-        }
+        super::print_json(&verdicts);
     }
     if failed == 0 {
         ExitCode::SUCCESS
