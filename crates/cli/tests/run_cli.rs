@@ -223,3 +223,24 @@ fn events_with_fields_added_by_shippers_are_read() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("/etc/hosts"));
 }
+
+#[test]
+fn completions_and_man_pages_come_from_the_cli_definitions() {
+    let out = ldguard().args(["completions", "bash"]).output().unwrap();
+    assert!(out.status.success());
+    let script = String::from_utf8_lossy(&out.stdout);
+    assert!(script.contains("complete -F _ldguard"), "{script}");
+    for word in ["validate", "explain", "learn"] {
+        assert!(script.contains(word), "{word} missing");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = ldguard().arg("man").arg(dir.path()).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let top = std::fs::read_to_string(dir.path().join("ldguard.1")).unwrap();
+    assert!(
+        top.starts_with(".ie") || top.contains(".TH ldguard"),
+        "{top}"
+    );
+    let run = std::fs::read_to_string(dir.path().join("ldguard-run.1")).unwrap();
+    assert!(run.contains("\\-\\-policy"), "{run}");
+}
