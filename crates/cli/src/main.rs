@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 mod events;
 mod learn;
@@ -41,6 +41,17 @@ enum Command {
     Assign(server::AssignArgs),
     /// Switch an assignment on the server to enforce, permissive or disabled.
     Mode(server::ModeArgs),
+    /// Print a shell completion script, e.g.
+    /// `ldguard completions bash > /etc/bash_completion.d/ldguard`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages (ldguard.1 and one per subcommand) into DIR.
+    Man {
+        #[arg(value_name = "DIR", default_value = ".")]
+        dir: std::path::PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -53,6 +64,23 @@ fn main() -> ExitCode {
         Command::Learn(args) => learn::run(args),
         Command::Assign(args) => server::assign(args, &cli.server),
         Command::Mode(args) => server::mode(args, &cli.server),
+        // Both come from the clap definitions above, so they cannot drift.
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "ldguard",
+                &mut std::io::stdout(),
+            );
+            ExitCode::SUCCESS
+        }
+        Command::Man { dir } => match clap_mangen::generate_to(Cli::command(), &dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ldguard man: {}: {e}", dir.display());
+                ExitCode::from(1)
+            }
+        },
     }
 }
 

@@ -409,3 +409,111 @@ fn every_example_policy_validates_and_passes_its_cases() {
         dir.display()
     );
 }
+
+#[test]
+fn validate_warns_about_shadowed_rules_and_speaks_json() {
+    let shadowed = write(
+        "shadowed.json",
+        r#"{"apiVersion": "ldguard.policy/v1", "name": "s", "rules": [
+  {"name": "etc", "kind": "file", "access": ["write"], "path": ["/etc/**"], "action": "deny"},
+  {"name": "hosts", "kind": "file", "access": ["write"], "path": ["/etc/hosts"], "action": "allow"}
+]}"#,
+    );
+    let p = shadowed.to_str().unwrap();
+    let out = ldguard(&["policy", "validate", p]);
+    assert!(out.status.success(), "a warning is not an error");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{p}:3:3: warning: rule `hosts` is never reached: rule `etc` (line 2)"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("move it above `etc`"), "{err}");
+    assert!(text(&out.stdout).contains("1 warning"));
+
+    let bad = write(
+        "bad-for-json.json",
+        r#"{"apiVersion": "ldguard.policy/v1", "nme": "x"}"#,
+    );
+    let out = ldguard(&[
+        "policy",
+        "validate",
+        p,
+        bad.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["valid"], true);
+    assert_eq!(v[0]["rules"], 2);
+    assert_eq!(v[0]["diagnostics"][0]["level"], "warning");
+    assert_eq!(v[0]["diagnostics"][0]["line"], 3);
+    assert_eq!(v[1]["valid"], false);
+    assert_eq!(v[1]["diagnostics"][0]["level"], "error");
+    let unknown = &v[1]["diagnostics"][1];
+    assert_eq!(unknown["message"], "unknown field `nme` in the policy");
+    assert_eq!((&unknown["line"], &unknown["col"]), (&1.into(), &37.into()));
+    assert_eq!(unknown["hint"], "did you mean `name`?");
+}
+
+#[test]
+fn explain_and_test_speak_json() {
+    let policy = write("web-json.json", WEB);
+    let p = policy.to_str().unwrap();
+    let out = ldguard(&[
+        "policy",
+        "explain",
+        p,
+        "--kind",
+        "exec",
+        "--program",
+        "/usr/sbin/nginx",
+        "--path",
+        "/bin/sh",
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["action"], "deny");
+    assert_eq!(v["enforced"], true);
+    assert_eq!(v["rule"], "no-shell-from-nginx");
+    assert_eq!(v["errno"], "EACCES");
+    let out = ldguard(&[
+        "policy",
+        "explain",
+        p,
+        "--kind",
+        "exec",
+        "--program",
+        "/usr/bin/env",
+        "--path",
+        "/bin/sh",
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["rule"], serde_json::Value::Null, "a default decided");
+
+    let cases = write(
+        "web-json.cases.jsonl",
+        "{\"kind\":\"exec\",\"program\":\"/usr/sbin/nginx\",\"path\":\"/bin/sh\",\"expect\":\"deny\"}\n\
+         {\"kind\":\"exec\",\"program\":\"/usr/sbin/nginx\",\"path\":\"/bin/sh\",\"expect\":\"allow\"}\n\
+         {\"knd\":\"exec\",\"expect\":\"allow\"}\n",
+    );
+    let out = ldguard(&[
+        "policy",
+        "test",
+        p,
+        cases.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((&v["total"], &v["passed"]), (&3.into(), &1.into()));
+    assert_eq!(v["failed"][0]["line"], 2);
+    assert_eq!(v["broken"][0]["line"], 3);
+}

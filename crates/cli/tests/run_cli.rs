@@ -6,7 +6,7 @@
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 const SIGPIPE: i32 = 13;
 
@@ -157,16 +157,18 @@ fn a_closed_stdout_or_stderr_ends_the_command_quietly() {
     std::fs::write(&bad, r#"{"apiVersion": "ldguard.policy/v1", "nme": "g"}"#).unwrap();
     // `validate` prints its verdict on stdout, its diagnostics on stderr.
     for policy in [&good, &bad] {
+        // Pipes whose read ends are closed before the command starts: its
+        // first write fails with EPIPE, whatever the scheduling.
+        let (out_read, out_write) = std::io::pipe().unwrap();
+        let (err_read, err_write) = std::io::pipe().unwrap();
+        drop((out_read, err_read));
         let mut child = ldguard()
             .args(["policy", "validate"])
             .arg(policy)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stdout(out_write)
+            .stderr(err_write)
             .spawn()
             .unwrap();
-        // Nobody reads either pipe: the first write fails with EPIPE.
-        drop(child.stdout.take());
-        drop(child.stderr.take());
         let status = child.wait().unwrap();
         assert_eq!(
             status.signal(),
@@ -222,4 +224,25 @@ fn events_with_fields_added_by_shippers_are_read() {
     let out = ldguard().arg("learn").arg(&events).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("/etc/hosts"));
+}
+
+#[test]
+fn completions_and_man_pages_come_from_the_cli_definitions() {
+    let out = ldguard().args(["completions", "bash"]).output().unwrap();
+    assert!(out.status.success());
+    let script = String::from_utf8_lossy(&out.stdout);
+    assert!(script.contains("complete -F _ldguard"), "{script}");
+    for word in ["validate", "explain", "learn"] {
+        assert!(script.contains(word), "{word} missing");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = ldguard().arg("man").arg(dir.path()).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let top = std::fs::read_to_string(dir.path().join("ldguard.1")).unwrap();
+    assert!(
+        top.starts_with(".ie") || top.contains(".TH ldguard"),
+        "{top}"
+    );
+    let run = std::fs::read_to_string(dir.path().join("ldguard-run.1")).unwrap();
+    assert!(run.contains("\\-\\-policy"), "{run}");
 }

@@ -30,6 +30,7 @@ pub mod errno;
 pub mod glob;
 mod index;
 pub mod json;
+pub mod lint;
 pub mod model;
 pub mod net;
 pub mod path;

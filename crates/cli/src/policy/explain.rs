@@ -7,6 +7,7 @@ use clap::Args;
 use ldguard_policy::{errno, Decision, Mode, RuleTable};
 
 use super::request::RequestSpec;
+use super::Format;
 
 #[derive(Args)]
 pub struct ExplainArgs {
@@ -53,6 +54,25 @@ pub struct ExplainArgs {
     /// Host name the address was resolved from.
     #[arg(long)]
     host: Option<String>,
+    /// Output: `text` for people, `json` for programs.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+/// `policy explain --format json`.
+#[derive(serde::Serialize)]
+struct Explained<'a> {
+    policy: &'a str,
+    mode: &'static str,
+    action: &'static str,
+    /// Whether the call fails (a blocking action in enforce mode).
+    enforced: bool,
+    /// The deciding rule; `null` when a default decided.
+    rule: Option<&'a str>,
+    severity: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errno: Option<&'static str>,
+    logged: bool,
 }
 
 impl ExplainArgs {
@@ -92,7 +112,21 @@ pub fn run(args: &ExplainArgs) -> ExitCode {
     };
     let req = owned.request();
     let decision = table.for_program(req.program).decide(&req);
-    print!("{}", explain(&table, &req, &decision));
+    match args.format {
+        Format::Text => print!("{}", explain(&table, &req, &decision)),
+        Format::Json => super::print_json(&Explained {
+            policy: table.name(),
+            mode: table.mode().as_str(),
+            action: decision.action.as_str(),
+            enforced: table.mode() == Mode::Enforce && decision.action.blocks(),
+            rule: decision.rule.map(|i| table.rule_name(i)),
+            severity: decision.severity.as_str(),
+            errno: (decision.action == ldguard_policy::Action::Deny)
+                .then(|| errno::name(decision.errno))
+                .flatten(),
+            logged: decision.log,
+        }),
+    }
     ExitCode::SUCCESS
 }
 

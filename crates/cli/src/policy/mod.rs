@@ -19,6 +19,10 @@ pub enum PolicyCommand {
     Validate {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
+        /// Output: `text` for people, `json` for programs (one object per
+        /// file, with every diagnostic).
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
     },
     /// Show how a policy decides one operation, and which rule (or default)
     /// decides it; with `--backstop`, what the kernel backstop enforces.
@@ -30,17 +34,40 @@ pub enum PolicyCommand {
         policy: PathBuf,
         #[arg(value_name = "CASES.jsonl")]
         cases: PathBuf,
+        /// Output: `text` for people, `json` for programs.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
     },
     #[command(flatten)]
     Server(crate::server::PolicyServerCommand),
 }
 
+/// Output of every `policy` command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// Prints `value` as pretty JSON on standard output.
+fn print_json(value: &impl serde::Serialize) {
+    // Plain structs of strings and numbers always serialise.
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
+}
+
 pub fn run(cmd: PolicyCommand, server: &crate::server::ServerArgs) -> ExitCode {
     match cmd {
         PolicyCommand::Server(cmd) => crate::server::policy(cmd, server),
-        PolicyCommand::Validate { files } => validate::run(&files),
+        PolicyCommand::Validate { files, format } => validate::run(&files, format),
         PolicyCommand::Explain(args) => explain::run(&args),
-        PolicyCommand::Test { policy, cases } => test::run(&policy, &cases),
+        PolicyCommand::Test {
+            policy,
+            cases,
+            format,
+        } => test::run(&policy, &cases, format),
     }
 }
 
@@ -56,8 +83,11 @@ pub fn load(path: &Path) -> Result<(Policy, RuleTable, Diagnostics), LoadError> 
     let text = std::fs::read_to_string(path)
         .map_err(|e| LoadError::Io(format!("{origin}: cannot read policy: {e}")))?;
     match ldguard_policy::check_str(&text, &origin) {
-        (Some(policy), diags) => {
+        (Some(policy), mut diags) => {
             let table = ldguard_policy::compile_document(&policy);
+            diags.0.extend(ldguard_policy::lint::unreachable_rules(
+                &text, &origin, &policy,
+            ));
             Ok((policy, table, diags))
         }
         (None, diags) => Err(LoadError::Invalid {

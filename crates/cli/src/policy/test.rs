@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use ldguard_policy::{Action, RuleTable};
 
 use super::request::RequestSpec;
+use super::Format;
 
 /// The parts of a case line beside the request.
 struct Expectation {
@@ -48,7 +49,24 @@ fn parse_case(line: &str) -> Result<(RequestSpec, Expectation), String> {
     Ok((request, Expectation { expect, rule, log }))
 }
 
-pub fn run(policy: &Path, cases: &Path) -> ExitCode {
+/// `policy test --format json`: the verdict and every case that did not pass.
+#[derive(serde::Serialize)]
+struct TestReport {
+    policy: String,
+    cases: String,
+    total: usize,
+    passed: usize,
+    failed: Vec<CaseProblem>,
+    broken: Vec<CaseProblem>,
+}
+
+#[derive(serde::Serialize)]
+struct CaseProblem {
+    line: usize,
+    message: String,
+}
+
+pub fn run(policy: &Path, cases: &Path, format: Format) -> ExitCode {
     let table = match super::load_or_report(policy) {
         Ok(t) => t,
         Err(code) => return code,
@@ -60,43 +78,69 @@ pub fn run(policy: &Path, cases: &Path) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let (mut passed, mut failed, mut broken) = (0usize, 0usize, 0usize);
+    let mut report = TestReport {
+        policy: policy.display().to_string(),
+        cases: cases.display().to_string(),
+        total: 0,
+        passed: 0,
+        failed: Vec::new(),
+        broken: Vec::new(),
+    };
+    let text_output = format == Format::Text;
     for (n, line) in text.lines().enumerate() {
         let trimmed = line.trim();
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
+        report.total += 1;
         let at = format!("{}:{}", cases.display(), n + 1);
         match run_case(&table, trimmed) {
-            Ok(None) => passed += 1,
+            Ok(None) => report.passed += 1,
             Ok(Some(diff)) => {
-                failed += 1;
-                println!("FAIL {at}: {diff}");
+                if text_output {
+                    println!("FAIL {at}: {diff}");
+                }
+                report.failed.push(CaseProblem {
+                    line: n + 1,
+                    message: diff,
+                });
             }
             Err(msg) => {
-                broken += 1;
-                println!("ERROR {at}: {msg}");
+                if text_output {
+                    println!("ERROR {at}: {msg}");
+                }
+                report.broken.push(CaseProblem {
+                    line: n + 1,
+                    message: msg,
+                });
             }
         }
     }
-    let total = passed + failed + broken;
-    if failed + broken == 0 {
-        if total == 0 {
-            println!("{}: no cases", cases.display());
-            return ExitCode::from(1);
-        }
+    let ok = report.passed == report.total && report.total > 0;
+    if !text_output {
+        super::print_json(&report);
+    } else if report.total == 0 {
+        println!("{}: no cases", cases.display());
+    } else if ok {
         println!(
-            "{}: all {total} cases pass against {}",
+            "{}: all {} cases pass against {}",
             cases.display(),
+            report.total,
             policy.display()
         );
-        ExitCode::SUCCESS
     } else {
         println!(
-            "{}: {failed} of {total} cases fail, {broken} cannot run, against {}",
+            "{}: {} of {} cases fail, {} cannot run, against {}",
             cases.display(),
+            report.failed.len(),
+            report.total,
+            report.broken.len(),
             policy.display()
         );
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
         ExitCode::from(1)
     }
 }
