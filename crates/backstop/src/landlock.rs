@@ -48,15 +48,6 @@ impl Class {
         }
     }
 
-    /// The oldest ABI that can handle every right of the class.
-    pub fn full_abi(self) -> i32 {
-        match self {
-            // Truncate (ABI 3) and Refer (ABI 2) are part of writing.
-            Class::Write => 3,
-            Class::Read | Class::Exec => 1,
-        }
-    }
-
     pub fn access(self) -> landlock::BitFlags<landlock::AccessFs> {
         use landlock::AccessFs;
         match self {
