@@ -48,6 +48,14 @@ pub struct PolicyArgs {
     /// [default: LDGUARD_LIB_DIR, <exe dir>/../lib/ldguard, <exe dir>/../dist, /usr/lib/ldguard].
     #[arg(long, value_name = "DIR")]
     pub lib_dir: Option<PathBuf>,
+    /// ldguard-server URL: the library fetches its policy for this image
+    /// from it and posts its events there.
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// With --server: the agent token's path inside the container
+    /// [default: /var/run/secrets/ldguard/token].
+    #[arg(long, value_name = "PATH")]
+    pub agent_token_file: Option<String>,
     /// Image name recorded in the runtime config and events [default: the source's name].
     #[arg(long, value_name = "NAME")]
     pub image_name: Option<String>,
@@ -64,6 +72,8 @@ impl PolicyArgs {
             refresh_seconds: self.refresh_seconds,
             on_no_policy: self.on_no_policy.clone(),
             allow_env_override: self.allow_env_override,
+            server: self.server.clone(),
+            agent_token_file: self.agent_token_file.clone(),
         }
     }
 }

@@ -9,6 +9,8 @@ pub const CONFIG_PATH: &str = "etc/ldguard/config.json";
 pub const POLICY_PATH: &str = "etc/ldguard/policy.json";
 pub const LIBRARY_PATH: &str = "usr/lib/ldguard/libldguard.so";
 pub const DEFAULT_EVENTS: &str = "file:/var/log/ldguard/events.jsonl";
+/// Where the agent token is mounted, with `--server` and no `--agent-token-file`.
+pub const DEFAULT_AGENT_TOKEN_FILE: &str = "/var/run/secrets/ldguard/token";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -26,6 +28,12 @@ pub struct RuntimeConfig {
     pub allow_env_override: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image: Option<ImageIdentity>,
+    /// ldguard-server: with `image.name`, the library derives its policy
+    /// and events locations from it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -47,6 +55,10 @@ pub struct PolicyOptions {
     pub refresh_seconds: Option<u64>,
     pub on_no_policy: Option<String>,
     pub allow_env_override: bool,
+    /// `--server URL`: ldguard-server.
+    pub server: Option<String>,
+    /// `--agent-token-file PATH`: the agent token's path inside the container.
+    pub agent_token_file: Option<String>,
 }
 
 pub fn is_url(s: &str) -> bool {
@@ -101,6 +113,17 @@ impl PolicyOptions {
                 return Err(Error::invalid("--events", format!("'{e}' is not a sink: use file:/ABSOLUTE/PATH, stderr, none or an http(s):// URL")));
             }
         }
+        if self.server.as_deref().is_some_and(|s| !is_url(s)) {
+            return Err(Error::invalid("--server", "expected an http(s):// URL"));
+        }
+        if let Some(f) = &self.agent_token_file {
+            if self.server.is_none() || !f.starts_with('/') {
+                return Err(Error::invalid(
+                    "--agent-token-file",
+                    "goes with --server and is an absolute path inside the container",
+                ));
+            }
+        }
         if self.baked_policy.is_some() && !self.policy.as_deref().is_some_and(is_url) {
             return Err(Error::invalid(
                 "--baked-policy",
@@ -122,17 +145,20 @@ impl PolicyOptions {
 
     pub fn runtime_config(&self, baked: bool, image: Option<ImageIdentity>) -> RuntimeConfig {
         let baked_path = baked.then(|| format!("/{POLICY_PATH}"));
+        let server = self.server.is_some();
         RuntimeConfig {
             policy: match &self.policy {
                 Some(p) if is_url(p) => Some(p.clone()),
+                // The library fetches from the server; a baked file is the fallback.
+                _ if server => None,
                 _ => baked_path.clone(),
             },
             baked_policy: baked_path,
-            events: Some(
-                self.events
-                    .clone()
-                    .unwrap_or_else(|| DEFAULT_EVENTS.to_string()),
-            ),
+            events: match &self.events {
+                Some(e) => Some(e.clone()),
+                None if server => None,
+                None => Some(DEFAULT_EVENTS.to_string()),
+            },
             refresh_seconds: Some(self.refresh_seconds.unwrap_or(30)),
             on_no_policy: Some(
                 self.on_no_policy
@@ -141,6 +167,12 @@ impl PolicyOptions {
             ),
             allow_env_override: self.allow_env_override,
             image,
+            server: self.server.clone(),
+            token_file: self.server.as_ref().map(|_| {
+                self.agent_token_file
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_AGENT_TOKEN_FILE.to_string())
+            }),
         }
     }
 }
@@ -210,5 +242,24 @@ mod tests {
         let c = o.runtime_config(true, None);
         assert_eq!(c.policy.as_deref(), Some("/etc/ldguard/policy.json"));
         assert_eq!(c.baked_policy.as_deref(), Some("/etc/ldguard/policy.json"));
+        // --server: the library derives policy and events from it.
+        let o = PolicyOptions {
+            server: Some("https://ctl.example".into()),
+            ..Default::default()
+        };
+        o.validate().unwrap();
+        let c = o.runtime_config(false, None);
+        let v: serde_json::Value = serde_json::from_slice(&c.to_bytes()).unwrap();
+        assert_eq!(v["server"], "https://ctl.example");
+        assert_eq!(v["tokenFile"], DEFAULT_AGENT_TOKEN_FILE);
+        assert!(
+            v.get("policy").is_none() && v.get("events").is_none(),
+            "{v}"
+        );
+        let o = PolicyOptions {
+            agent_token_file: Some("/t".into()),
+            ..Default::default()
+        };
+        assert!(o.validate().is_err());
     }
 }
