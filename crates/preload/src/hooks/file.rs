@@ -253,9 +253,9 @@ hook!(fopen(path: *const c_char, mode: *const c_char) -> *mut FILE, err = null_m
 hook!(fopen64(path: *const c_char, mode: *const c_char) -> *mut FILE, err = null_mut(),
     check_open(Call::Fopen64, AT, path, fopen_flags(mode)));
 hook!(freopen(path: *const c_char, mode: *const c_char, stream: *mut FILE) -> *mut FILE, err = null_mut(),
-    check_open(Call::Freopen, AT, path, fopen_flags(mode)));
+    if path.is_null() { super::internal::check_reopen(Call::Freopen, mode, stream) } else { check_open(Call::Freopen, AT, path, fopen_flags(mode)) });
 hook!(freopen64(path: *const c_char, mode: *const c_char, stream: *mut FILE) -> *mut FILE, err = null_mut(),
-    check_open(Call::Freopen64, AT, path, fopen_flags(mode)));
+    if path.is_null() { super::internal::check_reopen(Call::Freopen64, mode, stream) } else { check_open(Call::Freopen64, AT, path, fopen_flags(mode)) });
 hook!(opendir(path: *const c_char) -> *mut DIR, err = null_mut(),
     check_path(Call::Opendir, AT, path, Access::Read, Follow::Yes));
 hook!(truncate(path: *const c_char, len: off_t) -> c_int, err = -1,
