@@ -22,6 +22,7 @@ extern int ldguard_execl(int which, const char *path, char *const argv[], char *
 extern long ldguard_syscall(long nr, long a1, long a2, long a3, long a4, long a5, long a6);
 extern long ldguard_ptrace(int request, pid_t pid, void *addr, void *data);
 extern long ldguard_keyctl(int op, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5);
+extern void *ldguard_clone_gate(int flags);
 
 extern char **environ;
 
@@ -66,6 +67,34 @@ EXPORT int openat64(int dirfd, const char *path, int flags, ...) {
     unsigned int mode = 0;
     MODE_ARG(flags, flags, mode);
     return ldguard_open(LDG_OPENAT64, dirfd, path, flags, mode);
+}
+
+/*
+ * glibc's public aliases of open/open64 (ordinary dynamic symbols that
+ * reach the same system call): checked and performed as open/open64.
+ */
+EXPORT int __open(const char *path, int flags, ...) {
+    unsigned int mode = 0;
+    MODE_ARG(flags, flags, mode);
+    return ldguard_open(LDG_OPEN, AT_FDCWD, path, flags, mode);
+}
+
+EXPORT int __open64(const char *path, int flags, ...) {
+    unsigned int mode = 0;
+    MODE_ARG(flags, flags, mode);
+    return ldguard_open(LDG_OPEN64, AT_FDCWD, path, flags, mode);
+}
+
+EXPORT int __open_nocancel(const char *path, int flags, ...) {
+    unsigned int mode = 0;
+    MODE_ARG(flags, flags, mode);
+    return ldguard_open(LDG_OPEN, AT_FDCWD, path, flags, mode);
+}
+
+EXPORT int __open64_nocancel(const char *path, int flags, ...) {
+    unsigned int mode = 0;
+    MODE_ARG(flags, flags, mode);
+    return ldguard_open(LDG_OPEN64, AT_FDCWD, path, flags, mode);
 }
 
 /*
@@ -142,4 +171,37 @@ EXPORT long keyctl(int op, ...) {
     unsigned long a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
     va_end(ap);
     return ldguard_keyctl(op, a2, a3, a4, a5);
+}
+
+/*
+ * clone(fn, stack, flags, arg, ...): up to three more (parent_tid, tls,
+ * child_tid), read as glibc's assembly does. Namespace flags need what
+ * unshare needs; the gate returns the next clone or NULL (errno set).
+ */
+typedef int (*clone_fn)(int (*)(void *), void *, int, void *, ...);
+
+static int checked_clone(int (*fn)(void *), void *stack, int flags, void *arg, va_list ap) {
+    pid_t *ptid = va_arg(ap, pid_t *);
+    void *tls = va_arg(ap, void *);
+    pid_t *ctid = va_arg(ap, pid_t *);
+    clone_fn real = (clone_fn)ldguard_clone_gate(flags);
+    if (real == NULL)
+        return -1;
+    return real(fn, stack, flags, arg, ptid, tls, ctid);
+}
+
+EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...) {
+    va_list ap;
+    va_start(ap, arg);
+    int r = checked_clone(fn, stack, flags, arg, ap);
+    va_end(ap);
+    return r;
+}
+
+EXPORT int __clone(int (*fn)(void *), void *stack, int flags, void *arg, ...) {
+    va_list ap;
+    va_start(ap, arg);
+    int r = checked_clone(fn, stack, flags, arg, ap);
+    va_end(ap);
+    return r;
 }

@@ -40,13 +40,22 @@ calls! {
     Mkdir = "mkdir": File, Mkdirat = "mkdirat": File, Rmdir = "rmdir": File, Link = "link": File, Linkat = "linkat": File,
     Symlink = "symlink": File, Symlinkat = "symlinkat": File, Chmod = "chmod": File, Fchmodat = "fchmodat": File,
     Chown = "chown": File, Lchown = "lchown": File, Fchownat = "fchownat": File, Mknod = "mknod": File, Mknodat = "mknodat": File,
+    // file: reached through syscall(), glibc internals and descriptors
+    OpenatSys2 = "openat2": File, Mkstemp = "mkstemp": File, Mkdtemp = "mkdtemp": File,
+    Mkfifo = "mkfifo": File, Mkfifoat = "mkfifoat": File, Setmntent = "setmntent": File,
+    Scandir = "scandir": File, Glob = "glob": File, Nftw = "nftw": File, FtsOpen = "fts_open": File, FtsRead = "fts_read": File,
+    Getspnam = "getspnam": File, Getpwnam = "getpwnam": File, Getgrnam = "getgrnam": File, Getsgnam = "getsgnam": File,
+    Fchmod = "fchmod": File, Fchown = "fchown": File, Utimensat = "utimensat": File, Futimens = "futimens": File,
+    Utimes = "utimes": File, Setxattr = "setxattr": File, Removexattr = "removexattr": File, Acct = "acct": File,
     // exec
     Execve = "execve": Exec, Execv = "execv": Exec, Execvp = "execvp": Exec, Execvpe = "execvpe": Exec,
     Execl = "execl": Exec, Execlp = "execlp": Exec, Execle = "execle": Exec, Fexecve = "fexecve": Exec, Execveat = "execveat": Exec,
     PosixSpawn = "posix_spawn": Exec, PosixSpawnp = "posix_spawnp": Exec, System = "system": Exec, Popen = "popen": Exec,
+    Wordexp = "wordexp": Exec,
     // network
     Connect = "connect": Network, Bind = "bind": Network, Listen = "listen": Network, Accept = "accept": Network,
     Accept4 = "accept4": Network, Sendto = "sendto": Network, Sendmsg = "sendmsg": Network, Getaddrinfo = "getaddrinfo": Network,
+    Sendmmsg = "sendmmsg": Network, Gethostbyname = "gethostbyname": Network,
     // syscall
     Ptrace = "ptrace": Syscall, Mount = "mount": Syscall, Umount2 = "umount2": Syscall, Chroot = "chroot": Syscall,
     PivotRoot = "pivot_root": Syscall, Unshare = "unshare": Syscall, Setns = "setns": Syscall,

@@ -274,35 +274,271 @@ fn syscall_entry_points() {
     check(&d, rules, &cases, &|| {});
 }
 
-/// The exported symbols are exactly the documented list.
-#[test]
-fn exports_match_the_documented_list() {
+/// The library's exported symbols (the shim's `ldguard_*` forwarding
+/// targets aside: internal, and hidden in the zig builds).
+fn exported() -> std::collections::BTreeSet<String> {
+    dynamic_symbols(&common::library())
+        .into_iter()
+        .filter(|s| !s.starts_with("ldguard_"))
+        .collect()
+}
+
+/// `nm -D --defined-only`, without symbol versions.
+fn dynamic_symbols(lib: &Path) -> std::collections::BTreeSet<String> {
     let out = std::process::Command::new("nm")
         .args(["-D", "--defined-only"])
-        .arg(common::library())
+        .arg(lib)
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let exported: std::collections::BTreeSet<&str> = text
+    assert!(out.status.success(), "nm {}", lib.display());
+    String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split_whitespace().nth(2))
-        // The shim's forwarding targets are internal (and hidden in the
-        // zig builds); everything else must be in the table.
-        .filter(|s| !s.starts_with("ldguard_"))
-        .collect();
+        .map(|s| s.split('@').next().unwrap_or(s).to_string())
+        .collect()
+}
+
+/// The backticked names in the first cell of each table row of the
+/// docs/preload.md section headed `heading`.
+fn documented(heading: &str) -> Vec<String> {
     let doc = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/preload.md"),
     )
     .unwrap();
-    let documented: std::collections::BTreeSet<&str> = doc
+    let start = doc
+        .find(&format!("\n## {heading}\n"))
+        .unwrap_or_else(|| panic!("docs/preload.md has no section {heading:?}"));
+    let section = &doc[start + 1..];
+    let end = section[3..].find("\n## ").map_or(section.len(), |e| e + 3);
+    section[..end]
         .lines()
         .filter(|l| l.starts_with("| `"))
-        .filter_map(|l| l.split('`').nth(1))
-        .collect();
+        .filter_map(|l| l.split(" | ").next())
+        .flat_map(|cell| cell.split('`').skip(1).step_by(2).map(str::to_string))
+        .collect()
+}
+
+/// The exported symbols are exactly the documented list.
+#[test]
+fn exports_match_the_documented_list() {
+    let exported = exported();
+    let documented: std::collections::BTreeSet<String> =
+        documented("Interposed entry points").into_iter().collect();
     let missing: Vec<_> = documented.difference(&exported).collect();
     let undocumented: Vec<_> = exported.difference(&documented).collect();
     assert!(
         missing.is_empty() && undocumented.is_empty(),
         "documented but not exported: {missing:?}; exported but not documented: {undocumented:?}"
+    );
+}
+
+/// Name prefixes of libc functions that open, create, change, execute or
+/// connect: everything a policy could govern.
+const RELEVANT: &[&str] = &[
+    "open",
+    "__open",
+    "_IO_fopen",
+    "_IO_file_fopen",
+    "_IO_file_open",
+    "_IO_popen",
+    "_IO_proc_open",
+    "_IO_fdopen",
+    "fopen",
+    "freopen",
+    "fdopen",
+    "opendir",
+    "creat",
+    "exec",
+    "fexecve",
+    "posix_spawn",
+    "system",
+    "__libc_system",
+    "popen",
+    "connect",
+    "__connect",
+    "bind",
+    "send",
+    "__send",
+    "listen",
+    "accept",
+    "getaddrinfo",
+    "gethostby",
+    "gethostent",
+    "rcmd",
+    "rexec",
+    "rresvport",
+    "ruserok",
+    "iruserok",
+    "unlink",
+    "link",
+    "symlink",
+    "rename",
+    "mkdir",
+    "rmdir",
+    "remove",
+    "mkfifo",
+    "mknod",
+    "__xmknod",
+    "mkstemp",
+    "mkostemp",
+    "mkdtemp",
+    "mktemp",
+    "__mktemp",
+    "tmpfile",
+    "tempnam",
+    "tmpnam",
+    "truncate",
+    "ftruncate",
+    "chmod",
+    "fchmod",
+    "lchmod",
+    "chown",
+    "fchown",
+    "lchown",
+    "utime",
+    "futime",
+    "lutime",
+    "setxattr",
+    "lsetxattr",
+    "fsetxattr",
+    "removexattr",
+    "lremovexattr",
+    "fremovexattr",
+    "getsp",
+    "fgetsp",
+    "getsg",
+    "fgetsg",
+    "getpw",
+    "fgetpw",
+    "getgr",
+    "fgetgr",
+    "initgroups",
+    "putpwent",
+    "putspent",
+    "putgrent",
+    "putsgent",
+    "lckpwdf",
+    "setmntent",
+    "__setmntent",
+    "addmntent",
+    "scandir",
+    "glob",
+    "nftw",
+    "ftw",
+    "fts_",
+    "fts64_",
+    "wordexp",
+    "catopen",
+    "__open_catalog",
+    "dlopen",
+    "dlmopen",
+    "name_to_handle_at",
+    "open_by_handle_at",
+    "fanotify_mark",
+    "inotify_add_watch",
+    "shm_open",
+    "sem_open",
+    "mq_open",
+    "__mq_open_2",
+    "posix_openpt",
+    "getpt",
+    "openpty",
+    "forkpty",
+    "ptrace",
+    "mount",
+    "umount",
+    "chroot",
+    "pivot_root",
+    "unshare",
+    "setns",
+    "clone",
+    "__clone",
+    "setuid",
+    "setgid",
+    "seteuid",
+    "setegid",
+    "setreuid",
+    "setregid",
+    "setresuid",
+    "setresgid",
+    "setfsuid",
+    "setfsgid",
+    "setgroups",
+    "capset",
+    "memfd_create",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "create_module",
+    "bpf",
+    "personality",
+    "keyctl",
+    "syscall",
+    "process_vm",
+    "pidfd_getfd",
+    "open_tree",
+    "move_mount",
+    "fsopen",
+    "fsmount",
+    "fsconfig",
+    "fspick",
+    "acct",
+    "swapon",
+    "swapoff",
+    "reboot",
+    "quotactl",
+    "sethostname",
+    "setdomainname",
+    "settimeofday",
+    "clock_settime",
+    "stime",
+    "uselib",
+    "utmpname",
+    "utmpxname",
+    "updwtmp",
+    "logwtmp",
+    "login",
+    "logout",
+    "pututline",
+    "pututxline",
+];
+
+/// Every exported glibc function that opens, creates, changes, executes or
+/// connects is interposed or listed in docs/preload.md ("Not
+/// interposed") with the reason it needs no hook; and that list names
+/// only real glibc symbols.
+#[test]
+fn libc_exports_are_interposed_or_listed() {
+    let out = std::process::Command::new("cc")
+        .arg("-print-file-name=libc.so.6")
+        .output()
+        .unwrap();
+    let libc_path = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let libc = dynamic_symbols(Path::new(&libc_path));
+    assert!(libc.contains("open"), "{libc_path} is not glibc");
+    let exported = exported();
+    let listed = documented("Not interposed");
+    let is_listed = |name: &str| {
+        listed.iter().any(|l| match l.strip_suffix('*') {
+            Some(prefix) => name.starts_with(prefix),
+            None => l == name,
+        })
+    };
+    let unaccounted: Vec<&String> = libc
+        .iter()
+        .filter(|n| RELEVANT.iter().any(|p| n.starts_with(p)))
+        .filter(|n| !exported.contains(*n) && !is_listed(n))
+        .collect();
+    let stale: Vec<&String> = listed
+        .iter()
+        .filter(|l| match l.strip_suffix('*') {
+            Some(prefix) => !libc.iter().any(|n| n.starts_with(prefix)),
+            None => !libc.contains(*l),
+        })
+        .collect();
+    assert!(
+        unaccounted.is_empty() && stale.is_empty(),
+        "glibc functions neither interposed nor listed in docs/preload.md: {unaccounted:?}; \
+         listed but not in {libc_path}: {stale:?}"
     );
 }

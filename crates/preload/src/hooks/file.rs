@@ -702,9 +702,9 @@ fn check_freopen(call: Call, path: *const c_char, mode: *const c_char) -> Verdic
 }
 
 hook!(freopen(path: *const c_char, mode: *const c_char, stream: *mut FILE) -> *mut FILE, err = null_mut(),
-    check_freopen(Call::Freopen, path, mode));
+    if path.is_null() { super::internal::check_reopen(Call::Freopen, mode, stream) } else { check_freopen(Call::Freopen, path, mode) });
 hook!(freopen64(path: *const c_char, mode: *const c_char, stream: *mut FILE) -> *mut FILE, err = null_mut(),
-    check_freopen(Call::Freopen64, path, mode));
+    if path.is_null() { super::internal::check_reopen(Call::Freopen64, mode, stream) } else { check_freopen(Call::Freopen64, path, mode) });
 
 /// opendir: the checked open of the directory, then `fdopendir`.
 ///

@@ -4,7 +4,13 @@
 //! is missing (a symbol newer than the process's libc) the hook makes the
 //! system call itself.
 
+pub mod alias;
+mod borrowed;
 pub mod exec;
 pub mod file;
+pub mod internal;
+pub mod meta;
 pub mod net;
+mod routed;
 pub mod sys;
+pub mod walk;

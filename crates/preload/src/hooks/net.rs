@@ -1,12 +1,13 @@
 //! Network hooks: outbound (connect, sendto/sendmsg with an address),
 //! inbound (accepted peers), listen (bind, listen), and name resolution.
 
+use super::borrowed;
 use crate::check::{fail, judge, run, Verdict};
 use crate::hosts;
 use crate::real::next;
 use crate::sys::cstr;
-use ldguard_policy::{Call, Direction, Kind, Protocol, Request};
-use libc::{addrinfo, c_char, c_int, msghdr, sockaddr, socklen_t, ssize_t};
+use ldguard_policy::{Access, Call, Direction, Kind, Protocol, Request};
+use libc::{addrinfo, c_char, c_int, c_long, c_uint, c_void, msghdr, sockaddr, socklen_t, ssize_t};
 use std::mem::size_of;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -17,32 +18,55 @@ enum Peer<'a> {
     Unix(&'a [u8]),
 }
 
-/// Decodes a socket address; `buf` holds an abstract unix name as `@name`.
+/// How the kernel reads the family of an address passed to a call.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Family {
+    /// connect, bind, accepted peers: the family as given.
+    AsGiven,
+    /// sendto/sendmsg: IPv4 datagram and raw sockets take `AF_UNSPEC` as
+    /// `AF_INET` (`udp_sendmsg`, `raw_sendmsg`), so it is read as one.
+    UnspecIsInet,
+}
+
+/// Decodes a socket address the way the kernel does; `buf` holds an
+/// abstract unix name as `@name`.
 ///
 /// # Safety
 /// `addr` must be null or valid for `len` bytes.
 unsafe fn peer<'a>(
     addr: *const sockaddr,
     len: socklen_t,
+    family: Family,
     buf: &'a mut [u8; 110],
 ) -> Option<Peer<'a>> {
     if addr.is_null() || (len as usize) < size_of::<libc::sa_family_t>() {
         return None;
     }
+    let len = len as usize;
     // SAFETY: at least the family is readable; each arm checks the length
     // before reading the full structure (unaligned reads: callers may pass
     // any buffer).
     unsafe {
-        match c_int::from((*addr).sa_family) {
-            libc::AF_INET if len as usize >= size_of::<libc::sockaddr_in>() => {
+        let mut fam = c_int::from(std::ptr::read_unaligned(addr as *const libc::sa_family_t));
+        if fam == libc::AF_UNSPEC && family == Family::UnspecIsInet {
+            fam = libc::AF_INET;
+        }
+        match fam {
+            libc::AF_INET if len >= size_of::<libc::sockaddr_in>() => {
                 let a = std::ptr::read_unaligned(addr as *const libc::sockaddr_in);
                 Some(Peer::Ip(
                     IpAddr::V4(Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr))),
                     u16::from_be(a.sin_port),
                 ))
             }
-            libc::AF_INET6 if len as usize >= size_of::<libc::sockaddr_in6>() => {
-                let a = std::ptr::read_unaligned(addr as *const libc::sockaddr_in6);
+            // The kernel accepts the RFC 2133 size (24 bytes, no scope id).
+            libc::AF_INET6 if len >= SIN6_LEN_RFC2133 => {
+                let mut a: libc::sockaddr_in6 = unsafe_zeroed();
+                std::ptr::copy_nonoverlapping(
+                    addr as *const u8,
+                    (&mut a as *mut libc::sockaddr_in6).cast::<u8>(),
+                    len.min(size_of::<libc::sockaddr_in6>()),
+                );
                 let v6 = Ipv6Addr::from(a.sin6_addr.s6_addr);
                 // IPv4-mapped addresses match v4 rules.
                 let ip = v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4);
@@ -50,7 +74,7 @@ unsafe fn peer<'a>(
             }
             libc::AF_UNIX => {
                 let off = size_of::<libc::sa_family_t>();
-                let n = (len as usize).saturating_sub(off).min(108);
+                let n = len.saturating_sub(off).min(108);
                 let raw = std::slice::from_raw_parts((addr as *const u8).add(off), n);
                 if raw.is_empty() {
                     return None; // unnamed
@@ -68,6 +92,18 @@ unsafe fn peer<'a>(
             }
             _ => None,
         }
+    }
+}
+
+const SIN6_LEN_RFC2133: usize = 24;
+
+/// Where an outbound packet really goes: the kernel routes the unspecified
+/// address (`0.0.0.0`, `::`, `::ffff:0.0.0.0`) to loopback.
+fn destination(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
     }
 }
 
@@ -95,6 +131,7 @@ fn protocol(fd: c_int) -> Option<Protocol> {
 fn check_addr(
     call: Call,
     direction: Direction,
+    family: Family,
     fd: c_int,
     addr: *const sockaddr,
     len: socklen_t,
@@ -102,7 +139,7 @@ fn check_addr(
     run(|active| {
         let mut buf = [0u8; 110];
         // SAFETY: the caller's (addr, len) pair, as passed to libc.
-        let Some(p) = (unsafe { peer(addr, len, &mut buf) }) else {
+        let Some(p) = (unsafe { peer(addr, len, family, &mut buf) }) else {
             return Verdict::Allow;
         };
         let mut req = Request {
@@ -110,20 +147,125 @@ fn check_addr(
             ..Request::new(Kind::Network, call, active.program)
         };
         let mut name = [0u8; 128];
-        let host;
         match p {
             Peer::Ip(ip, port) => {
+                let ip = if direction == Direction::Outbound {
+                    destination(ip)
+                } else {
+                    ip
+                };
                 req.address = Some(ip);
                 req.port = Some(port);
                 req.protocol = protocol(fd);
-                host =
+                req.host =
                     hosts::lookup(ip, &mut name).and_then(|n| std::str::from_utf8(&name[..n]).ok());
-                req.host = host;
+                judge(active, &req, |_| {})
             }
-            Peer::Unix(path) => req.unix = Some(path),
+            Peer::Unix(path) if path.first() == Some(&b'@') => {
+                req.unix = Some(path);
+                judge(active, &req, |_| {})
+            }
+            Peer::Unix(path) => {
+                // A socket path is a file path: relative to the cwd, with
+                // `..`, `//` and symlinks. Both the absolute spelling and
+                // the file the kernel reaches are decided on; the first
+                // that blocks is the one judged (and reported).
+                let resolve = active.table.needs_resolution(Kind::Network, Access::Read);
+                borrowed::socket_path_forms(path, resolve, |abs, resolved| {
+                    let mut r = Request {
+                        unix: Some(abs),
+                        ..req
+                    };
+                    if let Some(res) = resolved {
+                        if !active.table.decide(&r).action.blocks() {
+                            r.unix = Some(res);
+                        }
+                    }
+                    judge(active, &r, |_| {})
+                })
+                .unwrap_or(Verdict::Allow)
+            }
         }
-        judge(active, &req, |_| {})
     })
+}
+
+/// Outbound: connect (and its aliases).
+pub fn check_connect(call: Call, fd: c_int, addr: *const sockaddr, len: socklen_t) -> Verdict {
+    check_addr(call, Direction::Outbound, Family::AsGiven, fd, addr, len)
+}
+
+/// Outbound with an explicit address: sendto, sendmsg, sendmmsg.
+pub fn check_send(call: Call, fd: c_int, addr: *const sockaddr, len: socklen_t) -> Verdict {
+    check_addr(
+        call,
+        Direction::Outbound,
+        Family::UnspecIsInet,
+        fd,
+        addr,
+        len,
+    )
+}
+
+/// `bind`: the local side, and for a unix socket path the file it creates.
+pub fn check_bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> Verdict {
+    if let v @ Verdict::Deny(_) = check_addr(
+        Call::Bind,
+        Direction::Listen,
+        Family::AsGiven,
+        fd,
+        addr,
+        len,
+    ) {
+        return v;
+    }
+    let mut path = [0u8; 110];
+    // SAFETY: the caller's (addr, len) pair.
+    match unsafe { peer(addr, len, Family::AsGiven, &mut path) } {
+        Some(Peer::Unix(p)) if p.first() != Some(&b'@') => {
+            let n = p.len();
+            path[n] = 0; // the NUL that sun_path may lack
+            borrowed::check_file(
+                Call::Bind,
+                libc::AT_FDCWD,
+                path.as_ptr().cast(),
+                Access::Write,
+                borrowed::Follow::No,
+            )
+        }
+        _ => Verdict::Allow,
+    }
+}
+
+pub fn check_listen(fd: c_int) -> Verdict {
+    check_local(Call::Listen, fd)
+}
+
+/// The address of one `msghdr`, when it has one.
+pub fn check_msg(call: Call, fd: c_int, msg: *const msghdr) -> Verdict {
+    // SAFETY: msg is the caller's msghdr (or null: the kernel reports
+    // EFAULT).
+    match unsafe { msg.as_ref() } {
+        Some(m) if !m.msg_name.is_null() => {
+            check_send(call, fd, m.msg_name as *const sockaddr, m.msg_namelen)
+        }
+        _ => Verdict::Allow,
+    }
+}
+
+/// Every message of a `sendmmsg`: one denied address fails the call.
+pub fn check_mmsg(fd: c_int, msgs: *mut libc::mmsghdr, n: u32) -> Verdict {
+    if msgs.is_null() {
+        return Verdict::Allow;
+    }
+    // The kernel sends at most UIO_MAXIOV messages per call.
+    for i in 0..n.min(1024) as usize {
+        // SAFETY: the caller's array of `n` messages.
+        let hdr = unsafe { &(*msgs.add(i)).msg_hdr };
+        if let v @ Verdict::Deny(_) = check_msg(Call::Sendmmsg, fd, hdr) {
+            return v;
+        }
+    }
+    Verdict::Allow
 }
 
 /// The local address of `fd`, for `listen`.
@@ -144,6 +286,7 @@ fn check_local(call: Call, fd: c_int) -> Verdict {
     check_addr(
         call,
         Direction::Listen,
+        Family::AsGiven,
         fd,
         (&ss as *const libc::sockaddr_storage).cast(),
         len,
@@ -160,7 +303,7 @@ fn unsafe_zeroed<T: Copy>() -> T {
 /// libc ABI.
 #[no_mangle]
 pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
-    if let Verdict::Deny(e) = check_addr(Call::Connect, Direction::Outbound, fd, addr, len) {
+    if let Verdict::Deny(e) = check_connect(Call::Connect, fd, addr, len) {
         return fail(e, -1);
     }
     match next!(connect: unsafe extern "C" fn(c_int, *const sockaddr, socklen_t) -> c_int) {
@@ -174,7 +317,7 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
 /// libc ABI.
 #[no_mangle]
 pub unsafe extern "C" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
-    if let Verdict::Deny(e) = check_addr(Call::Bind, Direction::Listen, fd, addr, len) {
+    if let Verdict::Deny(e) = check_bind(fd, addr, len) {
         return fail(e, -1);
     }
     match next!(bind: unsafe extern "C" fn(c_int, *const sockaddr, socklen_t) -> c_int) {
@@ -221,6 +364,7 @@ fn after_accept(call: Call, conn: c_int, addr: *mut sockaddr, addrlen: *mut sock
     match check_addr(
         call,
         Direction::Inbound,
+        Family::AsGiven,
         conn,
         (&ss as *const libc::sockaddr_storage).cast(),
         len,
@@ -277,7 +421,7 @@ pub unsafe extern "C" fn sendto(
     len: socklen_t,
 ) -> ssize_t {
     if !addr.is_null() {
-        if let Verdict::Deny(e) = check_addr(Call::Sendto, Direction::Outbound, fd, addr, len) {
+        if let Verdict::Deny(e) = check_send(Call::Sendto, fd, addr, len) {
             return fail(e, -1);
         }
     }
@@ -300,23 +444,29 @@ pub unsafe extern "C" fn sendto(
 /// libc ABI.
 #[no_mangle]
 pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
-    // SAFETY: msg is the caller's valid msghdr (or null: the real call
-    // reports EFAULT).
-    if let Some(m) = unsafe { msg.as_ref() } {
-        if !m.msg_name.is_null() {
-            let addr = m.msg_name as *const sockaddr;
-            if let Verdict::Deny(e) =
-                check_addr(Call::Sendmsg, Direction::Outbound, fd, addr, m.msg_namelen)
-            {
-                return fail(e, -1);
-            }
-        }
+    if let Verdict::Deny(e) = check_msg(Call::Sendmsg, fd, msg) {
+        return fail(e, -1);
     }
     match next!(sendmsg: unsafe extern "C" fn(c_int, *const msghdr, c_int) -> ssize_t) {
         // SAFETY: forwarding.
         Some(f) => unsafe { f(fd, msg, flags) },
         None => fail(libc::ENOSYS, -1),
     }
+}
+
+/// Checks a name about to be resolved against `host` rules.
+fn check_host(call: Call, node: *const c_char) -> Verdict {
+    // SAFETY: node is null or NUL-terminated.
+    let Some(name) = unsafe { cstr(node) }.and_then(|n| std::str::from_utf8(n).ok()) else {
+        return Verdict::Allow;
+    };
+    run(|active| {
+        let req = Request {
+            host: Some(name),
+            ..Request::new(Kind::Network, call, active.program)
+        };
+        judge(active, &req, |_| {})
+    })
 }
 
 /// Checks the name (for `host` rules), resolves it, and remembers which
@@ -331,20 +481,11 @@ pub unsafe extern "C" fn getaddrinfo(
     hints: *const addrinfo,
     res: *mut *mut addrinfo,
 ) -> c_int {
+    if let Verdict::Deny(e) = check_host(Call::Getaddrinfo, node) {
+        return fail(e, libc::EAI_SYSTEM);
+    }
     // SAFETY: node is null or NUL-terminated.
     let name = unsafe { cstr(node) };
-    if let Some(name) = name.and_then(|n| std::str::from_utf8(n).ok()) {
-        let verdict = run(|active| {
-            let req = Request {
-                host: Some(name),
-                ..Request::new(Kind::Network, Call::Getaddrinfo, active.program)
-            };
-            judge(active, &req, |_| {})
-        });
-        if let Verdict::Deny(e) = verdict {
-            return fail(e, libc::EAI_SYSTEM);
-        }
-    }
     type F = unsafe extern "C" fn(
         *const c_char,
         *const c_char,
@@ -364,7 +505,9 @@ pub unsafe extern "C" fn getaddrinfo(
             // SAFETY: each node of the list is valid until freeaddrinfo.
             while let Some(a) = unsafe { ai.as_ref() } {
                 // SAFETY: ai_addr is valid for ai_addrlen bytes.
-                if let Some(Peer::Ip(ip, _)) = unsafe { peer(a.ai_addr, a.ai_addrlen, &mut buf) } {
+                if let Some(Peer::Ip(ip, _)) =
+                    unsafe { peer(a.ai_addr, a.ai_addrlen, Family::AsGiven, &mut buf) }
+                {
                     hosts::remember(ip, name);
                 }
                 ai = a.ai_next;
@@ -372,4 +515,281 @@ pub unsafe extern "C" fn getaddrinfo(
         }
     }
     r
+}
+
+/// # Safety
+/// libc ABI.
+#[no_mangle]
+pub unsafe extern "C" fn sendmmsg(
+    fd: c_int,
+    msgs: *mut libc::mmsghdr,
+    n: c_uint,
+    flags: c_int,
+) -> c_int {
+    if let Verdict::Deny(e) = check_mmsg(fd, msgs, n) {
+        return fail(e, -1);
+    }
+    type F = unsafe extern "C" fn(c_int, *mut libc::mmsghdr, c_uint, c_int) -> c_int;
+    match next!(sendmmsg: F) {
+        // SAFETY: forwarding.
+        Some(f) => unsafe { f(fd, msgs, n, flags) },
+        None => crate::sys::raw_syscall(
+            libc::SYS_sendmmsg,
+            [
+                fd as c_long,
+                msgs as c_long,
+                n as c_long,
+                flags as c_long,
+                0,
+                0,
+            ],
+        ) as c_int,
+    }
+}
+
+/// glibc's public alias of `sendmmsg`.
+///
+/// # Safety
+/// libc ABI.
+#[no_mangle]
+pub unsafe extern "C" fn __sendmmsg(
+    fd: c_int,
+    msgs: *mut libc::mmsghdr,
+    n: c_uint,
+    flags: c_int,
+) -> c_int {
+    // SAFETY: same contract.
+    unsafe { sendmmsg(fd, msgs, n, flags) }
+}
+
+/// glibc's public alias of `connect`.
+///
+/// # Safety
+/// libc ABI.
+#[no_mangle]
+pub unsafe extern "C" fn __connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
+    // SAFETY: same contract.
+    unsafe { connect(fd, addr, len) }
+}
+
+extern "C" {
+    fn __h_errno_location() -> *mut c_int;
+}
+
+/// `NETDB_INTERNAL`: "see errno".
+const NETDB_INTERNAL: c_int = -1;
+
+/// Remembers the addresses of a `hostent` answer for `name`.
+fn remember_hostent(name: *const c_char, h: *const libc::hostent) {
+    // SAFETY: name is NUL-terminated; h is null or the answer glibc built.
+    let (Some(name), Some(h)) = (unsafe { cstr(name) }, unsafe { h.as_ref() }) else {
+        return;
+    };
+    if crate::state::is_off() || h.h_addr_list.is_null() {
+        return;
+    }
+    for i in 0..64 {
+        // SAFETY: h_addr_list is a NULL-terminated array of h_length-byte
+        // addresses.
+        let a = unsafe { *h.h_addr_list.add(i) };
+        if a.is_null() {
+            break;
+        }
+        let ip = match (h.h_addrtype, h.h_length) {
+            // SAFETY: 4 or 16 readable bytes, per h_length.
+            (libc::AF_INET, 4) => IpAddr::from(unsafe { *(a as *const [u8; 4]) }),
+            (libc::AF_INET6, 16) => IpAddr::from(unsafe { *(a as *const [u8; 16]) }),
+            _ => continue,
+        };
+        hosts::remember(ip, name);
+    }
+}
+
+/// A denied `gethostbyname*`: `NULL` with `h_errno = NETDB_INTERNAL` and
+/// errno set.
+fn deny_hostent(errno: c_int) -> *mut libc::hostent {
+    // SAFETY: this thread's h_errno slot.
+    unsafe { *__h_errno_location() = NETDB_INTERNAL };
+    fail(errno, std::ptr::null_mut())
+}
+
+/// # Safety
+/// libc ABI.
+#[no_mangle]
+pub unsafe extern "C" fn gethostbyname(name: *const c_char) -> *mut libc::hostent {
+    if let Verdict::Deny(e) = check_host(Call::Gethostbyname, name) {
+        return deny_hostent(e);
+    }
+    let Some(f) = next!(gethostbyname: unsafe extern "C" fn(*const c_char) -> *mut libc::hostent)
+    else {
+        return deny_hostent(libc::ENOSYS);
+    };
+    // SAFETY: forwarding.
+    let h = unsafe { f(name) };
+    remember_hostent(name, h);
+    h
+}
+
+/// # Safety
+/// libc ABI.
+#[no_mangle]
+pub unsafe extern "C" fn gethostbyname2(name: *const c_char, af: c_int) -> *mut libc::hostent {
+    if let Verdict::Deny(e) = check_host(Call::Gethostbyname, name) {
+        return deny_hostent(e);
+    }
+    type F = unsafe extern "C" fn(*const c_char, c_int) -> *mut libc::hostent;
+    let Some(f) = next!(gethostbyname2: F) else {
+        return deny_hostent(libc::ENOSYS);
+    };
+    // SAFETY: forwarding.
+    let h = unsafe { f(name, af) };
+    remember_hostent(name, h);
+    h
+}
+
+/// A denied reentrant lookup: no result, `NETDB_INTERNAL`, the errno as
+/// the return value (as for `ERANGE`).
+///
+/// # Safety
+/// `result` and `h_errnop` as passed to `gethostbyname*_r`.
+unsafe fn deny_hostent_r(e: c_int, result: *mut *mut libc::hostent, h_errnop: *mut c_int) -> c_int {
+    // SAFETY: the caller's out-parameters (null-checked).
+    unsafe {
+        if !result.is_null() {
+            *result = std::ptr::null_mut();
+        }
+        if !h_errnop.is_null() {
+            *h_errnop = NETDB_INTERNAL;
+        }
+    }
+    fail(e, e)
+}
+
+/// # Safety
+/// libc ABI.
+#[no_mangle]
+pub unsafe extern "C" fn gethostbyname_r(
+    name: *const c_char,
+    ret: *mut libc::hostent,
+    buf: *mut c_char,
+    buflen: usize,
+    result: *mut *mut libc::hostent,
+    h_errnop: *mut c_int,
+) -> c_int {
+    if let Verdict::Deny(e) = check_host(Call::Gethostbyname, name) {
+        // SAFETY: the caller's out-parameters.
+        return unsafe { deny_hostent_r(e, result, h_errnop) };
+    }
+    type F = unsafe extern "C" fn(
+        *const c_char,
+        *mut libc::hostent,
+        *mut c_char,
+        usize,
+        *mut *mut libc::hostent,
+        *mut c_int,
+    ) -> c_int;
+    let Some(f) = next!(gethostbyname_r: F) else {
+        return libc::ENOSYS;
+    };
+    // SAFETY: forwarding.
+    let r = unsafe { f(name, ret, buf, buflen, result, h_errnop) };
+    if r == 0 && !result.is_null() {
+        // SAFETY: on success *result is null or `ret`.
+        remember_hostent(name, unsafe { *result });
+    }
+    r
+}
+
+/// # Safety
+/// libc ABI.
+#[no_mangle]
+pub unsafe extern "C" fn gethostbyname2_r(
+    name: *const c_char,
+    af: c_int,
+    ret: *mut libc::hostent,
+    buf: *mut c_char,
+    buflen: usize,
+    result: *mut *mut libc::hostent,
+    h_errnop: *mut c_int,
+) -> c_int {
+    if let Verdict::Deny(e) = check_host(Call::Gethostbyname, name) {
+        // SAFETY: the caller's out-parameters.
+        return unsafe { deny_hostent_r(e, result, h_errnop) };
+    }
+    type F = unsafe extern "C" fn(
+        *const c_char,
+        c_int,
+        *mut libc::hostent,
+        *mut c_char,
+        usize,
+        *mut *mut libc::hostent,
+        *mut c_int,
+    ) -> c_int;
+    let Some(f) = next!(gethostbyname2_r: F) else {
+        return libc::ENOSYS;
+    };
+    // SAFETY: forwarding.
+    let r = unsafe { f(name, af, ret, buf, buflen, result, h_errnop) };
+    if r == 0 && !result.is_null() {
+        // SAFETY: on success *result is null or `ret`.
+        remember_hostent(name, unsafe { *result });
+    }
+    r
+}
+
+/// `struct gaicb`'s first member, the name to resolve.
+#[repr(C)]
+pub struct Gaicb {
+    name: *const c_char,
+}
+
+/// Asynchronous `getaddrinfo`: every name of the batch is checked first.
+/// A denied name fails the whole call with `EAI_SYSTEM` and errno.
+///
+/// # Safety
+/// libc ABI.
+#[no_mangle]
+pub unsafe extern "C" fn getaddrinfo_a(
+    mode: c_int,
+    list: *const *mut Gaicb,
+    n: c_int,
+    sevp: *mut c_void,
+) -> c_int {
+    for i in 0..n.max(0) as usize {
+        // SAFETY: the caller's array of `n` requests (null entries are
+        // skipped by glibc too).
+        let req = unsafe { (*list.add(i)).as_ref() };
+        if let Some(Verdict::Deny(e)) = req.map(|r| check_host(Call::Getaddrinfo, r.name)) {
+            return fail(e, libc::EAI_SYSTEM);
+        }
+    }
+    type F = unsafe extern "C" fn(c_int, *const *mut Gaicb, c_int, *mut c_void) -> c_int;
+    match next!(getaddrinfo_a: F) {
+        // SAFETY: forwarding.
+        Some(f) => unsafe { f(mode, list, n, sevp) },
+        None => fail(libc::ENOSYS, libc::EAI_SYSTEM),
+    }
+}
+
+/// `bindresvport` picks the port inside libc: the address it bound is
+/// checked afterwards, as `listen` checks it, and a denied one fails the
+/// call (the socket stays bound; `listen` on it is denied too).
+///
+/// # Safety
+/// libc ABI.
+#[no_mangle]
+pub unsafe extern "C" fn bindresvport(fd: c_int, sin: *mut libc::sockaddr_in) -> c_int {
+    type F = unsafe extern "C" fn(c_int, *mut libc::sockaddr_in) -> c_int;
+    let Some(f) = next!(bindresvport: F) else {
+        return fail(libc::ENOSYS, -1);
+    };
+    // SAFETY: forwarding.
+    let r = unsafe { f(fd, sin) };
+    if r != 0 {
+        return r;
+    }
+    match check_local(Call::Bind, fd) {
+        Verdict::Allow => 0,
+        Verdict::Deny(e) => fail(e, -1),
+    }
 }

@@ -19,15 +19,30 @@ pub fn check_call(call: Call) -> Verdict {
     })
 }
 
-/// The interposed call a `syscall()` number stands for.
-fn call_for_number(nr: c_long) -> Option<Call> {
-    Some(match nr {
-        libc::SYS_ptrace => Call::Ptrace,
-        libc::SYS_mount => Call::Mount,
+/// The syscall-kind call a `syscall()` number stands for: the named call,
+/// or the call whose capability it reaches (see docs/policy.md, "Syscall
+/// groups"). `a` are the system call's arguments.
+fn call_for_number(nr: c_int, a: &[c_long; 6]) -> Option<Call> {
+    Some(match nr as c_long {
+        libc::SYS_ptrace
+        | libc::SYS_process_vm_readv
+        | libc::SYS_process_vm_writev
+        | libc::SYS_pidfd_getfd => Call::Ptrace,
+        libc::SYS_mount
+        | libc::SYS_open_tree
+        | libc::SYS_move_mount
+        | libc::SYS_fsopen
+        | libc::SYS_fsconfig
+        | libc::SYS_fsmount
+        | libc::SYS_fspick
+        | libc::SYS_mount_setattr => Call::Mount,
         libc::SYS_umount2 => Call::Umount2,
         libc::SYS_chroot => Call::Chroot,
         libc::SYS_pivot_root => Call::PivotRoot,
         libc::SYS_unshare => Call::Unshare,
+        libc::SYS_clone if makes_namespaces(a[0] as u64) => Call::Unshare,
+        // struct clone_args starts with the u64 flags.
+        libc::SYS_clone3 if clone3_makes_namespaces(a[0], a[1]) => Call::Unshare,
         libc::SYS_setns => Call::Setns,
         libc::SYS_setuid => Call::Setuid,
         libc::SYS_setgid => Call::Setgid,
@@ -49,6 +64,69 @@ fn call_for_number(nr: c_long) -> Option<Call> {
     })
 }
 
+/// The namespace flags of clone/clone3/unshare: each makes a namespace.
+const CLONE_NEW: u64 = (libc::CLONE_NEWNS
+    | libc::CLONE_NEWCGROUP
+    | libc::CLONE_NEWUTS
+    | libc::CLONE_NEWIPC
+    | libc::CLONE_NEWUSER
+    | libc::CLONE_NEWPID
+    | libc::CLONE_NEWNET
+    | 0x80) as u64; // CLONE_NEWTIME
+
+pub fn makes_namespaces(flags: u64) -> bool {
+    flags & CLONE_NEW != 0
+}
+
+/// Whether a `clone3(args, size)` asks for a namespace. An unreadable
+/// argument block is counted as asking (the kernel then fails the call).
+fn clone3_makes_namespaces(args: c_long, size: c_long) -> bool {
+    if args == 0 || (size as usize) < std::mem::size_of::<u64>() {
+        return true;
+    }
+    // SAFETY: the caller passes a clone_args block of `size` bytes, which
+    // starts with the flags; a bad pointer would fault in the kernel too,
+    // so the caller's contract already requires a readable one.
+    let flags = unsafe { std::ptr::read_unaligned(args as *const u64) };
+    makes_namespaces(flags)
+}
+
+/// x86_64 numbers with the x32 bit set reach the x32 table, whose numbers
+/// below 512 are the same calls; the x32-only numbers from 512 on are
+/// mapped to their x86_64 twins here.
+#[cfg(target_arch = "x86_64")]
+fn native_number(nr: c_int) -> c_int {
+    const X32: c_int = 0x4000_0000;
+    if nr & X32 == 0 {
+        return nr;
+    }
+    match nr & !X32 {
+        520 => libc::SYS_execve as c_int,
+        545 => libc::SYS_execveat as c_int,
+        518 => libc::SYS_sendmsg as c_int,
+        521 => libc::SYS_ptrace as c_int,
+        538 => libc::SYS_sendmmsg as c_int,
+        539 => libc::SYS_process_vm_readv as c_int,
+        540 => libc::SYS_process_vm_writev as c_int,
+        n => n,
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn native_number(nr: c_int) -> c_int {
+    nr
+}
+
+/// Checks a `syscall()` the way the kernel will read it: the number as a
+/// 32-bit int, then routed to the check of the operation it performs.
+fn check_number(nr: c_long, a: &[c_long; 6]) -> Verdict {
+    let nr = native_number(nr as c_int);
+    if let Some(call) = call_for_number(nr, a) {
+        return check_call(call);
+    }
+    super::routed::check(nr as c_long, a)
+}
+
 /// Target of the C shim's `syscall`.
 ///
 /// # Safety
@@ -63,12 +141,15 @@ pub unsafe extern "C" fn ldguard_syscall(
     a5: c_long,
     a6: c_long,
 ) -> c_long {
-    if let Some(call) = call_for_number(nr) {
-        if let Verdict::Deny(e) = check_call(call) {
-            return fail(e, -1);
-        }
+    let args = [a1, a2, a3, a4, a5, a6];
+    if let Verdict::Deny(e) = check_number(nr, &args) {
+        return fail(e, -1);
     }
-    raw_syscall(nr, [a1, a2, a3, a4, a5, a6])
+    let native = native_number(nr as c_int) as c_long;
+    if native == libc::SYS_execve || native == libc::SYS_execveat {
+        super::borrowed::before_exec();
+    }
+    raw_syscall(nr, args)
 }
 
 /// Target of the C shim's `ptrace`.
@@ -187,3 +268,39 @@ sys_hook!(init_module = InitModule, libc::SYS_init_module,
 sys_hook!(finit_module = FinitModule, libc::SYS_finit_module, (fd: c_int, params: *const c_char, flags: c_int) -> c_int);
 sys_hook!(bpf = Bpf, libc::SYS_bpf, (cmd: c_int, attr: *mut c_void, size: c_uint) -> c_int);
 sys_hook!(personality = Personality, libc::SYS_personality, (persona: c_ulong) -> c_int);
+
+/// A `clone` that makes namespaces needs what `unshare` needs. Called by
+/// the C shim's `clone` (variadic); returns the next `clone`, or null with
+/// errno set when denied or missing.
+#[no_mangle]
+pub extern "C" fn ldguard_clone_gate(flags: c_int) -> *mut c_void {
+    if makes_namespaces(flags as u32 as u64) {
+        if let Verdict::Deny(e) = check_call(Call::Unshare) {
+            return fail(e, std::ptr::null_mut());
+        }
+    }
+    match next!(clone: unsafe extern "C" fn()) {
+        Some(f) => f as *mut c_void,
+        None => fail(libc::ENOSYS, std::ptr::null_mut()),
+    }
+}
+
+// The new mount API reaches what `mount` reaches; process_vm_* and
+// pidfd_getfd reach what `ptrace` reaches (docs/policy.md, "Syscall
+// groups"). glibc has wrappers for these since 2.36 (process_vm_* 2.15).
+sys_hook!(umount = Umount2, libc::SYS_umount2, (target: *const c_char) -> c_int);
+sys_hook!(open_tree = Mount, libc::SYS_open_tree, (dirfd: c_int, path: *const c_char, flags: c_uint) -> c_int);
+sys_hook!(move_mount = Mount, libc::SYS_move_mount,
+    (from_dirfd: c_int, from: *const c_char, to_dirfd: c_int, to: *const c_char, flags: c_uint) -> c_int);
+sys_hook!(fsopen = Mount, libc::SYS_fsopen, (fsname: *const c_char, flags: c_uint) -> c_int);
+sys_hook!(fsmount = Mount, libc::SYS_fsmount, (fd: c_int, flags: c_uint, attr: c_uint) -> c_int);
+sys_hook!(fsconfig = Mount, libc::SYS_fsconfig,
+    (fd: c_int, cmd: c_uint, key: *const c_char, value: *const c_void, aux: c_int) -> c_int);
+sys_hook!(fspick = Mount, libc::SYS_fspick, (dirfd: c_int, path: *const c_char, flags: c_uint) -> c_int);
+sys_hook!(mount_setattr = Mount, libc::SYS_mount_setattr,
+    (dirfd: c_int, path: *const c_char, flags: c_uint, attr: *mut c_void, size: usize) -> c_int);
+sys_hook!(process_vm_readv = Ptrace, libc::SYS_process_vm_readv,
+    (pid: pid_t, local: *const c_void, liovcnt: c_ulong, remote: *const c_void, riovcnt: c_ulong, flags: c_ulong) -> isize);
+sys_hook!(process_vm_writev = Ptrace, libc::SYS_process_vm_writev,
+    (pid: pid_t, local: *const c_void, liovcnt: c_ulong, remote: *const c_void, riovcnt: c_ulong, flags: c_ulong) -> isize);
+sys_hook!(pidfd_getfd = Ptrace, libc::SYS_pidfd_getfd, (pidfd: c_int, fd: c_int, flags: c_uint) -> c_int);

@@ -1,0 +1,144 @@
+//! `syscall(NR, ...)` for the system calls behind the file, exec and
+//! network hooks: each number gets the check its libc wrapper's hook
+//! makes, on the arguments as the kernel reads them, and then the system
+//! call itself is made unchanged.
+
+use super::borrowed::{check_exec, check_fd_write, check_file, check_open_flags, Follow};
+use super::net;
+use crate::check::Verdict;
+use ldguard_policy::{Access, Call};
+use libc::{c_char, c_int, c_long, sockaddr, socklen_t};
+
+const AT: c_int = libc::AT_FDCWD;
+
+fn follow_unless(flags: c_long, nofollow: c_int) -> Follow {
+    if flags as c_int & nofollow != 0 {
+        Follow::No
+    } else {
+        Follow::Yes
+    }
+}
+
+/// The check for system call `nr` with arguments `a`; `Allow` for numbers
+/// no hook governs.
+pub fn check(nr: c_long, a: &[c_long; 6]) -> Verdict {
+    let fd = |i: usize| a[i] as c_int;
+    let path = |i: usize| a[i] as *const c_char;
+    let write = |call, dirfd, p, follow| check_file(call, dirfd, p, Access::Write, follow);
+    let two = |call, d1, p1, d2, p2| match write(call, d1, p1, Follow::No) {
+        Verdict::Allow => write(call, d2, p2, Follow::No),
+        deny => deny,
+    };
+    let sock = |i: usize| (a[i] as *const sockaddr, a[i + 1] as socklen_t);
+    match nr {
+        // open family
+        libc::SYS_open => check_open_flags(Call::Open, AT, path(0), a[1] as c_int),
+        libc::SYS_openat => check_open_flags(Call::Openat, fd(0), path(1), a[2] as c_int),
+        libc::SYS_creat => check_open_flags(
+            Call::Creat,
+            AT,
+            path(0),
+            libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC,
+        ),
+        libc::SYS_openat2 => openat2(fd(0), path(1), a[2], a[3]),
+        // path writes
+        libc::SYS_truncate => write(Call::Truncate, AT, path(0), Follow::Yes),
+        libc::SYS_unlink => write(Call::Unlink, AT, path(0), Follow::No),
+        libc::SYS_unlinkat => write(Call::Unlinkat, fd(0), path(1), Follow::No),
+        libc::SYS_rmdir => write(Call::Rmdir, AT, path(0), Follow::No),
+        libc::SYS_mkdir => write(Call::Mkdir, AT, path(0), Follow::No),
+        libc::SYS_mkdirat => write(Call::Mkdirat, fd(0), path(1), Follow::No),
+        libc::SYS_mknod => write(Call::Mknod, AT, path(0), Follow::No),
+        libc::SYS_mknodat => write(Call::Mknodat, fd(0), path(1), Follow::No),
+        libc::SYS_symlink => write(Call::Symlink, AT, path(1), Follow::No),
+        libc::SYS_symlinkat => write(Call::Symlinkat, fd(1), path(2), Follow::No),
+        libc::SYS_rename => two(Call::Rename, AT, path(0), AT, path(1)),
+        libc::SYS_renameat | libc::SYS_renameat2 => {
+            two(Call::Renameat, fd(0), path(1), fd(2), path(3))
+        }
+        libc::SYS_link => two(Call::Link, AT, path(0), AT, path(1)),
+        libc::SYS_linkat => two(Call::Linkat, fd(0), path(1), fd(2), path(3)),
+        libc::SYS_chmod => write(Call::Chmod, AT, path(0), Follow::Yes),
+        // fchmodat(2) has no flags; fchmodat2 (452, Linux 6.6) does.
+        libc::SYS_fchmodat => write(Call::Fchmodat, fd(0), path(1), Follow::Yes),
+        452 => at_path_write(Call::Fchmodat, fd(0), path(1), a[3]),
+        libc::SYS_chown => write(Call::Chown, AT, path(0), Follow::Yes),
+        libc::SYS_lchown => write(Call::Lchown, AT, path(0), Follow::No),
+        libc::SYS_fchownat => at_path_write(Call::Fchownat, fd(0), path(1), a[4]),
+        libc::SYS_fchmod => check_fd_write(Call::Fchmod, fd(0)),
+        libc::SYS_fchown => check_fd_write(Call::Fchown, fd(0)),
+        libc::SYS_utime | libc::SYS_utimes => write(Call::Utimes, AT, path(0), Follow::Yes),
+        libc::SYS_futimesat => write(Call::Utimes, fd(0), path(1), Follow::Yes),
+        libc::SYS_utimensat if a[1] == 0 => check_fd_write(Call::Utimensat, fd(0)),
+        libc::SYS_utimensat => at_path_write(Call::Utimensat, fd(0), path(1), a[3]),
+        libc::SYS_setxattr => write(Call::Setxattr, AT, path(0), Follow::Yes),
+        libc::SYS_lsetxattr => write(Call::Setxattr, AT, path(0), Follow::No),
+        libc::SYS_fsetxattr => check_fd_write(Call::Setxattr, fd(0)),
+        libc::SYS_removexattr => write(Call::Removexattr, AT, path(0), Follow::Yes),
+        libc::SYS_lremovexattr => write(Call::Removexattr, AT, path(0), Follow::No),
+        libc::SYS_fremovexattr => check_fd_write(Call::Removexattr, fd(0)),
+        // exec
+        libc::SYS_execve => check_exec(Call::Execve, AT, path(0), a[1] as _),
+        libc::SYS_execveat => execveat(fd(0), path(1), a[2] as _, a[4]),
+        // network
+        libc::SYS_connect => {
+            let (addr, len) = sock(1);
+            net::check_connect(Call::Connect, fd(0), addr, len)
+        }
+        libc::SYS_bind => {
+            let (addr, len) = sock(1);
+            net::check_bind(fd(0), addr, len)
+        }
+        libc::SYS_listen => net::check_listen(fd(0)),
+        libc::SYS_sendto if a[4] != 0 => {
+            let (addr, len) = sock(4);
+            net::check_send(Call::Sendto, fd(0), addr, len)
+        }
+        libc::SYS_sendmsg => net::check_msg(Call::Sendmsg, fd(0), a[1] as *const libc::msghdr),
+        libc::SYS_sendmmsg => net::check_mmsg(fd(0), a[1] as *mut libc::mmsghdr, a[2] as u32),
+        _ => Verdict::Allow,
+    }
+}
+
+/// `*at` calls with `AT_SYMLINK_NOFOLLOW` and `AT_EMPTY_PATH` flags.
+fn at_path_write(call: Call, dirfd: c_int, path: *const c_char, flags: c_long) -> Verdict {
+    // SAFETY: a NUL-terminated path or null, as the kernel reads it.
+    let empty = unsafe { crate::sys::cstr(path) }.is_none_or(|p| p.is_empty());
+    if empty && flags as c_int & libc::AT_EMPTY_PATH != 0 {
+        return check_fd_write(call, dirfd);
+    }
+    check_file(
+        call,
+        dirfd,
+        path,
+        Access::Write,
+        follow_unless(flags, libc::AT_SYMLINK_NOFOLLOW),
+    )
+}
+
+/// `openat2(dirfd, path, how, size)`: `struct open_how` starts with the
+/// u64 flags.
+fn openat2(dirfd: c_int, path: *const c_char, how: c_long, size: c_long) -> Verdict {
+    if how == 0 || (size as usize) < std::mem::size_of::<u64>() {
+        return Verdict::Allow; // EFAULT / EINVAL from the kernel
+    }
+    // SAFETY: the caller passes a readable open_how of `size` bytes.
+    let flags = unsafe { std::ptr::read_unaligned(how as *const u64) };
+    check_open_flags(Call::OpenatSys2, dirfd, path, flags as c_int)
+}
+
+fn execveat(
+    dirfd: c_int,
+    path: *const c_char,
+    argv: *const *const c_char,
+    flags: c_long,
+) -> Verdict {
+    // SAFETY: as in `at_path_write`.
+    let empty = unsafe { crate::sys::cstr(path) }.is_none_or(|p| p.is_empty());
+    if empty && flags as c_int & libc::AT_EMPTY_PATH != 0 {
+        let mut link = [0u8; 32];
+        crate::sys::proc_fd_path(dirfd, &mut link);
+        return check_exec(Call::Execveat, AT, link.as_ptr().cast(), argv);
+    }
+    check_exec(Call::Execveat, dirfd, path, argv)
+}

@@ -1,0 +1,328 @@
+//! The scenario table, by route (the numbering of docs/security.md's
+//! coverage table).
+
+use super::{scenarios, Scenario, BASE};
+use std::any::Any;
+use std::path::Path;
+
+const SECRET: &str = r#"[{"name": "secret", "kind": "file", "path": ["{d}/secret", "{d}/secret/**"], "action": "deny"}]"#;
+const SECRET_WRITE: &str = r#"[{"name": "secret-write", "kind": "file", "access": ["write"], "path": ["{d}/secret", "{d}/secret/**"], "action": "deny"}]"#;
+const NO_ID: &str =
+    r#"[{"name": "no-id", "kind": "exec", "path": ["/usr/bin/id"], "action": "deny"}]"#;
+const NO_SHELL: &str = r#"[{"name": "no-shell", "kind": "exec", "path": ["/bin/sh", "/usr/bin/dash"], "action": "deny"}]"#;
+const NO_PEER: &str = r#"[{"name": "no-peer", "kind": "network", "direction": "outbound", "address": ["127.0.0.2/32"], "action": "deny"}]"#;
+const NO_LOOPBACK: &str = r#"[{"name": "no-loopback", "kind": "network", "direction": "outbound", "address": ["127.0.0.1/32", "::1/128"], "action": "deny"}]"#;
+const NO_SOCKET: &str = r#"[{"name": "api-socket", "kind": "network", "direction": "outbound", "unix": ["{d}/secret/*.sock"], "action": "deny"}]"#;
+const NO_NS: &str =
+    r#"[{"name": "no-ns", "kind": "syscall", "call": ["unshare"], "action": "deny"}]"#;
+const NO_PTRACE: &str =
+    r#"[{"name": "no-ptrace", "kind": "syscall", "call": ["ptrace"], "action": "deny"}]"#;
+const NO_MOUNT: &str =
+    r#"[{"name": "no-mount", "kind": "syscall", "call": ["mount"], "action": "deny"}]"#;
+const NO_SHADOW: &str = r#"[{"name": "shadow", "kind": "file", "access": ["read"], "path": ["/etc/shadow"], "action": "deny"}]"#;
+const NO_HOST: &str =
+    r#"[{"name": "no-localhost", "kind": "network", "host": ["localhost"], "action": "deny"}]"#;
+const NO_TMP: &str = r#"[{"name": "no-tmp", "kind": "file", "access": ["write"], "path": ["/tmp/**"], "action": "deny"}]"#;
+const NO_SHM: &str = r#"[{"name": "no-shm", "kind": "file", "path": ["/dev/shm/ldguard-secret-*"], "action": "deny"}]"#;
+const NO_LOW_PORTS: &str = r#"[{"name": "no-low-ports", "kind": "network", "direction": "listen", "port": ["1-1023"], "action": "deny"}]"#;
+const NOTHING: &str = "[]";
+
+const PERM: &str = "error: Permission denied";
+const EPERM: &str = "error: Operation not permitted";
+const PY: &str = "/usr/bin/python3.11";
+
+/// Listening unix sockets `secret/api.sock` and `pub/api.sock`, datagram
+/// sockets `secret/dgram.sock` and `pub/dgram.sock`, and the symlink
+/// `link.sock` → `secret/api.sock`.
+fn sockets(d: &Path) -> Box<dyn Any> {
+    use std::os::unix::net::{UnixDatagram, UnixListener};
+    let _ = std::fs::remove_file(d.join("link.sock"));
+    std::os::unix::fs::symlink("secret/api.sock", d.join("link.sock")).unwrap();
+    Box::new((
+        UnixListener::bind(d.join("secret/api.sock")).unwrap(),
+        UnixListener::bind(d.join("pub/api.sock")).unwrap(),
+        UnixDatagram::bind(d.join("secret/dgram.sock")).unwrap(),
+        UnixDatagram::bind(d.join("pub/dgram.sock")).unwrap(),
+    ))
+}
+
+/// A Python one-liner: `ctypes.CDLL(None)`'s NAME called with ARGS (the
+/// path in `sys.argv[1]`), printing `ok` or the errno text like the probe.
+macro_rules! py_ctypes {
+    ($call:literal) => {
+        concat!(
+            "import ctypes, os, sys\n",
+            "libc = ctypes.CDLL(None, use_errno=True)\n",
+            "path = sys.argv[1].encode()\n",
+            "r = ",
+            $call,
+            "\n",
+            "print('ok' if r >= 0 else 'error: ' + os.strerror(ctypes.get_errno()))\n",
+            "sys.exit(r < 0)\n"
+        )
+    };
+}
+
+scenarios! {
+    // 1. syscall(): every number reaching a checked operation, read as the
+    // kernel reads it (a 32-bit int).
+    syscall_openat => Scenario { attack: &["{routes}", "sys", "openat", "{d}/secret/f"],
+        twin: &["{routes}", "sys", "openat", "{d}/pub/a"], rules: SECRET, text: PERM,
+        rule: "secret", calls: &["openat"], target: "{d}/secret/f", ..BASE };
+    syscall_open => Scenario { attack: &["{routes}", "sys", "open", "{d}/secret/f"],
+        twin: &["{routes}", "sys", "open", "{d}/pub/a"], rules: SECRET, text: PERM,
+        rule: "secret", calls: &["open"], target: "{d}/secret/f", ..BASE };
+    syscall_openat2 => Scenario { attack: &["{routes}", "sys", "openat2", "{d}/secret/f"],
+        twin: &["{routes}", "sys", "openat2", "{d}/pub/a"], rules: SECRET, text: PERM,
+        rule: "secret", calls: &["openat2"], target: "{d}/secret/f", ..BASE };
+    syscall_creat => Scenario { attack: &["{routes}", "sys", "creat", "{d}/secret/new"],
+        twin: &["{routes}", "sys", "creat", "{d}/pub/new"], rules: SECRET, text: PERM,
+        rule: "secret", calls: &["creat"], target: "{d}/secret/new", ..BASE };
+    syscall_unlink => Scenario { attack: &["{routes}", "sys", "unlink", "{d}/secret/f"],
+        twin: &["{routes}", "sys", "unlink", "{d}/pub/a"], rules: SECRET, text: PERM,
+        rule: "secret", calls: &["unlink"], target: "{d}/secret/f", ..BASE };
+    syscall_execve => Scenario { attack: &["{routes}", "sys", "execve", "/usr/bin/id"],
+        twin: &["{routes}", "sys", "execve", "/usr/bin/true"], rules: NO_ID, text: PERM,
+        rule: "no-id", calls: &["execve"], target: "/usr/bin/id", ..BASE };
+    syscall_connect => Scenario { attack: &["{routes}", "sys", "connect", "127.0.0.2"],
+        twin: &["{routes}", "sys", "connect", "127.0.0.3"], rules: NO_PEER, text: EPERM,
+        rule: "no-peer", calls: &["connect"], target: "127.0.0.2:", ..BASE };
+    syscall_high_bits_unshare => Scenario { attack: &["{routes}", "sys-hi", "unshare"],
+        twin: &["{routes}", "sys-hi", "getppid"], rules: NO_NS, text: EPERM,
+        rule: "no-ns", calls: &["unshare"], target: "unshare", ..BASE };
+    syscall_high_bits_ptrace => Scenario { attack: &["{routes}", "sys-hi", "ptrace"],
+        twin: &["{routes}", "sys-hi", "getppid"], rules: NO_PTRACE, text: EPERM,
+        rule: "no-ptrace", calls: &["ptrace"], target: "ptrace", ..BASE };
+    syscall_perl_openat => Scenario {
+        attack: &["perl", "-e", "syscall(257, -100, $ARGV[0], 0) >= 0 ? print qq(ok\n) : die qq(error: $!\n)", "{d}/secret/f"],
+        twin: &["perl", "-e", "syscall(257, -100, $ARGV[0], 0) >= 0 ? print qq(ok\n) : die qq(error: $!\n)", "{d}/pub/a"],
+        rules: SECRET, text: PERM, rule: "secret", calls: &["openat"], target: "{d}/secret/f",
+        program: "/usr/bin/perl", ..BASE };
+    syscall_python_ctypes_openat => Scenario {
+        attack: &[PY, "-c", py_ctypes!("libc.syscall(257, -100, path, 0)"), "{d}/secret/f"],
+        twin: &[PY, "-c", py_ctypes!("libc.syscall(257, -100, path, 0)"), "{d}/pub/a"],
+        rules: SECRET, text: PERM, rule: "secret", calls: &["openat"], target: "{d}/secret/f",
+        program: PY, ..BASE };
+
+    // 2. glibc's public aliases.
+    alias_open => Scenario { attack: &["{routes}", "alias", "__open", "{d}/secret/f"],
+        twin: &["{routes}", "alias", "__open", "{d}/pub/a"], rules: SECRET, text: PERM,
+        rule: "secret", calls: &["open"], target: "{d}/secret/f", ..BASE };
+    alias_open64 => Scenario { attack: &["{routes}", "alias", "__open64", "{d}/secret/f"],
+        twin: &["{routes}", "alias", "__open64", "{d}/pub/a"], rules: SECRET, text: PERM,
+        rule: "secret", calls: &["open64"], target: "{d}/secret/f", ..BASE };
+    alias_open_nocancel => Scenario { attack: &["{routes}", "alias", "__open_nocancel", "{d}/secret/f"],
+        twin: &["{routes}", "alias", "__open_nocancel", "{d}/pub/a"], rules: SECRET, text: PERM,
+        rule: "secret", calls: &["open"], target: "{d}/secret/f", ..BASE };
+    alias_io_fopen => Scenario { attack: &["{routes}", "alias", "_IO_fopen", "{d}/secret/f"],
+        twin: &["{routes}", "alias", "_IO_fopen", "{d}/pub/a"], rules: SECRET, text: PERM,
+        rule: "secret", calls: &["fopen"], target: "{d}/secret/f", ..BASE };
+    alias_connect => Scenario { attack: &["{routes}", "alias", "__connect", "127.0.0.2"],
+        twin: &["{routes}", "alias", "__connect", "127.0.0.3"], rules: NO_PEER, text: EPERM,
+        rule: "no-peer", calls: &["connect"], target: "127.0.0.2:", ..BASE };
+    alias_io_popen => Scenario { attack: &["{routes}", "alias", "_IO_popen", "echo popened"],
+        twin: &["{routes}", "alias", "_IO_popen", "echo popened"], rules: NO_SHELL,
+        twin_rules: Some(NOTHING), text: PERM, rule: "no-shell", calls: &["popen"],
+        target: "/bin/sh", ..BASE };
+    alias_libc_system => Scenario { attack: &["{routes}", "alias", "__libc_system", "true"],
+        twin: &["{routes}", "alias", "__libc_system", "true"], rules: NO_SHELL,
+        twin_rules: Some(NOTHING), text: PERM, rule: "no-shell", calls: &["system"],
+        target: "/bin/sh", ..BASE };
+    alias_python_ctypes_open64 => Scenario {
+        attack: &[PY, "-c", py_ctypes!("getattr(libc, '__open64')(path, 0)"), "{d}/secret/f"],
+        twin: &[PY, "-c", py_ctypes!("getattr(libc, '__open64')(path, 0)"), "{d}/pub/a"],
+        rules: SECRET, text: PERM, rule: "secret", calls: &["open64"], target: "{d}/secret/f",
+        program: PY, ..BASE };
+
+    // 5. Addresses parsed as the kernel parses them.
+    address_any_v4_is_loopback => Scenario { attack: &["{routes}", "connect-any", "0.0.0.0"],
+        twin: &["{routes}", "sys", "connect", "127.0.0.3"], rules: NO_LOOPBACK, text: EPERM,
+        rule: "no-loopback", calls: &["connect"], target: "127.0.0.1:", ..BASE };
+    address_any_v4_mapped_is_loopback => Scenario { attack: &["{routes}", "connect-any", "::ffff:0.0.0.0"],
+        twin: &["{routes}", "sys", "connect", "127.0.0.3"], rules: NO_LOOPBACK, text: EPERM,
+        rule: "no-loopback", calls: &["connect"], target: "127.0.0.1:", ..BASE };
+    address_v6_length_24 => Scenario { attack: &["{routes}", "connect6-24", "::1"],
+        twin: &["{routes}", "sys", "connect", "127.0.0.3"], rules: NO_LOOPBACK, text: EPERM,
+        rule: "no-loopback", calls: &["connect"], target: "[::1]:", ..BASE };
+    address_udp_unspec => Scenario { attack: &["{routes}", "sendto-unspec", "127.0.0.2"],
+        twin: &["{routes}", "sendto-unspec", "127.0.0.3"], rules: NO_PEER, text: EPERM,
+        rule: "no-peer", calls: &["sendto"], target: "127.0.0.2:", ..BASE };
+    address_sendmmsg => Scenario { attack: &["{routes}", "sendmmsg", "127.0.0.2"],
+        twin: &["{routes}", "sendmmsg", "127.0.0.3"], rules: NO_PEER, text: EPERM,
+        rule: "no-peer", calls: &["sendmmsg"], target: "127.0.0.2:", ..BASE };
+
+    // 6. Unix socket paths resolved as file paths.
+    unix_relative => Scenario { attack: &["{routes}", "connect-unix", "api.sock"],
+        twin: &["{routes}", "connect-unix", "../pub/api.sock"], cwd: "secret", rules: NO_SOCKET,
+        text: EPERM, rule: "api-socket", calls: &["connect"], target: "{d}/secret/api.sock",
+        setup: sockets, ..BASE };
+    unix_dotdot => Scenario { attack: &["{routes}", "connect-unix", "{d}/pub/../secret/api.sock"],
+        twin: &["{routes}", "connect-unix", "{d}/secret/../pub/api.sock"], rules: NO_SOCKET,
+        text: EPERM, rule: "api-socket", calls: &["connect"], target: "{d}/secret/api.sock",
+        setup: sockets, ..BASE };
+    unix_double_slash_and_dot => Scenario { attack: &["{routes}", "connect-unix", "{d}//secret/./api.sock"],
+        twin: &["{routes}", "connect-unix", "{d}//pub/./api.sock"], rules: NO_SOCKET,
+        text: EPERM, rule: "api-socket", calls: &["connect"], target: "{d}/secret/api.sock",
+        setup: sockets, ..BASE };
+    unix_symlink => Scenario { attack: &["{routes}", "connect-unix", "{d}/link.sock"],
+        twin: &["{routes}", "connect-unix", "{d}/pub/api.sock"], rules: NO_SOCKET,
+        text: EPERM, rule: "api-socket", calls: &["connect"], target: "{d}/secret/api.sock",
+        setup: sockets, ..BASE };
+    unix_proc_self_cwd => Scenario { attack: &["{routes}", "connect-unix", "/proc/self/cwd/api.sock"],
+        twin: &["{routes}", "connect-unix", "/proc/self/cwd/../pub/api.sock"], cwd: "secret",
+        rules: NO_SOCKET, text: EPERM, rule: "api-socket", calls: &["connect"],
+        target: "{d}/secret/api.sock", setup: sockets, ..BASE };
+    unix_sendto_relative => Scenario { attack: &["{routes}", "sendto-unix", "dgram.sock"],
+        twin: &["{routes}", "sendto-unix", "../pub/dgram.sock"], cwd: "secret", rules: NO_SOCKET,
+        text: EPERM, rule: "api-socket", calls: &["sendto"], target: "{d}/secret/dgram.sock",
+        setup: sockets, ..BASE };
+    unix_sendmsg_relative => Scenario { attack: &["{routes}", "sendmsg-unix", "./dgram.sock"],
+        twin: &["{routes}", "sendmsg-unix", "../pub/dgram.sock"], cwd: "secret", rules: NO_SOCKET,
+        text: EPERM, rule: "api-socket", calls: &["sendmsg"], target: "{d}/secret/dgram.sock",
+        setup: sockets, ..BASE };
+    unix_python_relative => Scenario {
+        attack: &[PY, "-c", "import socket, sys\ns = socket.socket(socket.AF_UNIX)\ntry:\n    s.connect(sys.argv[1]); print('ok')\nexcept OSError as e:\n    print('error:', e.strerror); sys.exit(1)", "api.sock"],
+        twin: &[PY, "-c", "import socket, sys\ns = socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1]); print('ok')", "../pub/api.sock"],
+        cwd: "secret", rules: NO_SOCKET, text: "error: Operation not permitted", rule: "api-socket",
+        calls: &["connect"], target: "{d}/secret/api.sock", program: PY, setup: sockets, ..BASE };
+
+    // 8. glibc functions that open, create or run internally.
+    getent_shadow => Scenario { attack: &["getent", "shadow", "root"], twin: &["getent", "passwd", "root"],
+        rules: NO_SHADOW, code: Some(2), rule: "shadow", calls: &["getspnam"], target: "/etc/shadow",
+        program: "/usr/bin/getent", ..BASE };
+    getspnam => Scenario { attack: &["{routes}", "getspnam", "root"],
+        twin: &["{routes}", "getspnam", "root"], rules: NO_SHADOW, twin_rules: Some(NOTHING),
+        text: PERM, rule: "shadow", calls: &["getspnam"], target: "/etc/shadow", ..BASE };
+    mkstemp => Scenario { attack: &["{routes}", "mkstemp", "{d}/secret/tmpXXXXXX"],
+        twin: &["{routes}", "mkstemp", "{d}/pub/tmpXXXXXX"], rules: SECRET, text: PERM,
+        rule: "secret", calls: &["mkstemp"], target: "{d}/secret/tmpXXXXXX", ..BASE };
+    mkostemps => Scenario { attack: &["{routes}", "mkostemps", "{d}/secret/tmpXXXXXX"],
+        twin: &["{routes}", "mkostemps", "{d}/pub/tmpXXXXXX"], rules: SECRET, text: PERM,
+        rule: "secret", calls: &["mkstemp"], target: "{d}/secret/tmpXXXXXX.txt", ..BASE };
+    mkdtemp => Scenario { attack: &["{routes}", "mkdtemp", "{d}/secret/tmpXXXXXX"],
+        twin: &["{routes}", "mkdtemp", "{d}/pub/tmpXXXXXX"], rules: SECRET, text: PERM,
+        rule: "secret", calls: &["mkdtemp"], target: "{d}/secret/tmpXXXXXX", ..BASE };
+    mkfifo => Scenario { attack: &["{routes}", "mkfifo", "{d}/secret/fifo"],
+        twin: &["{routes}", "mkfifo", "{d}/pub/fifo"], rules: SECRET, text: PERM,
+        rule: "secret", calls: &["mkfifo"], target: "{d}/secret/fifo", ..BASE };
+    mkfifoat => Scenario { attack: &["{routes}", "mkfifoat", "{d}/secret/fifo"],
+        twin: &["{routes}", "mkfifoat", "{d}/pub/fifo"], rules: SECRET, text: PERM,
+        rule: "secret", calls: &["mkfifoat"], target: "{d}/secret/fifo", ..BASE };
+    freopen_null_upgrade => Scenario { attack: &["{routes}", "freopen-null", "{d}/secret/f"],
+        twin: &["{routes}", "freopen-null", "{d}/pub/a"], rules: SECRET_WRITE, text: PERM,
+        rule: "secret-write", calls: &["freopen"], target: "{d}/secret/f", ..BASE };
+    setmntent => Scenario { attack: &["{routes}", "setmntent", "{d}/secret/f"],
+        twin: &["{routes}", "setmntent", "{d}/pub/a"], rules: SECRET, text: PERM,
+        rule: "secret", calls: &["setmntent"], target: "{d}/secret/f", ..BASE };
+    scandir => Scenario { attack: &["{routes}", "scandir", "{d}/secret"],
+        twin: &["{routes}", "scandir", "{d}/pub"], rules: SECRET, text: PERM,
+        rule: "secret", calls: &["scandir"], target: "{d}/secret", ..BASE };
+    glob_through_a_wildcard => Scenario { attack: &["{routes}", "glob", "{d}/*/*"],
+        twin: &["{routes}", "glob", "{d}/pub/*"], rules: SECRET, text: PERM,
+        rule: "secret", calls: &["glob"], target: "{d}/secret", ..BASE };
+    nftw => Scenario { attack: &["{routes}", "nftw", "{d}/secret"],
+        twin: &["{routes}", "nftw", "{d}/pub"], rules: SECRET, text: PERM,
+        rule: "secret", calls: &["nftw"], target: "{d}/secret", ..BASE };
+    nftw_hides_a_denied_subtree => Scenario { attack: &["{routes}", "nftw", "{d}"],
+        twin: &["{routes}", "nftw", "{d}/pub"], rules: SECRET, code: Some(0),
+        rule: "secret", calls: &["nftw"], target: "{d}/secret", ..BASE };
+    ftw => Scenario { attack: &["{routes}", "ftw", "{d}/secret"],
+        twin: &["{routes}", "ftw", "{d}/pub"], rules: SECRET, text: PERM,
+        rule: "secret", calls: &["nftw"], target: "{d}/secret", ..BASE };
+    fts => Scenario { attack: &["{routes}", "fts", "{d}/secret"],
+        twin: &["{routes}", "fts", "{d}/pub"], rules: SECRET, text: PERM,
+        rule: "secret", calls: &["fts_open"], target: "{d}/secret", ..BASE };
+    fts_skips_a_denied_subtree => Scenario { attack: &["{routes}", "fts", "{d}"],
+        twin: &["{routes}", "fts", "{d}/pub"], rules: SECRET, code: Some(0),
+        rule: "secret", calls: &["fts_read"], target: "{d}/secret", ..BASE };
+    remove => Scenario { attack: &["{routes}", "remove", "{d}/secret/f"],
+        twin: &["{routes}", "remove", "{d}/pub/a"], rules: SECRET, text: PERM,
+        rule: "secret", calls: &["unlink"], target: "{d}/secret/f", ..BASE };
+    tmpfile => Scenario { attack: &["{routes}", "tmpfile"], twin: &["{routes}", "tmpfile"],
+        rules: NO_TMP, twin_rules: Some(NOTHING), text: PERM, rule: "no-tmp", calls: &["mkstemp"],
+        target: "/tmp/tmpfXXXXXX", ..BASE };
+    shm_open => Scenario { attack: &["{routes}", "shm_open", "/ldguard-secret-shm"],
+        twin: &["{routes}", "shm_open", "/ldguard-pub-shm"], rules: NO_SHM, text: PERM,
+        rule: "no-shm", calls: &["open"], permissive_calls: Some(&["open", "open", "unlink"]), target: "/dev/shm/ldguard-secret-shm", ..BASE };
+    wordexp => Scenario { attack: &["{routes}", "wordexp", "$(echo substituted)"],
+        twin: &["{routes}", "wordexp", "plain words"], rules: NO_SHELL, text: "error: wordexp 4",
+        rule: "no-shell", calls: &["wordexp"], target: "/bin/sh", ..BASE };
+
+    // 9. Descriptor and metadata writes.
+    touch_write_denied => Scenario { attack: &["touch", "{d}/secret/f"], twin: &["touch", "{d}/pub/a"],
+        rules: SECRET_WRITE, text: "Permission denied", rule: "secret-write",
+        calls: &["open", "utimensat"], permissive_calls: Some(&["open"]),
+        target: "{d}/secret/f", program: "/usr/bin/touch", ..BASE };
+    fchmod_read_only_descriptor => Scenario { attack: &["{routes}", "fchmod", "{d}/secret/f"],
+        twin: &["{routes}", "fchmod", "{d}/pub/a"], rules: SECRET_WRITE, text: PERM,
+        rule: "secret-write", calls: &["fchmod"], target: "{d}/secret/f", ..BASE };
+    fchmod_syscall => Scenario { attack: &["{routes}", "sys", "fchmod", "{d}/secret/f"],
+        twin: &["{routes}", "sys", "fchmod", "{d}/pub/a"], rules: SECRET_WRITE, text: PERM,
+        rule: "secret-write", calls: &["fchmod"], target: "{d}/secret/f", ..BASE };
+    fchown_read_only_descriptor => Scenario { attack: &["{routes}", "fchown", "{d}/secret/f"],
+        twin: &["{routes}", "fchown", "{d}/pub/a"], rules: SECRET_WRITE, text: PERM,
+        rule: "secret-write", calls: &["fchown"], target: "{d}/secret/f", ..BASE };
+    futimens => Scenario { attack: &["{routes}", "futimens", "{d}/secret/f"],
+        twin: &["{routes}", "futimens", "{d}/pub/a"], rules: SECRET_WRITE, text: PERM,
+        rule: "secret-write", calls: &["futimens"], target: "{d}/secret/f", ..BASE };
+    utimes => Scenario { attack: &["{routes}", "utimes", "{d}/secret/f"],
+        twin: &["{routes}", "utimes", "{d}/pub/a"], rules: SECRET_WRITE, text: PERM,
+        rule: "secret-write", calls: &["utimes"], target: "{d}/secret/f", ..BASE };
+    setxattr => Scenario { attack: &["{routes}", "setxattr", "{d}/secret/f"],
+        twin: &["{routes}", "setxattr", "{d}/pub/a"], rules: SECRET_WRITE, text: PERM,
+        rule: "secret-write", calls: &["setxattr"], target: "{d}/secret/f", ..BASE };
+    fsetxattr => Scenario { attack: &["{routes}", "fsetxattr", "{d}/secret/f"],
+        twin: &["{routes}", "fsetxattr", "{d}/pub/a"], rules: SECRET_WRITE, text: PERM,
+        rule: "secret-write", calls: &["setxattr"], target: "{d}/secret/f", ..BASE };
+    removexattr => Scenario { attack: &["{routes}", "removexattr", "{d}/secret/f"],
+        twin: &["{routes}", "removexattr", "{d}/pub/a"], rules: SECRET_WRITE, text: PERM,
+        rule: "secret-write", calls: &["removexattr"], target: "{d}/secret/f", ..BASE };
+    bindresvport => Scenario { attack: &["{routes}", "bindresvport"],
+        twin: &["{routes}", "bindresvport"], rules: NO_LOW_PORTS, twin_rules: Some(NOTHING),
+        text: EPERM, rule: "no-low-ports", calls: &["bind"], target: "0.0.0.0:", ..BASE };
+    bind_unix_socket_in_denied_tree => Scenario { attack: &["{routes}", "bind-unix", "{d}/secret/new.sock"],
+        twin: &["{routes}", "bind-unix", "{d}/pub/new.sock"], rules: SECRET_WRITE, text: PERM,
+        rule: "secret-write", calls: &["bind"], target: "{d}/secret/new.sock", ..BASE };
+
+    // 10. Syscall rules cover every route to their capability.
+    unshare_group_clone => Scenario { attack: &["{routes}", "clone"],
+        twin: &["{routes}", "sys", "getppid"], rules: NO_NS, text: EPERM,
+        rule: "no-ns", calls: &["unshare"], target: "unshare", ..BASE };
+    unshare_group_syscall_clone => Scenario { attack: &["{routes}", "sys", "clone"],
+        twin: &["{routes}", "sys", "getppid"], rules: NO_NS, text: EPERM,
+        rule: "no-ns", calls: &["unshare"], target: "unshare", ..BASE };
+    unshare_group_syscall_clone3 => Scenario { attack: &["{routes}", "sys", "clone3"],
+        twin: &["{routes}", "sys", "getppid"], rules: NO_NS, text: EPERM,
+        rule: "no-ns", calls: &["unshare"], target: "unshare", ..BASE };
+    mount_group_open_tree => Scenario { attack: &["{routes}", "open_tree", "/tmp"],
+        twin: &["{routes}", "sys", "getppid"], rules: NO_MOUNT, text: EPERM,
+        rule: "no-mount", calls: &["mount"], target: "mount", ..BASE };
+    mount_group_fsopen => Scenario { attack: &["{routes}", "fsopen"],
+        twin: &["{routes}", "sys", "getppid"], rules: NO_MOUNT, text: EPERM,
+        rule: "no-mount", calls: &["mount"], target: "mount", ..BASE };
+    ptrace_group_process_vm_readv => Scenario { attack: &["{routes}", "process_vm_readv"],
+        twin: &["{routes}", "sys", "getppid"], rules: NO_PTRACE, text: EPERM,
+        rule: "no-ptrace", calls: &["ptrace"], target: "ptrace", ..BASE };
+    ptrace_group_pidfd_getfd => Scenario { attack: &["{routes}", "pidfd_getfd"],
+        twin: &["{routes}", "sys", "getppid"], rules: NO_PTRACE, text: EPERM,
+        rule: "no-ptrace", calls: &["ptrace"], target: "ptrace", ..BASE };
+
+    // 11. `host` rules in every resolver entry point.
+    gethostbyname => Scenario { attack: &["{routes}", "gethostbyname", "localhost"],
+        twin: &["{routes}", "gethostbyname", "vm"], rules: NO_HOST, text: EPERM,
+        rule: "no-localhost", calls: &["gethostbyname"], target: "localhost", ..BASE };
+    gethostbyname2_r => Scenario { attack: &["{routes}", "gethostbyname2_r", "localhost"],
+        twin: &["{routes}", "gethostbyname2_r", "vm"], rules: NO_HOST, text: EPERM,
+        rule: "no-localhost", calls: &["gethostbyname"], target: "localhost", ..BASE };
+    getent_hosts => Scenario { attack: &["getent", "hosts", "localhost"], twin: &["getent", "hosts", "vm"],
+        rules: NO_HOST, code: Some(2), rule: "no-localhost", calls: &["gethostbyname", "gethostbyname"],
+        target: "localhost", program: "/usr/bin/getent", ..BASE };
+    getaddrinfo_a => Scenario { attack: &["{routes}", "getaddrinfo_a", "localhost"],
+        twin: &["{routes}", "getaddrinfo_a", "vm"], rules: NO_HOST, text: EPERM,
+        rule: "no-localhost", calls: &["getaddrinfo"], target: "localhost", ..BASE };
+    perl_gethostbyname => Scenario {
+        attack: &["perl", "-e", "my @h = gethostbyname($ARGV[0]) or die qq(error: $!\n); print qq(ok\n)", "localhost"],
+        twin: &["perl", "-e", "my @h = gethostbyname($ARGV[0]) or die qq(error: $!\n); print qq(ok\n)", "vm"],
+        rules: NO_HOST, text: EPERM, rule: "no-localhost", calls: &["gethostbyname"],
+        target: "localhost", program: "/usr/bin/perl", ..BASE };
+}
