@@ -40,7 +40,7 @@ fn call_for_number(nr: c_int, a: &[c_long; 6]) -> Option<Call> {
         libc::SYS_chroot => Call::Chroot,
         libc::SYS_pivot_root => Call::PivotRoot,
         libc::SYS_unshare => Call::Unshare,
-        libc::SYS_clone if makes_namespaces(a[0] as u64) => Call::Unshare,
+        libc::SYS_clone if clone_makes_namespaces(a[0] as u64) => Call::Unshare,
         // struct clone_args starts with the u64 flags.
         libc::SYS_clone3 if clone3_makes_namespaces(a[0], a[1]) => Call::Unshare,
         libc::SYS_setns => Call::Setns,
@@ -74,8 +74,14 @@ const CLONE_NEW: u64 = (libc::CLONE_NEWNS
     | libc::CLONE_NEWNET
     | 0x80) as u64; // CLONE_NEWTIME
 
-pub fn makes_namespaces(flags: u64) -> bool {
+fn makes_namespaces(flags: u64) -> bool {
     flags & CLONE_NEW != 0
+}
+
+/// `clone()` (the system call and libc's) keeps the exit signal in the
+/// low byte of its flags (`CSIGNAL`), where clone3 has `CLONE_NEWTIME`.
+fn clone_makes_namespaces(flags: u64) -> bool {
+    makes_namespaces(flags & !0xff)
 }
 
 /// Whether a `clone3(args, size)` asks for a namespace. An unreadable
@@ -274,7 +280,7 @@ sys_hook!(personality = Personality, libc::SYS_personality, (persona: c_ulong) -
 /// errno set when denied or missing.
 #[no_mangle]
 pub extern "C" fn ldguard_clone_gate(flags: c_int) -> *mut c_void {
-    if makes_namespaces(flags as u32 as u64) {
+    if clone_makes_namespaces(flags as u32 as u64) {
         if let Verdict::Deny(e) = check_call(Call::Unshare) {
             return fail(e, std::ptr::null_mut());
         }

@@ -39,6 +39,9 @@ enum Callback {
 #[derive(Default)]
 struct Walk {
     callback: Option<Callback>,
+    /// `FTW_CHDIR`: nftw calls back from inside the entry's directory, so
+    /// that directory is `.` (a relative `fpath` no longer resolves).
+    chdir: bool,
     readable: Vec<u8>,
     denied: Vec<u8>,
 }
@@ -64,10 +67,14 @@ fn visible(dir: &[u8]) -> bool {
     if let Some(v) = known {
         return v;
     }
-    let mut z = Vec::with_capacity(dir.len() + 1);
-    z.extend_from_slice(dir);
-    z.push(0);
-    let ok = read_dir(Call::Nftw, z.as_ptr().cast()) == Verdict::Allow;
+    let ok = if WALK.with(|w| w.borrow().chdir) {
+        read_dir(Call::Nftw, c".".as_ptr()) == Verdict::Allow
+    } else {
+        let mut z = Vec::with_capacity(dir.len() + 1);
+        z.extend_from_slice(dir);
+        z.push(0);
+        read_dir(Call::Nftw, z.as_ptr().cast()) == Verdict::Allow
+    };
     WALK.with(|w| {
         let mut w = w.borrow_mut();
         let slot = if ok { &mut w.readable } else { &mut w.denied };
@@ -104,7 +111,13 @@ unsafe extern "C" fn entry(
 
 /// Runs a walk of `dir` with `callback`, checking `dir` first; the state
 /// of a walk the callback interrupted (a nested walk) is kept aside.
-fn walk(dir: *const c_char, callback: Callback, run: impl FnOnce(NftwFn) -> c_int) -> c_int {
+fn walk(
+    dir: *const c_char,
+    callback: Callback,
+    flags: c_int,
+    run: impl FnOnce(NftwFn) -> c_int,
+) -> c_int {
+    const FTW_CHDIR: c_int = 4;
     if let Verdict::Deny(e) = read_dir(Call::Nftw, dir) {
         return fail(e, -1);
     }
@@ -124,6 +137,7 @@ fn walk(dir: *const c_char, callback: Callback, run: impl FnOnce(NftwFn) -> c_in
             &mut *w.borrow_mut(),
             Walk {
                 callback: Some(callback),
+                chdir: flags & FTW_CHDIR != 0,
                 readable: root.to_vec(),
                 denied: Vec::new(),
             },
@@ -146,7 +160,7 @@ macro_rules! nftw_hook {
                 return fail(libc::ENOSYS, -1);
             };
             // SAFETY: forwarding, with our callback in front of the caller's.
-            walk(dir, Callback::Nftw(cb), |f| unsafe { real(dir, f, fds, flags) })
+            walk(dir, Callback::Nftw(cb), flags, |f| unsafe { real(dir, f, fds, flags) })
         }
     };
 }
@@ -170,7 +184,7 @@ macro_rules! ftw_hook {
                 return fail(libc::ENOSYS, -1);
             };
             // SAFETY: nftw with flags 0 walks as ftw does.
-            walk(dir, Callback::Ftw(cb), |f| unsafe { real(dir, f, fds, 0) })
+            walk(dir, Callback::Ftw(cb), 0, |f| unsafe { real(dir, f, fds, 0) })
         }
     };
 }

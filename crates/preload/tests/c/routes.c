@@ -400,6 +400,8 @@ static int call(int argc, char **argv) {
     }
     if (IS("nftw"))
         return print_seen(nftw(a, collect, 8, FTW_PHYS));
+    if (IS("nftw-chdir"))
+        return print_seen(nftw(a, collect, 8, FTW_PHYS | FTW_CHDIR));
     if (IS("ftw"))
         return print_seen(ftw(a, ftw_entry, 8));
     if (IS("fts")) {

@@ -226,6 +226,9 @@ scenarios! {
     nftw_hides_a_denied_subtree => Scenario { attack: &["{routes}", "nftw", "{d}"],
         twin: &["{routes}", "nftw", "{d}/pub"], rules: SECRET, code: Some(0),
         rule: "secret", calls: &["nftw"], target: "{d}/secret", ..BASE };
+    nftw_chdir_relative => Scenario { attack: &["{routes}", "nftw-chdir", "."],
+        twin: &["{routes}", "nftw-chdir", "pub"], rules: SECRET, code: Some(0),
+        rule: "secret", calls: &["nftw"], target: "{d}/secret", ..BASE };
     ftw => Scenario { attack: &["{routes}", "ftw", "{d}/secret"],
         twin: &["{routes}", "ftw", "{d}/pub"], rules: SECRET, text: PERM,
         rule: "secret", calls: &["nftw"], target: "{d}/secret", ..BASE };
