@@ -436,11 +436,17 @@ fn openat_raw(dirfd: c_int, path: *const c_char, flags: c_int, mode: u32) -> c_i
     ) as c_int
 }
 
+/// Through the system call: before glibc 2.33 `fstat` is no exported
+/// function, and the shipped library must load there.
 fn is_symlink(fd: c_int) -> bool {
-    // SAFETY: an all-zero stat is valid; fstat only writes it.
+    // SAFETY: an all-zero stat is valid; the kernel only writes it.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: `st` is a valid out-parameter; fstat is not hooked.
-    unsafe { libc::fstat(fd, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFLNK }
+    let st_ptr = &mut st as *mut libc::stat;
+    sys::raw_syscall(
+        libc::SYS_fstat,
+        [fd as c_long, st_ptr as c_long, 0, 0, 0, 0],
+    ) == 0
+        && st.st_mode & libc::S_IFMT == libc::S_IFLNK
 }
 
 /// `readlinkat(dirfd, name)` into `out`; the target length.
