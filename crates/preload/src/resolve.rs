@@ -281,6 +281,48 @@ pub fn without_links(dirfd: c_int, path: &[u8], follow: bool, scratch: &mut Path
     false
 }
 
+/// What [`kernel_path`] found.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Found {
+    /// `out` holds the kernel's path of the object.
+    Path,
+    /// The object cannot be reached (`ENOENT`, `ENOTDIR`, `EACCES`,
+    /// `ELOOP`): the call itself fails the same way.
+    Unreachable,
+    /// No answer: no descriptor or memory and the `readlink` walk failed
+    /// too, no `/proc`, a path longer than `PATH_MAX`.
+    Unknown,
+}
+
+/// The path the kernel reaches from `(dirfd, path)` as spelled: an `O_PATH`
+/// descriptor's own path ([`resolved`]), else, when that fails for another
+/// reason than the object being unreachable (`EMFILE`, `ENFILE`, `ENOMEM`,
+/// ...), a `readlink` walk of the spelled-out path ([`walk_links`]).
+pub fn kernel_path(
+    dirfd: c_int,
+    path: &[u8],
+    follow: bool,
+    scratch: &mut PathBuf,
+    out: &mut PathBuf,
+) -> Found {
+    sys::set_errno(0);
+    if resolved(dirfd, path, follow, scratch, out).is_some() {
+        return Found::Path;
+    }
+    if matches!(
+        sys::errno(),
+        libc::ENOENT | libc::ENOTDIR | libc::EACCES | libc::ELOOP
+    ) {
+        return Found::Unreachable;
+    }
+    if spelled_out(dirfd, path, scratch).is_some()
+        && walk_links(scratch.as_bytes(), follow, out).is_some()
+    {
+        return Found::Path;
+    }
+    Found::Unknown
+}
+
 /// Why [`open_pinned`] did not open.
 pub enum Pinned {
     /// The open failed with this errno, as the plain call would have.
@@ -447,11 +489,17 @@ fn openat_raw(dirfd: c_int, path: *const c_char, flags: c_int, mode: u32) -> c_i
     ) as c_int
 }
 
+/// Through the system call: before glibc 2.33 `fstat` is no exported
+/// function, and the shipped library must load there.
 fn is_symlink(fd: c_int) -> bool {
-    // SAFETY: an all-zero stat is valid; fstat only writes it.
+    // SAFETY: an all-zero stat is valid; the kernel only writes it.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: `st` is a valid out-parameter; fstat is not hooked.
-    unsafe { libc::fstat(fd, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFLNK }
+    let st_ptr = &mut st as *mut libc::stat;
+    sys::raw_syscall(
+        libc::SYS_fstat,
+        [fd as c_long, st_ptr as c_long, 0, 0, 0, 0],
+    ) == 0
+        && st.st_mode & libc::S_IFMT == libc::S_IFLNK
 }
 
 /// `readlinkat(dirfd, name)` into `out`; the target length.

@@ -7,7 +7,7 @@ use crate::check::{fail, judge, run, unresolvable, Verdict};
 use crate::emit;
 use crate::real::next;
 use crate::record::Record;
-use crate::resolve::{self, PathBuf};
+use crate::resolve::{self, Found, PathBuf};
 use crate::sys::{self, cstr, raw_syscall};
 use ldguard_policy::{Access, Call, Kind, Request};
 use libc::{c_char, c_int, c_long, pid_t, posix_spawn_file_actions_t, posix_spawnattr_t, FILE};
@@ -60,26 +60,25 @@ pub fn check_exec(call: Call, dirfd: c_int, path: &[u8], argv: Argv, search: boo
             let base = Request::new(Kind::Exec, call, active.program);
             let fill = |r: &mut Record| record_args(r, argv);
             let Some(abs) = resolve::lexical(dirfd, given, scratch, abs) else {
-                let req = if !needs {
-                    Request {
-                        path: Some(given),
-                        ..base
-                    }
-                } else if resolve::resolved(dirfd, given, true, scratch, res).is_some() {
-                    Request {
-                        path: Some(res.as_bytes()),
-                        ..base
-                    }
-                } else {
-                    return unresolvable(
-                        active,
-                        &Request {
-                            path: Some(given),
-                            ..base
-                        },
-                    );
+                let req = Request {
+                    path: Some(given),
+                    ..base
                 };
-                return judge(active, &req, fill);
+                if !needs {
+                    return judge(active, &req, fill);
+                }
+                return match resolve::kernel_path(dirfd, given, true, scratch, res) {
+                    Found::Path => {
+                        let req = Request {
+                            path: Some(res.as_bytes()),
+                            ..base
+                        };
+                        judge(active, &req, fill)
+                    }
+                    // Nothing to run: the exec fails by itself.
+                    Found::Unreachable => Verdict::Allow,
+                    Found::Unknown => unresolvable(active, &req),
+                };
             };
             let req = Request {
                 path: Some(abs),
@@ -88,23 +87,13 @@ pub fn check_exec(call: Call, dirfd: c_int, path: &[u8], argv: Argv, search: boo
             if !needs || resolve::without_links(dirfd, given, true, scratch) {
                 return judge(active, &req, fill);
             }
-            sys::set_errno(0);
-            let resolved = resolve::resolved(dirfd, given, true, scratch, res).is_some()
-                || (!matches!(
-                    sys::errno(),
-                    libc::ENOENT | libc::ENOTDIR | libc::EACCES | libc::ELOOP
-                ) && resolve::spelled_out(dirfd, given, scratch).is_some()
-                    && resolve::walk_links(scratch.as_bytes(), true, res).is_some());
-            if !resolved
-                && !matches!(
-                    sys::errno(),
-                    libc::ENOENT | libc::ENOTDIR | libc::EACCES | libc::ELOOP
-                )
-            {
+            let found = resolve::kernel_path(dirfd, given, true, scratch, res);
+            if found == Found::Unknown {
                 return unresolvable(active, &req);
             }
             let req = Request {
-                resolved_path: (resolved && res.as_bytes() != abs).then(|| res.as_bytes()),
+                resolved_path: (found == Found::Path && res.as_bytes() != abs)
+                    .then(|| res.as_bytes()),
                 ..req
             };
             judge(active, &req, fill)

@@ -3,7 +3,7 @@
 
 use crate::check::{by_rule, fail, judge, run, run_or, settle, unresolvable, Verdict};
 use crate::real::next;
-use crate::resolve::{self, Pinned};
+use crate::resolve::{self, Found, Pinned};
 use crate::state::Active;
 use crate::sys::{self, cstr, raw_syscall};
 use ldguard_policy::{Access, Call, Kind, Request};
@@ -91,19 +91,24 @@ fn decide_path(
             };
             return judge(active, &req, |_| {});
         }
-        sys::set_errno(0);
-        if resolve::resolved(dirfd, given, follows, scratch, res).is_some() {
-            let req = Request {
-                path: Some(res.as_bytes()),
-                ..base
-            };
-            return then_tree(active, &req, judge(active, &req, |_| {}), scope, &[]);
-        }
-        let req = Request {
-            path: Some(given),
-            ..base
+        return match resolve::kernel_path(dirfd, given, follows, scratch, res) {
+            Found::Path => {
+                let req = Request {
+                    path: Some(res.as_bytes()),
+                    ..base
+                };
+                then_tree(active, &req, judge(active, &req, |_| {}), scope, &[])
+            }
+            // The call fails by itself; nothing is reached.
+            Found::Unreachable => Verdict::Allow,
+            Found::Unknown => unresolvable(
+                active,
+                &Request {
+                    path: Some(given),
+                    ..base
+                },
+            ),
         };
-        return unresolvable(active, &req);
     };
     let req = Request {
         path: Some(abs),
@@ -119,21 +124,10 @@ fn decide_path(
     if resolve::without_links(dirfd, given, follows, scratch) {
         return then_tree(active, &req, v, scope, &[]);
     }
-    sys::set_errno(0);
-    let found = resolve::resolved(dirfd, given, follows, scratch, res).is_some()
-        || (!matches!(
-            sys::errno(),
-            libc::ENOENT | libc::ENOTDIR | libc::EACCES | libc::ELOOP
-        ) && walk(dirfd, given, follows, scratch, res));
-    if !found {
-        // ENOENT and the like: the call itself fails the same way.
-        if matches!(
-            sys::errno(),
-            libc::ENOENT | libc::ENOTDIR | libc::EACCES | libc::ELOOP
-        ) {
-            return then_tree(active, &req, v, scope, &[]);
-        }
-        return unresolvable(active, &req);
+    match resolve::kernel_path(dirfd, given, follows, scratch, res) {
+        Found::Path => {}
+        Found::Unreachable => return then_tree(active, &req, v, scope, &[]),
+        Found::Unknown => return unresolvable(active, &req),
     }
     if res.as_bytes() == abs {
         return then_tree(active, &req, v, scope, &[]);
@@ -144,19 +138,6 @@ fn decide_path(
     };
     let v = judge(active, &req, |_| {});
     then_tree(active, &req, v, scope, &[abs])
-}
-
-/// The `readlink` walk of `(dirfd, given)` spelled out in full (links
-/// before a `..` must be followed first, so the lexical form will not do).
-fn walk(
-    dirfd: c_int,
-    given: &[u8],
-    follows: bool,
-    spelled: &mut resolve::PathBuf,
-    out: &mut resolve::PathBuf,
-) -> bool {
-    resolve::spelled_out(dirfd, given, spelled).is_some()
-        && resolve::walk_links(spelled.as_bytes(), follows, out).is_some()
 }
 
 /// For [`Scope::Tree`]: after an allowed decision, a deny rule whose path
