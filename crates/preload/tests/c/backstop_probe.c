@@ -6,8 +6,9 @@
  *   raw-read PATH  openat through an inline `syscall` instruction
  *   exec PATH      execv
  *   uring PATH     IORING_OP_OPENAT through io_uring (liburing)
- *   clone-newuser  clone(CLONE_NEWUSER) through syscall(2)
- *   x32-unshare    unshare(CLONE_NEWUSER) with the x32 bit set
+ *   clone-newuser  clone(CLONE_NEWUSER) as a raw syscall instruction
+ *                  (libc's syscall() is interposed, so the hooks would see it)
+ *   x32-unshare    unshare(CLONE_NEWUSER) with the x32 bit set, raw
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -37,6 +38,17 @@ static long raw_openat(const char *path) {
                      : "=a"(rc)
                      : "a"((long)SYS_openat), "D"((long)AT_FDCWD), "S"(path), "d"((long)O_RDONLY),
                        "r"(r10)
+                     : "rcx", "r11", "memory");
+    return rc;
+}
+
+static long raw_clone(unsigned long flags) {
+    long rc;
+    register long r10 __asm__("r10") = 0;
+    register long r8 __asm__("r8") = 0;
+    __asm__ volatile("syscall"
+                     : "=a"(rc)
+                     : "a"((long)SYS_clone), "D"(flags), "S"(0L), "d"(0L), "r"(r10), "r"(r8)
                      : "rcx", "r11", "memory");
     return rc;
 }
@@ -80,17 +92,21 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "uring"))
         return uring_open(path);
     if (!strcmp(mode, "clone-newuser")) {
-        long pid = syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);
+        long pid = raw_clone(CLONE_NEWUSER | SIGCHLD);
         if (pid == 0)
             _exit(0);
-        int err = errno;
+        int err = pid < 0 ? (int)-pid : 0;
         if (pid > 0)
             waitpid((pid_t)pid, NULL, 0);
         return report(pid, err);
     }
     if (!strcmp(mode, "x32-unshare")) {
-        long rc = syscall(0x40000000 | SYS_unshare, CLONE_NEWUSER);
-        return report(rc, errno);
+        long rc;
+        __asm__ volatile("syscall"
+                         : "=a"(rc)
+                         : "a"(0x40000000L | SYS_unshare), "D"((long)CLONE_NEWUSER)
+                         : "rcx", "r11", "memory");
+        return report(rc, (int)-rc);
     }
     return 2;
 }
