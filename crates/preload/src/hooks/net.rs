@@ -581,8 +581,12 @@ const NETDB_INTERNAL: c_int = -1;
 
 /// Remembers the addresses of a `hostent` answer for `name`.
 fn remember_hostent(name: *const c_char, h: *const libc::hostent) {
-    // SAFETY: name is NUL-terminated; h is null or the answer glibc built.
-    let (Some(name), Some(h)) = (unsafe { cstr(name) }, unsafe { h.as_ref() }) else {
+    // SAFETY: the caller's name is NUL-terminated.
+    let Some(name) = (unsafe { cstr(name) }) else {
+        return;
+    };
+    // SAFETY: h is null or the answer glibc built.
+    let Some(h) = (unsafe { h.as_ref() }) else {
         return;
     };
     if crate::state::is_off() || h.h_addr_list.is_null() {
@@ -596,8 +600,9 @@ fn remember_hostent(name: *const c_char, h: *const libc::hostent) {
             break;
         }
         let ip = match (h.h_addrtype, h.h_length) {
-            // SAFETY: 4 or 16 readable bytes, per h_length.
+            // SAFETY: 4 readable bytes, per h_length.
             (libc::AF_INET, 4) => IpAddr::from(unsafe { *(a as *const [u8; 4]) }),
+            // SAFETY: 16 readable bytes, per h_length.
             (libc::AF_INET6, 16) => IpAddr::from(unsafe { *(a as *const [u8; 16]) }),
             _ => continue,
         };

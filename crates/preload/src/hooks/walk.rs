@@ -90,8 +90,12 @@ unsafe extern "C" fn entry(
     flag: c_int,
     ftw: *mut Ftw,
 ) -> c_int {
-    // SAFETY: nftw passes a valid path and FTW.
-    let (Some(p), Some(f)) = (unsafe { cstr(path) }, unsafe { ftw.as_ref() }) else {
+    // SAFETY: nftw passes a NUL-terminated path.
+    let Some(p) = (unsafe { cstr(path) }) else {
+        return 0;
+    };
+    // SAFETY: nftw passes a valid FTW.
+    let Some(f) = (unsafe { ftw.as_ref() }) else {
         return 0;
     };
     if f.level > 0 {
