@@ -4,8 +4,7 @@
 //! checked, not how it was opened).
 
 use super::borrowed::{check_fd_write, check_file, Follow};
-use crate::check::{fail, Verdict};
-use crate::real::next;
+use crate::check::Verdict;
 use crate::sys::{cstr, raw_syscall};
 use ldguard_policy::{Access, Call};
 use libc::{c_char, c_int, c_long, c_void, gid_t, mode_t, timespec, timeval, uid_t};
@@ -46,32 +45,6 @@ fn exists(dirfd: c_int, path: *const c_char, follow: Follow) -> bool {
     found
 }
 
-/// Defines a hook: `$check` (an expression over the argument names) then
-/// the next definition, or the system call `$nr` when libc lacks it.
-macro_rules! meta_hook {
-    ($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty, $nr:expr, $check:expr) => {
-        /// # Safety
-        /// libc ABI.
-        #[no_mangle]
-        pub unsafe extern "C" fn $name($($arg: $ty),*) -> $ret {
-            if let Verdict::Deny(e) = $check {
-                return fail(e, -1 as $ret);
-            }
-            type F = unsafe extern "C" fn($($ty),*) -> $ret;
-            match next!($name: F) {
-                // SAFETY: forwarding the caller's arguments.
-                Some(f) => unsafe { f($($arg),*) },
-                None => {
-                    let mut a = [0 as c_long; 6];
-                    let args = [$($arg as c_long),*];
-                    a[..args.len()].copy_from_slice(&args);
-                    raw_syscall($nr, a) as $ret
-                }
-            }
-        }
-    };
-}
-
 /// `utimensat(dirfd, NULL, ...)` (the kernel's form of `futimens`) changes
 /// the descriptor's file; `AT_EMPTY_PATH` with `""` does the same.
 fn check_at(call: Call, dirfd: c_int, path: *const c_char, flags: c_int) -> Verdict {
@@ -86,38 +59,38 @@ fn check_at(call: Call, dirfd: c_int, path: *const c_char, flags: c_int) -> Verd
 
 const AT: c_int = libc::AT_FDCWD;
 
-meta_hook!(fchmod(fd: c_int, mode: mode_t) -> c_int, libc::SYS_fchmod,
+checked_hook!(fchmod(fd: c_int, mode: mode_t) -> c_int, libc::SYS_fchmod,
     check_fd_write(Call::Fchmod, fd));
-meta_hook!(fchown(fd: c_int, uid: uid_t, gid: gid_t) -> c_int, libc::SYS_fchown,
+checked_hook!(fchown(fd: c_int, uid: uid_t, gid: gid_t) -> c_int, libc::SYS_fchown,
     check_fd_write(Call::Fchown, fd));
-meta_hook!(futimens(fd: c_int, times: *const timespec) -> c_int, -1,
+checked_hook!(futimens(fd: c_int, times: *const timespec) -> c_int, -1,
     check_fd_write(Call::Futimens, fd));
-meta_hook!(futimes(fd: c_int, times: *const timeval) -> c_int, -1,
+checked_hook!(futimes(fd: c_int, times: *const timeval) -> c_int, -1,
     check_fd_write(Call::Futimens, fd));
-meta_hook!(utimensat(dirfd: c_int, path: *const c_char, times: *const timespec, flags: c_int) -> c_int,
+checked_hook!(utimensat(dirfd: c_int, path: *const c_char, times: *const timespec, flags: c_int) -> c_int,
     libc::SYS_utimensat, check_at(Call::Utimensat, dirfd, path, flags));
-meta_hook!(futimesat(dirfd: c_int, path: *const c_char, times: *const timeval) -> c_int,
+checked_hook!(futimesat(dirfd: c_int, path: *const c_char, times: *const timeval) -> c_int,
     libc::SYS_futimesat, check_at(Call::Utimes, dirfd, path, 0));
-meta_hook!(utimes(path: *const c_char, times: *const timeval) -> c_int, libc::SYS_utimes,
+checked_hook!(utimes(path: *const c_char, times: *const timeval) -> c_int, libc::SYS_utimes,
     write(Call::Utimes, AT, path, Follow::Yes));
-meta_hook!(lutimes(path: *const c_char, times: *const timeval) -> c_int, -1,
+checked_hook!(lutimes(path: *const c_char, times: *const timeval) -> c_int, -1,
     write(Call::Utimes, AT, path, Follow::No));
-meta_hook!(utime(path: *const c_char, times: *const libc::utimbuf) -> c_int, libc::SYS_utime,
+checked_hook!(utime(path: *const c_char, times: *const libc::utimbuf) -> c_int, libc::SYS_utime,
     write(Call::Utimes, AT, path, Follow::Yes));
-meta_hook!(setxattr(path: *const c_char, name: *const c_char, value: *const c_void, size: usize, flags: c_int) -> c_int,
+checked_hook!(setxattr(path: *const c_char, name: *const c_char, value: *const c_void, size: usize, flags: c_int) -> c_int,
     libc::SYS_setxattr, write(Call::Setxattr, AT, path, Follow::Yes));
-meta_hook!(lsetxattr(path: *const c_char, name: *const c_char, value: *const c_void, size: usize, flags: c_int) -> c_int,
+checked_hook!(lsetxattr(path: *const c_char, name: *const c_char, value: *const c_void, size: usize, flags: c_int) -> c_int,
     libc::SYS_lsetxattr, write(Call::Setxattr, AT, path, Follow::No));
-meta_hook!(fsetxattr(fd: c_int, name: *const c_char, value: *const c_void, size: usize, flags: c_int) -> c_int,
+checked_hook!(fsetxattr(fd: c_int, name: *const c_char, value: *const c_void, size: usize, flags: c_int) -> c_int,
     libc::SYS_fsetxattr, check_fd_write(Call::Setxattr, fd));
-meta_hook!(removexattr(path: *const c_char, name: *const c_char) -> c_int,
+checked_hook!(removexattr(path: *const c_char, name: *const c_char) -> c_int,
     libc::SYS_removexattr, write(Call::Removexattr, AT, path, Follow::Yes));
-meta_hook!(lremovexattr(path: *const c_char, name: *const c_char) -> c_int,
+checked_hook!(lremovexattr(path: *const c_char, name: *const c_char) -> c_int,
     libc::SYS_lremovexattr, write(Call::Removexattr, AT, path, Follow::No));
-meta_hook!(fremovexattr(fd: c_int, name: *const c_char) -> c_int,
+checked_hook!(fremovexattr(fd: c_int, name: *const c_char) -> c_int,
     libc::SYS_fremovexattr, check_fd_write(Call::Removexattr, fd));
-meta_hook!(lchmod(path: *const c_char, mode: mode_t) -> c_int, -1,
+checked_hook!(lchmod(path: *const c_char, mode: mode_t) -> c_int, -1,
     write(Call::Chmod, AT, path, Follow::No));
 // acct creates nothing either: it appends to an existing file.
-meta_hook!(acct(path: *const c_char) -> c_int, libc::SYS_acct,
+checked_hook!(acct(path: *const c_char) -> c_int, libc::SYS_acct,
     write(Call::Acct, AT, path, Follow::Yes));

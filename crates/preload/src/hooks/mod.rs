@@ -4,6 +4,32 @@
 //! is missing (a symbol newer than the process's libc) the hook makes the
 //! system call itself.
 
+/// Defines a hook that runs `$check`, then forwards to the next definition,
+/// or makes the system call `$nr` when libc lacks the function.
+macro_rules! checked_hook {
+    ($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty, $nr:expr, $check:expr) => {
+        /// # Safety
+        /// libc ABI.
+        #[no_mangle]
+        pub unsafe extern "C" fn $name($($arg: $ty),*) -> $ret {
+            if let $crate::check::Verdict::Deny(e) = $check {
+                return $crate::check::fail(e, -1 as $ret);
+            }
+            type F = unsafe extern "C" fn($($ty),*) -> $ret;
+            match $crate::real::next!($name: F) {
+                // SAFETY: forwarding the caller's arguments.
+                Some(f) => unsafe { f($($arg),*) },
+                None => {
+                    let mut a = [0 as libc::c_long; 6];
+                    let args = [$($arg as libc::c_long),*];
+                    a[..args.len()].copy_from_slice(&args);
+                    $crate::sys::raw_syscall($nr, a) as $ret
+                }
+            }
+        }
+    };
+}
+
 pub mod alias;
 mod borrowed;
 pub mod exec;

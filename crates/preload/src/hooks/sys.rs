@@ -222,29 +222,10 @@ pub unsafe extern "C" fn ldguard_keyctl(
     }
 }
 
-/// Defines a wrapper hook: check by name, forward to libc's wrapper, or
-/// make the system call `$nr` when libc has none.
+/// A wrapper hook checked by call name alone.
 macro_rules! sys_hook {
     ($name:ident = $call:ident, $nr:expr, ($($arg:ident: $ty:ty),*) -> $ret:ty) => {
-        /// # Safety
-        /// libc ABI.
-        #[no_mangle]
-        pub unsafe extern "C" fn $name($($arg: $ty),*) -> $ret {
-            if let Verdict::Deny(e) = check_call(Call::$call) {
-                return fail(e, -1 as $ret);
-            }
-            type F = unsafe extern "C" fn($($ty),*) -> $ret;
-            match next!($name: F) {
-                // SAFETY: forwarding the caller's arguments.
-                Some(f) => unsafe { f($($arg),*) },
-                None => {
-                    let mut a = [0 as c_long; 6];
-                    let args = [$($arg as c_long),*];
-                    a[..args.len()].copy_from_slice(&args);
-                    raw_syscall($nr, a) as $ret
-                }
-            }
-        }
+        checked_hook!($name($($arg: $ty),*) -> $ret, $nr, check_call(Call::$call));
     };
 }
 
