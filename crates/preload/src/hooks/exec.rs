@@ -27,7 +27,7 @@ type Argv = *const *const c_char;
 /// spelling alone. No descriptor free: a `readlink` walk. No way to tell
 /// while a rule could deny: denied.
 pub fn check_exec(call: Call, dirfd: c_int, path: &[u8], argv: Argv) -> Verdict {
-    run(|active| check_chain(active, call, dirfd, path, argv, 0))
+    run(|active| check_chain(active, call, dirfd, path, argv))
 }
 
 /// How many interpreters deep a `#!` chain is followed (the kernel's own
@@ -36,54 +36,92 @@ const MAX_CHAIN: u8 = 5;
 
 /// The rules and drift on `given`, then on what the kernel will actually
 /// run because of it: a `#!` interpreter, or, when `given` is the dynamic
-/// loader run as a program, the program it loads.
+/// loader run as a program, the program it loads. A loop over two path
+/// buffers, not recursion: exec hooks may run on a small signal stack.
 fn check_chain(
     active: &'static Active,
     call: Call,
     dirfd: c_int,
     given: &[u8],
     argv: Argv,
-    depth: u8,
 ) -> Verdict {
-    let verdict = resolve::with_scratch(|s| {
-        let verdict = decide_exec(active, call, dirfd, given, argv, s);
+    let mut cur = PathBuf::new();
+    let mut next = PathBuf::new();
+    // The argument of the `#!` line that started `cur`, if any, and the
+    // one `runs_next` finds for the next level.
+    let mut prev_arg = PathBuf::new();
+    let mut line_arg = PathBuf::new();
+    let mut has_arg = false;
+    let mut dirfd = dirfd;
+    for depth in 0..=MAX_CHAIN {
+        let path: &[u8] = if depth == 0 { given } else { cur.as_bytes() };
+        let verdict = resolve::with_scratch(|s| {
+            let verdict = decide_exec(active, call, dirfd, path, argv, s);
+            if verdict != Verdict::Allow {
+                return verdict;
+            }
+            let target = resolve::lexical(dirfd, path, &mut s.a, &mut s.b).unwrap_or(path);
+            drift_exec(active, call, Object::At(dirfd, path), target, argv)
+        });
         if verdict != Verdict::Allow {
             return verdict;
         }
-        let target = resolve::lexical(dirfd, given, &mut s.a, &mut s.b).unwrap_or(given);
-        drift_exec(active, call, Object::At(dirfd, given), target, argv)
-    });
-    if verdict != Verdict::Allow {
-        return verdict;
-    }
-    let mut next = PathBuf::new();
-    match runs_next(active, dirfd, given, argv, &mut next) {
-        Next::Nothing => Verdict::Allow,
-        Next::Unknown => {
-            let req = Request {
-                path: Some(given),
-                ..Request::new(Kind::Exec, call, active.program)
-            };
-            unresolvable(active, &req)
-        }
-        Next::Run if depth >= MAX_CHAIN => Verdict::Allow, // ELOOP from the kernel
-        Next::Run => check_chain(
+        let loader_arg = if depth == 0 {
+            LoaderArg::Argv
+        } else if has_arg {
+            LoaderArg::Line(prev_arg.as_bytes())
+        } else {
+            LoaderArg::None
+        };
+        match runs_next(
             active,
-            call,
-            libc::AT_FDCWD,
-            next.as_bytes(),
+            dirfd,
+            path,
             argv,
-            depth + 1,
-        ),
+            loader_arg,
+            &mut next,
+            &mut line_arg,
+        ) {
+            Next::Nothing => return Verdict::Allow,
+            Next::Unknown => {
+                let req = Request {
+                    path: Some(path),
+                    ..Request::new(Kind::Exec, call, active.program)
+                };
+                return unresolvable(active, &req);
+            }
+            Next::Run { arg } => {
+                has_arg = arg;
+                std::mem::swap(&mut cur, &mut next);
+                std::mem::swap(&mut prev_arg, &mut line_arg);
+                dirfd = libc::AT_FDCWD;
+            }
+        }
     }
+    Verdict::Allow // deeper than the kernel goes: ELOOP
+}
+
+/// Where the dynamic loader run as a program finds its program.
+#[derive(Clone, Copy)]
+enum LoaderArg<'a> {
+    /// The exec's own arguments (`ld.so [options] PROGRAM`).
+    Argv,
+    /// Started by a `#!` line: its one argument.
+    Line(&'a [u8]),
+    /// Started by a `#!` line without an argument: ld.so gets the script.
+    None,
 }
 
 /// What else an exec of a file starts.
 enum Next {
     Nothing,
-    /// `next` holds the path of the interpreter or loaded program.
-    Run,
-    /// The file is executable but cannot be read to tell (mode `--x`).
+    /// `next` holds the path of the interpreter or loaded program; `arg`:
+    /// a `#!` line gave it an argument (now in `line_arg`).
+    Run {
+        arg: bool,
+    },
+    /// Cannot tell: the file is executable but unreadable to us (mode
+    /// `--x`), or the loader gets an option it cannot be sure of.
     Unknown,
 }
 
@@ -95,7 +133,9 @@ fn runs_next(
     dirfd: c_int,
     given: &[u8],
     argv: Argv,
+    loader_arg: LoaderArg<'_>,
     next: &mut PathBuf,
+    line_arg: &mut PathBuf,
 ) -> Next {
     let mut z = PathBuf::new();
     if z.set(&[given, b"\0"]).is_none() {
@@ -107,13 +147,15 @@ fn runs_next(
     }
     let mut head = [0u8; 256];
     let read = read_head(pinned, &mut head);
-    let mut link = [0u8; resolve::PATH_CAP];
+    // Only its last segment matters (a loader's name), so a short buffer.
+    let mut link = [0u8; 256];
     let own = sys::fd_path(pinned, &mut link);
     sys::close(pinned);
+    let exec_rules = active.table.needs_resolution(Kind::Exec, Access::Read);
     let Some(n) = read else {
         // Unreadable to us: an executable regular file could still be a
         // script whose interpreter the kernel starts.
-        return if active.table.needs_resolution(Kind::Exec, Access::Read) {
+        return if exec_rules {
             Next::Unknown
         } else {
             Next::Nothing
@@ -123,20 +165,35 @@ fn runs_next(
     if let Some(line) = head.strip_prefix(b"#!") {
         let line = line.split(|&b| b == b'\n').next().unwrap_or(b"");
         let line = trim_blanks(line);
-        let interp = line
-            .split(|&b| b == b' ' || b == b'\t')
-            .next()
-            .unwrap_or(b"");
-        if interp.is_empty() || next.set(&[interp]).is_none() {
+        let split = line.iter().position(|&b| b == b' ' || b == b'\t');
+        let (interp, arg) = match split {
+            Some(i) => (&line[..i], trim_blanks(&line[i..])),
+            None => (line, &b""[..]),
+        };
+        if interp.is_empty() || next.set(&[interp]).is_none() || line_arg.set(&[arg]).is_none() {
             return Next::Nothing; // ENOEXEC from the kernel
         }
-        return Next::Run;
+        return Next::Run {
+            arg: !arg.is_empty(),
+        };
     }
-    if head.starts_with(b"\x7fELF") && own.is_some_and(|n| sys::is_loader_path(&link[..n])) {
-        if let Some(program) = loaded_program(argv) {
-            if next.set(&[program]).is_some() {
-                return Next::Run;
+    let is_loader = own.is_some_and(|n| sys::is_loader_path(&link[..n]));
+    if head.starts_with(b"\x7fELF") && is_loader {
+        let program = match loader_arg {
+            LoaderArg::Argv => loaded_program(argv),
+            LoaderArg::Line(arg) if arg.starts_with(b"-") => {
+                return if exec_rules {
+                    Next::Unknown
+                } else {
+                    Next::Nothing
+                }
             }
+            LoaderArg::Line(arg) => Some(arg),
+            // ld.so is handed the script itself, which is not ELF.
+            LoaderArg::None => None,
+        };
+        if program.is_some_and(|p| next.set(&[p]).is_some()) {
+            return Next::Run { arg: false };
         }
     }
     Next::Nothing

@@ -56,13 +56,22 @@ fn decoys(d: &Path) -> Box<dyn Any> {
 }
 
 /// `pub/script` runs `/usr/bin/id` through `#!`, `pub/twin` `/usr/bin/echo`,
-/// `pub/nested` runs `pub/script` as its interpreter.
+/// `pub/nested` runs `pub/script` as its interpreter, `pub/loader` runs
+/// `/usr/bin/id` through the dynamic loader named on its `#!` line.
 fn scripts(d: &Path) -> Box<dyn Any> {
     use std::os::unix::fs::PermissionsExt;
     for (name, text) in [
         ("script", "#!/usr/bin/id\n".to_string()),
         ("twin", "#! /usr/bin/echo twin\n".to_string()),
         ("nested", format!("#!{}/pub/script\n", d.display())),
+        (
+            "loader",
+            "#!/lib64/ld-linux-x86-64.so.2 /usr/bin/id\n".to_string(),
+        ),
+        (
+            "loader_twin",
+            "#!/lib64/ld-linux-x86-64.so.2 /usr/bin/true\n".to_string(),
+        ),
     ] {
         let p = d.join("pub").join(name);
         std::fs::write(&p, text).unwrap();
@@ -386,6 +395,10 @@ scenarios! {
         program: "/usr/bin/dash", setup: scripts, ..BASE };
     shebang_nested_interpreter => Scenario { attack: &["/bin/sh", "-c", "{d}/pub/nested"],
         twin: &["/bin/sh", "-c", "{d}/pub/twin"], rules: NO_ID, code: Some(126),
+        text: "Permission denied", rule: "no-id", calls: &["execve"], target: "/usr/bin/id",
+        program: "/usr/bin/dash", setup: scripts, ..BASE };
+    shebang_loader_with_a_program => Scenario { attack: &["/bin/sh", "-c", "{d}/pub/loader"],
+        twin: &["/bin/sh", "-c", "{d}/pub/loader_twin"], rules: NO_ID, code: Some(126),
         text: "Permission denied", rule: "no-id", calls: &["execve"], target: "/usr/bin/id",
         program: "/usr/bin/dash", setup: scripts, ..BASE };
     loader_runs_a_program => Scenario {
