@@ -224,7 +224,11 @@ pub fn explain(policy: &Policy, abi: i32) -> String {
     ));
     out.push_str(&format!(
         "this kernel: Landlock ABI {abi}{}\n",
-        if abi == 0 { " (absent)" } else { "" }
+        match landlock::unused_by_abi(abi) {
+            _ if abi == 0 => " (absent)".to_string(),
+            Some(unused) => format!(" ({unused})"),
+            None => String::new(),
+        }
     ));
     if let Some(drift) = policy.drift {
         out.push_str(&format!(
