@@ -232,7 +232,7 @@ pub fn explain(policy: &Policy, abi: i32) -> String {
     ));
     if let Some(drift) = policy.drift {
         out.push_str(&format!(
-            "drift: `{drift}` for executing or loading a file the image's manifest does not know (checked by the hooks at exec and dlopen, not by the kernel)\n"
+            "drift: `{drift}` for executing or loading a file the image's manifest does not know (checked by the hooks at exec and dlopen, not by the kernel: execs by static programs or raw system calls are not checked; inert in an image without /etc/ldguard/drift.manifest)\n"
         ));
     }
     for (i, rule) in policy.rules.iter().enumerate() {

@@ -116,6 +116,16 @@ fn a_newer_kernel_names_what_the_pinned_abi_leaves_unused_and_drops_nothing() {
 }
 
 #[test]
+fn drift_says_where_it_is_checked_and_when_it_is_inert() {
+    let text = explain(&example("kernel-backstop.json"), 4);
+    assert!(
+        text.contains("drift: `deny` for executing or loading a file the image's manifest does not know (checked by the hooks at exec and dlopen, not by the kernel: execs by static programs or raw system calls are not checked; inert in an image without /etc/ldguard/drift.manifest)\n"),
+        "{text}"
+    );
+    assert!(!explain(&example("web-nginx.json"), 4).contains("drift:"));
+}
+
+#[test]
 fn the_running_kernel_is_described() {
     let abi = ldguard_backstop::landlock_abi();
     let text = explain(&example("kernel-backstop.json"), abi);
