@@ -205,3 +205,62 @@ EXPORT int __clone(int (*fn)(void *), void *stack, int flags, void *arg, ...) {
     va_end(ap);
     return r;
 }
+
+/*
+ * dlopen: the loader searches relative to its caller (DT_RPATH, DT_RUNPATH,
+ * $ORIGIN), which it finds from dlopen's return address. So the check runs
+ * first and the real dlopen is entered with a jump, not a call: it sees the
+ * program's return address, exactly as without the library. The check
+ * returns the file name to load: the caller's, or, when drift denies it, a
+ * name that cannot exist, so that dlopen fails with an ordinary dlerror().
+ */
+extern const char *ldguard_dlopen_check(const char *file, int mode);
+extern void *ldguard_dlopen_next(void);
+
+#if defined(__x86_64__)
+__asm__(".text\n"
+        ".globl dlopen\n"
+        ".type dlopen, @function\n"
+        "dlopen:\n"
+        "    push %rsi\n"                       /* mode; rsp is 16-aligned + 8 */
+        "    sub $16, %rsp\n"                   /* slot for the file; aligned */
+        "    call ldguard_dlopen_check@PLT\n"
+        "    mov %rax, (%rsp)\n"
+        "    call ldguard_dlopen_next@PLT\n"
+        "    mov (%rsp), %rdi\n"
+        "    add $16, %rsp\n"
+        "    pop %rsi\n"
+        "    test %rax, %rax\n"
+        "    jz 1f\n"
+        "    jmp *%rax\n"
+        "1:  xor %eax, %eax\n"
+        "    ret\n"
+        ".size dlopen, .-dlopen\n");
+#elif defined(__aarch64__)
+__asm__(".text\n"
+        ".globl dlopen\n"
+        ".type dlopen, %function\n"
+        "dlopen:\n"
+        "    stp x29, x30, [sp, #-32]!\n"
+        "    mov x29, sp\n"
+        "    str x1, [sp, #16]\n"
+        "    bl ldguard_dlopen_check\n"
+        "    str x0, [sp, #24]\n"
+        "    bl ldguard_dlopen_next\n"
+        "    mov x16, x0\n"
+        "    ldr x0, [sp, #24]\n"
+        "    ldr x1, [sp, #16]\n"
+        "    ldp x29, x30, [sp], #32\n"
+        "    cbz x16, 1f\n"
+        "    br x16\n"
+        "1:  mov x0, #0\n"
+        "    ret\n"
+        ".size dlopen, .-dlopen\n");
+#else
+/* Elsewhere the real dlopen sees this function as its caller. */
+EXPORT void *dlopen(const char *file, int mode) {
+    const char *use = ldguard_dlopen_check(file, mode);
+    void *(*next)(const char *, int) = (void *(*)(const char *, int))ldguard_dlopen_next();
+    return next ? next(use, mode) : NULL;
+}
+#endif

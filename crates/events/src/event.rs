@@ -26,7 +26,8 @@ pub struct Event {
     /// The interposed libc entry point, or `ldguard` for the library's own
     /// status events (policy problems, dropped events).
     pub call: String,
-    /// `file`, `exec`, `network`, `syscall`, or `status`.
+    /// `file`, `exec`, `network`, `syscall`, `drift` (a program or library
+    /// the image did not ship), or `status`.
     pub kind: String,
     /// What the call was aimed at: a path, `address:port`, a socket path, a
     /// host name or a call name.

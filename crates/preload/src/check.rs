@@ -270,6 +270,61 @@ fn describe_request(r: &mut Record, req: &Request<'_>) {
     }
 }
 
+/// Applies the policy's `drift` action `action` to a file that drifted
+/// (`reason`): reports it as an event of kind `drift` when `log` has the
+/// action's class and `call` is not ignored, carries out `kill` in
+/// enforce mode, and returns the verdict (`EACCES` when enforced).
+pub fn drifted(
+    active: &'static Active,
+    call: &'static str,
+    ignored: bool,
+    action: Action,
+    reason: &'static str,
+    fill: impl FnOnce(&mut Record),
+) -> Verdict {
+    let enforced = action.blocks() && active.mode == Mode::Enforce;
+    let kill = enforced && action == Action::Kill;
+    if (active.table.log_classes().logs(action) && !ignored) || kill {
+        let mut r = Record::new(What::Drift {
+            call,
+            action,
+            reason,
+        });
+        r.enforced = enforced;
+        r.errno = if enforced && !kill { libc::EACCES } else { 0 };
+        r.active = Some(active);
+        fill(&mut r);
+        if kill {
+            emit::flush(std::time::Duration::from_secs(1));
+            emit::write_direct(&r);
+            // SAFETY: kill(2) on our own process.
+            unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+        }
+        emit::send(r);
+    }
+    if enforced {
+        Verdict::Deny(libc::EACCES)
+    } else {
+        Verdict::Allow
+    }
+}
+
+/// Says once per process why the policy's `drift` setting has no effect
+/// here (no usable manifest). Keyed by pid, so a forked child that runs
+/// a program says it again, in its own events.
+pub fn drift_inert(reason: &'static str) {
+    static SAID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+    let pid = sys::getpid();
+    if SAID.swap(pid, std::sync::atomic::Ordering::Relaxed) == pid {
+        return;
+    }
+    let mut r = Record::new(What::Status);
+    r.target
+        .push(b"the policy's drift setting has no effect in this image: ");
+    r.target.push(reason.as_bytes());
+    emit::send(r);
+}
+
 /// Fails a call the C way: set errno, return the error value.
 #[inline]
 pub fn fail<T>(errno: i32, value: T) -> T {

@@ -68,6 +68,15 @@ pub enum What {
         rule: Option<u32>,
         severity: Severity,
     },
+    /// An exec or `dlopen` of a file the image did not ship (or that
+    /// changed since), under the policy's `drift` action. `call` is the
+    /// entry point's name (`dlopen` is not a policy call), `reason` says
+    /// how the file differs.
+    Drift {
+        call: &'static str,
+        action: Action,
+        reason: &'static str,
+    },
     /// A note from the library itself (configuration, policy loading).
     Status,
     /// Events lost to a full queue.
@@ -124,7 +133,7 @@ impl Record {
     /// Deny and kill decisions (enforced or not): the records the audit
     /// trail must never lose.
     pub fn is_important(&self) -> bool {
-        matches!(self.what, What::Decision { action, .. } if action.blocks())
+        matches!(self.what, What::Decision { action, .. } | What::Drift { action, .. } if action.blocks())
     }
 
     /// The event as shipped (on the writer thread: this allocates).
@@ -199,6 +208,34 @@ impl Record {
                     }
                     (Action::Audit, _) => format!("{program} was audited {what}"),
                     (Action::Allow, _) => format!("{program} was allowed {what}"),
+                };
+                event.target = target;
+            }
+            What::Drift {
+                call,
+                action,
+                reason,
+            } => {
+                event.call = call.into();
+                event.kind = "drift".into();
+                event.action = action.as_str().into();
+                event.severity = "high".into();
+                let verb = if call == "dlopen" {
+                    "loading"
+                } else {
+                    "executing"
+                };
+                let what = format!(
+                    "{verb} {}, which {reason}",
+                    target.as_deref().unwrap_or("?")
+                );
+                event.message = match (action, self.enforced) {
+                    (Action::Kill, true) => format!("{program} was killed for {what}"),
+                    (Action::Deny, true) => format!("{program} was blocked from {what}"),
+                    (Action::Kill | Action::Deny, false) => {
+                        format!("{program} would have been blocked from {what} (permissive mode)")
+                    }
+                    _ => format!("{program} was audited {what}"),
                 };
                 event.target = target;
             }

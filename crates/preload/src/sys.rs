@@ -106,12 +106,65 @@ pub fn close(fd: c_int) {
 
 /// Resolved `/proc/self/exe`, or `argv[0]`-less `"?"` when `/proc` is not
 /// mounted (rules with `program` then cannot match, which is reported).
+///
+/// When the process is the dynamic loader run as a program
+/// (`/lib64/ld-linux-x86-64.so.2 ./prog`), the program is the file the
+/// loader mapped as the main executable (its link map's name, made
+/// absolute), so that `program`-scoped rules apply to it and not to ld.so.
 pub fn self_exe() -> Box<[u8]> {
     let mut buf = [0u8; libc::PATH_MAX as usize];
     match readlink(b"/proc/self/exe\0", &mut buf) {
+        Some(n) if is_loader_path(&buf[..n]) => main_map_name().unwrap_or_else(|| buf[..n].into()),
         Some(n) => buf[..n].into(),
         None => (*b"?").into(),
     }
+}
+
+/// Whether `path` names a dynamic loader (glibc's or musl's) by its name.
+pub fn is_loader_path(path: &[u8]) -> bool {
+    let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
+    name.starts_with(b"ld-linux")
+        || name.starts_with(b"ld64.so")
+        || name.starts_with(b"ld.so")
+        || name.starts_with(b"ld-musl-")
+        || (name.starts_with(b"ld-") && name.windows(3).any(|w| w == b".so"))
+}
+
+/// The file the loader mapped as the main program: the mapping (in
+/// `/proc/self/maps`) that holds the main link map's program headers. The
+/// link map itself has no name under a direct loader invocation.
+fn main_map_name() -> Option<Box<[u8]>> {
+    unsafe extern "C" fn first(
+        info: *mut libc::dl_phdr_info,
+        _size: usize,
+        out: *mut libc::c_void,
+    ) -> c_int {
+        // SAFETY: the loader passes a valid entry; `out` is our usize.
+        unsafe { *(out as *mut usize) = (*info).dlpi_phdr as usize };
+        1 // the first entry is the main program: stop
+    }
+    let mut phdr: usize = 0;
+    // SAFETY: the callback writes one usize through `out`.
+    unsafe { libc::dl_iterate_phdr(Some(first), &mut phdr as *mut usize as *mut libc::c_void) };
+    if phdr == 0 {
+        return None;
+    }
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    maps.lines().find_map(|line| {
+        let (range, rest) = line.split_once(' ')?;
+        let (lo, hi) = range.split_once('-')?;
+        let (lo, hi) = (
+            usize::from_str_radix(lo, 16).ok()?,
+            usize::from_str_radix(hi, 16).ok()?,
+        );
+        if !(lo..hi).contains(&phdr) {
+            return None;
+        }
+        // address perms offset dev inode path
+        let path = rest.split_whitespace().nth(4)?;
+        path.starts_with('/')
+            .then(|| path.as_bytes().to_vec().into_boxed_slice())
+    })
 }
 
 /// `CLOCK_REALTIME` as (seconds, nanoseconds).

@@ -47,9 +47,9 @@ impl Filter {
             }
         }
         for k in &args.kind {
-            if !["file", "exec", "network", "syscall", "status"].contains(&k.as_str()) {
+            if !["file", "exec", "network", "syscall", "drift", "status"].contains(&k.as_str()) {
                 return Err(format!(
-                    "--kind {k}: expected file, exec, network, syscall or status"
+                    "--kind {k}: expected file, exec, network, syscall, drift or status"
                 ));
             }
         }

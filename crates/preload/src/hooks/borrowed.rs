@@ -86,7 +86,7 @@ pub fn check_exec(
 ) -> Verdict {
     // SAFETY: exec paths are NUL-terminated C strings (or null).
     let path = unsafe { sys::cstr(path) }.unwrap_or(b"");
-    exec::check_exec(call, dirfd, path, argv, false)
+    exec::check_exec(call, dirfd, path, argv)
 }
 
 /// Before an allowed exec replaces the image: write out queued events, as

@@ -3,102 +3,341 @@
 //! `/usr/bin/dash`). Queued events are flushed before the image is
 //! replaced.
 
-use crate::check::{fail, judge, run, unresolvable, Verdict};
+use crate::check::{self, fail, judge, run, unresolvable, Verdict};
+use crate::drift::{self, Drift, Use};
 use crate::emit;
 use crate::real::next;
-use crate::record::Record;
+use crate::record::{Inline, Record};
 use crate::resolve::{self, Found, PathBuf};
+use crate::state::Active;
 use crate::sys::{self, cstr, raw_syscall};
-use ldguard_policy::{Access, Call, Kind, Request};
+use ldguard_policy::{Access, Action, Call, Kind, Request};
 use libc::{c_char, c_int, c_long, pid_t, posix_spawn_file_actions_t, posix_spawnattr_t, FILE};
 use std::ptr::null_mut;
 
 type Argv = *const *const c_char;
 
-/// Finds `file` along `PATH` the way execvp does: the first executable
-/// candidate, spelled as execvp will spell it, into `out`. Names with a
-/// slash are not searched.
-fn search_path(file: &[u8], out: &mut PathBuf) -> bool {
-    // SAFETY: getenv reads the environment without allocating.
-    let path_var = unsafe { cstr(libc::getenv(c"PATH".as_ptr())) }.unwrap_or(b"/bin:/usr/bin");
-    for dir in path_var.split(|&b| b == b':') {
-        let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
-        if out.set(&[dir, b"/", file]).is_none() {
-            continue;
-        }
-        // SAFETY: NUL-terminated candidate; access is not hooked.
-        if unsafe { libc::access(out.as_bytes().as_ptr().cast(), libc::X_OK) } == 0 {
-            return true;
-        }
-    }
-    false
-}
-
 /// Checks an exec of `path` (relative to `dirfd`) with arguments `argv`.
-/// `search`: the `p` variants look bare names up along PATH.
+/// The `p` variants search `PATH` themselves ([`exec_search`]) and call
+/// this for each candidate.
 ///
 /// Decided on the lexical absolute path and on the object the kernel
 /// reaches from `(dirfd, path)` as spelled (so `lnk/../bin/id` is
 /// `/usr/bin/id` when `lnk` leads into `/usr/lib`), never on the collapsed
 /// spelling alone. No descriptor free: a `readlink` walk. No way to tell
 /// while a rule could deny: denied.
-pub fn check_exec(call: Call, dirfd: c_int, path: &[u8], argv: Argv, search: bool) -> Verdict {
-    run(|active| {
-        resolve::with_scratch(|s| {
-            let (scratch, abs, res) = (&mut s.a, &mut s.b, &mut s.c);
-            let mut found = PathBuf::new();
-            let given: &[u8] = if search && !path.contains(&b'/') {
-                if !search_path(path, &mut found) {
-                    // Nothing to run: the real call fails with ENOENT itself.
-                    return Verdict::Allow;
-                }
-                found.as_bytes()
-            } else {
-                path
+pub fn check_exec(call: Call, dirfd: c_int, path: &[u8], argv: Argv) -> Verdict {
+    run(|active| check_chain(active, call, dirfd, path, argv, 0))
+}
+
+/// How many interpreters deep a `#!` chain is followed (the kernel's own
+/// limit is 4 levels of binfmt recursion).
+const MAX_CHAIN: u8 = 5;
+
+/// The rules and drift on `given`, then on what the kernel will actually
+/// run because of it: a `#!` interpreter, or, when `given` is the dynamic
+/// loader run as a program, the program it loads.
+fn check_chain(
+    active: &'static Active,
+    call: Call,
+    dirfd: c_int,
+    given: &[u8],
+    argv: Argv,
+    depth: u8,
+) -> Verdict {
+    let verdict = resolve::with_scratch(|s| {
+        let verdict = decide_exec(active, call, dirfd, given, argv, s);
+        if verdict != Verdict::Allow {
+            return verdict;
+        }
+        let target = resolve::lexical(dirfd, given, &mut s.a, &mut s.b).unwrap_or(given);
+        drift_exec(active, call, Object::At(dirfd, given), target, argv)
+    });
+    if verdict != Verdict::Allow {
+        return verdict;
+    }
+    let mut next = PathBuf::new();
+    match runs_next(active, dirfd, given, argv, &mut next) {
+        Next::Nothing => Verdict::Allow,
+        Next::Unknown => {
+            let req = Request {
+                path: Some(given),
+                ..Request::new(Kind::Exec, call, active.program)
             };
-            let needs = active.table.needs_resolution(Kind::Exec, Access::Read);
-            let base = Request::new(Kind::Exec, call, active.program);
-            let fill = |r: &mut Record| record_args(r, argv);
-            let Some(abs) = resolve::lexical(dirfd, given, scratch, abs) else {
+            unresolvable(active, &req)
+        }
+        Next::Run if depth >= MAX_CHAIN => Verdict::Allow, // ELOOP from the kernel
+        Next::Run => check_chain(
+            active,
+            call,
+            libc::AT_FDCWD,
+            next.as_bytes(),
+            argv,
+            depth + 1,
+        ),
+    }
+}
+
+/// What else an exec of a file starts.
+enum Next {
+    Nothing,
+    /// `next` holds the path of the interpreter or loaded program.
+    Run,
+    /// The file is executable but cannot be read to tell (mode `--x`).
+    Unknown,
+}
+
+/// Reads the first bytes of what `(dirfd, given)` reaches, as the kernel
+/// does: a `#!` line names an interpreter; the dynamic loader run as a
+/// program loads the first argument that is not one of its options.
+fn runs_next(
+    active: &'static Active,
+    dirfd: c_int,
+    given: &[u8],
+    argv: Argv,
+    next: &mut PathBuf,
+) -> Next {
+    let mut z = PathBuf::new();
+    if z.set(&[given, b"\0"]).is_none() {
+        return Next::Nothing;
+    }
+    let pinned = sys::open_path(dirfd, z.as_bytes().as_ptr().cast(), 0);
+    if pinned < 0 {
+        return Next::Nothing; // the exec fails by itself
+    }
+    let mut head = [0u8; 256];
+    let read = read_head(pinned, &mut head);
+    let mut link = [0u8; resolve::PATH_CAP];
+    let own = sys::fd_path(pinned, &mut link);
+    sys::close(pinned);
+    let Some(n) = read else {
+        // Unreadable to us: an executable regular file could still be a
+        // script whose interpreter the kernel starts.
+        return if active.table.needs_resolution(Kind::Exec, Access::Read) {
+            Next::Unknown
+        } else {
+            Next::Nothing
+        };
+    };
+    let head = &head[..n];
+    if let Some(line) = head.strip_prefix(b"#!") {
+        let line = line.split(|&b| b == b'\n').next().unwrap_or(b"");
+        let line = trim_blanks(line);
+        let interp = line
+            .split(|&b| b == b' ' || b == b'\t')
+            .next()
+            .unwrap_or(b"");
+        if interp.is_empty() || next.set(&[interp]).is_none() {
+            return Next::Nothing; // ENOEXEC from the kernel
+        }
+        return Next::Run;
+    }
+    if head.starts_with(b"\x7fELF") && own.is_some_and(|n| sys::is_loader_path(&link[..n])) {
+        if let Some(program) = loaded_program(argv) {
+            if next.set(&[program]).is_some() {
+                return Next::Run;
+            }
+        }
+    }
+    Next::Nothing
+}
+
+fn trim_blanks(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t' | b'\r'] = s {
+        s = rest;
+    }
+    s
+}
+
+/// The first bytes of the file `pinned` (an `O_PATH` descriptor) holds,
+/// read through a fresh descriptor of the same inode; `None` when it may
+/// not be read or is not a regular file with an execute bit.
+fn read_head(pinned: c_int, head: &mut [u8; 256]) -> Option<usize> {
+    // SAFETY: an all-zero `stat` is a valid value to be overwritten.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is a valid, writable stat buffer.
+    if unsafe { libc::fstat(pinned, &mut st) } != 0
+        || st.st_mode & libc::S_IFMT != libc::S_IFREG
+        || st.st_mode & 0o111 == 0
+    {
+        return Some(0);
+    }
+    let mut link = [0u8; 32];
+    sys::proc_fd_path(pinned, &mut link);
+    let fd = raw_syscall(
+        libc::SYS_openat,
+        [
+            libc::AT_FDCWD as c_long,
+            link.as_ptr() as c_long,
+            (libc::O_RDONLY | libc::O_CLOEXEC) as c_long,
+            0,
+            0,
+            0,
+        ],
+    ) as c_int;
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: `head` is writable for its length.
+    let n = unsafe { libc::pread(fd, head.as_mut_ptr().cast(), head.len(), 0) };
+    sys::close(fd);
+    (n >= 0).then_some(n as usize)
+}
+
+/// The program the dynamic loader is asked to run: `argv[1..]` past its
+/// options (those of glibc's and musl's `ld.so` that take a value skip it).
+fn loaded_program<'a>(argv: Argv) -> Option<&'a [u8]> {
+    if argv.is_null() {
+        return None;
+    }
+    const WITH_VALUE: &[&[u8]] = &[
+        b"--library-path",
+        b"--inhibit-rpath",
+        b"--audit",
+        b"--preload",
+        b"--argv0",
+        b"--glibc-hwcaps-prepend",
+        b"--glibc-hwcaps-mask",
+    ];
+    let mut i = 1;
+    loop {
+        // SAFETY: argv is a NULL-terminated array of C strings.
+        let arg = unsafe { cstr(*argv.add(i)) }?;
+        if arg == b"--" {
+            // SAFETY: as above.
+            return unsafe { cstr(*argv.add(i + 1)) };
+        }
+        if !arg.starts_with(b"--") {
+            return Some(arg);
+        }
+        i += if WITH_VALUE.contains(&arg) { 2 } else { 1 };
+        if i > 64 {
+            return None;
+        }
+    }
+}
+
+/// Checks an exec of the file open on `fd` (`fexecve`, `execveat` with
+/// `AT_EMPTY_PATH`): the rules on the descriptor's path, then drift on the
+/// descriptor itself (a memfd or a deleted file always drifts).
+pub fn check_exec_fd(call: Call, fd: c_int, argv: Argv) -> Verdict {
+    run(|active| {
+        let mut target = [0u8; resolve::PATH_CAP];
+        let target = match sys::fd_path(fd, &mut target) {
+            Some(n) => &target[..n],
+            None => &b""[..],
+        };
+        if !target.is_empty() {
+            let verdict = resolve::with_scratch(|s| {
+                decide_exec(active, call, libc::AT_FDCWD, target, argv, s)
+            });
+            if verdict != Verdict::Allow {
+                return verdict;
+            }
+        }
+        drift_exec(active, call, Object::Fd(fd), target, argv)
+    })
+}
+
+/// What an exec runs: a path (relative to a directory descriptor) or an
+/// open descriptor (`fexecve`, `execveat` with `AT_EMPTY_PATH`).
+#[derive(Clone, Copy)]
+enum Object<'a> {
+    At(c_int, &'a [u8]),
+    Fd(c_int),
+}
+
+/// The policy's `drift` action for running `object` (spelled `target` in
+/// the event), once the rules allowed it.
+fn drift_exec(
+    active: &'static Active,
+    call: Call,
+    object: Object<'_>,
+    target: &[u8],
+    argv: Argv,
+) -> Verdict {
+    let Some(action) = active.table.policy().drift else {
+        return Verdict::Allow;
+    };
+    if action == Action::Allow {
+        return Verdict::Allow;
+    }
+    let verdict = match object {
+        Object::At(dirfd, path) => drift::verdict_at(dirfd, path, Use::Exec),
+        Object::Fd(fd) => Some(drift::verdict_for_fd(fd, Use::Exec)),
+    };
+    match verdict {
+        Some(Drift::Drifted(reason)) => {
+            let ignored = active.table.is_ignored(call);
+            check::drifted(active, call.name(), ignored, action, reason, |r| {
+                r.target = Inline::from_bytes(target);
+                record_args(r, argv);
+            })
+        }
+        Some(Drift::NoManifest) => {
+            if let Some(why) = drift::inert_reason() {
+                check::drift_inert(why);
+            }
+            Verdict::Allow
+        }
+        // Unreachable or not runnable: the exec fails by itself.
+        None | Some(Drift::Known | Drift::NotRunnable) => Verdict::Allow,
+    }
+}
+
+/// The rules' decision on an exec of `given` (relative to `dirfd`).
+fn decide_exec(
+    active: &'static Active,
+    call: Call,
+    dirfd: c_int,
+    given: &[u8],
+    argv: Argv,
+    s: &mut resolve::Scratch,
+) -> Verdict {
+    let (scratch, abs, res) = (&mut s.a, &mut s.b, &mut s.c);
+    let needs = active.table.needs_resolution(Kind::Exec, Access::Read);
+    let base = Request::new(Kind::Exec, call, active.program);
+    let fill = |r: &mut Record| record_args(r, argv);
+    let Some(abs) = resolve::lexical(dirfd, given, scratch, abs) else {
+        let req = Request {
+            path: Some(given),
+            ..base
+        };
+        if !needs {
+            return judge(active, &req, fill);
+        }
+        return match resolve::kernel_path(dirfd, given, true, scratch, res) {
+            Found::Path => {
                 let req = Request {
-                    path: Some(given),
+                    path: Some(res.as_bytes()),
                     ..base
                 };
-                if !needs {
-                    return judge(active, &req, fill);
-                }
-                return match resolve::kernel_path(dirfd, given, true, scratch, res) {
-                    Found::Path => {
-                        let req = Request {
-                            path: Some(res.as_bytes()),
-                            ..base
-                        };
-                        judge(active, &req, fill)
-                    }
-                    // Nothing to run: the exec fails by itself.
-                    Found::Unreachable => Verdict::Allow,
-                    Found::Unknown => unresolvable(active, &req),
-                };
-            };
-            let req = Request {
-                path: Some(abs),
-                ..base
-            };
-            if !needs || resolve::without_links(dirfd, given, true, scratch) {
-                return judge(active, &req, fill);
+                judge(active, &req, fill)
             }
-            let found = resolve::kernel_path(dirfd, given, true, scratch, res);
-            if found == Found::Unknown {
-                return unresolvable(active, &req);
-            }
-            let req = Request {
-                resolved_path: (found == Found::Path && res.as_bytes() != abs)
-                    .then(|| res.as_bytes()),
-                ..req
-            };
-            judge(active, &req, fill)
-        })
-    })
+            // Nothing to run: the exec fails by itself.
+            Found::Unreachable => Verdict::Allow,
+            Found::Unknown => unresolvable(active, &req),
+        };
+    };
+    let req = Request {
+        path: Some(abs),
+        ..base
+    };
+    if !needs || resolve::without_links(dirfd, given, true, scratch) {
+        return judge(active, &req, fill);
+    }
+    let found = resolve::kernel_path(dirfd, given, true, scratch, res);
+    if found == Found::Unknown {
+        return unresolvable(active, &req);
+    }
+    let req = Request {
+        resolved_path: (found == Found::Path && res.as_bytes() != abs).then(|| res.as_bytes()),
+        ..req
+    };
+    judge(active, &req, fill)
 }
 
 fn record_args(r: &mut Record, argv: Argv) {
@@ -121,7 +360,7 @@ fn record_args(r: &mut Record, argv: Argv) {
 /// The shell `system` and `popen` run: `/bin/sh -c CMD`.
 fn check_shell(call: Call, cmd: *const c_char) -> Verdict {
     let argv: [*const c_char; 4] = [c"sh".as_ptr(), c"-c".as_ptr(), cmd, std::ptr::null()];
-    check_exec(call, libc::AT_FDCWD, b"/bin/sh", argv.as_ptr(), false)
+    check_exec(call, libc::AT_FDCWD, b"/bin/sh", argv.as_ptr())
 }
 
 fn bytes<'a>(p: *const c_char) -> &'a [u8] {
@@ -144,7 +383,7 @@ type ExecveFn = unsafe extern "C" fn(*const c_char, Argv, Argv) -> c_int;
 /// libc ABI.
 #[no_mangle]
 pub unsafe extern "C" fn execve(path: *const c_char, argv: Argv, envp: Argv) -> c_int {
-    if let Verdict::Deny(e) = check_exec(Call::Execve, libc::AT_FDCWD, bytes(path), argv, false) {
+    if let Verdict::Deny(e) = check_exec(Call::Execve, libc::AT_FDCWD, bytes(path), argv) {
         return fail(e, -1);
     }
     // SAFETY: forwarding.
@@ -158,7 +397,7 @@ pub unsafe extern "C" fn execve(path: *const c_char, argv: Argv, envp: Argv) -> 
 /// libc ABI.
 #[no_mangle]
 pub unsafe extern "C" fn execv(path: *const c_char, argv: Argv) -> c_int {
-    if let Verdict::Deny(e) = check_exec(Call::Execv, libc::AT_FDCWD, bytes(path), argv, false) {
+    if let Verdict::Deny(e) = check_exec(Call::Execv, libc::AT_FDCWD, bytes(path), argv) {
         return fail(e, -1);
     }
     // SAFETY: forwarding.
@@ -170,36 +409,141 @@ pub unsafe extern "C" fn execv(path: *const c_char, argv: Argv) -> c_int {
     )
 }
 
+/// `execvp`, `execvpe`, `execlp`: the `PATH` search is performed here, the
+/// way glibc performs it, and each candidate goes through the checked
+/// `execve`, so the file checked is the file the kernel runs (a directory
+/// or a non-executable file of the same name earlier in `PATH` is skipped
+/// by the kernel, not by the check). glibc's rules: a name with a slash is
+/// not searched; an empty element is the current directory; `EACCES` is
+/// remembered and reported when nothing ran; `ENOENT`, `ESTALE`,
+/// `ENOTDIR`, `ENODEV`, `ETIMEDOUT` go on to the next element; any other
+/// error stops; `ENOEXEC` runs the file with `/bin/sh`.
+unsafe fn exec_search(call: Call, file: *const c_char, argv: Argv, envp: Argv) -> c_int {
+    let name = bytes(file);
+    if name.is_empty() {
+        return fail(libc::ENOENT, -1);
+    }
+    if name.contains(&b'/') {
+        return match try_exec(call, name, argv, envp, false) {
+            Err(e) => fail(e, -1),
+            Ok(()) => -1,
+        };
+    }
+    if name.len() > 255 {
+        return fail(libc::ENAMETOOLONG, -1);
+    }
+    // SAFETY: getenv reads the environment without allocating.
+    let path_var = unsafe { cstr(libc::getenv(c"PATH".as_ptr())) }.unwrap_or(b"/bin:/usr/bin");
+    let mut eacces = false;
+    let mut candidate = PathBuf::new();
+    for dir in path_var.split(|&b| b == b':') {
+        let parts: [&[u8]; 3] = if dir.is_empty() {
+            [name, b"", b""]
+        } else {
+            [dir, b"/", name]
+        };
+        if candidate.set(&parts).is_none() {
+            continue;
+        }
+        if let Err(e) = try_exec(call, candidate.as_bytes(), argv, envp, true) {
+            return fail(e, -1);
+        }
+        match sys::errno() {
+            libc::EACCES => eacces = true,
+            libc::ENOENT | libc::ESTALE | libc::ENOTDIR | libc::ENODEV | libc::ETIMEDOUT => {}
+            _ => return -1,
+        }
+    }
+    if eacces {
+        sys::set_errno(libc::EACCES);
+    }
+    -1
+}
+
+/// One candidate of [`exec_search`]: checked, then run. Returns only when
+/// it did not run: `Err(errno)` when the policy denied it (the search
+/// stops), `Ok` with errno set by the failed exec. `probe`: a candidate
+/// the kernel cannot reach is skipped without a check (a deny rule on a
+/// directory earlier in `PATH` must not stop a search that passes it).
+fn try_exec(call: Call, path: &[u8], argv: Argv, envp: Argv, probe: bool) -> Result<(), c_int> {
+    let mut z = PathBuf::new();
+    if z.set(&[path, b"\0"]).is_none() {
+        sys::set_errno(libc::ENAMETOOLONG);
+        return Ok(());
+    }
+    let c_path: *const c_char = z.as_bytes().as_ptr().cast();
+    if probe {
+        let fd = sys::open_path(libc::AT_FDCWD, c_path, 0);
+        if fd < 0 {
+            let e = sys::errno();
+            if matches!(
+                e,
+                libc::ENOENT | libc::ENOTDIR | libc::EACCES | libc::ELOOP | libc::ENAMETOOLONG
+            ) {
+                return Ok(()); // errno is what the exec would have failed with
+            }
+        } else {
+            sys::close(fd);
+        }
+    }
+    if let Verdict::Deny(e) = check_exec(call, libc::AT_FDCWD, path, argv) {
+        return Err(e);
+    }
+    proceed(|| real_execve(c_path, argv, envp));
+    if sys::errno() != libc::ENOEXEC {
+        return Ok(());
+    }
+    // glibc runs a file without `#!` or ELF header with the shell.
+    let mut shell_argv: [*const c_char; 256] = [std::ptr::null(); 256];
+    shell_argv[0] = c"/bin/sh".as_ptr();
+    shell_argv[1] = c_path;
+    let mut i = 1;
+    while !argv.is_null() && i + 1 < shell_argv.len() - 1 {
+        // SAFETY: argv is a NULL-terminated array.
+        let a = unsafe { *argv.add(i) };
+        if a.is_null() {
+            break;
+        }
+        shell_argv[i + 1] = a;
+        i += 1;
+    }
+    if let Verdict::Deny(e) = check_exec(call, libc::AT_FDCWD, b"/bin/sh", shell_argv.as_ptr()) {
+        return Err(e);
+    }
+    proceed(|| real_execve(c"/bin/sh".as_ptr(), shell_argv.as_ptr(), envp));
+    Ok(())
+}
+
+fn real_execve(path: *const c_char, argv: Argv, envp: Argv) -> c_int {
+    match next!(execve: ExecveFn) {
+        // SAFETY: forwarding the caller's arguments.
+        Some(f) => unsafe { f(path, argv, envp) },
+        None => fail(libc::ENOSYS, -1),
+    }
+}
+
+fn environ() -> Argv {
+    extern "C" {
+        static environ: *const *const c_char;
+    }
+    // SAFETY: reading libc's current environment pointer.
+    unsafe { environ }
+}
+
 /// # Safety
 /// libc ABI.
 #[no_mangle]
 pub unsafe extern "C" fn execvp(file: *const c_char, argv: Argv) -> c_int {
-    if let Verdict::Deny(e) = check_exec(Call::Execvp, libc::AT_FDCWD, bytes(file), argv, true) {
-        return fail(e, -1);
-    }
-    // SAFETY: forwarding.
-    proceed(
-        || match next!(execvp: unsafe extern "C" fn(*const c_char, Argv) -> c_int) {
-            Some(f) => unsafe { f(file, argv) },
-            None => fail(libc::ENOSYS, -1),
-        },
-    )
+    // SAFETY: same contract.
+    unsafe { exec_search(Call::Execvp, file, argv, environ()) }
 }
 
 /// # Safety
 /// libc ABI.
 #[no_mangle]
 pub unsafe extern "C" fn execvpe(file: *const c_char, argv: Argv, envp: Argv) -> c_int {
-    if let Verdict::Deny(e) = check_exec(Call::Execvpe, libc::AT_FDCWD, bytes(file), argv, true) {
-        return fail(e, -1);
-    }
-    // SAFETY: forwarding.
-    proceed(
-        || match next!(execvpe: unsafe extern "C" fn(*const c_char, Argv, Argv) -> c_int) {
-            Some(f) => unsafe { f(file, argv, envp) },
-            None => fail(libc::ENOSYS, -1),
-        },
-    )
+    // SAFETY: same contract.
+    unsafe { exec_search(Call::Execvpe, file, argv, envp) }
 }
 
 /// Target of the C shim's execl/execlp/execle, which collected the
@@ -214,41 +558,24 @@ pub unsafe extern "C" fn ldguard_execl(
     argv: Argv,
     envp: Argv,
 ) -> c_int {
-    let (call, search) = match which {
-        0 => (Call::Execl, false),
-        1 => (Call::Execlp, true),
-        _ => (Call::Execle, false),
+    let call = match which {
+        0 => Call::Execl,
+        // SAFETY: same contract.
+        1 => return unsafe { exec_search(Call::Execlp, path, argv, envp) },
+        _ => Call::Execle,
     };
-    if let Verdict::Deny(e) = check_exec(call, libc::AT_FDCWD, bytes(path), argv, search) {
+    if let Verdict::Deny(e) = check_exec(call, libc::AT_FDCWD, bytes(path), argv) {
         return fail(e, -1);
     }
-    // SAFETY: forwarding to the array forms, as glibc's execl* do.
-    proceed(|| unsafe {
-        if search {
-            match next!(execvpe: unsafe extern "C" fn(*const c_char, Argv, Argv) -> c_int) {
-                Some(f) => f(path, argv, envp),
-                None => fail(libc::ENOSYS, -1),
-            }
-        } else {
-            match next!(execve: ExecveFn) {
-                Some(f) => f(path, argv, envp),
-                None => fail(libc::ENOSYS, -1),
-            }
-        }
-    })
+    proceed(|| real_execve(path, argv, envp))
 }
 
 /// # Safety
 /// libc ABI.
 #[no_mangle]
 pub unsafe extern "C" fn fexecve(fd: c_int, argv: Argv, envp: Argv) -> c_int {
-    let mut target = [0u8; resolve::PATH_CAP];
-    if let Some(n) = sys::fd_path(fd, &mut target) {
-        if let Verdict::Deny(e) =
-            check_exec(Call::Fexecve, libc::AT_FDCWD, &target[..n], argv, false)
-        {
-            return fail(e, -1);
-        }
+    if let Verdict::Deny(e) = check_exec_fd(Call::Fexecve, fd, argv) {
+        return fail(e, -1);
     }
     // SAFETY: forwarding.
     proceed(
@@ -273,13 +600,9 @@ pub unsafe extern "C" fn execveat(
 ) -> c_int {
     let given = bytes(path);
     let verdict = if given.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
-        let mut target = [0u8; resolve::PATH_CAP];
-        match sys::fd_path(dirfd, &mut target) {
-            Some(n) => check_exec(Call::Execveat, libc::AT_FDCWD, &target[..n], argv, false),
-            None => Verdict::Allow,
-        }
+        check_exec_fd(Call::Execveat, dirfd, argv)
     } else {
-        check_exec(Call::Execveat, dirfd, given, argv, false)
+        check_exec(Call::Execveat, dirfd, given, argv)
     };
     if let Verdict::Deny(e) = verdict {
         return fail(e, -1);
@@ -311,7 +634,8 @@ type SpawnFn = unsafe extern "C" fn(
     Argv,
 ) -> c_int;
 
-/// posix_spawn returns the error number instead of setting errno.
+/// posix_spawn returns the error number instead of setting errno. The
+/// file actions are checked first (see [`check_actions`]).
 ///
 /// # Safety
 /// libc ABI.
@@ -324,17 +648,36 @@ pub unsafe extern "C" fn posix_spawn(
     argv: Argv,
     envp: Argv,
 ) -> c_int {
-    if let Verdict::Deny(e) = check_exec(Call::PosixSpawn, libc::AT_FDCWD, bytes(path), argv, false)
-    {
+    if let Verdict::Deny(e) = check_actions(Call::PosixSpawn, actions) {
         return e;
     }
+    if let Verdict::Deny(e) = check_exec(Call::PosixSpawn, libc::AT_FDCWD, bytes(path), argv) {
+        return e;
+    }
+    real_spawn(pid, path, actions, attr, argv, envp)
+}
+
+fn real_spawn(
+    pid: *mut pid_t,
+    path: *const c_char,
+    actions: *const posix_spawn_file_actions_t,
+    attr: *const posix_spawnattr_t,
+    argv: Argv,
+    envp: Argv,
+) -> c_int {
     match next!(posix_spawn: SpawnFn) {
-        // SAFETY: forwarding.
+        // SAFETY: forwarding the caller's arguments.
         Some(f) => unsafe { f(pid, path, actions, attr, argv, envp) },
         None => libc::ENOSYS,
     }
 }
 
+/// posix_spawnp: the child would search `PATH` itself, out of reach of the
+/// hooks. So the search is made here, the way the child makes it (the
+/// first element holding a regular file this process may execute; glibc's
+/// current `posix_spawnp` does not fall back to `/bin/sh`), that exact
+/// file is checked, and `posix_spawn` runs it by that path.
+///
 /// # Safety
 /// libc ABI.
 #[no_mangle]
@@ -346,14 +689,313 @@ pub unsafe extern "C" fn posix_spawnp(
     argv: Argv,
     envp: Argv,
 ) -> c_int {
-    if let Verdict::Deny(e) = check_exec(Call::PosixSpawnp, libc::AT_FDCWD, bytes(file), argv, true)
-    {
-        return e;
+    let name = bytes(file);
+    if name.contains(&b'/') || name.is_empty() || crate::state::is_off() {
+        if let Verdict::Deny(e) = check_actions(Call::PosixSpawnp, actions) {
+            return e;
+        }
+        if let Verdict::Deny(e) = check_exec(Call::PosixSpawnp, libc::AT_FDCWD, name, argv) {
+            return e;
+        }
+        return match next!(posix_spawnp: SpawnFn) {
+            // SAFETY: forwarding the caller's arguments.
+            Some(f) => unsafe { f(pid, file, actions, attr, argv, envp) },
+            None => libc::ENOSYS,
+        };
     }
-    match next!(posix_spawnp: SpawnFn) {
-        // SAFETY: forwarding.
-        Some(f) => unsafe { f(pid, file, actions, attr, argv, envp) },
-        None => libc::ENOSYS,
+    let mut found = PathBuf::new();
+    match find_runnable(name, &mut found) {
+        Err(e) => e,
+        Ok(()) => {
+            if let Verdict::Deny(e) = check_actions(Call::PosixSpawnp, actions) {
+                return e;
+            }
+            let path = found.as_bytes();
+            if let Verdict::Deny(e) = check_exec(
+                Call::PosixSpawnp,
+                libc::AT_FDCWD,
+                &path[..path.len() - 1],
+                argv,
+            ) {
+                return e;
+            }
+            real_spawn(pid, path.as_ptr().cast(), actions, attr, argv, envp)
+        }
+    }
+}
+
+/// The file a `PATH` search for `name` executes, NUL-terminated in `out`:
+/// the first candidate that is a regular file this process may execute
+/// (`faccessat` with the effective ids, which also honours `noexec`
+/// mounts). The error when there is none: `EACCES` if some candidate
+/// existed but could not be run, else `ENOENT`.
+fn find_runnable(name: &[u8], out: &mut PathBuf) -> Result<(), c_int> {
+    if name.len() > 255 {
+        return Err(libc::ENAMETOOLONG);
+    }
+    // SAFETY: getenv reads the environment without allocating.
+    let path_var = unsafe { cstr(libc::getenv(c"PATH".as_ptr())) }.unwrap_or(b"/bin:/usr/bin");
+    let mut eacces = false;
+    for dir in path_var.split(|&b| b == b':') {
+        let parts: [&[u8]; 4] = if dir.is_empty() {
+            [name, b"\0", b"", b""]
+        } else {
+            [dir, b"/", name, b"\0"]
+        };
+        if out.set(&parts).is_none() {
+            continue;
+        }
+        let c_path: *const c_char = out.as_bytes().as_ptr().cast();
+        // SAFETY: an all-zero `stat` is a valid value to be overwritten.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: NUL-terminated path, writable stat buffer; not hooked.
+        if unsafe { libc::stat(c_path, &mut st) } != 0 {
+            if sys::errno() == libc::EACCES {
+                eacces = true;
+            }
+            continue;
+        }
+        // SAFETY: NUL-terminated path; faccessat is not hooked.
+        let runnable = st.st_mode & libc::S_IFMT == libc::S_IFREG
+            && unsafe { libc::faccessat(libc::AT_FDCWD, c_path, libc::X_OK, libc::AT_EACCESS) }
+                == 0;
+        if runnable {
+            return Ok(());
+        }
+        eacces = true;
+    }
+    Err(if eacces { libc::EACCES } else { libc::ENOENT })
+}
+
+/// Route of file actions: every `posix_spawn_file_actions_addopen` path is
+/// opened in the child, out of reach of the hooks. Each is checked here
+/// with the open semantics (its flags), relative to the directory the
+/// child will be in by then (`addchdir_np`/`addfchdir_np` actions before
+/// it, including a directory an earlier open action put on that fd).
+fn check_actions(call: Call, actions: *const posix_spawn_file_actions_t) -> Verdict {
+    if actions.is_null() || crate::state::is_off() {
+        return Verdict::Allow;
+    }
+    let mut base = Base::Cwd;
+    let mut opened: [(c_int, c_int); 8] = [(-1, -1); 8];
+    let mut verdict = Verdict::Allow;
+    let mut i = 0;
+    for action in spawn_actions::iter(actions) {
+        match action {
+            spawn_actions::Action::Open { fd, path, oflag } => {
+                let dirfd = base.fd();
+                let v = super::borrowed::check_open_flags(call, dirfd, path, oflag);
+                if v != Verdict::Allow {
+                    verdict = v;
+                    break;
+                }
+                if oflag & libc::O_DIRECTORY != 0 || oflag & libc::O_PATH != 0 {
+                    let pinned = sys::open_path(dirfd, path, 0);
+                    if pinned >= 0 {
+                        let slot = &mut opened[i % opened.len()];
+                        if slot.1 >= 0 {
+                            sys::close(slot.1);
+                        }
+                        *slot = (fd, pinned);
+                        i += 1;
+                    }
+                }
+            }
+            spawn_actions::Action::Chdir(path) => {
+                let pinned = sys::open_path(base.fd(), path, libc::O_DIRECTORY);
+                base.set(pinned);
+                if pinned < 0 {
+                    // The child's chdir fails there and stops the spawn,
+                    // unless the directory appears in between: then
+                    // nothing later could be checked.
+                    break;
+                }
+            }
+            spawn_actions::Action::Fchdir(fd) => {
+                let own = opened.iter().find(|(f, _)| *f == fd).map(|o| o.1);
+                let src = own.unwrap_or(fd);
+                let mut link = [0u8; 32];
+                sys::proc_fd_path(src, &mut link);
+                base.set(sys::open_path(libc::AT_FDCWD, link.as_ptr().cast(), 0));
+            }
+            spawn_actions::Action::Unknown => {
+                // A layout this library does not know: nothing after it
+                // can be checked.
+                verdict = run(|active| {
+                    let req = Request {
+                        path: Some(b"posix_spawn file action"),
+                        ..Request::new(Kind::File, call, active.program)
+                    };
+                    unresolvable(active, &req)
+                });
+                break;
+            }
+        }
+    }
+    for (_, f) in opened {
+        if f >= 0 {
+            sys::close(f);
+        }
+    }
+    verdict
+}
+
+/// The directory relative paths of file actions start from.
+enum Base {
+    Cwd,
+    Dir(c_int),
+    /// A `chdir` action the child cannot carry out.
+    Gone,
+}
+
+impl Base {
+    fn fd(&self) -> c_int {
+        match self {
+            Base::Cwd => libc::AT_FDCWD,
+            Base::Dir(fd) => *fd,
+            // Relative paths from a failed chdir: the spawn fails first.
+            Base::Gone => -1,
+        }
+    }
+
+    fn set(&mut self, fd: c_int) {
+        if let Base::Dir(old) = self {
+            sys::close(*old);
+        }
+        *self = if fd >= 0 { Base::Dir(fd) } else { Base::Gone };
+    }
+}
+
+impl Drop for Base {
+    fn drop(&mut self) {
+        if let Base::Dir(fd) = self {
+            sys::close(*fd);
+        }
+    }
+}
+
+/// Reading libc's private file-action list (glibc: an array of tagged
+/// unions, stable since 2.29; musl: a linked list).
+mod spawn_actions {
+    use libc::{c_char, c_int, posix_spawn_file_actions_t};
+
+    pub enum Action {
+        Open {
+            fd: c_int,
+            path: *const c_char,
+            oflag: c_int,
+        },
+        Chdir(*const c_char),
+        Fchdir(c_int),
+        Unknown,
+    }
+
+    #[cfg(target_env = "gnu")]
+    pub fn iter(fa: *const posix_spawn_file_actions_t) -> impl Iterator<Item = Action> {
+        /// glibc's `struct __spawn_action`: the tag, then a union that
+        /// holds a pointer (so it starts at offset 8). Its largest member,
+        /// `open_action`, is `{int fd; char *path; int oflag; mode_t mode;}`;
+        /// `chdir_action` is `{char *path;}`, `fchdir_action` `{int fd;}`.
+        #[repr(C)]
+        struct Raw {
+            /// `open_action.fd`, `fchdir_action.fd`
+            first: c_int,
+            _pad: c_int,
+            path: *const c_char,
+            oflag: c_int,
+            _mode: c_int,
+        }
+        #[repr(C)]
+        struct RawOuter {
+            tag: c_int,
+            union: Raw,
+        }
+        const _: () = assert!(std::mem::size_of::<RawOuter>() == 32);
+        #[repr(C)]
+        struct Head {
+            allocated: c_int,
+            used: c_int,
+            actions: *const RawOuter,
+        }
+        // SAFETY: the caller passes an initialised file-actions object,
+        // whose glibc layout `Head` transcribes.
+        let head = unsafe { &*(fa as *const Head) };
+        let used = if head.actions.is_null() {
+            0
+        } else {
+            head.used.max(0) as usize
+        };
+        (0..used)
+            .map(move |i| {
+                // SAFETY: `used` entries of the array are initialised.
+                let r = unsafe { &*head.actions.add(i) };
+                let u = &r.union;
+                match r.tag {
+                    // close, dup2, closefrom, tcsetpgrp: no path
+                    0 | 1 | 5 | 6 => Action::Fchdir(-2),
+                    2 => Action::Open {
+                        fd: u.first,
+                        path: u.path,
+                        oflag: u.oflag,
+                    },
+                    // SAFETY: for tag 3 the union holds `char *path` first,
+                    // which overlaps `first` and `_pad` of `Raw`.
+                    3 => Action::Chdir(unsafe { *(u as *const Raw as *const *const c_char) }),
+                    4 => Action::Fchdir(u.first),
+                    _ => Action::Unknown,
+                }
+            })
+            .filter(|a| !matches!(a, Action::Fchdir(-2)))
+    }
+
+    #[cfg(target_env = "musl")]
+    pub fn iter(fa: *const posix_spawn_file_actions_t) -> impl Iterator<Item = Action> {
+        /// musl's `struct fdop`.
+        #[repr(C)]
+        struct Fdop {
+            next: *const Fdop,
+            prev: *const Fdop,
+            cmd: c_int,
+            fd: c_int,
+            srcfd: c_int,
+            oflag: c_int,
+            mode: libc::mode_t,
+            path: [c_char; 0],
+        }
+        #[repr(C)]
+        struct Head {
+            pad0: [c_int; 2],
+            actions: *const Fdop,
+        }
+        // SAFETY: musl's layout of an initialised file-actions object.
+        let head = unsafe { &*(fa as *const Head) };
+        // musl pushes new actions at the head: walk to the oldest first.
+        let mut last = head.actions;
+        // SAFETY: a well-formed doubly linked list.
+        while !last.is_null() && unsafe { !(*last).next.is_null() } {
+            // SAFETY: `last` is a non-null node of that list.
+            last = unsafe { (*last).next };
+        }
+        let mut cur = last;
+        std::iter::from_fn(move || loop {
+            if cur.is_null() {
+                return None;
+            }
+            // SAFETY: a node of the list.
+            let op = unsafe { &*cur };
+            cur = op.prev;
+            return Some(match op.cmd {
+                3 => Action::Open {
+                    fd: op.fd,
+                    path: op.path.as_ptr(),
+                    oflag: op.oflag,
+                },
+                4 => Action::Chdir(op.path.as_ptr()),
+                5 => Action::Fchdir(op.fd),
+                1 | 2 => continue,
+                _ => Action::Unknown,
+            });
+        })
     }
 }
 
@@ -413,4 +1055,127 @@ pub unsafe extern "C" fn _exit(status: c_int) -> ! {
 pub unsafe extern "C" fn _Exit(status: c_int) -> ! {
     // SAFETY: same contract.
     unsafe { _exit(status) }
+}
+
+/// What the shim's `dlopen` passes on when drift denies a load: a name that
+/// cannot exist, so the real `dlopen` fails with its usual `dlerror()`.
+const DENIED_LIBRARY: &std::ffi::CStr =
+    c"/proc/ldguard-blocked/loading this file is denied by the ldguard policy (drift)";
+
+/// The shim's `dlopen` (in assembly, so the real one keeps the program's
+/// return address) asks this first: the file name to load, the caller's
+/// or [`DENIED_LIBRARY`].
+///
+/// # Safety
+/// `file` is null or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn ldguard_dlopen_check(file: *const c_char, mode: c_int) -> *const c_char {
+    // SAFETY: null or NUL-terminated, per the contract.
+    let Some(name) = (unsafe { cstr(file) }) else {
+        return file; // dlopen(NULL): the program itself
+    };
+    if mode & libc::RTLD_NOLOAD != 0 || name.is_empty() {
+        return file;
+    }
+    match run(|active| check_load(active, name)) {
+        Verdict::Allow => file,
+        Verdict::Deny(_) => DENIED_LIBRARY.as_ptr(),
+    }
+}
+
+/// The next `dlopen` (libc's), or null.
+#[no_mangle]
+pub extern "C" fn ldguard_dlopen_next() -> *mut std::ffi::c_void {
+    next!(dlopen: unsafe extern "C" fn(*const c_char, c_int) -> *mut std::ffi::c_void)
+        .map_or(null_mut(), |f| f as *mut std::ffi::c_void)
+}
+
+/// Drift for a library about to be loaded as `name`. A name with a slash is
+/// the file itself (relative to the cwd); a bare name that is already
+/// loaded maps nothing new; otherwise the loader's search is followed
+/// through `LD_LIBRARY_PATH` and the system library directories (a
+/// library found only through the caller's `RUNPATH` or `ld.so.conf`
+/// directories outside those is not checked: docs/security.md).
+fn check_load(active: &'static Active, name: &[u8]) -> Verdict {
+    let Some(action) = active.table.policy().drift else {
+        return Verdict::Allow;
+    };
+    if action == Action::Allow {
+        return Verdict::Allow;
+    }
+    let mut found = PathBuf::new();
+    let path: &[u8] = if name.contains(&b'/') {
+        name
+    } else {
+        type DlopenFn = unsafe extern "C" fn(*const c_char, c_int) -> *mut std::ffi::c_void;
+        let mut z = PathBuf::new();
+        if z.set(&[name, b"\0"]).is_none() {
+            return Verdict::Allow;
+        }
+        if let Some(real) = next!(dlopen: DlopenFn) {
+            // SAFETY: a NUL-terminated name; RTLD_NOLOAD maps nothing.
+            let h = unsafe {
+                real(
+                    z.as_bytes().as_ptr().cast(),
+                    libc::RTLD_LAZY | libc::RTLD_NOLOAD,
+                )
+            };
+            if !h.is_null() {
+                // SAFETY: `h` came from dlopen just now (a reference we drop).
+                unsafe { libc::dlclose(h) };
+                return Verdict::Allow;
+            }
+        }
+        if !search_library(name, &mut found) {
+            return Verdict::Allow; // not found: dlopen fails by itself
+        }
+        found.as_bytes()
+    };
+    match drift::verdict_at(libc::AT_FDCWD, path, Use::Load) {
+        Some(Drift::Drifted(reason)) => {
+            let ignored = false;
+            check::drifted(active, "dlopen", ignored, action, reason, |r| {
+                r.target = Inline::from_bytes(path);
+            })
+        }
+        Some(Drift::NoManifest) => {
+            if let Some(why) = drift::inert_reason() {
+                check::drift_inert(why);
+            }
+            Verdict::Allow
+        }
+        None | Some(Drift::Known | Drift::NotRunnable) => Verdict::Allow,
+    }
+}
+
+/// The first `DIR/name` that exists along `LD_LIBRARY_PATH`, then the
+/// system library directories, as the loader would find it.
+fn search_library(name: &[u8], out: &mut PathBuf) -> bool {
+    // SAFETY: getenv reads the environment without allocating.
+    let env = unsafe { cstr(libc::getenv(c"LD_LIBRARY_PATH".as_ptr())) }.unwrap_or(b"");
+    let system: &[&[u8]] = &[
+        b"/lib/x86_64-linux-gnu",
+        b"/usr/lib/x86_64-linux-gnu",
+        b"/lib/aarch64-linux-gnu",
+        b"/usr/lib/aarch64-linux-gnu",
+        b"/lib64",
+        b"/usr/lib64",
+        b"/lib",
+        b"/usr/lib",
+    ];
+    let dirs = env
+        .split(|&b| b == b':' || b == b';')
+        .filter(|d| !d.is_empty())
+        .chain(system.iter().copied());
+    for dir in dirs {
+        if out.set(&[dir, b"/", name, b"\0"]).is_none() {
+            continue;
+        }
+        let fd = sys::open_path(libc::AT_FDCWD, out.as_bytes().as_ptr().cast(), 0);
+        if fd >= 0 {
+            sys::close(fd);
+            return out.set(&[dir, b"/", name]).is_some();
+        }
+    }
+    false
 }

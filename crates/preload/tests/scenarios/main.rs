@@ -14,7 +14,8 @@
 //! the library, and no deny event.
 //!
 //! `{d}` in commands, rules and events is the scenario's directory (with
-//! `pub/a` and `secret/f`), `{routes}` the compiled probe.
+//! `pub/a` and `secret/f`), `{routes}` the compiled probe, `{spawn}` the
+//! spawn and PATH-search probe (`tests/c/spawn.c`).
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -81,9 +82,15 @@ fn routes() -> &'static Path {
     P.get_or_init(|| common::c_program("routes", &["-ldl"]))
 }
 
+fn spawn() -> &'static Path {
+    static P: OnceLock<PathBuf> = OnceLock::new();
+    P.get_or_init(|| common::c_program("spawn", &[]))
+}
+
 fn fill(s: &str, d: &Path) -> String {
     s.replace("{d}", &d.display().to_string())
         .replace("{routes}", &routes().display().to_string())
+        .replace("{spawn}", &spawn().display().to_string())
 }
 
 fn reset(d: &Path) {

@@ -46,6 +46,34 @@ fn sockets(d: &Path) -> Box<dyn Any> {
     ))
 }
 
+/// `decoy/id` a directory and `decoy/echo` a non-executable file, both
+/// named like programs of `/usr/bin`, earlier in `PATH` than it.
+fn decoys(d: &Path) -> Box<dyn Any> {
+    let _ = std::fs::remove_dir_all(d.join("decoy"));
+    std::fs::create_dir_all(d.join("decoy/id")).unwrap();
+    std::fs::write(d.join("decoy/echo"), "not a program\n").unwrap();
+    Box::new(())
+}
+
+/// `pub/script` runs `/usr/bin/id` through `#!`, `pub/twin` `/usr/bin/echo`,
+/// `pub/nested` runs `pub/script` as its interpreter.
+fn scripts(d: &Path) -> Box<dyn Any> {
+    use std::os::unix::fs::PermissionsExt;
+    for (name, text) in [
+        ("script", "#!/usr/bin/id\n".to_string()),
+        ("twin", "#! /usr/bin/echo twin\n".to_string()),
+        ("nested", format!("#!{}/pub/script\n", d.display())),
+    ] {
+        let p = d.join("pub").join(name);
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    Box::new(())
+}
+
+const LOADER: &str = "/lib64/ld-linux-x86-64.so.2";
+const CAT_SECRET: &str = r#"[{"name": "cat-secret", "kind": "file", "program": ["/usr/bin/cat"], "path": ["{d}/secret/**"], "action": "deny"}]"#;
+
 /// A Python one-liner: `ctypes.CDLL(None)`'s NAME called with ARGS (the
 /// path in `sys.argv[1]`), printing `ok` or the errno text like the probe.
 macro_rules! py_ctypes {
@@ -328,4 +356,64 @@ scenarios! {
         twin: &["perl", "-e", "my @h = gethostbyname($ARGV[0]) or die qq(error: $!\n); print qq(ok\n)", "vm"],
         rules: NO_HOST, text: EPERM, rule: "no-localhost", calls: &["gethostbyname"],
         target: "localhost", program: "/usr/bin/perl", ..BASE };
+
+    // 3. PATH searches: the candidate the kernel runs is the one checked.
+    execvp_decoy_directory_in_path => Scenario {
+        attack: &["env", "PATH={d}/decoy:/usr/bin", "id", "-u"],
+        twin: &["env", "PATH={d}/decoy:/usr/bin", "echo", "twin"], rules: NO_ID, code: Some(126),
+        text: "Permission denied", rule: "no-id", calls: &["execvp"], target: "/usr/bin/id",
+        program: "/usr/bin/env", setup: decoys, ..BASE };
+    execvp_through_timeout => Scenario {
+        attack: &["env", "PATH={d}/decoy:/usr/bin", "timeout", "5", "id", "-u"],
+        twin: &["env", "PATH={d}/decoy:/usr/bin", "timeout", "5", "echo", "twin"], rules: NO_ID,
+        code: Some(126), text: "Permission denied", rule: "no-id", calls: &["execvp"],
+        target: "/usr/bin/id", program: "/usr/bin/timeout", setup: decoys, ..BASE };
+    execvp_probe => Scenario {
+        attack: &["env", "PATH={d}/decoy:/usr/bin", "{spawn}", "execvp", "id", "-u"],
+        twin: &["env", "PATH={d}/decoy:/usr/bin", "{spawn}", "execvp", "echo", "twin"], rules: NO_ID,
+        text: PERM, rule: "no-id", calls: &["execvp"], target: "/usr/bin/id",
+        program: "{spawn}", setup: decoys, ..BASE };
+    posix_spawnp_decoy_directory_in_path => Scenario {
+        attack: &["env", "PATH={d}/decoy:/usr/bin", "{spawn}", "spawnp", "id", "-u"],
+        twin: &["env", "PATH={d}/decoy:/usr/bin", "{spawn}", "spawnp", "echo", "twin"], rules: NO_ID,
+        text: PERM, rule: "no-id", calls: &["posix_spawnp"], target: "/usr/bin/id",
+        program: "{spawn}", setup: decoys, ..BASE };
+
+    // 4. Interpreters and the loader.
+    shebang_interpreter => Scenario { attack: &["/bin/sh", "-c", "{d}/pub/script"],
+        twin: &["/bin/sh", "-c", "{d}/pub/twin"], rules: NO_ID, code: Some(126),
+        text: "Permission denied", rule: "no-id", calls: &["execve"], target: "/usr/bin/id",
+        program: "/usr/bin/dash", setup: scripts, ..BASE };
+    shebang_nested_interpreter => Scenario { attack: &["/bin/sh", "-c", "{d}/pub/nested"],
+        twin: &["/bin/sh", "-c", "{d}/pub/twin"], rules: NO_ID, code: Some(126),
+        text: "Permission denied", rule: "no-id", calls: &["execve"], target: "/usr/bin/id",
+        program: "/usr/bin/dash", setup: scripts, ..BASE };
+    loader_runs_a_program => Scenario {
+        attack: &["/bin/sh", "-c", "/lib64/ld-linux-x86-64.so.2 /usr/bin/id -u"],
+        twin: &["/bin/sh", "-c", "/lib64/ld-linux-x86-64.so.2 /usr/bin/echo twin"], rules: NO_ID,
+        code: Some(126), text: "Permission denied", rule: "no-id", calls: &["execve"],
+        target: "/usr/bin/id", program: "/usr/bin/dash", ..BASE };
+    loader_options_before_the_program => Scenario {
+        attack: &["/bin/sh", "-c", "/lib64/ld-linux-x86-64.so.2 --argv0 x --library-path /usr/lib /usr/bin/id -u"],
+        twin: &["/bin/sh", "-c", "/lib64/ld-linux-x86-64.so.2 --argv0 x --library-path /usr/lib /usr/bin/echo twin"],
+        rules: NO_ID, code: Some(126), text: "Permission denied", rule: "no-id", calls: &["execve"],
+        target: "/usr/bin/id", program: "/usr/bin/dash", ..BASE };
+    loader_program_identity => Scenario { attack: &[LOADER, "/usr/bin/cat", "{d}/secret/f"],
+        twin: &[LOADER, "/usr/bin/cat", "{d}/pub/a"], rules: CAT_SECRET, code: Some(1),
+        text: "Permission denied", rule: "cat-secret", calls: &["open"], target: "{d}/secret/f",
+        program: "/usr/bin/cat", ..BASE };
+
+    // 7. posix_spawn file actions.
+    spawn_file_action_open => Scenario { attack: &["{spawn}", "spawn-open", "{d}/secret/f"],
+        twin: &["{spawn}", "spawn-open", "{d}/pub/a"], rules: SECRET, text: PERM,
+        rule: "secret", calls: &["posix_spawn"], target: "{d}/secret/f", program: "{spawn}", ..BASE };
+    spawn_file_action_open_after_chdir => Scenario {
+        attack: &["{spawn}", "spawn-open-chdir", "{d}/secret", "f"],
+        twin: &["{spawn}", "spawn-open-chdir", "{d}/pub", "a"], rules: SECRET, text: PERM,
+        rule: "secret", calls: &["posix_spawn"], target: "{d}/secret/f", program: "{spawn}", ..BASE };
+    spawn_file_action_python => Scenario {
+        attack: &["python3", "-c", "import os, sys\ntry:\n    pid = os.posix_spawn('/bin/cat', ['cat'], os.environ, file_actions=[(os.POSIX_SPAWN_OPEN, 0, sys.argv[1], os.O_RDONLY, 0)])\n    os.waitpid(pid, 0)\nexcept OSError as e:\n    print('error:', e.strerror)\n    sys.exit(1)\n", "{d}/secret/f"],
+        twin: &["python3", "-c", "import os, sys\ntry:\n    pid = os.posix_spawn('/bin/cat', ['cat'], os.environ, file_actions=[(os.POSIX_SPAWN_OPEN, 0, sys.argv[1], os.O_RDONLY, 0)])\n    os.waitpid(pid, 0)\nexcept OSError as e:\n    print('error:', e.strerror)\n    sys.exit(1)\n", "{d}/pub/a"],
+        rules: SECRET, text: PERM, rule: "secret", calls: &["posix_spawn"], target: "{d}/secret/f",
+        program: PY, ..BASE };
 }
