@@ -11,7 +11,7 @@ use crate::image::{
 use crate::layer::{self, LayerInputs};
 use crate::libc::{self, Libc, LibcKind};
 use crate::library::{self, Library};
-use crate::report::{CheckReport, LayerReport, LibcReport, PlatformReport};
+use crate::report::{BackstopReport, CheckReport, LayerReport, LibcReport, PlatformReport};
 use crate::rootfs::{RootFs, ScanDepth};
 use crate::runtime_config::{ImageIdentity, PolicyOptions, LIBRARY_PATH};
 use oci_spec::image::{
@@ -640,6 +640,7 @@ pub fn check(src: &mut dyn Source, opts: &Options) -> Result<CheckReport> {
         }
         let mut r = report_of(&a);
         r.static_executables = Some(a.rootfs.static_executables());
+        r.backstop = backstop_report(src, &a, opts)?;
         platforms.push(r);
     }
     Ok(CheckReport {
@@ -647,4 +648,75 @@ pub fn check(src: &mut dyn Source, opts: &Options) -> Result<CheckReport> {
         digest: root.digest.to_string(),
         platforms,
     })
+}
+
+/// `--check`: the policy that would be baked (`--policy FILE`), else the
+/// one an instrumented image already bakes; when it asks for a kernel
+/// backstop, the files whose privileges `no_new_privs` takes away.
+fn backstop_report(
+    src: &mut dyn Source,
+    a: &Analysis,
+    opts: &Options,
+) -> Result<Option<BackstopReport>> {
+    let (text, source) = match opts.policy.load_baked()? {
+        Some(baked) => {
+            let file = opts
+                .policy
+                .baked_policy
+                .as_ref()
+                .or(opts.policy.policy.as_ref())
+                .cloned()
+                .unwrap_or_default();
+            (baked.bytes, format!("--policy {file}"))
+        }
+        None => match baked_in_image(src, a)? {
+            Some(bytes) => (
+                bytes,
+                format!("/{} of the image", crate::runtime_config::POLICY_PATH),
+            ),
+            None => return Ok(None),
+        },
+    };
+    let place = source.clone();
+    let text = String::from_utf8_lossy(&text);
+    let (policy, diags) = ldguard_policy::check_str(&text, &place);
+    let Some(policy) = policy else {
+        return Err(Error::invalid(
+            place,
+            format!(
+                "the baked policy does not validate:\n{}",
+                diags.render(&text)
+            ),
+        ));
+    };
+    if !policy.backstop.is_some_and(|b| b.any()) {
+        return Ok(None);
+    }
+    Ok(Some(BackstopReport {
+        installed: policy.mode == ldguard_policy::Mode::Enforce,
+        mode: policy.mode.to_string(),
+        policy: policy.name,
+        source,
+        privileged_files: a.rootfs.privileged_files(),
+    }))
+}
+
+/// The policy file in the image's ldguard layer, if it has one.
+fn baked_in_image(src: &mut dyn Source, a: &Analysis) -> Result<Option<Vec<u8>>> {
+    let Some(i) = a.ldguard_index else {
+        return Ok(None);
+    };
+    let mut layer = RootFs::new();
+    scan_layer(
+        src,
+        &mut layer,
+        i,
+        &a.manifest.layers()[i],
+        &a.diff_ids[i],
+        ScanDepth::Loader,
+        crate::progress::Progress::new(true),
+    )?;
+    Ok(layer
+        .read(crate::runtime_config::POLICY_PATH)
+        .map(|(_, data)| data.to_vec()))
 }

@@ -21,6 +21,10 @@ pub struct PlatformReport {
     pub already_instrumented: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub static_executables: Option<Vec<String>>,
+    /// `--check`: the kernel backstop the baked policy asks for, and the
+    /// files it takes privileges from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backstop: Option<BackstopReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub layer: Option<LayerReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -33,6 +37,21 @@ pub struct LibcReport {
     pub kind: crate::libc::LibcKind,
     pub version: Option<String>,
     pub path: String,
+}
+
+/// A baked policy that asks for the kernel backstop: its `no_new_privs`
+/// makes setuid, setgid and file-capability programs run without the
+/// privileges they would gain.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackstopReport {
+    pub policy: String,
+    /// Where the policy came from: `--policy FILE` or the image's own.
+    pub source: String,
+    pub mode: String,
+    /// Whether the library installs it as the policy stands (enforce mode).
+    pub installed: bool,
+    pub privileged_files: Vec<crate::rootfs::PrivilegedFile>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -100,6 +119,9 @@ impl CheckReport {
             if p.already_instrumented {
                 s.push_str("  already instrumented (the ldguard layer would be replaced)\n");
             }
+            if let Some(b) = &p.backstop {
+                s.push_str(&b.to_text());
+            }
             if let Some(list) = &p.static_executables {
                 s.push_str(&format!(
                     "  static executables (not covered by ldguard): {}\n",
@@ -109,6 +131,36 @@ impl CheckReport {
                     s.push_str(&format!("    {e}\n"));
                 }
             }
+        }
+        s
+    }
+}
+
+impl BackstopReport {
+    fn to_text(&self) -> String {
+        let mut s = format!(
+            "  backstop:      policy `{}` ({}) asks for the kernel backstop, which sets no_new_privs{}\n",
+            self.policy,
+            self.source,
+            if self.installed {
+                String::new()
+            } else {
+                format!(
+                    " once the policy enforces (its mode is `{}`: not installed yet)",
+                    self.mode
+                )
+            }
+        );
+        if self.privileged_files.is_empty() {
+            s.push_str("  setuid/setgid files: none\n");
+            return s;
+        }
+        s.push_str(&format!(
+            "  setuid/setgid files (they run without these privileges under no_new_privs): {}\n",
+            self.privileged_files.len()
+        ));
+        for f in &self.privileged_files {
+            s.push_str(&format!("    {} ({})\n", f.path, f.gains));
         }
         s
     }

@@ -36,6 +36,9 @@ pub struct Node {
     /// SHA-256 of the content of executables and shared libraries, for
     /// the drift manifest.
     pub sha256: Option<[u8; 32]>,
+    /// The layer gives the file capabilities (`security.capability`), which
+    /// `no_new_privs` ignores like the setuid bit.
+    pub file_caps: bool,
 }
 
 /// Whether the drift manifest lists this file: executable, or named like
@@ -46,9 +49,27 @@ pub fn in_drift_manifest(path: &str, mode: u32) -> bool {
     mode & 0o111 != 0 || base.ends_with(".so") || base.contains(".so.")
 }
 
+/// Whether a tar member carries file capabilities (a PAX
+/// `SCHILY.xattr.security.capability` record, as podman and buildah write).
+fn has_file_caps<R: Read>(entry: &mut tar::Entry<'_, R>) -> bool {
+    let Ok(Some(pax)) = entry.pax_extensions() else {
+        return false;
+    };
+    pax.flatten()
+        .any(|e| e.key_bytes() == b"SCHILY.xattr.security.capability")
+}
+
 fn sha256(data: &[u8]) -> [u8; 32] {
     use sha2::Digest as _;
     sha2::Sha256::digest(data).into()
+}
+
+/// A file whose exec raises privileges (see [`RootFs::privileged_files`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PrivilegedFile {
+    pub path: String,
+    /// e.g. `setuid uid 0`, `setgid gid 42`, `file capabilities`.
+    pub gains: String,
 }
 
 /// Which file contents a scan keeps.
@@ -69,6 +90,7 @@ pub struct RootFs {
 fn wanted_content(path: &str) -> bool {
     let base = path.rsplit('/').next().unwrap_or(path);
     path == "etc/ld.so.preload"
+        || path == crate::runtime_config::POLICY_PATH
         || base == "libc.so.6"
         || (base.starts_with("libc-") && base.ends_with(".so"))
         || (base.starts_with("ld-musl-") && base.ends_with(".so.1"))
@@ -174,6 +196,7 @@ impl RootFs {
             let mut data = None;
             let mut static_exe = false;
             let mut digest = None;
+            let file_caps = kind == Kind::File && has_file_caps(&mut entry);
             if kind == Kind::File {
                 let exe = mode & 0o111 != 0 && depth == ScanDepth::Executables;
                 let listed = in_drift_manifest(&path, mode);
@@ -205,6 +228,7 @@ impl RootFs {
                     data,
                     static_exe,
                     sha256: digest,
+                    file_caps,
                 },
             );
         }
@@ -274,6 +298,9 @@ impl RootFs {
                     data: None,
                     static_exe: false,
                     sha256: None,
+                    // `install --root` writes into a tree; only `--check`
+                    // of an image reports privileges.
+                    file_caps: false,
                 };
                 if node.kind == Kind::File {
                     let exe = node.mode & 0o111 != 0 && depth == ScanDepth::Executables;
@@ -411,6 +438,41 @@ impl RootFs {
             }
         }
         set.into_iter().collect()
+    }
+
+    /// Files that run with more privileges than their caller (setuid,
+    /// setgid, file capabilities), hard links under every name, sorted.
+    pub fn privileged_files(&self) -> Vec<PrivilegedFile> {
+        let mut out = Vec::new();
+        for (path, node) in &self.nodes {
+            let file = match &node.kind {
+                Kind::File => node,
+                Kind::Hardlink(t) => match self.nodes.get(t) {
+                    Some(n) if n.kind == Kind::File => n,
+                    _ => continue,
+                },
+                _ => continue,
+            };
+            let mut gains = Vec::new();
+            // The setgid bit without group execute marks mandatory locking,
+            // not a privilege.
+            if file.mode & 0o4000 != 0 && file.mode & 0o111 != 0 {
+                gains.push(format!("setuid uid {}", file.uid));
+            }
+            if file.mode & 0o2000 != 0 && file.mode & 0o010 != 0 {
+                gains.push(format!("setgid gid {}", file.gid));
+            }
+            if file.file_caps {
+                gains.push("file capabilities".to_string());
+            }
+            if !gains.is_empty() {
+                out.push(PrivilegedFile {
+                    path: format!("/{path}"),
+                    gains: gains.join(", "),
+                });
+            }
+        }
+        out
     }
 
     /// The content of a regular file after resolving symlinks.

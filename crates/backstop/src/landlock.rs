@@ -221,6 +221,7 @@ fn class_plan(policy: &Policy, class: Class, notes: &mut Vec<Note>) -> ClassPlan
     };
     let default_allow = !policy.default_action(kind).blocks();
     let mut entries = Vec::new();
+    let first_note = notes.len();
     let mut note = |rule: usize, enforced: bool, text: String| {
         notes.push(Note {
             rule,
@@ -315,11 +316,28 @@ fn class_plan(policy: &Policy, class: Class, notes: &mut Vec<Note>) -> ClassPlan
             }
         }
     }
-    ClassPlan {
+    let plan = ClassPlan {
         class,
         entries,
         default_allow,
+    };
+    if !plan.handled() {
+        // Nothing of this class is denied, so Landlock does not handle it:
+        // an allow or audit rule has nothing to grant.
+        let granted = format!("{}: granted", class.name());
+        for n in notes[first_note..]
+            .iter_mut()
+            .filter(|n| n.text.starts_with(&granted) || n.text.contains("` widened to "))
+        {
+            n.text = format!(
+                "{}: nothing for the kernel to do (no rule or default denies {}, so the backstop leaves it unrestricted)",
+                class.name(),
+                class.name()
+            );
+        }
+        notes.dedup_by(|a, b| a.rule == b.rule && a.text == b.text);
     }
+    plan
 }
 
 fn port_plan(policy: &Policy, direction: Direction, notes: &mut Vec<Note>) -> PortPlan {
@@ -472,12 +490,32 @@ pub fn dropped_by_abi(plan: &LandlockPlan, abi: i32) -> Vec<String> {
     if abi < 4 && plan.ports.iter().any(|p| p.allowed.is_some()) {
         out.push("TCP bind/connect (ABI 4) is not restricted".into());
     }
-    if abi > PINNED_ABI_NUMBER {
-        out.push(format!(
-            "(the kernel offers ABI {abi}; the backstop is written against ABI {PINNED_ABI_NUMBER})"
-        ));
-    }
     out
+}
+
+/// What a kernel newer than the pinned ABI offers that the backstop does
+/// not use; `None` at or below it.
+pub fn unused_by_abi(abi: i32) -> Option<String> {
+    (abi > PINNED_ABI_NUMBER).then(|| {
+        let newer = [
+            (5, "device ioctl (ABI 5)"),
+            (6, "abstract unix socket and signal scoping (ABI 6)"),
+            (7, "audit logging of denials (ABI 7)"),
+        ];
+        let names: Vec<&str> = newer
+            .iter()
+            .filter(|(v, _)| *v <= abi)
+            .map(|(_, n)| *n)
+            .collect();
+        format!(
+            "the backstop uses ABI {PINNED_ABI_NUMBER}'s rights, all present here; not used: {}",
+            if names.is_empty() {
+                format!("what ABI {abi} adds")
+            } else {
+                names.join(", ")
+            }
+        )
+    })
 }
 
 /// One Landlock rule to add at install time.

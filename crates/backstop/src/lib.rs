@@ -224,11 +224,15 @@ pub fn explain(policy: &Policy, abi: i32) -> String {
     ));
     out.push_str(&format!(
         "this kernel: Landlock ABI {abi}{}\n",
-        if abi == 0 { " (absent)" } else { "" }
+        match landlock::unused_by_abi(abi) {
+            _ if abi == 0 => " (absent)".to_string(),
+            Some(unused) => format!(" ({unused})"),
+            None => String::new(),
+        }
     ));
     if let Some(drift) = policy.drift {
         out.push_str(&format!(
-            "drift: `{drift}` for executing or loading a file the image's manifest does not know (checked by the hooks at exec and dlopen, not by the kernel)\n"
+            "drift: `{drift}` for executing or loading a file the image's manifest does not know (checked by the hooks at exec and dlopen, not by the kernel: execs by static programs or raw system calls are not checked; inert in an image without /etc/ldguard/drift.manifest)\n"
         ));
     }
     for (i, rule) in policy.rules.iter().enumerate() {
