@@ -1,6 +1,7 @@
 //! Compilation of a validated [`Policy`] into the immutable [`RuleTable`]
 //! that answers [`RuleTable::decide`].
 
+use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 
 use crate::diag::Diagnostics;
@@ -159,7 +160,7 @@ struct Index {
     resolution: [bool; 4],
     /// Literal path prefixes of blocking file and exec rules, by rule
     /// index, for [`RuleTable::blocking_rule_under`].
-    guarded: Box<[(Box<[u8]>, u32)]>,
+    guarded: Box<[(Cow<'static, [u8]>, u32)]>,
 }
 
 impl Index {
@@ -218,7 +219,7 @@ impl Index {
             needs_resolution(policy, &bucket(Kind::Exec, None), Kind::Exec),
             needs_resolution(policy, &bucket(Kind::Network, None), Kind::Network),
         ];
-        let mut guarded: Vec<(Box<[u8]>, u32)> = cands
+        let mut guarded: Vec<(Cow<'static, [u8]>, u32)> = cands
             .clone()
             .filter(|c| !c.check_program)
             .flat_map(|c| {
@@ -230,7 +231,7 @@ impl Index {
                     .filter(move |_| blocking)
                     .map(|g| g.literal_prefix())
                     .filter(|p| p.first() == Some(&b'/'))
-                    .map(move |p| (Box::from(p), c.rule))
+                    .map(move |p| (Cow::Owned(p.to_vec()), c.rule))
             })
             .collect();
         guarded.sort_by_key(|g| g.1);
@@ -603,8 +604,16 @@ impl RuleTable {
         }
         w.bytes(s.names.as_bytes());
         w.u32s(&s.name_ends);
-        for p in s.programs.iter() {
-            w.opt_globs(p.as_deref());
+        let with_program: Vec<(usize, &[Glob])> = s
+            .programs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| Some((i, p.as_deref()?)))
+            .collect();
+        w.len(with_program.len());
+        for (i, globs) in with_program {
+            w.len(i);
+            w.globs(globs);
         }
         let idx = &self.index;
         for p in [&idx.file[0], &idx.file[1], &idx.exec] {
@@ -678,9 +687,14 @@ impl RuleTable {
         {
             return damaged("bad rule names");
         }
-        let mut programs = Vec::with_capacity(n);
-        for _ in 0..n {
-            programs.push(r.opt_globs()?);
+        let mut programs: Vec<Option<Box<[Glob]>>> = vec![None; n];
+        for _ in 0..r.len(5)? {
+            let i = r.u32()? as usize;
+            let globs = r.globs()?;
+            match programs.get_mut(i) {
+                Some(slot) if slot.is_none() => *slot = Some(globs.into()),
+                _ => return damaged("bad program rule"),
+            }
         }
         let n_rules = n as u32;
         let file = [
@@ -707,7 +721,7 @@ impl RuleTable {
         let g = r.len(8)?;
         let mut guarded = Vec::with_capacity(g);
         for _ in 0..g {
-            let prefix: Box<[u8]> = r.bytes()?.into();
+            let prefix = Cow::Borrowed(r.bytes()?);
             let rule = r.u32()?;
             if rule >= n_rules {
                 return damaged("bad rule index");
@@ -754,17 +768,18 @@ pub(crate) fn encode_cands(w: &mut Writer, cands: &[Cand]) {
 }
 
 pub(crate) fn decode_cands(r: &mut Reader<'_>, n_rules: u32) -> Read<Box<[Cand]>> {
-    let raw = r.u32s()?;
-    raw.iter()
-        .map(|&x| {
-            let rule = x & !(1 << 31);
-            if rule >= n_rules {
-                return damaged("bad rule index");
-            }
-            Ok(Cand {
-                rule,
-                check_program: x >> 31 != 0,
-            })
-        })
-        .collect()
+    let n = r.len(4)?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let x = r.u32()?;
+        let rule = x & !(1 << 31);
+        if rule >= n_rules {
+            return damaged("bad rule index");
+        }
+        out.push(Cand {
+            rule,
+            check_program: x >> 31 != 0,
+        });
+    }
+    Ok(out.into())
 }

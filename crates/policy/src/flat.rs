@@ -108,9 +108,12 @@ pub fn encode(
     policy_sha256: [u8; 32],
     library_version: &str,
 ) -> Vec<u8> {
-    let mut payload = Writer::default();
-    table.encode_payload(&mut payload);
-    let payload = payload.buf;
+    let mut w = Writer::default();
+    table.encode_payload(&mut w);
+    let mut payload = Vec::with_capacity(4 + w.strings.len() + w.buf.len());
+    payload.extend_from_slice(&(w.strings.len() as u32).to_le_bytes());
+    payload.extend_from_slice(w.strings.as_bytes());
+    payload.extend_from_slice(&w.buf);
     let program = table.program().unwrap_or(b"");
     let mut out =
         Vec::with_capacity(HEADER + program.len() + payload.len() + policy_text.len() + 16);
@@ -193,7 +196,12 @@ pub fn decode(bytes: &'static [u8], expect: &Expect<'_>) -> Result<Decoded, Flat
     }
     let mut sha = [0u8; 32];
     sha.copy_from_slice(&bytes[48..80]);
-    let mut reader = Reader { buf: payload };
+    let mut reader = Reader {
+        buf: payload,
+        strings: "",
+    };
+    let strings = reader.bytes()?;
+    reader.strings = std::str::from_utf8(strings).map_err(|_| FlatError::Damaged("bad UTF-8"))?;
     let table = RuleTable::decode_payload(&mut reader, specialised.then_some(program), text)?;
     if !reader.buf.is_empty() {
         return Err(FlatError::Damaged("bytes after the payload"));
@@ -239,6 +247,8 @@ fn checksum(head: &[u8], body: &[u8]) -> u64 {
 #[derive(Default)]
 pub(crate) struct Writer {
     buf: Vec<u8>,
+    /// Glob texts, validated as UTF-8 once by the reader.
+    strings: String,
 }
 
 impl Writer {
@@ -284,7 +294,9 @@ impl Writer {
                 GlobStyle::Unix => 1,
                 GlobStyle::Host => 2,
             });
-            self.bytes(g.as_str().as_bytes());
+            self.u32(self.strings.len() as u32);
+            self.len(g.as_str().len());
+            self.strings.push_str(g.as_str());
         }
     }
     pub fn opt_globs(&mut self, globs: Option<&[Glob]>) {
@@ -301,6 +313,7 @@ impl Writer {
 /// Reads the payload's values; every read is bounds-checked.
 pub(crate) struct Reader<'a> {
     buf: &'a [u8],
+    strings: &'a str,
 }
 
 pub(crate) type Read<T> = Result<T, FlatError>;
@@ -308,7 +321,7 @@ pub(crate) type Read<T> = Result<T, FlatError>;
 const SHORT: FlatError = FlatError::Damaged("payload ends early");
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Read<&'a [u8]> {
+    pub fn take(&mut self, n: usize) -> Read<&'a [u8]> {
         if self.buf.len() < n {
             return Err(SHORT);
         }
@@ -375,7 +388,7 @@ impl<'a> Reader<'a> {
 /// Globs borrow their text from the table, which lives for the process.
 impl Reader<'static> {
     pub fn globs(&mut self) -> Read<Vec<Glob>> {
-        let n = self.len(5)?;
+        let n = self.len(9)?;
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
             let style = match self.u8()? {
@@ -384,7 +397,12 @@ impl Reader<'static> {
                 2 => GlobStyle::Host,
                 _ => return Err(FlatError::Damaged("bad glob style")),
             };
-            let text = self.str()?;
+            let at = self.u32()? as usize;
+            let len = self.u32()? as usize;
+            let text = self
+                .strings
+                .get(at..at.saturating_add(len))
+                .ok_or(FlatError::Damaged("bad glob text"))?;
             out.push(Glob::from_table(text, style));
         }
         Ok(out)

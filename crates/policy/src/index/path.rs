@@ -212,19 +212,23 @@ impl Radix {
         place: Place,
     ) -> Read<Radix> {
         let n = r.len(32)?;
-        let mut nodes = Vec::with_capacity(n);
-        for _ in 0..n {
-            nodes.push(Node {
-                label: r.u32()?,
-                label_len: r.u32()?,
-                children: r.u32()?,
-                n_children: r.u32()?,
-                entries: r.u32()?,
-                n_entries: r.u32()?,
-                min_rule: r.u32()?,
-                dense: r.u32()?,
-            });
-        }
+        let raw = r.take(n * 32)?;
+        let nodes: Vec<Node> = raw
+            .chunks_exact(32)
+            .map(|c| {
+                let f = |i: usize| u32::from_le_bytes(c[i * 4..i * 4 + 4].try_into().expect("4"));
+                Node {
+                    label: f(0),
+                    label_len: f(1),
+                    children: f(2),
+                    n_children: f(3),
+                    entries: f(4),
+                    n_entries: f(5),
+                    min_rule: f(6),
+                    dense: f(7),
+                }
+            })
+            .collect();
         let labels = r.bytes()?.to_vec();
         let child_bytes = r.bytes()?.to_vec();
         let child_ids = r.u32s()?.into_vec();
@@ -233,17 +237,22 @@ impl Radix {
         let mut dense = Vec::with_capacity(d);
         for _ in 0..d {
             let mut table = [0u32; 256];
-            for x in &mut table {
-                *x = r.u32()?;
+            for (x, c) in table.iter_mut().zip(r.take(1024)?.chunks_exact(4)) {
+                *x = u32::from_le_bytes(c.try_into().expect("4"));
             }
-            if table.iter().any(|&x| x as usize > n) {
+            if table.iter().any(|&x| x == 1 || x as usize > n) {
                 return damaged("bad dense child");
             }
             dense.push(table);
         }
         let within =
             |start: u32, len: u32, total: usize| (start as u64 + len as u64) <= total as u64;
-        if child_bytes.len() != child_ids.len() || child_ids.iter().any(|&c| c as usize >= n) {
+        // Every edge consumes at least one byte of the path (`walk` ends),
+        // and the root is nobody's child.
+        if child_bytes.len() != child_ids.len()
+            || child_ids.iter().any(|&c| c == 0 || c as usize >= n)
+            || nodes.iter().skip(1).any(|node| node.label_len == 0)
+        {
             return damaged("bad child");
         }
         for node in &nodes {
