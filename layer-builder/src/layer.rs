@@ -108,6 +108,15 @@ fn items<'a>(inp: &'a LayerInputs<'a>) -> Result<BTreeMap<String, Item<'a>>> {
                 content: Content::File(p),
             },
         );
+        if let Some(table) = crate::baked_table::encode(p) {
+            m.insert(
+                format!("{POLICY_PATH}{}", crate::baked_table::SUFFIX),
+                Item {
+                    mode: 0o644,
+                    content: Content::Owned(table),
+                },
+            );
+        }
     }
     if inp.libc == LibcKind::Glibc {
         let base = inp.rootfs.resolve("etc/ld.so.preload");

@@ -1,14 +1,21 @@
 //! Compilation of a validated [`Policy`] into the immutable [`RuleTable`]
 //! that answers [`RuleTable::decide`].
 
-use std::sync::Arc;
+use std::borrow::Cow;
+use std::sync::{Arc, OnceLock};
 
 use crate::diag::Diagnostics;
+use crate::flat::{damaged, FlatError, Read, Reader, Writer};
+use crate::glob::Glob;
 use crate::index::net::NetIndex;
 use crate::index::path::PathIndex;
 use crate::index::{Cand, NONE};
+use crate::model::Backstop;
 use crate::model::{LogSet, Policy, Rule};
-use crate::{Access, Action, Call, Decision, Direction, Kind, Mode, Request, Severity};
+use crate::{
+    Access, Action, Call, Decision, Direction, Kind, LandlockLevel, LogClass, Mode, Request,
+    Severity,
+};
 
 const _: () = assert!(Call::ALL.len() <= 128, "the ignore bitset is a u128");
 
@@ -58,10 +65,32 @@ fn compile(policy: &Policy, program: Option<&[u8]>) -> RuleTable {
             errno: if r.action.blocks() { r.deny_errno() } else { 0 },
         })
         .collect();
+    let mut names = String::new();
+    let mut name_ends = Vec::with_capacity(policy.rules.len());
+    for r in &policy.rules {
+        names.push_str(&r.name);
+        name_ends.push(names.len() as u32);
+    }
     let shared = Arc::new(Shared {
-        policy: policy.clone(),
+        policy: OnceLock::from(policy.clone()),
+        text: None,
+        summary: Summary {
+            name: policy.name.as_str().into(),
+            mode: policy.mode,
+            log: policy.log,
+            defaults: policy.defaults,
+            backstop: policy.backstop,
+            drift: policy.drift,
+        },
         ignored,
         outcomes,
+        names: names.into(),
+        name_ends: name_ends.into(),
+        programs: policy
+            .rules
+            .iter()
+            .map(|r| r.program.clone().map(Into::into))
+            .collect(),
     });
     let candidates = policy
         .rules
@@ -91,10 +120,30 @@ struct Outcome {
 /// What every specialisation of one compiled policy shares.
 #[derive(Debug)]
 struct Shared {
-    policy: Policy,
+    /// The validated document. A table read from its flat form parses it
+    /// from `text` only when something asks for it.
+    policy: OnceLock<Policy>,
+    text: Option<&'static [u8]>,
+    /// What `decide` and the hooks read of the document.
+    summary: Summary,
     ignored: u128,
     /// Per rule, by document index.
     outcomes: Box<[Outcome]>,
+    /// Rule names, concatenated; `name_ends[i]` is where rule i's ends.
+    names: Box<str>,
+    name_ends: Box<[u32]>,
+    /// Per rule, its `program` globs.
+    programs: Box<[Option<Box<[Glob]>>]>,
+}
+
+#[derive(Debug)]
+struct Summary {
+    name: Box<str>,
+    mode: Mode,
+    log: LogSet,
+    defaults: [Action; 4],
+    backstop: Option<Backstop>,
+    drift: Option<Action>,
 }
 
 /// The per-kind lookup structures.
@@ -111,7 +160,7 @@ struct Index {
     resolution: [bool; 4],
     /// Literal path prefixes of blocking file and exec rules, by rule
     /// index, for [`RuleTable::blocking_rule_under`].
-    guarded: Box<[(Box<[u8]>, u32)]>,
+    guarded: Box<[(Cow<'static, [u8]>, u32)]>,
 }
 
 impl Index {
@@ -170,7 +219,7 @@ impl Index {
             needs_resolution(policy, &bucket(Kind::Exec, None), Kind::Exec),
             needs_resolution(policy, &bucket(Kind::Network, None), Kind::Network),
         ];
-        let mut guarded: Vec<(Box<[u8]>, u32)> = cands
+        let mut guarded: Vec<(Cow<'static, [u8]>, u32)> = cands
             .clone()
             .filter(|c| !c.check_program)
             .flat_map(|c| {
@@ -182,7 +231,7 @@ impl Index {
                     .filter(move |_| blocking)
                     .map(|g| g.literal_prefix())
                     .filter(|p| p.first() == Some(&b'/'))
-                    .map(move |p| (Box::from(p), c.rule))
+                    .map(move |p| (Cow::Owned(p.to_vec()), c.rule))
             })
             .collect();
         guarded.sort_by_key(|g| g.1);
@@ -263,7 +312,7 @@ impl RuleTable {
     /// `decide` on the result assumes every request comes from `program`
     /// (it ignores [`Request::program`]).
     pub fn for_program(&self, program: &[u8]) -> RuleTable {
-        let policy = &self.shared.policy;
+        let policy = self.policy();
         let candidates = policy
             .rules
             .iter()
@@ -283,8 +332,12 @@ impl RuleTable {
     /// Decides `req`: the first enabled rule (in document order) that
     /// matches, else the default for the request's kind.
     pub fn decide(&self, req: &Request<'_>) -> Decision {
-        let rules = &self.shared.policy.rules;
-        let program_ok = |i: u32| program_matches(&rules[i as usize], req.program);
+        let programs = &self.shared.programs;
+        let program_ok = |i: u32| {
+            programs[i as usize]
+                .as_ref()
+                .is_none_or(|globs| globs.iter().any(|g| g.is_match(req.program)))
+        };
         let idx = &self.index;
         let rule = match req.kind {
             Kind::File => {
@@ -335,7 +388,7 @@ impl RuleTable {
 
     #[inline]
     fn default_decision(&self, kind: Kind, call: Call) -> Decision {
-        let action = self.shared.policy.default_action(kind);
+        let action = self.shared.summary.defaults[kind.index()];
         Decision {
             action,
             rule: None,
@@ -351,29 +404,66 @@ impl RuleTable {
 
     #[inline]
     fn logs(&self, action: Action, call: Call) -> bool {
-        self.shared.policy.log.logs(action) && !self.is_ignored(call)
+        self.shared.summary.log.logs(action) && !self.is_ignored(call)
     }
 
     pub fn mode(&self) -> Mode {
-        self.shared.policy.mode
+        self.shared.summary.mode
     }
 
     pub fn name(&self) -> &str {
-        &self.shared.policy.name
+        &self.shared.summary.name
     }
 
     /// The outcomes `log` selects, `behavior` included.
     pub fn log_classes(&self) -> LogSet {
-        self.shared.policy.log
+        self.shared.summary.log
+    }
+
+    /// The policy's default action for `kind`.
+    pub fn default_action(&self, kind: Kind) -> Action {
+        self.shared.summary.defaults[kind.index()]
+    }
+
+    /// The policy's `backstop`, without parsing the document of a table
+    /// read from its flat form.
+    pub fn backstop(&self) -> Option<Backstop> {
+        self.shared.summary.backstop
+    }
+
+    /// The policy's `drift` action.
+    pub fn drift(&self) -> Option<Action> {
+        self.shared.summary.drift
     }
 
     pub fn policy_description(&self) -> Option<&str> {
-        self.shared.policy.description.as_deref()
+        self.policy().description.as_deref()
     }
 
-    /// The validated document this table was compiled from.
+    /// The validated document this table was compiled from. For a table
+    /// read from its flat form ([`crate::flat::decode`]) the document is
+    /// parsed from the embedded text on the first call.
     pub fn policy(&self) -> &Policy {
-        &self.shared.policy
+        self.shared.policy.get_or_init(|| {
+            let text = self.shared.text.unwrap_or_default();
+            let parsed = std::str::from_utf8(text)
+                .ok()
+                .and_then(|t| crate::check_str(t, &self.shared.summary.name).0);
+            // The writer compiled this very text, and the reader compared it
+            // with the policy it was given: it parses. Should it not, the
+            // summary is all there is (no rules; `decide` does not need them).
+            parsed.unwrap_or_else(|| Policy {
+                name: self.shared.summary.name.to_string(),
+                mode: self.shared.summary.mode,
+                log: self.shared.summary.log,
+                defaults: self.shared.summary.defaults,
+                ignore: Vec::new(),
+                description: None,
+                rules: Vec::new(),
+                backstop: self.shared.summary.backstop,
+                drift: self.shared.summary.drift,
+            })
+        })
     }
 
     /// The executable given to [`RuleTable::for_program`], if any.
@@ -383,22 +473,25 @@ impl RuleTable {
 
     /// Number of rules in the document (enabled or not).
     pub fn rule_count(&self) -> usize {
-        self.shared.policy.rules.len()
+        self.shared.outcomes.len()
     }
 
     /// Name of the rule at document index `idx` (as in [`Decision::rule`]);
     /// `""` for an index out of range.
     pub fn rule_name(&self, idx: u32) -> &str {
+        let ends = &self.shared.name_ends;
+        let Some(&end) = ends.get(idx as usize) else {
+            return "";
+        };
+        let start = if idx == 0 { 0 } else { ends[idx as usize - 1] };
         self.shared
-            .policy
-            .rules
-            .get(idx as usize)
-            .map_or("", |r| r.name.as_str())
+            .names
+            .get(start as usize..end as usize)
+            .unwrap_or("")
     }
 
     pub fn rule_description(&self, idx: u32) -> Option<&str> {
-        self.shared
-            .policy
+        self.policy()
             .rules
             .get(idx as usize)?
             .description
@@ -474,3 +567,219 @@ const _: fn() = || {
     fn assert_send_sync<T: Send + Sync + 'static>() {}
     assert_send_sync::<RuleTable>();
 };
+
+/// The flat form's payload (see [`crate::flat`]).
+impl RuleTable {
+    pub(crate) fn encode_payload(&self, w: &mut Writer) {
+        let s = &self.shared;
+        let m = &s.summary;
+        w.bytes(m.name.as_bytes());
+        w.u8(m.mode as u8);
+        w.u8(LogClass::ALL
+            .iter()
+            .enumerate()
+            .filter(|(_, &c)| m.log.contains(c))
+            .fold(0, |bits, (i, _)| bits | 1 << i));
+        for a in m.defaults {
+            w.u8(a as u8);
+        }
+        match m.backstop {
+            None => w.u8(0),
+            Some(b) => {
+                w.u8(1);
+                w.bool(b.seccomp);
+                w.u8(b.landlock as u8);
+            }
+        }
+        match m.drift {
+            None => w.u8(0),
+            Some(a) => w.u8(1 + a as u8),
+        }
+        w.u128(s.ignored);
+        w.len(s.outcomes.len());
+        for o in s.outcomes.iter() {
+            w.u8(o.action as u8);
+            w.u8(o.severity as u8);
+            w.u32(o.errno as u32);
+        }
+        w.bytes(s.names.as_bytes());
+        w.u32s(&s.name_ends);
+        let with_program: Vec<(usize, &[Glob])> = s
+            .programs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| Some((i, p.as_deref()?)))
+            .collect();
+        w.len(with_program.len());
+        for (i, globs) in with_program {
+            w.len(i);
+            w.globs(globs);
+        }
+        let idx = &self.index;
+        for p in [&idx.file[0], &idx.file[1], &idx.exec] {
+            p.encode(w);
+        }
+        for n in &idx.net {
+            n.encode(w);
+        }
+        w.len(idx.syscall.len());
+        for cands in idx.syscall.iter() {
+            encode_cands(w, cands);
+        }
+        for r in idx.resolution {
+            w.bool(r);
+        }
+        w.len(idx.guarded.len());
+        for (prefix, rule) in idx.guarded.iter() {
+            w.bytes(prefix);
+            w.u32(*rule);
+        }
+    }
+
+    pub(crate) fn decode_payload(
+        r: &mut Reader<'static>,
+        program: Option<&[u8]>,
+        text: &'static [u8],
+    ) -> Read<RuleTable> {
+        let name: Box<str> = r.str()?.into();
+        let mode = r.pick(Mode::ALL)?;
+        let log_bits = r.u8()?;
+        let log = LogClass::ALL
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| log_bits & (1 << i) != 0)
+            .fold(LogSet::EMPTY, |set, (_, &c)| set.with(c));
+        let mut defaults = [Action::Allow; 4];
+        for d in &mut defaults {
+            *d = r.pick(Action::ALL)?;
+        }
+        let backstop = match r.u8()? {
+            0 => None,
+            1 => Some(Backstop {
+                seccomp: r.bool()?,
+                landlock: r.pick(LandlockLevel::ALL)?,
+            }),
+            _ => return damaged("bad backstop"),
+        };
+        let drift = match r.u8()? {
+            0 => None,
+            n => Some(
+                *Action::ALL
+                    .get(n as usize - 1)
+                    .ok_or(FlatError::Damaged("bad drift"))?,
+            ),
+        };
+        let ignored = r.u128()?;
+        let n = r.len(6)?;
+        let mut outcomes = Vec::with_capacity(n);
+        for _ in 0..n {
+            outcomes.push(Outcome {
+                action: r.pick(Action::ALL)?,
+                severity: r.pick(Severity::ALL)?,
+                errno: r.u32()? as i32,
+            });
+        }
+        let names: Box<str> = r.str()?.into();
+        let name_ends = r.u32s()?;
+        if name_ends.len() != n
+            || name_ends.windows(2).any(|w| w[0] > w[1])
+            || name_ends.last().is_some_and(|&e| e as usize > names.len())
+        {
+            return damaged("bad rule names");
+        }
+        let mut programs: Vec<Option<Box<[Glob]>>> = vec![None; n];
+        for _ in 0..r.len(5)? {
+            let i = r.u32()? as usize;
+            let globs = r.globs()?;
+            match programs.get_mut(i) {
+                Some(slot) if slot.is_none() => *slot = Some(globs.into()),
+                _ => return damaged("bad program rule"),
+            }
+        }
+        let n_rules = n as u32;
+        let file = [
+            PathIndex::decode(r, n_rules)?,
+            PathIndex::decode(r, n_rules)?,
+        ];
+        let exec = PathIndex::decode(r, n_rules)?;
+        let net = [
+            NetIndex::decode(r, n_rules)?,
+            NetIndex::decode(r, n_rules)?,
+            NetIndex::decode(r, n_rules)?,
+        ];
+        if r.len(1)? != Call::ALL.len() {
+            return damaged("bad syscall table");
+        }
+        let mut syscall = Vec::with_capacity(Call::ALL.len());
+        for _ in 0..Call::ALL.len() {
+            syscall.push(decode_cands(r, n_rules)?);
+        }
+        let mut resolution = [false; 4];
+        for x in &mut resolution {
+            *x = r.bool()?;
+        }
+        let g = r.len(8)?;
+        let mut guarded = Vec::with_capacity(g);
+        for _ in 0..g {
+            let prefix = Cow::Borrowed(r.bytes()?);
+            let rule = r.u32()?;
+            if rule >= n_rules {
+                return damaged("bad rule index");
+            }
+            guarded.push((prefix, rule));
+        }
+        Ok(RuleTable {
+            shared: Arc::new(Shared {
+                policy: OnceLock::new(),
+                text: Some(text),
+                summary: Summary {
+                    name,
+                    mode,
+                    log,
+                    defaults,
+                    backstop,
+                    drift,
+                },
+                ignored,
+                outcomes: outcomes.into(),
+                names,
+                name_ends,
+                programs: programs.into(),
+            }),
+            program: program.map(Into::into),
+            index: Arc::new(Index {
+                file,
+                exec,
+                net,
+                syscall: syscall.into(),
+                resolution,
+                guarded: guarded.into(),
+            }),
+        })
+    }
+}
+
+/// Candidates as `rule | check_program << 31`.
+pub(crate) fn encode_cands(w: &mut Writer, cands: &[Cand]) {
+    w.len(cands.len());
+    for c in cands {
+        w.u32(c.rule | (c.check_program as u32) << 31);
+    }
+}
+
+pub(crate) fn decode_cands(r: &mut Reader<'_>, n_rules: u32) -> Read<Box<[Cand]>> {
+    let n = r.len(4)?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let x = r.u32()?;
+        let rule = x & !(1 << 31);
+        if rule >= n_rules {
+            return damaged("bad rule index");
+        }
+        out.push(Cand {
+            rule,
+            check_program: x >> 31 != 0,
+        });
+    }
+    Ok(out.into())
+}

@@ -8,6 +8,7 @@
 //! Matching works on bytes and allocates nothing. Time is bounded by
 //! O(pattern × text); there is no exponential backtracking.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// What a glob is matched against.
@@ -34,9 +35,10 @@ impl GlobStyle {
 /// A compiled glob.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Glob {
-    text: Box<str>,
+    /// Borrowed from a compiled-table file (see `crate::flat`), else owned.
+    text: Cow<'static, str>,
     /// The pattern bytes as matched (lower-cased for hosts).
-    bytes: Box<[u8]>,
+    bytes: Cow<'static, [u8]>,
     style: GlobStyle,
     /// Length of the literal prefix every match starts with.
     prefix_len: usize,
@@ -106,6 +108,27 @@ impl Glob {
             GlobStyle::Host => pattern.to_ascii_lowercase().into_bytes().into(),
             _ => pattern.as_bytes().into(),
         };
+        Ok(Glob::with_bytes(
+            Cow::Owned(pattern.into()),
+            Cow::Owned(bytes.into()),
+            style,
+        ))
+    }
+
+    /// A glob of a compiled-table file, borrowing its text: no allocation
+    /// (except a host glob with upper-case letters) and no validation,
+    /// since the writer validated it and the file's checksum covers it;
+    /// the matcher is safe on any bytes.
+    pub(crate) fn from_table(pattern: &'static str, style: GlobStyle) -> Glob {
+        let bytes = if style == GlobStyle::Host && pattern.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(pattern.to_ascii_lowercase().into_bytes())
+        } else {
+            Cow::Borrowed(pattern.as_bytes())
+        };
+        Glob::with_bytes(Cow::Borrowed(pattern), bytes, style)
+    }
+
+    fn with_bytes(text: Cow<'static, str>, bytes: Cow<'static, [u8]>, style: GlobStyle) -> Glob {
         let sep = style.separator();
         let first_wild = bytes.iter().position(|&b| b == b'*' || b == b'?');
         let (prefix_len, literal) = match first_wild {
@@ -125,14 +148,14 @@ impl Glob {
             .iter()
             .rposition(|&b| b == b'*' || b == b'?')
             .map_or(0, |i| i + 1);
-        Ok(Glob {
-            text: pattern.into(),
+        Glob {
+            text,
             bytes,
             style,
             prefix_len,
             literal,
             suffix_start,
-        })
+        }
     }
 
     /// The pattern as written.

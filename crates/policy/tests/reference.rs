@@ -558,6 +558,24 @@ fn request() -> impl Strategy<Value = Req> {
         )
 }
 
+/// `t` written to its flat form and read back, as a process would.
+fn flat_round_trip(
+    t: &ldguard_policy::RuleTable,
+    text: &str,
+    program: &[u8],
+) -> ldguard_policy::RuleTable {
+    use ldguard_policy::flat;
+    let bytes: &'static [u8] = Box::leak(flat::encode(t, text, [7; 32], "test").into_boxed_slice());
+    let expect = flat::Expect {
+        library_version: "test",
+        program,
+        policy_text: text.as_bytes(),
+    };
+    let decoded = flat::decode(bytes, &expect).expect("a fresh table decodes");
+    assert_eq!(decoded.policy_sha256, [7; 32]);
+    decoded.table
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
@@ -571,6 +589,20 @@ proptest! {
             prop_assert_eq!(table.decide(&q), want, "generic table, request {:?}\n{}", r, text);
             let specialised = table.for_program(q.program);
             prop_assert_eq!(specialised.decide(&q), want, "table for {}, request {:?}\n{}", r.program, r, text);
+            // The flat form (what a process reads instead of parsing)
+            // decides the same, generic and specialised.
+            for t in [&table, &specialised] {
+                let flat = flat_round_trip(t, &text, q.program);
+                prop_assert_eq!(flat.decide(&q), want, "flat table, request {:?}\n{}", r, text);
+                for kind in [Kind::File, Kind::Exec, Kind::Network] {
+                    for access in [Access::Read, Access::Write] {
+                        prop_assert_eq!(flat.needs_resolution(kind, access), t.needs_resolution(kind, access));
+                    }
+                }
+                if let Some(path) = q.path {
+                    prop_assert_eq!(flat.blocking_rule_under(path), t.blocking_rule_under(path));
+                }
+            }
         }
     }
 

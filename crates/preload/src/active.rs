@@ -81,18 +81,21 @@ pub fn install(table: RuleTable, origin: String) -> bool {
     let Some(process) = PROCESS.get() else {
         return false;
     };
-    publish(process, table, origin);
-    true
-}
-
-/// Publishes `table`, specialised for this program, and switches checks on
-/// or off according to its mode.
-pub fn publish(process: &'static Process, table: RuleTable, origin: String) {
     let table = if table.program() == Some(&process.program[..]) {
         table
     } else {
         table.for_program(&process.program)
     };
+    publish(process, table, origin);
+    true
+}
+
+/// Publishes `table` and switches checks on or off according to its mode.
+/// The table is used as it is: specialised for this program, or generic
+/// (a baked compiled table, the built-in fallback), which decides the same,
+/// testing `program` globs as it goes; specialising a table read from a
+/// file would mean parsing its policy after all.
+pub fn publish(process: &'static Process, table: RuleTable, origin: String) {
     let mode = process.settings.mode.unwrap_or(table.mode());
     let active = Box::new(Active {
         table,

@@ -30,6 +30,11 @@ pub fn install_at_start(process: &Process) {
     if active.mode != Mode::Enforce {
         return;
     }
+    // Without a backstop there is nothing to plan: do not make a table
+    // read from a compiled file parse its policy for nothing.
+    if active.table.backstop().is_none() {
+        return;
+    }
     let policy = active.table.policy();
     let Some(plan) = Plan::of(policy) else {
         return;

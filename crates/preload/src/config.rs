@@ -139,7 +139,12 @@ pub fn resolve(
     };
     let mut events = file.events;
     let mut mode = None;
-    for name in ["LDGUARD_POLICY", "LDGUARD_EVENTS", "LDGUARD_MODE"] {
+    for name in [
+        "LDGUARD_POLICY",
+        "LDGUARD_EVENTS",
+        "LDGUARD_MODE",
+        "LDGUARD_CACHE_DIR",
+    ] {
         let Some(value) = env(name) else { continue };
         if !env_allowed {
             ignored_env.push(name);
@@ -148,6 +153,7 @@ pub fn resolve(
         match name {
             "LDGUARD_POLICY" => settings.policy = Some(value),
             "LDGUARD_EVENTS" => events = Some(value),
+            "LDGUARD_CACHE_DIR" => settings.cache_dir = Some(value),
             _ => mode = Some(value),
         }
     }

@@ -24,6 +24,7 @@ mod refresh;
 mod resolve;
 mod state;
 mod sys;
+pub mod table_file;
 
 pub use active::{install, Active};
 

@@ -29,7 +29,7 @@ use crate::active;
 use crate::config::{self, Settings};
 use crate::emit;
 use crate::guard::{self, Internal};
-use ldguard_policy::{compile_str, RuleTable};
+use ldguard_policy::{compile_str, compile_str_for_program, RuleTable};
 use ldguard_source::{Location, RefreshOutcome, Source, SourceConfig};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, Ordering};
@@ -60,9 +60,14 @@ static FETCH_LIKELY: AtomicBool = AtomicBool::new(false);
 
 /// The policy to use at start-up from the shared cache, for an HTTP policy
 /// location: `None` when there is no usable cache entry, with the reason.
-pub fn cached_policy(settings: &Settings, url: &str) -> Result<(RuleTable, String), String> {
+pub fn cached_policy(
+    settings: &Settings,
+    url: &str,
+    program: &[u8],
+) -> Result<(RuleTable, String), String> {
     let source = source_for(settings)?;
-    let found = source.read_cache(|text| compile(text, url));
+    let found = source
+        .read_cache(|text| compile_str_for_program(text, url, program).map_err(|d| d.to_string()));
     let fresh = matches!(&found, Ok(Some(update)) if update.fresh);
     FETCH_LIKELY.store(!fresh && source.shared_cache().is_some(), Ordering::Relaxed);
     match found {
@@ -120,6 +125,14 @@ pub fn start() {
 pub fn started_with(settings: &Settings, text: String) {
     if let Ok(source) = source_for(settings) {
         source.already_delivered(text);
+    }
+}
+
+/// As [`started_with`], for a start-up that took a compiled table of the
+/// policy instead of its text: the table records the text's SHA-256.
+pub fn started_with_sha256(settings: &Settings, sha256_hex: String) {
+    if let Ok(source) = source_for(settings) {
+        source.already_delivered_sha256(sha256_hex);
     }
 }
 

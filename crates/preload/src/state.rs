@@ -156,25 +156,56 @@ fn load_policy(settings: &Settings, program: &[u8]) -> Result<(RuleTable, String
     .flatten()
     {
         if location.starts_with("http://") || location.starts_with("https://") {
-            match crate::refresh::cached_policy(settings, location) {
+            match crate::refresh::cached_policy(settings, location, program) {
                 Ok(found) => return Ok(found),
                 Err(why) => problems.push(why),
             }
             continue;
         }
-        match std::fs::read_to_string(location) {
-            Err(e) => problems.push(format!("policy {location}: {e}")),
-            // Straight to this program's table: the generic index would be
-            // built only to be replaced (a fifth of the start-up cost).
-            Ok(text) => match compile_str_for_program(&text, location, program) {
-                Ok(table) => {
-                    if settings.policy.as_deref() == Some(location) {
-                        crate::refresh::started_with(settings, text);
-                    }
-                    return Ok((table, location.to_owned()));
+        let bytes = match std::fs::read(location) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                problems.push(format!("policy {location}: {e}"));
+                continue;
+            }
+        };
+        let is_configured = settings.policy.as_deref() == Some(location);
+        let cache_dir = std::path::Path::new(
+            settings
+                .cache_dir
+                .as_deref()
+                .unwrap_or(ldguard_source::DEFAULT_CACHE_DIR),
+        );
+        // A compiled table of exactly these bytes: nothing to parse, check,
+        // index or hash. Anything wrong with it means parsing, below.
+        if let Ok(found) = crate::table_file::load(cache_dir, location, &bytes, program) {
+            if is_configured {
+                crate::refresh::started_with_sha256(settings, found.sha256_hex);
+            }
+            return Ok((found.table, location.to_owned()));
+        }
+        let text = match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(_) => {
+                problems.push(format!(
+                    "policy {location}: stream did not contain valid UTF-8"
+                ));
+                continue;
+            }
+        };
+        // Straight to this program's table: the generic index would be
+        // built only to be replaced (a fifth of the start-up cost).
+        match compile_str_for_program(&text, location, program) {
+            Ok(table) => {
+                // For the next process; best effort (a read-only or
+                // foreign cache directory only costs them the parse).
+                let _ = crate::table_file::store(cache_dir, location, &text, &table, program);
+                if is_configured {
+                    crate::refresh::started_with(settings, text);
                 }
-                Err(diags) => problems.push(format!("policy {location} is invalid: {diags}")),
-            },
+                return Ok((table, location.to_owned()));
+            }
+            Err(diags) => problems.push(format!("policy {location} is invalid: {diags}")),
         }
     }
     if problems.is_empty() {

@@ -253,6 +253,14 @@ impl Source {
         self.raw_state().start_up_text = Some(text);
     }
 
+    /// As [`Source::already_delivered`], given the text's SHA-256 (hex)
+    /// instead of the text.
+    pub fn already_delivered_sha256(&self, sha256_hex: String) {
+        let mut state = self.raw_state();
+        state.start_up_text = None;
+        state.delivered = Some(sha256_hex);
+    }
+
     /// Looks for a newer policy: re-reads a file source; for HTTP, fetches if
     /// the shared cache is older than the refresh interval (and no backoff
     /// holds), else takes what another process cached. Never waits for another

@@ -14,6 +14,7 @@
 use std::net::IpAddr;
 
 use super::{Cand, NONE};
+use crate::flat::{damaged, Read, Reader, Writer};
 use crate::glob::Glob;
 use crate::net::{unmap, Cidr};
 use crate::{Protocol, Rule};
@@ -157,6 +158,49 @@ impl<T: Key> Intervals<T> {
         }
     }
 
+    fn encode(&self, w: &mut Writer) {
+        w.len(self.starts.len());
+        for s in self.starts.iter() {
+            w.u128(s.wide());
+        }
+        w.u32s(&self.buckets);
+        w.u64s(&self.bits);
+    }
+
+    /// The inverse of `encode`, checking what `lookup` relies on: 257
+    /// non-decreasing buckets inside the table, `WINDOW` padding starts,
+    /// `words` bitset words per interval and no bit for a rule that is not
+    /// there (`n` rules).
+    fn decode(r: &mut Reader<'_>, words: usize, n: usize) -> Read<Intervals<T>> {
+        let count = r.len(16)?;
+        let mut starts = Vec::with_capacity(count);
+        for _ in 0..count {
+            starts.push(
+                T::try_from(r.u128()?)
+                    .ok()
+                    .ok_or(crate::flat::FlatError::Damaged("bad interval start"))?,
+            );
+        }
+        let buckets = r.u32s()?;
+        let bits = r.u64s()?;
+        let real = bits.len() / words;
+        if count != real + WINDOW
+            || real == 0
+            || bits.len() % words != 0
+            || buckets.len() != 257
+            || buckets.windows(2).any(|b| b[0] > b[1])
+            || buckets[256] as usize >= real
+            || !unused_bits_clear(&bits, words, n)
+        {
+            return damaged("bad interval table");
+        }
+        Ok(Intervals {
+            starts: starts.into(),
+            buckets,
+            bits,
+        })
+    }
+
     #[inline]
     fn lookup(&self, x: T, words: usize) -> &[u64] {
         // The index of the last start <= x. It lies between the bucket's
@@ -297,6 +341,64 @@ impl NetIndex {
         idx
     }
 
+    pub(crate) fn encode(&self, w: &mut Writer) {
+        w.u32s(&self.rules);
+        for l in self.lazy.iter() {
+            match l {
+                None => w.u8(0),
+                Some(l) => {
+                    w.u8(1);
+                    w.bool(l.check_program);
+                    w.opt_globs(l.unix.as_deref());
+                    w.opt_globs(l.host.as_deref());
+                }
+            }
+        }
+        w.len(self.words);
+        w.u64s(&self.shape);
+        self.v4.encode(w);
+        self.v6.encode(w);
+        self.ports.encode(w);
+    }
+
+    /// The inverse of [`NetIndex::encode`], with every index checked.
+    pub(crate) fn decode(r: &mut Reader<'static>, n_rules: u32) -> Read<NetIndex> {
+        let rules = r.u32s()?;
+        if rules.iter().any(|&x| x & !LAZY >= n_rules) {
+            return damaged("bad rule index");
+        }
+        let mut lazy = Vec::with_capacity(rules.len());
+        for _ in 0..rules.len() {
+            lazy.push(match r.u8()? {
+                0 => None,
+                1 => Some(Box::new(Lazy {
+                    check_program: r.bool()?,
+                    unix: r.opt_globs()?,
+                    host: r.opt_globs()?,
+                })),
+                _ => return damaged("bad network entry"),
+            });
+        }
+        let n = rules.len();
+        let words = r.u32()? as usize;
+        let shape = r.u64s()?;
+        if words != n.div_ceil(64).max(1)
+            || shape.len() != 3 * 16 * words
+            || !unused_bits_clear(&shape, words, n)
+        {
+            return damaged("bad network shape");
+        }
+        Ok(NetIndex {
+            rules,
+            lazy: lazy.into(),
+            words,
+            shape,
+            v4: Intervals::decode(r, words, n)?,
+            v6: Intervals::decode(r, words, n)?,
+            ports: Intervals::decode(r, words, n)?,
+        })
+    }
+
     /// Lowest matching rule index, or [`NONE`].
     #[inline]
     #[allow(clippy::too_many_arguments)]
@@ -363,4 +465,12 @@ impl NetIndex {
         }
         NONE
     }
+}
+
+/// Whether no bitset row (of `words` words) has a bit at or above `n`.
+fn unused_bits_clear(bits: &[u64], words: usize, n: usize) -> bool {
+    let last = words - 1;
+    let keep = n - last * 64; // 0..=64 bits used in the last word
+    let mask = if keep >= 64 { 0 } else { !0u64 << keep };
+    bits.chunks_exact(words).all(|row| row[last] & mask == 0)
 }

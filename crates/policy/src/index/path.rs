@@ -14,6 +14,8 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use super::{Cand, NONE};
+use crate::compile::{decode_cands, encode_cands};
+use crate::flat::{damaged, Read, Reader, Writer};
 use crate::glob::{Glob, GlobShape};
 
 /// How a candidate is tested once its literal part is known to match.
@@ -175,6 +177,103 @@ impl Radix {
         }
     }
 
+    fn encode(&self, w: &mut Writer) {
+        w.len(self.nodes.len());
+        for n in &self.nodes {
+            for x in [
+                n.label,
+                n.label_len,
+                n.children,
+                n.n_children,
+                n.entries,
+                n.n_entries,
+                n.min_rule,
+                n.dense,
+            ] {
+                w.u32(x);
+            }
+        }
+        w.bytes(&self.labels);
+        w.bytes(&self.child_bytes);
+        w.u32s(&self.child_ids);
+        encode_entries(w, &self.entries);
+        w.len(self.dense.len());
+        for table in &self.dense {
+            for &x in table {
+                w.u32(x);
+            }
+        }
+    }
+
+    fn decode(
+        r: &mut Reader<'_>,
+        n_rules: u32,
+        places: &[(Place, Test)],
+        place: Place,
+    ) -> Read<Radix> {
+        let n = r.len(32)?;
+        let raw = r.take(n * 32)?;
+        let nodes: Vec<Node> = raw
+            .chunks_exact(32)
+            .map(|c| {
+                let f = |i: usize| u32::from_le_bytes(c[i * 4..i * 4 + 4].try_into().expect("4"));
+                Node {
+                    label: f(0),
+                    label_len: f(1),
+                    children: f(2),
+                    n_children: f(3),
+                    entries: f(4),
+                    n_entries: f(5),
+                    min_rule: f(6),
+                    dense: f(7),
+                }
+            })
+            .collect();
+        let labels = r.bytes()?.to_vec();
+        let child_bytes = r.bytes()?.to_vec();
+        let child_ids = r.u32s()?.into_vec();
+        let entries = decode_entries(r, n_rules, places, place)?;
+        let d = r.len(1024)?;
+        let mut dense = Vec::with_capacity(d);
+        for _ in 0..d {
+            let mut table = [0u32; 256];
+            for (x, c) in table.iter_mut().zip(r.take(1024)?.chunks_exact(4)) {
+                *x = u32::from_le_bytes(c.try_into().expect("4"));
+            }
+            if table.iter().any(|&x| x == 1 || x as usize > n) {
+                return damaged("bad dense child");
+            }
+            dense.push(table);
+        }
+        let within =
+            |start: u32, len: u32, total: usize| (start as u64 + len as u64) <= total as u64;
+        // Every edge consumes at least one byte of the path (`walk` ends),
+        // and the root is nobody's child.
+        if child_bytes.len() != child_ids.len()
+            || child_ids.iter().any(|&c| c == 0 || c as usize >= n)
+            || nodes.iter().skip(1).any(|node| node.label_len == 0)
+        {
+            return damaged("bad child");
+        }
+        for node in &nodes {
+            if !within(node.label, node.label_len, labels.len())
+                || !within(node.children, node.n_children, child_ids.len())
+                || !within(node.entries, node.n_entries, entries.len())
+                || (node.dense != NO_DENSE && node.dense as usize >= dense.len())
+            {
+                return damaged("bad radix node");
+            }
+        }
+        Ok(Radix {
+            nodes,
+            labels,
+            child_bytes,
+            child_ids,
+            entries,
+            dense,
+        })
+    }
+
     /// Walks `path` (from its end when `REV`), calling `test(entry, pos)`
     /// for candidates below `best`, where `pos` is how many bytes of the
     /// path the key covered. Returns the lowest rule that passed, or `best`.
@@ -249,6 +348,95 @@ impl Radix {
     }
 }
 
+/// Which part of the index holds a glob.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Place {
+    /// Under its literal prefix.
+    Prefix,
+    /// Under its reversed literal suffix.
+    Suffix,
+    /// Tried one by one.
+    Floating,
+}
+
+/// Where `g` goes and how it is tested there.
+fn placement(g: &Glob) -> (Place, Test) {
+    let shape = g.shape();
+    let suffix = g.literal_suffix();
+    if !g.literal_prefix().is_empty() {
+        let test = match shape {
+            GlobShape::Literal => Test::Exact,
+            GlobShape::Subtree => Test::Subtree,
+            GlobShape::Children => Test::Children,
+            GlobShape::LastSegment => Test::LastSegment,
+            _ => Test::General,
+        };
+        (Place::Prefix, test)
+    } else if !suffix.is_empty() && shape != GlobShape::Contains {
+        // `**/LITERAL`: once the suffix matches, `**` takes the rest of an
+        // absolute path.
+        let whole = g.as_str().as_bytes();
+        let test =
+            if whole.len() == suffix.len() + 2 && whole.starts_with(b"**") && suffix[0] == b'/' {
+                Test::SuffixHit
+            } else {
+                Test::General
+            };
+        (Place::Suffix, test)
+    } else {
+        let test = match shape {
+            GlobShape::Basename => Test::Basename,
+            GlobShape::Contains => Test::Contains,
+            _ => Test::General,
+        };
+        (Place::Floating, test)
+    }
+}
+
+/// For [`Test::Contains`] globs: a SIMD substring finder for `/LITERAL`.
+fn finder(g: &Glob) -> Option<memchr::memmem::Finder<'static>> {
+    (g.shape() == GlobShape::Contains).then(|| {
+        let b = g.as_str().as_bytes();
+        memchr::memmem::Finder::new(&b[2..b.len() - 3]).into_owned()
+    })
+}
+
+fn encode_entries(w: &mut Writer, entries: &[Entry]) {
+    w.len(entries.len());
+    for e in entries {
+        w.u32(e.rule | (e.check_program as u32) << 31);
+        w.u32(e.glob);
+    }
+}
+
+fn decode_entries(
+    r: &mut Reader<'_>,
+    n_rules: u32,
+    places: &[(Place, Test)],
+    place: Place,
+) -> Read<Vec<Entry>> {
+    let n = r.len(8)?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let x = r.u32()?;
+        let glob = r.u32()?;
+        let rule = x & !(1 << 31);
+        let Some(&(at, test)) = places.get(glob as usize) else {
+            return damaged("bad glob index");
+        };
+        if rule >= n_rules || at != place {
+            return damaged("bad path entry");
+        }
+        out.push(Entry {
+            rule,
+            check_program: x >> 31 != 0,
+            test,
+            glob,
+        });
+    }
+    Ok(out)
+}
+
 /// Index over the rules of one bucket (file read, file write, exec).
 #[derive(Clone, Debug, Default)]
 pub struct PathIndex {
@@ -277,49 +465,21 @@ impl PathIndex {
                 continue;
             };
             for g in globs {
-                let entry = |test| Entry {
+                let (place, test) = placement(g);
+                let entry = Entry {
                     rule: cand.rule,
                     check_program: cand.check_program,
                     test,
                     glob: idx.globs.len() as u32,
                 };
-                let shape = g.shape();
-                let suffix = g.literal_suffix();
-                if !g.literal_prefix().is_empty() {
-                    let test = match shape {
-                        GlobShape::Literal => Test::Exact,
-                        GlobShape::Subtree => Test::Subtree,
-                        GlobShape::Children => Test::Children,
-                        GlobShape::LastSegment => Test::LastSegment,
-                        _ => Test::General,
-                    };
-                    prefixes.push((g.literal_prefix().to_vec(), entry(test)));
-                } else if !suffix.is_empty() && shape != GlobShape::Contains {
-                    // `**/LITERAL`: once the suffix matches, `**` takes the
-                    // rest of an absolute path.
-                    let whole = g.as_str().as_bytes();
-                    let test = if whole.len() == suffix.len() + 2
-                        && whole.starts_with(b"**")
-                        && suffix[0] == b'/'
-                    {
-                        Test::SuffixHit
-                    } else {
-                        Test::General
-                    };
-                    suffixes.push((suffix.iter().rev().copied().collect(), entry(test)));
-                } else {
-                    let test = match shape {
-                        GlobShape::Basename => Test::Basename,
-                        GlobShape::Contains => Test::Contains,
-                        _ => Test::General,
-                    };
-                    floating.push(entry(test));
+                match place {
+                    Place::Prefix => prefixes.push((g.literal_prefix().to_vec(), entry)),
+                    Place::Suffix => {
+                        suffixes.push((g.literal_suffix().iter().rev().copied().collect(), entry))
+                    }
+                    Place::Floating => floating.push(entry),
                 }
-                let finder = (shape == GlobShape::Contains).then(|| {
-                    let b = g.as_str().as_bytes();
-                    memchr::memmem::Finder::new(&b[2..b.len() - 3]).into_owned()
-                });
-                idx.finders.push(finder);
+                idx.finders.push(finder(g));
                 idx.globs.push(g.clone());
             }
         }
@@ -329,6 +489,34 @@ impl PathIndex {
         idx.suffixes = Radix::build(suffixes);
         idx.floating = floating.into();
         idx
+    }
+
+    pub(crate) fn encode(&self, w: &mut Writer) {
+        encode_cands(w, &self.any_path);
+        w.globs(&self.globs);
+        self.prefixes.encode(w);
+        self.suffixes.encode(w);
+        encode_entries(w, &self.floating);
+    }
+
+    /// The inverse of [`PathIndex::encode`], checking every index so that
+    /// `lookup` cannot go out of bounds, and recomputing each entry's test
+    /// from its glob as `build` does.
+    pub(crate) fn decode(r: &mut Reader<'static>, n_rules: u32) -> Read<PathIndex> {
+        let any_path = decode_cands(r, n_rules)?;
+        let globs = r.globs()?;
+        let places: Vec<(Place, Test)> = globs.iter().map(placement).collect();
+        let prefixes = Radix::decode(r, n_rules, &places, Place::Prefix)?;
+        let suffixes = Radix::decode(r, n_rules, &places, Place::Suffix)?;
+        let floating = decode_entries(r, n_rules, &places, Place::Floating)?;
+        Ok(PathIndex {
+            any_path,
+            prefixes,
+            suffixes,
+            floating: floating.into(),
+            finders: globs.iter().map(finder).collect(),
+            globs,
+        })
     }
 
     /// Lowest rule index (below `best`) matching `path` or `resolved`;

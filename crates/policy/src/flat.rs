@@ -1,0 +1,437 @@
+//! The compiled table in a flat, versioned byte form, so that a process can
+//! take a [`RuleTable`] from a file instead of parsing, validating and
+//! indexing the policy at start-up.
+//!
+//! This module knows bytes only: the preload library reads the file, and
+//! the layer builder writes one into an image.
+//!
+//! Layout (little endian; offsets from the start):
+//!
+//! | offset | size | field |
+//! | --- | --- | --- |
+//! | 0 | 8 | magic `LDGTABLE` |
+//! | 8 | 4 | [`FORMAT_VERSION`] |
+//! | 12 | 4 | flags: bit 0 = specialised for the program below |
+//! | 16 | 32 | library version (UTF-8, NUL padded) |
+//! | 48 | 32 | SHA-256 of the policy text |
+//! | 80 | 4 | program length |
+//! | 84 | 4 | payload length |
+//! | 88 | 4 | policy text length |
+//! | 92 | 4 | reserved (0) |
+//! | 96 | 8 | checksum of everything before the policy text but itself |
+//! | 104 | 8 | reserved (0) |
+//! | 112 | … | program, payload, policy text; each starts 8-aligned |
+//!
+//! Reading checks the header (magic, format, library version, program,
+//! lengths) in constant time, compares the embedded policy text with the
+//! policy the caller has in hand byte for byte (so a table is only ever
+//! used for exactly the text it was compiled from), verifies the checksum
+//! (any flipped byte of the table is caught), and then decodes the payload
+//! into the lookup structures with bounds checks on every index, so a
+//! damaged file is refused rather than trusted. Nothing is parsed from
+//! JSON, validated with spans, indexed or hashed: the full [`Policy`] is
+//! parsed from the embedded text only if something asks for it
+//! ([`RuleTable::policy`]).
+
+use std::fmt;
+
+use crate::compile::RuleTable;
+use crate::glob::{Glob, GlobStyle};
+
+/// Bumped whenever the payload's layout or meaning changes.
+pub const FORMAT_VERSION: u32 = 1;
+
+const MAGIC: &[u8; 8] = b"LDGTABLE";
+const HEADER: usize = 112;
+const VERSION_LEN: usize = 32;
+const FLAG_SPECIALISED: u32 = 1;
+
+/// What a table file must match to be used.
+#[derive(Clone, Copy, Debug)]
+pub struct Expect<'a> {
+    /// The reading library's version (see [`encode`]).
+    pub library_version: &'a str,
+    /// The executable of the reading process: a table specialised for
+    /// another program is refused; a generic one is accepted.
+    pub program: &'a [u8],
+    /// The policy text the caller would otherwise parse.
+    pub policy_text: &'a [u8],
+}
+
+/// Why a table file was not used. Every case falls back to parsing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FlatError {
+    /// Shorter than its header or than the lengths it declares.
+    Truncated,
+    BadMagic,
+    OtherFormat(u32),
+    OtherLibrary(String),
+    OtherProgram,
+    OtherPolicy,
+    Checksum,
+    /// The payload does not decode (bad index, bad value).
+    Damaged(&'static str),
+}
+
+impl fmt::Display for FlatError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FlatError::Truncated => f.write_str("truncated"),
+            FlatError::BadMagic => f.write_str("not a compiled table (bad magic)"),
+            FlatError::OtherFormat(v) => write!(f, "table format {v}, expected {FORMAT_VERSION}"),
+            FlatError::OtherLibrary(v) => write!(f, "written by library version {v:?}"),
+            FlatError::OtherProgram => f.write_str("specialised for another program"),
+            FlatError::OtherPolicy => f.write_str("compiled from another policy text"),
+            FlatError::Checksum => f.write_str("checksum mismatch (damaged)"),
+            FlatError::Damaged(what) => write!(f, "damaged ({what})"),
+        }
+    }
+}
+
+impl std::error::Error for FlatError {}
+
+/// A table taken from its flat form.
+pub struct Decoded {
+    pub table: RuleTable,
+    /// SHA-256 of the policy text, as recorded by the writer.
+    pub policy_sha256: [u8; 32],
+}
+
+/// The flat form of `table`, which must have been compiled from
+/// `policy_text` (whose SHA-256 is `policy_sha256`). A table specialised by
+/// [`RuleTable::for_program`] is only accepted by that program; a generic
+/// one (such as the layer builder writes) by any. `library_version` (at
+/// most 32 bytes) must equal the reader's for the file to be used.
+pub fn encode(
+    table: &RuleTable,
+    policy_text: &str,
+    policy_sha256: [u8; 32],
+    library_version: &str,
+) -> Vec<u8> {
+    let mut w = Writer::default();
+    table.encode_payload(&mut w);
+    let mut payload = Vec::with_capacity(4 + w.strings.len() + w.buf.len());
+    payload.extend_from_slice(&(w.strings.len() as u32).to_le_bytes());
+    payload.extend_from_slice(w.strings.as_bytes());
+    payload.extend_from_slice(&w.buf);
+    let program = table.program().unwrap_or(b"");
+    let mut out =
+        Vec::with_capacity(HEADER + program.len() + payload.len() + policy_text.len() + 16);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    let flags = if table.program().is_some() {
+        FLAG_SPECIALISED
+    } else {
+        0
+    };
+    out.extend_from_slice(&flags.to_le_bytes());
+    let mut version = [0u8; VERSION_LEN];
+    let v = library_version.as_bytes();
+    version[..v.len().min(VERSION_LEN)].copy_from_slice(&v[..v.len().min(VERSION_LEN)]);
+    out.extend_from_slice(&version);
+    out.extend_from_slice(&policy_sha256);
+    for len in [program.len(), payload.len(), policy_text.len(), 0] {
+        out.extend_from_slice(&(len as u32).to_le_bytes());
+    }
+    out.extend_from_slice(&[0u8; 16]);
+    debug_assert_eq!(out.len(), HEADER);
+    out.extend_from_slice(program);
+    pad8(&mut out);
+    out.extend_from_slice(&payload);
+    pad8(&mut out);
+    let text_at = out.len();
+    out.extend_from_slice(policy_text.as_bytes());
+    let sum = checksum(&out[..96], &out[104..text_at]);
+    out[96..104].copy_from_slice(&sum.to_le_bytes());
+    out
+}
+
+/// Reads a table file's bytes; `bytes` must live as long as the table
+/// (the preload library maps the file and never unmaps it).
+pub fn decode(bytes: &'static [u8], expect: &Expect<'_>) -> Result<Decoded, FlatError> {
+    if bytes.len() < HEADER {
+        return Err(FlatError::Truncated);
+    }
+    if &bytes[..8] != MAGIC {
+        return Err(FlatError::BadMagic);
+    }
+    let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+    let format = u32_at(8);
+    if format != FORMAT_VERSION {
+        return Err(FlatError::OtherFormat(format));
+    }
+    let flags = u32_at(12);
+    let version = &bytes[16..16 + VERSION_LEN];
+    let version = &version[..version.iter().position(|&b| b == 0).unwrap_or(VERSION_LEN)];
+    let want = expect.library_version.as_bytes();
+    if version != &want[..want.len().min(VERSION_LEN)] {
+        return Err(FlatError::OtherLibrary(
+            String::from_utf8_lossy(version).into_owned(),
+        ));
+    }
+    let (program_len, payload_len, text_len) = (
+        u32_at(80) as usize,
+        u32_at(84) as usize,
+        u32_at(88) as usize,
+    );
+    let program_at = HEADER;
+    let payload_at = align8(program_at + program_len);
+    let text_at = align8(payload_at + payload_len);
+    if bytes.len() != text_at + text_len {
+        return Err(FlatError::Truncated);
+    }
+    let program = &bytes[program_at..program_at + program_len];
+    let specialised = flags & FLAG_SPECIALISED != 0;
+    if specialised && program != expect.program {
+        return Err(FlatError::OtherProgram);
+    }
+    let text = &bytes[text_at..];
+    if text != expect.policy_text {
+        return Err(FlatError::OtherPolicy);
+    }
+    let payload = &bytes[payload_at..payload_at + payload_len];
+    let stored = u64::from_le_bytes(bytes[96..104].try_into().expect("8 bytes"));
+    if checksum(&bytes[..96], &bytes[104..text_at]) != stored {
+        return Err(FlatError::Checksum);
+    }
+    let mut sha = [0u8; 32];
+    sha.copy_from_slice(&bytes[48..80]);
+    let mut reader = Reader {
+        buf: payload,
+        strings: "",
+    };
+    let strings = reader.bytes()?;
+    reader.strings = std::str::from_utf8(strings).map_err(|_| FlatError::Damaged("bad UTF-8"))?;
+    let table = RuleTable::decode_payload(&mut reader, specialised.then_some(program), text)?;
+    if !reader.buf.is_empty() {
+        return Err(FlatError::Damaged("bytes after the payload"));
+    }
+    Ok(Decoded {
+        table,
+        policy_sha256: sha,
+    })
+}
+
+fn align8(n: usize) -> usize {
+    n.div_ceil(8) * 8
+}
+
+fn pad8(out: &mut Vec<u8>) {
+    out.resize(align8(out.len()), 0);
+}
+
+/// A 64-bit checksum: every step is a bijection of the state for a fixed
+/// word and of the word for a fixed state, so any single changed word (and
+/// so any flipped byte) changes the result. Not a MAC: the files live in
+/// directories only their owner can write.
+fn checksum(head: &[u8], body: &[u8]) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut h: u64 = 0x6C64_6774_6162_6C65;
+    for part in [head, body] {
+        let mut chunks = part.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+            h = (h ^ w).wrapping_mul(K).rotate_left(29);
+        }
+        let rest = chunks.remainder();
+        let mut last = [0u8; 8];
+        last[..rest.len()].copy_from_slice(rest);
+        h = (h ^ u64::from_le_bytes(last) ^ (part.len() as u64) << 56)
+            .wrapping_mul(K)
+            .rotate_left(29);
+    }
+    h
+}
+
+/// Appends the payload's values.
+#[derive(Default)]
+pub(crate) struct Writer {
+    buf: Vec<u8>,
+    /// Glob texts, validated as UTF-8 once by the reader.
+    strings: String,
+}
+
+impl Writer {
+    pub fn u8(&mut self, v: u8) {
+        self.buf.push(v);
+    }
+    pub fn bool(&mut self, v: bool) {
+        self.buf.push(v as u8);
+    }
+    pub fn u32(&mut self, v: u32) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+    pub fn u64(&mut self, v: u64) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+    pub fn u128(&mut self, v: u128) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+    pub fn len(&mut self, n: usize) {
+        self.u32(u32::try_from(n).expect("tables stay below 4 GiB"));
+    }
+    pub fn bytes(&mut self, b: &[u8]) {
+        self.len(b.len());
+        self.buf.extend_from_slice(b);
+    }
+    pub fn u32s(&mut self, v: &[u32]) {
+        self.len(v.len());
+        for &x in v {
+            self.u32(x);
+        }
+    }
+    pub fn u64s(&mut self, v: &[u64]) {
+        self.len(v.len());
+        for &x in v {
+            self.u64(x);
+        }
+    }
+    pub fn globs(&mut self, globs: &[Glob]) {
+        self.len(globs.len());
+        for g in globs {
+            self.u8(match g.style() {
+                GlobStyle::Path => 0,
+                GlobStyle::Unix => 1,
+                GlobStyle::Host => 2,
+            });
+            self.u32(self.strings.len() as u32);
+            self.len(g.as_str().len());
+            self.strings.push_str(g.as_str());
+        }
+    }
+    pub fn opt_globs(&mut self, globs: Option<&[Glob]>) {
+        match globs {
+            None => self.bool(false),
+            Some(g) => {
+                self.bool(true);
+                self.globs(g);
+            }
+        }
+    }
+}
+
+/// Reads the payload's values; every read is bounds-checked.
+pub(crate) struct Reader<'a> {
+    buf: &'a [u8],
+    strings: &'a str,
+}
+
+pub(crate) type Read<T> = Result<T, FlatError>;
+
+const SHORT: FlatError = FlatError::Damaged("payload ends early");
+
+impl<'a> Reader<'a> {
+    pub fn take(&mut self, n: usize) -> Read<&'a [u8]> {
+        if self.buf.len() < n {
+            return Err(SHORT);
+        }
+        let (head, rest) = self.buf.split_at(n);
+        self.buf = rest;
+        Ok(head)
+    }
+    pub fn u8(&mut self) -> Read<u8> {
+        Ok(self.take(1)?[0])
+    }
+    pub fn bool(&mut self) -> Read<bool> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(FlatError::Damaged("bad flag")),
+        }
+    }
+    pub fn u32(&mut self) -> Read<u32> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4")))
+    }
+    pub fn u128(&mut self) -> Read<u128> {
+        Ok(u128::from_le_bytes(self.take(16)?.try_into().expect("16")))
+    }
+    /// A count of items of at least `min_size` bytes each, checked against
+    /// what is left, so a damaged count cannot ask for a huge allocation.
+    pub fn len(&mut self, min_size: usize) -> Read<usize> {
+        let n = self.u32()? as usize;
+        if n.saturating_mul(min_size) > self.buf.len() {
+            return Err(SHORT);
+        }
+        Ok(n)
+    }
+    pub fn bytes(&mut self) -> Read<&'a [u8]> {
+        let n = self.len(1)?;
+        self.take(n)
+    }
+    pub fn str(&mut self) -> Read<&'a str> {
+        std::str::from_utf8(self.bytes()?).map_err(|_| FlatError::Damaged("bad UTF-8"))
+    }
+    pub fn u32s(&mut self) -> Read<Box<[u32]>> {
+        let n = self.len(4)?;
+        let raw = self.take(n * 4)?;
+        Ok(raw
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes(c.try_into().expect("4")))
+            .collect())
+    }
+    pub fn u64s(&mut self) -> Read<Box<[u64]>> {
+        let n = self.len(8)?;
+        let raw = self.take(n * 8)?;
+        Ok(raw
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().expect("8")))
+            .collect())
+    }
+    /// One of `all`, by its index.
+    pub fn pick<T: Copy>(&mut self, all: &[T]) -> Read<T> {
+        all.get(self.u8()? as usize)
+            .copied()
+            .ok_or(FlatError::Damaged("bad enum value"))
+    }
+}
+
+/// Globs borrow their text from the table, which lives for the process.
+impl Reader<'static> {
+    pub fn globs(&mut self) -> Read<Vec<Glob>> {
+        let n = self.len(9)?;
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            let style = match self.u8()? {
+                0 => GlobStyle::Path,
+                1 => GlobStyle::Unix,
+                2 => GlobStyle::Host,
+                _ => return Err(FlatError::Damaged("bad glob style")),
+            };
+            let at = self.u32()? as usize;
+            let len = self.u32()? as usize;
+            let text = self
+                .strings
+                .get(at..at.saturating_add(len))
+                .ok_or(FlatError::Damaged("bad glob text"))?;
+            out.push(Glob::from_table(text, style));
+        }
+        Ok(out)
+    }
+    pub fn opt_globs(&mut self) -> Read<Option<Box<[Glob]>>> {
+        Ok(if self.bool()? {
+            Some(self.globs()?.into())
+        } else {
+            None
+        })
+    }
+}
+
+pub(crate) fn damaged<T>(what: &'static str) -> Read<T> {
+    Err(FlatError::Damaged(what))
+}
+
+/// Recomputes the checksum of a table file in place, for tests that damage
+/// the payload itself and check that decoding still refuses or copes.
+#[doc(hidden)]
+pub fn reseal(bytes: &mut [u8]) {
+    if bytes.len() < HEADER {
+        return;
+    }
+    let len = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4")) as usize;
+    let text_at = align8(align8(HEADER + len(80)) + len(84));
+    if text_at > bytes.len() {
+        return;
+    }
+    let sum = checksum(&bytes[..96], &bytes[104..text_at]);
+    bytes[96..104].copy_from_slice(&sum.to_le_bytes());
+}

@@ -1,0 +1,295 @@
+//! Compiled-table files: how a process takes its rule table without
+//! parsing, validating or indexing the policy (see `ldguard_policy::flat`
+//! for the format and what reading checks).
+//!
+//! Where a process looks, for a policy file at `P`:
+//! 1. `<cacheDir>/tables/<key>.table`, specialised for this program. `key`
+//!    hashes (P, the program, the library version); the file itself records
+//!    the policy's SHA-256 and holds the policy text it was compiled from,
+//!    which must equal P's bytes, so a changed policy is never paired with
+//!    an old table. The first process that parses a policy writes it
+//!    (temporary file, then `rename`: a reader sees a whole file or none).
+//! 2. `P.table`, written next to a baked policy by `ldguard-layer`: generic
+//!    (any program), so even the first process of a container parses
+//!    nothing.
+//!
+//! Any mismatch or damage means "not found": the caller parses the policy.
+//! The file is read into memory, not mapped: a mapping would turn a file
+//! truncated in place later into a SIGBUS inside a hook.
+//!
+//! Only files owned by this user (or root) that nobody else can write are
+//! read, and the cache directory is created private (0700), as for the
+//! shared policy cache: a table is as trusted as the policy itself.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use ldguard_policy::flat::{self, Expect, FlatError};
+use ldguard_policy::RuleTable;
+
+/// What a table must have been written by: this library's version and
+/// table format. A different build of the same version that compiles
+/// differently must change the format version.
+pub const LIBRARY_VERSION: &str = concat!("ldguard ", env!("CARGO_PKG_VERSION"));
+
+/// Suffix of a table baked next to its policy file.
+pub const BAKED_SUFFIX: &str = ".table";
+
+/// Largest table file read (policies are limited to a few MiB upstream).
+const MAX_TABLE_BYTES: u64 = 64 << 20;
+
+/// A table found for a policy, with the policy's SHA-256 (hex).
+pub struct Found {
+    pub table: RuleTable,
+    pub sha256_hex: String,
+}
+
+/// The table for the policy file `location` whose bytes are `text`, for
+/// `program`: from the cache directory, else baked next to the policy.
+/// `Err` says why the last candidate was refused (`None`: no file at all).
+pub fn load(
+    cache_dir: &Path,
+    location: &str,
+    text: &[u8],
+    program: &[u8],
+) -> Result<Found, Option<String>> {
+    let mut why = None;
+    for path in [
+        cached_path(cache_dir, location, program),
+        baked_path(location),
+    ] {
+        match read(&path, text, program) {
+            Ok(found) => return Ok(found),
+            Err(None) => {}
+            Err(Some(e)) => why = Some(format!("{}: {e}", path.display())),
+        }
+    }
+    Err(why)
+}
+
+fn read(path: &Path, text: &[u8], program: &[u8]) -> Result<Found, Option<String>> {
+    let mut file = match fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(None),
+        Err(e) => return Err(Some(e.to_string())),
+    };
+    let meta = file.metadata().map_err(|e| Some(e.to_string()))?;
+    if !trusted(&meta) {
+        return Err(Some(
+            "not a regular file owned by this user or root and writable only by its owner".into(),
+        ));
+    }
+    if meta.len() > MAX_TABLE_BYTES {
+        return Err(Some("too large".into()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.read_to_end(&mut bytes)
+        .map_err(|e| Some(e.to_string()))?;
+    // Rule tables are never freed (see `active`); neither is what they borrow.
+    let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+    let expect = Expect {
+        library_version: LIBRARY_VERSION,
+        program,
+        policy_text: text,
+    };
+    match flat::decode(bytes, &expect) {
+        Ok(d) => Ok(Found {
+            table: d.table,
+            sha256_hex: hex(&d.policy_sha256),
+        }),
+        Err(e) => Err(Some(e.to_string())),
+    }
+}
+
+fn trusted(meta: &fs::Metadata) -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    meta.file_type().is_file()
+        && (meta.uid() == euid || meta.uid() == 0)
+        && meta.mode() & 0o022 == 0
+}
+
+/// Writes the table of `text` (compiled and specialised for `program`)
+/// into the cache directory for the next process. Best effort: the caller
+/// only reports a failure.
+pub fn store(
+    cache_dir: &Path,
+    location: &str,
+    text: &str,
+    table: &RuleTable,
+    program: &[u8],
+) -> Result<(), String> {
+    let dir = tables_dir(cache_dir);
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    let meta = fs::symlink_metadata(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    // SAFETY: as in `trusted`.
+    let euid = unsafe { libc::geteuid() };
+    if !meta.is_dir() || meta.uid() != euid || meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "{}: not a directory of this user that only it can write",
+            dir.display()
+        ));
+    }
+    let bytes = encode(table, text);
+    let path = cached_path(cache_dir, location, program);
+    write_atomically(&path, &bytes)
+}
+
+/// The flat form of `table`, compiled from `text`, for this library.
+pub fn encode(table: &RuleTable, text: &str) -> Vec<u8> {
+    use sha2::Digest as _;
+    let sha: [u8; 32] = sha2::Sha256::digest(text.as_bytes()).into();
+    flat::encode(table, text, sha, LIBRARY_VERSION)
+}
+
+/// Temporary file in the same directory, then `rename`: readers see the
+/// old file, the new one, or none, never a partial one.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    let result = (|| {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        drop(f);
+        fs::rename(&tmp, path)
+    })();
+    result.map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        format!("{}: {e}", path.display())
+    })
+}
+
+fn tables_dir(cache_dir: &Path) -> PathBuf {
+    cache_dir.join("tables")
+}
+
+/// `<cacheDir>/tables/<hash of location, program, library version and build>.table`.
+pub fn cached_path(cache_dir: &Path, location: &str, program: &[u8]) -> PathBuf {
+    // FNV-1a: a name, not a check (the file's content is checked).
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in [
+        location.as_bytes(),
+        program,
+        LIBRARY_VERSION.as_bytes(),
+        build_id(),
+    ] {
+        for &b in part.iter().chain(&[0u8]) {
+            h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    tables_dir(cache_dir).join(format!("{h:016x}.table"))
+}
+
+/// Where `ldguard-layer` bakes the generic table of the policy file `location`.
+pub fn baked_path(location: &str) -> PathBuf {
+    PathBuf::from(format!("{location}{BAKED_SUFFIX}"))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// The GNU build ID of this library as loaded, read from its own program
+/// headers in memory (no file access); empty when it has none. Two builds
+/// of the same version that compile policies differently must not share
+/// cached tables: the cache name includes it.
+fn build_id() -> &'static [u8] {
+    static ID: std::sync::OnceLock<Box<[u8]>> = std::sync::OnceLock::new();
+    ID.get_or_init(|| read_build_id().unwrap_or_default())
+}
+
+fn read_build_id() -> Option<Box<[u8]>> {
+    let mut info: libc::Dl_info = Dl_info_zeroed();
+    // SAFETY: dladdr only reads the loader's tables and fills `info`.
+    if unsafe { libc::dladdr(build_id as *const libc::c_void, &mut info) } == 0
+        || info.dli_fbase.is_null()
+    {
+        return None;
+    }
+    let base = info.dli_fbase as *const u8;
+    // SAFETY: dli_fbase is where our own ELF file is mapped; the ELF header
+    // and program headers of a loaded object are always mapped (PT_PHDR /
+    // first PT_LOAD), and the loader checked them when it loaded us.
+    let ehdr = unsafe { &*(base as *const libc::Elf64_Ehdr) };
+    if &ehdr.e_ident[..4] != b"\x7fELF" {
+        return None;
+    }
+    // SAFETY: as above: e_phnum headers at e_phoff, all mapped.
+    let phdrs = unsafe {
+        std::slice::from_raw_parts(
+            base.add(ehdr.e_phoff as usize) as *const libc::Elf64_Phdr,
+            ehdr.e_phnum as usize,
+        )
+    };
+    // The load bias: first PT_LOAD's vaddr is mapped at base (shared objects link at 0).
+    let first_load = phdrs.iter().find(|p| p.p_type == libc::PT_LOAD)?;
+    let bias = base as usize - (first_load.p_vaddr as usize & !0xfff);
+    for p in phdrs.iter().filter(|p| p.p_type == libc::PT_NOTE) {
+        // SAFETY: PT_NOTE segments lie inside a PT_LOAD segment of the
+        // loaded object, mapped readable for its lifetime.
+        let notes = unsafe {
+            std::slice::from_raw_parts((bias + p.p_vaddr as usize) as *const u8, p.p_memsz as usize)
+        };
+        let mut at = 0usize;
+        while at + 12 <= notes.len() {
+            let word =
+                |i: usize| u32::from_ne_bytes(notes[i..i + 4].try_into().expect("4")) as usize;
+            let (namesz, descsz, kind) = (word(at), word(at + 4), word(at + 8));
+            let name_at = at + 12;
+            let desc_at = name_at + namesz.div_ceil(4) * 4;
+            let end = desc_at + descsz.div_ceil(4) * 4;
+            if desc_at + descsz > notes.len() {
+                break;
+            }
+            if kind == 3 && &notes[name_at..name_at + namesz] == b"GNU\0" {
+                return Some(notes[desc_at..desc_at + descsz].into());
+            }
+            at = end;
+        }
+    }
+    None
+}
+
+#[allow(non_snake_case)]
+fn Dl_info_zeroed() -> libc::Dl_info {
+    libc::Dl_info {
+        dli_fname: std::ptr::null(),
+        dli_fbase: std::ptr::null_mut(),
+        dli_sname: std::ptr::null(),
+        dli_saddr: std::ptr::null_mut(),
+    }
+}
+
+/// Why decoding refused a file, for tests.
+#[doc(hidden)]
+pub fn check(bytes: &'static [u8], text: &[u8], program: &[u8]) -> Result<(), FlatError> {
+    flat::decode(
+        bytes,
+        &Expect {
+            library_version: LIBRARY_VERSION,
+            program,
+            policy_text: text,
+        },
+    )
+    .map(|_| ())
+}
