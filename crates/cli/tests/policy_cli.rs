@@ -517,3 +517,122 @@ fn explain_and_test_speak_json() {
     assert_eq!(v["failed"][0]["line"], 2);
     assert_eq!(v["broken"][0]["line"], 3);
 }
+
+const WEB_YAML: &str = "\
+# the WEB policy above, in YAML
+apiVersion: ldguard.policy/v1
+name: web
+description: test policy
+ignore: [opendir]
+rules:
+  - name: no-shell-from-nginx
+    kind: exec
+    program: [/usr/sbin/nginx]
+    path: [/bin/sh, /usr/bin/*sh]
+    action: deny
+    severity: high
+    description: nginx never needs a shell
+  - name: etc-read-only
+    kind: file
+    access: [write]
+    path: [/etc/**]
+    action: deny
+  - name: cloud-metadata
+    kind: network
+    direction: outbound
+    address: [169.254.169.254/32]
+    port: [80]
+    action: deny
+    errno: ECONNREFUSED
+  - name: no-debuggers
+    kind: syscall
+    call: [ptrace]
+    action: kill
+";
+
+#[test]
+fn yaml_policies_validate_explain_and_test_like_json() {
+    for name in ["web.yaml", "web.yml"] {
+        let p = write(name, WEB_YAML);
+        let out = ldguard(&["policy", "validate", p.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("ok (policy `web`, 4 rules)"));
+    }
+    let p = write("web2.yaml", WEB_YAML);
+    let p = p.to_str().unwrap();
+    let out = ldguard(&[
+        "policy",
+        "explain",
+        p,
+        "--kind",
+        "exec",
+        "--program",
+        "/usr/sbin/nginx",
+        "--path",
+        "/bin/sh",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert!(
+        s.contains("rule:     `no-shell-from-nginx` (rule #1 of policy `web`)"),
+        "{s}"
+    );
+    let cases = write(
+        "yaml-cases.jsonl",
+        "{\"kind\": \"network\", \"program\": \"/bin/curl\", \"address\": \"169.254.169.254\", \"port\": 80, \"expect\": \"deny\", \"rule\": \"cloud-metadata\"}\n",
+    );
+    let out = ldguard(&["policy", "test", p, cases.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+
+    // The four mistakes a YAML hand makes, each at its place with a hint.
+    let bad = WEB_YAML
+        .replace("    severity: high\n", "    severity: [high]\n")
+        .replace("    access: [write]\n", "    acess: [write]\n")
+        .replace("name: web\n", "name: web\nname: web2\n");
+    let b = write("bad.yaml", &bad);
+    let out = ldguard(&["policy", "validate", b.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let e = text(&out.stderr);
+    for want in [
+        "bad.yaml:4:1: duplicate field `name` in the policy",
+        "bad.yaml:13:15: `severity` must be a string, found an array",
+        "bad.yaml:17:5: unknown field `acess` in rule",
+        "= hint: did you mean `access`?",
+        "13 |     severity: [high]",
+    ] {
+        assert!(e.contains(want), "missing {want:?} in:\n{e}");
+    }
+    let tab = write(
+        "tab.yaml",
+        &WEB_YAML.replace("    kind: file\n", "\tkind: file\n"),
+    );
+    let out = ldguard(&[
+        "policy",
+        "validate",
+        "--format",
+        "json",
+        tab.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let d = &v[0]["diagnostics"][0];
+    assert_eq!(
+        (d["line"].as_u64(), d["col"].as_u64()),
+        (Some(15), Some(1)),
+        "{v}"
+    );
+    assert!(d["hint"].as_str().unwrap().contains("spaces"), "{v}");
+    // A YAML text in a `.json` file says what it is.
+    let j = write("yaml-in.json", WEB_YAML);
+    let out = ldguard(&["policy", "validate", j.to_str().unwrap()]);
+    assert!(
+        text(&out.stderr).contains("this looks like YAML"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -8,6 +8,7 @@
 //! range). It never reports a rule that can still decide something.
 
 use crate::diag::{Diagnostic, Level};
+use crate::format::PolicyFormat;
 use crate::glob::Glob;
 use crate::json::{self, Json};
 use crate::model::{Policy, Rule};
@@ -16,7 +17,7 @@ use crate::net::{Cidr, PortRange};
 /// Warnings for every unreachable rule of `policy`, which was read from
 /// `text` (JSON: the warnings point at the rule objects).
 pub fn unreachable_rules(text: &str, origin: &str, policy: &Policy) -> Vec<Diagnostic> {
-    let spans = rule_spans(text);
+    let spans = rule_spans(text, PolicyFormat::of_name(origin));
     let mut out = Vec::new();
     for (b_index, b) in policy.rules.iter().enumerate() {
         if !b.enabled {
@@ -67,8 +68,8 @@ pub fn unreachable_rules(text: &str, origin: &str, policy: &Policy) -> Vec<Diagn
 }
 
 /// The span of each element of the top-level `rules` array.
-fn rule_spans(text: &str) -> Vec<json::Span> {
-    let Ok(root) = json::parse(text) else {
+fn rule_spans(text: &str, format: PolicyFormat) -> Vec<json::Span> {
+    let Ok(root) = format.parse(text) else {
         return Vec::new();
     };
     let Json::Object(members) = root.json else {

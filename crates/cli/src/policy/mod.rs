@@ -82,7 +82,8 @@ pub fn load(path: &Path) -> Result<(Policy, RuleTable, Diagnostics), LoadError> 
     let origin = path.display().to_string();
     let text = std::fs::read_to_string(path)
         .map_err(|e| LoadError::Io(format!("{origin}: cannot read policy: {e}")))?;
-    match ldguard_policy::check_str(&text, &origin) {
+    let format = ldguard_policy::PolicyFormat::of_name(&origin);
+    match ldguard_policy::check_source(&text, &origin, format) {
         (Some(policy), mut diags) => {
             let table = ldguard_policy::compile_document(&policy);
             diags.0.extend(ldguard_policy::lint::unreachable_rules(
