@@ -636,3 +636,49 @@ fn yaml_policies_validate_explain_and_test_like_json() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn lint_fails_on_rules_that_never_decide_anything() {
+    let bad = write(
+        "lint.yaml",
+        "\
+apiVersion: ldguard.policy/v1
+name: lint
+rules:
+  - {name: bins, kind: exec, path: [/usr/bin/*], action: deny}
+  - {name: python, kind: exec, path: [/usr/bin/python3], action: allow}
+  - {name: dns-in, kind: network, direction: inbound, protocol: [udp], action: deny}
+  - {name: shell, kind: exec, program: [/bin/bash], path: [/tmp/x], action: deny}
+",
+    );
+    let out = ldguard(&["policy", "lint", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let e = text(&out.stderr);
+    for want in [
+        "lint.yaml:5:5: warning: rule `python` is never reached: rule `bins` (line 4)",
+        "lint.yaml:6:65: warning: rule `dns-in` never matches",
+        "lint.yaml:7:41: warning: rule `shell`: program `/bin/bash` never matches on merged-/usr systems",
+        "= hint: the program is matched as its resolved executable: list `/usr/bin/bash` too",
+    ] {
+        assert!(e.contains(want), "missing {want:?} in:\n{e}");
+    }
+    // validate accepts the same file (warnings are not errors there).
+    let out = ldguard(&["policy", "validate", bad.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = ldguard(&["policy", "lint", "--format", "json", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["diagnostics"].as_array().unwrap().len(), 3, "{v}");
+    assert_eq!(v[0]["diagnostics"][0]["level"], "warning");
+    // Every shipped policy lints clean.
+    let shipped: Vec<String> = std::fs::read_dir(repo().join("policies"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .map(|p| p.display().to_string())
+        .collect();
+    let mut args = vec!["policy", "lint"];
+    args.extend(shipped.iter().map(String::as_str));
+    let out = ldguard(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}

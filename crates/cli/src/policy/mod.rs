@@ -1,4 +1,4 @@
-//! `ldguard policy validate|explain|test`.
+//! `ldguard policy validate|lint|explain|test`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -17,6 +17,17 @@ pub enum PolicyCommand {
     /// Check policy files; print every problem as `file:line:col: message`
     /// with the offending source and a hint. Exit 1 if any file has errors.
     Validate {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Output: `text` for people, `json` for programs (one object per
+        /// file, with every diagnostic).
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Report rules that can never decide anything: shadowed by an earlier
+    /// rule, never matching, or deciding what the default decides anyway.
+    /// Exit 1 if any file has errors or warnings.
+    Lint {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
         /// Output: `text` for people, `json` for programs (one object per
@@ -61,7 +72,8 @@ fn print_json(value: &impl serde::Serialize) {
 pub fn run(cmd: PolicyCommand, server: &crate::server::ServerArgs) -> ExitCode {
     match cmd {
         PolicyCommand::Server(cmd) => crate::server::policy(cmd, server),
-        PolicyCommand::Validate { files, format } => validate::run(&files, format),
+        PolicyCommand::Validate { files, format } => validate::run(&files, format, false),
+        PolicyCommand::Lint { files, format } => validate::run(&files, format, true),
         PolicyCommand::Explain(args) => explain::run(&args),
         PolicyCommand::Test {
             policy,
@@ -86,9 +98,9 @@ pub fn load(path: &Path) -> Result<(Policy, RuleTable, Diagnostics), LoadError> 
     match ldguard_policy::check_source(&text, &origin, format) {
         (Some(policy), mut diags) => {
             let table = ldguard_policy::compile_document(&policy);
-            diags.0.extend(ldguard_policy::lint::unreachable_rules(
-                &text, &origin, &policy,
-            ));
+            diags
+                .0
+                .extend(ldguard_policy::lint::lint(&text, &origin, format, &policy));
             Ok((policy, table, diags))
         }
         (None, diags) => Err(LoadError::Invalid {
