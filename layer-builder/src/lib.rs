@@ -2,6 +2,7 @@
 //! reproducible layer (SPEC §5). The binary's entry point is [`app::main`].
 
 pub mod app;
+pub mod cli_docs;
 pub mod digest;
 pub mod drift;
 pub mod elf;
