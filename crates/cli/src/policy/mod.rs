@@ -126,3 +126,46 @@ pub fn load_or_report(path: &Path) -> Result<RuleTable, ExitCode> {
         }
     }
 }
+
+/// The file to hand the preload library for `path`, which it reads as JSON:
+/// `path` itself for a JSON policy; for a YAML one, its JSON translation,
+/// written once under `$XDG_CACHE_HOME/ldguard/run/` (or `~/.cache/…`),
+/// named by its content so that concurrent runs share it and a changed
+/// policy gets a new file. The file outlives this process on purpose: the
+/// command replaces it (exec) and its library reads the policy afterwards.
+pub fn json_for_library(path: &Path, text: &str) -> Result<PathBuf, String> {
+    use std::hash::{Hash, Hasher};
+    let origin = path.display().to_string();
+    let format = ldguard_policy::PolicyFormat::of_name(&origin);
+    if format == ldguard_policy::PolicyFormat::Json {
+        return Ok(path.to_path_buf());
+    }
+    let root = format
+        .parse(text)
+        .map_err(|e| format!("{origin}: {}", e.message))?;
+    let json = ldguard_policy::json::to_string_pretty(&root);
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .ok_or(
+            "neither XDG_CACHE_HOME nor HOME is set: cannot store the JSON form of a YAML policy",
+        )?
+        .join("ldguard/run");
+    std::fs::create_dir_all(&cache).map_err(|e| format!("{}: {e}", cache.display()))?;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    json.hash(&mut hasher);
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("policy");
+    let file = cache.join(format!("{stem}-{:016x}.json", hasher.finish()));
+    if std::fs::read_to_string(&file).ok().as_deref() != Some(json.as_str()) {
+        // Written beside and renamed, so a reader never sees half a file.
+        let tmp = cache.join(format!(".{stem}-{}.tmp", std::process::id()));
+        std::fs::write(&tmp, &json)
+            .and_then(|()| std::fs::rename(&tmp, &file))
+            .map_err(|e| format!("{}: {e}", file.display()))?;
+    }
+    Ok(file)
+}
