@@ -9,8 +9,8 @@
 //!   resolved path and those directories are symlinks into `/usr` on
 //!   merged-/usr systems). Globs that no normalised path can match, and
 //!   `unix` with address matchers, are validation errors already;
-//! - **same as the default**: the rule decides what its kind's default
-//!   decides anyway, and no later rule of that kind could decide otherwise.
+//! - **same as the default**: an `allow` rule where its kind's default is
+//!   `allow` anyway, and no later rule of that kind could decide otherwise.
 //!
 //! The checks are sound, not complete: coverage is reported only when it
 //! follows from the matchers themselves (an absent matcher, the same values,
@@ -254,12 +254,11 @@ fn same_as_default(
     let mut out = Vec::new();
     for (index, (rule, value)) in policy.rules.iter().zip(rules).enumerate() {
         let default = policy.defaults[rule.kind.index()];
-        // A deny with its own errno fails the call differently.
-        if !rule.enabled
-            || rule.action != default
-            || matches!(rule.action, Action::Audit)
-            || (rule.action == Action::Deny && rule.errno.is_some())
-        {
+        // Only `allow`: a `deny` or `kill` rule names itself and its
+        // severity in the event even where the default would also block
+        // (as `ldguard learn`'s `unlearned-*` rules do on purpose), and an
+        // `audit` rule is never a default.
+        if !rule.enabled || rule.action != default || rule.action != Action::Allow {
             continue;
         }
         let later = policy.rules[index + 1..]
@@ -468,6 +467,8 @@ mod tests {
 {"name": "no-sh", "kind": "exec", "path": ["/bin/sh"], "action": "deny"},
 {"name": "no-nc", "kind": "exec", "path": ["/bin/nc"], "action": "deny", "errno": "EPERM"}"#,
         );
+        // (`no-nc`, the last exec rule, repeats the default `deny` but names
+        // itself and its severity in events: not reported.)
         assert_eq!(d.len(), 1, "{d:#?}");
         assert!(
             d[0].message.contains(
