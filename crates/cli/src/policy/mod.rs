@@ -169,3 +169,43 @@ pub fn json_for_library(path: &Path, text: &str) -> Result<PathBuf, String> {
     }
     Ok(file)
 }
+
+/// What `ldguard policy push` sends for `path`: JSON as it is; YAML, once
+/// valid, as its JSON translation. The error is (rendered diagnostics,
+/// message).
+pub fn json_text_to_push(path: &Path, text: String) -> Result<String, (Option<String>, String)> {
+    let origin = path.display().to_string();
+    let format = ldguard_policy::PolicyFormat::of_name(&origin);
+    if format == ldguard_policy::PolicyFormat::Json {
+        return Ok(text);
+    }
+    match ldguard_policy::check_source(&text, &origin, format) {
+        (Some(_), _) => format
+            .parse(&text)
+            .map(|root| ldguard_policy::json::to_string_pretty(&root))
+            .map_err(|e| (None, format!("{origin}: {}", e.message))),
+        (None, diags) => Err((
+            Some(diags.render(&text)),
+            format!("{origin} is not a valid policy; nothing was sent"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_yaml_policy_is_pushed_as_json_and_a_bad_one_not_at_all() {
+        let yaml = "apiVersion: ldguard.policy/v1\nname: y\nrules:\n  - {name: r, kind: exec, path: [/bin/sh], action: deny}\n";
+        let sent = json_text_to_push(Path::new("p.yaml"), yaml.into()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&sent).unwrap();
+        assert_eq!(v["rules"][0]["path"][0], "/bin/sh");
+        let json = r#"{"apiVersion": "ldguard.policy/v1", "name": "j"}"#;
+        assert_eq!(json_text_to_push(Path::new("p.json"), json.into()).unwrap(), json);
+        let (rendered, message) =
+            json_text_to_push(Path::new("p.yml"), yaml.replace("kind:", "knd:")).unwrap_err();
+        assert!(rendered.unwrap().contains("p.yml:4:15: unknown field `knd`"));
+        assert!(message.contains("nothing was sent"), "{message}");
+    }
+}
