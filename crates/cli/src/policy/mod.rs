@@ -202,10 +202,15 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&sent).unwrap();
         assert_eq!(v["rules"][0]["path"][0], "/bin/sh");
         let json = r#"{"apiVersion": "ldguard.policy/v1", "name": "j"}"#;
-        assert_eq!(json_text_to_push(Path::new("p.json"), json.into()).unwrap(), json);
+        assert_eq!(
+            json_text_to_push(Path::new("p.json"), json.into()).unwrap(),
+            json
+        );
         let (rendered, message) =
             json_text_to_push(Path::new("p.yml"), yaml.replace("kind:", "knd:")).unwrap_err();
-        assert!(rendered.unwrap().contains("p.yml:4:15: unknown field `knd`"));
+        assert!(rendered
+            .unwrap()
+            .contains("p.yml:4:15: unknown field `knd`"));
         assert!(message.contains("nothing was sent"), "{message}");
     }
 }
