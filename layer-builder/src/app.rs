@@ -23,8 +23,9 @@ pub enum Format {
 
 #[derive(Debug, Args, Clone)]
 pub struct PolicyArgs {
-    /// Policy: a file (validated and baked in at /etc/ldguard/policy.json)
-    /// or an http(s):// URL the library fetches.
+    /// Policy: a file (JSON, or YAML named .yaml/.yml; validated and baked
+    /// in as JSON at /etc/ldguard/policy.json) or an http(s):// URL the
+    /// library fetches.
     #[arg(long, value_name = "FILE|URL")]
     pub policy: Option<String>,
     /// With a URL --policy: a file baked in as the fallback until the first fetch.

@@ -15,7 +15,7 @@ use ldguard_policy::Policy;
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// Policy file to enforce (validated before the command starts).
+    /// Policy file to enforce, JSON or YAML (validated before the command starts).
     #[arg(long, value_name = "FILE")]
     policy: PathBuf,
     /// Where events go: `stderr`, `file:/path` or `none`.

@@ -14,8 +14,9 @@ mod validate;
 
 #[derive(Subcommand)]
 pub enum PolicyCommand {
-    /// Check policy files; print every problem as `file:line:col: message`
-    /// with the offending source and a hint. Exit 1 if any file has errors.
+    /// Check policy files (JSON, or YAML when named .yaml/.yml); print every
+    /// problem as `file:line:col: message` with the offending source and a
+    /// hint. Exit 1 if any file has errors.
     Validate {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
