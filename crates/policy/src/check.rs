@@ -224,11 +224,17 @@ impl Checker<'_> {
         self.push(Level::Error, span, message.into(), expected, hint);
     }
 
-    /// The span of the opening `{` of an object, for "missing field" errors.
-    fn open_brace(span: Span) -> Span {
+    /// The span of the opening `{` of an object (in YAML, the first
+    /// character of its first key), for "missing field" errors.
+    fn open_brace(&self, span: Span) -> Span {
+        let len = self
+            .text
+            .get(span.start..)
+            .and_then(|rest| rest.chars().next())
+            .map_or(0, char::len_utf8);
         Span {
             start: span.start,
-            end: span.start + 1,
+            end: span.start + len,
         }
     }
 
@@ -577,7 +583,7 @@ impl Checker<'_> {
         };
         let members = self.members(root, "the policy", POLICY_FIELDS, &misplaced)?;
         let get = |key: &str| members.iter().copied().find(|m| m.key == key);
-        let open = Self::open_brace(root.span);
+        let open = self.open_brace(root.span);
         let mut ok = true;
 
         match get("apiVersion") {
@@ -884,7 +890,7 @@ impl Checker<'_> {
         };
         let members = self.members(v, "rule", RULE_FIELDS, &misplaced)?;
         let f = RuleFields {
-            open: Self::open_brace(v.span),
+            open: self.open_brace(v.span),
             members,
         };
         if matches!(&v.json, Json::Object(m) if m.is_empty()) {

@@ -445,6 +445,15 @@ mod tests {
     }
 
     #[test]
+    fn a_byte_order_mark_and_multibyte_text_keep_spans_right() {
+        let text = "\u{feff}name: \"é\"\nrules: [x]\n";
+        let v = parse(text).unwrap();
+        let m = members(&v);
+        assert_eq!(&text[m[0].key_span.start..m[0].key_span.end], "name");
+        assert_eq!(&text[m[1].key_span.start..m[1].key_span.end], "rules");
+    }
+
+    #[test]
     fn numbers_never_loop_or_panic() {
         for s in [
             "", "+", "-", ".", "e", "1e", "1e+", ".e1", "0x", "0o", "--1", "١٢",

@@ -202,3 +202,20 @@ fn the_preload_library_does_not_depend_on_a_yaml_reader() {
     assert!(tree.contains("ldguard-policy"), "{tree}");
     assert!(!tree.contains("saphyr"), "{tree}");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
+    /// Any text, YAML-looking or not: no panic, and every diagnostic's span
+    /// lies on character boundaries of the text (so it renders).
+    #[test]
+    fn any_text_gives_a_result_or_diagnostics_that_render(
+        text in "(apiVersion|name|rules|kind|path|- |: |\\[|\\]|\\{|\\}|,|\\t|\\n|  |&a|\\*a|!!str|'|\"|#|é|[a-z0-9/*.]){0,40}"
+    ) {
+        let (policy, diags) = check_source(&text, "p.yaml", PolicyFormat::Yaml);
+        proptest::prop_assert!(policy.is_some() || diags.has_errors());
+        for d in diags.iter() {
+            proptest::prop_assert!(text.is_char_boundary(d.span.0) && text.is_char_boundary(d.span.1), "{d:?}");
+            let _ = d.render(&text);
+        }
+    }
+}
