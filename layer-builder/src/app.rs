@@ -23,8 +23,9 @@ pub enum Format {
 
 #[derive(Debug, Args, Clone)]
 pub struct PolicyArgs {
-    /// Policy: a file (validated and baked in at /etc/ldguard/policy.json)
-    /// or an http(s):// URL the library fetches.
+    /// Policy: a file (JSON, or YAML named .yaml/.yml; validated and baked
+    /// in as JSON at /etc/ldguard/policy.json) or an http(s):// URL the
+    /// library fetches.
     #[arg(long, value_name = "FILE|URL")]
     pub policy: Option<String>,
     /// With a URL --policy: a file baked in as the fallback until the first fetch.
@@ -87,7 +88,8 @@ impl PolicyArgs {
 #[command(
     name = "ldguard-layer",
     version,
-    after_help = "ldguard-layer install --help: install into a root filesystem (Dockerfile RUN step)"
+    after_help = "ldguard-layer install --help: install into a root filesystem (Dockerfile RUN step)\n\
+                  ldguard-layer completions SHELL: shell completions; ldguard-layer man [DIR]: man pages"
 )]
 pub struct BuildArgs {
     /// The image to instrument.
@@ -148,6 +150,9 @@ pub fn main(mut args: Vec<OsString>) -> i32 {
     if args.get(1).is_some_and(|a| a == "help") {
         args.remove(1);
         args.push("--help".into());
+    }
+    if let Some(code) = crate::cli_docs::dispatch(&args) {
+        return code;
     }
     let is_install = args.get(1).is_some_and(|a| a == "install");
     let result = if is_install {

@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod baked_table;
+pub mod cli_docs;
 pub mod digest;
 pub mod drift;
 pub mod elf;

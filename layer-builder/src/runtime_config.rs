@@ -77,9 +77,22 @@ pub fn load_policy_file(path: &Path) -> Result<BakedPolicy> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, "reading the policy", e))?;
     let place = path.display().to_string();
     let text = std::str::from_utf8(&bytes)
-        .map_err(|e| Error::invalid(&place, format!("a policy is UTF-8 JSON: {e}")))?;
-    let (policy, diags) = ldguard_policy::check_str(text, &place);
+        .map_err(|e| Error::invalid(&place, format!("a policy is UTF-8 JSON or YAML: {e}")))?;
+    let format = ldguard_policy::PolicyFormat::of_name(&place);
+    let (policy, diags) = ldguard_policy::check_source(text, &place, format);
     match policy {
+        // The library reads JSON only: a YAML policy is baked as its JSON
+        // translation (same members, same order, so the same policy).
+        Some(p) if format == ldguard_policy::PolicyFormat::Yaml => {
+            let json = format
+                .parse(text)
+                .map(|root| ldguard_policy::json::to_string_pretty(&root))
+                .map_err(|e| Error::invalid(&place, e.message))?;
+            Ok(BakedPolicy {
+                name: Some(p.name),
+                bytes: json.into_bytes(),
+            })
+        }
         Some(p) => Ok(BakedPolicy {
             name: Some(p.name),
             bytes,
@@ -212,6 +225,33 @@ mod tests {
         std::fs::write(&bad, b"{\n  \"apiVersion\": ").unwrap();
         let e = load_policy_file(&bad).unwrap_err().to_string();
         assert!(e.contains("b.json:2:"), "{e}");
+    }
+
+    #[test]
+    fn a_yaml_policy_is_checked_and_baked_as_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = dir.path().join("p.yaml");
+        let text = "apiVersion: ldguard.policy/v1\nname: w\nmode: enforce\nrules:\n  - name: r\n    kind: network\n    port: [80, \"443\"]\n    action: deny\n    description: \"a \\\"quoted\\\" note\"\n";
+        std::fs::write(&yaml, text).unwrap();
+        let baked = load_policy_file(&yaml).unwrap();
+        assert_eq!(baked.name.as_deref(), Some("w"));
+        // What the library reads: JSON, through its own (JSON-only) reader.
+        let json = std::str::from_utf8(&baked.bytes).unwrap();
+        let (from_json, d) = ldguard_policy::check_str(json, "policy.json");
+        let from_json = from_json.unwrap_or_else(|| panic!("{}\n{json}", d.render(json)));
+        let (from_yaml, _) =
+            ldguard_policy::check_source(text, "p.yaml", ldguard_policy::PolicyFormat::Yaml);
+        assert_eq!(
+            format!("{from_json:?}"),
+            format!("{:?}", from_yaml.unwrap())
+        );
+        let v: serde_json::Value = serde_json::from_str(json).unwrap();
+        assert_eq!(v["rules"][0]["port"], serde_json::json!([80, "443"]));
+        assert_eq!(v["rules"][0]["description"], "a \"quoted\" note");
+        // A bad YAML policy is refused with its place in the YAML text.
+        std::fs::write(&yaml, "apiVersion: ldguard.policy/v1\nname: w\nrules:\n  - name: r\n    kind: exec\n    actoin: deny\n").unwrap();
+        let e = load_policy_file(&yaml).unwrap_err().to_string();
+        assert!(e.contains("p.yaml:6:5: unknown field `actoin`"), "{e}");
     }
 
     #[test]

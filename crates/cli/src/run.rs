@@ -15,7 +15,7 @@ use ldguard_policy::Policy;
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// Policy file to enforce (validated before the command starts).
+    /// Policy file to enforce, JSON or YAML (validated before the command starts).
     #[arg(long, value_name = "FILE")]
     policy: PathBuf,
     /// Where events go: `stderr`, `file:/path` or `none`.
@@ -64,8 +64,18 @@ fn prepare(args: &RunArgs) -> Result<Command, String> {
         std::path::absolute(&args.policy).map_err(|e| format!("{}: {e}", args.policy.display()))?;
     let text =
         std::fs::read_to_string(&policy).map_err(|e| format!("{}: {e}", policy.display()))?;
-    let table = ldguard_policy::compile_str(&text, &policy.display().to_string())
-        .map_err(|diags| format!("the policy is invalid; the command was not started\n{diags}"))?;
+    let origin = policy.display().to_string();
+    let format = ldguard_policy::PolicyFormat::of_name(&origin);
+    let table = match ldguard_policy::check_source(&text, &origin, format) {
+        (Some(p), _) => ldguard_policy::compile_document(&p),
+        (None, diags) => {
+            return Err(format!(
+                "the policy is invalid; the command was not started\n{diags}"
+            ))
+        }
+    };
+    // The library reads JSON: a YAML policy is handed over as JSON.
+    let policy = crate::policy::json_for_library(&policy, &text)?;
     if let Some(mode) = &args.mode {
         if ldguard_policy::Mode::parse(mode).is_none() {
             return Err(format!(

@@ -517,3 +517,168 @@ fn explain_and_test_speak_json() {
     assert_eq!(v["failed"][0]["line"], 2);
     assert_eq!(v["broken"][0]["line"], 3);
 }
+
+const WEB_YAML: &str = "\
+# the WEB policy above, in YAML
+apiVersion: ldguard.policy/v1
+name: web
+description: test policy
+ignore: [opendir]
+rules:
+  - name: no-shell-from-nginx
+    kind: exec
+    program: [/usr/sbin/nginx]
+    path: [/bin/sh, /usr/bin/*sh]
+    action: deny
+    severity: high
+    description: nginx never needs a shell
+  - name: etc-read-only
+    kind: file
+    access: [write]
+    path: [/etc/**]
+    action: deny
+  - name: cloud-metadata
+    kind: network
+    direction: outbound
+    address: [169.254.169.254/32]
+    port: [80]
+    action: deny
+    errno: ECONNREFUSED
+  - name: no-debuggers
+    kind: syscall
+    call: [ptrace]
+    action: kill
+";
+
+#[test]
+fn yaml_policies_validate_explain_and_test_like_json() {
+    for name in ["web.yaml", "web.yml"] {
+        let p = write(name, WEB_YAML);
+        let out = ldguard(&["policy", "validate", p.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("ok (policy `web`, 4 rules)"));
+    }
+    let p = write("web2.yaml", WEB_YAML);
+    let p = p.to_str().unwrap();
+    let out = ldguard(&[
+        "policy",
+        "explain",
+        p,
+        "--kind",
+        "exec",
+        "--program",
+        "/usr/sbin/nginx",
+        "--path",
+        "/bin/sh",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert!(
+        s.contains("rule:     `no-shell-from-nginx` (rule #1 of policy `web`)"),
+        "{s}"
+    );
+    let cases = write(
+        "yaml-cases.jsonl",
+        "{\"kind\": \"network\", \"program\": \"/bin/curl\", \"address\": \"169.254.169.254\", \"port\": 80, \"expect\": \"deny\", \"rule\": \"cloud-metadata\"}\n",
+    );
+    let out = ldguard(&["policy", "test", p, cases.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+
+    // The four mistakes a YAML hand makes, each at its place with a hint.
+    let bad = WEB_YAML
+        .replace("    severity: high\n", "    severity: [high]\n")
+        .replace("    access: [write]\n", "    acess: [write]\n")
+        .replace("name: web\n", "name: web\nname: web2\n");
+    let b = write("bad.yaml", &bad);
+    let out = ldguard(&["policy", "validate", b.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let e = text(&out.stderr);
+    for want in [
+        "bad.yaml:4:1: duplicate field `name` in the policy",
+        "bad.yaml:13:15: `severity` must be a string, found an array",
+        "bad.yaml:17:5: unknown field `acess` in rule",
+        "= hint: did you mean `access`?",
+        "13 |     severity: [high]",
+    ] {
+        assert!(e.contains(want), "missing {want:?} in:\n{e}");
+    }
+    let tab = write(
+        "tab.yaml",
+        &WEB_YAML.replace("    kind: file\n", "\tkind: file\n"),
+    );
+    let out = ldguard(&[
+        "policy",
+        "validate",
+        "--format",
+        "json",
+        tab.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let d = &v[0]["diagnostics"][0];
+    assert_eq!(
+        (d["line"].as_u64(), d["col"].as_u64()),
+        (Some(15), Some(1)),
+        "{v}"
+    );
+    assert!(d["hint"].as_str().unwrap().contains("spaces"), "{v}");
+    // A YAML text in a `.json` file says what it is.
+    let j = write("yaml-in.json", WEB_YAML);
+    let out = ldguard(&["policy", "validate", j.to_str().unwrap()]);
+    assert!(
+        text(&out.stderr).contains("this looks like YAML"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn lint_fails_on_rules_that_never_decide_anything() {
+    let bad = write(
+        "lint.yaml",
+        "\
+apiVersion: ldguard.policy/v1
+name: lint
+rules:
+  - {name: bins, kind: exec, path: [/usr/bin/*], action: deny}
+  - {name: python, kind: exec, path: [/usr/bin/python3], action: allow}
+  - {name: dns-in, kind: network, direction: inbound, protocol: [udp], action: deny}
+  - {name: shell, kind: exec, program: [/bin/bash], path: [/tmp/x], action: deny}
+",
+    );
+    let out = ldguard(&["policy", "lint", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let e = text(&out.stderr);
+    for want in [
+        "lint.yaml:5:5: warning: rule `python` is never reached: rule `bins` (line 4)",
+        "lint.yaml:6:65: warning: rule `dns-in` never matches",
+        "lint.yaml:7:41: warning: rule `shell`: program `/bin/bash` never matches on merged-/usr systems",
+        "= hint: the program is matched as its resolved executable: list `/usr/bin/bash` too",
+    ] {
+        assert!(e.contains(want), "missing {want:?} in:\n{e}");
+    }
+    // validate accepts the same file (warnings are not errors there).
+    let out = ldguard(&["policy", "validate", bad.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = ldguard(&["policy", "lint", "--format", "json", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["diagnostics"].as_array().unwrap().len(), 3, "{v}");
+    assert_eq!(v[0]["diagnostics"][0]["level"], "warning");
+    // Every shipped policy lints clean.
+    let shipped: Vec<String> = std::fs::read_dir(repo().join("policies"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .map(|p| p.display().to_string())
+        .collect();
+    let mut args = vec!["policy", "lint"];
+    args.extend(shipped.iter().map(String::as_str));
+    let out = ldguard(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}

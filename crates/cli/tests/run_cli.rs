@@ -1,7 +1,8 @@
 //! `ldguard run`'s own behaviour (exit codes, the warning for a policy that
 //! names other programs) and how the CLI treats closed pipes and input it
 //! cannot learn from. The library's decisions are tested in crates/preload;
-//! here a file that is not a library is enough (the loader ignores it).
+//! here a file that is not a library is mostly enough (the loader ignores
+//! it); a YAML policy is run under the real library.
 
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::os::unix::process::ExitStatusExt;
@@ -245,4 +246,73 @@ fn completions_and_man_pages_come_from_the_cli_definitions() {
     );
     let run = std::fs::read_to_string(dir.path().join("ldguard-run.1")).unwrap();
     assert!(run.contains("\\-\\-policy"), "{run}");
+}
+
+/// The real library (`scripts/build-lib --debug`, or `LDGUARD_TEST_LIB`).
+fn real_library() -> &'static Path {
+    static LIB: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    LIB.get_or_init(|| {
+        if let Ok(lib) = std::env::var("LDGUARD_TEST_LIB") {
+            return PathBuf::from(lib);
+        }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let status = Command::new(root.join("scripts/build-lib"))
+            .arg("--debug")
+            .status()
+            .expect("run scripts/build-lib");
+        assert!(status.success(), "scripts/build-lib --debug failed");
+        root.join("target/dist/x86_64-linux-gnu/libldguard.so")
+    })
+}
+
+#[test]
+fn a_yaml_policy_is_enforced_by_the_library() {
+    let f = Fixture::new();
+    let secret = f.path("secret");
+    std::fs::write(&secret, "s3cret").unwrap();
+    let policy = f.path("p.yaml");
+    std::fs::write(
+        &policy,
+        format!(
+            "apiVersion: ldguard.policy/v1\nname: yaml-run\nmode: enforce\nrules:\n  - name: no-secret\n    kind: file\n    path: [{}]\n    action: deny\n",
+            secret.display()
+        ),
+    )
+    .unwrap();
+    let cache = f.path("cache");
+    let events = f.path("events.jsonl");
+    let out = ldguard()
+        .args(["run", "--library"])
+        .arg(real_library())
+        .arg("--policy")
+        .arg(&policy)
+        .arg("--events")
+        .arg(format!("file:{}", events.display()))
+        .arg("--")
+        .arg("/bin/cat")
+        .arg(&secret)
+        .env("XDG_CACHE_HOME", &cache)
+        .env_remove("LD_PRELOAD")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("s3cret"));
+    assert!(
+        stderr(&out).contains("Permission denied"),
+        "{}",
+        stderr(&out)
+    );
+    let log = std::fs::read_to_string(&events).unwrap();
+    assert!(log.contains("\"no-secret\""), "{log}");
+    // The library was handed the policy's JSON translation.
+    let handed: Vec<_> = std::fs::read_dir(cache.join("ldguard/run"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(handed.len(), 1, "{handed:?}");
+    let json = std::fs::read_to_string(&handed[0]).unwrap();
+    assert!(
+        json.starts_with("{\n  \"apiVersion\": \"ldguard.policy/v1\""),
+        "{json}"
+    );
 }

@@ -2,6 +2,7 @@
 //! problem with its exact position, what was expected and a hint.
 
 use crate::diag::{Diagnostic, Diagnostics, Level};
+use crate::format::PolicyFormat;
 use crate::glob::{Glob, GlobStyle};
 use crate::json::{self, Json, Member, Span, Value};
 use crate::model::{Backstop, LogSet, Policy, Rule};
@@ -80,12 +81,22 @@ const ALL_MATCHERS: &[&str] = &[
 /// Parses and validates `text`. Returns the policy when there is no error,
 /// and every diagnostic (warnings included) either way, in source order.
 pub fn check_str(text: &str, origin: &str) -> (Option<Policy>, Diagnostics) {
+    check_source(text, origin, PolicyFormat::Json)
+}
+
+/// [`check_str`] for a document in `format` (JSON, or YAML with the `yaml`
+/// feature); diagnostics point into `text` either way.
+pub fn check_source(
+    text: &str,
+    origin: &str,
+    format: PolicyFormat,
+) -> (Option<Policy>, Diagnostics) {
     let mut c = Checker {
         text,
         origin,
         diags: Vec::new(),
     };
-    let policy = match json::parse(text) {
+    let policy = match format.parse(text) {
         Ok(root) => c.policy(&root),
         Err(e) => {
             c.push(Level::Error, e.span, e.message, e.expected, e.hint);
@@ -213,18 +224,33 @@ impl Checker<'_> {
         self.push(Level::Error, span, message.into(), expected, hint);
     }
 
-    /// The span of the opening `{` of an object, for "missing field" errors.
-    fn open_brace(span: Span) -> Span {
+    /// The span of the opening `{` of an object (in YAML, the first
+    /// character of its first key), for "missing field" errors.
+    fn open_brace(&self, span: Span) -> Span {
+        let len = self
+            .text
+            .get(span.start..)
+            .and_then(|rest| rest.chars().next())
+            .map_or(0, char::len_utf8);
         Span {
             start: span.start,
-            end: span.start + 1,
+            end: span.start + len,
         }
     }
 
     /// The source span of `len` bytes at `offset` inside a string value,
-    /// when the string has no escapes (else the whole string).
+    /// when the string has no escapes (else the whole string). The value is
+    /// quoted (JSON, quoted YAML) or plain (YAML), so its text starts one
+    /// byte or zero bytes into the span.
     fn inner_span(&self, v: &Value, offset: usize, len: usize) -> Span {
-        let raw = &self.text[v.span.start + 1..v.span.end - 1];
+        let whole = self.text.get(v.span.start..v.span.end).unwrap_or("");
+        let quoted = whole
+            .get(1..whole.len().saturating_sub(1))
+            .filter(|_| whole.len() >= 2 && matches!(whole.as_bytes()[0], b'"' | b'\''));
+        let (raw, lead) = match quoted {
+            Some(inner) => (inner, 1),
+            None => (whole, 0),
+        };
         match &v.json {
             Json::String(s) if s == raw && offset <= s.len() => {
                 // Offsets come from byte-level checks: widen to whole
@@ -238,8 +264,8 @@ impl Checker<'_> {
                     end += 1;
                 }
                 Span {
-                    start: v.span.start + 1 + start,
-                    end: v.span.start + 1 + end,
+                    start: v.span.start + lead + start,
+                    end: v.span.start + lead + end,
                 }
             }
             _ => v.span,
@@ -557,7 +583,7 @@ impl Checker<'_> {
         };
         let members = self.members(root, "the policy", POLICY_FIELDS, &misplaced)?;
         let get = |key: &str| members.iter().copied().find(|m| m.key == key);
-        let open = Self::open_brace(root.span);
+        let open = self.open_brace(root.span);
         let mut ok = true;
 
         match get("apiVersion") {
@@ -864,7 +890,7 @@ impl Checker<'_> {
         };
         let members = self.members(v, "rule", RULE_FIELDS, &misplaced)?;
         let f = RuleFields {
-            open: Self::open_brace(v.span),
+            open: self.open_brace(v.span),
             members,
         };
         if matches!(&v.json, Json::Object(m) if m.is_empty()) {

@@ -479,6 +479,66 @@ impl<'a> Parser<'a> {
     }
 }
 
+/// `value` as JSON text, indented by two spaces, members in document order.
+/// Numbers are written as their source text, which the JSON reader and the
+/// YAML reader both keep in JSON's number syntax.
+pub fn to_string_pretty(value: &Value) -> String {
+    let mut out = String::new();
+    write_value(&mut out, value, 0);
+    out.push('\n');
+    out
+}
+
+fn write_value(out: &mut String, value: &Value, indent: usize) {
+    let pad = |out: &mut String, n: usize| out.extend(std::iter::repeat_n(' ', n * 2));
+    match &value.json {
+        Json::Null => out.push_str("null"),
+        Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Json::Number(n) => out.push_str(n),
+        Json::String(s) => write_string(out, s),
+        Json::Array(items) if items.is_empty() => out.push_str("[]"),
+        Json::Object(members) if members.is_empty() => out.push_str("{}"),
+        Json::Array(items) => {
+            out.push_str("[\n");
+            for (i, item) in items.iter().enumerate() {
+                pad(out, indent + 1);
+                write_value(out, item, indent + 1);
+                out.push_str(if i + 1 < items.len() { ",\n" } else { "\n" });
+            }
+            pad(out, indent);
+            out.push(']');
+        }
+        Json::Object(members) => {
+            out.push_str("{\n");
+            for (i, m) in members.iter().enumerate() {
+                pad(out, indent + 1);
+                write_string(out, &m.key);
+                out.push_str(": ");
+                write_value(out, &m.value, indent + 1);
+                out.push_str(if i + 1 < members.len() { ",\n" } else { "\n" });
+            }
+            pad(out, indent);
+            out.push('}');
+        }
+    }
+}
+
+fn write_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
 /// 1-based line and column (in characters) of byte offset `pos`.
 pub fn line_col(text: &str, pos: usize) -> (usize, usize) {
     let pos = pos.min(text.len());
@@ -491,6 +551,16 @@ pub fn line_col(text: &str, pos: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writes_what_it_reads() {
+        let text = r#"{"a": [1, -2.5e3, "x\n\"\\\u0001é"], "b": {"c": null, "d": true, "e": [], "f": {}}}"#;
+        let v = parse(text).unwrap();
+        let written = to_string_pretty(&v);
+        let again = parse(&written).unwrap();
+        assert_eq!(to_string_pretty(&again), written);
+        assert!(written.contains("\"x\\n\\\"\\\\\\u0001é\""), "{written}");
+    }
 
     #[test]
     fn parses_values_with_spans() {

@@ -28,6 +28,7 @@ pub mod compile;
 pub mod diag;
 pub mod errno;
 pub mod flat;
+pub mod format;
 pub mod glob;
 mod index;
 pub mod json;
@@ -35,11 +36,14 @@ pub mod lint;
 pub mod model;
 pub mod net;
 pub mod path;
+#[cfg(feature = "yaml")]
+pub mod yaml;
 
 pub use call::Call;
-pub use check::{check_str, matchers, API_VERSION};
+pub use check::{check_source, check_str, matchers, API_VERSION};
 pub use compile::{compile_document, compile_str, compile_str_for_program, RuleTable};
 pub use diag::{Diagnostic, Diagnostics};
+pub use format::PolicyFormat;
 pub use model::{
     Access, Action, Backstop, Direction, Kind, LandlockLevel, LogClass, LogSet, Mode, Policy,
     Protocol, Rule, Severity,

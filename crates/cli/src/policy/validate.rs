@@ -1,5 +1,6 @@
 //! `ldguard policy validate FILE... [--format json]`: errors, and warnings
-//! such as rules an earlier rule shadows.
+//! such as rules an earlier rule shadows; `ldguard policy lint` is the same
+//! report, failing on warnings too.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -54,13 +55,17 @@ fn json_diagnostics(diags: &Diagnostics) -> Vec<JsonDiagnostic> {
         .collect()
 }
 
-pub fn run(files: &[PathBuf], format: Format) -> ExitCode {
+/// `strict` (lint): warnings fail the run as errors do.
+pub fn run(files: &[PathBuf], format: Format, strict: bool) -> ExitCode {
     let mut failed = 0usize;
     let mut verdicts = Vec::new();
     for path in files {
         let file = path.display().to_string();
         match load(path) {
             Ok((policy, _, warnings)) => {
+                if strict && !warnings.is_empty() {
+                    failed += 1;
+                }
                 if format == Format::Json {
                     verdicts.push(Verdict {
                         file,

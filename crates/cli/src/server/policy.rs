@@ -33,6 +33,16 @@ fn run(cmd: PolicyServerCommand, server: &ServerArgs) -> Result<(), Failure> {
         PolicyServerCommand::Push { file } => {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| Failure::usage(format!("{}: cannot read: {e}", file.display())))?;
+            // The server stores JSON: a YAML policy is checked here, with
+            // diagnostics in its own lines, and sent as its JSON translation.
+            let text =
+                crate::policy::json_text_to_push(&file, text).map_err(|(rendered, message)| {
+                    Failure {
+                        message,
+                        rendered,
+                        code: 1,
+                    }
+                })?;
             let path = format!(
                 "/api/v1/policies?file={}",
                 encode(&file.display().to_string())
