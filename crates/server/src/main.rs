@@ -23,6 +23,18 @@ enum Command {
     /// Create, list and revoke API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Store synthetic events through the ingest path (for benchmarks).
+    #[command(hide = true)]
+    BenchLoad {
+        /// How many events.
+        #[arg(long)]
+        events: u64,
+        /// Spread over this many days before now.
+        #[arg(long, default_value_t = 30)]
+        days: u64,
+        #[command(flatten)]
+        database: Database,
+    },
 }
 
 /// Where the database is. A PostgreSQL URL with a password belongs in the
@@ -148,6 +160,23 @@ async fn run(command: Command) -> Result<(), String> {
                 role.as_str()
             );
             println!("{secret}");
+            Ok(())
+        }
+        Command::BenchLoad {
+            events,
+            days,
+            database,
+        } => {
+            let store = Store::open(&database.url()?).await?;
+            let started = std::time::Instant::now();
+            ldguard_server::bench::load(&store, events, days)
+                .await
+                .map_err(|e| e.to_string())?;
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "loaded {events} events in {secs:.1} s ({:.0} events/s)",
+                events as f64 / secs
+            );
             Ok(())
         }
         Command::Token(TokenCommand::List { database }) => {

@@ -4,14 +4,20 @@
 //! placeholders, `ON CONFLICT DO NOTHING`, integer times in microseconds);
 //! only the schema's column types differ per database (see `migrate`).
 
+mod events;
 mod migrate;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::SqliteSynchronous;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::{AnyPool, Executor};
 use std::path::Path;
+use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub use migrate::{MigrateError, SCHEMA_VERSION};
+pub use events::{EventRow, MINUTE_US, ROLLUP_DIMENSIONS};
+pub use migrate::{MigrateError, SCHEMA_VERSION, SEARCH_TEXT};
 
 /// Which database a URL names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,6 +31,18 @@ pub enum Backend {
 pub struct Store {
     pub pool: AnyPool,
     pub backend: Backend,
+    /// The database's own driver, for event writes: sqlx's `Any` layer
+    /// converts every bound value and cannot bind arrays, which made it the
+    /// ingest bottleneck (see BENCHMARKS.md).
+    native: Native,
+}
+
+#[derive(Clone, Debug)]
+enum Native {
+    /// One connection: SQLite has one writer at a time, and a single
+    /// connection queues writers instead of making them spin on the lock.
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
 }
 
 /// The default database: `ldguard-data/ldguard.db` under the working directory.
@@ -63,7 +81,36 @@ impl Store {
             .connect(&url)
             .await
             .map_err(|e| format!("cannot open database {}: {e}", redact(&url)))?;
-        Ok(Store { pool, backend })
+        let cannot = |e: sqlx::Error| format!("cannot open database {}: {e}", redact(&url));
+        let native = if sqlite {
+            let options = SqliteConnectOptions::from_str(&url)
+                .map_err(cannot)?
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10));
+            Native::Sqlite(
+                SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(options)
+                    .await
+                    .map_err(cannot)?,
+            )
+        } else {
+            Native::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(&url)
+                    .await
+                    .map_err(cannot)?,
+            )
+        };
+        Ok(Store {
+            pool,
+            backend,
+            native,
+        })
     }
 
     /// Whether the database answers (for `/readyz`).

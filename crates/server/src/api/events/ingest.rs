@@ -6,7 +6,7 @@
 //! of a batch whose answer was lost stores nothing twice.
 
 use crate::api::{ApiError, ApiResult, AppStateRef};
-use crate::store::{now_us, Store};
+use crate::store::{now_us, EventRow};
 use crate::tokens::{Caller, Role};
 use axum::body::Body;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -14,9 +14,6 @@ use axum::Json;
 use ldguard_events::Event;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-
-/// Rows per INSERT statement (19 parameters each, under every database's limit).
-const ROWS_PER_INSERT: usize = 400;
 
 pub async fn ingest(
     state: AppStateRef,
@@ -68,8 +65,16 @@ pub async fn ingest(
         Some(k) if !k.is_empty() && k.len() <= 200 => format!("key:{k}"),
         _ => format!("sha256:{}", hex::encode(Sha256::digest(&bytes))),
     };
+    let count = events.len();
+    let rows: Vec<EventRow> = events
+        .into_iter()
+        .filter_map(EventRow::from_event)
+        .collect();
     let started = std::time::Instant::now();
-    let stored = store(&state.store, &key, caller.token_id, &events).await;
+    let stored = state
+        .store
+        .insert_events(&key, caller.token_id, now_us(), &rows)
+        .await;
     state
         .metrics
         .db_seconds
@@ -77,10 +82,10 @@ pub async fn ingest(
     let created = stored?;
     if created {
         state.metrics.batches_stored.inc();
-        state.metrics.events_stored.add(events.len() as u64);
+        state.metrics.events_stored.add(count as u64);
         Ok((
             StatusCode::CREATED,
-            Json(json!({"stored": events.len(), "batch": key})),
+            Json(json!({"stored": count, "batch": key})),
         ))
     } else {
         state.metrics.batches_duplicate.inc();
@@ -135,74 +140,4 @@ fn parse(bytes: &[u8]) -> ApiResult<Vec<Event>> {
         }
     }
     Ok(events)
-}
-
-/// Stores the batch in one transaction; `false` when the key was seen before.
-async fn store(store: &Store, key: &str, token_id: i64, events: &[Event]) -> ApiResult<bool> {
-    let received = now_us();
-    let mut tx = store.pool.begin().await?;
-    let fresh = sqlx::query(
-        "INSERT INTO batches (batch_key, received_us, events, token_id) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (batch_key) DO NOTHING",
-    )
-    .bind(key)
-    .bind(received)
-    .bind(events.len() as i64)
-    .bind(token_id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        == 1;
-    if !fresh {
-        tx.rollback().await?;
-        return Ok(false);
-    }
-    for chunk in events.chunks(ROWS_PER_INSERT) {
-        let mut sql = String::from(
-            "INSERT INTO events (batch_key, time_us, received_us, container, image, pid, program, \
-             call, kind, target, action, enforced, rule, severity, policy, mode, message, body) VALUES ",
-        );
-        const COLUMNS: usize = 18;
-        for row in 0..chunk.len() {
-            sql.push_str(if row == 0 { "(" } else { ", (" });
-            for c in 0..COLUMNS {
-                if c > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&format!("${}", row * COLUMNS + c + 1));
-            }
-            sql.push(')');
-        }
-        let mut q = sqlx::query(&sql);
-        for e in chunk {
-            let (secs, nanos) = ldguard_events::parse_time(&e.time).unwrap_or_default();
-            q = q
-                .bind(key)
-                .bind(secs * 1_000_000 + i64::from(nanos / 1000))
-                .bind(received)
-                .bind(e.container.clone())
-                .bind(e.image.clone())
-                .bind(i64::from(e.pid))
-                .bind(e.program.clone())
-                .bind(e.call.clone())
-                .bind(e.kind.clone())
-                .bind(e.target.clone())
-                .bind(e.action.clone())
-                .bind(i64::from(e.enforced))
-                .bind(e.rule.clone())
-                .bind(e.severity.clone())
-                .bind(e.policy.clone())
-                .bind(e.mode.clone())
-                .bind(e.message.clone())
-                .bind(
-                    String::from_utf8(e.to_line())
-                        .unwrap_or_default()
-                        .trim_end()
-                        .to_string(),
-                );
-        }
-        q.execute(&mut *tx).await?;
-    }
-    tx.commit().await?;
-    Ok(true)
 }

@@ -2,12 +2,13 @@
 
 use super::parse_instant;
 use crate::api::{ApiError, ApiResult, AppStateRef};
-use crate::store::{col, now_us};
+use crate::store::{col, now_us, Backend, MINUTE_US, SEARCH_TEXT};
 use crate::tokens::{Caller, Role};
 use axum::extract::{Path, Query};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
 /// The filters every read takes; each given one must hold.
 #[derive(Debug, Default, Deserialize)]
@@ -75,13 +76,78 @@ impl Where {
     }
 }
 
-impl Filter {
-    pub(super) fn to_where(&self) -> ApiResult<Where> {
-        let now = now_us();
-        let mut w = Where {
+impl Where {
+    fn new() -> Where {
+        Where {
             sql: String::new(),
             params: Vec::new(),
+        }
+    }
+}
+
+/// Rows the free-text search reads newest first before it asks the
+/// full-text index: a common word is found there at once, where the index
+/// would list millions of matches to sort; a rare one is not, and the index
+/// finds it without reading the table.
+const TEXT_SCAN_WINDOW: i64 = 20_000;
+
+/// The free-text condition: a case-insensitive substring of [`SEARCH_TEXT`].
+fn text_clause(q: &str) -> (String, Param) {
+    let escaped = q
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    (
+        format!("LOWER({SEARCH_TEXT}) LIKE ? ESCAPE '\\'"),
+        Param::Text(format!("%{escaped}%")),
+    )
+}
+
+impl Filter {
+    pub(super) fn to_where(&self) -> ApiResult<Where> {
+        let mut w = Where::new();
+        self.push_into(&mut w, true)?;
+        Ok(w)
+    }
+
+    /// Only the time range is given: the per-minute counts can answer.
+    fn only_time(&self) -> bool {
+        [
+            &self.image,
+            &self.container,
+            &self.program,
+            &self.call,
+            &self.kind,
+            &self.action,
+            &self.rule,
+            &self.severity,
+            &self.q,
+        ]
+        .iter()
+        .all(|v| v.is_none())
+    }
+
+    /// `[from, to)` in microseconds (unbounded ends as `None`).
+    fn range(&self) -> ApiResult<(Option<i64>, Option<i64>)> {
+        let now = now_us();
+        let instant = |name: &str, text: &Option<String>| -> ApiResult<Option<i64>> {
+            text.as_deref()
+                .map(|t| {
+                    parse_instant(t, now).ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "{name}={t:?}: expected RFC 3339 UTC (2026-11-23T06:30:00Z), Unix seconds, or an age like 15m, 2h, 7d"
+                        ))
+                    })
+                })
+                .transpose()
         };
+        Ok((instant("from", &self.from)?, instant("to", &self.to)?))
+    }
+
+    /// Adds this filter's conditions to `w` (the free text too if `text`).
+    fn push_into(&self, w: &mut Where, text: bool) -> ApiResult<()> {
+        let now = now_us();
         let instant = |name: &str, text: &str| {
             parse_instant(text, now).ok_or_else(|| {
                 ApiError::bad_request(format!(
@@ -109,19 +175,11 @@ impl Filter {
                 w.push(&format!("{column} = ?"), Param::Text(v.clone()));
             }
         }
-        if let Some(q) = self.q.as_deref().filter(|q| !q.is_empty()) {
-            let escaped = q
-                .to_lowercase()
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
-            w.push(
-                "LOWER(program || ' ' || COALESCE(target, '') || ' ' || COALESCE(rule, '') || ' ' || message) \
-                 LIKE ? ESCAPE '\\'",
-                Param::Text(format!("%{escaped}%")),
-            );
+        if let Some(q) = self.q.as_deref().filter(|q| text && !q.is_empty()) {
+            let (clause, param) = text_clause(q);
+            w.push(&clause, param);
         }
-        Ok(w)
+        Ok(())
     }
 }
 
@@ -152,30 +210,84 @@ pub async fn search(
 ) -> ApiResult<Json<Value>> {
     caller.require(Role::Viewer)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let mut w = q.filter.to_where()?;
-    if let Some(before) = &q.before {
-        let (time, id) = before
-            .split_once(':')
-            .and_then(|(t, i)| Some((t.parse::<i64>().ok()?, i.parse::<i64>().ok()?)))
-            .ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "before={before:?}: pass the `next` value of the previous page"
-                ))
-            })?;
-        w.push_all(
-            "(time_us < ? OR (time_us = ? AND id < ?))",
-            vec![Param::Int(time), Param::Int(time), Param::Int(id)],
-        );
-    }
-    let sql = format!(
-        "SELECT id, time_us, body FROM events{} ORDER BY time_us DESC, id DESC LIMIT {limit}",
-        w.sql
-    );
+    let mut w = Where::new();
+    q.filter.push_into(&mut w, false)?;
+    let before = match &q.before {
+        Some(before) => Some(
+            before
+                .split_once(':')
+                .and_then(|(t, i)| Some((t.parse::<i64>().ok()?, i.parse::<i64>().ok()?)))
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "before={before:?}: pass the `next` value of the previous page"
+                    ))
+                })?,
+        ),
+        None => None,
+    };
+    let page = |w: &mut Where| {
+        if let Some((time, id)) = before {
+            w.push_all(
+                "(time_us < ? OR (time_us = ? AND id < ?))",
+                vec![Param::Int(time), Param::Int(time), Param::Int(id)],
+            );
+        }
+    };
+    page(&mut w);
+    let order = format!("ORDER BY time_us DESC, id DESC LIMIT {limit}");
+    let pool = &state.store.pool;
     let started = std::time::Instant::now();
-    let rows = w
-        .bind(sqlx::query(&sql))
-        .fetch_all(&state.store.pool)
-        .await?;
+    let rows = match q.filter.q.as_deref().filter(|t| !t.is_empty()) {
+        None => {
+            let sql = format!("SELECT id, time_us, body FROM events{} {order}", w.sql);
+            w.bind(sqlx::query(&sql)).fetch_all(pool).await?
+        }
+        Some(text) => {
+            let (clause, param) = text_clause(text);
+            let recent = format!(
+                "SELECT id, time_us, body FROM (SELECT id, time_us, body, program, target, rule, \
+                 message FROM events{} ORDER BY time_us DESC, id DESC LIMIT {TEXT_SCAN_WINDOW}) \
+                 AS recent WHERE {} {order}",
+                w.sql,
+                clause.replace('?', &format!("${}", w.params.len() + 1))
+            );
+            let mut rows = w
+                .bind(sqlx::query(&recent))
+                .bind(match &param {
+                    Param::Text(t) => t.clone(),
+                    Param::Int(_) => String::new(),
+                })
+                .fetch_all(pool)
+                .await?;
+            if (rows.len() as i64) < limit {
+                // Not enough in the newest rows: ask the index.
+                let mut indexed = Where::new();
+                let sql = if state.store.backend == Backend::Sqlite && text.chars().count() >= 3 {
+                    indexed.push(
+                        "events_fts MATCH ?",
+                        Param::Text(format!("\"{}\"", text.replace('"', "\"\""))),
+                    );
+                    q.filter.push_into(&mut indexed, true)?;
+                    page(&mut indexed);
+                    // CROSS JOIN: SQLite walks the index's matches, not the table.
+                    format!(
+                        "SELECT id, time_us, body FROM events_fts CROSS JOIN events \
+                         ON events.id = events_fts.rowid{} {order}",
+                        indexed.sql
+                    )
+                } else {
+                    q.filter.push_into(&mut indexed, true)?;
+                    page(&mut indexed);
+                    format!(
+                        "SELECT id, time_us, body FROM events{} {order}",
+                        indexed.sql
+                    )
+                };
+                rows = indexed.bind(sqlx::query(&sql)).fetch_all(pool).await?;
+            }
+            rows
+        }
+    };
     state
         .metrics
         .db_seconds
@@ -287,25 +399,77 @@ pub async fn aggregate(
         )));
     };
     let bucket = q.bucket.unwrap_or(3600).max(1) * 1_000_000;
-    let w = q.filter.to_where()?;
-    let sql = format!(
-        "SELECT (time_us / {bucket}) * {bucket} AS bucket, {column} AS value, COUNT(*) AS n \
-         FROM events{} GROUP BY bucket, value ORDER BY bucket, value",
-        w.sql
-    );
-    let rows = w
-        .bind(sqlx::query(&sql))
-        .fetch_all(&state.store.pool)
-        .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in &rows {
-        let start: i64 = col(r, "bucket")?;
-        out.push(json!({
-            "bucket": ldguard_events::format_time(start / 1_000_000, 0),
-            "value": col::<Option<String>>(r, "value")?,
-            "count": col::<i64>(r, "n")?,
-        }));
+    let pool = &state.store.pool;
+    let started = std::time::Instant::now();
+    // Counts per (bucket start, value); an absent value is "" in the
+    // per-minute counts and NULL in the events: both become null.
+    let mut counts: BTreeMap<(i64, Option<String>), i64> = BTreeMap::new();
+    let mut add = |rows: Vec<sqlx::any::AnyRow>| -> Result<(), sqlx::Error> {
+        for r in &rows {
+            let value = col::<Option<String>>(r, "value")?.filter(|v| !v.is_empty());
+            *counts.entry((col(r, "bucket")?, value)).or_insert(0) += col::<i64>(r, "n")?;
+        }
+        Ok(())
+    };
+    let raw = |w: &Where| {
+        format!(
+            "SELECT (time_us / {bucket}) * {bucket} AS bucket, {column} AS value, COUNT(*) AS n \
+             FROM events{} GROUP BY bucket, value",
+            w.sql
+        )
+    };
+    let (from, to) = q.filter.range()?;
+    // Whole minutes inside the range.
+    let first = from.map(|f| (f + MINUTE_US - 1).div_euclid(MINUTE_US) * MINUTE_US);
+    let end = to.map(|t| t.div_euclid(MINUTE_US) * MINUTE_US);
+    let whole_minutes = match (first, end) {
+        (Some(a), Some(b)) => a < b,
+        _ => true,
+    };
+    if q.filter.only_time() && bucket % MINUTE_US == 0 && whole_minutes {
+        let mut w = Where::new();
+        w.push("dimension = ?", Param::Text(column.to_string()));
+        if let Some(a) = first {
+            w.push("minute_us >= ?", Param::Int(a));
+        }
+        if let Some(b) = end {
+            w.push("minute_us < ?", Param::Int(b));
+        }
+        let sql = format!(
+            "SELECT (minute_us / {bucket}) * {bucket} AS bucket, value, CAST(SUM(n) AS BIGINT) AS n \
+             FROM event_counts{} GROUP BY bucket, value",
+            w.sql
+        );
+        add(w.bind(sqlx::query(&sql)).fetch_all(pool).await?)?;
+        // The partial minutes at the ends, from the events themselves.
+        for (start, stop) in [(from, first), (end, to)] {
+            if let (Some(start), Some(stop)) = (start, stop) {
+                if start < stop {
+                    let mut w = Where::new();
+                    w.push("time_us >= ?", Param::Int(start));
+                    w.push("time_us < ?", Param::Int(stop));
+                    add(w.bind(sqlx::query(&raw(&w))).fetch_all(pool).await?)?;
+                }
+            }
+        }
+    } else {
+        let w = q.filter.to_where()?;
+        add(w.bind(sqlx::query(&raw(&w))).fetch_all(pool).await?)?;
     }
+    state
+        .metrics
+        .db_seconds
+        .observe(started.elapsed().as_secs_f64());
+    let out: Vec<Value> = counts
+        .into_iter()
+        .map(|((start, value), n)| {
+            json!({
+                "bucket": ldguard_events::format_time(start / 1_000_000, 0),
+                "value": value,
+                "count": n,
+            })
+        })
+        .collect();
     Ok(Json(
         json!({"by": column, "bucket_seconds": bucket / 1_000_000, "counts": out}),
     ))
