@@ -27,6 +27,7 @@ mod check;
 pub mod compile;
 pub mod diag;
 pub mod errno;
+pub mod explain;
 pub mod glob;
 mod index;
 pub mod json;
