@@ -68,8 +68,8 @@ pub fn render(s: &Series, caption: &str) -> Markup {
                 line x1=(LEFT) y1=(TOP) x2=(LEFT) y2=(TOP + plot_h) stroke="#d0d7de" {}
                 text x=(LEFT - 4.0) y=(TOP + 8.0) text-anchor="end" { (max) }
                 text x=(LEFT - 4.0) y=(TOP + plot_h) text-anchor="end" { "0" }
-                @for i in ticks {
-                    text x=(x(i)) y=(HEIGHT - 6.0) text-anchor="middle" { (label(i)) }
+                @for (i, anchor) in ticks.iter().zip(["start", "middle", "end"]) {
+                    text x=(x(*i)) y=(HEIGHT - 6.0) text-anchor=(anchor) { (label(*i)) }
                 }
                 @for (action, colour) in &actions {
                     polyline fill="none" stroke=(colour) stroke-width="2" data-action=(action)

@@ -216,6 +216,7 @@ struct Problem {
     col: usize,
     error: bool,
     headline: String,
+    message: String,
     expected: Option<String>,
     hint: Option<String>,
 }
@@ -229,6 +230,7 @@ fn problems(text: &str, origin: &str) -> Vec<Problem> {
             col: d.col,
             error: d.level == Level::Error,
             headline: d.headline(),
+            message: d.message.clone(),
             expected: d.expected.clone(),
             hint: d.hint.clone(),
         })
@@ -239,6 +241,7 @@ fn problems(text: &str, origin: &str) -> Vec<Problem> {
             col: 1,
             error: true,
             headline: format!("{origin}:1:1: not a valid policy"),
+            message: "not a valid policy".into(),
             expected: None,
             hint: None,
         });
@@ -259,7 +262,7 @@ fn editor(title: &str, text: &str, problems: &[Problem]) -> Markup {
                 h2 { @if errors > 0 { (errors) " error" @if errors != 1 { "s" } ": nothing was stored" } @else { "Warnings" } }
                 ul {
                     @for p in problems {
-                        li { a href=(format!("#line-{}", at(p))) data-line=(at(p)) { "line " (p.line) ", column " (p.col) } ": " (p.headline) }
+                        li { a href=(format!("#line-{}", at(p))) data-line=(at(p)) { "line " (p.line) ", column " (p.col) } ": " (p.message) }
                     }
                 }
             }
