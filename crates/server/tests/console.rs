@@ -328,6 +328,47 @@ fn console_pages_escape_explain_validate_and_confirm() {
         page.body
     );
 
+    // Learning from an image's behavior stores a draft, never served.
+    let behavior = json!([
+        {"time": "2026-11-23T07:00:00Z", "container": "c2", "image": "shop/api:2",
+         "pid": 40, "ppid": 1, "uid": 33, "program": "/usr/bin/api", "call": "openat",
+         "kind": "file", "target": "/etc/api.conf", "access": "read", "action": "allow",
+         "enforced": false, "severity": "info", "policy": "web", "mode": "permissive",
+         "behavior": true, "message": "/usr/bin/api was allowed reading /etc/api.conf"}
+    ]);
+    let (status, body) = api(
+        "POST",
+        &format!("{url}/api/v1/agent/events"),
+        &agent,
+        Some(&behavior.to_string()),
+    );
+    assert_eq!(status, 201, "{body}");
+    let page = b.post(
+        "/policies/learn",
+        &[("image", "shop/api:2"), ("policy", "api"), ("from", "")],
+    );
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/policies/api/versions/1?saved=draft")
+    );
+    let page = b.get("/policies/api/versions/1?saved=draft");
+    assert!(
+        page.body.contains("stored as draft version 1"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("/etc/api.conf"), "{}", page.body);
+    let (status, _) = api("GET", &format!("{url}/api/v1/policies/api"), &admin, None);
+    assert_eq!(status, 404, "a draft is not the latest published version");
+    let page = b.post("/policies/learn", &[("image", "shop/none:1")]);
+    assert_eq!(page.status, 404);
+    assert!(
+        page.body.contains("no events stored for image"),
+        "{}",
+        page.body
+    );
+
     // A viewer reads but cannot change anything.
     let mut v = Browser::new(&server);
     assert_eq!(v.login(&viewer).status, 303);
@@ -341,4 +382,20 @@ fn console_pages_escape_explain_validate_and_confirm() {
     assert_eq!(page.status, 303);
     assert!(v.cookie.is_none());
     assert_eq!(v.get("/policies").status, 303);
+
+    // A revoked token's session ends as the token does in the API.
+    let mut w = Browser::new(&server);
+    assert_eq!(w.login(&viewer).status, 303);
+    assert_eq!(w.get("/events").status, 200);
+    let revoked = std::process::Command::new(common::server_exe())
+        .args(["token", "revoke", "2"])
+        .env("LDGUARD_DATABASE", &database)
+        .output()
+        .unwrap();
+    assert!(revoked.status.success(), "{revoked:?}");
+    common::wait_until(
+        Duration::from_secs(10),
+        "the revoked session to end",
+        || w.get("/events").status == 303,
+    );
 }
