@@ -200,6 +200,33 @@ fn console_pages_escape_explain_validate_and_confirm() {
         let end = page.body[at..].find('"').unwrap();
         page.body[at..at + end].to_string()
     };
+    // Pages of 50, newest first, "Older events" for the rest.
+    // (Another container: not the process whose neighbours are checked below.)
+    let many: Vec<_> = (0..55)
+        .map(|n| {
+            let mut e = common::event("shop/many:1", n);
+            e["container"] = json!("c9");
+            e
+        })
+        .collect();
+    let (status, body) = api(
+        "POST",
+        &format!("{url}/api/v1/agent/events"),
+        &agent,
+        Some(&serde_json::to_string(&many).unwrap()),
+    );
+    assert_eq!(status, 201, "{body}");
+    let page = b.get("/events?image=shop%2Fmany%3A1");
+    assert_eq!(page.body.matches("/srv/file-").count(), 50);
+    let at = page
+        .body
+        .find(r#"href="/events?image=shop%2Fmany%3A1&amp;before="#)
+        .expect("an older page");
+    let end = page.body[at + 6..].find('"').unwrap();
+    let older = page.body[at + 6..at + 6 + end].replace("&amp;", "&");
+    let page = b.get(&older);
+    assert_eq!(page.body.matches("/srv/file-").count(), 5, "{}", page.body);
+    assert!(!page.body.contains("rel=\"next\""));
     let page = b.get("/events?q=ALERT(2)");
     assert!(page.body.contains("/srv/&lt;script"), "{}", page.body);
 

@@ -336,6 +336,26 @@ async fn console_in_chromium_from_denial_to_enforcement() {
         .await
         .unwrap();
     assert!(marked.contains("severe"), "{marked}");
+    // With JavaScript, a problem's link selects its line in the editor.
+    c.find(Locator::Css("#problems a[data-line]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let selected = c
+        .execute(
+            "const t = document.getElementById('policy-text'); \
+             return t.value.substring(t.selectionStart, t.selectionEnd);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        selected.as_str(),
+        broken.lines().nth(bad_line - 1),
+        "the offending line is selected"
+    );
     c.execute(
         "document.getElementById(arguments[0]).scrollIntoView({block: 'center'});",
         vec![json!(format!("line-{bad_line}"))],
