@@ -262,6 +262,37 @@ fn console_pages_escape_explain_validate_and_confirm() {
         .body
         .contains("rule:     `no-shell-from-nginx` (rule #1 of policy `web`)"));
 
+    // The very text `ldguard policy explain` prints for the same request
+    // under the same (effective) policy.
+    let effective = POLICY.replace("\"enforce\"", "\"permissive\"");
+    std::fs::write(dir.join("effective.json"), &effective).unwrap();
+    let cli = std::process::Command::new(common::cli_exe())
+        .args(["policy", "explain"])
+        .arg(dir.join("effective.json"))
+        .args([
+            "--kind",
+            "exec",
+            "--call",
+            "execve",
+            "--program",
+            "/usr/sbin/nginx",
+        ])
+        .args(["--path", "/bin/sh"])
+        .output()
+        .unwrap();
+    assert!(cli.status.success(), "{cli:?}");
+    let shown = {
+        let at = page.body.find("<pre id=\"explanation\"").unwrap();
+        let start = at + page.body[at..].find('>').unwrap() + 1;
+        let end = start + page.body[start..].find("</pre>").unwrap();
+        page.body[start..end]
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&amp;", "&")
+    };
+    assert_eq!(shown, String::from_utf8(cli.stdout).unwrap());
+
     // The editor: an error is shown at its line and nothing is stored.
     let bad = POLICY.replace("\"deny\"", "\"refuse\"");
     let page = b.post("/policies/save", &[("text", &bad)]);
