@@ -21,6 +21,7 @@ struct Browser {
 struct Page {
     status: u16,
     location: Option<String>,
+    csp: Option<String>,
     body: String,
 }
 
@@ -49,6 +50,9 @@ impl Browser {
         Page {
             status: response.status(),
             location: response.header("location").map(str::to_string),
+            csp: response
+                .header("content-security-policy")
+                .map(str::to_string),
             body: response.into_string().unwrap_or_default(),
         }
     }
@@ -174,6 +178,15 @@ fn console_pages_escape_explain_validate_and_confirm() {
     // holds them through the events list instead of the dashboard's.
     let page = b.get("/");
     assert_eq!(page.status, 200);
+    assert!(
+        !page.body.contains("style="),
+        "the CSP allows no inline style"
+    );
+    let csp = page.csp.unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
     assert!(page.body.contains("<svg"), "{}", page.body);
     assert!(page.body.contains("shop/web:1.4"), "{}", page.body);
     let images = &page.body[page.body.find(r#"id="images""#).unwrap()..];

@@ -85,8 +85,8 @@ pub fn render(s: &Series, caption: &str) -> Markup {
                 p .hint { "No events in this time range." }
             } @else {
                 p .legend {
-                    @for (action, colour) in &actions {
-                        span style=(format!("color:{colour}")) { "■ " } (action) " "
+                    @for (action, _) in &actions {
+                        span class=(format!("key-{action}")) aria-hidden="true" { "■ " } (action) " "
                     }
                 }
                 details {

@@ -79,11 +79,39 @@ pub fn attach(api: Router, app: Shared) -> Router {
         .route("/assignments/{name}", get(assignments::show))
         .route("/assignments/{name}/review", post(assignments::review))
         .route("/assignments/{name}/apply", post(assignments::apply))
-        .with_state(console);
+        .with_state(console)
+        .layer(axum::middleware::map_response(protect));
     api.merge(pages)
         .layer(axum::middleware::from_fn(move |req, next| {
             fetches::observe(fetches.clone(), req, next)
         }))
+}
+
+/// Headers on every console answer: no script, style or frame from
+/// anywhere else even if some value escaped its escaping, no framing by
+/// other sites, and pages (which show events and policies) not cached.
+async fn protect(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
 }
 
 /// A logged-in console user: the token's caller and the token itself (the
