@@ -29,6 +29,7 @@ pub mod diag;
 pub mod errno;
 pub mod flat;
 pub mod format;
+pub mod explain;
 pub mod glob;
 mod index;
 pub mod json;

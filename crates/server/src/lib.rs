@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod bench;
+pub mod console;
 pub mod images;
 pub mod metrics;
 pub mod store;
@@ -42,15 +43,15 @@ pub async fn serve(opts: ServeOptions) -> Result<(), String> {
         tokio::spawn(retention(state.store.clone(), age));
     }
     let counted = state.clone();
-    let app = api::router(state).layer(axum::middleware::map_response(
-        move |response: axum::response::Response| {
+    let app = console::attach(api::router(state.clone()), state).layer(
+        axum::middleware::map_response(move |response: axum::response::Response| {
             let counted = counted.clone();
             async move {
                 counted.metrics.count_status(response.status().as_u16());
                 response
             }
-        },
-    ));
+        }),
+    );
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", opts.listen))?;

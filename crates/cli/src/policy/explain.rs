@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use ldguard_policy::{errno, Decision, Mode, RuleTable};
+use ldguard_policy::{errno, Mode};
 
 use super::request::RequestSpec;
 use super::Format;
@@ -113,7 +113,10 @@ pub fn run(args: &ExplainArgs) -> ExitCode {
     let req = owned.request();
     let decision = table.for_program(req.program).decide(&req);
     match args.format {
-        Format::Text => print!("{}", explain(&table, &req, &decision)),
+        Format::Text => print!(
+            "{}",
+            ldguard_policy::explain::explain(&table, &req, &decision)
+        ),
         Format::Json => super::print_json(&Explained {
             policy: table.name(),
             mode: table.mode().as_str(),
@@ -128,96 +131,4 @@ pub fn run(args: &ExplainArgs) -> ExitCode {
         }),
     }
     ExitCode::SUCCESS
-}
-
-/// The human-readable explanation of one decision.
-pub fn explain(table: &RuleTable, req: &ldguard_policy::Request<'_>, d: &Decision) -> String {
-    let mut out = String::new();
-    let effect = match (table.mode(), d.action.blocks()) {
-        (Mode::Enforce, true) => "enforced: the call fails".to_string(),
-        (Mode::Enforce, false) => "the call proceeds".to_string(),
-        (Mode::Permissive, true) => {
-            "not enforced (mode permissive): the call proceeds and is reported".to_string()
-        }
-        (Mode::Permissive, false) => "the call proceeds".to_string(),
-        (Mode::Disabled, _) => "not checked at all (mode disabled)".to_string(),
-    };
-    out.push_str(&format!("decision: {} ({effect})\n", d.action));
-    match d.rule {
-        Some(i) => {
-            out.push_str(&format!(
-                "rule:     `{}` (rule #{} of policy `{}`)\n",
-                table.rule_name(i),
-                i + 1,
-                table.name()
-            ));
-            if let Some(desc) = table.rule_description(i) {
-                out.push_str(&format!("          {desc}\n"));
-            }
-        }
-        None => out.push_str(&format!(
-            "rule:     none matched; `defaults.{}` of policy `{}` decides\n",
-            req.kind,
-            table.name()
-        )),
-    }
-    out.push_str(&format!("severity: {}\n", d.severity));
-    if d.action == ldguard_policy::Action::Deny {
-        let name = errno::name(d.errno).unwrap_or("?");
-        out.push_str(&format!("errno:    {name} ({})\n", d.errno));
-    }
-    let logged = if d.log {
-        "yes".to_string()
-    } else if table.is_ignored(req.call) {
-        format!("no (`{}` is in `ignore`)", req.call.name())
-    } else {
-        format!("no (`{}` is not in `log`)", d.action.log_class())
-    };
-    out.push_str(&format!("logged:   {logged}\n"));
-    out.push_str(&format!("request:  {}\n", describe(req)));
-    if let Some(desc) = table.policy_description() {
-        out.push_str(&format!("policy:   {desc}\n"));
-    }
-    out
-}
-
-/// The request as the engine saw it (paths made absolute and normalised).
-fn describe(req: &ldguard_policy::Request<'_>) -> String {
-    use ldguard_policy::Kind;
-    let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    let mut parts = vec![format!(
-        "{} {} from {}",
-        req.kind,
-        req.call.name(),
-        lossy(req.program)
-    )];
-    if let Some(p) = req.path {
-        parts.push(format!("path={}", lossy(p)));
-    }
-    if let Some(p) = req.resolved_path {
-        parts.push(format!("resolved={}", lossy(p)));
-    }
-    match req.kind {
-        Kind::File => parts.push(format!("access={}", req.access)),
-        Kind::Network => {
-            parts.push(format!("direction={}", req.direction));
-            if let Some(a) = req.address {
-                parts.push(format!("address={a}"));
-            }
-            if let Some(p) = req.port {
-                parts.push(format!("port={p}"));
-            }
-            if let Some(p) = req.protocol {
-                parts.push(format!("protocol={p}"));
-            }
-            if let Some(u) = req.unix {
-                parts.push(format!("unix={}", lossy(u)));
-            }
-            if let Some(h) = req.host {
-                parts.push(format!("host={h}"));
-            }
-        }
-        Kind::Exec | Kind::Syscall => {}
-    }
-    parts.join(" ")
 }

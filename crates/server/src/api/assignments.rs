@@ -117,7 +117,7 @@ async fn load(store: &Store, name: &str) -> ApiResult<Assignment> {
 
 /// The document the library gets: the policy version with the
 /// assignment's overrides applied, validated again as a whole.
-async fn effective_document(store: &Store, a: &Assignment) -> ApiResult<(i64, String)> {
+pub(crate) async fn effective_document(store: &Store, a: &Assignment) -> ApiResult<(i64, String)> {
     let (version, text) = policies::body(store, &a.policy, a.version).await?;
     let mut doc: Value = serde_json::from_str(&text)
         .map_err(|e| ApiError::bad_request(format!("stored policy does not parse: {e}")))?;

@@ -1,9 +1,10 @@
 //! The HTTP API: routes, shared state, authentication and errors.
 
-mod assignments;
-mod events;
+// The console renders these handlers' answers as pages.
+pub(crate) mod assignments;
+pub(crate) mod events;
 mod ops;
-mod policies;
+pub(crate) mod policies;
 
 use crate::metrics::Metrics;
 use crate::store::Store;
