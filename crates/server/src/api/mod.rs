@@ -2,6 +2,7 @@
 
 mod assignments;
 mod events;
+mod instrument;
 mod ops;
 mod policies;
 
@@ -59,6 +60,7 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/events/aggregate", get(events::aggregate))
         .route("/api/v1/events/{id}", get(events::detail))
         .route("/api/v1/learn", post(events::learn))
+        .merge(instrument::routes())
         // Bodies are read by the handlers with their own limits.
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state)
