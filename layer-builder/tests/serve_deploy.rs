@@ -77,6 +77,7 @@ fn manifests_validate_offline_and_keep_the_hardening() {
 }
 
 #[test]
+#[ignore = "slow (minutes: podman build of the image): scripts/test --full"]
 fn server_image_runs_non_root_on_a_read_only_root_and_passes_readyz() {
     let base = base_image("bookworm");
     let tag = format!(

@@ -134,7 +134,10 @@ fn wait_for_job(server: &str, admin: &Path, id: i64, limit: Duration) -> Value {
     }
 }
 
-const SPAWN: &str = "import subprocess\ntry:\n    subprocess.run(['/bin/sh', '-c', 'echo spawned'], check=True)\nexcept PermissionError as e:\n    print('denied', e.errno)\n";
+/// python3 replacing itself with a shell. Not through `subprocess`: its
+/// vfork child has no event pipeline of its own and writes its denial to
+/// stderr, not to the server.
+const SPAWN: &str = "import os\ntry:\n    os.execv('/bin/sh', ['/bin/sh', '-c', 'echo spawned'])\nexcept PermissionError as e:\n    print('denied', e.errno)\n";
 
 #[test]
 fn queued_job_is_instrumented_pushed_and_enforces_the_servers_policy() {
@@ -410,6 +413,7 @@ fn queued_job_is_instrumented_pushed_and_enforces_the_servers_policy() {
     .args([&layered, "sh", "-c", &script]);
     let out = ok(c);
     let text = stdout(&out);
+    let container_stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let (config, attempts) = text.split_once("---\n").unwrap();
     let config: Value = serde_json::from_str(config).unwrap();
     assert_eq!(config["server"], server.as_str(), "{config}");
@@ -442,7 +446,8 @@ fn queued_job_is_instrumented_pushed_and_enforces_the_servers_policy() {
         }
         assert!(
             Instant::now() < deadline,
-            "no enforced denial on the server: {found}"
+            "no enforced denial on the server: {found}\ncontainer stderr:\n{container_stderr}\nserver log:\n{}",
+            std::fs::read_to_string(dir.join("server.log")).unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(300));
     }
