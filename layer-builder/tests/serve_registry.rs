@@ -15,102 +15,19 @@
 mod common;
 #[path = "common/fake_vault.rs"]
 mod fake_vault;
+mod serve_common;
 
 use common::bin;
 use common::containers::*;
 use fake_vault::FakeVault;
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use serve_common::*;
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const USER: &str = "pusher";
 const PASSWORD: &str = "vault-held-pass-7f3a";
-
-/// ldguard-server from this workspace, built when missing.
-fn server_exe() -> PathBuf {
-    let path = Path::new(bin()).parent().unwrap().join("ldguard-server");
-    if !path.is_file() {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-q", "-p", "ldguard-server"])
-            .current_dir(repo())
-            .status()
-            .unwrap();
-        assert!(status.success(), "building ldguard-server failed");
-    }
-    path
-}
-
-/// A child process killed on drop, whatever happens.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `cmd` and returns it with the URL from its "listening on" line.
-fn start_listening(mut cmd: Command, log: &Path) -> (Running, String) {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(std::fs::File::create(log).unwrap()))
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| {
-            panic!(
-                "{cmd:?} did not start: {line:?}\n{}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            )
-        })
-        .to_string();
-    (Running(child), url)
-}
-
-fn create_token(dir: &Path, database: &str, role: &str, images: &[&str]) -> PathBuf {
-    let mut c = Command::new(server_exe());
-    c.args(["token", "create", "--role", role, "--name", role])
-        .env("LDGUARD_DATABASE", database)
-        .current_dir(dir);
-    if !images.is_empty() {
-        c.arg("--images").args(images);
-    }
-    let out = ok(c);
-    let path = dir.join(format!("{role}.token"));
-    std::fs::write(&path, &out.stdout).unwrap();
-    path
-}
-
-fn api(method: &str, url: &str, token: &Path, body: Option<Value>) -> (u16, Value) {
-    let secret = std::fs::read_to_string(token).unwrap();
-    let req = ureq::request(method, url)
-        .set("Authorization", &format!("Bearer {}", secret.trim()))
-        .timeout(Duration::from_secs(30));
-    let result = match body {
-        Some(b) => req
-            .set("Content-Type", "application/json")
-            .send_string(&b.to_string()),
-        None => req.call(),
-    };
-    let response = match result {
-        Ok(r) => r,
-        Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("{method} {url}: {e}"),
-    };
-    let status = response.status();
-    let text = response.into_string().unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
 
 fn wait_for_job(server: &str, admin: &Path, id: i64, limit: Duration) -> Value {
     let deadline = Instant::now() + limit;
