@@ -94,55 +94,68 @@ impl VaultConfig {
     pub fn registry_credentials(&self, registry: &str) -> Result<Credentials> {
         let secret = self.secret_path(registry);
         let data = self.read(&secret)?;
-        let place = format!("Vault secret {}/{secret}", self.mount.trim_matches('/'));
-        let field = |key: &str| -> Result<String> {
-            let value = match data.get(key) {
-                Some(Value::String(s)) => s.clone(),
-                Some(_) => {
-                    return Err(Error::invalid(
-                        &place,
-                        format!("key '{key}' is not a string"),
-                    ))
-                }
-                None => {
-                    let keys: Vec<&str> = data
-                        .as_object()
-                        .map(|o| o.keys().map(String::as_str).collect())
-                        .unwrap_or_default();
-                    return Err(Error::invalid(
-                        &place,
-                        format!(
-                            "has no key '{key}' (its keys: {}); store it there or name the key with --vault-{}-key",
-                            if keys.is_empty() { "none".to_string() } else { keys.join(", ") },
-                            if key == self.username_key { "username" } else { "password" }
-                        ),
-                    ));
-                }
-            };
-            if !self.base64 {
-                return Ok(value);
-            }
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(value.trim())
-                .map_err(|e| {
-                    Error::invalid(
-                        &place,
-                        format!(
-                            "key '{key}' is not base64 ({e}); drop --vault-base64 if it is plain"
-                        ),
-                    )
-                })?;
-            String::from_utf8(bytes).map_err(|_| {
-                Error::invalid(
-                    &place,
-                    format!("key '{key}' decodes to bytes that are not UTF-8"),
-                )
-            })
-        };
+        let place = self.place(&secret);
         Ok(Credentials {
-            username: field(&self.username_key)?,
-            password: field(&self.password_key)?,
+            username: self.value(&data, &place, &self.username_key, "--vault-username-key")?,
+            password: self.value(&data, &place, &self.password_key, "--vault-password-key")?,
             from: PathBuf::from(place.clone()),
+        })
+    }
+
+    /// The value of `key` in the secret at `secret` (e.g. an ldguard-server
+    /// token under key `token`).
+    pub fn read_value(&self, secret: &str, key: &str) -> Result<String> {
+        let data = self.read(secret)?;
+        self.value(&data, &self.place(secret), key, "the secret")
+    }
+
+    fn place(&self, secret: &str) -> String {
+        format!("Vault secret {}/{secret}", self.mount.trim_matches('/'))
+    }
+
+    /// A string value of the secret, base64-decoded with `base64`; `fix`
+    /// says where a missing key is named.
+    fn value(&self, data: &Value, place: &str, key: &str, fix: &str) -> Result<String> {
+        let value = match data.get(key) {
+            Some(Value::String(s)) => s.clone(),
+            Some(_) => {
+                return Err(Error::invalid(
+                    place,
+                    format!("key '{key}' is not a string"),
+                ))
+            }
+            None => {
+                let keys: Vec<&str> = data
+                    .as_object()
+                    .map(|o| o.keys().map(String::as_str).collect())
+                    .unwrap_or_default();
+                let keys = if keys.is_empty() {
+                    "none".to_string()
+                } else {
+                    keys.join(", ")
+                };
+                return Err(Error::invalid(
+                    place,
+                    format!("has no key '{key}' (its keys: {keys}); store it there or name the key with {fix}"),
+                ));
+            }
+        };
+        if !self.base64 {
+            return Ok(value);
+        }
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(value.trim())
+            .map_err(|e| {
+                Error::invalid(
+                    place,
+                    format!("key '{key}' is not base64 ({e}); drop --vault-base64 if it is plain"),
+                )
+            })?;
+        String::from_utf8(bytes).map_err(|_| {
+            Error::invalid(
+                place,
+                format!("key '{key}' decodes to bytes that are not UTF-8"),
+            )
         })
     }
 

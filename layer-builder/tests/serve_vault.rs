@@ -153,3 +153,23 @@ fn each_failure_says_what_is_wrong_and_never_shows_the_secret() {
         "{e}"
     );
 }
+
+#[test]
+fn the_servers_token_can_come_from_vault_too() {
+    let v = vault();
+    v.put(
+        "kv",
+        "ldguard/instrumenter",
+        json!({"token": "ldg_from_vault"}),
+    );
+    let cfg = config(&v, "root-token", "kv", KvVersion::V1);
+    assert_eq!(
+        cfg.read_value("ldguard/instrumenter", "token").unwrap(),
+        "ldg_from_vault"
+    );
+    let e = cfg
+        .read_value("ldguard/instrumenter", "secret")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("has no key 'secret' (its keys: token)"), "{e}");
+}

@@ -35,8 +35,16 @@ pub struct ServeArgs {
     #[arg(long, value_name = "URL")]
     pub server: String,
     /// A file holding an admin token for --server.
-    #[arg(long, value_name = "FILE")]
-    pub token_file: PathBuf,
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "token_vault_path"
+    )]
+    pub token_file: Option<PathBuf>,
+    /// Instead of --token-file: the Vault secret (in --vault-mount) whose
+    /// key `token` holds the admin token.
+    #[arg(long, value_name = "PATH", conflicts_with = "token_file")]
+    pub token_vault_path: Option<String>,
     /// The server URL written into images, when the containers reach the
     /// server by another address than this service [default: --server].
     #[arg(long, value_name = "URL")]
@@ -116,16 +124,6 @@ pub fn run(a: &ServeArgs) -> Result<i32> {
     if !crate::runtime_config::is_url(&a.server) {
         return Err(Error::invalid("--server", "expected an http(s):// URL"));
     }
-    let token = std::fs::read_to_string(&a.token_file)
-        .map_err(|e| Error::io(&a.token_file, "reading the token", e))?
-        .trim()
-        .to_string();
-    if token.is_empty() {
-        return Err(Error::invalid(
-            a.token_file.display().to_string(),
-            "is empty: write the admin token there",
-        ));
-    }
     let vault_addr = a
         .vault_addr
         .clone()
@@ -143,6 +141,30 @@ pub fn run(a: &ServeArgs) -> Result<i32> {
         }),
         _ => None,
     };
+    let token = match (&a.token_file, &a.token_vault_path) {
+        (Some(f), _) => std::fs::read_to_string(f)
+            .map_err(|e| Error::io(f, "reading the token", e))?
+            .trim()
+            .to_string(),
+        (None, Some(path)) => vault
+            .as_ref()
+            .ok_or_else(|| {
+                Error::invalid(
+                    "--token-vault-path",
+                    "needs Vault: pass --vault-addr (or set VAULT_ADDR)",
+                )
+            })?
+            .read_value(path, "token")?
+            .trim()
+            .to_string(),
+        (None, None) => unreachable!("clap requires one of them"),
+    };
+    if token.is_empty() {
+        return Err(Error::invalid(
+            "the admin token",
+            "is empty: write it to --token-file (or the Vault secret's key token)",
+        ));
+    }
     let lib_dir = crate::library::resolve_lib_dir(a.lib_dir.as_deref())?;
     let image_server = a.image_server.clone().unwrap_or_else(|| a.server.clone());
     // The image options are checked once, before any job is claimed.
