@@ -181,6 +181,28 @@ fn queued_job_is_instrumented_pushed_and_enforces_the_servers_policy() {
     );
     assert_eq!(status, 201, "{missing}");
     let missing_id = missing["id"].as_i64().unwrap();
+    // The same registry by another name, whose Vault secret holds a wrong
+    // password; and a host with no secret in Vault at all.
+    let port = reg.host.rsplit_once(':').unwrap().1;
+    vault.put(
+        "secret",
+        &format!("ci/registries/localhost:{port}"),
+        json!({"username": USER, "password": "not-the-password"}),
+    );
+    let mut failing = Vec::new();
+    for image in [
+        format!("localhost:{port}/shop/web:1.4"),
+        format!("127.0.0.2:{port}/shop/web:1.4"),
+    ] {
+        let (status, job) = api(
+            "POST",
+            &jobs,
+            &admin,
+            Some(json!({"image": image, "policy": "web-shell"})),
+        );
+        assert_eq!(status, 201, "{job}");
+        failing.push(job["id"].as_i64().unwrap());
+    }
 
     // A worker claims the first job and dies (it never reports again).
     let (status, claimed) = api(
@@ -243,6 +265,20 @@ fn queued_job_is_instrumented_pushed_and_enforces_the_servers_policy() {
     assert!(
         error.contains("shop/missing") && error.contains("registry"),
         "the builder's own error: {error}"
+    );
+    let refused = wait_for_job(&server, &admin, failing[0], Duration::from_secs(60));
+    assert_eq!(refused["state"], "failed", "{refused}");
+    let error = refused["error"].as_str().unwrap();
+    assert!(
+        error.contains("401") && error.contains("credentials"),
+        "the registry's refusal, as the builder words it: {error}"
+    );
+    let no_secret = wait_for_job(&server, &admin, failing[1], Duration::from_secs(60));
+    assert_eq!(no_secret["state"], "failed", "{no_secret}");
+    let error = no_secret["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!("no secret at 'ci/registries/127.0.0.2:{port}'")),
+        "{error}"
     );
     // The dead worker's job goes to the service once its lease ran out.
     let done = wait_for_job(&server, &admin, id, Duration::from_secs(240));
