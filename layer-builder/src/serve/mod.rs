@@ -370,7 +370,7 @@ fn instrument_job(s: &Service, job: &Job, stage: &dyn Fn(&str)) -> Result<(Strin
     } else {
         open_options(s, &dst_reg.host, stage)?
     };
-    let mut opts = Options {
+    let opts = Options {
         lib_dir: s.lib_dir.clone(),
         policy: PolicyOptions {
             // Baked in as the fallback; the library fetches the assigned
@@ -382,17 +382,17 @@ fn instrument_job(s: &Service, job: &Job, stage: &dyn Fn(&str)) -> Result<(Strin
         },
         platform: None,
         family: None,
-        image_name: Some(job.image.clone()),
+        // The name assignments and agent tokens match: HOST/REPO:TAG.
+        image_name: Some(
+            job.image
+                .strip_prefix("docker://")
+                .unwrap_or(&job.image)
+                .to_string(),
+        ),
         progress: Progress::disabled(),
     };
     opts.policy.validate()?;
     opts.policy.load_baked()?;
-    opts.image_name = Some(
-        job.image
-            .strip_prefix("docker://")
-            .unwrap_or(&job.image)
-            .to_string(),
-    );
     stage(&format!("pulling {src_ref}"));
     let mut src = open_source(&src_ref, &src_open)?;
     stage(&format!(
