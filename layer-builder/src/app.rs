@@ -89,6 +89,7 @@ impl PolicyArgs {
     name = "ldguard-layer",
     version,
     after_help = "ldguard-layer install --help: install into a root filesystem (Dockerfile RUN step)\n\
+                  ldguard-layer serve --help: the instrumenter service\n\
                   ldguard-layer completions SHELL: shell completions; ldguard-layer man [DIR]: man pages"
 )]
 pub struct BuildArgs {
@@ -155,7 +156,14 @@ pub fn main(mut args: Vec<OsString>) -> i32 {
         return code;
     }
     let is_install = args.get(1).is_some_and(|a| a == "install");
-    let result = if is_install {
+    let result = if args.get(1).is_some_and(|a| a == "serve") {
+        let mut rest = vec![OsString::from("ldguard-layer serve")];
+        rest.extend(args.into_iter().skip(2));
+        match crate::serve::ServeArgs::try_parse_from(rest) {
+            Ok(a) => crate::serve::run(&a),
+            Err(e) => e.exit(),
+        }
+    } else if is_install {
         let mut rest = vec![OsString::from("ldguard-layer install")];
         rest.extend(args.into_iter().skip(2));
         match InstallArgs::try_parse_from(rest) {

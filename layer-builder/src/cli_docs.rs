@@ -24,6 +24,11 @@ pub fn command() -> Command {
                 .name("install")
                 .bin_name("ldguard-layer install"),
         )
+        .subcommand(
+            crate::serve::ServeArgs::command()
+                .name("serve")
+                .bin_name("ldguard-layer serve"),
+        )
         .subcommand(completions_command())
         .subcommand(man_command())
 }

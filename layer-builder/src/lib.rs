@@ -19,7 +19,9 @@ pub mod reference;
 pub mod report;
 pub mod rootfs;
 pub mod runtime_config;
+pub mod serve;
 pub mod transport;
+pub mod vault;
 
 pub use error::{Error, Result};
 

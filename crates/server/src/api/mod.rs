@@ -3,6 +3,7 @@
 // The console renders these handlers' answers as pages.
 pub(crate) mod assignments;
 pub(crate) mod events;
+mod instrument;
 mod ops;
 pub(crate) mod policies;
 
@@ -60,6 +61,7 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/events/aggregate", get(events::aggregate))
         .route("/api/v1/events/{id}", get(events::detail))
         .route("/api/v1/learn", post(events::learn))
+        .merge(instrument::routes())
         // Bodies are read by the handlers with their own limits.
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state)
