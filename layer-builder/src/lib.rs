@@ -1,5 +1,5 @@
 //! ldguard-layer: instruments container images with ldguard as one
-//! reproducible layer (SPEC §5). The binary's entry point is [`app::main`].
+//! reproducible layer (docs/layer-builder.md). The binary's entry point is [`app::main`].
 
 pub mod app;
 pub mod baked_table;

@@ -1,5 +1,5 @@
 //! `/etc/ldguard/config.json`, the library's runtime configuration in an
-//! instrumented image (SPEC §3), and the policy baked next to it.
+//! instrumented image (docs/distribution.md), and the policy baked next to it.
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};

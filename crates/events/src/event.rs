@@ -1,10 +1,10 @@
-//! One event, as SPEC §4 shows it.
+//! One event, as docs/distribution.md shows it.
 
 use serde::{Deserialize, Serialize};
 
 /// One decision (or a status note from the library) worth reporting.
 ///
-/// Field order is the order of SPEC §4's example; optional fields are left
+/// Field order is the order of docs/distribution.md's example; optional fields are left
 /// out of the JSON when empty so lines stay short.
 ///
 /// Unknown fields are ignored when reading: shippers (Fluent Bit, Vector,

@@ -1,4 +1,4 @@
-//! The ldguard event schema (SPEC §4) and the sinks that ship events.
+//! The ldguard event schema (docs/distribution.md) and the sinks that ship events.
 //!
 //! An [`Event`] is one JSON object per line on the `file:` and `stderr`
 //! sinks. The preload library builds events on its background writer thread

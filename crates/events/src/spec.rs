@@ -1,4 +1,4 @@
-//! The textual sink names of SPEC §3 (`LDGUARD_EVENTS`, config `events`).
+//! The textual sink names of docs/distribution.md (`LDGUARD_EVENTS`, config `events`).
 
 use std::fmt;
 use std::path::PathBuf;

@@ -1,6 +1,6 @@
 //! The `ldguard.policy/v1` document as data: what `learn` writes, and how
 //! it reads a `--base` policy back to merge into. Serialised with serde;
-//! field order follows SPEC §2.
+//! field order follows docs/policy.md.
 //!
 //! Reading a base here does not validate it: the caller validates the text
 //! with `ldguard_policy::check_str` first (for positioned diagnostics), so

@@ -1,5 +1,5 @@
 //! The vocabulary of a policy: kinds, actions, modes and the other enums of
-//! SPEC §2, with their JSON spellings.
+//! docs/policy.md, with their JSON spellings.
 
 macro_rules! spelled_enum {
     ($(#[$m:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
@@ -49,7 +49,7 @@ spelled_enum!(
     Severity { Info = "info", Low = "low", Medium = "medium", High = "high", Critical = "critical" }
 );
 spelled_enum!(
-    /// File access class (SPEC §2 `access`).
+    /// File access class (docs/policy.md `access`).
     Access { Read = "read", Write = "write" }
 );
 spelled_enum!(
@@ -139,7 +139,7 @@ impl LogSet {
 }
 
 impl Default for LogSet {
-    /// `["deny", "audit"]`, the SPEC's default.
+    /// `["deny", "audit"]`, the documented default.
     fn default() -> Self {
         LogSet::EMPTY.with(LogClass::Deny).with(LogClass::Audit)
     }

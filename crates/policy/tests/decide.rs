@@ -1,4 +1,4 @@
-//! Semantics of `decide`, field by field (SPEC §2).
+//! Semantics of `decide`, field by field (docs/policy.md).
 
 use ldguard_policy::{
     compile_str, Access, Action, Call, Direction, Kind, LogClass, Mode, Protocol, Request,

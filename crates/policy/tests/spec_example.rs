@@ -1,4 +1,4 @@
-//! The SPEC §2 example policy, decided end to end.
+//! The docs/policy.md example policy, decided end to end.
 
 use ldguard_policy::{
     compile_str, Access, Action, Call, Direction, Kind, Mode, Protocol, Request, Severity,

@@ -1,4 +1,4 @@
-//! Runtime configuration (SPEC §3): `/etc/ldguard/config.json`, or, when it
+//! Runtime configuration (docs/distribution.md): `/etc/ldguard/config.json`, or, when it
 //! is absent or allows overrides, `LDGUARD_CONFIG` and the `LDGUARD_*`
 //! environment variables.
 //!

@@ -1,4 +1,4 @@
-//! Policy distribution inside the library (SPEC §3): the start-up read of the
+//! Policy distribution inside the library (docs/distribution.md): the start-up read of the
 //! shared cache and the background refresher that swaps whole rule tables.
 //!
 //! - Start-up ([`cached_policy`]): an HTTP policy is never fetched on a hooked

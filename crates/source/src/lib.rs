@@ -1,4 +1,4 @@
-//! Where ldguard policies come from (SPEC §3).
+//! Where ldguard policies come from (docs/distribution.md).
 //!
 //! A policy source is a local file or an `http(s)://` URL. HTTP sources are
 //! fetched with verified TLS, a bearer token, `ETag`/`If-None-Match`, bounded
