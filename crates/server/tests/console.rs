@@ -470,3 +470,82 @@ fn console_pages_escape_explain_validate_and_confirm() {
         || w.get("/events").status == 303,
     );
 }
+
+/// The Instrumentation page queues a job through the API's checks and lists
+/// it; a viewer sees the jobs but gets no form and cannot queue.
+#[test]
+fn instrumentation_page_queues_and_lists_jobs() {
+    let dir = common::scratch("console-instrument");
+    let database = format!("sqlite:{}/data/ldguard.db", dir.display());
+    let admin = token(&dir, &database, "admin", &[], "admin");
+    let viewer = token(&dir, &database, "viewer", &[], "viewer");
+    let server = Server::start(&dir, &database);
+    let url = &server.url;
+    let (status, body) = api(
+        "POST",
+        &format!("{url}/api/v1/policies"),
+        &admin,
+        Some(POLICY),
+    );
+    assert_eq!(status, 201, "{body}");
+
+    let mut browser = Browser::new(&server);
+    assert_eq!(browser.login(&admin).status, 303);
+    let page = browser.get("/instrument");
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("No job yet."), "{}", page.body);
+    assert!(page.body.contains(r#"form id="queue""#), "{}", page.body);
+
+    // The API's checks hold: no registry host, and an unknown policy.
+    let bad = browser.post("/instrument", &[("image", "web:1.4"), ("policy", "web")]);
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert!(bad.body.contains("no registry host"), "{}", bad.body);
+    let unknown = browser.post(
+        "/instrument",
+        &[("image", "localhost:5000/shop/web:1.4"), ("policy", "nope")],
+    );
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
+
+    let queued = browser.post(
+        "/instrument",
+        &[
+            ("image", "localhost:5000/shop/web:1.4"),
+            ("policy", "web"),
+            ("destination", ""),
+        ],
+    );
+    assert_eq!(queued.status, 303, "{}", queued.body);
+    assert_eq!(queued.location.as_deref(), Some("/instrument?queued=1"));
+    let page = browser.get("/instrument?queued=1");
+    assert!(page.body.contains("Queued as job 1."), "{}", page.body);
+    assert!(
+        page.body.contains("localhost:5000/shop/web:1.4"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("<td>queued</td>"), "{}", page.body);
+    let (status, body) = api(
+        "GET",
+        &format!("{url}/api/v1/instrument/jobs/1"),
+        &admin,
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["policy"], "web", "{body}");
+    assert_eq!(body["state"], "queued", "{body}");
+
+    let mut watcher = Browser::new(&server);
+    assert_eq!(watcher.login(&viewer).status, 303);
+    let page = watcher.get("/instrument");
+    assert!(
+        page.body.contains("localhost:5000/shop/web:1.4"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains(r#"form id="queue""#), "{}", page.body);
+    let refused = watcher.post(
+        "/instrument",
+        &[("image", "localhost:5000/shop/web:1.5"), ("policy", "web")],
+    );
+    assert_eq!(refused.status, 403, "{}", refused.body);
+}

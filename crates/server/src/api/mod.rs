@@ -3,7 +3,7 @@
 // The console renders these handlers' answers as pages.
 pub(crate) mod assignments;
 pub(crate) mod events;
-mod instrument;
+pub(crate) mod instrument;
 mod ops;
 pub(crate) mod policies;
 

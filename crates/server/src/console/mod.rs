@@ -18,6 +18,7 @@ mod dashboard;
 mod events;
 mod explain;
 mod fetches;
+mod instrument;
 mod page;
 mod policies;
 
@@ -79,6 +80,7 @@ pub fn attach(api: Router, app: Shared) -> Router {
         .route("/assignments/{name}", get(assignments::show))
         .route("/assignments/{name}/review", post(assignments::review))
         .route("/assignments/{name}/apply", post(assignments::apply))
+        .route("/instrument", get(instrument::list).post(instrument::queue))
         .with_state(console)
         .layer(axum::middleware::map_response(protect));
     api.merge(pages)

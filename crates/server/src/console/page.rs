@@ -10,6 +10,7 @@ pub enum Nav {
     Events,
     Policies,
     Assignments,
+    Instrument,
 }
 
 fn head(title: &str) -> Markup {
@@ -31,6 +32,7 @@ pub fn layout(title: &str, session: &Session, current: Nav, content: Markup) -> 
         (Nav::Events, "/events", "Events"),
         (Nav::Policies, "/policies", "Policies"),
         (Nav::Assignments, "/assignments", "Assignments"),
+        (Nav::Instrument, "/instrument", "Instrumentation"),
     ];
     html! {
         (DOCTYPE)
