@@ -111,12 +111,29 @@ fn deleted_cwd_write() {
     one_deny(&out, "ro", "/usr/bin/dash", "/top/ro/file");
 }
 
+/// Removes a scratch directory when dropped, even if the test failed:
+/// a chain deeper than PATH_MAX left in target/ breaks tools that walk it
+/// by path (`git worktree remove`: "File name too long").
+struct RemovedOnDrop(PathBuf);
+
+impl Drop for RemovedOnDrop {
+    fn drop(&mut self) {
+        // std's remove_dir_all descends by directory descriptor, so depth is no limit.
+        if let Err(e) = std::fs::remove_dir_all(&self.0) {
+            eprintln!("cannot remove {}: {e}", self.0.display());
+        }
+    }
+}
+
 #[test]
 fn cwd_deeper_than_path_max() {
     let f = Fx::new("ko-deep");
+    let scratch = RemovedOnDrop(f.d.clone());
     let out = f.escape(&["deep", &f.p("secret/f")]);
     assert_eq!(out.stdout.trim(), "err 13", "{}", out.stderr);
     one_deny(&out, "secret", &escape().display().to_string(), "/secret/f");
+    drop(scratch);
+    assert!(!f.d.exists(), "the deep tree is removed");
 }
 
 #[test]

@@ -376,14 +376,14 @@ async fn console_in_chromium_from_denial_to_enforcement() {
         .click()
         .await
         .unwrap();
-    let notice = c
-        .wait()
-        .for_element(Locator::Css("p.notice"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // A failed save shows an error page, never the notice: say which.
+    let notice = match c.wait().for_element(Locator::Css("p.notice")).await {
+        Ok(notice) => notice.text().await.unwrap(),
+        Err(e) => panic!(
+            "no notice after saving the fixed policy ({e}); the page:\n{}",
+            source(&c).await
+        ),
+    };
     assert_eq!(notice, "Stored as version 2.");
     shot(&c, "07-policy-saved").await;
 

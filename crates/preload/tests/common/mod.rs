@@ -10,14 +10,16 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
 /// The cdylib next to this test binary (target/<profile>/libldguard.so),
-/// or `LDGUARD_TEST_LIBRARY`.
+/// or `LDGUARD_TEST_LIB` (scripts/test points it at the shipped build,
+/// target/dist/x86_64-linux-gnu/libldguard.so, as for the other crates'
+/// end-to-end tests).
 ///
 /// Cargo builds only the rlib for integration tests, so the cdylib is
 /// (re)built here once per test binary (a no-op when it is up to date).
 pub fn library() -> PathBuf {
     static LIB: OnceLock<PathBuf> = OnceLock::new();
     LIB.get_or_init(|| {
-        if let Some(p) = std::env::var_os("LDGUARD_TEST_LIBRARY") {
+        if let Some(p) = std::env::var_os("LDGUARD_TEST_LIB") {
             return PathBuf::from(p);
         }
         let exe = std::env::current_exe().unwrap();

@@ -107,7 +107,7 @@ pub async fn store_version(
     note: &str,
 ) -> ApiResult<(i64, bool)> {
     let sha = hex::encode(Sha256::digest(text.as_bytes()));
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     let latest = sqlx::query(
         "SELECT version, sha256, draft FROM policy_versions WHERE name = $1 \
          ORDER BY version DESC LIMIT 1",
@@ -296,7 +296,7 @@ pub async fn delete(
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
     caller.require(Role::Admin)?;
-    let mut tx = state.store.pool.begin().await?;
+    let mut tx = state.store.begin_write().await?;
     let users: Vec<String> =
         sqlx::query("SELECT name FROM assignments WHERE policy = $1 ORDER BY name")
             .bind(&name)

@@ -117,6 +117,18 @@ impl Store {
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
+
+    /// A transaction that reads and then writes. On SQLite it takes the
+    /// write lock up front (`BEGIN IMMEDIATE`): a deferred transaction that
+    /// read first cannot become the writer once another connection (the
+    /// event writer) has committed since, and fails at once with "database
+    /// is locked" instead of waiting out the busy timeout.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
 }
 
 /// Checks the URL's scheme; for SQLite, creates the parent directory and
