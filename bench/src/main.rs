@@ -119,6 +119,9 @@ struct Results<'a> {
     python_modules: &'static str,
     workloads: &'a [report::Row],
     callgrind: &'a [callgrind::Count],
+    /// The valgrind that counted (`--version`); before 3.2x it answers
+    /// `openat2` with `ENOSYS` and the open figures are the fallback's.
+    valgrind: String,
     /// Instructions of one `/bin/true` run per configuration (start-up).
     startup_instructions: &'a [callgrind::Startup],
     goals: &'a [report::Goal],
@@ -261,8 +264,13 @@ fn real_main() -> Result<(), Error> {
         rows.push(row);
     }
 
+    let valgrind = if args.callgrind {
+        callgrind::Valgrind::find()?.version()
+    } else {
+        String::new()
+    };
     let (counts, startup) = if args.callgrind {
-        eprintln!("ldguard-bench: counting instructions with callgrind");
+        eprintln!("ldguard-bench: counting instructions with callgrind ({valgrind})");
         let (short, long) = if args.smoke { (20, 40) } else { (1_000, 3_000) };
         let which: &[&str] = if args.smoke {
             &callgrind::WORKLOADS[..1]
@@ -295,6 +303,7 @@ fn real_main() -> Result<(), Error> {
         python_modules: workloads::PY_MODULES,
         workloads: &rows,
         callgrind: &counts,
+        valgrind: valgrind.clone(),
         startup_instructions: &startup,
         goals: &goals,
         events,

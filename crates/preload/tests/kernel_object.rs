@@ -287,7 +287,7 @@ fn open_stays_a_cancellation_point() {
     assert_eq!(
         outs[0],
         "self: cancelled at open\npending: cancelled at open\npending: joined, cancelled\n\
-         blocked: cancelled in open\nblocked: joined, cancelled\n"
+         blocked: cancelled at open\nblocked: joined, cancelled\n"
     );
     assert_eq!(outs[1], outs[0], "with the library vs without");
 }
@@ -312,15 +312,13 @@ fn process_memory_by_dirfd_and_task() {
     ]);
     let base = Run::new(&d, None).cmd(&["python3", "-c", py]);
     assert_eq!(
-        base.stdout,
-        "dirfd opened\ntask opened\ncomm opened\n",
+        base.stdout, "dirfd opened\ntask opened\ncomm opened\n",
         "{}",
         base.stderr
     );
     let out = Run::new(&d, Some(policy("enforce", &["deny"], rules))).cmd(&["python3", "-c", py]);
     assert_eq!(
-        out.stdout,
-        "dirfd Operation not permitted\ntask Operation not permitted\ncomm opened\n",
+        out.stdout, "dirfd Operation not permitted\ntask Operation not permitted\ncomm opened\n",
         "{}",
         out.stderr
     );

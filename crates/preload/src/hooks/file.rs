@@ -286,8 +286,9 @@ fn route_open(call: Call, dirfd: c_int, path: *const c_char, flags: c_int, mode:
                 return pinned(active, call, dirfd, given, flags, mode, None, s);
             };
             let key = (generation(active), open_access(writes, reads));
-            // A relative spelling of a recently opened absolute path.
-            let known = recent::allowed(key.0, key.1, abs);
+            // A relative spelling of a recently opened absolute path (the
+            // path itself, when plain, was just looked up by `open_recent`).
+            let known = !std::ptr::eq(abs, given) && recent::allowed(key.0, key.1, abs);
             let mut silent = true;
             for (wanted, access) in [(writes, Access::Write), (reads, Access::Read)] {
                 if !wanted || known {

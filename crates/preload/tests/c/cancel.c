@@ -24,6 +24,9 @@
 
 static char file[4096], fifo[4096];
 static sem_t cancelled_by_main;
+/* Set right after open returns (no cancellation point in between), so the
+ * cleanup handler can tell a cancellation at open from a later one. */
+static volatile int returned;
 
 static void say(const char *s) {
     if (write(1, s, strlen(s)) < 0) _exit(3);
@@ -31,6 +34,7 @@ static void say(const char *s) {
 
 static void on_cancel(void *what) {
     say((const char *)what);
+    say(returned ? " after open returned\n" : " at open\n");
 }
 
 static void *pending(void *arg) {
@@ -39,8 +43,9 @@ static void *pending(void *arg) {
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
     sem_wait(&cancelled_by_main);
     pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &old);
-    pthread_cleanup_push(on_cancel, "pending: cancelled at open\n");
+    pthread_cleanup_push(on_cancel, "pending: cancelled");
     int fd = open(file, O_RDONLY);
+    returned = 1;
     say(fd >= 0 ? "pending: open returned a descriptor\n" : "pending: open failed\n");
     pthread_cleanup_pop(0);
     return NULL;
@@ -48,8 +53,9 @@ static void *pending(void *arg) {
 
 static void *blocked(void *arg) {
     (void)arg;
-    pthread_cleanup_push(on_cancel, "blocked: cancelled in open\n");
+    pthread_cleanup_push(on_cancel, "blocked: cancelled");
     int fd = open(fifo, O_RDONLY);
+    returned = 1;
     say(fd >= 0 ? "blocked: open returned\n" : "blocked: open failed\n");
     pthread_cleanup_pop(0);
     return NULL;
@@ -71,9 +77,10 @@ int main(int argc, char **argv) {
     /* self: in a child that has no other thread. */
     pid_t pid = fork();
     if (pid == 0) {
-        pthread_cleanup_push(on_cancel, "self: cancelled at open\n");
+        pthread_cleanup_push(on_cancel, "self: cancelled");
         pthread_cancel(pthread_self());
         fd = open(file, O_RDONLY); /* the first cancellation point */
+        returned = 1;
         say("self: open returned\n");
         pthread_cleanup_pop(0);
         _exit(0);
@@ -82,6 +89,7 @@ int main(int argc, char **argv) {
     waitpid(pid, &status, 0);
 
     /* pending */
+    returned = 0;
     pthread_t t;
     sem_init(&cancelled_by_main, 0, 0);
     pthread_create(&t, NULL, pending, NULL);
@@ -92,6 +100,7 @@ int main(int argc, char **argv) {
     say(res == PTHREAD_CANCELED ? "pending: joined, cancelled\n" : "pending: joined, not cancelled\n");
 
     /* blocked */
+    returned = 0;
     pthread_create(&t, NULL, blocked, NULL);
     struct timespec pause = {0, 200 * 1000 * 1000};
     nanosleep(&pause, NULL);
