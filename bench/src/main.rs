@@ -24,7 +24,7 @@ use std::time::Duration;
 use workloads::{Ctx, Scale, Workload};
 
 const USAGE: &str = "usage: ldguard-bench --lib LIB [--policy FILE] [--work DIR] [--json FILE]
-                     [--smoke] [--reps N] [--only ID,ID…] [--no-callgrind]
+                     [--smoke] [--reps N] [--only ID,ID…] [--no-callgrind] [--callgrind-only]
 
   --lib FILE       the libldguard.so to measure (scripts/bench builds it)
   --policy FILE    policy for permissive/enforce (default policies/bench-100.json)
@@ -33,7 +33,8 @@ const USAGE: &str = "usage: ldguard-bench --lib LIB [--policy FILE] [--work DIR]
   --smoke          tiny sizes: checks the harness works, figures meaningless
   --reps N         repetitions per configuration (default 5, micro 3x that; smoke 1)
   --only IDS       workloads to run: open,stat,fopen,udp,exec,spawn,tar,python,git,nginx
-  --no-callgrind   skip the instruction counts";
+  --no-callgrind   skip the instruction counts
+  --callgrind-only only the instruction counts (deterministic: fine on a busy machine)";
 
 struct Args {
     lib: PathBuf,
@@ -90,6 +91,10 @@ fn parse_args() -> Result<Args, Error> {
                 a.only = Some(ids);
             }
             "--no-callgrind" => a.callgrind = false,
+            "--callgrind-only" => {
+                a.callgrind = true;
+                a.only = Some(Vec::new());
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
