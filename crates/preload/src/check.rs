@@ -106,24 +106,30 @@ pub fn access_bit(access: Access) -> u8 {
 /// blocks it or an event it produces. Opening a process's memory file is
 /// the same capability ([`process_memory`]).
 pub fn ptrace_guard(active: &'static Active) -> Option<ldguard_policy::Decision> {
-    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-    // The last table asked about, with bit 0 set when `ptrace` matters
-    // there (tables are aligned, so bit 0 of the address is free): most
-    // tables have no such rule, and the full route asks on every open.
-    static LAST: AtomicUsize = AtomicUsize::new(0);
-    let table = generation(active);
-    let last = LAST.load(Relaxed);
-    if last == table {
-        return None;
-    }
     let d = active.table.decide(&Request::new(
         Kind::Syscall,
         ldguard_policy::Call::Ptrace,
         active.program,
     ));
-    let matters = d.action.blocks() || d.log;
+    (d.action.blocks() || d.log).then_some(d)
+}
+
+/// Whether [`ptrace_guard`] has a decision for this table, asked once per
+/// table: the full route of every open asks.
+#[inline]
+pub fn ptrace_matters(active: &'static Active) -> bool {
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    // The last table asked about, bit 0 set when `ptrace` matters there
+    // (tables are aligned, so bit 0 of the address is free).
+    static LAST: AtomicUsize = AtomicUsize::new(0);
+    let table = generation(active);
+    let last = LAST.load(Relaxed);
+    if last & !1 == table {
+        return last & 1 != 0;
+    }
+    let matters = ptrace_guard(active).is_some();
     LAST.store(table | usize::from(matters), Relaxed);
-    matters.then_some(d)
+    matters
 }
 
 /// Whether `path`'s last segment is `mem`: the name of a process's memory

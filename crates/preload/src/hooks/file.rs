@@ -74,7 +74,7 @@ fn decide_path(
     s: &mut resolve::Scratch,
 ) -> Verdict {
     let v = decide_inner(active, call, dirfd, given, access, follow, scope, s);
-    if v != Verdict::Allow || crate::check::ptrace_guard(active).is_none() {
+    if v != Verdict::Allow || !crate::check::ptrace_matters(active) {
         return v;
     }
     let follows = follow == Follow::Yes;
@@ -274,7 +274,7 @@ fn route_open(call: Call, dirfd: c_int, path: *const c_char, flags: c_int, mode:
         let (writes, reads) = open_accesses(flags);
         let table = &active.table;
         // A link may lead to a process's memory file, decided as `ptrace`.
-        let guarded = crate::check::ptrace_guard(active).is_some();
+        let guarded = crate::check::ptrace_matters(active);
         let needs = (writes && table.needs_resolution(Kind::File, Access::Write))
             || (reads && table.needs_resolution(Kind::File, Access::Read))
             || guarded;
@@ -428,6 +428,19 @@ fn open_checked(call: Call, dirfd: c_int, path: *const c_char, flags: c_int, mod
         Some(route) => route,
         None => route_open(call, dirfd, path, flags, mode),
     };
+    open_routed_as(call, dirfd, path, flags, mode, route)
+}
+
+/// Performs an open of `(dirfd, path)` as `route` says.
+#[inline(always)]
+fn open_routed_as(
+    call: Call,
+    dirfd: c_int,
+    path: *const c_char,
+    flags: c_int,
+    mode: u32,
+    route: Route,
+) -> Opened {
     match route {
         Route::NoLinks => {}
         Route::Deny(e) => return Opened::Err(e),
@@ -797,10 +810,14 @@ unsafe fn open_full(
     mode: u32,
 ) -> c_int {
     let call = OPEN_CALLS[(which as usize).min(3)];
-    open_routed(call, dirfd, path, flags, mode, || {
+    // `ldguard_open` has looked the path up already.
+    let route = route_open(call, dirfd, path, flags, mode);
+    match open_routed_as(call, dirfd, path, flags, mode, route) {
+        Opened::Fd(fd) => fd,
+        Opened::Err(e) => fail(e, -1),
         // SAFETY: as this function's contract.
-        unsafe { open_next(which, dirfd, path, flags, mode) }
-    })
+        Opened::Next => unsafe { open_next(which, dirfd, path, flags, mode) },
+    }
 }
 
 /// The next definition (libc's) of the open entry point `which`.
