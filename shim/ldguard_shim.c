@@ -45,6 +45,72 @@ static int takes_mode(int flags) {
         }                                        \
     } while (0)
 
+/*
+ * open, open64, openat, openat64: the calls every program makes most. On
+ * x86-64 and AArch64 Linux a variadic argument travels in the same register
+ * as a named one, so these are register moves and a jump (a C variadic
+ * function spills every argument register first): the optional mode is
+ * whatever the register holds, and ldguard_open, like libc, reads it only
+ * when the flags create a file.
+ */
+#if defined(__x86_64__)
+#define OPEN_STUB(name, which)                                           \
+    __asm__(".text\n"                                                    \
+            ".globl " #name "\n"                                         \
+            ".type " #name ", @function\n" #name ":\n"                   \
+            "    mov %edx, %r8d\n"  /* mode */                           \
+            "    mov %esi, %ecx\n"  /* flags */                          \
+            "    mov %rdi, %rdx\n"  /* path */                           \
+            "    mov $-100, %esi\n" /* AT_FDCWD */                       \
+            "    mov $" #which ", %edi\n"                                \
+            "    jmp ldguard_open@PLT\n"                                 \
+            ".size " #name ", .-" #name "\n")
+#define OPENAT_STUB(name, which)                                         \
+    __asm__(".text\n"                                                    \
+            ".globl " #name "\n"                                         \
+            ".type " #name ", @function\n" #name ":\n"                   \
+            "    mov %ecx, %r8d\n" /* mode */                            \
+            "    mov %edx, %ecx\n" /* flags */                           \
+            "    mov %rsi, %rdx\n" /* path */                            \
+            "    mov %edi, %esi\n" /* dirfd */                           \
+            "    mov $" #which ", %edi\n"                                \
+            "    jmp ldguard_open@PLT\n"                                 \
+            ".size " #name ", .-" #name "\n")
+#elif defined(__aarch64__)
+#define OPEN_STUB(name, which)                                           \
+    __asm__(".text\n"                                                    \
+            ".globl " #name "\n"                                         \
+            ".type " #name ", %function\n" #name ":\n"                   \
+            "    mov w4, w2\n"                                           \
+            "    mov w3, w1\n"                                           \
+            "    mov x2, x0\n"                                           \
+            "    mov w1, #-100\n"                                        \
+            "    mov w0, #" #which "\n"                                  \
+            "    b ldguard_open\n"                                       \
+            ".size " #name ", .-" #name "\n")
+#define OPENAT_STUB(name, which)                                         \
+    __asm__(".text\n"                                                    \
+            ".globl " #name "\n"                                         \
+            ".type " #name ", %function\n" #name ":\n"                   \
+            "    mov w4, w3\n"                                           \
+            "    mov w3, w2\n"                                           \
+            "    mov x2, x1\n"                                           \
+            "    mov w1, w0\n"                                           \
+            "    mov w0, #" #which "\n"                                  \
+            "    b ldguard_open\n"                                       \
+            ".size " #name ", .-" #name "\n")
+#endif
+
+#ifdef OPEN_STUB
+/* The numbers are LDG_OPEN, LDG_OPEN64, LDG_OPENAT, LDG_OPENAT64. */
+_Static_assert(LDG_OPEN == 0 && LDG_OPEN64 == 1 && LDG_OPENAT == 2 && LDG_OPENAT64 == 3,
+               "the open stubs pass these numbers");
+_Static_assert(AT_FDCWD == -100, "the open stubs pass AT_FDCWD as -100");
+OPEN_STUB(open, 0);
+OPEN_STUB(open64, 1);
+OPENAT_STUB(openat, 2);
+OPENAT_STUB(openat64, 3);
+#else
 EXPORT int open(const char *path, int flags, ...) {
     unsigned int mode = 0;
     MODE_ARG(flags, flags, mode);
@@ -68,6 +134,7 @@ EXPORT int openat64(int dirfd, const char *path, int flags, ...) {
     MODE_ARG(flags, flags, mode);
     return ldguard_open(LDG_OPENAT64, dirfd, path, flags, mode);
 }
+#endif
 
 /*
  * glibc's public aliases of open/open64 (ordinary dynamic symbols that

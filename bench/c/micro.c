@@ -6,7 +6,10 @@
  * one untimed warm-up chunk) and prints the median chunk's nanoseconds per
  * iteration. Each iteration is one hooked call plus whatever undoes it
  * (close, fclose, wait), so the figure compares like with like across
- * configurations. FILE is an existing regular file (absolute path). */
+ * configurations. FILE is an existing regular file (absolute path); the
+ * opencold workload opens FILE.0 to FILE.63 in turn, so that a per-path
+ * cache of the library cannot answer (each path comes back only after 63
+ * others). */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -24,6 +27,10 @@
 extern char **environ;
 
 static const char *file;
+/* opencold: FILE.0 .. FILE.63, opened in turn. */
+#define COLD 64
+static char cold[COLD][4096];
+static long cold_next;
 static int udp = -1;
 static struct sockaddr_in udp_peer;
 
@@ -35,6 +42,12 @@ static int fail(const char *what) {
 static void w_open(void) {
     int fd = open(file, O_RDONLY);
     if (fd < 0) fail("open");
+    close(fd);
+}
+
+static void w_opencold(void) {
+    int fd = open(cold[cold_next++ % COLD], O_RDONLY);
+    if (fd < 0) fail("open (cold)");
     close(fd);
 }
 
@@ -88,7 +101,7 @@ static int cmp(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
     if (argc != 5) {
-        fprintf(stderr, "usage: micro open|stat|fopen|udp|exec|spawn ITERATIONS CHUNKS FILE\n");
+        fprintf(stderr, "usage: micro open|opencold|stat|fopen|udp|exec|spawn ITERATIONS CHUNKS FILE\n");
         return 2;
     }
     const char *name = argv[1];
@@ -97,6 +110,7 @@ int main(int argc, char **argv) {
     file = argv[4];
     void (*w)(void) = NULL;
     if (!strcmp(name, "open")) w = w_open;
+    else if (!strcmp(name, "opencold")) w = w_opencold;
     else if (!strcmp(name, "stat")) w = w_stat;
     else if (!strcmp(name, "fopen")) w = w_fopen;
     else if (!strcmp(name, "udp")) w = w_udp;
@@ -106,6 +120,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "micro: bad arguments\n");
         return 2;
     }
+    for (int i = 0; i < COLD; i++) snprintf(cold[i], sizeof cold[i], "%s.%d", file, i);
     if (w == w_udp) {
         udp = socket(AF_INET, SOCK_DGRAM, 0);
         if (udp < 0) fail("socket");

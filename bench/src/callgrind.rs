@@ -20,7 +20,63 @@ pub struct Count {
     pub added: f64,
 }
 
-pub const WORKLOADS: [&str; 2] = ["open", "stat"];
+/// `open` repeats one path (a per-thread cache of the library answers it);
+/// `opencold` cycles through 64 paths (every decision made afresh).
+pub const WORKLOADS: [&str; 3] = ["open", "opencold", "stat"];
+
+/// Where an unpacked valgrind that knows `openat2` is put by
+/// scripts/lib/valgrind-openat2.sh (relative to the checkout).
+pub const OPENAT2_VALGRIND: &str = "target/valgrind-openat2";
+
+/// The valgrind to count with: the unpacked newer one when it is there
+/// (Debian 12's 3.19 answers `openat2` with `ENOSYS`, so under it every
+/// checked open takes the library's fallback route and the figure is not
+/// the one programs pay), else the one on `PATH`.
+pub struct Valgrind {
+    pub program: std::path::PathBuf,
+    /// `VALGRIND_LIB` for the unpacked one.
+    pub lib: Option<std::path::PathBuf>,
+}
+
+impl Valgrind {
+    pub fn find() -> Result<Valgrind, Error> {
+        let root = Path::new(OPENAT2_VALGRIND).join("usr");
+        let program = root.join("bin/valgrind.bin");
+        if program.is_file() {
+            let root = std::fs::canonicalize(&root).map_err(|e| Error::io(&root, e))?;
+            return Ok(Valgrind {
+                program: root.join("bin/valgrind.bin"),
+                lib: Some(root.join("libexec/valgrind")),
+            });
+        }
+        Ok(Valgrind {
+            program: crate::workloads::which("valgrind")?,
+            lib: None,
+        })
+    }
+
+    /// `valgrind args…` under `config`.
+    fn command(&self, env: &Env, config: Config, args: &[&str]) -> std::process::Command {
+        let mut cmd = env.command(config, &self.program, args);
+        if let Some(lib) = &self.lib {
+            cmd.env("VALGRIND_LIB", lib);
+        }
+        cmd
+    }
+
+    /// `valgrind --version`, for the results.
+    pub fn version(&self) -> String {
+        let mut cmd = std::process::Command::new(&self.program);
+        if let Some(lib) = &self.lib {
+            cmd.env("VALGRIND_LIB", lib);
+        }
+        cmd.arg("--version")
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default()
+    }
+}
 const CONFIGS: [Config; 4] = [
     Config::None,
     Config::Disabled,
@@ -73,16 +129,12 @@ pub struct Startup {
 }
 
 pub fn startup(env: &Env, work: &Path) -> Result<Vec<Startup>, Error> {
-    let valgrind = crate::workloads::which("valgrind")?;
+    let valgrind = Valgrind::find()?;
     let mut out: Vec<Startup> = Vec::new();
     for config in CONFIGS {
         let out_file = work.join(format!("callgrind-true-{}.out", config.name()));
         let out_arg = format!("--callgrind-out-file={}", out_file.display());
-        let mut cmd = env.command(
-            config,
-            &valgrind,
-            &["--tool=callgrind", &out_arg, "/bin/true"],
-        );
+        let mut cmd = valgrind.command(env, config, &["--tool=callgrind", &out_arg, "/bin/true"]);
         run::check(
             &mut cmd,
             &format!("callgrind of /bin/true under {}", config.name()),
@@ -120,10 +172,10 @@ fn instructions(
     let n = iters.to_string();
     let file = fx.file.to_string_lossy();
     let micro = fx.micro.to_string_lossy();
-    let valgrind = crate::workloads::which("valgrind")?;
-    let mut cmd = env.command(
+    let valgrind = Valgrind::find()?;
+    let mut cmd = valgrind.command(
+        env,
         config,
-        &valgrind,
         &[
             "--tool=callgrind",
             // Only the main thread's own work: the library's background

@@ -35,6 +35,10 @@ pub fn prepare(work: &Path, files: usize, repo_files: usize, port: u16) -> Resul
     )?;
     let file = work.join("data.txt");
     write(&file, &text(1, 512))?;
+    // For the micro program's `opencold`.
+    for i in 0..64 {
+        write(&work.join(format!("data.txt.{i}")), &text(2 + i, 64))?;
+    }
     let tar = make_tar(work, files)?;
     let repo = make_repo(work, repo_files)?;
     let (nginx_conf, nginx_prefix) = make_nginx(work, port)?;

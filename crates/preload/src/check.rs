@@ -3,11 +3,11 @@
 //! the real function may run.
 
 use crate::emit;
-use crate::guard::Guard;
+use crate::guard::{recent, Guard};
 use crate::record::{Inline, Record, What};
 use crate::state::{self, Active};
 use crate::sys;
-use ldguard_policy::{Action, Kind, Mode, Request};
+use ldguard_policy::{Access, Action, Kind, Mode, Request};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// Whether the real function may run.
@@ -55,114 +55,137 @@ pub fn run_or<R>(pass: R, check: impl FnOnce(&'static Active) -> R) -> R {
 /// that goes on to look further does not report the same call twice.
 ///
 /// File requests on a path alone go through this thread's cache of recent
-/// silent allows first ([`recent`]).
+/// silent allows first ([`recent`]), and silent allows are remembered there.
 #[inline]
 pub fn settle(active: &'static Active, req: &Request<'_>) -> (Verdict, bool) {
     let cacheable = req.kind == Kind::File && req.resolved_path.is_none();
     let path = req.path.unwrap_or(b"");
-    if cacheable && recent::allowed(active, req.access, path) {
+    let access = access_bit(req.access);
+    if cacheable && recent::allowed(generation(active), access, path) {
         return (Verdict::Allow, false);
     }
+    let (v, blocked, silent) = settle_uncached(active, req);
+    if cacheable && silent {
+        let needs = active.table.needs_resolution(Kind::File, req.access);
+        recent::remember(generation(active), access, path, needs);
+    }
+    (v, blocked)
+}
+
+/// [`settle`] without the cache; the third value says whether the outcome
+/// was a silent allow (no event, no behaviour record) that may be cached.
+#[inline]
+pub fn settle_uncached(active: &'static Active, req: &Request<'_>) -> (Verdict, bool, bool) {
     let d = active.table.decide(req);
     let classes = active.table.log_classes();
     if !d.log && !d.action.blocks() && !classes.behavior() {
         // Silent whatever the call (allows are not logged): worth keeping.
-        if cacheable && d.action == Action::Allow && !classes.logs(Action::Allow) {
-            recent::remember(active, req.access, path);
-        }
-        return (Verdict::Allow, false);
+        let silent = d.action == Action::Allow && !classes.logs(Action::Allow);
+        return (Verdict::Allow, false, silent);
     }
-    (report(active, req, d, |_| {}), d.action.blocks())
+    (report(active, req, d, |_| {}), d.action.blocks(), false)
 }
 
-/// A per-thread cache of file paths recently decided as silent allows, so
-/// a program that opens the same files again and again (nginx per
-/// request, python's imports) pays a hash and a compare instead of a rule
-/// table lookup. Keyed by the table (tables are never freed, so its
-/// address is a generation that a refresh changes), the access and the
-/// exact path bytes: a hit is only ever the same question.
-///
-/// `const` thread-local without destructor: no allocation, no lock. Only
-/// read and written under the re-entrancy guard ([`run`]), so a signal
-/// handler that interrupts an update finds the guard set and never looks
-/// at the half-written slot.
-mod recent {
-    use crate::state::Active;
-    use ldguard_policy::Access;
-    use std::cell::UnsafeCell;
+/// The cache key of a published table: tables are never freed, so the
+/// address names one table for the life of the process.
+#[inline]
+pub fn generation(active: &'static Active) -> usize {
+    active as *const Active as usize
+}
 
-    const SLOTS: usize = 16;
-    /// Longer paths are not cached.
-    const KEY: usize = 112;
-
-    #[derive(Clone, Copy)]
-    struct Slot {
-        table: usize,
-        access: u8,
-        len: u8,
-        path: [u8; KEY],
+/// The cache's bit for `access`.
+#[inline]
+pub fn access_bit(access: Access) -> u8 {
+    match access {
+        Access::Read => recent::READ,
+        Access::Write => recent::WRITE,
     }
+}
 
-    const EMPTY: Slot = Slot {
-        table: 0,
-        access: 0,
-        len: 0,
-        path: [0; KEY],
+/// What `ptrace` decides for this program, when it matters: a rule that
+/// blocks it or an event it produces. Opening a process's memory file is
+/// the same capability ([`process_memory`]).
+pub fn ptrace_guard(active: &'static Active) -> Option<ldguard_policy::Decision> {
+    let d = active.table.decide(&Request::new(
+        Kind::Syscall,
+        ldguard_policy::Call::Ptrace,
+        active.program,
+    ));
+    (d.action.blocks() || d.log).then_some(d)
+}
+
+/// Whether [`ptrace_guard`] has a decision for this table, asked once per
+/// table: the full route of every open asks.
+#[inline]
+pub fn ptrace_matters(active: &'static Active) -> bool {
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    // The last table asked about, bit 0 set when `ptrace` matters there
+    // (tables are aligned, so bit 0 of the address is free).
+    static LAST: AtomicUsize = AtomicUsize::new(0);
+    let table = generation(active);
+    let last = LAST.load(Relaxed);
+    if last & !1 == table {
+        return last & 1 != 0;
+    }
+    let matters = ptrace_guard(active).is_some();
+    LAST.store(table | usize::from(matters), Relaxed);
+    matters
+}
+
+/// Whether `path`'s last segment is `mem`: the name of a process's memory
+/// file in procfs (`/proc/PID/mem`, `/proc/PID/task/TID/mem`).
+#[inline]
+pub fn names_memory(path: &[u8]) -> bool {
+    path == b"mem" || path.ends_with(b"/mem")
+}
+
+/// Opening `object` (the kernel's path of what the call reaches; `spelled`
+/// is the request's own path) reads or patches another process's memory
+/// when it is a `mem` file of procfs: decided as `ptrace` is, and reported
+/// as the open call with the `ptrace` rule (docs/security.md).
+pub fn process_memory(
+    active: &'static Active,
+    call: ldguard_policy::Call,
+    spelled: &[u8],
+    object: &[u8],
+) -> Verdict {
+    if !names_memory(object) {
+        return Verdict::Allow;
+    }
+    let Some(d) = ptrace_guard(active) else {
+        return Verdict::Allow;
     };
-
-    thread_local! {
-        static CACHE: UnsafeCell<[Slot; SLOTS]> = const { UnsafeCell::new([EMPTY; SLOTS]) };
+    if !on_procfs(object) {
+        return Verdict::Allow;
     }
+    let req = Request {
+        path: Some(spelled),
+        resolved_path: (spelled != object).then_some(object),
+        ..Request::new(Kind::Syscall, call, active.program)
+    };
+    report(active, &req, d, |_| {})
+}
 
-    /// The slot for `path`: its length and last eight bytes, mixed. Paths
-    /// of one directory share their start, not their end.
-    #[inline]
-    fn slot_of(path: &[u8]) -> usize {
-        let n = path.len();
-        let mut tail = [0u8; 8];
-        let take = n.min(8);
-        tail[..take].copy_from_slice(&path[n - take..]);
-        let h = (u64::from_le_bytes(tail) ^ n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        (h >> 60) as usize % SLOTS
+/// Whether `path` lies on a procfs mount (`statfs`; no hook sees it).
+fn on_procfs(path: &[u8]) -> bool {
+    const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+    let mut c = [0u8; libc::PATH_MAX as usize];
+    if path.len() >= c.len() {
+        // Longer than any path the kernel names: treat as procfs (deny).
+        return true;
     }
-
-    #[inline]
-    fn key(active: &'static Active) -> usize {
-        active as *const Active as usize
+    c[..path.len()].copy_from_slice(path);
+    let mut st = std::mem::MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: `c` is NUL-terminated; statfs fills `st` on success.
+    if unsafe { libc::statfs(c.as_ptr().cast(), st.as_mut_ptr()) } != 0 {
+        // The object was just reached by that path: fail closed.
+        return true;
     }
-
-    #[inline]
-    pub fn allowed(active: &'static Active, access: Access, path: &[u8]) -> bool {
-        if path.len() > KEY {
-            return false;
-        }
-        let i = slot_of(path);
-        // SAFETY: this thread's own cache, used only under the guard (see
-        // the module comment), so no other reference to it is live.
-        CACHE.with(|c| {
-            let s = unsafe { &(*c.get())[i] };
-            s.table == key(active)
-                && s.access == access as u8
-                && s.len as usize == path.len()
-                && &s.path[..path.len()] == path
-        })
-    }
-
-    #[inline]
-    pub fn remember(active: &'static Active, access: Access, path: &[u8]) {
-        if path.len() > KEY {
-            return;
-        }
-        let i = slot_of(path);
-        // SAFETY: as in `allowed`.
-        CACHE.with(|c| {
-            let s = unsafe { &mut (*c.get())[i] };
-            s.path[..path.len()].copy_from_slice(path);
-            s.len = path.len() as u8;
-            s.access = access as u8;
-            s.table = key(active);
-        })
-    }
+    // SAFETY: initialised by the successful call.
+    let kind = unsafe { st.assume_init() }.f_type;
+    #[allow(clippy::unnecessary_cast)] // `f_type`'s type differs between targets
+    let kind = kind as i64;
+    kind == PROC_SUPER_MAGIC
 }
 
 /// Fails closed: `req` names no object the library could establish (see

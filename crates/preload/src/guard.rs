@@ -15,11 +15,15 @@
 //!   ([`spawn_library_thread`]): a signal sent to them with `tgkill` stays
 //!   pending and never runs a handler there.
 //!
-//! `const` initialiser and a `Copy` type: no destructor is registered and the
-//! first access allocates nothing, so this is safe from any hook, signal
-//! handlers and `calloc`-triggered re-entry included.
+//! The same per-thread block holds the thread's cache of recent silent
+//! allows ([`recent`]): one thread-local access serves both, which is all
+//! a repeated open pays for them.
+//!
+//! `const` initialiser and no destructor: no destructor is registered and
+//! the first access allocates nothing, so this is safe from any hook,
+//! signal handlers and `calloc`-triggered re-entry included.
 
-use std::cell::Cell;
+use std::cell::{Cell, UnsafeCell};
 use std::mem::MaybeUninit;
 
 /// Nested checks a thread can be in at once: a hook, and a hook in a signal
@@ -27,10 +31,37 @@ use std::mem::MaybeUninit;
 /// handler's own check) passes through; see docs/preload.md.
 pub const MAX_CHECK_DEPTH: u8 = 2;
 /// The library's own work: every hook passes through.
-const INTERNAL: u8 = u8::MAX;
+pub const INTERNAL: u8 = u8::MAX;
+
+/// What the library keeps per thread.
+struct PerThread {
+    depth: Cell<u8>,
+    recent: UnsafeCell<recent::Slots>,
+}
 
 thread_local! {
-    static DEPTH: Cell<u8> = const { Cell::new(0) };
+    static THREAD: PerThread = const {
+        PerThread {
+            depth: Cell::new(0),
+            recent: UnsafeCell::new(recent::EMPTY),
+        }
+    };
+}
+
+/// This thread's block. `&'static` is sound here: the thread-local has a
+/// `const` initialiser and no destructor, so it is never torn down while
+/// the thread runs, and `PerThread` is neither `Send` nor `Sync`, so the
+/// reference cannot leave the thread.
+#[inline(always)]
+fn this_thread() -> &'static PerThread {
+    // SAFETY: see above; the pointer comes from this thread's own slot.
+    THREAD.with(|t| unsafe { &*(t as *const PerThread) })
+}
+
+/// This thread's check level.
+#[inline(always)]
+fn with_depth<R>(f: impl FnOnce(&Cell<u8>) -> R) -> R {
+    f(&this_thread().depth)
 }
 
 /// Proof that this thread is deciding a call; restores the previous level
@@ -44,7 +75,7 @@ impl Guard {
     /// its own work on this thread or the nesting limit is reached.
     #[inline]
     pub fn enter() -> Option<Guard> {
-        DEPTH.with(|depth| {
+        with_depth(|depth| {
             let previous = depth.get();
             if previous >= MAX_CHECK_DEPTH {
                 return None;
@@ -58,7 +89,7 @@ impl Guard {
 impl Drop for Guard {
     #[inline]
     fn drop(&mut self) {
-        DEPTH.with(|depth| depth.set(self.previous));
+        with_depth(|depth| depth.set(self.previous));
     }
 }
 
@@ -66,7 +97,7 @@ impl Drop for Guard {
 /// decision, 2 in a signal handler's hook that interrupted one.
 #[inline]
 pub fn check_depth() -> u8 {
-    DEPTH.with(Cell::get)
+    with_depth(Cell::get)
 }
 
 /// A section of the library's own work: hooked calls pass through and
@@ -80,19 +111,19 @@ impl Internal {
     /// Enters an internal section. `None` when this thread is already
     /// internal (nothing to do) — callers then run their work as is.
     pub fn enter() -> Option<Internal> {
-        let previous = DEPTH.with(Cell::get);
+        let previous = with_depth(Cell::get);
         if previous == INTERNAL {
             return None;
         }
         let mask = block_all_signals();
-        DEPTH.with(|depth| depth.set(INTERNAL));
+        with_depth(|depth| depth.set(INTERNAL));
         Some(Internal { previous, mask })
     }
 }
 
 impl Drop for Internal {
     fn drop(&mut self) {
-        DEPTH.with(|depth| depth.set(self.previous));
+        with_depth(|depth| depth.set(self.previous));
         // SAFETY: `mask` was filled by pthread_sigmask in `block_all_signals`.
         unsafe {
             libc::pthread_sigmask(libc::SIG_SETMASK, self.mask.as_ptr(), std::ptr::null_mut())
@@ -126,13 +157,172 @@ pub fn spawn_library_thread(
         .name(name.into())
         .stack_size(stack_size)
         .spawn(move || {
-            DEPTH.with(|depth| depth.set(INTERNAL));
+            with_depth(|depth| depth.set(INTERNAL));
             // Also when created from an already internal thread.
             let _ = block_all_signals();
             body();
         });
     drop(section);
     spawned.map(drop)
+}
+
+/// A per-thread cache of file paths recently decided as silent allows, so
+/// a program that opens the same files again and again (nginx per
+/// request, python's imports) pays a length, a hash and a compare instead
+/// of the rule table. Keyed by the table (tables are never freed, so its
+/// address is a generation that a refresh changes), the accesses asked
+/// (read, write, both) and the exact path bytes: a hit is only ever the
+/// same question. Only normal absolute paths are kept, so a hit also
+/// proves the path needs no normalisation, and whether the table needs
+/// the kernel's path for those accesses is kept with it.
+///
+/// No allocation, no lock. Signal handlers: slots are written only at
+/// check level 1 and read only at levels 0 (the open fast path, which
+/// raises the level to 1 while it reads) and 1, so a handler that
+/// interrupts a read or a write runs at level 2 and touches no slot. A
+/// forked child inherits the slots with the tables they name: still true.
+pub mod recent {
+    use super::{this_thread, PerThread};
+    use std::sync::atomic::{compiler_fence, Ordering};
+
+    const SLOTS: usize = 32;
+    /// Longer paths are not cached.
+    pub const KEY: usize = 112;
+
+    #[derive(Clone, Copy)]
+    pub struct Slot {
+        table: usize,
+        len: u8,
+        access: u8,
+        needs: bool,
+        path: [u8; KEY],
+    }
+
+    pub type Slots = [Slot; SLOTS];
+
+    pub const EMPTY: Slots = [Slot {
+        table: 0,
+        len: 0,
+        access: 0,
+        needs: false,
+        path: [0; KEY],
+    }; SLOTS];
+
+    /// Bit of `access` for a read; [`WRITE`] for a write.
+    pub const READ: u8 = 1;
+    pub const WRITE: u8 = 2;
+
+    #[inline]
+    fn word(p: &[u8], at: usize) -> u64 {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&p[at..at + 8]);
+        u64::from_le_bytes(w)
+    }
+
+    /// The slot for `path` (`8 <= len <= KEY`): its length, middle and
+    /// last eight bytes, mixed. Paths of one directory share their start;
+    /// `__init__.py`s of one tree share their end.
+    #[inline(always)]
+    fn slot_of(path: &[u8]) -> usize {
+        let n = path.len();
+        let mix = word(path, n - 8) ^ word(path, n / 2 - 4).rotate_left(29) ^ n as u64;
+        (mix.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 59) as usize % SLOTS
+    }
+
+    /// Whether `a` and `b` (same length, at least 8) are equal, eight bytes
+    /// at a time (the last word overlaps the one before).
+    #[inline(always)]
+    fn same(a: &[u8], b: &[u8]) -> bool {
+        let n = a.len();
+        let mut at = 0;
+        while at + 8 < n {
+            if word(a, at) != word(b, at) {
+                return false;
+            }
+            at += 8;
+        }
+        word(a, n - 8) == word(b, n - 8)
+    }
+
+    #[inline]
+    fn cacheable(path: &[u8]) -> bool {
+        (8..=KEY).contains(&path.len()) && path[0] == b'/'
+    }
+
+    /// Never kept: a process's memory file is also decided as `ptrace`
+    /// (`check::process_memory`), on the object, every time.
+    #[inline]
+    fn kept(path: &[u8]) -> bool {
+        cacheable(path) && !path.ends_with(b"/mem")
+    }
+
+    #[inline(always)]
+    fn find(t: &PerThread, table: usize, access: u8, path: &[u8]) -> Option<bool> {
+        if !cacheable(path) {
+            return None;
+        }
+        // SAFETY: this thread's own slots, read at a level no writer runs
+        // at (see the module comment): no `&mut` to them is live.
+        let s = unsafe { &(*t.recent.get())[slot_of(path)] };
+        (s.table == table
+            && s.access == access
+            && usize::from(s.len) == path.len()
+            && same(&s.path[..path.len()], path))
+        .then_some(s.needs)
+    }
+
+    /// For a hook outside any check (level 0): whether `(table, access,
+    /// path)` was a silent allow, and if so whether the table needs the
+    /// kernel's path for it. `None` on a miss, or when this thread is not
+    /// at level 0 (the library's own work, a check in progress).
+    #[inline(always)]
+    pub fn hit(table: usize, access: u8, path: &[u8]) -> Option<bool> {
+        let t = this_thread();
+        if t.depth.get() != 0 {
+            return None;
+        }
+        // Level 1 while reading: a signal handler's hook cannot rewrite
+        // the slot under us.
+        t.depth.set(1);
+        compiler_fence(Ordering::SeqCst);
+        let found = find(t, table, access, path);
+        compiler_fence(Ordering::SeqCst);
+        t.depth.set(0);
+        found
+    }
+
+    /// [`hit`] for a check in progress (level 1 only).
+    #[inline]
+    pub fn allowed(table: usize, access: u8, path: &[u8]) -> bool {
+        let t = this_thread();
+        t.depth.get() == 1 && find(t, table, access, path).is_some()
+    }
+
+    /// Records `(table, access, path)` as a silent allow (`needs`: the
+    /// table needs the kernel's path for these accesses). Only at level 1.
+    #[inline]
+    pub fn remember(table: usize, access: u8, path: &[u8], needs: bool) {
+        if !kept(path) {
+            return;
+        }
+        let t = this_thread();
+        {
+            if t.depth.get() != 1 {
+                return;
+            }
+            // SAFETY: this thread's own slots at level 1, the only level
+            // that writes; readers at level 0 or 1 are not running (a
+            // level-0 reader raises the level first), and a signal handler
+            // interrupting this write runs at level 2, which neither reads
+            // nor writes (see the module comment).
+            let s = unsafe { &mut (*t.recent.get())[slot_of(path)] };
+            s.path[..path.len()].copy_from_slice(path);
+            s.len = path.len() as u8;
+            s.access = access;
+            s.needs = needs;
+            s.table = table;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -192,6 +192,25 @@ pub fn openat2_usable() -> bool {
 /// remembered (see [`openat2_usable`]). `mode` is passed only when `flags`
 /// create a file, as `openat2` insists.
 pub fn openat2(dirfd: c_int, path: *const c_char, flags: c_int, mode: u32, resolve: u64) -> c_int {
+    match openat2_raw(dirfd, path, flags, mode, resolve) {
+        Ok(fd) => fd,
+        Err(e) => {
+            sys::set_errno(e);
+            -1
+        }
+    }
+}
+
+/// [`openat2`] without touching errno: the descriptor or the error number.
+/// The system call is made right here (no libc wrapper on the way).
+#[inline(always)]
+pub fn openat2_raw(
+    dirfd: c_int,
+    path: *const c_char,
+    flags: c_int,
+    mode: u32,
+    resolve: u64,
+) -> Result<c_int, c_int> {
     let creates = flags & libc::O_CREAT != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE;
     // struct open_how { u64 flags; u64 mode; u64 resolve; }
     let how: [u64; 3] = [
@@ -199,41 +218,88 @@ pub fn openat2(dirfd: c_int, path: *const c_char, flags: c_int, mode: u32, resol
         if creates { mode as u64 & 0o7777 } else { 0 },
         resolve,
     ];
-    let fd = sys::raw_syscall(
+    let r = syscall4(
         libc::SYS_openat2,
-        [
-            dirfd as c_long,
-            path as c_long,
-            how.as_ptr() as c_long,
-            std::mem::size_of_val(&how) as c_long,
-            0,
-            0,
-        ],
-    ) as c_int;
-    if fd < 0 && matches!(sys::errno(), libc::ENOSYS | libc::EPERM) {
-        let e = sys::errno();
-        // EPERM may be the file's own answer (O_NOATIME, an immutable
-        // file): only a refused probe of `/` means openat2 is unusable.
-        if e == libc::ENOSYS || refused_probe() {
-            NO_OPENAT2.store(true, Ordering::Relaxed);
-        }
-        sys::set_errno(e);
+        dirfd as c_long,
+        path as c_long,
+        how.as_ptr() as c_long,
+        std::mem::size_of_val(&how) as c_long,
+    );
+    if r >= 0 {
+        return Ok(r as c_int);
     }
-    fd
+    let e = -r as c_int;
+    // EPERM may be the file's own answer (O_NOATIME, an immutable
+    // file): only a refused probe of `/` means openat2 is unusable.
+    if e == libc::ENOSYS || (e == libc::EPERM && refused_probe()) {
+        NO_OPENAT2.store(true, Ordering::Relaxed);
+    }
+    Err(e)
+}
+
+/// A four-argument system call; the kernel's return value (`-errno` on
+/// failure). Inline on the architectures the library ships for: libc's
+/// `syscall()` costs a call, an errno store and a reload of it.
+#[inline(always)]
+fn syscall4(nr: c_long, a: c_long, b: c_long, c: c_long, d: c_long) -> c_long {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let ret: c_long;
+        // SAFETY: the x86-64 Linux system call convention (number and
+        // result in rax, arguments in rdi, rsi, rdx, r10; rcx and r11
+        // clobbered); the caller passes arguments valid for `nr`.
+        unsafe {
+            std::arch::asm!(
+                "syscall",
+                inlateout("rax") nr => ret,
+                in("rdi") a,
+                in("rsi") b,
+                in("rdx") c,
+                in("r10") d,
+                lateout("rcx") _,
+                lateout("r11") _,
+                options(nostack),
+            );
+        }
+        ret
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        let ret: c_long;
+        // SAFETY: the AArch64 Linux system call convention (number in x8,
+        // arguments in x0-x3, result in x0); the caller passes arguments
+        // valid for `nr`.
+        unsafe {
+            std::arch::asm!(
+                "svc 0",
+                in("x8") nr,
+                inlateout("x0") a => ret,
+                in("x1") b,
+                in("x2") c,
+                in("x3") d,
+                options(nostack),
+            );
+        }
+        ret
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        let saved = sys::errno();
+        let r = sys::raw_syscall(nr, [a, b, c, d, 0, 0]);
+        let r = if r < 0 { -(sys::errno() as c_long) } else { r };
+        sys::set_errno(saved);
+        r
+    }
 }
 
 fn refused_probe() -> bool {
     let how: [u64; 3] = [(libc::O_PATH | libc::O_CLOEXEC) as u64, 0, 0];
-    let fd = sys::raw_syscall(
+    let fd = syscall4(
         libc::SYS_openat2,
-        [
-            libc::AT_FDCWD as c_long,
-            c"/".as_ptr() as c_long,
-            how.as_ptr() as c_long,
-            std::mem::size_of_val(&how) as c_long,
-            0,
-            0,
-        ],
+        libc::AT_FDCWD as c_long,
+        c"/".as_ptr() as c_long,
+        how.as_ptr() as c_long,
+        std::mem::size_of_val(&how) as c_long,
     );
     if fd >= 0 {
         sys::close(fd as c_int);

@@ -277,3 +277,76 @@ fn open_semantics_match_libc() {
     }
     assert_eq!(base.lines().count(), with.lines().count());
 }
+
+#[test]
+fn open_stays_a_cancellation_point() {
+    // The library performs the checked open itself (openat2); cancellation
+    // must act where libc's open acts: a request made by the process
+    // itself before any thread, one pending when a thread opens, one made
+    // while a thread is blocked in open (a FIFO without a writer).
+    let d = scratch("ko-cancel");
+    let prog = c_program("cancel", &["-lpthread"]).display().to_string();
+    let rules = json!([
+        {"name": "elsewhere", "kind": "file", "path": ["/nonexistent-ldguard/**"], "action": "deny"}
+    ]);
+    let mut outs = Vec::new();
+    for (name, p) in [
+        ("base", None),
+        ("with", Some(policy("enforce", &["deny"], rules))),
+    ] {
+        let dir = d.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = Run::new(&d, p).cmd(&[prog.as_str(), dir.to_str().unwrap()]);
+        assert_eq!(out.code(), 0, "{name}: {}", out.stderr);
+        assert!(out.decisions().is_empty(), "{:#?}", out.events);
+        outs.push(out.stdout);
+    }
+    assert_eq!(
+        outs[0],
+        "self: cancelled at open\npending: cancelled at open\npending: joined, cancelled\n\
+         blocked: cancelled at open\nblocked: joined, cancelled\n"
+    );
+    assert_eq!(outs[1], outs[0], "with the library vs without");
+}
+
+#[test]
+fn process_memory_by_dirfd_and_task() {
+    // A process's memory file reached through a dirfd on /proc/self and as
+    // /proc/PID/task/TID/mem is decided as `ptrace` (the scenario suite
+    // has /proc/self/mem, /proc/thread-self/mem, a symlink, syscall()).
+    let d = scratch("ko-procmem");
+    let py = "import os, threading\n\
+              d = os.open('/proc/self', os.O_RDONLY)\n\
+              for what, call in (('dirfd', lambda: os.open('mem', os.O_RDONLY, dir_fd=d)),\n\
+                                 ('task', lambda: os.open('/proc/%d/task/%d/mem' % (os.getpid(), threading.get_native_id()), os.O_RDWR)),\n\
+                                 ('comm', lambda: os.open('comm', os.O_RDONLY, dir_fd=d))):\n\
+              \x20   try:\n\
+              \x20       call(); print(what, 'opened')\n\
+              \x20   except OSError as e:\n\
+              \x20       print(what, e.strerror)\n";
+    let rules = json!([
+        {"name": "no-ptrace", "kind": "syscall", "call": ["ptrace"], "action": "deny"}
+    ]);
+    let base = Run::new(&d, None).cmd(&["python3", "-c", py]);
+    assert_eq!(
+        base.stdout, "dirfd opened\ntask opened\ncomm opened\n",
+        "{}",
+        base.stderr
+    );
+    let out = Run::new(&d, Some(policy("enforce", &["deny"], rules))).cmd(&["python3", "-c", py]);
+    assert_eq!(
+        out.stdout, "dirfd Operation not permitted\ntask Operation not permitted\ncomm opened\n",
+        "{}",
+        out.stderr
+    );
+    let events = out.decisions();
+    assert_eq!(events.len(), 2, "{events:#?}");
+    for (e, call) in events.iter().zip(["openat64", "open64"]) {
+        assert_eq!(e.rule.as_deref(), Some("no-ptrace"), "{e:#?}");
+        assert_eq!(e.call, call, "{e:#?}");
+        assert!(e.enforced, "{e:#?}");
+        assert!(e.program.contains("python3"), "{e:#?}");
+        let t = e.target.as_deref().unwrap_or("");
+        assert!(t.starts_with("/proc/") && t.ends_with("/mem"), "{e:#?}");
+    }
+}

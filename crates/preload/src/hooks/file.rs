@@ -1,7 +1,10 @@
 //! File hooks: every path is checked as given (absolute, normalised) and as
 //! the kernel resolves it (symlinks, `..`, `/proc/self/fd/N`).
 
-use crate::check::{by_rule, fail, judge, run, run_or, settle, unresolvable, Verdict};
+use crate::check::{
+    by_rule, fail, generation, judge, run, run_or, settle, settle_uncached, unresolvable, Verdict,
+};
+use crate::guard::recent;
 use crate::real::next;
 use crate::resolve::{self, Found, Pinned};
 use crate::state::Active;
@@ -56,6 +59,38 @@ fn check_path_as(
     })
 }
 
+/// [`decide_inner`], then, when a `ptrace` rule matters and the call may
+/// reach a process's memory file, the object the kernel reaches
+/// ([`crate::check::process_memory`]).
+#[allow(clippy::too_many_arguments)]
+fn decide_path(
+    active: &'static Active,
+    call: Call,
+    dirfd: c_int,
+    given: &[u8],
+    access: Access,
+    follow: Follow,
+    scope: Scope,
+    s: &mut resolve::Scratch,
+) -> Verdict {
+    let v = decide_inner(active, call, dirfd, given, access, follow, scope, s);
+    if v != Verdict::Allow || !crate::check::ptrace_matters(active) {
+        return v;
+    }
+    let follows = follow == Follow::Yes;
+    let (scratch, abs, res) = (&mut s.a, &mut s.b, &mut s.c);
+    let spelled = resolve::lexical(dirfd, given, scratch, abs).unwrap_or(given);
+    if !crate::check::names_memory(spelled)
+        && resolve::without_links(dirfd, given, follows, scratch)
+    {
+        return v;
+    }
+    match resolve::kernel_path(dirfd, given, follows, scratch, res) {
+        Found::Path => crate::check::process_memory(active, call, spelled, res.as_bytes()),
+        _ => v,
+    }
+}
+
 /// Decides `(dirfd, given)` on its lexical absolute path and, when a rule
 /// could tell them apart, on the path the kernel reaches: `openat2` with
 /// no links (nothing to resolve), else an `O_PATH` descriptor's own path,
@@ -64,7 +99,7 @@ fn check_path_as(
 /// path decides alone; when neither can be had and a rule could deny, the
 /// call is denied ([`crate::check::unresolvable`]).
 #[allow(clippy::too_many_arguments)]
-fn decide_path(
+fn decide_inner(
     active: &'static Active,
     call: Call,
     dirfd: c_int,
@@ -223,6 +258,7 @@ enum Route {
 
 /// Decides an open of `(dirfd, path)` with `flags` on the lexical absolute
 /// path, and says how it must run.
+#[inline(never)]
 fn route_open(call: Call, dirfd: c_int, path: *const c_char, flags: c_int, mode: u32) -> Route {
     // An O_PATH descriptor reaches no data: reading through it means
     // reopening /proc/self/fd/N (checked as that file) or execveat (checked
@@ -237,8 +273,11 @@ fn route_open(call: Call, dirfd: c_int, path: *const c_char, flags: c_int, mode:
         };
         let (writes, reads) = open_accesses(flags);
         let table = &active.table;
+        // A link may lead to a process's memory file, decided as `ptrace`.
+        let guarded = crate::check::ptrace_matters(active);
         let needs = (writes && table.needs_resolution(Kind::File, Access::Write))
-            || (reads && table.needs_resolution(Kind::File, Access::Read));
+            || (reads && table.needs_resolution(Kind::File, Access::Read))
+            || guarded;
         resolve::with_scratch(|s| {
             let Some(abs) = resolve::lexical(dirfd, given, &mut s.a, &mut s.b) else {
                 if !needs {
@@ -246,8 +285,13 @@ fn route_open(call: Call, dirfd: c_int, path: *const c_char, flags: c_int, mode:
                 }
                 return pinned(active, call, dirfd, given, flags, mode, None, s);
             };
+            let key = (generation(active), open_access(writes, reads));
+            // A relative spelling of a recently opened absolute path (the
+            // path itself, when plain, was just looked up by `open_recent`).
+            let known = !std::ptr::eq(abs, given) && recent::allowed(key.0, key.1, abs);
+            let mut silent = true;
             for (wanted, access) in [(writes, Access::Write), (reads, Access::Read)] {
-                if !wanted {
+                if !wanted || known {
                     continue;
                 }
                 let req = Request {
@@ -255,12 +299,21 @@ fn route_open(call: Call, dirfd: c_int, path: *const c_char, flags: c_int, mode:
                     access,
                     ..Request::new(Kind::File, call, active.program)
                 };
-                match settle(active, &req) {
-                    (Verdict::Deny(e), _) => return Route::Deny(e),
+                match settle_uncached(active, &req) {
+                    (Verdict::Deny(e), _, _) => return Route::Deny(e),
                     // Reported, not enforced (permissive): once is enough.
-                    (_, true) => return Route::Next,
-                    _ => {}
+                    (_, true, _) => return Route::Next,
+                    (_, _, s) => silent &= s,
                 }
+            }
+            if silent && !known {
+                recent::remember(key.0, key.1, abs, needs);
+            }
+            if guarded && crate::check::names_memory(abs) {
+                // Decided on the object (a link may lead elsewhere, and the
+                // pinned path's check sees where).
+                let abs = resolve::absolute(dirfd, given, &mut s.a, &mut s.b).map(|_| s.b.len());
+                return pinned(active, call, dirfd, given, flags, mode, abs, s);
             }
             if !needs {
                 Route::Next
@@ -330,7 +383,10 @@ fn pinned(
                 return Err(e);
             }
         }
-        Ok(())
+        match crate::check::process_memory(active, call, abs.unwrap_or(kpath), kpath) {
+            Verdict::Deny(e) => Err(e),
+            Verdict::Allow => Ok(()),
+        }
     });
     match opened {
         Ok(fd) => Route::Done(fd, 0),
@@ -359,31 +415,62 @@ enum Opened {
     Next,
 }
 
+/// The cache's accesses of an open ([`open_accesses`]).
+#[inline]
+fn open_access(writes: bool, reads: bool) -> u8 {
+    (if writes { recent::WRITE } else { 0 }) | (if reads { recent::READ } else { 0 })
+}
+
 /// Decides and performs an open of `(dirfd, path)`.
+#[inline(always)]
 fn open_checked(call: Call, dirfd: c_int, path: *const c_char, flags: c_int, mode: u32) -> Opened {
-    let done = |route| match route {
-        Route::Deny(e) => Opened::Err(e),
-        Route::Done(fd, e) if fd < 0 => Opened::Err(e),
-        Route::Done(fd, _) => Opened::Fd(fd),
-        _ => Opened::Next,
+    let route = match open_recent(path, flags) {
+        Some(route) => route,
+        None => route_open(call, dirfd, path, flags, mode),
     };
-    match route_open(call, dirfd, path, flags, mode) {
+    open_routed_as(call, dirfd, path, flags, mode, route)
+}
+
+/// Performs an open of `(dirfd, path)` as `route` says.
+#[inline(always)]
+fn open_routed_as(
+    call: Call,
+    dirfd: c_int,
+    path: *const c_char,
+    flags: c_int,
+    mode: u32,
+    route: Route,
+) -> Opened {
+    match route {
         Route::NoLinks => {}
-        other => return done(other),
+        Route::Deny(e) => return Opened::Err(e),
+        Route::Done(fd, e) if fd < 0 => return Opened::Err(e),
+        Route::Done(fd, _) => return Opened::Fd(fd),
+        Route::Next => return Opened::Next,
     }
-    let fd = cancellable(|| resolve::openat2(dirfd, path, flags, mode, resolve::NO_LINKS));
-    if fd >= 0 {
-        return Opened::Fd(fd);
+    match cancellable(|| resolve::openat2_raw(dirfd, path, flags, mode, resolve::NO_LINKS)) {
+        Ok(fd) => Opened::Fd(fd),
+        Err(e) if pins(e) => open_pinned(call, dirfd, path, flags, mode),
+        Err(e) => Opened::Err(e),
     }
-    let e = sys::errno();
-    if !matches!(
+}
+
+/// Whether a failed no-links `openat2` hands over to the pinned path: a
+/// link on the way (`ELOOP`), or `openat2` itself refused (`EXDEV`,
+/// `ENOSYS`, `EPERM`, `EINVAL` for flags it is stricter about, `EAGAIN`).
+#[inline]
+fn pins(e: c_int) -> bool {
+    matches!(
         e,
         libc::ELOOP | libc::EXDEV | libc::ENOSYS | libc::EPERM | libc::EINVAL | libc::EAGAIN
-    ) {
-        return Opened::Err(e);
-    }
-    // A link on the way (or openat2 refused): the pinned path.
-    done(run_or(Route::Next, |active| {
+    )
+}
+
+/// A link on the way (or `openat2` refused): the pinned path.
+#[cold]
+#[inline(never)]
+fn open_pinned(call: Call, dirfd: c_int, path: *const c_char, flags: c_int, mode: u32) -> Opened {
+    match run_or(Route::Next, |active| {
         // SAFETY: as in `route_open`.
         let Some(given) = (unsafe { cstr(path) }) else {
             return Route::Next;
@@ -392,7 +479,46 @@ fn open_checked(call: Call, dirfd: c_int, path: *const c_char, flags: c_int, mod
             let abs = resolve::absolute(dirfd, given, &mut s.a, &mut s.b).map(|_| s.b.len());
             pinned(active, call, dirfd, given, flags, mode, abs, s)
         })
-    }))
+    }) {
+        Route::Deny(e) => Opened::Err(e),
+        Route::Done(fd, e) if fd < 0 => Opened::Err(e),
+        Route::Done(fd, _) => Opened::Fd(fd),
+        _ => Opened::Next,
+    }
+}
+
+/// The repeated open: an absolute path this thread recently opened the
+/// same way under the same table, decided then as a silent allow. Its
+/// route without the guard, the decision or the normalisation: the
+/// cache holds only normal absolute paths and silent allows ([`recent`]).
+/// `None`: take the full route.
+///
+/// Panic-free by construction (no indexing that can fail, no allocation),
+/// so it runs outside `catch_unwind`; it does not touch errno.
+#[inline(always)]
+fn open_recent(path: *const c_char, flags: c_int) -> Option<Route> {
+    if flags & libc::O_PATH != 0
+        || path.is_null()
+        || crate::active::STATUS.load(std::sync::atomic::Ordering::Acquire) != crate::active::ON
+    {
+        return None;
+    }
+    let active = crate::active::published()?;
+    // SAFETY: non-null, and libc callers pass NUL-terminated paths.
+    let n = unsafe { libc::strlen(path) };
+    // SAFETY: `n` bytes before the NUL.
+    let given = unsafe { std::slice::from_raw_parts(path.cast::<u8>(), n) };
+    let (writes, reads) = open_accesses(flags);
+    let needs = recent::hit(generation(active), open_access(writes, reads), given)?;
+    // What every hooked call does (`check::run_or`); a miss does it there.
+    crate::refresh::poll();
+    if !needs {
+        Some(Route::Next)
+    } else if resolve::openat2_usable() {
+        Some(Route::NoLinks)
+    } else {
+        None
+    }
 }
 
 /// [`open_checked`] for the open calls themselves.
@@ -448,21 +574,141 @@ fn fopen_checked(
 }
 
 /// Runs a blocking system call as a cancellation point, as libc's own
-/// `open` is: asynchronous cancellation for its duration only.
-fn cancellable(f: impl FnOnce() -> c_int) -> c_int {
-    extern "C" {
-        fn pthread_setcanceltype(kind: c_int, old: *mut c_int) -> c_int;
+/// `open` is: asynchronous cancellation for its duration only, when this
+/// thread could be cancelled at all ([`cancel_possible`]).
+#[inline(always)]
+fn cancellable<R>(f: impl FnOnce() -> R) -> R {
+    if !cancel_possible() {
+        return f();
     }
-    const ASYNCHRONOUS: c_int = 1;
-    let mut old = 0;
-    // SAFETY: plain calls on this thread's cancellation state.
-    unsafe { pthread_setcanceltype(ASYNCHRONOUS, &mut old) };
+    let old = cancel_async();
     let r = f();
-    let e = sys::errno();
-    // SAFETY: as above; restores the caller's type.
-    unsafe { pthread_setcanceltype(old, &mut old) };
-    sys::set_errno(e);
+    cancel_restore(old);
     r
+}
+
+extern "C" {
+    fn pthread_setcanceltype(kind: c_int, old: *mut c_int) -> c_int;
+}
+
+/// Asynchronous cancellation on; the previous type. errno is kept.
+#[cold]
+#[inline(never)]
+fn cancel_async() -> c_int {
+    const ASYNCHRONOUS: c_int = 1;
+    let e = sys::errno();
+    let mut old = 0;
+    // SAFETY: a plain call on this thread's cancellation state.
+    unsafe { pthread_setcanceltype(ASYNCHRONOUS, &mut old) };
+    sys::set_errno(e);
+    old
+}
+
+/// Restores the cancellation type [`cancel_async`] returned. errno is kept.
+#[cold]
+#[inline(never)]
+fn cancel_restore(old: c_int) {
+    let e = sys::errno();
+    let mut was = 0;
+    // SAFETY: as in `cancel_async`.
+    unsafe { pthread_setcanceltype(old, &mut was) };
+    sys::set_errno(e);
+}
+
+/// Whether a cancellation request could reach this thread during the
+/// system call: only when the program made a thread of its own or ever
+/// cancelled one (itself included). glibc's own `open` asks the same
+/// question first (its `SINGLE_THREAD_P`) and then makes the plain system
+/// call; here the library's own threads do not count, since they never
+/// cancel anyone. A thread blocked in the plain call cannot be reached by
+/// a cancellation made later by a thread created after it entered (only it
+/// or a signal handler on it could create one): glibc's `open`, entered
+/// single-threaded, does not act on that request during the call either.
+/// Threads glibc creates by itself to run a `SIGEV_THREAD` notification
+/// are not seen (docs/preload.md, *Paths*).
+#[inline]
+fn cancel_possible() -> bool {
+    THREADED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The program created a thread (`pthread_create`, `thrd_create`) or asked
+/// for a cancellation (`pthread_cancel`). Never reset: a forked child of a
+/// threaded parent stays on the cancellable route.
+static THREADED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Notes a thread made or cancelled by the program; the library's own
+/// (created in an internal section) are not.
+#[inline]
+fn note_threaded() {
+    if crate::guard::check_depth() != crate::guard::INTERNAL {
+        THREADED.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// pthread_create: noted ([`cancel_possible`]), then libc's.
+///
+/// # Safety
+/// libc ABI.
+#[no_mangle]
+pub unsafe extern "C" fn pthread_create(
+    thread: *mut libc::pthread_t,
+    attr: *const libc::pthread_attr_t,
+    start: extern "C" fn(*mut libc::c_void) -> *mut libc::c_void,
+    arg: *mut libc::c_void,
+) -> c_int {
+    note_threaded();
+    type F = unsafe extern "C" fn(
+        *mut libc::pthread_t,
+        *const libc::pthread_attr_t,
+        extern "C" fn(*mut libc::c_void) -> *mut libc::c_void,
+        *mut libc::c_void,
+    ) -> c_int;
+    match next!(pthread_create: F) {
+        // SAFETY: forwarding the caller's arguments.
+        Some(f) => unsafe { f(thread, attr, start, arg) },
+        None => libc::EAGAIN,
+    }
+}
+
+/// thrd_create (C11): glibc and musl create the thread without going
+/// through `pthread_create`'s symbol, so it is noted here too.
+///
+/// # Safety
+/// libc ABI.
+#[no_mangle]
+pub unsafe extern "C" fn thrd_create(
+    thread: *mut libc::c_ulong,
+    start: extern "C" fn(*mut libc::c_void) -> c_int,
+    arg: *mut libc::c_void,
+) -> c_int {
+    note_threaded();
+    type F = unsafe extern "C" fn(
+        *mut libc::c_ulong,
+        extern "C" fn(*mut libc::c_void) -> c_int,
+        *mut libc::c_void,
+    ) -> c_int;
+    /// C11's `thrd_error`.
+    const THRD_ERROR: c_int = 2;
+    match next!(thrd_create: F) {
+        // SAFETY: forwarding the caller's arguments.
+        Some(f) => unsafe { f(thread, start, arg) },
+        None => THRD_ERROR,
+    }
+}
+
+/// pthread_cancel: noted ([`cancel_possible`]), then libc's.
+///
+/// # Safety
+/// libc ABI.
+#[no_mangle]
+pub unsafe extern "C" fn pthread_cancel(thread: libc::pthread_t) -> c_int {
+    note_threaded();
+    type F = unsafe extern "C" fn(libc::pthread_t) -> c_int;
+    match next!(pthread_cancel: F) {
+        // SAFETY: forwarding the caller's argument.
+        Some(f) => unsafe { f(thread) },
+        None => libc::ESRCH,
+    }
 }
 
 /// fopen's mode as open flags, or `None` for what only libc's fopen
@@ -492,8 +738,12 @@ const OPEN_CALLS: [Call; 4] = [Call::Open, Call::Open64, Call::Openat, Call::Ope
 
 /// Target of the C shim's open/open64/openat/openat64.
 ///
+/// The repeated open ([`open_recent`]) is handled here, inline, with no
+/// call but `strlen` and the system call; everything else is out of line.
+///
 /// # Safety
-/// Called by the shim with the caller's arguments.
+/// Called by the shim with the caller's arguments (`mode` may be garbage
+/// when the flags do not create a file: the shim passes the register).
 #[no_mangle]
 pub unsafe extern "C" fn ldguard_open(
     which: c_int,
@@ -502,32 +752,109 @@ pub unsafe extern "C" fn ldguard_open(
     flags: c_int,
     mode: c_uint,
 ) -> c_int {
+    let mode = if takes_mode(flags) { mode } else { 0 };
+    if crate::active::is_off() {
+        // `disabled`: libc's open, after what every hooked call does
+        // (`check::run_or`: a disabled process still learns of a new mode).
+        crate::refresh::poll();
+        if crate::active::is_off() {
+            // SAFETY: the caller's arguments.
+            return unsafe { open_next(which, dirfd, path, flags, mode) };
+        }
+    }
+    match open_recent(path, flags) {
+        Some(Route::NoLinks) => {
+            let cancel = cancel_possible();
+            let old = if cancel { cancel_async() } else { 0 };
+            let opened = resolve::openat2_raw(dirfd, path, flags, mode, resolve::NO_LINKS);
+            if cancel {
+                cancel_restore(old);
+            }
+            match opened {
+                Ok(fd) => fd,
+                Err(e) if !pins(e) => fail(e, -1),
+                Err(_) => {
+                    let call = OPEN_CALLS[(which as usize).min(3)];
+                    match open_pinned(call, dirfd, path, flags, mode) {
+                        Opened::Fd(fd) => fd,
+                        Opened::Err(e) => fail(e, -1),
+                        // SAFETY: the caller's arguments.
+                        Opened::Next => unsafe { open_next(which, dirfd, path, flags, mode) },
+                    }
+                }
+            }
+        }
+        // SAFETY: the caller's arguments.
+        Some(Route::Next) => unsafe { open_next(which, dirfd, path, flags, mode) },
+        // SAFETY: the caller's arguments.
+        _ => unsafe { open_full(which, dirfd, path, flags, mode) },
+    }
+}
+
+/// Whether the mode argument of `open` is there: the flags create a file.
+#[inline]
+fn takes_mode(flags: c_int) -> bool {
+    flags & libc::O_CREAT != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE
+}
+
+/// [`ldguard_open`] when the cache has no answer.
+///
+/// # Safety
+/// As [`ldguard_open`].
+#[inline(never)]
+unsafe fn open_full(
+    which: c_int,
+    dirfd: c_int,
+    path: *const c_char,
+    flags: c_int,
+    mode: u32,
+) -> c_int {
     let call = OPEN_CALLS[(which as usize).min(3)];
+    // `ldguard_open` has looked the path up already.
+    let route = route_open(call, dirfd, path, flags, mode);
+    match open_routed_as(call, dirfd, path, flags, mode, route) {
+        Opened::Fd(fd) => fd,
+        Opened::Err(e) => fail(e, -1),
+        // SAFETY: as this function's contract.
+        Opened::Next => unsafe { open_next(which, dirfd, path, flags, mode) },
+    }
+}
+
+/// The next definition (libc's) of the open entry point `which`.
+///
+/// # Safety
+/// As [`ldguard_open`].
+#[inline(never)]
+unsafe fn open_next(
+    which: c_int,
+    dirfd: c_int,
+    path: *const c_char,
+    flags: c_int,
+    mode: u32,
+) -> c_int {
     type OpenFn = unsafe extern "C" fn(*const c_char, c_int, ...) -> c_int;
     type OpenatFn = unsafe extern "C" fn(c_int, *const c_char, c_int, ...) -> c_int;
-    open_routed(call, dirfd, path, flags, mode, || {
-        // SAFETY: forwarding the caller's arguments to the real function.
-        let r = unsafe {
-            match which {
-                0 => next!(open: OpenFn).map(|f| f(path, flags, mode)),
-                1 => next!(open64: OpenFn).map(|f| f(path, flags, mode)),
-                2 => next!(openat: OpenatFn).map(|f| f(dirfd, path, flags, mode)),
-                _ => next!(openat64: OpenatFn).map(|f| f(dirfd, path, flags, mode)),
-            }
-        };
-        r.unwrap_or_else(|| {
-            raw_syscall(
-                libc::SYS_openat,
-                [
-                    dirfd as c_long,
-                    path as c_long,
-                    flags as c_long,
-                    mode as c_long,
-                    0,
-                    0,
-                ],
-            ) as c_int
-        })
+    // SAFETY: forwarding the caller's arguments to the real function.
+    let r = unsafe {
+        match which {
+            0 => next!(open: OpenFn).map(|f| f(path, flags, mode)),
+            1 => next!(open64: OpenFn).map(|f| f(path, flags, mode)),
+            2 => next!(openat: OpenatFn).map(|f| f(dirfd, path, flags, mode)),
+            _ => next!(openat64: OpenatFn).map(|f| f(dirfd, path, flags, mode)),
+        }
+    };
+    r.unwrap_or_else(|| {
+        raw_syscall(
+            libc::SYS_openat,
+            [
+                dirfd as c_long,
+                path as c_long,
+                flags as c_long,
+                mode as c_long,
+                0,
+                0,
+            ],
+        ) as c_int
     })
 }
 

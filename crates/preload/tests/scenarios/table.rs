@@ -46,6 +46,13 @@ fn sockets(d: &Path) -> Box<dyn Any> {
     ))
 }
 
+/// `pub/mem-link` → `/proc/self/mem`, `pub/comm-link` → `/proc/self/comm`.
+fn memory_links(d: &Path) -> Box<dyn Any> {
+    std::os::unix::fs::symlink("/proc/self/mem", d.join("pub/mem-link")).unwrap();
+    std::os::unix::fs::symlink("/proc/self/comm", d.join("pub/comm-link")).unwrap();
+    Box::new(())
+}
+
 /// `decoy/id` a directory and `decoy/echo` a non-executable file, both
 /// named like programs of `/usr/bin`, earlier in `PATH` than it.
 fn decoys(d: &Path) -> Box<dyn Any> {
@@ -346,6 +353,27 @@ scenarios! {
     ptrace_group_pidfd_getfd => Scenario { attack: &["{routes}", "pidfd_getfd"],
         twin: &["{routes}", "sys", "getppid"], rules: NO_PTRACE, text: EPERM,
         rule: "no-ptrace", calls: &["ptrace"], target: "ptrace", ..BASE };
+    // A process's memory file, decided on the object the open reaches.
+    ptrace_group_proc_self_mem => Scenario {
+        attack: &[PY, "-c", "import sys; open(sys.argv[1], 'rb'); print('opened')", "/proc/self/mem"],
+        twin: &[PY, "-c", "import sys; open(sys.argv[1], 'rb'); print('opened')", "/proc/self/comm"],
+        rules: NO_PTRACE, text: "Operation not permitted",
+        rule: "no-ptrace", calls: &["open64"], target: "/proc/self/mem", program: PY, ..BASE };
+    ptrace_group_thread_self_mem => Scenario {
+        attack: &[PY, "-c", "import sys; open(sys.argv[1], 'r+b'); print('opened')", "/proc/thread-self/mem"],
+        twin: &[PY, "-c", "import sys; open(sys.argv[1], 'rb'); print('opened')", "/proc/thread-self/comm"],
+        rules: NO_PTRACE, text: "Operation not permitted",
+        rule: "no-ptrace", calls: &["open64"], target: "/proc/thread-self/mem", program: PY, ..BASE };
+    ptrace_group_mem_symlink => Scenario {
+        attack: &[PY, "-c", "import sys; open(sys.argv[1], 'rb'); print('opened')", "{d}/pub/mem-link"],
+        twin: &[PY, "-c", "import sys; open(sys.argv[1], 'rb'); print('opened')", "{d}/pub/comm-link"],
+        rules: NO_PTRACE, text: "Operation not permitted", setup: memory_links,
+        rule: "no-ptrace", calls: &["open64"], target: "{d}/pub/mem-link", program: PY, ..BASE };
+    ptrace_group_mem_syscall => Scenario {
+        attack: &["perl", "-e", "syscall(257, -100, $ARGV[0], 0) >= 0 ? print qq(ok\n) : die qq(error: $!\n)", "/proc/self/mem"],
+        twin: &["perl", "-e", "syscall(257, -100, $ARGV[0], 0) >= 0 ? print qq(ok\n) : die qq(error: $!\n)", "/proc/self/comm"],
+        rules: NO_PTRACE, text: EPERM,
+        rule: "no-ptrace", calls: &["openat"], target: "/proc/self/mem", program: "/usr/bin/perl", ..BASE };
 
     // 11. `host` rules in every resolver entry point.
     gethostbyname => Scenario { attack: &["{routes}", "gethostbyname", "localhost"],
