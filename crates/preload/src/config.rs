@@ -69,10 +69,6 @@ pub struct Settings {
     pub cache_dir: Option<String>,
     /// Whether `LDGUARD_*` overrides are honoured (no system config, or it allows them).
     pub env_allowed: bool,
-    /// `LDGUARD_TOKEN` and `LDGUARD_TOKEN_FILE` as the process started
-    /// with them (whether they may be used is [`token`]'s decision).
-    pub env_token: Option<String>,
-    pub env_token_file: Option<String>,
     /// Problems met while loading, reported as status events.
     pub notes: Vec<String>,
 }
@@ -85,67 +81,11 @@ pub fn load() -> Settings {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => Some(format!("\u{0}{SYSTEM_CONFIG}: {e}")),
     };
-    let environment = ldguard_environment();
     resolve(
         system_text.as_deref(),
-        &|name| {
-            environment
-                .iter()
-                .find_map(|(k, v)| (k == name).then(|| v.clone()))
-        },
+        &|name| std::env::var(name).ok(),
         &|p| std::fs::read_to_string(p).map_err(|e| e.to_string()),
     )
-}
-
-/// The `LDGUARD_*` variables of the process environment, found in one
-/// pass over `environ`: every process pays for this at start-up, and each
-/// `getenv` (or `std::env::var`, which also takes std's environment lock
-/// and allocates) scans the whole environment again. Values that are not
-/// UTF-8 count as unset, as with `std::env::var(..).ok()`.
-fn ldguard_environment() -> Vec<(String, String)> {
-    extern "C" {
-        static environ: *const *const libc::c_char;
-    }
-    const PREFIX: &[u8] = b"LDGUARD_";
-    let mut found = Vec::new();
-    // SAFETY: `environ` is libc's NULL-terminated array of NUL-terminated
-    // strings; it is read once here, at start-up, and every entry is copied
-    // before returning.
-    let mut entry = unsafe { environ };
-    while !entry.is_null() {
-        // SAFETY: `entry` points into the array, before or at its NULL end.
-        let item = unsafe { *entry };
-        if item.is_null() {
-            break;
-        }
-        // Compare the prefix byte by byte first: most entries differ at
-        // their first byte, and measuring each (strlen) would read the
-        // whole environment.
-        // SAFETY: a NUL-terminated string: the loop stops at the first
-        // mismatch, and the NUL mismatches every byte of the prefix.
-        let ours = (0..PREFIX.len()).all(|i| unsafe { *item.add(i) } as u8 == PREFIX[i]);
-        let bytes = if ours {
-            // SAFETY: a NUL-terminated string of the environment.
-            unsafe { std::ffi::CStr::from_ptr(item) }.to_bytes()
-        } else {
-            b""
-        };
-        if let Some(rest) = bytes.strip_prefix(PREFIX) {
-            if let Some(eq) = rest.iter().position(|&b| b == b'=') {
-                let name = &bytes[..PREFIX.len() + eq];
-                let value = &rest[eq + 1..];
-                if let (Ok(n), Ok(v)) = (std::str::from_utf8(name), std::str::from_utf8(value)) {
-                    // The first definition wins, as with getenv.
-                    if !found.iter().any(|(k, _): &(String, String)| k == n) {
-                        found.push((n.to_owned(), v.to_owned()));
-                    }
-                }
-            }
-        }
-        // SAFETY: not at the NULL end yet, so the next slot exists.
-        entry = unsafe { entry.add(1) };
-    }
-    found
 }
 
 /// The pure part of [`load`]: `system` is the text of the system config
@@ -196,8 +136,6 @@ pub fn resolve(
         cache_dir: file.cache_dir,
         notes: Vec::new(),
         env_allowed,
-        env_token: env("LDGUARD_TOKEN"),
-        env_token_file: env("LDGUARD_TOKEN_FILE"),
     };
     let mut events = file.events;
     let mut mode = None;
@@ -307,8 +245,12 @@ fn parse(text: &str, origin: &str, notes: &mut Vec<String>) -> ConfigFile {
 /// stall the container on an old policy, so in a locked configuration only
 /// `tokenFile` is used.
 pub fn token(settings: &Settings) -> (Token, Option<String>) {
-    let env_token = settings.env_token.clone().filter(|t| !t.is_empty());
-    let env_file = settings.env_token_file.clone().filter(|t| !t.is_empty());
+    let env_token = std::env::var("LDGUARD_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
+    let env_file = std::env::var("LDGUARD_TOKEN_FILE")
+        .ok()
+        .filter(|t| !t.is_empty());
     let mut note = None;
     if settings.env_allowed {
         if let Some(t) = env_token {
