@@ -224,7 +224,9 @@ fn park(record: &Record) {
 
 /// Queues what vfork children parked (on the parent's next event and at exit).
 fn send_parked(pipe: &Pipeline) {
-    if !ANY_PARKED.swap(false, Ordering::AcqRel) {
+    // A plain load first: every event passes here, and a swap would make
+    // each one write the shared flag.
+    if !ANY_PARKED.load(Ordering::Relaxed) || !ANY_PARKED.swap(false, Ordering::AcqRel) {
         return;
     }
     for (i, state) in PARKED.state.iter().enumerate() {
