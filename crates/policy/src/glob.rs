@@ -119,13 +119,37 @@ impl Glob {
     /// (except a host glob with upper-case letters) and no validation,
     /// since the writer validated it and the file's checksum covers it;
     /// the matcher is safe on any bytes.
-    pub(crate) fn from_table(pattern: &'static str, style: GlobStyle) -> Glob {
+    /// `parts` are [`Glob::table_parts`] as the writer recorded them
+    /// (checked against the pattern's length): no scan of the pattern.
+    pub(crate) fn from_table(
+        pattern: &'static str,
+        style: GlobStyle,
+        parts: (usize, bool, usize),
+    ) -> Option<Glob> {
+        let (prefix_len, literal, suffix_start) = parts;
+        if prefix_len > pattern.len() || suffix_start > pattern.len() {
+            return None;
+        }
         let bytes = if style == GlobStyle::Host && pattern.bytes().any(|b| b.is_ascii_uppercase()) {
             Cow::Owned(pattern.to_ascii_lowercase().into_bytes())
         } else {
             Cow::Borrowed(pattern.as_bytes())
         };
-        Glob::with_bytes(Cow::Borrowed(pattern), bytes, style)
+        Some(Glob {
+            text: Cow::Borrowed(pattern),
+            bytes,
+            style,
+            prefix_len,
+            literal,
+            suffix_start,
+        })
+    }
+
+    /// What [`Glob::from_table`] takes besides the pattern: the literal
+    /// prefix's length, whether there is no wildcard, and where the literal
+    /// suffix starts.
+    pub(crate) fn table_parts(&self) -> (usize, bool, usize) {
+        (self.prefix_len, self.literal, self.suffix_start)
     }
 
     fn with_bytes(text: Cow<'static, str>, bytes: Cow<'static, [u8]>, style: GlobStyle) -> Glob {

@@ -15,8 +15,10 @@
 //! - `fork`: the child has no writer thread; an atfork handler forgets the
 //!   inherited pipeline so the child starts its own on its first event.
 //! - `vfork`: the child shares the parent's memory, so it uses the parent's
-//!   pipeline; with none yet, it writes its event directly (starting a
-//!   thread in a vfork child would be wrong).
+//!   pipeline; with none yet (starting a thread in a vfork child would be
+//!   wrong), it writes its event directly to a file or stderr sink, and for
+//!   an HTTP sink parks it in the parent's memory, where the parent sends it
+//!   with its next event or at exit.
 
 use crate::active;
 use crate::guard::{self, Internal};
@@ -24,8 +26,10 @@ use crate::queue::Queue;
 use crate::record::{Context, Record, What};
 use ldguard_events::http::{HttpSink, HttpSinkConfig};
 use ldguard_events::{Event, Sink, SinkSpec};
+use std::cell::UnsafeCell;
+use std::mem::MaybeUninit;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU64, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 /// Queue slots (~2.3 KiB each, zeroed pages touched only when used); the
@@ -64,10 +68,23 @@ extern "C" fn after_fork_in_child() {
     STARTING.store(false, Ordering::Relaxed);
     DROPPED.store(0, Ordering::Relaxed);
     OWNER.store(crate::sys::getpid(), Ordering::Relaxed);
+    // The parent sends what its vfork children parked; a copy here would
+    // be sent twice.
+    ANY_PARKED.store(false, Ordering::Relaxed);
+    for state in &PARKED.state {
+        state.store(0, Ordering::Relaxed);
+    }
 }
 
 extern "C" fn at_exit() {
-    let _ = std::panic::catch_unwind(|| flush(Duration::from_secs(2)));
+    let _ = std::panic::catch_unwind(|| {
+        if ANY_PARKED.load(Ordering::Acquire) {
+            if let Some(pipe) = pipeline() {
+                send_parked(pipe);
+            }
+        }
+        flush(Duration::from_secs(2))
+    });
 }
 
 fn sink_spec() -> Option<&'static SinkSpec> {
@@ -127,9 +144,18 @@ fn send_with(record: Record, patience: Patience) {
         return;
     }
     let Some(pipe) = pipeline() else {
-        write_direct(&record);
+        // A vfork child of a process without a pipeline: a file or stderr
+        // takes the record synchronously; an HTTP collector cannot, so the
+        // record waits in the parent's memory (shared until the exec) for
+        // the parent to send it.
+        if matches!(sink_spec(), Some(SinkSpec::Http(_))) {
+            park(&record);
+        } else {
+            write_direct(&record);
+        }
         return;
     };
+    send_parked(pipe);
     let important = patience == Patience::Keep;
     let waited = if important {
         &IMPORTANT_WAITED_US
@@ -154,6 +180,67 @@ fn send_with(record: Record, patience: Patience) {
         write_direct(&record);
     } else {
         DROPPED.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Records made by vfork children for an HTTP sink, waiting for the parent.
+const PARKING: usize = 16;
+
+struct Parking {
+    /// Per slot: 0 free, 1 being written, 2 ready.
+    state: [AtomicU8; PARKING],
+    records: [UnsafeCell<MaybeUninit<Record>>; PARKING],
+}
+
+// SAFETY: a slot's record is written only by the thread that moved its
+// state from 0 to 1, and read only by the thread that moves it from 2 to 1,
+// after the Release store of 2 that published it.
+unsafe impl Sync for Parking {}
+
+static PARKED: Parking = Parking {
+    state: [const { AtomicU8::new(0) }; PARKING],
+    records: [const { UnsafeCell::new(MaybeUninit::uninit()) }; PARKING],
+};
+/// Whether any slot may be ready: one relaxed load when nothing waits.
+static ANY_PARKED: AtomicBool = AtomicBool::new(false);
+
+/// Leaves `record` for the parent; counted as dropped when every slot is
+/// taken. No allocation, no lock: this runs in a vfork child.
+fn park(record: &Record) {
+    for (i, state) in PARKED.state.iter().enumerate() {
+        if state
+            .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            // SAFETY: this thread owns slot i (state 1) until it stores 2.
+            unsafe { (*PARKED.records[i].get()).write(*record) };
+            state.store(2, Ordering::Release);
+            ANY_PARKED.store(true, Ordering::Release);
+            return;
+        }
+    }
+    DROPPED.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Queues what vfork children parked (on the parent's next event and at exit).
+fn send_parked(pipe: &Pipeline) {
+    // A plain load first: every event passes here, and a swap would make
+    // each one write the shared flag.
+    if !ANY_PARKED.load(Ordering::Relaxed) || !ANY_PARKED.swap(false, Ordering::AcqRel) {
+        return;
+    }
+    for (i, state) in PARKED.state.iter().enumerate() {
+        if state
+            .compare_exchange(2, 1, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            // SAFETY: state 2 -> 1 gives this thread the published record.
+            let record = unsafe { (*PARKED.records[i].get()).assume_init_read() };
+            state.store(0, Ordering::Release);
+            if pipe.queue.push(record, true).is_err() {
+                DROPPED.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 }
 

@@ -219,18 +219,16 @@ fn build_id() -> &'static [u8] {
 }
 
 fn read_build_id() -> Option<Box<[u8]>> {
-    let mut info: libc::Dl_info = Dl_info_zeroed();
-    // SAFETY: dladdr only reads the loader's tables and fills `info`.
-    if unsafe { libc::dladdr(build_id as *const libc::c_void, &mut info) } == 0
-        || info.dli_fbase.is_null()
-    {
-        return None;
+    extern "C" {
+        /// The ELF header of the object this code is linked into, defined
+        /// by the linker (GNU ld, gold, lld): our own load address, without
+        /// asking the loader (`dladdr` searches every loaded object).
+        static __ehdr_start: libc::Elf64_Ehdr;
     }
-    let base = info.dli_fbase as *const u8;
-    // SAFETY: dli_fbase is where our own ELF file is mapped; the ELF header
-    // and program headers of a loaded object are always mapped (PT_PHDR /
-    // first PT_LOAD), and the loader checked them when it loaded us.
-    let ehdr = unsafe { &*(base as *const libc::Elf64_Ehdr) };
+    // SAFETY: the linker defines the symbol at the start of our first
+    // loaded segment, where the ELF header lies, mapped for our lifetime.
+    let ehdr: &libc::Elf64_Ehdr = unsafe { &__ehdr_start };
+    let base = ehdr as *const libc::Elf64_Ehdr as *const u8;
     if &ehdr.e_ident[..4] != b"\x7fELF" {
         return None;
     }
@@ -268,16 +266,6 @@ fn read_build_id() -> Option<Box<[u8]>> {
         }
     }
     None
-}
-
-#[allow(non_snake_case)]
-fn Dl_info_zeroed() -> libc::Dl_info {
-    libc::Dl_info {
-        dli_fname: std::ptr::null(),
-        dli_fbase: std::ptr::null_mut(),
-        dli_sname: std::ptr::null(),
-        dli_saddr: std::ptr::null_mut(),
-    }
 }
 
 /// Why decoding refused a file, for tests.

@@ -650,3 +650,60 @@ fn http_sink_delivers_every_event_in_order_and_counts_drops() {
     assert!(lost > 0, "the outage was long enough to drop something");
     assert_eq!(seq.first(), Some(&1));
 }
+
+/// A vfork child (python's subprocess) whose exec is denied, in a process
+/// that has sent no event yet, so has no event pipeline the child could
+/// use (and a vfork child must not start a thread): with an HTTP sink its
+/// deny record reaches the collector through the parent, not the
+/// program's stderr.
+#[test]
+fn a_vfork_childs_deny_reaches_the_http_collector() {
+    let fx = Fixture::new("enforce");
+    let collector = Collector::start(&fx.ca);
+    let baked = json!({
+        "apiVersion": "ldguard.policy/v1", "name": "no-id", "mode": "enforce",
+        "log": ["deny"],
+        "defaults": {"file": "allow", "exec": "allow", "network": "allow", "syscall": "allow"},
+        "rules": [{"name": "no-id", "kind": "exec", "path": ["/usr/bin/id"], "action": "deny"}]
+    });
+    std::fs::write(fx.path("baked.json"), baked.to_string()).unwrap();
+    fx.config(
+        json!({"policy": null, "bakedPolicy": fx.path("baked.json"), "events": collector.url()}),
+    );
+    let out = fx
+        .command(
+            r#"exec python3 -c '
+import os, subprocess
+try:
+    subprocess.run(["/usr/bin/id"])
+    print("ran")
+except PermissionError:
+    print("denied", os.getpid())
+'"#,
+        )
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let parent: u64 = stdout
+        .strip_prefix("denied ")
+        .unwrap_or_else(|| panic!("the exec must be denied: {stdout} {stderr}"))
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        !stderr.contains("no-id"),
+        "the event went to the program's stderr: {stderr}"
+    );
+    let events = collector.events();
+    let denied: Vec<&Value> = events.iter().filter(|e| e["rule"] == "no-id").collect();
+    assert_eq!(denied.len(), 1, "{events:#?}");
+    assert_eq!(denied[0]["action"], "deny");
+    assert_eq!(denied[0]["target"], "/usr/bin/id");
+    assert_eq!(
+        denied[0]["ppid"].as_u64(),
+        Some(parent),
+        "made in the child: {:#?}",
+        denied[0]
+    );
+}

@@ -34,6 +34,9 @@ trait Key: Copy + Ord + TryFrom<u128> {
     const BITS: u32;
     const MAX: Self;
     fn wide(self) -> u128;
+    /// From `BITS / 8` little-endian bytes (the flat form stores each
+    /// table's starts in their own width).
+    fn from_le(bytes: &[u8]) -> Self;
     /// The top 8 bits, which select a bucket.
     fn top(self) -> usize {
         (self.wide() >> (Self::BITS - 8)) as usize
@@ -43,6 +46,9 @@ trait Key: Copy + Ord + TryFrom<u128> {
 impl Key for u16 {
     const BITS: u32 = 16;
     const MAX: u16 = u16::MAX;
+    fn from_le(bytes: &[u8]) -> Self {
+        u16::from_le_bytes(bytes.try_into().expect("2 bytes"))
+    }
     fn wide(self) -> u128 {
         self.into()
     }
@@ -51,6 +57,9 @@ impl Key for u16 {
 impl Key for u32 {
     const BITS: u32 = 32;
     const MAX: u32 = u32::MAX;
+    fn from_le(bytes: &[u8]) -> Self {
+        u32::from_le_bytes(bytes.try_into().expect("4 bytes"))
+    }
     fn wide(self) -> u128 {
         self.into()
     }
@@ -59,6 +68,9 @@ impl Key for u32 {
 impl Key for u128 {
     const BITS: u32 = 128;
     const MAX: u128 = u128::MAX;
+    fn from_le(bytes: &[u8]) -> Self {
+        u128::from_le_bytes(bytes.try_into().expect("16 bytes"))
+    }
     fn wide(self) -> u128 {
         self
     }
@@ -161,7 +173,7 @@ impl<T: Key> Intervals<T> {
     fn encode(&self, w: &mut Writer) {
         w.len(self.starts.len());
         for s in self.starts.iter() {
-            w.u128(s.wide());
+            w.raw(&s.wide().to_le_bytes()[..T::BITS as usize / 8]);
         }
         w.u32s(&self.buckets);
         w.u64s(&self.bits);
@@ -172,15 +184,13 @@ impl<T: Key> Intervals<T> {
     /// `words` bitset words per interval and no bit for a rule that is not
     /// there (`n` rules).
     fn decode(r: &mut Reader<'_>, words: usize, n: usize) -> Read<Intervals<T>> {
-        let count = r.len(16)?;
-        let mut starts = Vec::with_capacity(count);
-        for _ in 0..count {
-            starts.push(
-                T::try_from(r.u128()?)
-                    .ok()
-                    .ok_or(crate::flat::FlatError::Damaged("bad interval start"))?,
-            );
-        }
+        let width = T::BITS as usize / 8;
+        let count = r.len(width)?;
+        let starts: Box<[T]> = r
+            .take(count * width)?
+            .chunks_exact(width)
+            .map(T::from_le)
+            .collect();
         let buckets = r.u32s()?;
         let bits = r.u64s()?;
         let real = bits.len() / words;
@@ -195,7 +205,7 @@ impl<T: Key> Intervals<T> {
             return damaged("bad interval table");
         }
         Ok(Intervals {
-            starts: starts.into(),
+            starts,
             buckets,
             bits,
         })

@@ -395,10 +395,12 @@ fn placement(g: &Glob) -> (Place, Test) {
 
 /// For [`Test::Contains`] globs: a SIMD substring finder for `/LITERAL`.
 fn finder(g: &Glob) -> Option<memchr::memmem::Finder<'static>> {
-    (g.shape() == GlobShape::Contains).then(|| {
-        let b = g.as_str().as_bytes();
-        memchr::memmem::Finder::new(&b[2..b.len() - 3]).into_owned()
-    })
+    (g.shape() == GlobShape::Contains).then(|| contains_finder(g))
+}
+
+fn contains_finder(g: &Glob) -> memchr::memmem::Finder<'static> {
+    let b = g.as_str().as_bytes();
+    memchr::memmem::Finder::new(&b[2..b.len() - 3]).into_owned()
 }
 
 fn encode_entries(w: &mut Writer, entries: &[Entry]) {
@@ -506,6 +508,12 @@ impl PathIndex {
         let any_path = decode_cands(r, n_rules)?;
         let globs = r.globs()?;
         let places: Vec<(Place, Test)> = globs.iter().map(placement).collect();
+        // A `Contains` test is exactly a `Contains` shape (see `placement`).
+        let finders = globs
+            .iter()
+            .zip(&places)
+            .map(|(g, &(_, test))| (test == Test::Contains).then(|| contains_finder(g)))
+            .collect();
         let prefixes = Radix::decode(r, n_rules, &places, Place::Prefix)?;
         let suffixes = Radix::decode(r, n_rules, &places, Place::Suffix)?;
         let floating = decode_entries(r, n_rules, &places, Place::Floating)?;
@@ -514,7 +522,7 @@ impl PathIndex {
             prefixes,
             suffixes,
             floating: floating.into(),
-            finders: globs.iter().map(finder).collect(),
+            finders,
             globs,
         })
     }
