@@ -11,6 +11,10 @@ use crate::rootfs::RootFs;
 use std::path::{Path, PathBuf};
 
 pub const LIB_FILE: &str = "libldguard.so";
+/// The library's HTTPS client, shipped next to it when the variant's
+/// directory has it (scripts/build-lib builds both). Without it the library
+/// works, but cannot fetch an HTTPS policy or send events over HTTP.
+pub const NET_LIB_FILE: &str = "libldguard_net.so";
 
 /// The library directory: `--lib-dir`, then LDGUARD_LIB_DIR, then
 /// `<exe dir>/../lib/ldguard` (an installed tool), `<exe dir>/../dist` (a
@@ -59,6 +63,8 @@ pub struct Library {
     pub path: PathBuf,
     pub bytes: Vec<u8>,
     pub info: ElfInfo,
+    /// `NET_LIB_FILE` from the same directory, vetted like the library.
+    pub net: Option<Vec<u8>>,
 }
 
 pub fn variant_name(arch: &str, libc: LibcKind) -> String {
@@ -105,11 +111,28 @@ pub fn select(
     })?;
     let info = ElfInfo::parse(&bytes).map_err(|e| Error::invalid(path.display().to_string(), e))?;
     check_loads(image, &path, &info, libc, rootfs)?;
+    let net_path = lib_dir.join(&variant).join(NET_LIB_FILE);
+    let net = match std::fs::read(&net_path) {
+        Ok(net) => {
+            let net_info = ElfInfo::parse(&net)
+                .map_err(|e| Error::invalid(net_path.display().to_string(), e))?;
+            check_loads(image, &net_path, &net_info, libc, rootfs)?;
+            Some(net)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            return Err(Error::refused(
+                image,
+                format!("{} cannot be read ({e})", net_path.display()),
+            ))
+        }
+    };
     Ok(Library {
         variant,
         path,
         bytes,
         info,
+        net,
     })
 }
 

@@ -336,6 +336,78 @@ fn server_down_at_start_uses_baked_then_cached_policy() {
     assert_eq!(fx.server.counts().requests, 1);
 }
 
+/// The lines of `/proc/<pid>/maps` that name a file of ours.
+fn ldguard_mappings(maps: &str) -> Vec<&str> {
+    maps.lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .filter(|f| f.contains("libldguard"))
+        .collect()
+}
+
+#[test]
+fn only_a_process_that_fetches_maps_the_https_client() {
+    let fx = Fixture::new("enforce");
+    // Long enough that no process started during the test finds the cache due.
+    fx.config(json!({"refreshSeconds": 60}));
+    // The first process finds no cache, so it fetches: it loads the client.
+    let prober = Prober::start(&fx);
+    prober.wait_for("denied", INTERVAL + SLACK);
+    let maps = std::fs::read_to_string(format!("/proc/{}/maps", prober.pid())).unwrap();
+    let mapped = ldguard_mappings(&maps);
+    assert!(
+        mapped.iter().any(|f| f.ends_with("/libldguard_net.so")),
+        "the fetching process maps the HTTPS client: {mapped:?}"
+    );
+    // A process that lives past its first refresh but finds the cache
+    // fresh never sends a request, so it never maps the client.
+    let out = fx
+        .command(r#"sleep 1.5; cat "/proc/$$/maps"; cat "$SECRET"; exit 0"#)
+        .output()
+        .unwrap();
+    let maps = String::from_utf8_lossy(&out.stdout);
+    let mapped = ldguard_mappings(&maps);
+    assert!(
+        mapped.iter().any(|f| f.ends_with("/libldguard.so")),
+        "{maps}"
+    );
+    assert!(
+        !mapped.iter().any(|f| f.ends_with("/libldguard_net.so")),
+        "a process that did not fetch maps the HTTPS client: {mapped:?}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Permission denied"),
+        "the cached policy is in force"
+    );
+    assert_eq!(fx.server.counts().requests, 1);
+}
+
+#[test]
+fn without_the_https_client_the_baked_policy_stays_and_the_reason_is_recorded() {
+    let fx = Fixture::new("permissive");
+    // The library alone, as in an image built without libldguard_net.so.
+    let alone = fx.path("alone");
+    std::fs::create_dir(&alone).unwrap();
+    std::fs::copy(library(), alone.join("libldguard.so")).unwrap();
+    std::fs::write(fx.path("baked.json"), policy("enforce", fx.dir.path())).unwrap();
+    fx.config(json!({"bakedPolicy": fx.path("baked.json")}));
+    let out = fx
+        .command(r#"cat "$SECRET"; exit $?"#)
+        .env("LD_PRELOAD", alone.join("libldguard.so"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the baked enforce policy denies");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Permission denied"));
+    let meta: Value =
+        serde_json::from_str(&std::fs::read_to_string(fx.path("cache/cache.json")).unwrap())
+            .unwrap();
+    let error = meta["meta"]["lastError"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("libldguard_net.so") && error.contains("cannot be used"),
+        "{meta}"
+    );
+    assert_eq!(fx.server.counts().requests, 0, "nothing was sent");
+}
+
 #[test]
 fn garbage_from_the_server_keeps_the_last_good_policy_and_is_reported_once() {
     let fx = Fixture::new("enforce");
