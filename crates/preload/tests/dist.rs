@@ -27,6 +27,8 @@ fn newest_source() -> SystemTime {
         root().join("crates/preload/src"),
         root().join("shim"),
         root().join("crates/policy/src"),
+        root().join("crates/source/src"),
+        root().join("crates/net/src"),
     ];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).unwrap().flatten() {
@@ -66,9 +68,47 @@ fn ensure_built() {
 }
 
 #[test]
+fn the_https_client_is_a_library_of_its_own() {
+    ensure_built();
+    let has = |bytes: &[u8], what: &[u8]| bytes.windows(what.len()).any(|w| w == what);
+    for variant in ["x86_64-linux-gnu", "x86_64-linux-musl"] {
+        let lib = std::fs::read(dist(variant)).unwrap();
+        let net_path = dist(variant).with_file_name("libldguard_net.so");
+        let net = std::fs::read(&net_path).unwrap();
+        // rustls's own source paths (panic locations) are in any build
+        // that links it.
+        assert!(
+            !has(&lib, b"rustls"),
+            "{variant}/libldguard.so holds TLS code"
+        );
+        assert!(
+            has(&net, b"rustls"),
+            "{variant}/libldguard_net.so lacks rustls"
+        );
+        let out = Command::new("objdump")
+            .arg("-T")
+            .arg(&net_path)
+            .output()
+            .unwrap();
+        let exported = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            exported
+                .lines()
+                .any(|l| l.contains(".text") && l.ends_with(" ldguard_net_exchange_v1")),
+            "{exported}"
+        );
+    }
+    glibc_at_most_2_17(&dist("x86_64-linux-gnu").with_file_name("libldguard_net.so"));
+}
+
+#[test]
 fn glibc_build_needs_at_most_glibc_2_17() {
     ensure_built();
     let lib = dist("x86_64-linux-gnu");
+    glibc_at_most_2_17(&lib);
+}
+
+fn glibc_at_most_2_17(lib: &Path) {
     let out = Command::new("objdump")
         .arg("-T")
         .arg(&lib)

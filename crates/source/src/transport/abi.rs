@@ -124,7 +124,7 @@ pub fn lend(request: &Exchange) -> RawRequest {
 /// Every [`Bytes`] of `raw` is null or valid for its length.
 pub unsafe fn copy_request(raw: &RawRequest) -> Exchange {
     use std::os::unix::ffi::OsStrExt;
-    // SAFETY (all below): forwarded from the caller.
+    // SAFETY: every Bytes read below is valid, as the caller guarantees.
     unsafe {
         Exchange {
             method: raw.method.string().unwrap_or_default(),
@@ -191,7 +191,7 @@ pub unsafe fn deliver(
 /// # Safety
 /// Every [`Bytes`] of `raw` is null or valid for its length.
 pub unsafe fn copy_answer(raw: &RawAnswer) -> Result<Answer, TransportError> {
-    // SAFETY (all below): forwarded from the caller.
+    // SAFETY: every Bytes read below is valid, as the caller guarantees.
     unsafe {
         let message = raw.message.string().unwrap_or_default();
         match raw.kind {
