@@ -408,6 +408,72 @@ fn without_the_https_client_the_baked_policy_stays_and_the_reason_is_recorded() 
     assert_eq!(fx.server.counts().requests, 0, "nothing was sent");
 }
 
+/// `libldguard.so` and `libldguard_net.so` copied into `DIR/name`, the
+/// client with `net_mode`.
+fn copied_pair(fx: &Fixture, name: &str, net_mode: u32) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = fx.path(name);
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::copy(library(), dir.join("libldguard.so")).unwrap();
+    let net = dir.join("libldguard_net.so");
+    std::fs::copy(library().with_file_name("libldguard_net.so"), &net).unwrap();
+    std::fs::set_permissions(&net, std::fs::Permissions::from_mode(net_mode)).unwrap();
+    dir
+}
+
+/// Runs one short process with `preload` and returns the cache's `lastError`.
+fn last_error_with(fx: &Fixture, preload: &str, cwd: &Path) -> String {
+    let out = fx
+        .command(r#"cat "$SECRET"; exit $?"#)
+        .env("LD_PRELOAD", preload)
+        .current_dir(cwd)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the baked enforce policy denies");
+    let meta: Value =
+        serde_json::from_str(&std::fs::read_to_string(fx.path("cache/cache.json")).unwrap())
+            .unwrap();
+    meta["meta"]["lastError"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn the_https_client_is_loaded_only_from_a_trusted_place() {
+    let fx = Fixture::new("permissive");
+    std::fs::write(fx.path("baked.json"), policy("enforce", fx.dir.path())).unwrap();
+    fx.config(json!({"bakedPolicy": fx.path("baked.json")}));
+
+    // A client anyone in its group could have replaced is not loaded.
+    let writable = copied_pair(&fx, "writable", 0o775);
+    let error = last_error_with(
+        &fx,
+        writable.join("libldguard.so").to_str().unwrap(),
+        fx.dir.path(),
+    );
+    assert!(error.contains("writable by group or others"), "{error}");
+    assert_eq!(fx.server.counts().requests, 0);
+
+    // A library loaded by a relative path does not look for the client:
+    // the working directory would choose the code.
+    std::fs::remove_dir_all(fx.path("cache")).unwrap();
+    let relative = copied_pair(&fx, "relative", 0o755);
+    let error = last_error_with(&fx, "./libldguard.so", &relative);
+    assert!(error.contains("not by an absolute path"), "{error}");
+    assert_eq!(fx.server.counts().requests, 0);
+
+    // The same files, trusted and loaded by an absolute path, fetch.
+    std::fs::remove_dir_all(fx.path("cache")).unwrap();
+    let out = fx
+        .command("/bin/true; exit $?")
+        .env("LD_PRELOAD", relative.join("libldguard.so"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(fx.server.counts().requests, 1);
+}
+
 #[test]
 fn garbage_from_the_server_keeps_the_last_good_policy_and_is_reported_once() {
     let fx = Fixture::new("enforce");
