@@ -111,7 +111,7 @@ fn glibc_build_needs_at_most_glibc_2_17() {
 fn glibc_at_most_2_17(lib: &Path) {
     let out = Command::new("objdump")
         .arg("-T")
-        .arg(&lib)
+        .arg(lib)
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -140,7 +140,7 @@ fn glibc_at_most_2_17(lib: &Path) {
 
     let out = Command::new("objdump")
         .arg("-p")
-        .arg(&lib)
+        .arg(lib)
         .output()
         .unwrap();
     let needed: Vec<String> = String::from_utf8_lossy(&out.stdout)
