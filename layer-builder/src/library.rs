@@ -99,7 +99,8 @@ pub fn select(
         ));
     }
     let variant = variant_name(arch, libc.kind);
-    let path = lib_dir.join(&variant).join(LIB_FILE);
+    let path = newer_glibc_build(&lib_dir.join(&variant), libc)
+        .unwrap_or_else(|| lib_dir.join(&variant).join(LIB_FILE));
     let bytes = std::fs::read(&path).map_err(|e| {
         Error::refused(
             image,
@@ -111,6 +112,8 @@ pub fn select(
     })?;
     let info = ElfInfo::parse(&bytes).map_err(|e| Error::invalid(path.display().to_string(), e))?;
     check_loads(image, &path, &info, libc, rootfs)?;
+    // One client for every glibc baseline: it is loaded rarely, and its
+    // NEEDED entries exist (as stubs from 2.34 on) in every glibc image.
     let net_path = lib_dir.join(&variant).join(NET_LIB_FILE);
     let net = match std::fs::read(&net_path) {
         Ok(net) => {
@@ -134,6 +137,28 @@ pub fn select(
         info,
         net,
     })
+}
+
+/// glibc baselines newer than 2.17 that scripts/build-lib also builds
+/// for, in `<variant>/glibc-<version>/libldguard.so`. From 2.34 on,
+/// `pthread_create` and `dlsym` are in libc itself, so that build has no
+/// NEEDED `libpthread.so.0` or `libdl.so.2`, whose loading costs every
+/// process about 25,000 instructions (BENCHMARKS.md §8).
+pub const NEWER_GLIBC_BUILDS: &[&str] = &["2.34"];
+
+/// The build for the newest baseline in [`NEWER_GLIBC_BUILDS`] that the
+/// image's glibc has, when the library directory holds it.
+fn newer_glibc_build(variant_dir: &Path, libc: &Libc) -> Option<PathBuf> {
+    if libc.kind != LibcKind::Glibc {
+        return None;
+    }
+    let have = libc.version.as_ref()?;
+    NEWER_GLIBC_BUILDS
+        .iter()
+        .rev()
+        .filter(|v| crate::elf::Version::parse(v).is_some_and(|v| &v <= have))
+        .map(|v| variant_dir.join(format!("glibc-{v}")).join(LIB_FILE))
+        .find(|p| p.is_file())
 }
 
 /// Refuses a library the image's loader would not load.

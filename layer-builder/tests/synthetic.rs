@@ -733,3 +733,42 @@ fn install_into_a_root_directory() {
             .unwrap();
     assert_eq!(rc["policy"], "https://p.example/x");
 }
+
+#[test]
+fn a_newer_glibc_build_is_taken_where_the_image_has_that_glibc() {
+    let f = fixture();
+    let newer = f.lib_dir.join("x86_64-linux-gnu/glibc-2.34/libldguard.so");
+    // Different bytes from the baseline build, like the real one.
+    fake_lib(&newer, "gcc", &["-Wl,-soname,libldguard-glibc-2.34.so"]);
+    let old = glibc_root(
+        &f.root,
+        "gcc",
+        "x86_64-linux-gnu",
+        &["2.2.5", "2.17", "2.28"],
+    );
+    let m = f.layout.image("amd64", &[old], json!({}));
+    f.layout.tag("buster", m);
+    for (tag, want) in [
+        ("bookworm", newer.clone()),
+        ("buster", f.lib_dir.join("x86_64-linux-gnu/libldguard.so")),
+    ] {
+        let r = run(&[&oci(&f, tag), "--lib-dir", &lib_arg(&f), "-q"]);
+        assert_eq!(r.code, 0, "{tag}: {}", r.stderr);
+        let m = f.layout.resolve(&format!("{tag}-layered"));
+        let layers = m["layers"].as_array().unwrap();
+        let files = f
+            .layout
+            .layer_files(layers.last().unwrap()["digest"].as_str().unwrap());
+        assert_eq!(
+            files["usr/lib/ldguard/libldguard.so"],
+            std::fs::read(&want).unwrap(),
+            "{tag} gets {}",
+            want.display()
+        );
+        // One HTTPS client for both.
+        assert_eq!(
+            files["usr/lib/ldguard/libldguard_net.so"],
+            std::fs::read(f.lib_dir.join("x86_64-linux-gnu/libldguard_net.so")).unwrap()
+        );
+    }
+}
