@@ -109,11 +109,7 @@ fn glibc_build_needs_at_most_glibc_2_17() {
 }
 
 fn glibc_at_most_2_17(lib: &Path) {
-    let out = Command::new("objdump")
-        .arg("-T")
-        .arg(lib)
-        .output()
-        .unwrap();
+    let out = Command::new("objdump").arg("-T").arg(lib).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     let mut versions: Vec<Vec<u32>> = text
         .split("GLIBC_")
@@ -138,11 +134,7 @@ fn glibc_at_most_2_17(lib: &Path) {
         max
     );
 
-    let out = Command::new("objdump")
-        .arg("-p")
-        .arg(lib)
-        .output()
-        .unwrap();
+    let out = Command::new("objdump").arg("-p").arg(lib).output().unwrap();
     let needed: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.trim().strip_prefix("NEEDED").map(|n| n.trim().to_owned()))
@@ -210,6 +202,30 @@ fn glibc_build_loads_and_enforces() {
         &common::c_program("tiny", &[]),
         "dist-gnu",
     );
+}
+
+#[test]
+fn glibc_2_34_build_needs_neither_libpthread_nor_libdl_and_enforces() {
+    ensure_built();
+    let lib = dist("x86_64-linux-gnu").with_file_name("glibc-2.34/libldguard.so");
+    assert!(lib.is_file(), "scripts/build-lib builds {}", lib.display());
+    let out = Command::new("objdump")
+        .arg("-p")
+        .arg(&lib)
+        .output()
+        .unwrap();
+    let needed: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("NEEDED").map(|n| n.trim().to_owned()))
+        .collect();
+    assert_eq!(
+        needed,
+        ["libc.so.6", "ld-linux-x86-64.so.2"],
+        "{}",
+        lib.display()
+    );
+    // This machine's glibc is newer than 2.34.
+    enforce_with(&lib, &common::c_program("tiny", &[]), "dist-gnu-2.34");
 }
 
 #[test]
