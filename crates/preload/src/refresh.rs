@@ -1,7 +1,8 @@
 //! Policy distribution inside the library (docs/distribution.md): the
-//! background refresher that swaps whole rule tables. Nothing below it
-//! (`state`, `emit`, `record`) calls into it; what start-up reads and
-//! records (the shared cache, the text it delivered) is in `policy_source`.
+//! background refresher that swaps whole rule tables. `emit` and `record`
+//! never call into it, and start-up (`state`) only starts it at its end:
+//! what start-up reads and records (the shared cache, the text it
+//! delivered) is in `policy_source`, below both.
 //!
 //! - Refresher ([`start`]): one thread per process, internal for life (see
 //!   `guard`: its own file and network calls are not checked, and it runs
