@@ -79,6 +79,7 @@ pub fn install(o: &InstallOptions) -> Result<InstallReport> {
         rootfs: &rootfs,
         libc: libc.kind,
         library: &library.bytes,
+        net_library: library.net.as_deref(),
         runtime_config: &runtime_bytes,
         policy: baked.as_ref().map(|b| b.bytes.as_slice()),
         events_dir: runtime.events_dir(),

@@ -281,6 +281,7 @@ fn build_image(
         rootfs: &rootfs,
         libc: libc.kind,
         library: &library.bytes,
+        net_library: library.net.as_deref(),
         runtime_config: &runtime_bytes,
         policy: baked.as_ref().map(|b| b.bytes.as_slice()),
         events_dir: runtime.events_dir(),

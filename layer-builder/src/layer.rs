@@ -6,7 +6,7 @@ use crate::digest::{sha256_digest, HashingWriter};
 use crate::error::{Error, Result};
 use crate::libc::LibcKind;
 use crate::rootfs::{Kind, RootFs};
-use crate::runtime_config::{CONFIG_PATH, LIBRARY_PATH, POLICY_PATH};
+use crate::runtime_config::{CONFIG_PATH, LIBRARY_PATH, NET_LIBRARY_PATH, POLICY_PATH};
 use flate2::{Compression, GzBuilder};
 use oci_spec::image::Digest;
 use std::collections::BTreeMap;
@@ -20,6 +20,9 @@ pub struct LayerInputs<'a> {
     pub rootfs: &'a RootFs,
     pub libc: LibcKind,
     pub library: &'a [u8],
+    /// libldguard_net.so, the library's HTTPS client, when the library
+    /// directory has one.
+    pub net_library: Option<&'a [u8]>,
     pub runtime_config: &'a [u8],
     pub policy: Option<&'a [u8]>,
     /// Extra world-writable directory (the events sink's), e.g. var/log/ldguard.
@@ -72,6 +75,15 @@ fn items<'a>(inp: &'a LayerInputs<'a>) -> Result<BTreeMap<String, Item<'a>>> {
             content: Content::File(inp.library),
         },
     );
+    if let Some(net) = inp.net_library {
+        m.insert(
+            NET_LIBRARY_PATH.to_string(),
+            Item {
+                mode: 0o755,
+                content: Content::File(net),
+            },
+        );
+    }
     m.insert(
         CONFIG_PATH.to_string(),
         Item {
@@ -344,6 +356,7 @@ mod tests {
             rootfs: &fs,
             libc: LibcKind::Glibc,
             library: b"\x7fELF fake",
+            net_library: Some(b"\x7fELF net"),
             runtime_config: b"{}",
             policy: Some(b"{\"apiVersion\":\"ldguard.policy/v1\"}"),
             events_dir: Some("var/log/ldguard".into()),
@@ -369,6 +382,7 @@ mod tests {
         sorted.sort();
         assert_eq!(names, sorted);
         assert!(names.contains(&"etc/ld.so.preload".to_string()));
+        assert!(names.contains(&"usr/lib/ldguard/libldguard_net.so".to_string()));
         assert!(names.contains(&"var/log/ldguard/".to_string()));
         let musl = LayerInputs {
             libc: LibcKind::Musl,
@@ -401,6 +415,7 @@ mod tests {
             rootfs: fs,
             libc: LibcKind::Glibc,
             library: b"lib",
+            net_library: None,
             runtime_config: b"{}",
             policy: None,
             events_dir: None,

@@ -11,6 +11,10 @@ use crate::rootfs::RootFs;
 use std::path::{Path, PathBuf};
 
 pub const LIB_FILE: &str = "libldguard.so";
+/// The library's HTTPS client, shipped next to it when the variant's
+/// directory has it (scripts/build-lib builds both). Without it the library
+/// works, but cannot fetch an HTTPS policy or send events over HTTP.
+pub const NET_LIB_FILE: &str = "libldguard_net.so";
 
 /// The library directory: `--lib-dir`, then LDGUARD_LIB_DIR, then
 /// `<exe dir>/../lib/ldguard` (an installed tool), `<exe dir>/../dist` (a
@@ -59,6 +63,8 @@ pub struct Library {
     pub path: PathBuf,
     pub bytes: Vec<u8>,
     pub info: ElfInfo,
+    /// `NET_LIB_FILE` from the same directory, vetted like the library.
+    pub net: Option<Vec<u8>>,
 }
 
 pub fn variant_name(arch: &str, libc: LibcKind) -> String {
@@ -93,7 +99,8 @@ pub fn select(
         ));
     }
     let variant = variant_name(arch, libc.kind);
-    let path = lib_dir.join(&variant).join(LIB_FILE);
+    let path = newer_glibc_build(&lib_dir.join(&variant), libc)
+        .unwrap_or_else(|| lib_dir.join(&variant).join(LIB_FILE));
     let bytes = std::fs::read(&path).map_err(|e| {
         Error::refused(
             image,
@@ -105,12 +112,53 @@ pub fn select(
     })?;
     let info = ElfInfo::parse(&bytes).map_err(|e| Error::invalid(path.display().to_string(), e))?;
     check_loads(image, &path, &info, libc, rootfs)?;
+    // One client for every glibc baseline: it is loaded rarely, and its
+    // NEEDED entries exist (as stubs from 2.34 on) in every glibc image.
+    let net_path = lib_dir.join(&variant).join(NET_LIB_FILE);
+    let net = match std::fs::read(&net_path) {
+        Ok(net) => {
+            let net_info = ElfInfo::parse(&net)
+                .map_err(|e| Error::invalid(net_path.display().to_string(), e))?;
+            check_loads(image, &net_path, &net_info, libc, rootfs)?;
+            Some(net)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            return Err(Error::refused(
+                image,
+                format!("{} cannot be read ({e})", net_path.display()),
+            ))
+        }
+    };
     Ok(Library {
         variant,
         path,
         bytes,
         info,
+        net,
     })
+}
+
+/// glibc baselines newer than 2.17 that scripts/build-lib also builds
+/// for, in `<variant>/glibc-<version>/libldguard.so`. From 2.34 on,
+/// `pthread_create` and `dlsym` are in libc itself, so that build has no
+/// NEEDED `libpthread.so.0` or `libdl.so.2`, whose loading costs every
+/// process about 25,000 instructions (BENCHMARKS.md §8).
+pub const NEWER_GLIBC_BUILDS: &[&str] = &["2.34"];
+
+/// The build for the newest baseline in [`NEWER_GLIBC_BUILDS`] that the
+/// image's glibc has, when the library directory holds it.
+fn newer_glibc_build(variant_dir: &Path, libc: &Libc) -> Option<PathBuf> {
+    if libc.kind != LibcKind::Glibc {
+        return None;
+    }
+    let have = libc.version.as_ref()?;
+    NEWER_GLIBC_BUILDS
+        .iter()
+        .rev()
+        .filter(|v| crate::elf::Version::parse(v).is_some_and(|v| &v <= have))
+        .map(|v| variant_dir.join(format!("glibc-{v}")).join(LIB_FILE))
+        .find(|p| p.is_file())
 }
 
 /// Refuses a library the image's loader would not load.

@@ -8,6 +8,9 @@ use std::path::Path;
 pub const CONFIG_PATH: &str = "etc/ldguard/config.json";
 pub const POLICY_PATH: &str = "etc/ldguard/policy.json";
 pub const LIBRARY_PATH: &str = "usr/lib/ldguard/libldguard.so";
+/// The library's HTTPS client, loaded from next to it by a process that
+/// fetches a policy or ships events over HTTP.
+pub const NET_LIBRARY_PATH: &str = "usr/lib/ldguard/libldguard_net.so";
 pub const DEFAULT_EVENTS: &str = "file:/var/log/ldguard/events.jsonl";
 /// Where the agent token is mounted, with `--server` and no `--agent-token-file`.
 pub const DEFAULT_AGENT_TOKEN_FILE: &str = "/var/run/secrets/ldguard/token";

@@ -17,12 +17,18 @@ struct Fixture {
 }
 
 /// A layout with `bookworm`: a glibc 2.36 x86_64 image with a base
-/// /etc/ld.so.preload line, and a library directory with an x86_64 glibc build.
+/// /etc/ld.so.preload line, and a library directory with an x86_64 glibc
+/// build of the library and of its HTTPS client.
 fn fixture() -> Fixture {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().to_path_buf();
     let lib_dir = root.join("dist");
     fake_lib(&lib_dir.join("x86_64-linux-gnu/libldguard.so"), "gcc", &[]);
+    fake_lib(
+        &lib_dir.join("x86_64-linux-gnu/libldguard_net.so"),
+        "gcc",
+        &[],
+    );
     let layout = Layout::new(&root.join("oci"));
     let base = glibc_root(&root, "gcc", "x86_64-linux-gnu", GLIBC_236);
     let app = tar(&[
@@ -143,6 +149,10 @@ fn instruments_and_keeps_everything_else() {
     assert_eq!(
         files["usr/lib/ldguard/libldguard.so"],
         std::fs::read(f.lib_dir.join("x86_64-linux-gnu/libldguard.so")).unwrap()
+    );
+    assert_eq!(
+        files["usr/lib/ldguard/libldguard_net.so"],
+        std::fs::read(f.lib_dir.join("x86_64-linux-gnu/libldguard_net.so")).unwrap()
     );
     assert_eq!(
         files["etc/ldguard/policy.json"],
@@ -373,6 +383,25 @@ fn unknown_architecture_and_libc_problems_are_refused() {
         &f,
         &[&oci(&f, "bookworm"), "--lib-dir", deps.to_str().unwrap()],
         &["needs libgcc_s.so.1"],
+    );
+
+    // An HTTPS client library with a dependency the image lacks: refused
+    // too, since the library would load and then fail to fetch.
+    let net_deps = f.root.join("net-deps");
+    fake_lib(&net_deps.join("x86_64-linux-gnu/libldguard.so"), "gcc", &[]);
+    fake_lib(
+        &net_deps.join("x86_64-linux-gnu/libldguard_net.so"),
+        "gcc",
+        &["-Wl,--no-as-needed", "-lgcc_s"],
+    );
+    refused_without_writing(
+        &f,
+        &[
+            &oci(&f, "bookworm"),
+            "--lib-dir",
+            net_deps.to_str().unwrap(),
+        ],
+        &["libldguard_net.so needs libgcc_s.so.1"],
     );
 }
 
@@ -703,4 +732,43 @@ fn install_into_a_root_directory() {
         serde_json::from_slice(&std::fs::read(root.join("etc/ldguard/config.json")).unwrap())
             .unwrap();
     assert_eq!(rc["policy"], "https://p.example/x");
+}
+
+#[test]
+fn a_newer_glibc_build_is_taken_where_the_image_has_that_glibc() {
+    let f = fixture();
+    let newer = f.lib_dir.join("x86_64-linux-gnu/glibc-2.34/libldguard.so");
+    // Different bytes from the baseline build, like the real one.
+    fake_lib(&newer, "gcc", &["-Wl,-soname,libldguard-glibc-2.34.so"]);
+    let old = glibc_root(
+        &f.root,
+        "gcc",
+        "x86_64-linux-gnu",
+        &["2.2.5", "2.17", "2.28"],
+    );
+    let m = f.layout.image("amd64", &[old], json!({}));
+    f.layout.tag("buster", m);
+    for (tag, want) in [
+        ("bookworm", newer.clone()),
+        ("buster", f.lib_dir.join("x86_64-linux-gnu/libldguard.so")),
+    ] {
+        let r = run(&[&oci(&f, tag), "--lib-dir", &lib_arg(&f), "-q"]);
+        assert_eq!(r.code, 0, "{tag}: {}", r.stderr);
+        let m = f.layout.resolve(&format!("{tag}-layered"));
+        let layers = m["layers"].as_array().unwrap();
+        let files = f
+            .layout
+            .layer_files(layers.last().unwrap()["digest"].as_str().unwrap());
+        assert_eq!(
+            files["usr/lib/ldguard/libldguard.so"],
+            std::fs::read(&want).unwrap(),
+            "{tag} gets {}",
+            want.display()
+        );
+        // One HTTPS client for both.
+        assert_eq!(
+            files["usr/lib/ldguard/libldguard_net.so"],
+            std::fs::read(f.lib_dir.join("x86_64-linux-gnu/libldguard_net.so")).unwrap()
+        );
+    }
 }

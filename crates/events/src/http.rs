@@ -13,12 +13,13 @@
 //! through.
 
 use crate::{format_time, Event, Sink};
+use ldguard_source::transport::{Exchange, TransportError};
 use ldguard_source::{SourceError, Token};
 use std::collections::VecDeque;
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How the HTTP sink batches, retries and authenticates.
@@ -87,9 +88,6 @@ struct Shared {
     config: HttpSinkConfig,
     /// The process whose sender thread serves this buffer.
     pid: u32,
-    /// Built by the sender thread: loading the system roots takes
-    /// milliseconds, and the sink is opened on a hooked call's path.
-    agent: OnceLock<Result<ldguard_source::ureq::Agent, String>>,
     buffer: Mutex<Buffer>,
     /// Signals the sender (new events, flush, stop) and flushers (progress).
     wake: Condvar,
@@ -222,7 +220,6 @@ impl Shared {
         Shared {
             config,
             pid: std::process::id(),
-            agent: OnceLock::new(),
             buffer: Mutex::new(Buffer {
                 events: VecDeque::new(),
                 oldest: None,
@@ -375,33 +372,32 @@ enum Failure {
 
 fn post(shared: &Shared, batch: &[Event]) -> Result<(), Failure> {
     let config = &shared.config;
-    let agent = shared.agent.get_or_init(|| {
-        ldguard_source::agent(
-            config.ca_file.as_deref(),
-            config.connect_timeout,
-            config.request_timeout,
-        )
-        .map_err(|e| e.to_string())
-    });
-    // Without an agent (unusable CA file) nothing can ever be sent.
-    let agent = agent.as_ref().map_err(|_| Failure::Refused)?;
     let body = serde_json::to_vec(batch).map_err(|_| Failure::Refused)?;
-    let mut request = agent
-        .post(&config.url)
-        .set("Content-Type", "application/json");
+    let mut request = Exchange::new("POST", &config.url);
+    request.content_type = Some("application/json".to_string());
+    request.body = body;
+    request.ca_file = config.ca_file.clone();
+    request.connect_timeout = config.connect_timeout;
+    request.total_timeout = config.request_timeout;
+    // The collector's answer is not used.
+    request.body_limit = 0;
     match config.token.current() {
-        Ok(Some(token)) => request = request.set("Authorization", &format!("Bearer {token}")),
-        Ok(None) => {}
+        Ok(token) => request.bearer = token,
         Err(SourceError::Token { .. }) | Err(_) => return Err(Failure::Retry),
     }
-    match request.send_bytes(&body) {
-        Ok(_) => Ok(()),
-        Err(ldguard_source::ureq::Error::Status(code, _))
-            if (400..500).contains(&code) && ![401, 403, 408, 429].contains(&code) =>
+    match ldguard_source::transport::exchange(&request) {
+        Ok(answer) if (200..300).contains(&answer.status) => Ok(()),
+        Ok(answer)
+            if (400..500).contains(&answer.status)
+                && ![401, 403, 408, 429].contains(&answer.status) =>
         {
             Err(Failure::Refused)
         }
-        Err(_) => Err(Failure::Retry),
+        Ok(_) | Err(TransportError::Transport(_)) => Err(Failure::Retry),
+        // Without a client (no HTTPS library, unusable CA file) nothing can ever be sent.
+        Err(TransportError::Config { .. } | TransportError::Unavailable(_)) => {
+            Err(Failure::Refused)
+        }
     }
 }
 

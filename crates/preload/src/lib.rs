@@ -17,6 +17,7 @@ mod emit;
 mod guard;
 mod hooks;
 mod hosts;
+mod policy_source;
 mod queue;
 mod real;
 mod record;

@@ -1,14 +1,13 @@
-//! Policy distribution inside the library (docs/distribution.md): the start-up read of the
-//! shared cache and the background refresher that swaps whole rule tables.
+//! Policy distribution inside the library (docs/distribution.md): the
+//! background refresher that swaps whole rule tables. `emit` and `record`
+//! never call into it, and start-up (`state`) only starts it at its end:
+//! what start-up reads and records (the shared cache, the text it
+//! delivered) is in `policy_source`, below both.
 //!
-//! - Start-up ([`cached_policy`]): an HTTP policy is never fetched on a hooked
-//!   path. The shared cache entry for the configured URL is used when there is
-//!   one, fresh or stale: it is the server's latest word, newer than anything
-//!   baked into the image. Without one, `state` falls back to the baked policy.
 //! - Refresher ([`start`]): one thread per process, internal for life (see
 //!   `guard`: its own file and network calls are not checked, and it runs
 //!   with every signal blocked). Every
-//!   `refreshSeconds` it asks [`Source::refresh`], which fetches only when the
+//!   `refreshSeconds` it asks `Source::refresh`, which fetches only when the
 //!   shared cache is due (one process per container does, under `flock`) and
 //!   otherwise reads what another process cached. A new policy is compiled on
 //!   this thread and published with [`active::install`]: the hooks see the new
@@ -26,13 +25,12 @@
 //!   and the next processes do not have to fetch again.
 
 use crate::active;
-use crate::config::{self, Settings};
 use crate::emit;
 use crate::guard::{self, Internal};
-use ldguard_policy::{compile_str, compile_str_for_program, RuleTable};
-use ldguard_source::{Location, RefreshOutcome, Source, SourceConfig};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, Ordering};
+use crate::policy_source;
+use ldguard_policy::{compile_str, RuleTable};
+use ldguard_source::{Location, RefreshOutcome};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// Hooked calls a forked child makes before it starts its own refresher.
@@ -45,8 +43,6 @@ const FILE_CALLS_BEFORE_START: u32 = 64;
 /// Longest wait at exit for a fetch in progress.
 const EXIT_WAIT: Duration = Duration::from_secs(3);
 
-/// The process's source; leaked, replaced (never freed) in a forked child.
-static SOURCE: AtomicPtr<Source> = AtomicPtr::new(std::ptr::null_mut());
 /// Countdown armed in a forked child; 0 when nothing is to be started.
 static RESTART: AtomicU32 = AtomicU32::new(0);
 /// The process the countdown belongs to (a vfork child shares our memory).
@@ -55,36 +51,6 @@ static REGISTERED: AtomicBool = AtomicBool::new(false);
 /// Set while the refresher is inside `Source::refresh`, and from start-up
 /// until its first refresh when that is likely to fetch (no fresh cache).
 static IN_FLIGHT: AtomicBool = AtomicBool::new(false);
-/// The start-up read found no fresh cache entry: this process may fetch.
-static FETCH_LIKELY: AtomicBool = AtomicBool::new(false);
-
-/// The policy to use at start-up from the shared cache, for an HTTP policy
-/// location: `None` when there is no usable cache entry, with the reason.
-pub fn cached_policy(
-    settings: &Settings,
-    url: &str,
-    program: &[u8],
-) -> Result<(RuleTable, String), String> {
-    let source = source_for(settings)?;
-    let found = source
-        .read_cache(|text| compile_str_for_program(text, url, program).map_err(|d| d.to_string()));
-    let fresh = matches!(&found, Ok(Some(update)) if update.fresh);
-    FETCH_LIKELY.store(!fresh && source.shared_cache().is_some(), Ordering::Relaxed);
-    match found {
-        Ok(Some(update)) => {
-            let age = if update.fresh {
-                "fresh"
-            } else {
-                "stale, refreshing"
-            };
-            Ok((update.value, format!("{url} (cached, {age})")))
-        }
-        Ok(None) => Err(format!(
-            "{url}: no cached copy yet; fetching it in the background"
-        )),
-        Err(e) => Err(format!("{e}; fetching it again in the background")),
-    }
-}
 
 /// Starts the refresher when the configuration names a policy location.
 /// Called once the start-up policy (or fallback) is in force.
@@ -95,7 +61,7 @@ pub fn start() {
     if process.settings.policy.is_none() {
         return;
     }
-    let Ok(source) = source_for(&process.settings) else {
+    let Ok(source) = policy_source::for_settings(&process.settings) else {
         return;
     };
     if !REGISTERED.swap(true, Ordering::AcqRel) {
@@ -114,26 +80,10 @@ pub fn start() {
     // A short process that may be the container's fetcher this interval
     // waits at exit for its first refresh, even if the thread has not been
     // scheduled yet; otherwise its claim would hold the others off for nothing.
-    if FETCH_LIKELY.load(Ordering::Relaxed) {
+    if policy_source::fetch_likely() {
         IN_FLIGHT.store(true, Ordering::Release);
     }
     spawn();
-}
-
-/// The start-up read of a policy file found `text`: the refresher reports
-/// only a change from it.
-pub fn started_with(settings: &Settings, text: String) {
-    if let Ok(source) = source_for(settings) {
-        source.already_delivered(text);
-    }
-}
-
-/// As [`started_with`], for a start-up that took a compiled table of the
-/// policy instead of its text: the table records the text's SHA-256.
-pub fn started_with_sha256(settings: &Settings, sha256_hex: String) {
-    if let Ok(source) = source_for(settings) {
-        source.already_delivered_sha256(sha256_hex);
-    }
 }
 
 /// Called at the top of every hook: starts the refresher after a few hooked
@@ -168,9 +118,8 @@ fn start_after_countdown() {
     };
     // The parent's source may have been locked by its refresher, which did
     // not survive the fork: carry over what it knew into a fresh one.
-    // SAFETY: SOURCE holds null or a leaked, never-freed Source.
-    if let Some(old) = unsafe { SOURCE.load(Ordering::Acquire).as_ref() } {
-        SOURCE.store(Box::into_raw(Box::new(old.for_child())), Ordering::Release);
+    if let Some(old) = policy_source::current() {
+        policy_source::replace(old.for_child());
     }
     spawn();
 }
@@ -200,8 +149,7 @@ fn spawn() {
 }
 
 fn refresher() {
-    // SAFETY: as in `start_after_countdown`.
-    let Some(source) = (unsafe { SOURCE.load(Ordering::Acquire).as_ref() }) else {
+    let Some(source) = policy_source::current() else {
         return;
     };
     let interval = source.config().refresh;
@@ -241,50 +189,4 @@ fn refresher() {
 
 fn compile(text: &str, origin: &str) -> Result<RuleTable, String> {
     compile_str(text, origin).map_err(|d| d.to_string())
-}
-
-/// The process's [`Source`], made on first use from the settings.
-fn source_for(settings: &Settings) -> Result<&'static Source, String> {
-    // SAFETY: as in `start_after_countdown`.
-    if let Some(s) = unsafe { SOURCE.load(Ordering::Acquire).as_ref() } {
-        return Ok(s);
-    }
-    let location = settings
-        .policy
-        .as_deref()
-        .ok_or("no policy location configured")?;
-    let location = Location::parse(location).map_err(|e| e.to_string())?;
-    let mut config = SourceConfig::new(location);
-    config.set_refresh(Duration::from_secs(
-        settings.refresh_seconds.unwrap_or(30).max(1),
-    ));
-    config.cache_dir = Some(PathBuf::from(
-        settings
-            .cache_dir
-            .as_deref()
-            .unwrap_or(ldguard_source::DEFAULT_CACHE_DIR),
-    ));
-    config.ca_file = settings.ca_file.as_deref().map(PathBuf::from);
-    let (token, note) = config::token(settings);
-    if let Some(note) = note {
-        emit::status(&note);
-    }
-    config.token = token;
-    let fresh = Box::into_raw(Box::new(Source::new(config)));
-    match SOURCE.compare_exchange(
-        std::ptr::null_mut(),
-        fresh,
-        Ordering::AcqRel,
-        Ordering::Acquire,
-    ) {
-        // SAFETY: just published; never freed.
-        Ok(_) => Ok(unsafe { &*fresh }),
-        Err(existing) => {
-            // SAFETY: `fresh` was never shared; `existing` is leaked like ours.
-            unsafe {
-                drop(Box::from_raw(fresh));
-                Ok(&*existing)
-            }
-        }
-    }
 }

@@ -156,7 +156,7 @@ fn load_policy(settings: &Settings, program: &[u8]) -> Result<(RuleTable, String
     .flatten()
     {
         if location.starts_with("http://") || location.starts_with("https://") {
-            match crate::refresh::cached_policy(settings, location, program) {
+            match crate::policy_source::cached_policy(settings, location, program) {
                 Ok(found) => return Ok(found),
                 Err(why) => problems.push(why),
             }
@@ -180,7 +180,7 @@ fn load_policy(settings: &Settings, program: &[u8]) -> Result<(RuleTable, String
         // index or hash. Anything wrong with it means parsing, below.
         if let Ok(found) = crate::table_file::load(cache_dir, location, &bytes, program) {
             if is_configured {
-                crate::refresh::started_with_sha256(settings, found.sha256_hex);
+                crate::policy_source::started_with_sha256(settings, found.sha256_hex);
             }
             return Ok((found.table, location.to_owned()));
         }
@@ -201,7 +201,7 @@ fn load_policy(settings: &Settings, program: &[u8]) -> Result<(RuleTable, String
                 // foreign cache directory only costs them the parse).
                 let _ = crate::table_file::store(cache_dir, location, &text, &table, program);
                 if is_configured {
-                    crate::refresh::started_with(settings, text);
+                    crate::policy_source::started_with(settings, text);
                 }
                 return Ok((table, location.to_owned()));
             }

@@ -27,6 +27,8 @@ fn newest_source() -> SystemTime {
         root().join("crates/preload/src"),
         root().join("shim"),
         root().join("crates/policy/src"),
+        root().join("crates/source/src"),
+        root().join("crates/net/src"),
     ];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).unwrap().flatten() {
@@ -66,14 +68,48 @@ fn ensure_built() {
 }
 
 #[test]
+fn the_https_client_is_a_library_of_its_own() {
+    ensure_built();
+    let has = |bytes: &[u8], what: &[u8]| bytes.windows(what.len()).any(|w| w == what);
+    for variant in ["x86_64-linux-gnu", "x86_64-linux-musl"] {
+        let lib = std::fs::read(dist(variant)).unwrap();
+        let net_path = dist(variant).with_file_name("libldguard_net.so");
+        let net = std::fs::read(&net_path).unwrap();
+        // rustls's own source paths (panic locations) are in any build
+        // that links it.
+        assert!(
+            !has(&lib, b"rustls"),
+            "{variant}/libldguard.so holds TLS code"
+        );
+        assert!(
+            has(&net, b"rustls"),
+            "{variant}/libldguard_net.so lacks rustls"
+        );
+        let out = Command::new("objdump")
+            .arg("-T")
+            .arg(&net_path)
+            .output()
+            .unwrap();
+        let exported = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            exported
+                .lines()
+                .any(|l| l.contains(".text") && l.ends_with(" ldguard_net_exchange_v1")),
+            "{exported}"
+        );
+    }
+    glibc_at_most_2_17(&dist("x86_64-linux-gnu").with_file_name("libldguard_net.so"));
+}
+
+#[test]
 fn glibc_build_needs_at_most_glibc_2_17() {
     ensure_built();
     let lib = dist("x86_64-linux-gnu");
-    let out = Command::new("objdump")
-        .arg("-T")
-        .arg(&lib)
-        .output()
-        .unwrap();
+    glibc_at_most_2_17(&lib);
+}
+
+fn glibc_at_most_2_17(lib: &Path) {
+    let out = Command::new("objdump").arg("-T").arg(lib).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     let mut versions: Vec<Vec<u32>> = text
         .split("GLIBC_")
@@ -98,11 +134,7 @@ fn glibc_build_needs_at_most_glibc_2_17() {
         max
     );
 
-    let out = Command::new("objdump")
-        .arg("-p")
-        .arg(&lib)
-        .output()
-        .unwrap();
+    let out = Command::new("objdump").arg("-p").arg(lib).output().unwrap();
     let needed: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.trim().strip_prefix("NEEDED").map(|n| n.trim().to_owned()))
@@ -170,6 +202,30 @@ fn glibc_build_loads_and_enforces() {
         &common::c_program("tiny", &[]),
         "dist-gnu",
     );
+}
+
+#[test]
+fn glibc_2_34_build_needs_neither_libpthread_nor_libdl_and_enforces() {
+    ensure_built();
+    let lib = dist("x86_64-linux-gnu").with_file_name("glibc-2.34/libldguard.so");
+    assert!(lib.is_file(), "scripts/build-lib builds {}", lib.display());
+    let out = Command::new("objdump")
+        .arg("-p")
+        .arg(&lib)
+        .output()
+        .unwrap();
+    let needed: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("NEEDED").map(|n| n.trim().to_owned()))
+        .collect();
+    assert_eq!(
+        needed,
+        ["libc.so.6", "ld-linux-x86-64.so.2"],
+        "{}",
+        lib.display()
+    );
+    // This machine's glibc is newer than 2.34.
+    enforce_with(&lib, &common::c_program("tiny", &[]), "dist-gnu-2.34");
 }
 
 #[test]

@@ -341,6 +341,144 @@ fn server_down_at_start_uses_baked_then_cached_policy() {
     assert_eq!(fx.server.counts().requests, 1);
 }
 
+/// The lines of `/proc/<pid>/maps` that name a file of ours.
+fn ldguard_mappings(maps: &str) -> Vec<&str> {
+    maps.lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .filter(|f| f.contains("libldguard"))
+        .collect()
+}
+
+#[test]
+fn only_a_process_that_fetches_maps_the_https_client() {
+    let fx = Fixture::new("enforce");
+    // Long enough that no process started during the test finds the cache due.
+    fx.config(json!({"refreshSeconds": 60}));
+    // The first process finds no cache, so it fetches: it loads the client.
+    let prober = Prober::start(&fx);
+    prober.wait_for("denied", INTERVAL + SLACK);
+    let maps = std::fs::read_to_string(format!("/proc/{}/maps", prober.pid())).unwrap();
+    let mapped = ldguard_mappings(&maps);
+    assert!(
+        mapped.iter().any(|f| f.ends_with("/libldguard_net.so")),
+        "the fetching process maps the HTTPS client: {mapped:?}"
+    );
+    // A process that lives past its first refresh but finds the cache
+    // fresh never sends a request, so it never maps the client.
+    let out = fx
+        .command(r#"sleep 1.5; cat "/proc/$$/maps"; cat "$SECRET"; exit 0"#)
+        .output()
+        .unwrap();
+    let maps = String::from_utf8_lossy(&out.stdout);
+    let mapped = ldguard_mappings(&maps);
+    assert!(
+        mapped.iter().any(|f| f.ends_with("/libldguard.so")),
+        "{maps}"
+    );
+    assert!(
+        !mapped.iter().any(|f| f.ends_with("/libldguard_net.so")),
+        "a process that did not fetch maps the HTTPS client: {mapped:?}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Permission denied"),
+        "the cached policy is in force"
+    );
+    assert_eq!(fx.server.counts().requests, 1);
+}
+
+#[test]
+fn without_the_https_client_the_baked_policy_stays_and_the_reason_is_recorded() {
+    let fx = Fixture::new("permissive");
+    // The library alone, as in an image built without libldguard_net.so.
+    let alone = fx.path("alone");
+    std::fs::create_dir(&alone).unwrap();
+    std::fs::copy(library(), alone.join("libldguard.so")).unwrap();
+    std::fs::write(fx.path("baked.json"), policy("enforce", fx.dir.path())).unwrap();
+    fx.config(json!({"bakedPolicy": fx.path("baked.json")}));
+    let out = fx
+        .command(r#"cat "$SECRET"; exit $?"#)
+        .env("LD_PRELOAD", alone.join("libldguard.so"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the baked enforce policy denies");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Permission denied"));
+    let meta: Value =
+        serde_json::from_str(&std::fs::read_to_string(fx.path("cache/cache.json")).unwrap())
+            .unwrap();
+    let error = meta["meta"]["lastError"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("libldguard_net.so") && error.contains("cannot be used"),
+        "{meta}"
+    );
+    assert_eq!(fx.server.counts().requests, 0, "nothing was sent");
+}
+
+/// `libldguard.so` and `libldguard_net.so` copied into `DIR/name`, the
+/// client with `net_mode`.
+fn copied_pair(fx: &Fixture, name: &str, net_mode: u32) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = fx.path(name);
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::copy(library(), dir.join("libldguard.so")).unwrap();
+    let net = dir.join("libldguard_net.so");
+    std::fs::copy(library().with_file_name("libldguard_net.so"), &net).unwrap();
+    std::fs::set_permissions(&net, std::fs::Permissions::from_mode(net_mode)).unwrap();
+    dir
+}
+
+/// Runs one short process with `preload` and returns the cache's `lastError`.
+fn last_error_with(fx: &Fixture, preload: &str, cwd: &Path) -> String {
+    let out = fx
+        .command(r#"cat "$SECRET"; exit $?"#)
+        .env("LD_PRELOAD", preload)
+        .current_dir(cwd)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the baked enforce policy denies");
+    let meta: Value =
+        serde_json::from_str(&std::fs::read_to_string(fx.path("cache/cache.json")).unwrap())
+            .unwrap();
+    meta["meta"]["lastError"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn the_https_client_is_loaded_only_from_a_trusted_place() {
+    let fx = Fixture::new("permissive");
+    std::fs::write(fx.path("baked.json"), policy("enforce", fx.dir.path())).unwrap();
+    fx.config(json!({"bakedPolicy": fx.path("baked.json")}));
+
+    // A client anyone in its group could have replaced is not loaded.
+    let writable = copied_pair(&fx, "writable", 0o775);
+    let error = last_error_with(
+        &fx,
+        writable.join("libldguard.so").to_str().unwrap(),
+        fx.dir.path(),
+    );
+    assert!(error.contains("writable by group or others"), "{error}");
+    assert_eq!(fx.server.counts().requests, 0);
+
+    // A library loaded by a relative path does not look for the client:
+    // the working directory would choose the code.
+    std::fs::remove_dir_all(fx.path("cache")).unwrap();
+    let relative = copied_pair(&fx, "relative", 0o755);
+    let error = last_error_with(&fx, "./libldguard.so", &relative);
+    assert!(error.contains("not by an absolute path"), "{error}");
+    assert_eq!(fx.server.counts().requests, 0);
+
+    // The same files, trusted and loaded by an absolute path, fetch.
+    std::fs::remove_dir_all(fx.path("cache")).unwrap();
+    let out = fx
+        .command("/bin/true; exit $?")
+        .env("LD_PRELOAD", relative.join("libldguard.so"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(fx.server.counts().requests, 1);
+}
+
 #[test]
 fn garbage_from_the_server_keeps_the_last_good_policy_and_is_reported_once() {
     let fx = Fixture::new("enforce");

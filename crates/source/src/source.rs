@@ -9,7 +9,7 @@ use std::fmt;
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// How to reach a policy and how often to look again.
@@ -151,11 +151,10 @@ struct ProcessState {
 }
 
 /// A policy source. Cheap to create: nothing touches the network until a
-/// fetch is due, and the TLS set-up happens then.
+/// fetch is due, and the TLS set-up happens then (see `transport`).
 pub struct Source {
     config: SourceConfig,
     cache: Result<CacheDir, Option<CacheError>>,
-    client: OnceLock<Result<HttpClient, String>>,
     state: Mutex<ProcessState>,
     counters: Counters,
 }
@@ -179,7 +178,6 @@ impl Source {
         Source {
             config,
             cache,
-            client: OnceLock::new(),
             state: Mutex::new(ProcessState::default()),
             counters: Counters::default(),
         }
@@ -444,19 +442,12 @@ impl Source {
         meta.retry_at_ms = now.saturating_add(delay.as_millis() as u64);
     }
 
-    fn client(&self) -> Result<&HttpClient, SourceError> {
-        let built = self.client.get_or_init(|| {
-            HttpClient::new(
-                self.config.ca_file.as_deref(),
-                self.config.connect_timeout,
-                self.config.total_timeout,
-            )
-            .map_err(|e| e.to_string())
-        });
-        built.as_ref().map_err(|e| SourceError::Config {
-            what: e.clone(),
-            fix: "fix caFile in the ldguard configuration".to_string(),
-        })
+    fn client(&self) -> HttpClient {
+        HttpClient {
+            ca_file: self.config.ca_file.clone(),
+            connect_timeout: self.config.connect_timeout,
+            total_timeout: self.config.total_timeout,
+        }
     }
 
     /// One request; updates `envelope` with what was learnt.
@@ -474,15 +465,13 @@ impl Source {
             (None, Some(_)) => envelope.meta.etag.clone(),
             (None, None) => None,
         };
-        let fetched = self.client().and_then(|client| {
-            self.counters.requests.fetch_add(1, Ordering::Relaxed);
-            client.get(
-                url,
-                conditional.as_deref(),
-                &self.config.token,
-                self.config.max_policy_bytes,
-            )
-        });
+        self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        let fetched = self.client().get(
+            url,
+            conditional.as_deref(),
+            &self.config.token,
+            self.config.max_policy_bytes,
+        );
         let now = now_ms();
         let (bytes, etag) = match fetched {
             Err(e) => {

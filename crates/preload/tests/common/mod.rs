@@ -35,6 +35,16 @@ pub fn library() -> PathBuf {
         }
         let status = build.status().expect("cargo runs");
         assert!(status.success(), "building libldguard.so failed");
+        // Its HTTPS client, loaded from next to it. A separate build: built
+        // together, cargo would compile the client into libldguard.so too.
+        let mut net = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        net.args(["build", "-q", "-p", "ldguard-net", "--lib"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if release {
+            net.arg("--release");
+        }
+        let status = net.status().expect("cargo runs");
+        assert!(status.success(), "building libldguard_net.so failed");
         let lib = profile_dir.join("libldguard.so");
         assert!(
             lib.is_file(),

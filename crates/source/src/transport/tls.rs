@@ -7,7 +7,7 @@
 //! public HTTPS still works. The optional `caFile` is added on top, for private
 //! policy servers. There is no switch to turn verification off.
 
-use crate::error::SourceError;
+use super::TransportError;
 use rustls::RootCertStore;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 pub(crate) fn client_config(
     ca_file: Option<&Path>,
-) -> Result<Arc<rustls::ClientConfig>, SourceError> {
+) -> Result<Arc<rustls::ClientConfig>, TransportError> {
     let mut roots = RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     for cert in native.certs {
@@ -34,7 +34,7 @@ pub(crate) fn client_config(
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| SourceError::Config {
+        .map_err(|e| TransportError::Config {
             what: format!("TLS set-up failed: {e}"),
             fix: "this is a build problem of libldguard; report it".to_string(),
         })?
@@ -43,8 +43,8 @@ pub(crate) fn client_config(
     Ok(Arc::new(config))
 }
 
-fn add_ca_file(roots: &mut RootCertStore, path: &Path) -> Result<(), SourceError> {
-    let bad = |why: String| SourceError::Config {
+fn add_ca_file(roots: &mut RootCertStore, path: &Path) -> Result<(), TransportError> {
+    let bad = |why: String| TransportError::Config {
         what: format!("caFile {}: {why}", path.display()),
         fix: "point caFile at a PEM file holding the CA certificate(s) of the policy server"
             .to_string(),
