@@ -440,7 +440,7 @@ fn a_foreign_or_newer_database_is_refused() {
     );
 }
 
-/// Aggregates with only a time range read the per-minute counts kept at
+/// Aggregates with only a time range read the per-minute roll-ups kept at
 /// ingest (and count the partial minutes at the ends from the events);
 /// with any other filter they count the events. Both must agree.
 #[test]
