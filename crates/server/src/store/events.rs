@@ -425,3 +425,68 @@ async fn postgres_events(
     .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    /// Concurrent batches land in shared transactions: each fresh key is
+    /// stored once, each repeated key (also inside one group) not at all,
+    /// and the roll-ups count exactly the stored events.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn grouped_batches_are_stored_once_each_with_matching_rollups() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite:{}/db", dir.path().display()))
+            .await
+            .unwrap();
+        let now = crate::store::now_us();
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..40u64 {
+            let store = store.clone();
+            // Keys 0..20, each sent twice at once.
+            let key = format!("k{}", i % 20);
+            tasks.spawn(async move {
+                let rows: Vec<EventRow> = (0..50)
+                    .filter_map(|n| {
+                        EventRow::from_event(crate::bench::event(
+                            (i % 20) * 50 + n,
+                            now - (n as i64) * HOUR_US,
+                        ))
+                    })
+                    .collect();
+                store.insert_events(&key, 0, now, rows).await.unwrap()
+            });
+        }
+        let mut fresh = 0;
+        while let Some(done) = tasks.join_next().await {
+            fresh += u64::from(done.unwrap());
+        }
+        assert_eq!(fresh, 20, "each key stored by exactly one of its two sends");
+        use sqlx::Row;
+        let one = |sql: &str| {
+            let pool = store.pool.clone();
+            let sql = sql.to_string();
+            async move {
+                sqlx::query(&sql)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap()
+                    .try_get::<i64, _>(0)
+                    .unwrap()
+            }
+        };
+        assert_eq!(one("SELECT COUNT(*) FROM events").await, 1000);
+        for unit in ["86400000000", "3600000000", "60000000"] {
+            let sql = format!(
+                "SELECT CAST(SUM(n) AS BIGINT) FROM event_rollup \
+                 WHERE dimension = 'action' AND unit_us = {unit}"
+            );
+            assert_eq!(one(&sql).await, 1000, "unit {unit}");
+        }
+        assert_eq!(
+            one("SELECT CAST(SUM(n) AS BIGINT) FROM event_rollup WHERE dimension = 'rule' AND unit_us = 3600000000 AND action = 'deny'").await,
+            one("SELECT COUNT(*) FROM events WHERE action = 'deny'").await
+        );
+    }
+}
