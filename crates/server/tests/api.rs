@@ -554,6 +554,7 @@ fn aggregates_from_day_and_hour_rollups_equal_counts_of_the_events() {
         ("action", 14400),
         ("rule", 3600),
         ("rule", 86400),
+        ("rule", 100_000_000),
         ("program", 100_000_000),
         ("image", 100_000_000),
     ] {
