@@ -43,20 +43,33 @@ pub fn event(n: u64, time_us: i64) -> Event {
     }
 }
 
+/// Batches in flight at once, so the writer groups them as it groups
+/// concurrent requests.
+const IN_FLIGHT: u64 = 4;
+
 /// Stores `count` events spread evenly over the `days` before now.
 pub async fn load(store: &Store, count: u64, days: u64) -> Result<(), sqlx::Error> {
     let now = now_us();
     let span = (days.max(1) * 86_400_000_000) as i64;
     let step = (span / count.max(1) as i64).max(1);
+    let mut pending = tokio::task::JoinSet::new();
     let mut n = 0;
     while n < count {
+        if pending.len() as u64 >= IN_FLIGHT {
+            if let Some(done) = pending.join_next().await {
+                done.map_err(|e| sqlx::Error::Protocol(e.to_string()))??;
+            }
+        }
         let rows: Vec<EventRow> = (n..(n + BATCH).min(count))
             .filter_map(|i| EventRow::from_event(event(i, now - span + i as i64 * step)))
             .collect();
-        store
-            .insert_events(&format!("bench:{now}:{n}"), 0, now, &rows)
-            .await?;
+        let store = store.clone();
+        let key = format!("bench:{now}:{n}");
+        pending.spawn(async move { store.insert_events(&key, 0, now, rows).await });
         n += BATCH;
+    }
+    while let Some(done) = pending.join_next().await {
+        done.map_err(|e| sqlx::Error::Protocol(e.to_string()))??;
     }
     Ok(())
 }

@@ -89,7 +89,7 @@ async fn retention(store: store::Store, age: Duration) {
         for sql in [
             "DELETE FROM events WHERE time_us < $1",
             "DELETE FROM batches WHERE received_us < $1",
-            "DELETE FROM event_counts WHERE minute_us < $1",
+            "DELETE FROM event_rollup WHERE start_us < $1",
         ] {
             match sqlx::query(sql).bind(cutoff).execute(&store.pool).await {
                 Ok(done) if done.rows_affected() > 0 => {

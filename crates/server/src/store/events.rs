@@ -1,17 +1,28 @@
-//! Event writes: one batch per transaction, through the database's own
-//! driver, with the per-minute counts dashboards read kept in the same
-//! transaction (so a count never disagrees with the stored events).
+//! Event writes. Concurrent batches are grouped by a writer task into one
+//! transaction (SQLite has a single writer anyway, and on PostgreSQL one
+//! commit per group instead of per batch takes the roll-up rows' locks
+//! once); each batch keeps its own idempotency key, so a group stores
+//! every fresh batch whole and skips the ones stored before. If a group
+//! fails, each batch is retried alone, so one batch cannot fail another.
 //!
-//! SQLite: prepared multi-row `INSERT`s on its single writer connection.
-//! PostgreSQL: one `INSERT … SELECT FROM UNNEST(arrays)` per batch, so a
-//! batch of any size is one statement and one round trip.
+//! The roll-ups dashboards read (event counts per day, hour and minute) are
+//! kept in the same transaction, so a count never disagrees with the
+//! stored events.
+//!
+//! SQLite: one `INSERT … SELECT FROM json_each(?)` per batch (a single
+//! bound parameter: SQLite parses the rows itself, where binding thousands
+//! of parameters through sqlx costs more than the insert).
+//! PostgreSQL: one `INSERT … SELECT FROM UNNEST(arrays)` per batch.
 
-use super::{Native, Store};
+use super::Native;
 use ldguard_events::Event;
+use serde::Serialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, Mutex};
 
 /// The columns `/api/v1/events/aggregate` groups by, each counted per
-/// minute in `event_counts` at ingest.
+/// action in `event_rollup` at ingest.
 pub const ROLLUP_DIMENSIONS: [&str; 8] = [
     "action",
     "rule",
@@ -23,8 +34,20 @@ pub const ROLLUP_DIMENSIONS: [&str; 8] = [
     "container",
 ];
 
-/// Microseconds per rollup bucket.
+/// Microseconds per minute.
 pub const MINUTE_US: i64 = 60_000_000;
+/// Microseconds per hour.
+pub const HOUR_US: i64 = 3_600_000_000;
+/// Microseconds per day.
+pub const DAY_US: i64 = 86_400_000_000;
+
+/// The roll-up units, coarsest first, and how many of
+/// [`ROLLUP_DIMENSIONS`] each holds: days and hours all but `container`
+/// (top rules, programs, images over any range), minutes only `action`
+/// (the per-minute chart). Containers come and go by the thousand: counting
+/// them per hour would cost nearly a row per event, so `by=container`
+/// counts the events.
+pub const ROLLUP_UNITS: [(i64, usize); 3] = [(DAY_US, 7), (HOUR_US, 7), (MINUTE_US, 1)];
 
 /// One event as stored: the searched columns and the event's JSON.
 #[derive(Clone, Debug)]
@@ -46,6 +69,34 @@ pub struct EventRow {
     pub message: String,
     /// The event re-serialised (fields this server does not know are gone).
     pub body: String,
+}
+
+/// An event row as the JSON array [`SQLITE_EVENTS`] reads by position.
+struct SqliteRow<'a>(&'a EventRow);
+
+impl Serialize for SqliteRow<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let e = self.0;
+        (
+            e.time_us,
+            &e.container,
+            &e.image,
+            e.pid,
+            &e.program,
+            &e.call,
+            &e.kind,
+            &e.target,
+            &e.action,
+            i64::from(e.enforced),
+            &e.rule,
+            &e.severity,
+            &e.policy,
+            &e.mode,
+            &e.message,
+            &e.body,
+        )
+            .serialize(s)
+    }
 }
 
 impl EventRow {
@@ -89,14 +140,21 @@ impl EventRow {
     }
 }
 
-/// Per-minute counts of a batch, sorted (concurrent transactions that
-/// update the same counters then lock them in one order: no deadlock).
-fn rollup(rows: &[EventRow]) -> BTreeMap<(i64, usize, &str), i64> {
+/// A roll-up row's key: unit, start, dimension, action, value.
+type RollupKey<'a> = (i64, i64, usize, &'a str, &'a str);
+
+/// Counts of the given rows, sorted (concurrent transactions that update
+/// the same counters then lock them in one order: no deadlock).
+fn rollup<'a>(rows: impl Iterator<Item = &'a EventRow>) -> BTreeMap<RollupKey<'a>, i64> {
     let mut counts = BTreeMap::new();
     for r in rows {
-        let minute = r.time_us.div_euclid(MINUTE_US) * MINUTE_US;
-        for d in 0..ROLLUP_DIMENSIONS.len() {
-            *counts.entry((minute, d, r.dimension(d))).or_insert(0) += 1;
+        for (unit, dimensions) in ROLLUP_UNITS {
+            let start = r.time_us.div_euclid(unit) * unit;
+            for d in 0..dimensions {
+                *counts
+                    .entry((unit, start, d, r.action.as_str(), r.dimension(d)))
+                    .or_insert(0) += 1;
+            }
         }
     }
     counts
@@ -108,145 +166,234 @@ const BATCH_SQL: &str = "INSERT INTO batches (batch_key, received_us, events, to
 const EVENT_COLUMNS: &str = "batch_key, time_us, received_us, container, image, pid, program, \
      call, kind, target, action, enforced, rule, severity, policy, mode, message, body";
 
-const COUNTS_CONFLICT: &str =
-    " ON CONFLICT (minute_us, dimension, value) DO UPDATE SET n = event_counts.n + excluded.n";
+const ROLLUP_CONFLICT: &str = " ON CONFLICT (unit_us, dimension, start_us, action, value) \
+     DO UPDATE SET n = event_rollup.n + excluded.n";
 
-/// Rows per SQLite `INSERT` (18 parameters each). Small on purpose: sqlx
-/// binds each parameter after looking up its name, and SQLite finds a name
-/// by a linear walk, so a statement of P parameters costs P² steps — at
-/// 400 rows per statement that walk was 56 % of ingest time (perf).
-const SQLITE_ROWS: usize = 8;
-/// Counter rows per SQLite upsert (4 parameters each), small for the same reason.
-const SQLITE_COUNTS: usize = 32;
+/// Events one group may hold: large enough to amortise a commit, small
+/// enough that a group's transaction stays short.
+const GROUP_EVENTS: usize = 20_000;
 
-/// `$a, $b, …` groups of `width` for `rows` rows.
-fn placeholders(rows: usize, width: usize) -> String {
-    let mut sql = String::with_capacity(rows * width * 5);
-    for row in 0..rows {
-        sql.push_str(if row == 0 { "(" } else { ", (" });
-        for c in 0..width {
-            if c > 0 {
-                sql.push_str(", ");
-            }
-            sql.push('$');
-            sql.push_str(&(row * width + c + 1).to_string());
-        }
-        sql.push(')');
-    }
-    sql
+/// One batch waiting for the writer.
+pub(super) struct Job {
+    key: String,
+    token_id: i64,
+    received_us: i64,
+    rows: Vec<EventRow>,
+    done: oneshot::Sender<Result<bool, sqlx::Error>>,
 }
 
-impl Store {
-    /// Stores a batch of events under `key` in one transaction; `false`
-    /// (and nothing written) when a batch with that key was stored before.
+/// Starts the writer tasks of a store; they end when every sender is gone.
+pub(super) fn spawn_writers(native: &Native) -> mpsc::Sender<Job> {
+    let (send, receive) = mpsc::channel::<Job>(1024);
+    let receive = Arc::new(Mutex::new(receive));
+    // SQLite: one writer is all the database allows. PostgreSQL: two, so
+    // one group is being sent while the other commits.
+    let writers = match native {
+        Native::Sqlite(_) => 1,
+        Native::Postgres(_) => 2,
+    };
+    for _ in 0..writers {
+        tokio::spawn(write_loop(native.clone(), receive.clone()));
+    }
+    send
+}
+
+async fn write_loop(native: Native, receive: Arc<Mutex<mpsc::Receiver<Job>>>) {
+    loop {
+        let group = {
+            let mut receive = receive.lock().await;
+            let Some(first) = receive.recv().await else {
+                return;
+            };
+            let mut events = first.rows.len();
+            let mut group = vec![first];
+            while events < GROUP_EVENTS {
+                match receive.try_recv() {
+                    Ok(job) => {
+                        events += job.rows.len();
+                        group.push(job);
+                    }
+                    Err(_) => break,
+                }
+            }
+            group
+        };
+        match write_group(&native, &group).await {
+            Ok(fresh) => {
+                for (job, fresh) in group.into_iter().zip(fresh) {
+                    let _ = job.done.send(Ok(fresh));
+                }
+            }
+            Err(e) if group.len() == 1 => {
+                if let Some(job) = group.into_iter().next() {
+                    let _ = job.done.send(Err(e));
+                }
+            }
+            Err(_) => {
+                for job in group {
+                    let alone = write_group(&native, std::slice::from_ref(&job))
+                        .await
+                        .map(|fresh| fresh[0]);
+                    let _ = job.done.send(alone);
+                }
+            }
+        }
+    }
+}
+
+impl super::Store {
+    /// Stores a batch of events under `key` in one transaction (shared with
+    /// concurrent batches); `false` (and nothing written) when a batch with
+    /// that key was stored before. Returns once committed.
     pub async fn insert_events(
         &self,
         key: &str,
         token_id: i64,
         received_us: i64,
-        rows: &[EventRow],
+        rows: Vec<EventRow>,
     ) -> Result<bool, sqlx::Error> {
-        match &self.native {
-            Native::Sqlite(pool) => sqlite_insert(pool, key, token_id, received_us, rows).await,
-            Native::Postgres(pool) => postgres_insert(pool, key, token_id, received_us, rows).await,
-        }
+        let (done, result) = oneshot::channel();
+        let job = Job {
+            key: key.to_string(),
+            token_id,
+            received_us,
+            rows,
+            done,
+        };
+        self.writer
+            .send(job)
+            .await
+            .map_err(|_| sqlx::Error::PoolClosed)?;
+        result.await.map_err(|_| sqlx::Error::PoolClosed)?
     }
 }
 
-async fn sqlite_insert(
-    pool: &sqlx::SqlitePool,
-    key: &str,
-    token_id: i64,
-    received: i64,
-    rows: &[EventRow],
-) -> Result<bool, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    let fresh = sqlx::query(BATCH_SQL)
-        .bind(key)
-        .bind(received)
-        .bind(rows.len() as i64)
-        .bind(token_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-        == 1;
-    if !fresh {
-        tx.rollback().await?;
-        return Ok(false);
-    }
-    for chunk in rows.chunks(SQLITE_ROWS) {
-        let sql = format!(
-            "INSERT INTO events ({EVENT_COLUMNS}) VALUES {}",
-            placeholders(chunk.len(), 18)
-        );
-        let mut q = sqlx::query(&sql);
-        for e in chunk {
-            q = q
-                .bind(key)
-                .bind(e.time_us)
-                .bind(received)
-                .bind(e.container.as_deref())
-                .bind(e.image.as_deref())
-                .bind(e.pid)
-                .bind(e.program.as_str())
-                .bind(e.call.as_str())
-                .bind(e.kind.as_str())
-                .bind(e.target.as_deref())
-                .bind(e.action.as_str())
-                .bind(i64::from(e.enforced))
-                .bind(e.rule.as_deref())
-                .bind(e.severity.as_str())
-                .bind(e.policy.as_deref())
-                .bind(e.mode.as_str())
-                .bind(e.message.as_str())
-                .bind(e.body.as_str());
-        }
-        q.execute(&mut *tx).await?;
-    }
-    let counts: Vec<_> = rollup(rows).into_iter().collect();
-    for chunk in counts.chunks(SQLITE_COUNTS) {
-        let sql = format!(
-            "INSERT INTO event_counts (minute_us, dimension, value, n) VALUES {}{COUNTS_CONFLICT}",
-            placeholders(chunk.len(), 4)
-        );
-        let mut q = sqlx::query(&sql);
-        for ((minute, d, value), n) in chunk {
-            q = q
-                .bind(*minute)
-                .bind(ROLLUP_DIMENSIONS[*d])
-                .bind(*value)
-                .bind(*n);
-        }
-        q.execute(&mut *tx).await?;
-    }
-    tx.commit().await?;
-    Ok(true)
+/// Records the batch's key (on a transaction of either database);
+/// `false` when it was stored before.
+macro_rules! claim_batch {
+    ($tx:expr, $job:expr) => {
+        sqlx::query(BATCH_SQL)
+            .bind($job.key.as_str())
+            .bind($job.received_us)
+            .bind($job.rows.len() as i64)
+            .bind($job.token_id)
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected()
+            == 1
+    };
 }
 
-async fn postgres_insert(
-    pool: &sqlx::PgPool,
-    key: &str,
-    token_id: i64,
-    received: i64,
-    rows: &[EventRow],
-) -> Result<bool, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    let fresh = sqlx::query(BATCH_SQL)
-        .bind(key)
-        .bind(received)
-        .bind(rows.len() as i64)
-        .bind(token_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-        == 1;
-    if !fresh {
-        tx.rollback().await?;
-        return Ok(false);
+/// Writes a group in one transaction; which batches were fresh.
+async fn write_group(native: &Native, group: &[Job]) -> Result<Vec<bool>, sqlx::Error> {
+    // Batch keys in one order, so two writers never wait on each other's
+    // keys crosswise.
+    let mut order: Vec<usize> = (0..group.len()).collect();
+    order.sort_by(|a, b| group[*a].key.cmp(&group[*b].key));
+    let mut fresh = vec![false; group.len()];
+    match native {
+        Native::Sqlite(pool) => {
+            let mut tx = pool.begin().await?;
+            for i in order {
+                let job = &group[i];
+                fresh[i] = claim_batch!(tx, job);
+                if fresh[i] {
+                    let rows: Vec<SqliteRow> = job.rows.iter().map(SqliteRow).collect();
+                    let rows = serde_json::to_string(&rows)
+                        .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+                    sqlx::query(SQLITE_EVENTS)
+                        .bind(job.key.as_str())
+                        .bind(job.received_us)
+                        .bind(rows)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            let counts = rollup(fresh_rows(group, &fresh));
+            if !counts.is_empty() {
+                let rows: Vec<(i64, i64, &str, &str, &str, i64)> = counts
+                    .iter()
+                    .map(|(&(unit, start, d, action, value), &n)| {
+                        (unit, start, ROLLUP_DIMENSIONS[d], action, value, n)
+                    })
+                    .collect();
+                let rows =
+                    serde_json::to_string(&rows).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+                sqlx::query(&format!(
+                    "WITH r(v) AS MATERIALIZED (SELECT jsonb(value) FROM json_each($1)) \
+                     INSERT INTO event_rollup (unit_us, start_us, dimension, action, value, n) \
+                     SELECT v ->> 0, v ->> 1, v ->> 2, v ->> 3, v ->> 4, v ->> 5 FROM r \
+                     WHERE true{ROLLUP_CONFLICT}"
+                ))
+                .bind(rows)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+        }
+        Native::Postgres(pool) => {
+            let mut tx = pool.begin().await?;
+            for i in order {
+                let job = &group[i];
+                fresh[i] = claim_batch!(tx, job);
+                if fresh[i] {
+                    postgres_events(&mut tx, job).await?;
+                }
+            }
+            let counts = rollup(fresh_rows(group, &fresh));
+            if !counts.is_empty() {
+                let units: Vec<i64> = counts.keys().map(|k| k.0).collect();
+                let starts: Vec<i64> = counts.keys().map(|k| k.1).collect();
+                let dims: Vec<&str> = counts.keys().map(|k| ROLLUP_DIMENSIONS[k.2]).collect();
+                let actions: Vec<&str> = counts.keys().map(|k| k.3).collect();
+                let values: Vec<&str> = counts.keys().map(|k| k.4).collect();
+                let ns: Vec<i64> = counts.values().copied().collect();
+                sqlx::query(&format!(
+                    "INSERT INTO event_rollup (unit_us, start_us, dimension, action, value, n) \
+                     SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], \
+                     $5::text[], $6::bigint[]){ROLLUP_CONFLICT}"
+                ))
+                .bind(units)
+                .bind(starts)
+                .bind(dims)
+                .bind(actions)
+                .bind(values)
+                .bind(ns)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+        }
     }
+    Ok(fresh)
+}
+
+fn fresh_rows<'a>(group: &'a [Job], fresh: &'a [bool]) -> impl Iterator<Item = &'a EventRow> {
+    group
+        .iter()
+        .zip(fresh)
+        .filter(|(_, f)| **f)
+        .flat_map(|(job, _)| job.rows.iter())
+}
+
+/// Reads each row of a batch (a JSON array, see [`SqliteRow`]) by
+/// position. Each row is turned into JSONB once, in a materialised table:
+/// `json_each` hands a row over as text, which each `->>` would parse again.
+const SQLITE_EVENTS: &str = "WITH r(v) AS MATERIALIZED (SELECT jsonb(value) FROM json_each($3)) \
+     INSERT INTO events (batch_key, time_us, received_us, container, \
+     image, pid, program, call, kind, target, action, enforced, rule, severity, policy, mode, \
+     message, body) SELECT $1, v ->> 0, $2, v ->> 1, v ->> 2, v ->> 3, v ->> 4, v ->> 5, \
+     v ->> 6, v ->> 7, v ->> 8, v ->> 9, v ->> 10, v ->> 11, v ->> 12, v ->> 13, v ->> 14, \
+     v ->> 15 FROM r";
+
+async fn postgres_events(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    job: &Job,
+) -> Result<(), sqlx::Error> {
     fn column<'a, T>(rows: &'a [EventRow], f: impl Fn(&'a EventRow) -> T) -> Vec<T> {
         rows.iter().map(f).collect()
     }
+    let rows = &job.rows;
     sqlx::query(&format!(
         "INSERT INTO events ({EVENT_COLUMNS}) SELECT $1, t.time_us, $2, t.container, t.image, \
          t.pid, t.program, t.call, t.kind, t.target, t.action, t.enforced, t.rule, t.severity, \
@@ -256,8 +403,8 @@ async fn postgres_insert(
          $18::text[]) AS t(time_us, container, image, pid, program, call, kind, target, action, \
          enforced, rule, severity, policy, mode, message, body)"
     ))
-    .bind(key)
-    .bind(received)
+    .bind(job.key.as_str())
+    .bind(job.received_us)
     .bind(column(rows, |e| e.time_us))
     .bind(column(rows, |e| e.container.as_deref()))
     .bind(column(rows, |e| e.image.as_deref()))
@@ -274,23 +421,72 @@ async fn postgres_insert(
     .bind(column(rows, |e| e.mode.as_str()))
     .bind(column(rows, |e| e.message.as_str()))
     .bind(column(rows, |e| e.body.as_str()))
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
-    let counts = rollup(rows);
-    let minutes: Vec<i64> = counts.keys().map(|k| k.0).collect();
-    let dims: Vec<&str> = counts.keys().map(|k| ROLLUP_DIMENSIONS[k.1]).collect();
-    let values: Vec<&str> = counts.keys().map(|k| k.2).collect();
-    let ns: Vec<i64> = counts.values().copied().collect();
-    sqlx::query(&format!(
-        "INSERT INTO event_counts (minute_us, dimension, value, n) \
-         SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::bigint[]){COUNTS_CONFLICT}"
-    ))
-    .bind(minutes)
-    .bind(dims)
-    .bind(values)
-    .bind(ns)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(true)
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    /// Concurrent batches land in shared transactions: each fresh key is
+    /// stored once, each repeated key (also inside one group) not at all,
+    /// and the roll-ups count exactly the stored events.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn grouped_batches_are_stored_once_each_with_matching_rollups() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite:{}/db", dir.path().display()))
+            .await
+            .unwrap();
+        let now = crate::store::now_us();
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..40u64 {
+            let store = store.clone();
+            // Keys 0..20, each sent twice at once.
+            let key = format!("k{}", i % 20);
+            tasks.spawn(async move {
+                let rows: Vec<EventRow> = (0..50)
+                    .filter_map(|n| {
+                        EventRow::from_event(crate::bench::event(
+                            (i % 20) * 50 + n,
+                            now - (n as i64) * HOUR_US,
+                        ))
+                    })
+                    .collect();
+                store.insert_events(&key, 0, now, rows).await.unwrap()
+            });
+        }
+        let mut fresh = 0;
+        while let Some(done) = tasks.join_next().await {
+            fresh += u64::from(done.unwrap());
+        }
+        assert_eq!(fresh, 20, "each key stored by exactly one of its two sends");
+        use sqlx::Row;
+        let one = |sql: &str| {
+            let pool = store.pool.clone();
+            let sql = sql.to_string();
+            async move {
+                sqlx::query(&sql)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap()
+                    .try_get::<i64, _>(0)
+                    .unwrap()
+            }
+        };
+        assert_eq!(one("SELECT COUNT(*) FROM events").await, 1000);
+        for unit in ["86400000000", "3600000000", "60000000"] {
+            let sql = format!(
+                "SELECT CAST(SUM(n) AS BIGINT) FROM event_rollup \
+                 WHERE dimension = 'action' AND unit_us = {unit}"
+            );
+            assert_eq!(one(&sql).await, 1000, "unit {unit}");
+        }
+        assert_eq!(
+            one("SELECT CAST(SUM(n) AS BIGINT) FROM event_rollup WHERE dimension = 'rule' AND unit_us = 3600000000 AND action = 'deny'").await,
+            one("SELECT COUNT(*) FROM events WHERE action = 'deny'").await
+        );
+    }
 }

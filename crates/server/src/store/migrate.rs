@@ -29,6 +29,29 @@ struct Migration {
 pub const SEARCH_TEXT: &str =
     "program || ' ' || COALESCE(target, '') || ' ' || COALESCE(rule, '') || ' ' || message";
 
+/// Fills `event_rollup` from the stored events (migration 3).
+macro_rules! rollup_backfill {
+    () => {
+        r#"INSERT INTO event_rollup (unit_us, start_us, dimension, action, value, n) SELECT 86400000000, (time_us / 86400000000) * 86400000000, 'action', action, action, COUNT(*) FROM events GROUP BY 2, 4, 5;
+INSERT INTO event_rollup (unit_us, start_us, dimension, action, value, n) SELECT 86400000000, (time_us / 86400000000) * 86400000000, 'rule', action, COALESCE(rule, ''), COUNT(*) FROM events GROUP BY 2, 4, 5;
+INSERT INTO event_rollup (unit_us, start_us, dimension, action, value, n) SELECT 86400000000, (time_us / 86400000000) * 86400000000, 'image', action, COALESCE(image, ''), COUNT(*) FROM events GROUP BY 2, 4, 5;
+INSERT INTO event_rollup (unit_us, start_us, dimension, action, value, n) SELECT 86400000000, (time_us / 86400000000) * 86400000000, 'program', action, program, COUNT(*) FROM events GROUP BY 2, 4, 5;
+INSERT INTO event_rollup (unit_us, start_us, dimension, action, value, n) SELECT 86400000000, (time_us / 86400000000) * 86400000000, 'kind', action, kind, COUNT(*) FROM events GROUP BY 2, 4, 5;
+INSERT INTO event_rollup (unit_us, start_us, dimension, action, value, n) SELECT 86400000000, (time_us / 86400000000) * 86400000000, 'severity', action, severity, COUNT(*) FROM events GROUP BY 2, 4, 5;
+INSERT INTO event_rollup (unit_us, start_us, dimension, action, value, n) SELECT 86400000000, (time_us / 86400000000) * 86400000000, 'call', action, call, COUNT(*) FROM events GROUP BY 2, 4, 5;
+INSERT INTO event_rollup (unit_us, start_us, dimension, action, value, n) SELECT 3600000000, (time_us / 3600000000) * 3600000000, 'action', action, action, COUNT(*) FROM events GROUP BY 2, 4, 5;
+INSERT INTO event_rollup (unit_us, start_us, dimension, action, value, n) SELECT 3600000000, (time_us / 3600000000) * 3600000000, 'rule', action, COALESCE(rule, ''), COUNT(*) FROM events GROUP BY 2, 4, 5;
+INSERT INTO event_rollup (unit_us, start_us, dimension, action, value, n) SELECT 3600000000, (time_us / 3600000000) * 3600000000, 'image', action, COALESCE(image, ''), COUNT(*) FROM events GROUP BY 2, 4, 5;
+INSERT INTO event_rollup (unit_us, start_us, dimension, action, value, n) SELECT 3600000000, (time_us / 3600000000) * 3600000000, 'program', action, program, COUNT(*) FROM events GROUP BY 2, 4, 5;
+INSERT INTO event_rollup (unit_us, start_us, dimension, action, value, n) SELECT 3600000000, (time_us / 3600000000) * 3600000000, 'kind', action, kind, COUNT(*) FROM events GROUP BY 2, 4, 5;
+INSERT INTO event_rollup (unit_us, start_us, dimension, action, value, n) SELECT 3600000000, (time_us / 3600000000) * 3600000000, 'severity', action, severity, COUNT(*) FROM events GROUP BY 2, 4, 5;
+INSERT INTO event_rollup (unit_us, start_us, dimension, action, value, n) SELECT 3600000000, (time_us / 3600000000) * 3600000000, 'call', action, call, COUNT(*) FROM events GROUP BY 2, 4, 5;
+INSERT INTO event_rollup (unit_us, start_us, dimension, action, value, n) SELECT 60000000, (time_us / 60000000) * 60000000, 'action', action, action, COUNT(*) FROM events GROUP BY 2, 4, 5;
+DROP TABLE event_counts;
+"#
+    };
+}
+
 /// Each migration, in order; `{id}` and `{search_text}` are replaced.
 const MIGRATIONS: &[Migration] = &[
     // 1: tokens, policies, assignments, events.
@@ -137,6 +160,62 @@ CREATE TRIGGER events_fts_delete AFTER DELETE ON events BEGIN DELETE FROM events
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 CREATE INDEX events_text_trgm ON events USING gin ((LOWER({search_text})) gin_trgm_ops);
 "#,
+    },
+    // 3: roll-ups per day and hour of each dimension but the container,
+    // and per minute of the action, each split by action, replace the
+    // per-minute counts:
+    // top rules over 30 days read ~30 day rows per rule instead of one row
+    // per minute, and "denials by rule / program / image" (the dashboard's
+    // tables) no longer count events. Kept at ingest; filled here from the
+    // stored events. The instrumentation jobs' table, created on first use
+    // before, becomes part of the schema.
+    Migration {
+        both: r#"
+CREATE TABLE IF NOT EXISTS instrument_jobs (
+    id {id},
+    image TEXT NOT NULL,
+    policy TEXT NOT NULL,
+    destination TEXT,
+    state TEXT NOT NULL,
+    worker TEXT,
+    lease_until_us BIGINT NOT NULL,
+    attempts BIGINT NOT NULL,
+    progress TEXT NOT NULL,
+    digest TEXT,
+    error TEXT,
+    created_us BIGINT NOT NULL,
+    updated_us BIGINT NOT NULL
+);
+"#,
+        // SQLite: the table is its primary key's B-tree (no rowid copy).
+        sqlite: concat!(
+            r#"
+CREATE TABLE event_rollup (
+    unit_us BIGINT NOT NULL,
+    start_us BIGINT NOT NULL,
+    dimension TEXT NOT NULL,
+    action TEXT NOT NULL,
+    value TEXT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (unit_us, dimension, start_us, action, value)
+) WITHOUT ROWID;
+"#,
+            rollup_backfill!()
+        ),
+        postgres: concat!(
+            r#"
+CREATE TABLE event_rollup (
+    unit_us BIGINT NOT NULL,
+    start_us BIGINT NOT NULL,
+    dimension TEXT NOT NULL,
+    action TEXT NOT NULL,
+    value TEXT NOT NULL,
+    n BIGINT NOT NULL,
+    PRIMARY KEY (unit_us, dimension, start_us, action, value)
+);
+"#,
+            rollup_backfill!()
+        ),
     },
 ];
 

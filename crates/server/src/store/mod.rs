@@ -16,7 +16,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub use events::{EventRow, MINUTE_US, ROLLUP_DIMENSIONS};
+pub use events::{EventRow, DAY_US, HOUR_US, MINUTE_US, ROLLUP_DIMENSIONS, ROLLUP_UNITS};
 pub use migrate::{MigrateError, SCHEMA_VERSION, SEARCH_TEXT};
 
 /// Which database a URL names.
@@ -31,10 +31,11 @@ pub enum Backend {
 pub struct Store {
     pub pool: AnyPool,
     pub backend: Backend,
-    /// The database's own driver, for event writes: sqlx's `Any` layer
-    /// converts every bound value and cannot bind arrays, which made it the
-    /// ingest bottleneck (see BENCHMARKS.md).
-    native: Native,
+    /// The event writer tasks' queue (see `events`). They write through
+    /// the database's own driver: sqlx's `Any` layer converts every bound
+    /// value and cannot bind arrays, which made it the ingest bottleneck
+    /// (see BENCHMARKS.md).
+    writer: tokio::sync::mpsc::Sender<events::Job>,
 }
 
 #[derive(Clone, Debug)]
@@ -106,10 +107,11 @@ impl Store {
                     .map_err(cannot)?,
             )
         };
+        let writer = events::spawn_writers(&native);
         Ok(Store {
             pool,
             backend,
-            native,
+            writer,
         })
     }
 

@@ -73,7 +73,7 @@ pub async fn ingest(
     let started = std::time::Instant::now();
     let stored = state
         .store
-        .insert_events(&key, caller.token_id, now_us(), &rows)
+        .insert_events(&key, caller.token_id, now_us(), rows)
         .await;
     state
         .metrics

@@ -2,7 +2,7 @@
 
 use super::parse_instant;
 use crate::api::{ApiError, ApiResult, AppStateRef};
-use crate::store::{col, now_us, Backend, MINUTE_US, SEARCH_TEXT};
+use crate::store::{col, now_us, Backend, ROLLUP_DIMENSIONS, ROLLUP_UNITS, SEARCH_TEXT};
 use crate::tokens::{Caller, Role};
 use axum::extract::{Path, Query};
 use axum::Json;
@@ -111,15 +111,15 @@ impl Filter {
         Ok(w)
     }
 
-    /// Only the time range is given: the per-minute counts can answer.
-    fn only_time(&self) -> bool {
+    /// Only the time range and the action are given: the roll-ups, which
+    /// count per action, can answer.
+    fn rollup_answers(&self) -> bool {
         [
             &self.image,
             &self.container,
             &self.program,
             &self.call,
             &self.kind,
-            &self.action,
             &self.rule,
             &self.severity,
             &self.q,
@@ -147,20 +147,14 @@ impl Filter {
 
     /// Adds this filter's conditions to `w` (the free text too if `text`).
     fn push_into(&self, w: &mut Where, text: bool) -> ApiResult<()> {
-        let now = now_us();
-        let instant = |name: &str, text: &str| {
-            parse_instant(text, now).ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "{name}={text:?}: expected RFC 3339 UTC (2026-11-23T06:30:00Z), Unix seconds, or an age like 15m, 2h, 7d"
-                ))
-            })
-        };
-        if let Some(t) = &self.from {
-            w.push("time_us >= ?", Param::Int(instant("from", t)?));
-        }
-        if let Some(t) = &self.to {
-            w.push("time_us < ?", Param::Int(instant("to", t)?));
-        }
+        let (from, to) = self.range()?;
+        push_time(w, from, to);
+        self.push_fields(w, text);
+        Ok(())
+    }
+
+    /// Adds the conditions other than the time range.
+    fn push_fields(&self, w: &mut Where, text: bool) {
         for (column, value) in [
             ("image", &self.image),
             ("container", &self.container),
@@ -179,7 +173,16 @@ impl Filter {
             let (clause, param) = text_clause(q);
             w.push(&clause, param);
         }
-        Ok(())
+    }
+}
+
+/// Adds `from <= time_us < to` (each end if given).
+fn push_time(w: &mut Where, from: Option<i64>, to: Option<i64>) {
+    if let Some(from) = from {
+        w.push("time_us >= ?", Param::Int(from));
+    }
+    if let Some(to) = to {
+        w.push("time_us < ?", Param::Int(to));
     }
 }
 
@@ -402,7 +405,7 @@ pub async fn aggregate(
     let pool = &state.store.pool;
     let started = std::time::Instant::now();
     // Counts per (bucket start, value); an absent value is "" in the
-    // per-minute counts and NULL in the events: both become null.
+    // roll-ups and NULL in the events: both become null.
     let mut counts: BTreeMap<(i64, Option<String>), i64> = BTreeMap::new();
     let mut add = |rows: Vec<sqlx::any::AnyRow>| -> Result<(), sqlx::Error> {
         for r in &rows {
@@ -411,50 +414,48 @@ pub async fn aggregate(
         }
         Ok(())
     };
-    let raw = |w: &Where| {
-        format!(
-            "SELECT (time_us / {bucket}) * {bucket} AS bucket, {column} AS value, COUNT(*) AS n \
-             FROM events{} GROUP BY bucket, value",
-            w.sql
-        )
-    };
     let (from, to) = q.filter.range()?;
-    // Whole minutes inside the range.
-    let first = from.map(|f| (f + MINUTE_US - 1).div_euclid(MINUTE_US) * MINUTE_US);
-    let end = to.map(|t| t.div_euclid(MINUTE_US) * MINUTE_US);
-    let whole_minutes = match (first, end) {
-        (Some(a), Some(b)) => a < b,
-        _ => true,
-    };
-    if q.filter.only_time() && bucket % MINUTE_US == 0 && whole_minutes {
-        let mut w = Where::new();
-        w.push("dimension = ?", Param::Text(column.to_string()));
-        if let Some(a) = first {
-            w.push("minute_us >= ?", Param::Int(a));
-        }
-        if let Some(b) = end {
-            w.push("minute_us < ?", Param::Int(b));
-        }
-        let sql = format!(
-            "SELECT (minute_us / {bucket}) * {bucket} AS bucket, value, CAST(SUM(n) AS BIGINT) AS n \
-             FROM event_counts{} GROUP BY bucket, value",
-            w.sql
-        );
-        add(w.bind(sqlx::query(&sql)).fetch_all(pool).await?)?;
-        // The partial minutes at the ends, from the events themselves.
-        for (start, stop) in [(from, first), (end, to)] {
-            if let (Some(start), Some(stop)) = (start, stop) {
-                if start < stop {
-                    let mut w = Where::new();
-                    w.push("time_us >= ?", Param::Int(start));
-                    w.push("time_us < ?", Param::Int(stop));
-                    add(w.bind(sqlx::query(&raw(&w))).fetch_all(pool).await?)?;
-                }
-            }
-        }
+    let pieces = if q.filter.rollup_answers() {
+        let dimension = ROLLUP_DIMENSIONS
+            .iter()
+            .position(|d| d == column)
+            .unwrap_or(usize::MAX);
+        pieces(from, to, bucket, dimension, now_us())
     } else {
-        let w = q.filter.to_where()?;
-        add(w.bind(sqlx::query(&raw(&w))).fetch_all(pool).await?)?;
+        vec![Piece::Events { from, to }]
+    };
+    for piece in pieces {
+        let mut w = Where::new();
+        let sql = match piece {
+            Piece::Rollup { unit, from, to } => {
+                w.push("unit_us = ?", Param::Int(unit));
+                w.push("dimension = ?", Param::Text(column.to_string()));
+                if let Some(from) = from {
+                    w.push("start_us >= ?", Param::Int(from));
+                }
+                if let Some(to) = to {
+                    w.push("start_us < ?", Param::Int(to));
+                }
+                if let Some(action) = &q.filter.action {
+                    w.push("action = ?", Param::Text(action.clone()));
+                }
+                format!(
+                    "SELECT (start_us / {bucket}) * {bucket} AS bucket, value, \
+                     CAST(SUM(n) AS BIGINT) AS n FROM event_rollup{} GROUP BY bucket, value",
+                    w.sql
+                )
+            }
+            Piece::Events { from, to } => {
+                push_time(&mut w, from, to);
+                q.filter.push_fields(&mut w, true);
+                format!(
+                    "SELECT (time_us / {bucket}) * {bucket} AS bucket, {column} AS value, \
+                     COUNT(*) AS n FROM events{} GROUP BY bucket, value",
+                    w.sql
+                )
+            }
+        };
+        add(w.bind(sqlx::query(&sql)).fetch_all(pool).await?)?;
     }
     state
         .metrics
@@ -473,4 +474,202 @@ pub async fn aggregate(
     Ok(Json(
         json!({"by": column, "bucket_seconds": bucket / 1_000_000, "counts": out}),
     ))
+}
+
+/// A part of an aggregate's time range, read from one roll-up unit or
+/// from the events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Piece {
+    /// The `unit` rows starting in `[from, to)`.
+    Rollup {
+        unit: i64,
+        from: Option<i64>,
+        to: Option<i64>,
+    },
+    /// The events in `[from, to)`.
+    Events { from: Option<i64>, to: Option<i64> },
+}
+
+/// At most this many bucket boundaries inside a range are worth splitting
+/// it at, so that units which do not divide the bucket still serve it.
+const MAX_SPLITS: i64 = 4;
+
+/// How to count `[from, to)` in buckets of `bucket` µs by the
+/// dimension numbered `dimension`: the coarsest roll-up units that fit
+/// whole inside the range and inside one bucket, finer ones at the ends,
+/// the events for what no unit covers.
+fn pieces(
+    from: Option<i64>,
+    to: Option<i64>,
+    bucket: i64,
+    dimension: usize,
+    now: i64,
+) -> Vec<Piece> {
+    let held: Vec<i64> = ROLLUP_UNITS
+        .iter()
+        .filter(|(_, dimensions)| dimension < *dimensions)
+        .map(|(unit, _)| *unit)
+        .collect();
+    let mut out = Vec::new();
+    // A unit always lies inside one bucket when it divides the bucket;
+    // otherwise only if the range is cut at the bucket boundaries, which
+    // is worth it when there are few (e.g. "totals" in one huge bucket).
+    let dividing: Vec<i64> = held.iter().copied().filter(|u| bucket % u == 0).collect();
+    if dividing.len() < held.len() {
+        if let Some(start) = from {
+            let end = to.unwrap_or(now).max(start);
+            let first = (start.div_euclid(bucket) + 1) * bucket;
+            let splits = if first >= end {
+                0
+            } else {
+                (end - first) / bucket + 1
+            };
+            if splits <= MAX_SPLITS {
+                let mut cut = from;
+                for i in 0..splits {
+                    let at = Some(first + i * bucket);
+                    cover(cut, at, &held, &mut out);
+                    cut = at;
+                }
+                // Past `now` a unit could straddle the next boundary: only
+                // events dated in the future, counted in their unit's bucket.
+                cover(cut, to, &held, &mut out);
+                return out;
+            }
+        }
+    }
+    cover(from, to, &dividing, &mut out);
+    out
+}
+
+/// Adds the pieces of `[from, to)` from `units` (coarsest first), then events.
+fn cover(from: Option<i64>, to: Option<i64>, units: &[i64], out: &mut Vec<Piece>) {
+    if let (Some(a), Some(b)) = (from, to) {
+        if a >= b {
+            return;
+        }
+    }
+    let Some((&unit, finer)) = units.split_first() else {
+        out.push(Piece::Events { from, to });
+        return;
+    };
+    let first = from.map(|f| (f + unit - 1).div_euclid(unit) * unit);
+    let end = to.map(|t| t.div_euclid(unit) * unit);
+    if let (Some(a), Some(b)) = (first, end) {
+        if a >= b {
+            cover(from, to, finer, out);
+            return;
+        }
+    }
+    out.push(Piece::Rollup {
+        unit,
+        from: first,
+        to: end,
+    });
+    if let (Some(f), Some(a)) = (from, first) {
+        cover(Some(f), Some(a), finer, out);
+    }
+    if let (Some(b), Some(t)) = (end, to) {
+        cover(Some(b), Some(t), finer, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{DAY_US, HOUR_US, MINUTE_US};
+
+    #[test]
+    fn ranges_are_cut_into_days_hours_minutes_and_events() {
+        let day = 20_000 * DAY_US;
+        // 30 days back from 10:30:15 of a day, by rule in one 30-day bucket.
+        let now = day + 10 * HOUR_US + 30 * MINUTE_US + 15_000_000;
+        let from = now - 30 * DAY_US;
+        let got = pieces(Some(from), None, 30 * DAY_US, 1, now);
+        assert_eq!(
+            got,
+            vec![
+                Piece::Rollup {
+                    unit: DAY_US,
+                    from: Some(day - 29 * DAY_US),
+                    to: None
+                },
+                Piece::Rollup {
+                    unit: HOUR_US,
+                    from: Some(day - 30 * DAY_US + 11 * HOUR_US),
+                    to: Some(day - 29 * DAY_US)
+                },
+                Piece::Events {
+                    from: Some(from),
+                    to: Some(day - 30 * DAY_US + 11 * HOUR_US)
+                },
+            ]
+        );
+        // By action per 30 minutes: minutes (hours and days do not divide
+        // the bucket and there are many boundaries), events for the seconds.
+        let got = pieces(Some(now - DAY_US), None, 1_800_000_000, 0, now);
+        assert_eq!(
+            got,
+            vec![
+                Piece::Rollup {
+                    unit: MINUTE_US,
+                    from: Some(now - DAY_US + 45_000_000),
+                    to: None
+                },
+                Piece::Events {
+                    from: Some(now - DAY_US),
+                    to: Some(now - DAY_US + 45_000_000)
+                },
+            ]
+        );
+        // By rule per 30 minutes: no unit serves it, the events do.
+        let got = pieces(Some(now - DAY_US), None, 1_800_000_000, 1, now);
+        assert_eq!(
+            got,
+            vec![Piece::Events {
+                from: Some(now - DAY_US),
+                to: None
+            }]
+        );
+        // A bucket no unit divides but with one boundary inside the range:
+        // cut there, each side served by the units.
+        let bucket = 7 * DAY_US + 1;
+        let boundary = (now.div_euclid(bucket)) * bucket;
+        let got = pieces(
+            Some(boundary - 2 * DAY_US),
+            Some(boundary + 2 * DAY_US),
+            bucket,
+            1,
+            now,
+        );
+        let rows = |p: &Piece| match *p {
+            Piece::Rollup {
+                from: Some(a),
+                to: Some(b),
+                ..
+            }
+            | Piece::Events {
+                from: Some(a),
+                to: Some(b),
+            } => (a, b),
+            _ => panic!("unbounded piece {p:?}"),
+        };
+        let mut spans: Vec<(i64, i64)> = got.iter().map(rows).collect();
+        spans.sort();
+        assert_eq!(spans.first().unwrap().0, boundary - 2 * DAY_US);
+        assert_eq!(spans.last().unwrap().1, boundary + 2 * DAY_US);
+        for pair in spans.windows(2) {
+            assert_eq!(pair[0].1, pair[1].0, "pieces tile the range: {got:?}");
+        }
+        for p in &got {
+            let (a, b) = rows(p);
+            assert!(
+                b <= boundary || a >= boundary,
+                "{p:?} straddles the bucket boundary"
+            );
+        }
+        assert!(got
+            .iter()
+            .any(|p| matches!(p, Piece::Rollup { unit, .. } if *unit == DAY_US)));
+    }
 }
