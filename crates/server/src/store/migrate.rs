@@ -138,6 +138,22 @@ CREATE EXTENSION IF NOT EXISTS pg_trgm;
 CREATE INDEX events_text_trgm ON events USING gin ((LOWER({search_text})) gin_trgm_ops);
 "#,
     },
+    // 3: forwarding. One row per sink: the last event id it delivered and
+    // a lease (holder, expiry), so one server process at a time forwards to
+    // a sink and a restart resumes where delivery stopped.
+    Migration {
+        both: r#"
+CREATE TABLE forward_cursors (
+    sink TEXT PRIMARY KEY,
+    last_id BIGINT NOT NULL,
+    holder TEXT NOT NULL,
+    lease_until_us BIGINT NOT NULL,
+    updated_us BIGINT NOT NULL
+);
+"#,
+        sqlite: "",
+        postgres: "",
+    },
 ];
 
 #[derive(Debug)]
