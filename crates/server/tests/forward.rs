@@ -168,10 +168,31 @@ fn otlp_receiver_decodes_every_mapped_field_and_gets_every_event_after_an_outage
             "1",
         ],
     );
-    post(&server, &fx.agent, &[full_event(0)]);
-    wait_until(Duration::from_secs(20), "the first record", || {
-        !otlp_records(&inbox).is_empty()
+    let file_event = json!({
+        "time": "2026-11-23T06:30:01Z", "image": "shop/api@sha256:ab", "pid": 8, "ppid": 1,
+        "uid": 0, "program": "/bin/cat", "call": "openat", "kind": "file", "target": "/srv/link",
+        "resolved": "/srv/real", "action": "allow", "enforced": false, "severity": "info",
+        "mode": "permissive", "dropped": 3, "message": "file-event"
     });
+    post(&server, &fx.agent, &[full_event(0), file_event]);
+    wait_until(Duration::from_secs(20), "the first records", || {
+        otlp_records(&inbox).len() >= 2
+    });
+    let (resource, record) = otlp_records(&inbox).remove(1);
+    assert!(!resource.contains_key("container.id"));
+    assert_eq!(resource["container.image.name"], s("shop/api"));
+    let Otel::ArrayValue(digests) = &resource["container.image.repo_digests"] else {
+        panic!("digests: {resource:?}");
+    };
+    assert_eq!(digests.values[0].value, Some(s("shop/api@sha256:ab")));
+    assert_eq!(record.severity_number, 9, "info is INFO");
+    let a = attrs(&record.attributes);
+    assert_eq!(a["file.path"], s("/srv/real"));
+    assert_eq!(a["ldguard.target"], s("/srv/link"));
+    assert_eq!(a["ldguard.resolved"], s("/srv/real"));
+    assert_eq!(a["ldguard.dropped"], Otel::IntValue(3));
+    assert_eq!(a["ldguard.enforced"], Otel::BoolValue(false));
+    assert!(!a.contains_key("rule.name") && !a.contains_key("ldguard.behavior"));
     let first = &inbox.requests()[0];
     assert_eq!(first.header("authorization"), Some("Bearer otlp-secret"));
     let (resource, record) = otlp_records(&inbox).remove(0);
@@ -248,8 +269,8 @@ fn otlp_receiver_decodes_every_mapped_field_and_gets_every_event_after_an_outage
     assert!(metric(&server, "ldguard_forward_lag_events{sink=\"otlp\"}") >= 200.0);
     // Back up on the same port: every event arrives.
     let _receiver = Receiver::start_on(port, None, inbox.handler());
-    wait_until(Duration::from_secs(30), "all 201 records", || {
-        otlp_records(&inbox).len() >= 201
+    wait_until(Duration::from_secs(30), "all 202 records", || {
+        otlp_records(&inbox).len() >= 202
     });
     let records = otlp_records(&inbox);
     let mut messages: Vec<String> = records
@@ -261,7 +282,7 @@ fn otlp_receiver_decodes_every_mapped_field_and_gets_every_event_after_an_outage
         .collect();
     messages.sort();
     messages.dedup();
-    assert_eq!(messages.len(), 201, "every event arrived");
+    assert_eq!(messages.len(), 202, "every event arrived");
     let uids: std::collections::BTreeSet<String> = records
         .iter()
         .map(|(_, r)| match &attrs(&r.attributes)["log.record.uid"] {
@@ -271,7 +292,7 @@ fn otlp_receiver_decodes_every_mapped_field_and_gets_every_event_after_an_outage
         .collect();
     assert_eq!(
         uids.len(),
-        201,
+        202,
         "one uid per event, the key to drop redeliveries"
     );
     wait_until(Duration::from_secs(10), "lag back to 0", || {
@@ -282,7 +303,7 @@ fn otlp_receiver_decodes_every_mapped_field_and_gets_every_event_after_an_outage
             &server,
             "ldguard_forward_events_total{sink=\"otlp\",outcome=\"delivered\"}"
         ),
-        201.0
+        202.0
     );
     let _ = fx.viewer;
 }
@@ -469,10 +490,11 @@ fn two_servers_on_one_database_forward_through_one_lease() {
     });
     assert_eq!(webhook_events(&inbox, b"hook-key-2").len(), 20, "each once");
     assert_eq!(active(&a) + active(&b), 1.0);
-    // The holder stops; the other takes over.
-    let (mut first, second) = if active(&a) == 1.0 { (a, b) } else { (b, a) };
+    // The holder stops (SIGTERM gives the lease up): the other takes over
+    // at its next look, well before the lease would run out.
+    let (mut first, mut second) = if active(&a) == 1.0 { (a, b) } else { (b, a) };
     assert!(first.stop());
-    wait_until(Duration::from_secs(15), "the other takes the lease", || {
+    wait_until(Duration::from_secs(8), "the other takes the lease", || {
         active(&second) == 1.0
     });
     post(
@@ -483,11 +505,28 @@ fn two_servers_on_one_database_forward_through_one_lease() {
     wait_until(Duration::from_secs(20), "30 events", || {
         webhook_events(&inbox, b"hook-key-2").len() >= 30
     });
+    // The holder dies (SIGKILL): a third process takes over once the
+    // 15 s lease runs out.
+    let third = Server::start_with(&fx.dir, &fx.db, &args);
+    assert_eq!(active(&third), 0.0);
+    second.child.kill().unwrap();
+    second.child.wait().unwrap();
+    post(
+        &third,
+        &fx.agent,
+        &(30..40).map(small_event).collect::<Vec<_>>(),
+    );
+    wait_until(Duration::from_secs(30), "the third takes the lease", || {
+        active(&third) == 1.0
+    });
+    wait_until(Duration::from_secs(20), "40 events", || {
+        webhook_events(&inbox, b"hook-key-2").len() >= 40
+    });
     let ids: std::collections::BTreeSet<i64> = webhook_events(&inbox, b"hook-key-2")
         .iter()
         .map(|e| e["id"].as_i64().unwrap())
         .collect();
-    assert_eq!(ids.len(), 30);
+    assert_eq!(ids.len(), 40);
     let _ = api;
 }
 
@@ -567,4 +606,69 @@ fn two_servers_on_postgres_forward_every_event_to_otlp_across_an_outage() {
     messages.dedup();
     assert_eq!(messages.len(), 400, "every event of both servers arrived");
     assert_eq!(active(&a) + active(&b), 1.0, "one forwarder at a time");
+}
+
+/// A receiver that answers 503 is retried; one that refuses one event
+/// (400) gets the batch in halves until that event is alone, which is
+/// skipped and counted; every other event is delivered once.
+#[test]
+fn error_answers_are_retried_and_a_refused_event_is_skipped_alone() {
+    let fx = fixture("forward-errors");
+    let inbox = Inbox::default();
+    let answered = Arc::new(Mutex::new(0u32));
+    let handler: Handler = {
+        let inbox = inbox.clone();
+        let answered = answered.clone();
+        Arc::new(move |r: &Request| {
+            let mut n = answered.lock().unwrap();
+            *n += 1;
+            if *n <= 3 {
+                return Response::new(503, "busy");
+            }
+            if String::from_utf8_lossy(&r.body).contains("poison") {
+                return Response::new(400, "bad event");
+            }
+            inbox.0.lock().unwrap().push(r.clone());
+            Response::new(200, "{}")
+        })
+    };
+    let receiver = Receiver::start(None, handler);
+    let args = [
+        "--forward-webhook".to_string(),
+        receiver.url("/hook"),
+        "--forward-max-backoff-seconds".into(),
+        "1".into(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = Server::start_with(&fx.dir, &fx.db, &args);
+    let mut events: Vec<Value> = (0..10).map(small_event).collect();
+    events[5]["message"] = json!("poison");
+    post(&server, &fx.agent, &events);
+    let delivered = "ldguard_forward_events_total{sink=\"webhook\",outcome=\"delivered\"}";
+    let rejected = "ldguard_forward_events_total{sink=\"webhook\",outcome=\"rejected\"}";
+    wait_until(Duration::from_secs(30), "9 delivered, 1 rejected", || {
+        metric(&server, delivered) == 9.0 && metric(&server, rejected) == 1.0
+    });
+    assert!(metric(&server, "ldguard_forward_failures_total{sink=\"webhook\"}") >= 3.0);
+    let got: Vec<Value> = inbox
+        .requests()
+        .iter()
+        .flat_map(|r| {
+            serde_json::from_slice::<Value>(&r.body).unwrap()["events"]
+                .as_array()
+                .unwrap()
+                .clone()
+        })
+        .collect();
+    let mut markers: Vec<&str> = got.iter().map(|e| e["message"].as_str().unwrap()).collect();
+    markers.sort();
+    let expected: Vec<String> = (0..10)
+        .filter(|n| *n != 5)
+        .map(|n| format!("marker-{n}"))
+        .collect();
+    assert_eq!(markers, expected, "each other event once");
+    // No signature header without a secret.
+    assert!(inbox.requests()[0]
+        .header("x-ldguard-signature-256")
+        .is_none());
 }
