@@ -232,6 +232,23 @@ pub fn deliverable(
     }
 }
 
+/// Event JSON per request at most (one event always goes, whatever its
+/// size): with `SinkConfig::batch`, what bounds a forwarder's memory.
+pub const MAX_BATCH_BYTES: usize = 4 << 20;
+
+/// How many of `rows`, from the first, fit in `limit` bytes of event JSON
+/// (at least one).
+fn within_bytes(rows: &[StoredEvent], limit: usize) -> usize {
+    let mut total = 0;
+    rows.iter()
+        .position(|r| {
+            total += r.body.len();
+            total > limit
+        })
+        .unwrap_or(rows.len())
+        .max(1)
+}
+
 /// A receiver's answer to one request.
 #[derive(Debug)]
 enum Outcome {
@@ -519,7 +536,8 @@ impl Forwarder {
                     continue;
                 }
             };
-            let rows = deliverable(cursor, rows, &mut hole, sink.gap_grace, Instant::now());
+            let mut rows = deliverable(cursor, rows, &mut hole, sink.gap_grace, Instant::now());
+            rows.truncate(within_bytes(&rows, MAX_BATCH_BYTES));
             self.measure_lag(cursor).await;
             if rows.is_empty() {
                 if self.pause(sink.poll).await {
@@ -632,6 +650,24 @@ mod tests {
             )),
             [12, 13]
         );
+    }
+
+    #[test]
+    fn a_batch_holds_at_most_its_bytes_but_always_one_event() {
+        let sized = |sizes: &[usize]| -> Vec<StoredEvent> {
+            sizes
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| StoredEvent {
+                    id: i as i64 + 1,
+                    received_us: 0,
+                    body: "x".repeat(n),
+                })
+                .collect()
+        };
+        assert_eq!(within_bytes(&sized(&[4, 4, 4]), 10), 2);
+        assert_eq!(within_bytes(&sized(&[4, 4]), 8), 2);
+        assert_eq!(within_bytes(&sized(&[50, 1]), 10), 1);
     }
 
     #[test]
