@@ -309,10 +309,15 @@ fn otlp_receiver_decodes_every_mapped_field_and_gets_every_event_after_an_outage
 }
 
 #[test]
-fn loki_gets_its_push_json_with_low_cardinality_labels() {
+fn loki_gets_its_push_json_with_low_cardinality_labels_over_https() {
     let fx = fixture("forward-loki");
     let inbox = Inbox::default();
-    let receiver = Receiver::start(None, inbox.handler());
+    // Over https, trusting a CA made for this test.
+    let ca = ldguard_source::testing::TestCa::new();
+    let ca_file = fx.dir.join("ca.pem");
+    ca.write_ca(&ca_file);
+    let receiver = Receiver::start(Some(ca.server_config.clone()), inbox.handler());
+    assert!(receiver.url("/").starts_with("https://"));
     let server = Server::start_with(
         &fx.dir,
         &fx.db,
@@ -321,6 +326,8 @@ fn loki_gets_its_push_json_with_low_cardinality_labels() {
             &receiver.url("/loki/api/v1/push"),
             "--forward-loki-tenant",
             "team-a",
+            "--forward-ca-file",
+            ca_file.to_str().unwrap(),
         ],
     );
     let events: Vec<Value> = (0..30).map(small_event).chain([full_event(99)]).collect();
