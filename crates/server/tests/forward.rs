@@ -679,3 +679,62 @@ fn error_answers_are_retried_and_a_refused_event_is_skipped_alone() {
         .header("x-ldguard-signature-256")
         .is_none());
 }
+
+/// An OTLP collector's partial success (a 2xx whose
+/// `ExportLogsServiceResponse` says some records were rejected, encoded
+/// here with the official types) is counted as rejected, the rest as
+/// delivered, and the batch is not sent again.
+#[test]
+fn an_otlp_partial_success_counts_the_rejected_records() {
+    use opentelemetry_proto::tonic::collector::logs::v1::{
+        ExportLogsPartialSuccess, ExportLogsServiceResponse,
+    };
+    let fx = fixture("forward-partial");
+    let inbox = Inbox::default();
+    let handler: Handler = {
+        let inbox = inbox.clone();
+        Arc::new(move |r: &Request| {
+            let mut requests = inbox.0.lock().unwrap();
+            requests.push(r.clone());
+            let rejected = if requests.len() == 1 { 2 } else { 0 };
+            let answer = ExportLogsServiceResponse {
+                partial_success: Some(ExportLogsPartialSuccess {
+                    rejected_log_records: rejected,
+                    error_message: "too old".into(),
+                }),
+            };
+            Response::new(200, answer.encode_to_vec())
+                .with_header("Content-Type", "application/x-protobuf")
+        })
+    };
+    let receiver = Receiver::start(None, handler);
+    let server = Server::start_with(
+        &fx.dir,
+        &fx.db,
+        &["--forward-otlp", &receiver.url("/v1/logs")],
+    );
+    post(
+        &server,
+        &fx.agent,
+        &(0..5).map(small_event).collect::<Vec<_>>(),
+    );
+    let delivered = "ldguard_forward_events_total{sink=\"otlp\",outcome=\"delivered\"}";
+    let rejected = "ldguard_forward_events_total{sink=\"otlp\",outcome=\"rejected\"}";
+    wait_until(Duration::from_secs(20), "3 delivered, 2 rejected", || {
+        metric(&server, delivered) == 3.0 && metric(&server, rejected) == 2.0
+    });
+    post(
+        &server,
+        &fx.agent,
+        &(5..7).map(small_event).collect::<Vec<_>>(),
+    );
+    wait_until(Duration::from_secs(20), "2 more delivered", || {
+        metric(&server, delivered) == 5.0
+    });
+    assert_eq!(
+        inbox.requests().len(),
+        2,
+        "the first batch was not sent again"
+    );
+    assert_eq!(otlp_records(&inbox).len(), 7);
+}

@@ -252,7 +252,9 @@ fn within_bytes(rows: &[StoredEvent], limit: usize) -> usize {
 /// A receiver's answer to one request.
 #[derive(Debug)]
 enum Outcome {
-    Delivered,
+    /// Acknowledged; an OTLP collector may still report some records
+    /// rejected (a partial success), with its reason.
+    Delivered { rejected: u64, why: String },
     /// The receiver refused the content (400, 413, 422): another try of
     /// the same bytes would be refused again.
     Refused(String),
@@ -301,8 +303,20 @@ impl Sender {
                 request = request.set(webhook::SIGNATURE_HEADER, &webhook::signature(key, &body));
             }
         }
+        let otlp = self.sink.kind == SinkKind::Otlp;
         let call = tokio::task::spawn_blocking(move || match request.send_bytes(&body) {
-            Ok(_) => Outcome::Delivered,
+            Ok(response) => {
+                let mut answer = Vec::new();
+                if otlp {
+                    use std::io::Read;
+                    let _ = response
+                        .into_reader()
+                        .take(64 << 10)
+                        .read_to_end(&mut answer);
+                }
+                let (rejected, why) = otlp::rejected(&answer);
+                Outcome::Delivered { rejected, why }
+            }
             Err(ldguard_source::ureq::Error::Status(code, response)) => {
                 let text: String = response
                     .into_string()
@@ -548,12 +562,19 @@ impl Forwarder {
             let batch: Vec<Forwardable> = rows.iter().map(Forwardable::from_stored).collect();
             let last = batch[batch.len() - 1].id;
             match self.sender.send(&batch).await {
-                Outcome::Delivered => {
+                Outcome::Delivered { rejected, why } => {
                     backoff = Duration::ZERO;
                     limit = (limit * 2).min(sink.batch);
+                    let rejected = rejected.min(batch.len() as u64);
+                    if rejected > 0 {
+                        // Which records is not said: sending the batch
+                        // again would duplicate the accepted ones.
+                        tracing::error!(sink = self.name(), rejected, %why, "forwarding: the collector rejected some records of a batch");
+                    }
                     match self.advance(last).await {
                         Ok(true) => {
-                            self.metrics.delivered.add(batch.len() as u64);
+                            self.metrics.delivered.add(batch.len() as u64 - rejected);
+                            self.metrics.rejected.add(rejected);
                         }
                         // Delivered, but the cursor did not move: the
                         // next holder sends this batch again (at least once).

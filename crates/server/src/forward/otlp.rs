@@ -92,6 +92,33 @@ pub struct ArrayValue {
     pub values: Vec<AnyValue>,
 }
 
+/// The collector's answer (`ExportLogsServiceResponse`): a 2xx may still
+/// say that some records were rejected.
+#[derive(Clone, PartialEq, Message)]
+pub struct ExportLogsServiceResponse {
+    #[prost(message, optional, tag = "1")]
+    pub partial_success: Option<ExportLogsPartialSuccess>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct ExportLogsPartialSuccess {
+    #[prost(int64, tag = "1")]
+    pub rejected_log_records: i64,
+    #[prost(string, tag = "2")]
+    pub error_message: String,
+}
+
+/// Records a 2xx answer rejected, with the collector's reason (0 and ""
+/// for a full success, or a body that is not a protobuf response).
+pub fn rejected(body: &[u8]) -> (u64, String) {
+    match ExportLogsServiceResponse::decode(body) {
+        Ok(ExportLogsServiceResponse {
+            partial_success: Some(p),
+        }) => (p.rejected_log_records.max(0) as u64, p.error_message),
+        _ => (0, String::new()),
+    }
+}
+
 fn text(s: &str) -> AnyValue {
     AnyValue {
         value: Some(Value::String(s.to_string())),
