@@ -365,6 +365,7 @@ impl Forwarding {
                 metrics: m,
                 holder: holder.clone(),
                 stopped: stopped.clone(),
+                held: None,
             };
             tasks.push(tokio::spawn(forwarder.run()));
         }
@@ -405,6 +406,9 @@ struct Forwarder {
     metrics: Arc<SinkMetrics>,
     holder: String,
     stopped: watch::Receiver<bool>,
+    /// The cursor while this process holds the lease, and when the lease
+    /// was last renewed.
+    held: Option<(i64, Instant)>,
 }
 
 impl Forwarder {
@@ -424,36 +428,53 @@ impl Forwarder {
         *self.stopped.borrow()
     }
 
-    /// Claims (or renews) the sink's lease; the cursor when this process holds it.
-    async fn claim(&self) -> Result<Option<i64>, sqlx::Error> {
+    /// Claims (or renews) the sink's lease; the cursor when this process
+    /// holds it. A lease renewed less than a third of its time ago is not
+    /// renewed again, so an idle forwarder writes to the database a few
+    /// times per lease, not at every look for new events.
+    async fn claim(&mut self) -> Result<Option<i64>, sqlx::Error> {
+        if let Some((cursor, renewed)) = self.held {
+            if renewed.elapsed() < self.sender.sink.lease / 3 {
+                return Ok(Some(cursor));
+            }
+        }
+        self.held = None;
+        let mut claimed = self.take_lease().await?;
+        if !claimed {
+            sqlx::query(
+                "INSERT INTO forward_cursors (sink, last_id, holder, lease_until_us, updated_us) \
+                 VALUES ($1, 0, '', 0, $2) ON CONFLICT (sink) DO NOTHING",
+            )
+            .bind(self.name())
+            .bind(now_us())
+            .execute(&self.store.pool)
+            .await?;
+            claimed = self.take_lease().await?;
+        }
+        if !claimed {
+            return Ok(None);
+        }
+        let cursor = self.cursor().await?;
+        self.held = Some((cursor, Instant::now()));
+        Ok(Some(cursor))
+    }
+
+    /// One statement, so two processes that both see an expired lease
+    /// cannot both take it: the second finds the row changed.
+    async fn take_lease(&self) -> Result<bool, sqlx::Error> {
         let now = now_us();
-        let until = now + self.sender.sink.lease.as_micros() as i64;
-        sqlx::query(
-            "INSERT INTO forward_cursors (sink, last_id, holder, lease_until_us, updated_us) \
-             VALUES ($1, 0, '', 0, $2) ON CONFLICT (sink) DO NOTHING",
-        )
-        .bind(self.name())
-        .bind(now)
-        .execute(&self.store.pool)
-        .await?;
-        // One statement, so two processes that both see an expired lease
-        // cannot both take it: the second finds the row changed.
-        let claimed = sqlx::query(
+        Ok(sqlx::query(
             "UPDATE forward_cursors SET holder = $2, lease_until_us = $3 \
              WHERE sink = $1 AND (holder = $2 OR lease_until_us < $4)",
         )
         .bind(self.name())
         .bind(&self.holder)
-        .bind(until)
+        .bind(now + self.sender.sink.lease.as_micros() as i64)
         .bind(now)
         .execute(&self.store.pool)
         .await?
         .rows_affected()
-            == 1;
-        if !claimed {
-            return Ok(None);
-        }
-        self.cursor().await.map(Some)
+            == 1)
     }
 
     async fn cursor(&self) -> Result<i64, sqlx::Error> {
@@ -464,10 +485,12 @@ impl Forwarder {
         crate::store::col(&row, "last_id")
     }
 
-    /// Moves the cursor to `last`; false if another process took the lease.
-    async fn advance(&self, last: i64) -> Result<bool, sqlx::Error> {
+    /// Moves the cursor to `last` (and renews the lease); false if another
+    /// process took the lease.
+    async fn advance(&mut self, last: i64) -> Result<bool, sqlx::Error> {
         let now = now_us();
-        Ok(sqlx::query(
+        self.held = None;
+        let moved = sqlx::query(
             "UPDATE forward_cursors SET last_id = $3, updated_us = $4, lease_until_us = $5 \
              WHERE sink = $1 AND holder = $2",
         )
@@ -479,7 +502,11 @@ impl Forwarder {
         .execute(&self.store.pool)
         .await?
         .rows_affected()
-            == 1)
+            == 1;
+        if moved {
+            self.held = Some((last, Instant::now()));
+        }
+        Ok(moved)
     }
 
     async fn release(&self) {
