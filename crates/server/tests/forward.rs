@@ -267,6 +267,9 @@ fn otlp_receiver_decodes_every_mapped_field_and_gets_every_event_after_an_outage
         },
     );
     assert!(metric(&server, "ldguard_forward_lag_events{sink=\"otlp\"}") >= 200.0);
+    // The oldest waiting event was stored over half a second ago (two
+    // attempts with backoff have failed since).
+    assert!(metric(&server, "ldguard_forward_lag_seconds{sink=\"otlp\"}") >= 0.5);
     // Back up on the same port: every event arrives.
     let _receiver = Receiver::start_on(port, None, inbox.handler());
     wait_until(Duration::from_secs(30), "all 202 records", || {
