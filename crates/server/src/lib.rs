@@ -9,6 +9,7 @@
 pub mod api;
 pub mod bench;
 pub mod console;
+pub mod forward;
 pub mod images;
 pub mod metrics;
 pub mod store;
@@ -27,6 +28,8 @@ pub struct ServeOptions {
     pub max_batch_bytes: usize,
     /// Events older than this are deleted (checked hourly); `None` keeps all.
     pub retention: Option<Duration>,
+    /// Receivers every stored event is forwarded to.
+    pub forward: Vec<forward::SinkConfig>,
 }
 
 /// Runs until SIGINT or SIGTERM; requests in flight (an event batch being
@@ -42,6 +45,8 @@ pub async fn serve(opts: ServeOptions) -> Result<(), String> {
     if let Some(age) = opts.retention {
         tokio::spawn(retention(state.store.clone(), age));
     }
+    let forwarding =
+        forward::Forwarding::start(&state.store, opts.forward.clone(), &state.metrics.forward)?;
     let counted = state.clone();
     let app = console::attach(api::router(state.clone()), state).layer(
         axum::middleware::map_response(move |response: axum::response::Response| {
@@ -63,6 +68,9 @@ pub async fn serve(opts: ServeOptions) -> Result<(), String> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| e.to_string())?;
+    // After the last request: a batch stored while shutting down is still
+    // in the database, and the next start forwards it.
+    forwarding.stop(Duration::from_secs(40)).await;
     tracing::info!("stopped; every accepted request was answered");
     Ok(())
 }

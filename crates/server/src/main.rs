@@ -19,7 +19,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the API, the library's policy endpoint and event ingestion.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create, list and revoke API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -72,6 +72,8 @@ struct ServeArgs {
     /// Delete events older than this many days (0 keeps them all).
     #[arg(long, default_value_t = 30)]
     retention_days: u64,
+    #[command(flatten)]
+    forward: ldguard_server::forward::ForwardArgs,
     /// Log format on standard error.
     #[arg(long, value_parser = ["text", "json"], default_value = "text")]
     log_format: String,
@@ -144,6 +146,7 @@ async fn run(command: Command) -> Result<(), String> {
                 max_batch_bytes: a.max_batch_bytes,
                 retention: (a.retention_days > 0)
                     .then(|| Duration::from_secs(a.retention_days * 86_400)),
+                forward: a.forward.sinks()?,
             })
             .await
         }

@@ -58,6 +58,7 @@ pub struct Metrics {
     pub policy_requests: Counter,
     pub policy_not_modified: Counter,
     pub db_seconds: Histogram,
+    pub forward: crate::forward::ForwardMetrics,
 }
 
 impl Metrics {
@@ -131,6 +132,7 @@ impl Metrics {
             h.sum_us.load(Ordering::Relaxed) as f64 / 1e6
         );
         let _ = writeln!(out, "{name}_count {count}");
+        self.forward.render(&mut out);
         out
     }
 }

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 /// One assignment as the API shows and takes it.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Assignment {
     #[serde(default, skip_deserializing)]
@@ -46,7 +46,7 @@ pub struct Assignment {
 
 /// A partial update: only the fields given change (`"version": null`
 /// switches to "latest").
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Patch {
     #[serde(default)]
@@ -185,6 +185,16 @@ fn encode<T: Serialize>(value: &T) -> String {
 }
 
 /// `PUT /api/v1/assignments/{name}`: create or replace.
+#[utoipa::path(
+    operation_id = "assignments_put",
+    put,
+    path = "/api/v1/assignments/{name}",
+    tag = "assignments",
+    summary = "Create or replace an assignment",
+    params(("name" = String, Path, description = "The name")),
+    request_body = Assignment,
+    responses((status = 200, description = "The stored assignment", body = Assignment), (status = 400, description = "Invalid input, with the reason", body = crate::api::openapi::ErrorBody), (status = 401, description = "No or unknown token", body = crate::api::openapi::ErrorBody), (status = 403, description = "The token's role may not do this", body = crate::api::openapi::ErrorBody))
+)]
 pub async fn put(
     state: AppStateRef,
     caller: Caller,
@@ -200,6 +210,16 @@ pub async fn put(
 
 /// `PATCH /api/v1/assignments/{name}`: change some fields, e.g.
 /// `{"mode": "enforce"}` — the mode switch.
+#[utoipa::path(
+    operation_id = "assignments_patch",
+    patch,
+    path = "/api/v1/assignments/{name}",
+    tag = "assignments",
+    summary = "Change some fields of an assignment (e.g. its mode)",
+    params(("name" = String, Path, description = "The name")),
+    request_body = Patch,
+    responses((status = 200, description = "The stored assignment", body = Assignment), (status = 400, description = "Invalid input, with the reason", body = crate::api::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::api::openapi::ErrorBody), (status = 401, description = "No or unknown token", body = crate::api::openapi::ErrorBody), (status = 403, description = "The token's role may not do this", body = crate::api::openapi::ErrorBody))
+)]
 pub async fn patch(
     state: AppStateRef,
     caller: Caller,
@@ -235,6 +255,15 @@ pub async fn patch(
     Ok(Json(load(&state.store, &name).await?))
 }
 
+#[utoipa::path(
+    operation_id = "assignments_get_one",
+    get,
+    path = "/api/v1/assignments/{name}",
+    tag = "assignments",
+    summary = "One assignment",
+    params(("name" = String, Path, description = "The name")),
+    responses((status = 200, description = "The assignment", body = Assignment), (status = 404, description = "Not found", body = crate::api::openapi::ErrorBody), (status = 401, description = "No or unknown token", body = crate::api::openapi::ErrorBody), (status = 403, description = "The token's role may not do this", body = crate::api::openapi::ErrorBody))
+)]
 pub async fn get_one(
     state: AppStateRef,
     caller: Caller,
@@ -244,6 +273,14 @@ pub async fn get_one(
     Ok(Json(load(&state.store, &name).await?))
 }
 
+#[utoipa::path(
+    operation_id = "assignments_list",
+    get,
+    path = "/api/v1/assignments",
+    tag = "assignments",
+    summary = "Every assignment",
+    responses((status = 200, description = "`{\"assignments\": [Assignment…]}`", body = crate::api::openapi::Any), (status = 401, description = "No or unknown token", body = crate::api::openapi::ErrorBody), (status = 403, description = "The token's role may not do this", body = crate::api::openapi::ErrorBody))
+)]
 pub async fn list(state: AppStateRef, caller: Caller) -> ApiResult<Json<Value>> {
     caller.require(Role::Viewer)?;
     Ok(Json(
@@ -251,6 +288,15 @@ pub async fn list(state: AppStateRef, caller: Caller) -> ApiResult<Json<Value>> 
     ))
 }
 
+#[utoipa::path(
+    operation_id = "assignments_delete",
+    delete,
+    path = "/api/v1/assignments/{name}",
+    tag = "assignments",
+    summary = "Delete an assignment",
+    params(("name" = String, Path, description = "The name")),
+    responses((status = 200, description = "Deleted", body = crate::api::openapi::Any), (status = 404, description = "Not found", body = crate::api::openapi::ErrorBody), (status = 401, description = "No or unknown token", body = crate::api::openapi::ErrorBody), (status = 403, description = "The token's role may not do this", body = crate::api::openapi::ErrorBody))
+)]
 pub async fn delete(
     state: AppStateRef,
     caller: Caller,
@@ -268,7 +314,8 @@ pub async fn delete(
 }
 
 /// An image as the library identifies itself.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Identity {
     image: Option<String>,
     digest: Option<String>,
@@ -315,6 +362,15 @@ pub async fn resolve(store: &Store, id: &Identity) -> ApiResult<Option<Assignmen
 /// `GET /api/v1/agent/policy?image=NAME[&digest=D][&label=K=V…]`: the
 /// library's policy location. Agent tokens only fetch for their images;
 /// `If-None-Match` with the current ETag answers 304.
+#[utoipa::path(
+    operation_id = "agent_policy",
+    get,
+    path = "/api/v1/agent/policy",
+    tag = "agent",
+    summary = "The effective policy for an image (the library's fetch; ETag / If-None-Match)",
+    params(Identity),
+    responses((status = 200, description = "The policy document, with an ETag", body = crate::api::openapi::Any), (status = 304, description = "Not modified since the given ETag"), (status = 404, description = "Not found", body = crate::api::openapi::ErrorBody), (status = 401, description = "No or unknown token", body = crate::api::openapi::ErrorBody), (status = 403, description = "The token's role may not do this", body = crate::api::openapi::ErrorBody))
+)]
 pub async fn effective(
     state: AppStateRef,
     caller: Caller,

@@ -31,7 +31,7 @@ pub fn routes() -> Router<Shared> {
 }
 
 /// One job as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Job {
     pub id: i64,
     pub image: String,
@@ -78,7 +78,7 @@ async fn load(store: &Store, id: i64) -> ApiResult<Job> {
     Ok(from_row(&row)?)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewJob {
     /// HOST/REPO:TAG (a `docker://` prefix is accepted).
@@ -112,6 +112,15 @@ fn check_reference(field: &str, text: &str) -> ApiResult<String> {
 }
 
 /// `POST /api/v1/instrument/jobs` `{"image", "policy", "destination"?}`.
+#[utoipa::path(
+    operation_id = "jobs_queue",
+    post,
+    path = "/api/v1/instrument/jobs",
+    tag = "instrument",
+    summary = "Queue an instrumentation job",
+    request_body = NewJob,
+    responses((status = 201, description = "Queued", body = Job), (status = 400, description = "Invalid input, with the reason", body = crate::api::openapi::ErrorBody), (status = 401, description = "No or unknown token", body = crate::api::openapi::ErrorBody), (status = 403, description = "The token's role may not do this", body = crate::api::openapi::ErrorBody))
+)]
 pub async fn queue(
     state: AppStateRef,
     caller: Caller,
@@ -142,6 +151,14 @@ pub async fn queue(
     Ok((StatusCode::CREATED, Json(load(&state.store, id).await?)))
 }
 
+#[utoipa::path(
+    operation_id = "jobs_list",
+    get,
+    path = "/api/v1/instrument/jobs",
+    tag = "instrument",
+    summary = "The latest 500 jobs",
+    responses((status = 200, description = "`{\"jobs\": [Job…]}`", body = crate::api::openapi::Any), (status = 401, description = "No or unknown token", body = crate::api::openapi::ErrorBody), (status = 403, description = "The token's role may not do this", body = crate::api::openapi::ErrorBody))
+)]
 pub async fn list(state: AppStateRef, caller: Caller) -> ApiResult<Json<Value>> {
     caller.require(Role::Viewer)?;
     let rows = sqlx::query("SELECT * FROM instrument_jobs ORDER BY id DESC LIMIT 500")
@@ -151,12 +168,21 @@ pub async fn list(state: AppStateRef, caller: Caller) -> ApiResult<Json<Value>> 
     Ok(Json(json!({ "jobs": jobs })))
 }
 
+#[utoipa::path(
+    operation_id = "jobs_one",
+    get,
+    path = "/api/v1/instrument/jobs/{id}",
+    tag = "instrument",
+    summary = "One job",
+    params(("id" = i64, Path, description = "The job id")),
+    responses((status = 200, description = "The job", body = Job), (status = 404, description = "Not found", body = crate::api::openapi::ErrorBody), (status = 401, description = "No or unknown token", body = crate::api::openapi::ErrorBody), (status = 403, description = "The token's role may not do this", body = crate::api::openapi::ErrorBody))
+)]
 pub async fn one(state: AppStateRef, caller: Caller, Path(id): Path<i64>) -> ApiResult<Json<Job>> {
     caller.require(Role::Viewer)?;
     Ok(Json(load(&state.store, id).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ClaimRequest {
     worker: String,
@@ -174,6 +200,15 @@ fn check_worker(worker: &str) -> ApiResult<()> {
 
 /// `POST /api/v1/instrument/jobs/claim`: the oldest queued job, or one whose
 /// worker's lease ran out; 204 when there is none.
+#[utoipa::path(
+    operation_id = "jobs_claim",
+    post,
+    path = "/api/v1/instrument/jobs/claim",
+    tag = "instrument",
+    summary = "A worker claims the oldest queued job (a lease)",
+    request_body = ClaimRequest,
+    responses((status = 200, description = "The claimed job", body = Job), (status = 204, description = "No job to do"), (status = 400, description = "Invalid input, with the reason", body = crate::api::openapi::ErrorBody), (status = 401, description = "No or unknown token", body = crate::api::openapi::ErrorBody), (status = 403, description = "The token's role may not do this", body = crate::api::openapi::ErrorBody))
+)]
 pub async fn claim(
     state: AppStateRef,
     caller: Caller,
@@ -248,7 +283,7 @@ pub async fn claim(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ProgressRequest {
     worker: String,
@@ -295,6 +330,16 @@ async fn update_held(
 }
 
 /// `POST /api/v1/instrument/jobs/{id}/progress`: a message, and the lease renewed.
+#[utoipa::path(
+    operation_id = "jobs_progress",
+    post,
+    path = "/api/v1/instrument/jobs/{id}/progress",
+    tag = "instrument",
+    summary = "A worker reports progress and renews its lease",
+    params(("id" = i64, Path, description = "The job id")),
+    request_body = ProgressRequest,
+    responses((status = 200, description = "The job", body = Job), (status = 409, description = "This worker does not hold the job", body = crate::api::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::api::openapi::ErrorBody), (status = 401, description = "No or unknown token", body = crate::api::openapi::ErrorBody), (status = 403, description = "The token's role may not do this", body = crate::api::openapi::ErrorBody))
+)]
 pub async fn progress(
     state: AppStateRef,
     caller: Caller,
@@ -320,7 +365,7 @@ pub async fn progress(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResultRequest {
     worker: String,
@@ -337,6 +382,16 @@ pub struct ResultRequest {
 
 /// `POST /api/v1/instrument/jobs/{id}/result`: `{"worker", "digest",
 /// "destination"}` or `{"worker", "error"}`.
+#[utoipa::path(
+    operation_id = "jobs_result",
+    post,
+    path = "/api/v1/instrument/jobs/{id}/result",
+    tag = "instrument",
+    summary = "A worker reports the job's result",
+    params(("id" = i64, Path, description = "The job id")),
+    request_body = ResultRequest,
+    responses((status = 200, description = "The finished job", body = Job), (status = 409, description = "This worker does not hold the job", body = crate::api::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::api::openapi::ErrorBody), (status = 401, description = "No or unknown token", body = crate::api::openapi::ErrorBody), (status = 403, description = "The token's role may not do this", body = crate::api::openapi::ErrorBody))
+)]
 pub async fn result(
     state: AppStateRef,
     caller: Caller,

@@ -4,6 +4,7 @@
 pub(crate) mod assignments;
 pub(crate) mod events;
 pub(crate) mod instrument;
+pub mod openapi;
 mod ops;
 pub(crate) mod policies;
 
@@ -62,6 +63,7 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/events/{id}", get(events::detail))
         .route("/api/v1/learn", post(events::learn))
         .merge(instrument::routes())
+        .route("/api/openapi.json", get(openapi::document))
         // Bodies are read by the handlers with their own limits.
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state)

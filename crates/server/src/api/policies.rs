@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 /// Largest policy document accepted.
 const MAX_POLICY_BYTES: usize = 4 << 20;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct VersionInfo {
     pub name: String,
     pub version: i64,
@@ -25,7 +25,8 @@ pub struct VersionInfo {
     pub created_us: i64,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PushQuery {
     /// The file name the diagnostics should name (the CLI sends its argument).
     file: Option<String>,
@@ -33,6 +34,16 @@ pub struct PushQuery {
 
 /// `POST /api/v1/policies`: the body is a policy document; a new version of
 /// the policy it names, unless it is the same text as the latest version.
+#[utoipa::path(
+    operation_id = "policies_push",
+    post,
+    path = "/api/v1/policies",
+    tag = "policies",
+    summary = "Push a policy document: a new version unless it is the latest text",
+    params(PushQuery),
+    request_body(content = String, description = "The policy document (JSON)", content_type = "application/json"),
+    responses((status = 201, description = "Stored as a new version", body = crate::api::openapi::Any), (status = 200, description = "Same text as the latest version", body = crate::api::openapi::Any), (status = 422, description = "The policy is invalid: file:line:col diagnostics", body = crate::api::openapi::ErrorBody), (status = 413, description = "Too large", body = crate::api::openapi::ErrorBody), (status = 401, description = "No or unknown token", body = crate::api::openapi::ErrorBody), (status = 403, description = "The token's role may not do this", body = crate::api::openapi::ErrorBody))
+)]
 pub async fn push(
     state: AppStateRef,
     caller: Caller,
@@ -164,6 +175,14 @@ fn info(row: &sqlx::any::AnyRow) -> Result<VersionInfo, sqlx::Error> {
 }
 
 /// `GET /api/v1/policies`: every policy with its latest version.
+#[utoipa::path(
+    operation_id = "policies_list",
+    get,
+    path = "/api/v1/policies",
+    tag = "policies",
+    summary = "Every policy with its latest version",
+    responses((status = 200, description = "`{\"policies\": [VersionInfo…]}`", body = crate::api::openapi::Any), (status = 401, description = "No or unknown token", body = crate::api::openapi::ErrorBody), (status = 403, description = "The token's role may not do this", body = crate::api::openapi::ErrorBody))
+)]
 pub async fn list(state: AppStateRef, caller: Caller) -> ApiResult<Json<Value>> {
     caller.require(Role::Viewer)?;
     let rows = sqlx::query(
@@ -178,6 +197,15 @@ pub async fn list(state: AppStateRef, caller: Caller) -> ApiResult<Json<Value>> 
 }
 
 /// `GET /api/v1/policies/{name}/versions`.
+#[utoipa::path(
+    operation_id = "policies_versions",
+    get,
+    path = "/api/v1/policies/{name}/versions",
+    tag = "policies",
+    summary = "A policy's versions",
+    params(("name" = String, Path, description = "The name")),
+    responses((status = 200, description = "`{\"versions\": [VersionInfo…]}`", body = crate::api::openapi::Any), (status = 404, description = "Not found", body = crate::api::openapi::ErrorBody), (status = 401, description = "No or unknown token", body = crate::api::openapi::ErrorBody), (status = 403, description = "The token's role may not do this", body = crate::api::openapi::ErrorBody))
+)]
 pub async fn versions(
     state: AppStateRef,
     caller: Caller,
@@ -243,6 +271,15 @@ async fn document(store: &Store, name: &str, version: Option<i64>) -> ApiResult<
 }
 
 /// `GET /api/v1/policies/{name}`: the latest published version.
+#[utoipa::path(
+    operation_id = "policies_latest",
+    get,
+    path = "/api/v1/policies/{name}",
+    tag = "policies",
+    summary = "The latest published version of a policy",
+    params(("name" = String, Path, description = "The name")),
+    responses((status = 200, description = "The version and its document", body = crate::api::openapi::Any), (status = 404, description = "Not found", body = crate::api::openapi::ErrorBody), (status = 401, description = "No or unknown token", body = crate::api::openapi::ErrorBody), (status = 403, description = "The token's role may not do this", body = crate::api::openapi::ErrorBody))
+)]
 pub async fn latest(
     state: AppStateRef,
     caller: Caller,
@@ -253,6 +290,15 @@ pub async fn latest(
 }
 
 /// `GET /api/v1/policies/{name}/versions/{version}`.
+#[utoipa::path(
+    operation_id = "policies_version",
+    get,
+    path = "/api/v1/policies/{name}/versions/{version}",
+    tag = "policies",
+    summary = "One version of a policy",
+    params(("name" = String, Path, description = "The name"), ("version" = i64, Path, description = "The version number")),
+    responses((status = 200, description = "The version and its document", body = crate::api::openapi::Any), (status = 404, description = "Not found", body = crate::api::openapi::ErrorBody), (status = 401, description = "No or unknown token", body = crate::api::openapi::ErrorBody), (status = 403, description = "The token's role may not do this", body = crate::api::openapi::ErrorBody))
+)]
 pub async fn version(
     state: AppStateRef,
     caller: Caller,
@@ -262,7 +308,8 @@ pub async fn version(
     document(&state.store, &name, Some(version)).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DiffQuery {
     from: i64,
     to: Option<i64>,
@@ -270,6 +317,15 @@ pub struct DiffQuery {
 
 /// `GET /api/v1/policies/{name}/diff?from=A&to=B`: a unified diff of the
 /// two versions' text (`to` defaults to the latest).
+#[utoipa::path(
+    operation_id = "policies_diff",
+    get,
+    path = "/api/v1/policies/{name}/diff",
+    tag = "policies",
+    summary = "A unified diff between two versions",
+    params(("name" = String, Path, description = "The name"), DiffQuery),
+    responses((status = 200, description = "`{name, from, to, unified}`", body = crate::api::openapi::Any), (status = 404, description = "Not found", body = crate::api::openapi::ErrorBody), (status = 401, description = "No or unknown token", body = crate::api::openapi::ErrorBody), (status = 403, description = "The token's role may not do this", body = crate::api::openapi::ErrorBody))
+)]
 pub async fn diff(
     state: AppStateRef,
     caller: Caller,
@@ -290,6 +346,15 @@ pub async fn diff(
 
 /// `DELETE /api/v1/policies/{name}`: every version, only when no
 /// assignment uses the policy.
+#[utoipa::path(
+    operation_id = "policies_delete",
+    delete,
+    path = "/api/v1/policies/{name}",
+    tag = "policies",
+    summary = "Delete every version of an unassigned policy",
+    params(("name" = String, Path, description = "The name")),
+    responses((status = 200, description = "Deleted", body = crate::api::openapi::Any), (status = 409, description = "Still assigned", body = crate::api::openapi::ErrorBody), (status = 404, description = "Not found", body = crate::api::openapi::ErrorBody), (status = 401, description = "No or unknown token", body = crate::api::openapi::ErrorBody), (status = 403, description = "The token's role may not do this", body = crate::api::openapi::ErrorBody))
+)]
 pub async fn delete(
     state: AppStateRef,
     caller: Caller,

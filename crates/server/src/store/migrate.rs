@@ -217,6 +217,61 @@ CREATE TABLE event_rollup (
             rollup_backfill!()
         ),
     },
+    // 4: forwarding. One row per sink: the last event id it delivered and
+    // a lease (holder, expiry), so one server process at a time forwards to
+    // a sink and a restart resumes where delivery stopped.
+    Migration {
+        both: r#"
+CREATE TABLE forward_cursors (
+    sink TEXT PRIMARY KEY,
+    last_id BIGINT NOT NULL,
+    holder TEXT NOT NULL,
+    lease_until_us BIGINT NOT NULL,
+    updated_us BIGINT NOT NULL
+);
+"#,
+        // SQLite hands out max(id) + 1 unless the key is AUTOINCREMENT:
+        // after retention deleted the newest rows, new events would take
+        // ids a sink's cursor has passed and never be forwarded. The table
+        // is rebuilt with the same ids (the full-text rows keep theirs).
+        sqlite: r#"
+DROP TRIGGER events_fts_insert;
+DROP TRIGGER events_fts_delete;
+CREATE TABLE events_new (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    batch_key TEXT NOT NULL,
+    time_us BIGINT NOT NULL,
+    received_us BIGINT NOT NULL,
+    container TEXT,
+    image TEXT,
+    pid BIGINT NOT NULL,
+    program TEXT NOT NULL,
+    call TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    target TEXT,
+    action TEXT NOT NULL,
+    enforced BIGINT NOT NULL,
+    rule TEXT,
+    severity TEXT NOT NULL,
+    policy TEXT,
+    mode TEXT NOT NULL,
+    message TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+INSERT INTO events_new (id, batch_key, time_us, received_us, container, image, pid, program, call, kind, target, action, enforced, rule, severity, policy, mode, message, body) SELECT id, batch_key, time_us, received_us, container, image, pid, program, call, kind, target, action, enforced, rule, severity, policy, mode, message, body FROM events;
+DROP TABLE events;
+ALTER TABLE events_new RENAME TO events;
+CREATE INDEX events_time ON events (time_us);
+CREATE INDEX events_image_time ON events (image, time_us);
+CREATE INDEX events_process ON events (container, pid, time_us);
+CREATE INDEX events_action_time ON events (action, time_us);
+CREATE INDEX events_rule_time ON events (rule, time_us);
+CREATE INDEX events_program_time ON events (program, time_us);
+CREATE TRIGGER events_fts_insert AFTER INSERT ON events BEGIN INSERT INTO events_fts (rowid, text) VALUES (new.id, {new_search_text}); END;
+CREATE TRIGGER events_fts_delete AFTER DELETE ON events BEGIN DELETE FROM events_fts WHERE rowid = old.id; END;
+"#,
+        postgres: "",
+    },
 ];
 
 #[derive(Debug)]

@@ -6,6 +6,7 @@
 
 mod events;
 mod migrate;
+mod outbox;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -18,6 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use events::{EventRow, DAY_US, HOUR_US, MINUTE_US, ROLLUP_DIMENSIONS, ROLLUP_UNITS};
 pub use migrate::{MigrateError, SCHEMA_VERSION, SEARCH_TEXT};
+pub use outbox::StoredEvent;
 
 /// Which database a URL names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
