@@ -349,7 +349,7 @@ pub async fn run(store: &Store) -> Result<(), MigrateError> {
             .execute(&mut *conn)
             .await?;
     }
-    let result = migrate(store.backend, &mut conn).await;
+    let result = migrate(store.backend, &mut conn, MIGRATIONS.len()).await;
     if store.backend == Backend::Postgres {
         sqlx::query("SELECT pg_advisory_unlock(7243001)")
             .execute(&mut *conn)
@@ -358,7 +358,13 @@ pub async fn run(store: &Store) -> Result<(), MigrateError> {
     result
 }
 
-async fn migrate(backend: Backend, conn: &mut sqlx::AnyConnection) -> Result<(), MigrateError> {
+/// Applies the migrations after the database's version, up to `target`
+/// (all of them but in tests, which start from an older schema).
+async fn migrate(
+    backend: Backend,
+    conn: &mut sqlx::AnyConnection,
+    target: usize,
+) -> Result<(), MigrateError> {
     let tables_sql = match backend {
         Backend::Sqlite => {
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
@@ -401,7 +407,11 @@ async fn migrate(backend: Backend, conn: &mut sqlx::AnyConnection) -> Result<(),
     if current > SCHEMA_VERSION {
         return Err(MigrateError::Newer { found: current });
     }
-    for (i, migration) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+    for (i, migration) in MIGRATIONS[..target]
+        .iter()
+        .enumerate()
+        .skip(current as usize)
+    {
         let version = i as i64 + 1;
         let mut tx = conn.begin().await?;
         for statement in dialect(migration, backend).split(";\n") {
@@ -419,4 +429,99 @@ async fn migrate(backend: Backend, conn: &mut sqlx::AnyConnection) -> Result<(),
         tracing::info!(version, "applied schema migration");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn insert_event(conn: &mut sqlx::AnyConnection, id: Option<i64>, message: &str) {
+        let columns = "batch_key, time_us, received_us, pid, program, call, kind, action, \
+                       enforced, severity, mode, message, body";
+        let values = "'b', 1, 1, 7, '/usr/bin/cat', 'open', 'file', 'deny', 1, 'high', \
+                      'enforce', $1, '{}'";
+        let sql = match id {
+            Some(id) => format!("INSERT INTO events (id, {columns}) VALUES ({id}, {values})"),
+            None => format!("INSERT INTO events ({columns}) VALUES ({values})"),
+        };
+        sqlx::query(&sql)
+            .bind(message)
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+    }
+
+    async fn ids(conn: &mut sqlx::AnyConnection, sql: &str) -> Vec<i64> {
+        sqlx::query(sql)
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.try_get::<i64, _>(0).unwrap())
+            .collect()
+    }
+
+    /// Migration 4 rebuilds SQLite's events table: stored events keep their
+    /// ids and stay searchable, and an id is never handed out twice, even
+    /// after the newest events were deleted (forwarding cursors are ids).
+    #[tokio::test]
+    async fn sqlite_events_keep_their_ids_and_ids_are_not_reused_after_migration_4() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}/old.db", dir.path().display());
+        let store = Store::connect(&url).await.unwrap();
+        let mut conn = store.pool.acquire().await.unwrap();
+        migrate(Backend::Sqlite, &mut conn, 3).await.unwrap();
+        for (id, message) in [(5, "first secret"), (9, "second secret"), (12, "third")] {
+            insert_event(&mut conn, Some(id), message).await;
+        }
+        // Before: deleting the newest row lets its id be handed out again.
+        sqlx::query("DELETE FROM events WHERE id = 12")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        insert_event(&mut conn, None, "reused").await;
+        assert_eq!(
+            ids(&mut conn, "SELECT id FROM events WHERE message = 'reused'").await,
+            [10],
+            "SQLite reuses ids without AUTOINCREMENT (the test's premise)"
+        );
+        sqlx::query("DELETE FROM events WHERE id = 10")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+
+        migrate(Backend::Sqlite, &mut conn, MIGRATIONS.len())
+            .await
+            .unwrap();
+        assert_eq!(
+            ids(&mut conn, "SELECT id FROM events ORDER BY id").await,
+            [5, 9]
+        );
+        let found = ids(
+            &mut conn,
+            "SELECT rowid FROM events_fts WHERE events_fts MATCH '\"secret\"' ORDER BY rowid",
+        )
+        .await;
+        assert_eq!(found, [5, 9], "full-text rows keep the events' ids");
+        sqlx::query("DELETE FROM events WHERE id = 9")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        insert_event(&mut conn, None, "after the rebuild").await;
+        let new = ids(
+            &mut conn,
+            "SELECT id FROM events WHERE message = 'after the rebuild'",
+        )
+        .await;
+        assert_eq!(new.len(), 1);
+        assert!(new[0] > 9, "id {} handed out again", new[0]);
+        // The triggers were re-created: the new event is searchable, the
+        // deleted one is not.
+        let found = ids(
+            &mut conn,
+            "SELECT rowid FROM events_fts WHERE events_fts MATCH '\"rebuild\" OR \"second\"'",
+        )
+        .await;
+        assert_eq!(found, new);
+    }
 }
