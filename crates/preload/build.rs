@@ -4,15 +4,43 @@
 
 use std::path::PathBuf;
 
+/// The unwinder functions Rust's runtime calls, sent to shim/unwind.c.
+const UNWIND_FUNCTIONS: [&str; 12] = [
+    "_Unwind_RaiseException",
+    "_Unwind_Resume",
+    "_Unwind_DeleteException",
+    "_Unwind_GetLanguageSpecificData",
+    "_Unwind_GetRegionStart",
+    "_Unwind_GetTextRelBase",
+    "_Unwind_GetDataRelBase",
+    "_Unwind_GetIPInfo",
+    "_Unwind_GetIP",
+    "_Unwind_SetGR",
+    "_Unwind_SetIP",
+    "_Unwind_Backtrace",
+];
+
 fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let shim = manifest.join("../../shim");
     let source = shim.join("ldguard_shim.c");
+    let unwind = shim.join("unwind.c");
     let exports = shim.join("exports.map");
     println!("cargo:rerun-if-changed={}", source.display());
+    println!("cargo:rerun-if-changed={}", unwind.display());
     println!("cargo:rerun-if-changed={}", exports.display());
 
-    cc::Build::new()
+    let mut build = cc::Build::new();
+    // glibc unwinds cancelled threads with libgcc_s: the library's frames
+    // must meet the same unwinder (shim/unwind.c). musl cancels without
+    // unwinding, and Rust's musl target brings its own unwinder.
+    if std::env::var("CARGO_CFG_TARGET_ENV").as_deref() == Ok("gnu") {
+        build.file(&unwind);
+        for name in UNWIND_FUNCTIONS {
+            println!("cargo:rustc-cdylib-link-arg=-Wl,--wrap={name}");
+        }
+    }
+    build
         .file(&source)
         .flag_if_supported("-fno-stack-protector")
         .flag_if_supported("-fvisibility=hidden")
