@@ -267,6 +267,10 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
+    #[cfg(test)]
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.buf
+    }
     pub fn u8(&mut self, v: u8) {
         self.buf.push(v);
     }
@@ -344,6 +348,10 @@ pub(crate) type Read<T> = Result<T, FlatError>;
 const SHORT: FlatError = FlatError::Damaged("payload ends early");
 
 impl<'a> Reader<'a> {
+    #[cfg(test)]
+    pub fn new(buf: &'a [u8]) -> Reader<'a> {
+        Reader { buf, strings: "" }
+    }
     pub fn take(&mut self, n: usize) -> Read<&'a [u8]> {
         if self.buf.len() < n {
             return Err(SHORT);
