@@ -419,20 +419,28 @@ impl<'a> Reader<'a> {
 /// Globs borrow their text from the table, which lives for the process.
 impl Reader<'static> {
     pub fn globs(&mut self) -> Read<Vec<Glob>> {
-        let n = self.len(18)?;
+        const RECORD: usize = 18;
+        let n = self.len(RECORD)?;
+        // One bounds check for all records, then fixed-size fields.
+        let records = self.take(n * RECORD)?;
         let mut out = Vec::with_capacity(n);
-        for _ in 0..n {
-            let style = match self.u8()? {
+        for rec in records.chunks_exact(RECORD) {
+            let rec: &[u8; RECORD] = rec.try_into().expect("RECORD bytes");
+            let u32_at = |at: usize| {
+                u32::from_le_bytes([rec[at], rec[at + 1], rec[at + 2], rec[at + 3]]) as usize
+            };
+            let style = match rec[0] {
                 0 => GlobStyle::Path,
                 1 => GlobStyle::Unix,
                 2 => GlobStyle::Host,
-                _ => return Err(FlatError::Damaged("bad glob style")),
+                _ => return damaged("bad glob style"),
             };
-            let at = self.u32()? as usize;
-            let len = self.u32()? as usize;
-            let prefix_len = self.u32()? as usize;
-            let suffix_start = self.u32()? as usize;
-            let literal = self.bool()?;
+            let (at, len, prefix_len, suffix_start) = (u32_at(1), u32_at(5), u32_at(9), u32_at(13));
+            let literal = match rec[17] {
+                0 => false,
+                1 => true,
+                _ => return damaged("bad flag"),
+            };
             let text = self
                 .strings
                 .get(at..at.saturating_add(len))
