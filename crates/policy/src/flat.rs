@@ -28,7 +28,13 @@
 //! used for exactly the text it was compiled from), verifies the checksum
 //! (any flipped byte of the table is caught), and then decodes the payload
 //! into the lookup structures with bounds checks on every index, so a
-//! damaged file is refused rather than trusted. Nothing is parsed from
+//! damaged file is refused rather than trusted. The network interval
+//! tables are the exception: they are used in place from the file's bytes,
+//! their values (sorted starts, monotone buckets, no bit past the last
+//! rule) are checked once when the table is written, and reading checks
+//! only their sizes; their lookups clamp every bound, so values that a
+//! buggy writer produced and the checksum cannot know about give wrong
+//! answers at worst, never an access out of bounds. Nothing is parsed from
 //! JSON, validated with spans, indexed or hashed: the full [`Policy`] is
 //! parsed from the embedded text only if something asks for it
 //! ([`RuleTable::policy`]).
@@ -267,6 +273,10 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
+    #[cfg(test)]
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.buf
+    }
     pub fn u8(&mut self, v: u8) {
         self.buf.push(v);
     }
@@ -344,6 +354,10 @@ pub(crate) type Read<T> = Result<T, FlatError>;
 const SHORT: FlatError = FlatError::Damaged("payload ends early");
 
 impl<'a> Reader<'a> {
+    #[cfg(test)]
+    pub fn new(buf: &'a [u8]) -> Reader<'a> {
+        Reader { buf, strings: "" }
+    }
     pub fn take(&mut self, n: usize) -> Read<&'a [u8]> {
         if self.buf.len() < n {
             return Err(SHORT);
@@ -411,20 +425,28 @@ impl<'a> Reader<'a> {
 /// Globs borrow their text from the table, which lives for the process.
 impl Reader<'static> {
     pub fn globs(&mut self) -> Read<Vec<Glob>> {
-        let n = self.len(18)?;
+        const RECORD: usize = 18;
+        let n = self.len(RECORD)?;
+        // One bounds check for all records, then fixed-size fields.
+        let records = self.take(n * RECORD)?;
         let mut out = Vec::with_capacity(n);
-        for _ in 0..n {
-            let style = match self.u8()? {
+        for rec in records.chunks_exact(RECORD) {
+            let rec: &[u8; RECORD] = rec.try_into().expect("RECORD bytes");
+            let u32_at = |at: usize| {
+                u32::from_le_bytes([rec[at], rec[at + 1], rec[at + 2], rec[at + 3]]) as usize
+            };
+            let style = match rec[0] {
                 0 => GlobStyle::Path,
                 1 => GlobStyle::Unix,
                 2 => GlobStyle::Host,
-                _ => return Err(FlatError::Damaged("bad glob style")),
+                _ => return damaged("bad glob style"),
             };
-            let at = self.u32()? as usize;
-            let len = self.u32()? as usize;
-            let prefix_len = self.u32()? as usize;
-            let suffix_start = self.u32()? as usize;
-            let literal = self.bool()?;
+            let (at, len, prefix_len, suffix_start) = (u32_at(1), u32_at(5), u32_at(9), u32_at(13));
+            let literal = match rec[17] {
+                0 => false,
+                1 => true,
+                _ => return damaged("bad flag"),
+            };
             let text = self
                 .strings
                 .get(at..at.saturating_add(len))

@@ -112,12 +112,27 @@ pub fn close(fd: c_int) {
 /// loader mapped as the main executable (its link map's name, made
 /// absolute), so that `program`-scoped rules apply to it and not to ld.so.
 pub fn self_exe() -> Box<[u8]> {
-    let mut buf = [0u8; libc::PATH_MAX as usize];
-    match readlink(b"/proc/self/exe\0", &mut buf) {
-        Some(n) if is_loader_path(&buf[..n]) => main_map_name().unwrap_or_else(|| buf[..n].into()),
-        Some(n) => buf[..n].into(),
-        None => (*b"?").into(),
+    // Not zeroed: readlink writes what it returns (zeroing PATH_MAX bytes
+    // was two thirds of this function's cost at every process start).
+    let mut buf: Vec<u8> = Vec::with_capacity(libc::PATH_MAX as usize);
+    // SAFETY: the path is NUL-terminated and `buf` has room for its
+    // capacity; only the bytes readlink reports written are used below.
+    let n = unsafe {
+        libc::readlink(
+            c"/proc/self/exe".as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.capacity(),
+        )
+    };
+    if n < 0 || n as usize >= buf.capacity() {
+        return (*b"?").into();
     }
+    // SAFETY: readlink initialised the first `n` bytes (checked above).
+    unsafe { buf.set_len(n as usize) };
+    if is_loader_path(&buf) {
+        return main_map_name().unwrap_or_else(|| buf.into());
+    }
+    buf.into()
 }
 
 /// Whether `path` names a dynamic loader (glibc's or musl's) by its name.

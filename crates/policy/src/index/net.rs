@@ -11,6 +11,8 @@
 //! globs (`unix`, `host`) or an unspecialised `program` are checked one by
 //! one, in order, among the surviving bits.
 
+use std::borrow::Cow;
+use std::marker::PhantomData;
 use std::net::IpAddr;
 
 use super::{Cand, NONE};
@@ -80,18 +82,39 @@ impl Key for u128 {
 /// bucketed by their top byte: a lookup reads the bucket's first interval
 /// and scans the few starts inside the bucket, instead of a chain of
 /// dependent binary-search loads over the whole table.
+///
+/// All three arrays are kept as little-endian bytes, exactly as the flat
+/// form stores them, so a process that takes its table from a file uses
+/// them in place (no copy, no allocation) and reads each value on access
+/// (one load on little-endian machines).
 #[derive(Clone, Debug, Default)]
 struct Intervals<T> {
-    /// Sorted interval starts; the first is 0.
-    starts: Box<[T]>,
-    /// Per top byte `b` (and one past the last): the index of the interval
-    /// holding the smallest key with top byte `b`.
-    buckets: Box<[u32]>,
-    /// `starts.len() * words` bits.
-    bits: Box<[u64]>,
+    /// Sorted interval starts, `T::BITS / 8` bytes each; the first is 0,
+    /// and `WINDOW` starts of `T::MAX` pad the end.
+    starts: Cow<'static, [u8]>,
+    /// 257 `u32`: per top byte `b` (and one past the last), the index of
+    /// the interval holding the smallest key with top byte `b`.
+    buckets: Cow<'static, [u8]>,
+    /// `words` `u64` per interval.
+    bits: Cow<'static, [u8]>,
+    /// Index of the last interval (before the padding).
+    last: usize,
+    key: PhantomData<T>,
+}
+
+fn u32_at(bytes: &[u8], i: usize) -> usize {
+    u32::from_le_bytes(bytes[i * 4..i * 4 + 4].try_into().expect("4 bytes")) as usize
+}
+
+/// Word `w` of a bitset row of little-endian `u64`s.
+#[inline]
+fn word_at(row: &[u8], w: usize) -> u64 {
+    u64::from_le_bytes(row[w * 8..w * 8 + 8].try_into().expect("8 bytes"))
 }
 
 impl<T: Key> Intervals<T> {
+    const WIDTH: usize = T::BITS as usize / 8;
+
     /// `ranges`: inclusive `(lo, hi, local rule)`; `always`: rules in every
     /// interval (they have no matcher of this dimension).
     fn build(
@@ -123,7 +146,7 @@ impl<T: Key> Intervals<T> {
         // these tables for every policy load).
         let mut count = vec![0i32; words * 64];
         let mut open = always.to_vec();
-        let mut bits = Vec::with_capacity(starts.len() * words);
+        let mut bits = Vec::with_capacity(starts.len() * words * 8);
         let mut ev = 0;
         for &s in &starts {
             while ev < events.len() && events[ev].0 <= s {
@@ -136,101 +159,138 @@ impl<T: Key> Intervals<T> {
                 }
                 ev += 1;
             }
-            bits.extend_from_slice(&open);
+            for w in &open {
+                bits.extend_from_slice(&w.to_le_bytes());
+            }
         }
-        let starts: Vec<T> = starts
-            .into_iter()
-            .map(|s| {
-                T::try_from(s)
-                    .ok()
-                    .expect("interval start inside its domain")
-            })
-            .collect();
         // buckets[b]: the interval holding the smallest key whose top byte
         // is b. A key with top byte b lies in buckets[b]..=buckets[b + 1].
         // One merge pass: process start-up compiles these tables.
-        let mut buckets: Vec<u32> = Vec::with_capacity(257);
+        let mut buckets: Vec<u8> = Vec::with_capacity(257 * 4);
         let mut at_or_below = 0usize;
         for b in 0..256u128 {
             let floor = b << (T::BITS - 8);
-            while at_or_below < starts.len() && starts[at_or_below].wide() <= floor {
+            while at_or_below < starts.len() && starts[at_or_below] <= floor {
                 at_or_below += 1;
             }
-            buckets.push(at_or_below as u32 - 1);
+            buckets.extend_from_slice(&(at_or_below as u32 - 1).to_le_bytes());
         }
-        buckets.push(starts.len() as u32 - 1);
+        buckets.extend_from_slice(&(starts.len() as u32 - 1).to_le_bytes());
+        let last = starts.len() - 1;
+        let mut packed = Vec::with_capacity((starts.len() + WINDOW) * Self::WIDTH);
         // Padding so that a fixed window of WINDOW starts after any bucket
         // floor is always in bounds (see `lookup`).
-        let mut starts = starts;
-        starts.extend(std::iter::repeat_n(T::MAX, WINDOW));
+        for s in starts.into_iter().chain(std::iter::repeat_n(max, WINDOW)) {
+            debug_assert!(T::try_from(s).is_ok(), "interval start inside its domain");
+            packed.extend_from_slice(&s.to_le_bytes()[..Self::WIDTH]);
+        }
         Intervals {
-            starts: starts.into(),
+            starts: packed.into(),
             buckets: buckets.into(),
             bits: bits.into(),
+            last,
+            key: PhantomData,
         }
     }
 
-    fn encode(&self, w: &mut Writer) {
-        w.len(self.starts.len());
-        for s in self.starts.iter() {
-            w.raw(&s.wide().to_le_bytes()[..T::BITS as usize / 8]);
-        }
-        w.u32s(&self.buckets);
-        w.u64s(&self.bits);
-    }
-
-    /// The inverse of `encode`, checking what `lookup` relies on: 257
-    /// non-decreasing buckets inside the table, `WINDOW` padding starts,
-    /// `words` bitset words per interval and no bit for a rule that is not
-    /// there (`n` rules).
-    fn decode(r: &mut Reader<'_>, words: usize, n: usize) -> Read<Intervals<T>> {
-        let width = T::BITS as usize / 8;
-        let count = r.len(width)?;
-        let starts: Box<[T]> = r
-            .take(count * width)?
-            .chunks_exact(width)
-            .map(T::from_le)
+    /// What `lookup` answers correctly with: sorted starts with `WINDOW`
+    /// `MAX` padding, 257 non-decreasing buckets inside the table, `words`
+    /// bitset words per interval and no bit for a rule that is not there
+    /// (`n` rules). Checked once, when the table is written (`encode`):
+    /// a file that passes its checksum is what was written, and `decode`
+    /// checks only the sizes that keep every access in bounds.
+    fn well_formed(&self, words: usize, n: usize) -> bool {
+        let count = self.starts.len() / Self::WIDTH;
+        let start = |i: usize| T::from_le(&self.starts[i * Self::WIDTH..][..Self::WIDTH]);
+        let buckets: Vec<usize> = (0..self.buckets.len() / 4)
+            .map(|i| u32_at(&self.buckets, i))
             .collect();
-        let buckets = r.u32s()?;
-        let bits = r.u64s()?;
-        let real = bits.len() / words;
-        if count != real + WINDOW
-            || real == 0
-            || bits.len() % words != 0
-            || buckets.len() != 257
-            || buckets.windows(2).any(|b| b[0] > b[1])
-            || buckets[256] as usize >= real
-            || !unused_bits_clear(&bits, words, n)
-        {
+        count == self.last + 1 + WINDOW
+            && start(0).wide() == 0
+            && (1..=self.last).all(|i| start(i - 1) < start(i))
+            && (self.last + 1..count).all(|i| start(i) == T::MAX)
+            && buckets.len() == 257
+            && buckets.windows(2).all(|b| b[0] <= b[1])
+            && buckets[256] == self.last
+            && self.bits.len() == count.saturating_sub(WINDOW) * words * 8
+            && unused_bits_clear(
+                &(0..self.bits.len() / 8)
+                    .map(|w| word_at(&self.bits, w))
+                    .collect::<Vec<_>>(),
+                words,
+                n,
+            )
+    }
+
+    fn encode(&self, w: &mut Writer, words: usize, n: usize) {
+        w.len(self.starts.len() / Self::WIDTH);
+        w.raw(&self.starts);
+        if self.well_formed(words, n) {
+            w.len(self.buckets.len() / 4);
+            w.raw(&self.buckets);
+        } else {
+            // Never written by `build`; should it happen, a reader refuses
+            // the file (no 257 buckets) and compiles the policy instead.
+            w.len(0);
+        }
+        w.len(self.bits.len() / 8);
+        w.raw(&self.bits);
+    }
+
+    /// The inverse of `encode`, borrowing the arrays from the file. Only
+    /// sizes are checked (constant time): they keep every access of
+    /// `lookup` in bounds whatever the values, and the values themselves
+    /// were checked when the file was written (`well_formed`) and are
+    /// covered by the file's checksum.
+    fn decode(r: &mut Reader<'static>, words: usize) -> Read<Intervals<T>> {
+        let count = r.len(Self::WIDTH)?;
+        let starts = r.take(count * Self::WIDTH)?;
+        let nb = r.len(4)?;
+        let buckets = r.take(nb * 4)?;
+        let nbits = r.len(8)?;
+        let bits = r.take(nbits * 8)?;
+        if count <= WINDOW || nb != 257 || nbits != (count - WINDOW) * words {
             return damaged("bad interval table");
         }
         Ok(Intervals {
-            starts,
-            buckets,
-            bits,
+            starts: Cow::Borrowed(starts),
+            buckets: Cow::Borrowed(buckets),
+            bits: Cow::Borrowed(bits),
+            last: count - WINDOW - 1,
+            key: PhantomData,
         })
     }
 
+    /// The bitset row (`words` little-endian `u64`) of the interval holding `x`.
     #[inline]
-    fn lookup(&self, x: T, words: usize) -> &[u64] {
+    fn lookup(&self, x: T, words: usize) -> &[u8] {
         // The index of the last start <= x. It lies between the bucket's
-        // first interval and the next bucket's.
+        // first interval and the next bucket's. Clamped, so that even a
+        // table damaged in a way its checksum misses (a buggy writer)
+        // cannot index out of bounds.
         let b = x.top();
-        let lo = self.buckets[b] as usize;
-        let hi = self.buckets[b + 1] as usize;
+        let hi = u32_at(&self.buckets, b + 1).min(self.last);
+        let lo = u32_at(&self.buckets, b).min(hi);
+        let width = Self::WIDTH;
         let starts = &self.starts[..];
         let mut base = lo;
         if hi - lo <= WINDOW {
-            // A fixed window the compiler unrolls and vectorises. Starts
-            // past `hi` are above x (they are in later buckets) except the
-            // MAX padding when x is MAX itself, which the `min` discards.
-            let window: &[T; WINDOW] = starts[lo + 1..lo + 1 + WINDOW].try_into().expect("padded");
-            base = (lo + window.iter().filter(|&&s| s <= x).count()).min(hi);
+            // A fixed window the compiler unrolls. Starts past `hi` are
+            // above x (they are in later buckets) except the MAX padding
+            // when x is MAX itself, which the `min` discards.
+            let window = &starts[(lo + 1) * width..][..WINDOW * width];
+            base = (lo
+                + window
+                    .chunks_exact(width)
+                    .filter(|&s| T::from_le(s) <= x)
+                    .count())
+            .min(hi);
         } else {
             let mut len = hi - lo + 1;
             while len > 1 {
                 let half = len / 2;
-                base = if starts[base + half] <= x {
+                let at = (base + half) * width;
+                base = if T::from_le(&starts[at..at + width]) <= x {
                     base + half
                 } else {
                     base
@@ -238,7 +298,7 @@ impl<T: Key> Intervals<T> {
                 len -= half;
             }
         }
-        &self.bits[base * words..][..words]
+        &self.bits[base * words * 8..][..words * 8]
     }
 }
 
@@ -248,7 +308,7 @@ pub struct NetIndex {
     /// Local bit → document rule index, with [`LAZY`] set when
     /// `lazy[local]` must be checked.
     rules: Box<[u32]>,
-    lazy: Box<[Option<Box<Lazy>>]>,
+    lazy: Box<[Option<Lazy>]>,
     words: usize,
     /// 3 protocols (tcp, udp, none) × 16 presence combinations × words.
     shape: Box<[u64]>,
@@ -335,12 +395,10 @@ impl NetIndex {
                 Some(ports) => rp.extend(ports.iter().map(|p| (p.lo as u128, p.hi as u128, i))),
             }
             let needs = cand.check_program || rule.unix.is_some() || rule.host.is_some();
-            lazy.push(needs.then(|| {
-                Box::new(Lazy {
-                    check_program: cand.check_program,
-                    unix: rule.unix.clone().map(Into::into),
-                    host: rule.host.clone().map(Into::into),
-                })
+            lazy.push(needs.then(|| Lazy {
+                check_program: cand.check_program,
+                unix: rule.unix.clone().map(Into::into),
+                host: rule.host.clone().map(Into::into),
             }));
         }
         idx.shape = shape.into();
@@ -366,9 +424,10 @@ impl NetIndex {
         }
         w.len(self.words);
         w.u64s(&self.shape);
-        self.v4.encode(w);
-        self.v6.encode(w);
-        self.ports.encode(w);
+        let n = self.rules.len();
+        self.v4.encode(w, self.words, n);
+        self.v6.encode(w, self.words, n);
+        self.ports.encode(w, self.words, n);
     }
 
     /// The inverse of [`NetIndex::encode`], with every index checked.
@@ -381,21 +440,20 @@ impl NetIndex {
         for _ in 0..rules.len() {
             lazy.push(match r.u8()? {
                 0 => None,
-                1 => Some(Box::new(Lazy {
+                1 => Some(Lazy {
                     check_program: r.bool()?,
                     unix: r.opt_globs()?,
                     host: r.opt_globs()?,
-                })),
+                }),
                 _ => return damaged("bad network entry"),
             });
         }
         let n = rules.len();
         let words = r.u32()? as usize;
         let shape = r.u64s()?;
-        if words != n.div_ceil(64).max(1)
-            || shape.len() != 3 * 16 * words
-            || !unused_bits_clear(&shape, words, n)
-        {
+        // A stray bit past the last rule (which encoding never writes and
+        // the checksum would catch) is ignored by `lookup`.
+        if words != n.div_ceil(64).max(1) || shape.len() != 3 * 16 * words {
             return damaged("bad network shape");
         }
         Ok(NetIndex {
@@ -403,9 +461,9 @@ impl NetIndex {
             lazy: lazy.into(),
             words,
             shape,
-            v4: Intervals::decode(r, words, n)?,
-            v6: Intervals::decode(r, words, n)?,
-            ports: Intervals::decode(r, words, n)?,
+            v4: Intervals::decode(r, words)?,
+            v6: Intervals::decode(r, words)?,
+            ports: Intervals::decode(r, words)?,
         })
     }
 
@@ -440,23 +498,27 @@ impl NetIndex {
             IpAddr::V6(v6) => self.v6.lookup(u128::from(v6), words),
         });
         let port_bits = port.map(|p| self.ports.lookup(p, words));
-        for w in 0..words {
-            let mut bits = shape[w];
+        for (w, &shape_word) in shape.iter().enumerate() {
+            let mut bits = shape_word;
             if let Some(a) = addr_bits {
-                bits &= a[w];
+                bits &= word_at(a, w);
             }
             if let Some(p) = port_bits {
-                bits &= p[w];
+                bits &= word_at(p, w);
             }
             while bits != 0 {
                 let local = w * 64 + bits.trailing_zeros() as usize;
                 bits &= bits - 1;
-                let rule = self.rules[local];
+                // `get`: no bit past the last rule is ever written, but a
+                // damaged table must not panic inside a hook.
+                let Some(&rule) = self.rules.get(local) else {
+                    return NONE;
+                };
                 if rule & LAZY == 0 {
                     return rule;
                 }
                 let rule = rule & !LAZY;
-                match &self.lazy[local] {
+                match self.lazy.get(local).and_then(Option::as_ref) {
                     None => return rule,
                     Some(l) => {
                         let ok = (!l.check_program || program_ok(rule))
@@ -483,4 +545,90 @@ fn unused_bits_clear(bits: &[u64], words: usize, n: usize) -> bool {
     let keep = n - last * 64; // 0..=64 bits used in the last word
     let mask = if keep >= 64 { 0 } else { !0u64 << keep };
     bits.chunks_exact(words).all(|row| row[last] & mask == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Kind;
+
+    fn bench_index() -> NetIndex {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../policies/bench-100.json"
+        ))
+        .expect("bench policy");
+        let policy = crate::check_str(&text, "bench-100.json").0.expect("valid");
+        NetIndex::build(
+            policy
+                .rules
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.kind == Kind::Network)
+                .map(|(i, r)| {
+                    let cand = Cand {
+                        rule: i as u32,
+                        check_program: false,
+                    };
+                    (cand, r)
+                }),
+        )
+    }
+
+    /// What reading no longer checks is checked when writing: every table
+    /// `build` makes passes, and one that does not is written so that no
+    /// reader takes it.
+    #[test]
+    fn interval_tables_are_checked_when_written() {
+        let idx = bench_index();
+        let n = idx.rules.len();
+        assert!(n > 8, "a real network table ({n} rules)");
+        assert!(idx.v4.well_formed(idx.words, n));
+        assert!(idx.v6.well_formed(idx.words, n));
+        assert!(idx.ports.well_formed(idx.words, n));
+
+        let mut broken = idx.v4.clone();
+        let mut buckets = broken.buckets.to_vec();
+        buckets[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+        broken.buckets = buckets.into();
+        assert!(!broken.well_formed(idx.words, n));
+        let mut w = Writer::default();
+        broken.encode(&mut w, idx.words, n);
+        let bytes = w.into_bytes();
+        let mut r = Reader::new(Box::leak(bytes.into_boxed_slice()));
+        assert!(Intervals::<u32>::decode(&mut r, idx.words).is_err());
+
+        let mut stray = idx.ports.clone();
+        let mut bits = stray.bits.to_vec();
+        let last_word = idx.words * 8 - 1;
+        bits[last_word] |= 0x80; // bit 63 of the last word: rule 127 or above
+        stray.bits = bits.into();
+        assert!(n < idx.words * 64, "a spare bit exists");
+        assert!(!stray.well_formed(idx.words, n));
+    }
+
+    /// A damaged table that passes the size checks answers without
+    /// panicking: lookups clamp bucket bounds and ignore stray bits.
+    #[test]
+    fn damaged_values_never_index_out_of_bounds() {
+        let mut idx = bench_index();
+        let mut buckets = idx.v4.buckets.to_vec();
+        for (i, b) in buckets.chunks_exact_mut(4).enumerate() {
+            b.copy_from_slice(&(if i % 2 == 0 { u32::MAX } else { 0 }).to_le_bytes());
+        }
+        idx.v4.buckets = buckets.into();
+        idx.ports.bits = vec![0xff; idx.ports.bits.len()].into();
+        for a in ["0.0.0.0", "10.1.2.3", "255.255.255.255", "200.1.1.1"] {
+            for port in [0, 80, 443, 65535] {
+                let _ = idx.lookup(
+                    Some(a.parse().unwrap()),
+                    Some(port),
+                    Some(Protocol::Tcp),
+                    None,
+                    None,
+                    &|_| true,
+                );
+            }
+        }
+    }
 }
