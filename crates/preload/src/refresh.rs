@@ -12,10 +12,12 @@
 //!   otherwise reads what another process cached. A new policy is compiled on
 //!   this thread and published with [`active::install`]: the hooks see the new
 //!   table and mode from their next call.
-//! - A policy file: the thread starts only after the process has made
-//!   `FILE_CALLS_BEFORE_START` hooked calls (the countdown below), so
-//!   short-lived processes never become multi-threaded; it reports a policy
-//!   only when the file changed from what start-up read.
+//! - A policy file: the thread starts only once `refreshSeconds` have
+//!   passed since start-up, at a hooked call (the clock is read once per
+//!   `FILE_CALLS_BEFORE_START` calls, the countdown below), so a process that
+//!   lives less than one interval never becomes multi-threaded (glibc makes
+//!   every cancellable call of a multi-threaded process dearer); it reports a
+//!   policy only when the file changed from what start-up read.
 //! - Fork: the thread does not survive. An atfork handler arms a countdown;
 //!   the child's [`poll`] (one relaxed load on every hooked call) starts a new
 //!   refresher after a few hooked calls, so a child that only execs never
@@ -31,14 +33,15 @@ use crate::policy_source;
 use ldguard_policy::{compile_str, RuleTable};
 use ldguard_source::{Location, RefreshOutcome};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// Hooked calls a forked child makes before it starts its own refresher.
 const CHILD_CALLS_BEFORE_START: u32 = 16;
-/// Hooked calls a process with a policy *file* makes before it starts its
-/// refresher. Re-reading a file is only worth a thread in a process that
-/// lives and works a while; `/bin/true` or one stage of a shell pipeline
-/// exits long before, and stays single-threaded.
+/// Hooked calls between two looks at the clock, in a process with a policy
+/// *file*, until its first re-read is due. Re-reading a file is only worth
+/// a thread in a process that lives and works a while; `/bin/true` or one
+/// stage of a shell pipeline exits long before, and stays single-threaded.
 const FILE_CALLS_BEFORE_START: u32 = 64;
 /// Longest wait at exit for a fetch in progress.
 const EXIT_WAIT: Duration = Duration::from_secs(3);
@@ -47,6 +50,9 @@ const EXIT_WAIT: Duration = Duration::from_secs(3);
 static RESTART: AtomicU32 = AtomicU32::new(0);
 /// The process the countdown belongs to (a vfork child shares our memory).
 static RESTART_PID: AtomicI32 = AtomicI32::new(0);
+/// When a process with a policy file first re-reads it (start-up plus
+/// `refreshSeconds`); its refresher is not started before.
+static FILE_DUE: OnceLock<Instant> = OnceLock::new();
 static REGISTERED: AtomicBool = AtomicBool::new(false);
 /// Set while the refresher is inside `Source::refresh`, and from start-up
 /// until its first refresh when that is likely to fetch (no fresh cache).
@@ -73,6 +79,7 @@ pub fn start() {
         }
     }
     if matches!(source.config().location, Location::File(_)) {
+        let _ = FILE_DUE.set(Instant::now() + source.config().refresh);
         RESTART_PID.store(crate::sys::getpid(), Ordering::Relaxed);
         RESTART.store(FILE_CALLS_BEFORE_START, Ordering::Release);
         return;
@@ -99,6 +106,11 @@ pub fn poll() {
 fn start_after_countdown() {
     let previous = RESTART.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| n.checked_sub(1));
     if previous != Ok(1) {
+        return;
+    }
+    // A clock read (the vDSO: no lock, no allocation) once per countdown.
+    if FILE_DUE.get().is_some_and(|due| Instant::now() < *due) {
+        RESTART.store(FILE_CALLS_BEFORE_START, Ordering::Relaxed);
         return;
     }
     if RESTART_PID.load(Ordering::Relaxed) != crate::sys::getpid() {

@@ -34,12 +34,18 @@ fn signal_handlers_on_library_threads_and_inside_hooks_are_checked() {
         json!([{"name": "secret", "kind": "file", "path": [denied], "action": "deny"}]),
     );
     let rounds = 200;
-    let out = Run::new(&d, Some(p)).cmd(&[
-        prog.display().to_string(),
-        denied,
-        allowed,
-        rounds.to_string(),
-    ]);
+    // The refresher of a process with a policy file starts at its first
+    // re-read (refreshSeconds after start-up): make that one second.
+    let config = d.join("config.json");
+    std::fs::write(&config, json!({"refreshSeconds": 1}).to_string()).unwrap();
+    let out = Run::new(&d, Some(p))
+        .env("LDGUARD_CONFIG", config.to_str().unwrap())
+        .cmd(&[
+            prog.display().to_string(),
+            denied,
+            allowed,
+            rounds.to_string(),
+        ]);
     let line = out.stdout.trim();
     assert_eq!(out.code(), 0, "{line} {}", out.stderr);
     assert_eq!(

@@ -83,7 +83,8 @@ int main(int argc, char **argv) {
     sa.sa_flags = SA_RESTART;
     sigaction(SIGUSR1, &sa, NULL);
 
-    /* One deny starts the event writer; a few hooked calls the refresher. */
+    /* One deny starts the event writer; hooked calls after the refresh
+     * interval (1 s here) the refresher. */
     long main_bad = 0;
     if (open(denied, O_RDONLY) >= 0 || errno != EACCES) main_bad++;
     for (int i = 0; i < 200; i++) {
@@ -92,7 +93,7 @@ int main(int argc, char **argv) {
     }
     pid_t tids[8];
     int n = 0;
-    for (int i = 0; i < 200 && (n = library_threads(tids, 8)) < 2; i++) usleep(10000);
+    for (int i = 0; i < 1000 && (n = library_threads(tids, 8)) < 2; i++) usleep(10000);
 
     struct timespec ts = {0, 50000};
     for (int t = 0; t < n; t++)
