@@ -8,7 +8,6 @@
 //! are on the caller's stack; nothing allocates.
 
 use crate::sys;
-use std::cell::UnsafeCell;
 use std::ffi::{c_char, c_int, c_long};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -67,18 +66,16 @@ pub struct Scratch {
     pub c: PathBuf,
 }
 
-#[allow(clippy::declare_interior_mutable_const)] // only used to build SCRATCH
-const EMPTY_SCRATCH: UnsafeCell<Scratch> = UnsafeCell::new(Scratch {
-    a: PathBuf::new(),
-    b: PathBuf::new(),
-    c: PathBuf::new(),
-});
-
-thread_local! {
-    /// One set per check level (see `guard`): a signal handler's hook that
-    /// interrupts a check must not write over the buffers it is using.
-    static SCRATCH: [UnsafeCell<Scratch>; crate::guard::MAX_CHECK_DEPTH as usize] =
-        const { [EMPTY_SCRATCH; crate::guard::MAX_CHECK_DEPTH as usize] };
+impl Scratch {
+    // x86_64's per-thread block holds these as zero bytes (see `guard`).
+    #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+    pub const fn new() -> Scratch {
+        Scratch {
+            a: PathBuf::new(),
+            b: PathBuf::new(),
+            c: PathBuf::new(),
+        }
+    }
 }
 
 /// Runs `f` with this thread's buffers for the current check level.
@@ -89,9 +86,13 @@ thread_local! {
 pub fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
     let level =
         usize::from(crate::guard::check_depth().clamp(1, crate::guard::MAX_CHECK_DEPTH) - 1);
+    // One set per check level (the thread's block in `guard`): a signal
+    // handler's hook that interrupts a check must not write over the
+    // buffers it is using.
+    let cell = &crate::guard::this_thread().scratch[level];
     // SAFETY: exclusive per the level argument above; the cells are this
     // thread's own and have no destructor.
-    SCRATCH.with(|cells| f(unsafe { &mut *cells[level].get() }))
+    f(unsafe { &mut *cell.get() })
 }
 
 /// `path` made absolute against `dirfd` (`AT_FDCWD` for the cwd) and
