@@ -5,7 +5,7 @@
 //!   itself calls no hooked function, so a hook entered while a guard is
 //!   held can only come from a signal handler that interrupted the
 //!   decision: it is checked too, one level deeper ([`MAX_CHECK_DEPTH`]
-//!   levels, each with its own scratch buffers in `resolve`).
+//!   levels, each with its own scratch buffers).
 //! - The library's own work (reading the configuration and policy, opening
 //!   the event sink, starting threads) runs in an [`Internal`] section:
 //!   hooks pass its calls straight through, and every signal is blocked
@@ -39,8 +39,24 @@ pub const INTERNAL: u8 = u8::MAX;
 pub struct PerThread {
     depth: Cell<u8>,
     recent: UnsafeCell<recent::Slots>,
-    /// One set of path buffers per check level (`resolve::with_scratch`).
-    pub(crate) scratch: [UnsafeCell<crate::resolve::Scratch>; MAX_CHECK_DEPTH as usize],
+    /// One set of path buffers per check level, as bytes: `resolve` (a
+    /// layer above this one) owns their type and views them through
+    /// [`scratch_bytes`].
+    scratch: [UnsafeCell<ScratchBytes>; MAX_CHECK_DEPTH as usize],
+}
+
+/// Room for one level's path buffers (`resolve::Scratch`, which checks at
+/// compile time that it fits and needs no stricter alignment).
+pub const SCRATCH_BYTES: usize = 3 * (libc::PATH_MAX as usize + 8);
+
+#[repr(C, align(8))]
+pub struct ScratchBytes(pub [u8; SCRATCH_BYTES]);
+
+/// This thread's path buffers for check `level` (0 or 1), zero bytes at
+/// thread start. Callers make the access exclusive (one set per level).
+#[inline(always)]
+pub fn scratch_bytes(level: usize) -> *mut ScratchBytes {
+    this_thread().scratch[level].get()
 }
 
 /// On x86_64 the block is an initial-exec thread-local defined here in
@@ -97,8 +113,8 @@ mod block {
     use std::cell::{Cell, UnsafeCell};
 
     #[allow(clippy::declare_interior_mutable_const)] // only used to build THREAD
-    const EMPTY_SCRATCH: UnsafeCell<crate::resolve::Scratch> =
-        UnsafeCell::new(crate::resolve::Scratch::new());
+    const EMPTY_SCRATCH: UnsafeCell<super::ScratchBytes> =
+        UnsafeCell::new(super::ScratchBytes([0; super::SCRATCH_BYTES]));
 
     thread_local! {
         static THREAD: PerThread = const {
@@ -421,7 +437,6 @@ mod tests {
     #[test]
     fn initial_block_is_zero() {
         assert!(all_zero(&recent::EMPTY));
-        assert!(all_zero(&crate::resolve::Scratch::new()));
         let fresh = std::thread::spawn(|| {
             let t = this_thread();
             (

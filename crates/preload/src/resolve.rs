@@ -66,17 +66,12 @@ pub struct Scratch {
     pub c: PathBuf,
 }
 
-impl Scratch {
-    // x86_64's per-thread block holds these as zero bytes (see `guard`).
-    #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
-    pub const fn new() -> Scratch {
-        Scratch {
-            a: PathBuf::new(),
-            b: PathBuf::new(),
-            c: PathBuf::new(),
-        }
-    }
-}
+// The per-thread block in `guard` keeps one `Scratch` per level as bytes,
+// zero at thread start (three empty buffers): every bit pattern is a valid
+// `Scratch` (byte arrays and lengths, which only `PathBuf`'s own methods
+// write), and it must fit there.
+const _: () = assert!(std::mem::size_of::<Scratch>() <= crate::guard::SCRATCH_BYTES);
+const _: () = assert!(std::mem::align_of::<Scratch>() <= 8);
 
 /// Runs `f` with this thread's buffers for the current check level.
 ///
@@ -89,10 +84,11 @@ pub fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
     // One set per check level (the thread's block in `guard`): a signal
     // handler's hook that interrupts a check must not write over the
     // buffers it is using.
-    let cell = &crate::guard::this_thread().scratch[level];
-    // SAFETY: exclusive per the level argument above; the cells are this
-    // thread's own and have no destructor.
-    f(unsafe { &mut *cell.get() })
+    let bytes = crate::guard::scratch_bytes(level);
+    // SAFETY: exclusive per the level argument above; the bytes are this
+    // thread's own, large and aligned enough (checked above), and any bytes
+    // are a valid `Scratch`.
+    f(unsafe { &mut *bytes.cast::<Scratch>() })
 }
 
 /// `path` made absolute against `dirfd` (`AT_FDCWD` for the cwd) and
