@@ -5,7 +5,7 @@
 //!   itself calls no hooked function, so a hook entered while a guard is
 //!   held can only come from a signal handler that interrupted the
 //!   decision: it is checked too, one level deeper ([`MAX_CHECK_DEPTH`]
-//!   levels, each with its own scratch buffers in `resolve`).
+//!   levels, each with its own scratch buffers).
 //! - The library's own work (reading the configuration and policy, opening
 //!   the event sink, starting threads) runs in an [`Internal`] section:
 //!   hooks pass its calls straight through, and every signal is blocked
@@ -33,29 +33,113 @@ pub const MAX_CHECK_DEPTH: u8 = 2;
 /// The library's own work: every hook passes through.
 pub const INTERNAL: u8 = u8::MAX;
 
-/// What the library keeps per thread.
-struct PerThread {
+/// What the library keeps per thread: all zero bytes at thread start
+/// (depth 0, empty cache, empty scratch buffers).
+#[repr(C)]
+pub struct PerThread {
     depth: Cell<u8>,
     recent: UnsafeCell<recent::Slots>,
+    /// One set of path buffers per check level, as bytes: `resolve` (a
+    /// layer above this one) owns their type and views them through
+    /// [`scratch_bytes`].
+    scratch: [UnsafeCell<ScratchBytes>; MAX_CHECK_DEPTH as usize],
 }
 
-thread_local! {
-    static THREAD: PerThread = const {
-        PerThread {
-            depth: Cell::new(0),
-            recent: UnsafeCell::new(recent::EMPTY),
-        }
-    };
-}
+/// Room for one level's path buffers (`resolve::Scratch`, which checks at
+/// compile time that it fits and needs no stricter alignment).
+pub const SCRATCH_BYTES: usize = 3 * (libc::PATH_MAX as usize + 8);
 
-/// This thread's block. `&'static` is sound here: the thread-local has a
-/// `const` initialiser and no destructor, so it is never torn down while
-/// the thread runs, and `PerThread` is neither `Send` nor `Sync`, so the
-/// reference cannot leave the thread.
+#[repr(C, align(8))]
+pub struct ScratchBytes(pub [u8; SCRATCH_BYTES]);
+
+/// This thread's path buffers for check `level` (0 or 1), zero bytes at
+/// thread start. Callers make the access exclusive (one set per level).
 #[inline(always)]
-fn this_thread() -> &'static PerThread {
-    // SAFETY: see above; the pointer comes from this thread's own slot.
-    THREAD.with(|t| unsafe { &*(t as *const PerThread) })
+pub fn scratch_bytes(level: usize) -> *mut ScratchBytes {
+    this_thread().scratch[level].get()
+}
+
+/// On x86_64 the block is an initial-exec thread-local defined here in
+/// assembly (Rust's `thread_local!` in a shared library is general-dynamic:
+/// every access calls `__tls_get_addr`, 11 instructions of the loader's).
+/// Its address is the thread pointer plus an offset the loader writes once
+/// into the GOT: two instructions. A library loaded at start-up
+/// (`LD_PRELOAD`, `/etc/ld.so.preload`) has its thread-locals in the static
+/// TLS block either way, so this changes no thread's memory; a `dlopen` of
+/// the library (never done: it only works preloaded) would be refused by
+/// the loader instead of running unchecked.
+#[cfg(target_arch = "x86_64")]
+mod block {
+    use super::PerThread;
+
+    std::arch::global_asm!(
+        ".pushsection .tbss,\"awT\",@nobits",
+        ".p2align {align}",
+        ".globl ldguard_per_thread",
+        ".hidden ldguard_per_thread",
+        ".type ldguard_per_thread,@object",
+        ".size ldguard_per_thread,{size}",
+        "ldguard_per_thread:",
+        ".zero {size}",
+        ".popsection",
+        align = const std::mem::align_of::<PerThread>().trailing_zeros(),
+        size = const std::mem::size_of::<PerThread>(),
+    );
+
+    /// This thread's block.
+    #[inline(always)]
+    pub fn get() -> *const PerThread {
+        let p: *const PerThread;
+        // SAFETY: reads the GOT entry of a thread-local of this object and
+        // the thread pointer (`%fs:0` holds its own address on x86_64 with
+        // glibc and musl); writes only `p`.
+        unsafe {
+            std::arch::asm!(
+                "mov {p}, qword ptr [rip + ldguard_per_thread@GOTTPOFF]",
+                "add {p}, qword ptr fs:[0]",
+                p = out(reg) p,
+                options(pure, readonly, nostack),
+            );
+        }
+        p
+    }
+}
+
+/// Elsewhere: a `thread_local!` with a `const` initialiser and no
+/// destructor (no allocation, no registration on first access).
+#[cfg(not(target_arch = "x86_64"))]
+mod block {
+    use super::PerThread;
+    use std::cell::{Cell, UnsafeCell};
+
+    #[allow(clippy::declare_interior_mutable_const)] // only used to build THREAD
+    const EMPTY_SCRATCH: UnsafeCell<super::ScratchBytes> =
+        UnsafeCell::new(super::ScratchBytes([0; super::SCRATCH_BYTES]));
+
+    thread_local! {
+        static THREAD: PerThread = const {
+            PerThread {
+                depth: Cell::new(0),
+                recent: UnsafeCell::new(super::recent::EMPTY),
+                scratch: [EMPTY_SCRATCH; super::MAX_CHECK_DEPTH as usize],
+            }
+        };
+    }
+
+    #[inline(always)]
+    pub fn get() -> *const PerThread {
+        THREAD.with(|t| t as *const PerThread)
+    }
+}
+
+/// This thread's block. `&'static` is sound here: the block lives as long
+/// as the thread and has no destructor, and `PerThread` is neither `Send`
+/// nor `Sync`, so the reference cannot leave the thread.
+#[inline(always)]
+pub(crate) fn this_thread() -> &'static PerThread {
+    // SAFETY: see above; the pointer is this thread's own block, whose
+    // all-zero initial bytes are a valid `PerThread`.
+    unsafe { &*block::get() }
 }
 
 /// This thread's check level.
@@ -200,6 +284,8 @@ pub mod recent {
 
     pub type Slots = [Slot; SLOTS];
 
+    // x86_64's block is these as zero bytes (tests::initial_block_is_zero).
+    #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
     pub const EMPTY: Slots = [Slot {
         table: 0,
         len: 0,
@@ -230,18 +316,25 @@ pub mod recent {
     }
 
     /// Whether `a` and `b` (same length, at least 8) are equal, eight bytes
-    /// at a time (the last word overlaps the one before).
+    /// at a time (the last word overlaps the one before), differences
+    /// gathered without a branch per word.
     #[inline(always)]
     fn same(a: &[u8], b: &[u8]) -> bool {
         let n = a.len();
-        let mut at = 0;
-        while at + 8 < n {
-            if word(a, at) != word(b, at) {
-                return false;
-            }
-            at += 8;
+        if n < 8 || b.len() != n {
+            return a == b;
         }
-        word(a, n - 8) == word(b, n - 8)
+        let at = |p: &[u8], i: usize| {
+            // SAFETY: callers pass `i + 8 <= n`, the length of both slices.
+            unsafe { p.as_ptr().add(i).cast::<u64>().read_unaligned() }
+        };
+        let mut diff = at(a, n - 8) ^ at(b, n - 8);
+        let mut i = 0;
+        while i + 8 < n {
+            diff |= at(a, i) ^ at(b, i);
+            i += 8;
+        }
+        diff == 0
     }
 
     #[inline]
@@ -328,6 +421,47 @@ pub mod recent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn all_zero<T>(v: &T) -> bool {
+        // SAFETY: reads the bytes of a live value of a type without padding
+        // holes that matter here (every field is an integer or byte array;
+        // padding of a const-built value is not inspected by the kernel).
+        let bytes = unsafe {
+            std::slice::from_raw_parts((v as *const T).cast::<u8>(), std::mem::size_of::<T>())
+        };
+        bytes.iter().all(|&b| b == 0)
+    }
+
+    /// x86_64's block starts as zero bytes (`.tbss`): that must be what
+    /// the `const` initialisers of other targets build.
+    #[test]
+    fn initial_block_is_zero() {
+        assert!(all_zero(&recent::EMPTY));
+        let fresh = std::thread::spawn(|| {
+            let t = this_thread();
+            (
+                t.depth.get(),
+                // SAFETY: this thread's own block, nothing else holds it.
+                all_zero(unsafe { &*t.recent.get() }),
+                // SAFETY: as above.
+                all_zero(unsafe { &*t.scratch[1].get() }),
+            )
+        })
+        .join()
+        .unwrap();
+        assert_eq!(fresh, (0, true, true));
+    }
+
+    /// Each thread has its own block.
+    #[test]
+    fn blocks_are_per_thread() {
+        let here = this_thread() as *const PerThread as usize;
+        let there = std::thread::spawn(|| this_thread() as *const PerThread as usize)
+            .join()
+            .unwrap();
+        assert_ne!(here, there);
+        assert_eq!(here, this_thread() as *const PerThread as usize);
+    }
 
     #[test]
     fn checks_nest_to_the_limit_then_pass_through() {

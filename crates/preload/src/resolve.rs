@@ -8,7 +8,6 @@
 //! are on the caller's stack; nothing allocates.
 
 use crate::sys;
-use std::cell::UnsafeCell;
 use std::ffi::{c_char, c_int, c_long};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -67,19 +66,12 @@ pub struct Scratch {
     pub c: PathBuf,
 }
 
-#[allow(clippy::declare_interior_mutable_const)] // only used to build SCRATCH
-const EMPTY_SCRATCH: UnsafeCell<Scratch> = UnsafeCell::new(Scratch {
-    a: PathBuf::new(),
-    b: PathBuf::new(),
-    c: PathBuf::new(),
-});
-
-thread_local! {
-    /// One set per check level (see `guard`): a signal handler's hook that
-    /// interrupts a check must not write over the buffers it is using.
-    static SCRATCH: [UnsafeCell<Scratch>; crate::guard::MAX_CHECK_DEPTH as usize] =
-        const { [EMPTY_SCRATCH; crate::guard::MAX_CHECK_DEPTH as usize] };
-}
+// The per-thread block in `guard` keeps one `Scratch` per level as bytes,
+// zero at thread start (three empty buffers): every bit pattern is a valid
+// `Scratch` (byte arrays and lengths, which only `PathBuf`'s own methods
+// write), and it must fit there.
+const _: () = assert!(std::mem::size_of::<Scratch>() <= crate::guard::SCRATCH_BYTES);
+const _: () = assert!(std::mem::align_of::<Scratch>() <= 8);
 
 /// Runs `f` with this thread's buffers for the current check level.
 ///
@@ -89,9 +81,14 @@ thread_local! {
 pub fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
     let level =
         usize::from(crate::guard::check_depth().clamp(1, crate::guard::MAX_CHECK_DEPTH) - 1);
-    // SAFETY: exclusive per the level argument above; the cells are this
-    // thread's own and have no destructor.
-    SCRATCH.with(|cells| f(unsafe { &mut *cells[level].get() }))
+    // One set per check level (the thread's block in `guard`): a signal
+    // handler's hook that interrupts a check must not write over the
+    // buffers it is using.
+    let bytes = crate::guard::scratch_bytes(level);
+    // SAFETY: exclusive per the level argument above; the bytes are this
+    // thread's own, large and aligned enough (checked above), and any bytes
+    // are a valid `Scratch`.
+    f(unsafe { &mut *bytes.cast::<Scratch>() })
 }
 
 /// `path` made absolute against `dirfd` (`AT_FDCWD` for the cwd) and
@@ -128,30 +125,48 @@ pub fn is_plain(path: &[u8]) -> bool {
 
 /// Whether a `/` is followed by `/` or `.` anywhere in `path`: the only
 /// way a path that starts with `/` can be other than normal. Eight bytes at
-/// a time (SWAR); a false positive only sends the path to the exact test.
+/// a time (SWAR), without a branch per word: each word marks its `/` bytes
+/// and its `/`-or-`.` bytes, and a pair is a `/` mark one byte below a
+/// `/`-or-`.` mark (the word's top `/` carries into the next word). The
+/// marks may have false positives (a byte after a marked one), never false
+/// negatives; a false positive only sends the path to the exact test.
 fn slash_then_slash_or_dot(path: &[u8]) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
+    const SLASHES: u64 = b'/' as u64 * ONES;
+    const DOTS: u64 = b'.' as u64 * ONES;
+    let n = path.len();
+    if n < 8 {
+        return path
+            .windows(2)
+            .any(|w| w[0] == b'/' && (w[1] == b'/' || w[1] == b'.'));
+    }
     let zero_bytes = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
     let word = |at: usize| {
         let mut w = [0u8; 8];
         w.copy_from_slice(&path[at..at + 8]);
         u64::from_le_bytes(w)
     };
-    let n = path.len();
+    let marks = |w: u64| {
+        let slash = zero_bytes(w ^ SLASHES);
+        (slash, slash | zero_bytes(w ^ DOTS))
+    };
+    let mut hits = 0;
+    let mut carry = 0;
     let mut i = 0;
-    while i + 9 <= n {
-        let (x, y) = (word(i), word(i + 1));
-        let slash = zero_bytes(x ^ (b'/' as u64 * ONES));
-        let next = zero_bytes(y ^ (b'/' as u64 * ONES)) | zero_bytes(y ^ (b'.' as u64 * ONES));
-        if slash & next != 0 {
-            return true;
-        }
+    while i + 8 <= n {
+        let (slash, either) = marks(word(i));
+        hits |= ((slash << 8) | carry) & either;
+        carry = slash >> 56;
         i += 8;
     }
-    path[i..]
-        .windows(2)
-        .any(|w| w[0] == b'/' && (w[1] == b'/' || w[1] == b'.'))
+    if i < n {
+        // The last word overlaps the one before: its pairs are all inside
+        // it, and the pair that straddles its start lies in the one before.
+        let (slash, either) = marks(word(n - 8));
+        hits |= (slash << 8) & either;
+    }
+    hits != 0
 }
 
 /// The lexical absolute form of `(dirfd, path)`: `path` itself when it is
@@ -881,6 +896,49 @@ mod tests {
             "/usr/lib/x86_64-linux-gnu/libc.so.6/",
         ] {
             assert!(!is_plain(p.as_bytes()), "{p}");
+        }
+    }
+
+    /// The word-at-a-time pair scan never misses a `//` or `/.`, at any
+    /// offset or length (word boundaries, the overlapping last word), and
+    /// so `is_plain` is exactly "absolute and normal".
+    #[test]
+    fn the_pair_scan_misses_no_pair() {
+        let alphabet = [b'/', b'.', b'a', 0x01, 0x2f ^ 0x2e, 0xff, 0x00, b'0'];
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..200_000 {
+            let n = (next() % 40) as usize + 1;
+            let mut p: Vec<u8> = (0..n).map(|_| alphabet[(next() % 8) as usize]).collect();
+            if next() % 2 == 0 {
+                p[0] = b'/';
+            }
+            let pair = p
+                .windows(2)
+                .any(|w| w[0] == b'/' && (w[1] == b'/' || w[1] == b'.'));
+            assert!(
+                !pair || slash_then_slash_or_dot(&p),
+                "missed a pair in {p:?}"
+            );
+            let normal = p[0] == b'/'
+                && (n == 1 || (p[n - 1] != b'/' && ldguard_policy::path::is_normal(&p)));
+            assert_eq!(is_plain(&p), normal, "{p:?}");
+        }
+        // Every offset of each pair in an otherwise plain path.
+        for n in 2..40 {
+            for at in 0..n - 1 {
+                for second in [b'/', b'.'] {
+                    let mut p = vec![b'x'; n];
+                    p[at] = b'/';
+                    p[at + 1] = second;
+                    assert!(slash_then_slash_or_dot(&p), "n {n} at {at}");
+                }
+            }
         }
     }
 

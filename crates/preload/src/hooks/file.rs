@@ -258,8 +258,17 @@ enum Route {
 
 /// Decides an open of `(dirfd, path)` with `flags` on the lexical absolute
 /// path, and says how it must run.
+/// `len`: the path's length when the caller has measured it (the probe of
+/// [`open_recent`] has).
 #[inline(never)]
-fn route_open(call: Call, dirfd: c_int, path: *const c_char, flags: c_int, mode: u32) -> Route {
+fn route_open(
+    call: Call,
+    dirfd: c_int,
+    path: *const c_char,
+    len: Option<usize>,
+    flags: c_int,
+    mode: u32,
+) -> Route {
     // An O_PATH descriptor reaches no data: reading through it means
     // reopening /proc/self/fd/N (checked as that file) or execveat (checked
     // as an exec). Like stat, it only reveals that the file exists.
@@ -267,9 +276,14 @@ fn route_open(call: Call, dirfd: c_int, path: *const c_char, flags: c_int, mode:
         return Route::Next;
     }
     run_or(Route::Next, |active| {
-        // SAFETY: libc callers pass NUL-terminated paths (or null).
-        let Some(given) = (unsafe { cstr(path) }) else {
-            return Route::Next;
+        let given = match len {
+            // SAFETY: `path` is non-null with `n` bytes before its NUL (measured).
+            Some(n) => unsafe { std::slice::from_raw_parts(path.cast::<u8>(), n) },
+            // SAFETY: libc callers pass NUL-terminated paths (or null).
+            None => match unsafe { cstr(path) } {
+                Some(given) => given,
+                None => return Route::Next,
+            },
         };
         let (writes, reads) = open_accesses(flags);
         let table = &active.table;
@@ -424,9 +438,10 @@ fn open_access(writes: bool, reads: bool) -> u8 {
 /// Decides and performs an open of `(dirfd, path)`.
 #[inline(always)]
 fn open_checked(call: Call, dirfd: c_int, path: *const c_char, flags: c_int, mode: u32) -> Opened {
-    let route = match open_recent(path, flags) {
+    let mut len = None;
+    let route = match open_recent(path, flags, &mut len) {
         Some(route) => route,
-        None => route_open(call, dirfd, path, flags, mode),
+        None => route_open(call, dirfd, path, len, flags, mode),
     };
     open_routed_as(call, dirfd, path, flags, mode, route)
 }
@@ -491,21 +506,29 @@ fn open_pinned(call: Call, dirfd: c_int, path: *const c_char, flags: c_int, mode
 /// same way under the same table, decided then as a silent allow. Its
 /// route without the guard, the decision or the normalisation: the
 /// cache holds only normal absolute paths and silent allows ([`recent`]).
-/// `None`: take the full route.
+/// `None`: take the full route (`len` is then the path's length when it
+/// was measured, so the full route does not measure it again).
 ///
 /// Panic-free by construction (no indexing that can fail, no allocation),
 /// so it runs outside `catch_unwind`; it does not touch errno.
 #[inline(always)]
-fn open_recent(path: *const c_char, flags: c_int) -> Option<Route> {
-    if flags & libc::O_PATH != 0
-        || path.is_null()
-        || crate::active::STATUS.load(std::sync::atomic::Ordering::Acquire) != crate::active::ON
-    {
+fn open_recent(path: *const c_char, flags: c_int, len: &mut Option<usize>) -> Option<Route> {
+    if crate::active::STATUS.load(std::sync::atomic::Ordering::Acquire) != crate::active::ON {
+        return None;
+    }
+    open_recent_on(path, flags, len)
+}
+
+/// [`open_recent`] once the status has been seen `ON`.
+#[inline(always)]
+fn open_recent_on(path: *const c_char, flags: c_int, len: &mut Option<usize>) -> Option<Route> {
+    if flags & libc::O_PATH != 0 || path.is_null() {
         return None;
     }
     let active = crate::active::published()?;
     // SAFETY: non-null, and libc callers pass NUL-terminated paths.
     let n = unsafe { libc::strlen(path) };
+    *len = Some(n);
     // SAFETY: `n` bytes before the NUL.
     let given = unsafe { std::slice::from_raw_parts(path.cast::<u8>(), n) };
     let (writes, reads) = open_accesses(flags);
@@ -752,17 +775,25 @@ pub unsafe extern "C" fn ldguard_open(
     flags: c_int,
     mode: c_uint,
 ) -> c_int {
-    let mode = if takes_mode(flags) { mode } else { 0 };
-    if crate::active::is_off() {
-        // `disabled`: libc's open, after what every hooked call does
-        // (`check::run_or`: a disabled process still learns of a new mode).
-        crate::refresh::poll();
-        if crate::active::is_off() {
-            // SAFETY: the caller's arguments.
-            return unsafe { open_next(which, dirfd, path, flags, mode) };
+    // libc's open reads `mode` only when the flags create a file, and
+    // `openat2_raw` passes it only then: garbage elsewhere goes nowhere.
+    let status = crate::active::STATUS.load(std::sync::atomic::Ordering::Acquire);
+    if status != crate::active::ON {
+        if status == crate::active::OFF {
+            // `disabled`: libc's open, after what every hooked call does
+            // (`check::run_or`: a disabled process still learns of a new mode).
+            crate::refresh::poll();
+            if crate::active::is_off() {
+                // SAFETY: the caller's arguments.
+                return unsafe { open_next(which, dirfd, path, flags, mode) };
+            }
         }
+        // Not yet started, or just switched on: the full route settles it.
+        // SAFETY: the caller's arguments.
+        return unsafe { open_full(which, dirfd, path, None, flags, mode) };
     }
-    match open_recent(path, flags) {
+    let mut len = None;
+    match open_recent_on(path, flags, &mut len) {
         Some(Route::NoLinks) => {
             let cancel = cancel_possible();
             let old = if cancel { cancel_async() } else { 0 };
@@ -775,6 +806,7 @@ pub unsafe extern "C" fn ldguard_open(
                 Err(e) if !pins(e) => fail(e, -1),
                 Err(_) => {
                     let call = OPEN_CALLS[(which as usize).min(3)];
+                    let mode = if takes_mode(flags) { mode } else { 0 };
                     match open_pinned(call, dirfd, path, flags, mode) {
                         Opened::Fd(fd) => fd,
                         Opened::Err(e) => fail(e, -1),
@@ -786,8 +818,8 @@ pub unsafe extern "C" fn ldguard_open(
         }
         // SAFETY: the caller's arguments.
         Some(Route::Next) => unsafe { open_next(which, dirfd, path, flags, mode) },
-        // SAFETY: the caller's arguments.
-        _ => unsafe { open_full(which, dirfd, path, flags, mode) },
+        // SAFETY: the caller's arguments; `len` measured `path`.
+        _ => unsafe { open_full(which, dirfd, path, len, flags, mode) },
     }
 }
 
@@ -800,18 +832,20 @@ fn takes_mode(flags: c_int) -> bool {
 /// [`ldguard_open`] when the cache has no answer.
 ///
 /// # Safety
-/// As [`ldguard_open`].
+/// As [`ldguard_open`]; `len`, when given, is `path`'s length.
 #[inline(never)]
 unsafe fn open_full(
     which: c_int,
     dirfd: c_int,
     path: *const c_char,
+    len: Option<usize>,
     flags: c_int,
     mode: u32,
 ) -> c_int {
     let call = OPEN_CALLS[(which as usize).min(3)];
+    let mode = if takes_mode(flags) { mode } else { 0 };
     // `ldguard_open` has looked the path up already.
-    let route = route_open(call, dirfd, path, flags, mode);
+    let route = route_open(call, dirfd, path, len, flags, mode);
     match open_routed_as(call, dirfd, path, flags, mode, route) {
         Opened::Fd(fd) => fd,
         Opened::Err(e) => fail(e, -1),
