@@ -59,6 +59,21 @@ fn check_at(call: Call, dirfd: c_int, path: *const c_char, flags: c_int) -> Verd
 
 const AT: c_int = libc::AT_FDCWD;
 
+// The raw-syscall fallbacks (used only when libc lacks the function) of
+// calls that AArch64's kernel does not have: libc emulates them there.
+#[cfg(target_arch = "x86_64")]
+const NR_FUTIMESAT: libc::c_long = libc::SYS_futimesat;
+#[cfg(target_arch = "x86_64")]
+const NR_UTIMES: libc::c_long = libc::SYS_utimes;
+#[cfg(target_arch = "x86_64")]
+const NR_UTIME: libc::c_long = libc::SYS_utime;
+#[cfg(not(target_arch = "x86_64"))]
+const NR_FUTIMESAT: libc::c_long = -1;
+#[cfg(not(target_arch = "x86_64"))]
+const NR_UTIMES: libc::c_long = -1;
+#[cfg(not(target_arch = "x86_64"))]
+const NR_UTIME: libc::c_long = -1;
+
 checked_hook!(fchmod(fd: c_int, mode: mode_t) -> c_int, libc::SYS_fchmod,
     check_fd_write(Call::Fchmod, fd));
 checked_hook!(fchown(fd: c_int, uid: uid_t, gid: gid_t) -> c_int, libc::SYS_fchown,
@@ -70,12 +85,12 @@ checked_hook!(futimes(fd: c_int, times: *const timeval) -> c_int, -1,
 checked_hook!(utimensat(dirfd: c_int, path: *const c_char, times: *const timespec, flags: c_int) -> c_int,
     libc::SYS_utimensat, check_at(Call::Utimensat, dirfd, path, flags));
 checked_hook!(futimesat(dirfd: c_int, path: *const c_char, times: *const timeval) -> c_int,
-    libc::SYS_futimesat, check_at(Call::Utimes, dirfd, path, 0));
-checked_hook!(utimes(path: *const c_char, times: *const timeval) -> c_int, libc::SYS_utimes,
+    NR_FUTIMESAT, check_at(Call::Utimes, dirfd, path, 0));
+checked_hook!(utimes(path: *const c_char, times: *const timeval) -> c_int, NR_UTIMES,
     write(Call::Utimes, AT, path, Follow::Yes));
 checked_hook!(lutimes(path: *const c_char, times: *const timeval) -> c_int, -1,
     write(Call::Utimes, AT, path, Follow::No));
-checked_hook!(utime(path: *const c_char, times: *const libc::utimbuf) -> c_int, libc::SYS_utime,
+checked_hook!(utime(path: *const c_char, times: *const libc::utimbuf) -> c_int, NR_UTIME,
     write(Call::Utimes, AT, path, Follow::Yes));
 checked_hook!(setxattr(path: *const c_char, name: *const c_char, value: *const c_void, size: usize, flags: c_int) -> c_int,
     libc::SYS_setxattr, write(Call::Setxattr, AT, path, Follow::Yes));

@@ -32,8 +32,10 @@ pub fn check(nr: c_long, a: &[c_long; 6]) -> Verdict {
     let sock = |i: usize| (a[i] as *const sockaddr, a[i + 1] as socklen_t);
     match nr {
         // open family
+        #[cfg(target_arch = "x86_64")]
         libc::SYS_open => check_open_flags(Call::Open, AT, path(0), a[1] as c_int),
         libc::SYS_openat => check_open_flags(Call::Openat, fd(0), path(1), a[2] as c_int),
+        #[cfg(target_arch = "x86_64")]
         libc::SYS_creat => check_open_flags(
             Call::Creat,
             AT,
@@ -43,31 +45,43 @@ pub fn check(nr: c_long, a: &[c_long; 6]) -> Verdict {
         libc::SYS_openat2 => openat2(fd(0), path(1), a[2], a[3]),
         // path writes
         libc::SYS_truncate => write(Call::Truncate, AT, path(0), Follow::Yes),
+        #[cfg(target_arch = "x86_64")]
         libc::SYS_unlink => write(Call::Unlink, AT, path(0), Follow::No),
         libc::SYS_unlinkat => write(Call::Unlinkat, fd(0), path(1), Follow::No),
+        #[cfg(target_arch = "x86_64")]
         libc::SYS_rmdir => write(Call::Rmdir, AT, path(0), Follow::No),
+        #[cfg(target_arch = "x86_64")]
         libc::SYS_mkdir => write(Call::Mkdir, AT, path(0), Follow::No),
         libc::SYS_mkdirat => write(Call::Mkdirat, fd(0), path(1), Follow::No),
+        #[cfg(target_arch = "x86_64")]
         libc::SYS_mknod => write(Call::Mknod, AT, path(0), Follow::No),
         libc::SYS_mknodat => write(Call::Mknodat, fd(0), path(1), Follow::No),
+        #[cfg(target_arch = "x86_64")]
         libc::SYS_symlink => write(Call::Symlink, AT, path(1), Follow::No),
         libc::SYS_symlinkat => write(Call::Symlinkat, fd(1), path(2), Follow::No),
+        #[cfg(target_arch = "x86_64")]
         libc::SYS_rename => two(Call::Rename, AT, path(0), AT, path(1)),
         libc::SYS_renameat | libc::SYS_renameat2 => {
             two(Call::Renameat, fd(0), path(1), fd(2), path(3))
         }
+        #[cfg(target_arch = "x86_64")]
         libc::SYS_link => two(Call::Link, AT, path(0), AT, path(1)),
         libc::SYS_linkat => two(Call::Linkat, fd(0), path(1), fd(2), path(3)),
+        #[cfg(target_arch = "x86_64")]
         libc::SYS_chmod => write(Call::Chmod, AT, path(0), Follow::Yes),
         // fchmodat(2) has no flags; fchmodat2 (452, Linux 6.6) does.
         libc::SYS_fchmodat => write(Call::Fchmodat, fd(0), path(1), Follow::Yes),
         452 => at_path_write(Call::Fchmodat, fd(0), path(1), a[3]),
+        #[cfg(target_arch = "x86_64")]
         libc::SYS_chown => write(Call::Chown, AT, path(0), Follow::Yes),
+        #[cfg(target_arch = "x86_64")]
         libc::SYS_lchown => write(Call::Lchown, AT, path(0), Follow::No),
         libc::SYS_fchownat => at_path_write(Call::Fchownat, fd(0), path(1), a[4]),
         libc::SYS_fchmod => check_fd_write(Call::Fchmod, fd(0)),
         libc::SYS_fchown => check_fd_write(Call::Fchown, fd(0)),
+        #[cfg(target_arch = "x86_64")]
         libc::SYS_utime | libc::SYS_utimes => write(Call::Utimes, AT, path(0), Follow::Yes),
+        #[cfg(target_arch = "x86_64")]
         libc::SYS_futimesat => write(Call::Utimes, fd(0), path(1), Follow::Yes),
         libc::SYS_utimensat if a[1] == 0 => check_fd_write(Call::Utimensat, fd(0)),
         libc::SYS_utimensat => at_path_write(Call::Utimensat, fd(0), path(1), a[3]),
