@@ -183,7 +183,7 @@ pub(super) struct Job {
 }
 
 /// Starts the writer tasks of a store; they end when every sender is gone.
-pub(super) fn spawn_writers(native: &Native) -> mpsc::Sender<Job> {
+pub(super) fn spawn_writers(native: &Native, write_lock: &Arc<Mutex<()>>) -> mpsc::Sender<Job> {
     let (send, receive) = mpsc::channel::<Job>(1024);
     let receive = Arc::new(Mutex::new(receive));
     // SQLite: one writer is all the database allows. PostgreSQL: two, so
@@ -193,12 +193,20 @@ pub(super) fn spawn_writers(native: &Native) -> mpsc::Sender<Job> {
         Native::Postgres(_) => 2,
     };
     for _ in 0..writers {
-        tokio::spawn(write_loop(native.clone(), receive.clone()));
+        tokio::spawn(write_loop(
+            native.clone(),
+            receive.clone(),
+            write_lock.clone(),
+        ));
     }
     send
 }
 
-async fn write_loop(native: Native, receive: Arc<Mutex<mpsc::Receiver<Job>>>) {
+async fn write_loop(
+    native: Native,
+    receive: Arc<Mutex<mpsc::Receiver<Job>>>,
+    write_lock: Arc<Mutex<()>>,
+) {
     loop {
         let group = {
             let mut receive = receive.lock().await;
@@ -217,6 +225,12 @@ async fn write_loop(native: Native, receive: Arc<Mutex<mpsc::Receiver<Job>>>) {
                 }
             }
             group
+        };
+        // SQLite: one group at a time takes its turn beside the other
+        // writers of this process (see `Store::write_lock`).
+        let _turn = match native {
+            Native::Sqlite(_) => Some(write_lock.lock().await),
+            Native::Postgres(_) => None,
         };
         match write_group(&native, &group).await {
             Ok(fresh) => {
