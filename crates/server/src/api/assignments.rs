@@ -156,7 +156,7 @@ async fn check(store: &Store, a: &Assignment) -> ApiResult<()> {
 }
 
 async fn save(store: &Store, a: &Assignment) -> ApiResult<()> {
-    let mut tx = store.pool.begin().await?;
+    let mut tx = store.begin_write().await?;
     sqlx::query("DELETE FROM assignments WHERE name = $1")
         .bind(&a.name)
         .execute(&mut *tx)

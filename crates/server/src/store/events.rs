@@ -12,7 +12,7 @@
 //! SQLite: one `INSERT … SELECT FROM json_each(?)` per batch (a single
 //! bound parameter: SQLite parses the rows itself, where binding thousands
 //! of parameters through sqlx costs more than the insert).
-//! PostgreSQL: one `INSERT … SELECT FROM UNNEST(arrays)` per batch.
+//! PostgreSQL: one `COPY … FROM STDIN` per group.
 
 use super::Native;
 use ldguard_events::Event;
@@ -183,7 +183,7 @@ pub(super) struct Job {
 }
 
 /// Starts the writer tasks of a store; they end when every sender is gone.
-pub(super) fn spawn_writers(native: &Native) -> mpsc::Sender<Job> {
+pub(super) fn spawn_writers(native: &Native, write_lock: &Arc<Mutex<()>>) -> mpsc::Sender<Job> {
     let (send, receive) = mpsc::channel::<Job>(1024);
     let receive = Arc::new(Mutex::new(receive));
     // SQLite: one writer is all the database allows. PostgreSQL: two, so
@@ -193,12 +193,20 @@ pub(super) fn spawn_writers(native: &Native) -> mpsc::Sender<Job> {
         Native::Postgres(_) => 2,
     };
     for _ in 0..writers {
-        tokio::spawn(write_loop(native.clone(), receive.clone()));
+        tokio::spawn(write_loop(
+            native.clone(),
+            receive.clone(),
+            write_lock.clone(),
+        ));
     }
     send
 }
 
-async fn write_loop(native: Native, receive: Arc<Mutex<mpsc::Receiver<Job>>>) {
+async fn write_loop(
+    native: Native,
+    receive: Arc<Mutex<mpsc::Receiver<Job>>>,
+    write_lock: Arc<Mutex<()>>,
+) {
     loop {
         let group = {
             let mut receive = receive.lock().await;
@@ -217,6 +225,12 @@ async fn write_loop(native: Native, receive: Arc<Mutex<mpsc::Receiver<Job>>>) {
                 }
             }
             group
+        };
+        // SQLite: one group at a time takes its turn beside the other
+        // writers of this process (see `Store::write_lock`).
+        let _turn = match native {
+            Native::Sqlite(_) => Some(write_lock.lock().await),
+            Native::Postgres(_) => None,
         };
         match write_group(&native, &group).await {
             Ok(fresh) => {
@@ -336,9 +350,9 @@ async fn write_group(native: &Native, group: &[Job]) -> Result<Vec<bool>, sqlx::
             for i in order {
                 let job = &group[i];
                 fresh[i] = claim_batch!(tx, job);
-                if fresh[i] {
-                    postgres_events(&mut tx, job).await?;
-                }
+            }
+            if fresh.iter().any(|f| *f) {
+                postgres_events(&mut tx, group, &fresh).await?;
             }
             let counts = rollup(fresh_rows(group, &fresh));
             if !counts.is_empty() {
@@ -386,44 +400,79 @@ const SQLITE_EVENTS: &str = "WITH r(v) AS MATERIALIZED (SELECT jsonb(value) FROM
      v ->> 6, v ->> 7, v ->> 8, v ->> 9, v ->> 10, v ->> 11, v ->> 12, v ->> 13, v ->> 14, \
      v ->> 15 FROM r";
 
+/// Writes the fresh batches' events with one `COPY … FROM STDIN` (text
+/// format): PostgreSQL parses the rows as a stream, where an
+/// `INSERT … SELECT FROM UNNEST(arrays)` per batch had it build sixteen
+/// arrays, unnest them and plan a statement per batch.
 async fn postgres_events(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    job: &Job,
+    group: &[Job],
+    fresh: &[bool],
 ) -> Result<(), sqlx::Error> {
-    fn column<'a, T>(rows: &'a [EventRow], f: impl Fn(&'a EventRow) -> T) -> Vec<T> {
-        rows.iter().map(f).collect()
+    let mut data = Vec::with_capacity(64 * 1024);
+    let mut copy = tx
+        .copy_in_raw(&format!("COPY events ({EVENT_COLUMNS}) FROM STDIN"))
+        .await?;
+    for (job, _) in group.iter().zip(fresh).filter(|(_, f)| **f) {
+        for e in &job.rows {
+            copy_row(&mut data, job, e);
+            if data.len() >= 256 * 1024 {
+                copy.send(std::mem::take(&mut data)).await?;
+            }
+        }
     }
-    let rows = &job.rows;
-    sqlx::query(&format!(
-        "INSERT INTO events ({EVENT_COLUMNS}) SELECT $1, t.time_us, $2, t.container, t.image, \
-         t.pid, t.program, t.call, t.kind, t.target, t.action, t.enforced, t.rule, t.severity, \
-         t.policy, t.mode, t.message, t.body FROM UNNEST($3::bigint[], $4::text[], $5::text[], \
-         $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
-         $12::bigint[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], \
-         $18::text[]) AS t(time_us, container, image, pid, program, call, kind, target, action, \
-         enforced, rule, severity, policy, mode, message, body)"
-    ))
-    .bind(job.key.as_str())
-    .bind(job.received_us)
-    .bind(column(rows, |e| e.time_us))
-    .bind(column(rows, |e| e.container.as_deref()))
-    .bind(column(rows, |e| e.image.as_deref()))
-    .bind(column(rows, |e| e.pid))
-    .bind(column(rows, |e| e.program.as_str()))
-    .bind(column(rows, |e| e.call.as_str()))
-    .bind(column(rows, |e| e.kind.as_str()))
-    .bind(column(rows, |e| e.target.as_deref()))
-    .bind(column(rows, |e| e.action.as_str()))
-    .bind(column(rows, |e| i64::from(e.enforced)))
-    .bind(column(rows, |e| e.rule.as_deref()))
-    .bind(column(rows, |e| e.severity.as_str()))
-    .bind(column(rows, |e| e.policy.as_deref()))
-    .bind(column(rows, |e| e.mode.as_str()))
-    .bind(column(rows, |e| e.message.as_str()))
-    .bind(column(rows, |e| e.body.as_str()))
-    .execute(&mut **tx)
-    .await?;
+    if !data.is_empty() {
+        copy.send(data).await?;
+    }
+    copy.finish().await?;
     Ok(())
+}
+
+/// One line of `COPY`'s text format, in [`EVENT_COLUMNS`]' order.
+fn copy_row(out: &mut Vec<u8>, job: &Job, e: &EventRow) {
+    use std::io::Write;
+    let text = |out: &mut Vec<u8>, value: Option<&str>| {
+        match value {
+            None => out.extend_from_slice(b"\\N"),
+            Some(v) => copy_escape(out, v),
+        }
+        out.push(b'\t');
+    };
+    text(out, Some(&job.key));
+    let _ = write!(out, "{}\t{}\t", e.time_us, job.received_us);
+    text(out, e.container.as_deref());
+    text(out, e.image.as_deref());
+    let _ = write!(out, "{}\t", e.pid);
+    text(out, Some(&e.program));
+    text(out, Some(&e.call));
+    text(out, Some(&e.kind));
+    text(out, e.target.as_deref());
+    text(out, Some(&e.action));
+    let _ = write!(out, "{}\t", i64::from(e.enforced));
+    text(out, e.rule.as_deref());
+    text(out, Some(&e.severity));
+    text(out, e.policy.as_deref());
+    text(out, Some(&e.mode));
+    text(out, Some(&e.message));
+    text(out, Some(&e.body));
+    // The last column's tab becomes the line's end.
+    if let Some(last) = out.last_mut() {
+        *last = b'\n';
+    }
+}
+
+/// `COPY` text format: backslash, tab, newline and carriage return are
+/// written as backslash escapes; everything else (UTF-8) as is.
+fn copy_escape(out: &mut Vec<u8>, value: &str) {
+    for &b in value.as_bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => out.push(b),
+        }
+    }
 }
 
 #[cfg(test)]

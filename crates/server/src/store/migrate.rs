@@ -272,6 +272,24 @@ CREATE TRIGGER events_fts_delete AFTER DELETE ON events BEGIN DELETE FROM events
 "#,
         postgres: "",
     },
+    // 5: SQLite's full-text index keeps which rows hold each trigram, not
+    // where in the row (`detail=none`): the positions were most of what
+    // every insert wrote into it, and a search needs only the rows that
+    // hold all of the query's trigrams (the substring test then runs on
+    // them). Rebuilt from the stored events.
+    Migration {
+        both: "",
+        sqlite: r#"
+DROP TRIGGER events_fts_insert;
+DROP TRIGGER events_fts_delete;
+DROP TABLE events_fts;
+CREATE VIRTUAL TABLE events_fts USING fts5(text, content='', contentless_delete=1, tokenize='trigram', detail=none);
+INSERT INTO events_fts (rowid, text) SELECT id, {search_text} FROM events;
+CREATE TRIGGER events_fts_insert AFTER INSERT ON events BEGIN INSERT INTO events_fts (rowid, text) VALUES (new.id, {new_search_text}); END;
+CREATE TRIGGER events_fts_delete AFTER DELETE ON events BEGIN DELETE FROM events_fts WHERE rowid = old.id; END;
+"#,
+        postgres: "",
+    },
 ];
 
 #[derive(Debug)]

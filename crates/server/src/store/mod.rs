@@ -15,6 +15,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::{AnyPool, Executor};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use events::{EventRow, DAY_US, HOUR_US, MINUTE_US, ROLLUP_DIMENSIONS, ROLLUP_UNITS};
@@ -38,6 +39,39 @@ pub struct Store {
     /// value and cannot bind arrays, which made it the ingest bottleneck
     /// (see BENCHMARKS.md).
     writer: tokio::sync::mpsc::Sender<events::Job>,
+    /// SQLite: held by whoever writes through this process (the event
+    /// writer for each group, [`Store::begin_write`] until its transaction
+    /// ends). Tokio's mutex is fair, so a policy push waits for at most
+    /// the group being written; SQLite's own busy handler only polls, and
+    /// under an ingest flood the event writer took the lock again between
+    /// its polls until the busy timeout ran out ("database is locked").
+    write_lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A write transaction from [`Store::begin_write`]; on SQLite it holds the
+/// process's write lock until it is committed or dropped.
+pub struct WriteTx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &sqlx::AnyConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.tx
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -77,6 +111,9 @@ impl Store {
                         // durable across a process crash in WAL mode.
                         conn.execute("PRAGMA journal_mode = WAL").await?;
                         conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        // Writes that do not take `write_lock` (retention,
+                        // tokens) still wait for the event writer.
+                        conn.execute("PRAGMA busy_timeout = 30000").await?;
                     }
                     Ok(())
                 })
@@ -90,7 +127,11 @@ impl Store {
                 .map_err(cannot)?
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(10));
+                .busy_timeout(Duration::from_secs(10))
+                // The writer walks seven index B-trees per event: SQLite's
+                // default 2 MB page cache reads most of their pages again
+                // from the file for each group.
+                .pragma("cache_size", "-65536");
             Native::Sqlite(
                 SqlitePoolOptions::new()
                     .max_connections(1)
@@ -109,11 +150,13 @@ impl Store {
                     .map_err(cannot)?,
             )
         };
-        let writer = events::spawn_writers(&native);
+        let write_lock = Arc::new(tokio::sync::Mutex::new(()));
+        let writer = events::spawn_writers(&native, &write_lock);
         Ok(Store {
             pool,
             backend,
             writer,
+            write_lock,
         })
     }
 
@@ -122,15 +165,26 @@ impl Store {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
 
-    /// A transaction that reads and then writes. On SQLite it takes the
-    /// write lock up front (`BEGIN IMMEDIATE`): a deferred transaction that
-    /// read first cannot become the writer once another connection (the
-    /// event writer) has committed since, and fails at once with "database
-    /// is locked" instead of waiting out the busy timeout.
-    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+    /// A transaction that writes (and may read first). On SQLite it waits
+    /// its turn on the process's write lock (see `write_lock`), then takes
+    /// the database's write lock up front (`BEGIN IMMEDIATE`): a deferred
+    /// transaction that read first cannot become the writer once another
+    /// connection has committed since, and fails at once with "database
+    /// is locked".
+    pub async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
         match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
+            Backend::Sqlite => {
+                let turn = self.write_lock.clone().lock_owned().await;
+                let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                Ok(WriteTx {
+                    tx,
+                    _turn: Some(turn),
+                })
+            }
+            Backend::Postgres => Ok(WriteTx {
+                tx: self.pool.begin().await?,
+                _turn: None,
+            }),
         }
     }
 }
@@ -217,5 +271,81 @@ mod tests {
             .unwrap_err()
             .contains("expected sqlite:PATH"));
         assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+    }
+}
+
+#[cfg(test)]
+mod write_lock_tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    /// Under an ingest flood that keeps SQLite's event writer busy back to
+    /// back, every other write (a policy push takes `begin_write`) still
+    /// gets its turn: none fails with "database is locked".
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_beside_an_ingest_flood_all_succeed_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite:{}/db", dir.path().display()))
+            .await
+            .unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut flood = tokio::task::JoinSet::new();
+        for task in 0..6u64 {
+            let (store, stop) = (store.clone(), stop.clone());
+            flood.spawn(async move {
+                let now = now_us();
+                let mut batch = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let rows: Vec<EventRow> = (0..2000)
+                        .filter_map(|n| {
+                            EventRow::from_event(crate::bench::event(
+                                batch * 2000 + n,
+                                now - n as i64 * 1000,
+                            ))
+                        })
+                        .collect();
+                    let key = format!("flood-{task}-{batch}");
+                    store.insert_events(&key, 0, now, rows).await.unwrap();
+                    batch += 1;
+                }
+                batch
+            });
+        }
+        // Let the writer's queue fill before the pushes start.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut pushes = tokio::task::JoinSet::new();
+        for i in 0..40 {
+            let store = store.clone();
+            pushes.spawn(async move {
+                let mut tx = store.begin_write().await?;
+                sqlx::query(
+                    "INSERT INTO policy_versions (name, version, body, sha256, draft, note, \
+                     created_us) VALUES ($1, 1, '{}', '', 0, '', 0)",
+                )
+                .bind(format!("p{i}"))
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await
+            });
+        }
+        let mut failures = Vec::new();
+        while let Some(done) = pushes.join_next().await {
+            if let Err(e) = done.unwrap() {
+                failures.push(e.to_string());
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        let mut batches = 0;
+        while let Some(done) = flood.join_next().await {
+            batches += done.unwrap();
+        }
+        assert!(failures.is_empty(), "failed pushes: {failures:?}");
+        assert!(batches > 6, "the flood stored only {batches} batches");
+        let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM policy_versions")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(stored, 40);
     }
 }

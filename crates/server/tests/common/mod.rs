@@ -50,7 +50,12 @@ pub fn library() -> PathBuf {
     static LIB: OnceLock<PathBuf> = OnceLock::new();
     LIB.get_or_init(|| match std::env::var_os("LDGUARD_TEST_LIB") {
         Some(lib) => PathBuf::from(lib),
-        None => built("ldguard-preload", "libldguard.so", &["--lib"], false),
+        None => {
+            // The library sends events and fetches policies through
+            // libldguard_net.so, which it loads from its own directory.
+            built("ldguard-net", "libldguard_net.so", &["--lib"], false);
+            built("ldguard-preload", "libldguard.so", &["--lib"], false)
+        }
     })
     .clone()
 }

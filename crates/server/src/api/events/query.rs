@@ -91,6 +91,24 @@ impl Where {
 /// finds it without reading the table.
 const TEXT_SCAN_WINDOW: i64 = 20_000;
 
+/// The full-text index's query for a substring of three characters or
+/// more: every trigram of it (the index records which rows hold a trigram,
+/// not where, so it cannot match the phrase; it folds case itself). The
+/// rows found hold all of them; the substring condition ([`text_clause`])
+/// keeps the ones that hold the text itself.
+fn trigram_query(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut terms = Vec::new();
+    for window in chars.windows(3) {
+        let trigram: String = window.iter().collect();
+        if seen.insert(trigram.clone()) {
+            terms.push(format!("\"{}\"", trigram.replace('"', "\"\"")));
+        }
+    }
+    terms.join(" AND ")
+}
+
 /// The free-text condition: a case-insensitive substring of [`SEARCH_TEXT`].
 fn text_clause(q: &str) -> (String, Param) {
     let escaped = q
@@ -266,10 +284,7 @@ pub async fn search(
                 // Not enough in the newest rows: ask the index.
                 let mut indexed = Where::new();
                 let sql = if state.store.backend == Backend::Sqlite && text.chars().count() >= 3 {
-                    indexed.push(
-                        "events_fts MATCH ?",
-                        Param::Text(format!("\"{}\"", text.replace('"', "\"\""))),
-                    );
+                    indexed.push("events_fts MATCH ?", Param::Text(trigram_query(text)));
                     q.filter.push_into(&mut indexed, true)?;
                     page(&mut indexed);
                     // CROSS JOIN: SQLite walks the index's matches, not the table.
