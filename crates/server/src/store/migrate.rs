@@ -479,9 +479,10 @@ mod tests {
             .collect()
     }
 
-    /// Migration 4 rebuilds SQLite's events table: stored events keep their
-    /// ids and stay searchable, and an id is never handed out twice, even
-    /// after the newest events were deleted (forwarding cursors are ids).
+    /// Migration 4 rebuilds SQLite's events table (and 5 its full-text
+    /// index): stored events keep their ids and stay searchable, and an id
+    /// is never handed out twice, even after the newest events were deleted
+    /// (forwarding cursors are ids).
     #[tokio::test]
     async fn sqlite_events_keep_their_ids_and_ids_are_not_reused_after_migration_4() {
         let dir = tempfile::tempdir().unwrap();
@@ -517,7 +518,9 @@ mod tests {
         );
         let found = ids(
             &mut conn,
-            "SELECT rowid FROM events_fts WHERE events_fts MATCH '\"secret\"' ORDER BY rowid",
+            // Every trigram of the word, as search asks the index since migration 5.
+            "SELECT rowid FROM events_fts WHERE events_fts MATCH \
+             '\"sec\" \"ecr\" \"cre\" \"ret\"' ORDER BY rowid",
         )
         .await;
         assert_eq!(found, [5, 9], "full-text rows keep the events' ids");
@@ -537,7 +540,8 @@ mod tests {
         // deleted one is not.
         let found = ids(
             &mut conn,
-            "SELECT rowid FROM events_fts WHERE events_fts MATCH '\"rebuild\" OR \"second\"'",
+            "SELECT rowid FROM events_fts WHERE events_fts MATCH \
+             '(\"reb\" \"ebu\" \"bui\" \"uil\" \"ild\") OR (\"sec\" \"eco\" \"con\" \"ond\")'",
         )
         .await;
         assert_eq!(found, new);
