@@ -8,36 +8,23 @@
 
 mod common;
 
-use common::{c_program, policy, scratch, Run};
+use common::{c_program, policy, scratch, stdout_without_and_with};
 use serde_json::json;
 
 #[test]
 fn a_pending_cancellation_acts_at_each_hooked_call_and_unwinds_cleanly() {
     let d = scratch("cancel-calls");
-    let prog = c_program("cancel_calls", &["-lpthread"])
-        .display()
-        .to_string();
+    let prog = c_program("cancel_calls", &["-lpthread"]);
     // Rules of both kinds, so the file and the network hooks both decide.
     let rules = json!([
         {"name": "elsewhere", "kind": "file", "path": ["/nonexistent-ldguard/**"], "action": "deny"},
         {"name": "far-host", "kind": "network", "address": ["10.9.9.9/32"], "action": "deny"}
     ]);
-    let mut outs = Vec::new();
-    for (name, p) in [
-        ("base", None),
-        ("with", Some(policy("enforce", &["deny"], rules))),
-    ] {
-        let dir = d.join(name);
-        std::fs::create_dir_all(&dir).unwrap();
-        let out = Run::new(&d, p).cmd(&[prog.as_str(), dir.to_str().unwrap()]);
-        assert_eq!(out.code(), 0, "{name}: {}", out.stderr);
-        assert!(out.decisions().is_empty(), "{:#?}", out.events);
-        outs.push(out.stdout);
-    }
+    let (base, with) = stdout_without_and_with(&d, &prog, policy("enforce", &["deny"], rules));
     let expected: String = ["open", "openat", "creat", "fopen", "connect", "sendto"]
         .iter()
         .map(|call| format!("{call}: cancelled\n{call}: joined, cancelled\n"))
         .collect();
-    assert_eq!(outs[0], expected, "without the library");
-    assert_eq!(outs[1], outs[0], "with the library vs without");
+    assert_eq!(base, expected, "without the library");
+    assert_eq!(with, base, "with the library vs without");
 }

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{c_program, policy, scratch, Outcome, Run};
+use common::{c_program, policy, scratch, stdout_without_and_with, Outcome, Run};
 use ldguard_events::Event;
 use serde_json::json;
 use std::os::unix::fs::symlink;
@@ -254,23 +254,11 @@ fn open_semantics_match_libc() {
     // Every open goes through the checked route (a path rule makes links
     // matter), and each corner case must come out as without the library.
     let d = scratch("ko-opensem");
-    let prog = c_program("opensem", &[]).display().to_string();
+    let prog = c_program("opensem", &[]);
     let rules = json!([
         {"name": "elsewhere", "kind": "file", "path": ["/nonexistent-ldguard/**"], "action": "deny"}
     ]);
-    let mut outs = Vec::new();
-    for (name, p) in [
-        ("base", None),
-        ("with", Some(policy("enforce", &["deny"], rules))),
-    ] {
-        let dir = d.join(name);
-        std::fs::create_dir_all(&dir).unwrap();
-        let out = Run::new(&d, p).cmd(&[prog.as_str(), dir.to_str().unwrap()]);
-        assert_eq!(out.code(), 0, "{name}: {}", out.stderr);
-        assert!(out.decisions().is_empty(), "{:#?}", out.events);
-        outs.push(out.stdout);
-    }
-    let (base, with) = (&outs[0], &outs[1]);
+    let (base, with) = stdout_without_and_with(&d, &prog, policy("enforce", &["deny"], rules));
     assert!(base.lines().count() > 50, "{base}");
     for (b, w) in base.lines().zip(with.lines()) {
         assert_eq!(w, b, "with the library vs without");
@@ -285,28 +273,17 @@ fn open_stays_a_cancellation_point() {
     // itself before any thread, one pending when a thread opens, one made
     // while a thread is blocked in open (a FIFO without a writer).
     let d = scratch("ko-cancel");
-    let prog = c_program("cancel", &["-lpthread"]).display().to_string();
+    let prog = c_program("cancel", &["-lpthread"]);
     let rules = json!([
         {"name": "elsewhere", "kind": "file", "path": ["/nonexistent-ldguard/**"], "action": "deny"}
     ]);
-    let mut outs = Vec::new();
-    for (name, p) in [
-        ("base", None),
-        ("with", Some(policy("enforce", &["deny"], rules))),
-    ] {
-        let dir = d.join(name);
-        std::fs::create_dir_all(&dir).unwrap();
-        let out = Run::new(&d, p).cmd(&[prog.as_str(), dir.to_str().unwrap()]);
-        assert_eq!(out.code(), 0, "{name}: {}", out.stderr);
-        assert!(out.decisions().is_empty(), "{:#?}", out.events);
-        outs.push(out.stdout);
-    }
+    let (base, with) = stdout_without_and_with(&d, &prog, policy("enforce", &["deny"], rules));
     assert_eq!(
-        outs[0],
+        base,
         "self: cancelled at open\npending: cancelled at open\npending: joined, cancelled\n\
          blocked: cancelled at open\nblocked: joined, cancelled\n"
     );
-    assert_eq!(outs[1], outs[0], "with the library vs without");
+    assert_eq!(with, base, "with the library vs without");
 }
 
 #[test]

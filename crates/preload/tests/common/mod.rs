@@ -261,6 +261,25 @@ pub fn read_events(path: &Path) -> Vec<Event> {
     }
 }
 
+/// Runs `program EMPTY-DIR` without the library and then with `policy`,
+/// each with a fresh directory under `dir`; both runs must exit 0 with no
+/// decision. Returns the two outputs (without, with) for the caller to
+/// compare.
+pub fn stdout_without_and_with(dir: &Path, program: &Path, policy: Value) -> (String, String) {
+    let program = program.display().to_string();
+    let mut outs = Vec::new();
+    for (name, p) in [("base", None), ("with", Some(policy))] {
+        let empty = dir.join(name);
+        std::fs::create_dir_all(&empty).unwrap();
+        let out = Run::new(dir, p).cmd(&[program.as_str(), empty.to_str().unwrap()]);
+        assert_eq!(out.code(), 0, "{name}: {}", out.stderr);
+        assert!(out.decisions().is_empty(), "{:#?}", out.events);
+        outs.push(out.stdout);
+    }
+    let with = outs.pop().unwrap();
+    (outs.pop().unwrap(), with)
+}
+
 /// Runs `argv` without the library and with `policy` (expected to allow
 /// everything it does), and asserts identical stdout and exit code.
 pub fn assert_same_as_baseline<S: AsRef<std::ffi::OsStr>>(
