@@ -45,12 +45,11 @@ static struct {
 
 static int resolved; /* 0: not yet, 1: resolved, -1: no libgcc_s */
 
-static void *sym(void *lib, const char *name) { return dlsym(lib, name); }
-
 /* Idempotent: two threads racing here store the same pointers. */
 static int resolve(void) {
-    if (__atomic_load_n(&resolved, __ATOMIC_ACQUIRE) != 0)
-        return resolved > 0;
+    int known = __atomic_load_n(&resolved, __ATOMIC_ACQUIRE);
+    if (known != 0)
+        return known > 0;
     void *lib = dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_NOLOAD);
     if (!lib)
         lib = dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_LOCAL);
@@ -58,18 +57,18 @@ static int resolve(void) {
         __atomic_store_n(&resolved, -1, __ATOMIC_RELEASE);
         return 0;
     }
-    *(void **)&gcc.raise = sym(lib, "_Unwind_RaiseException");
-    *(void **)&gcc.resume = sym(lib, "_Unwind_Resume");
-    *(void **)&gcc.delete_exception = sym(lib, "_Unwind_DeleteException");
-    *(void **)&gcc.get_lsda = sym(lib, "_Unwind_GetLanguageSpecificData");
-    *(void **)&gcc.get_region_start = sym(lib, "_Unwind_GetRegionStart");
-    *(void **)&gcc.get_text_rel_base = sym(lib, "_Unwind_GetTextRelBase");
-    *(void **)&gcc.get_data_rel_base = sym(lib, "_Unwind_GetDataRelBase");
-    *(void **)&gcc.get_ip_info = sym(lib, "_Unwind_GetIPInfo");
-    *(void **)&gcc.get_ip = sym(lib, "_Unwind_GetIP");
-    *(void **)&gcc.set_gr = sym(lib, "_Unwind_SetGR");
-    *(void **)&gcc.set_ip = sym(lib, "_Unwind_SetIP");
-    *(void **)&gcc.backtrace = sym(lib, "_Unwind_Backtrace");
+    *(void **)&gcc.raise = dlsym(lib, "_Unwind_RaiseException");
+    *(void **)&gcc.resume = dlsym(lib, "_Unwind_Resume");
+    *(void **)&gcc.delete_exception = dlsym(lib, "_Unwind_DeleteException");
+    *(void **)&gcc.get_lsda = dlsym(lib, "_Unwind_GetLanguageSpecificData");
+    *(void **)&gcc.get_region_start = dlsym(lib, "_Unwind_GetRegionStart");
+    *(void **)&gcc.get_text_rel_base = dlsym(lib, "_Unwind_GetTextRelBase");
+    *(void **)&gcc.get_data_rel_base = dlsym(lib, "_Unwind_GetDataRelBase");
+    *(void **)&gcc.get_ip_info = dlsym(lib, "_Unwind_GetIPInfo");
+    *(void **)&gcc.get_ip = dlsym(lib, "_Unwind_GetIP");
+    *(void **)&gcc.set_gr = dlsym(lib, "_Unwind_SetGR");
+    *(void **)&gcc.set_ip = dlsym(lib, "_Unwind_SetIP");
+    *(void **)&gcc.backtrace = dlsym(lib, "_Unwind_Backtrace");
     int complete = gcc.raise && gcc.resume && gcc.delete_exception && gcc.get_lsda &&
                    gcc.get_region_start && gcc.get_text_rel_base && gcc.get_data_rel_base &&
                    gcc.get_ip_info && gcc.get_ip && gcc.set_gr && gcc.set_ip && gcc.backtrace;

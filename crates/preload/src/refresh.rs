@@ -94,7 +94,9 @@ pub fn start() {
 }
 
 /// Called at the top of every hook: starts the refresher after a few hooked
-/// calls in a forked child, or in a process with a policy file. One relaxed load when there is nothing to do.
+/// calls in a forked child, or in a process with a policy file once its
+/// first re-read is due. One relaxed load when there is nothing to do; a
+/// countdown step (about ten instructions) while a start is pending.
 #[inline]
 pub fn poll() {
     if RESTART.load(Ordering::Relaxed) != 0 {
