@@ -14,7 +14,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use std::sync::OnceLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi, ToSchema};
 
 /// Every error answer: `{"error": {"code", "message", …details}}`.
 #[derive(ToSchema)]
@@ -34,27 +34,6 @@ pub struct ErrorDetail {
 
 /// Any JSON value (the shape is given in the operation's description).
 pub type Any = serde_json::Value;
-
-/// The filters every event read takes; each given one must hold.
-#[derive(IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-pub struct EventFilter {
-    /// Start of the time range (inclusive): RFC 3339 UTC, Unix seconds or an age (`15m`, `2h`, `7d`).
-    from: Option<String>,
-    /// End of the time range (exclusive), in the same forms.
-    to: Option<String>,
-    image: Option<String>,
-    container: Option<String>,
-    program: Option<String>,
-    call: Option<String>,
-    kind: Option<String>,
-    action: Option<String>,
-    rule: Option<String>,
-    severity: Option<String>,
-    /// Free text, case-insensitive, in the program, target, rule and message.
-    q: Option<String>,
-}
 
 /// `POST /api/v1/learn`'s body.
 #[derive(ToSchema)]
@@ -97,7 +76,7 @@ fn ingest() {}
     tag = "events",
     summary = "Search events, newest first",
     params(
-        EventFilter,
+        super::events::Filter,
         ("limit" = Option<i64>, Query, description = "At most this many (default 100, at most 1000)"),
         ("before" = Option<String>, Query, description = "The previous page's `next`"),
     ),
@@ -118,7 +97,7 @@ fn search() {}
     tag = "events",
     summary = "Counts per value of a field per time bucket, for dashboards",
     params(
-        EventFilter,
+        super::events::Filter,
         ("by" = String, Query, description = "action, rule, image, program, kind, severity, call or container"),
         ("bucket" = Option<i64>, Query, description = "Bucket width in seconds (default 3600)"),
     ),

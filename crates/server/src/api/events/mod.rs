@@ -7,7 +7,7 @@ mod query;
 
 pub use ingest::ingest;
 pub use learn::learn;
-pub use query::{aggregate, detail, search};
+pub use query::{aggregate, detail, search, Filter};
 
 /// Microseconds since the epoch for an event's `time`, or a parameter:
 /// RFC 3339 UTC (`2026-11-23T06:30:00Z`), Unix seconds, or an age such as

@@ -10,13 +10,15 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
-/// The filters every read takes; each given one must hold.
-#[derive(Debug, Default, Deserialize)]
+/// The filters every read takes; each given one must hold. Also the
+/// parameters the OpenAPI document lists for every event read.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Filter {
-    /// Start of the time range (inclusive): RFC 3339, Unix seconds or an age (`1h`).
+    /// Start of the time range (inclusive): RFC 3339 UTC, Unix seconds or an age (`15m`, `2h`, `7d`).
     pub from: Option<String>,
-    /// End of the time range (exclusive).
+    /// End of the time range (exclusive), in the same forms.
     pub to: Option<String>,
     pub image: Option<String>,
     pub container: Option<String>,
