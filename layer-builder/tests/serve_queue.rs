@@ -14,11 +14,11 @@ use serve_common::*;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-fn claim(server: &str, admin: &Path, worker: &str, lease: i64) -> (u16, Value) {
+fn claim(server: &str, token: &Path, worker: &str, lease: i64) -> (u16, Value) {
     api(
         "POST",
         &format!("{server}/api/v1/instrument/jobs/claim"),
-        admin,
+        token,
         Some(json!({"worker": worker, "leaseSeconds": lease})),
     )
 }
@@ -26,6 +26,9 @@ fn claim(server: &str, admin: &Path, worker: &str, lease: i64) -> (u16, Value) {
 fn queue_semantics(dir: &Path, database: &str) {
     let admin = create_token(dir, database, "admin", &[]);
     let viewer = create_token(dir, database, "viewer", &[]);
+    // Workers run with an instrumenter token: the queue's worker side and
+    // the policies' documents, nothing else.
+    let instrumenter = create_token(dir, database, "instrumenter", &[]);
     let (_server, server) = start_server(dir, database);
     let policy = json!({"apiVersion": "ldguard.policy/v1", "name": "web", "mode": "enforce",
         "rules": [{"name": "r", "kind": "exec", "path": ["/bin/sh"], "action": "deny"}]});
@@ -38,8 +41,60 @@ fn queue_semantics(dir: &Path, database: &str) {
     assert_eq!(status, 201, "{body}");
     let jobs = format!("{server}/api/v1/instrument/jobs");
 
+    // What a stolen worker token cannot do: change a policy, queue a job,
+    // switch a mode, read events, read the job list, use the console.
+    let (status, body) = api(
+        "GET",
+        &format!("{server}/api/v1/policies/web"),
+        &instrumenter,
+        None,
+    );
+    assert_eq!(status, 200, "the worker reads the job's policy: {body}");
+    let policy =
+        json!({"apiVersion": "ldguard.policy/v1", "name": "web", "mode": "disabled", "rules": []});
+    for (method, url, body) in [
+        ("POST", format!("{server}/api/v1/policies"), Some(policy)),
+        ("DELETE", format!("{server}/api/v1/policies/web"), None),
+        (
+            "POST",
+            jobs.clone(),
+            Some(json!({"image": "r.example/a:1", "policy": "web"})),
+        ),
+        ("GET", jobs.clone(), None),
+        ("GET", format!("{server}/api/v1/events"), None),
+        ("GET", format!("{server}/api/v1/assignments"), None),
+        (
+            "PUT",
+            format!("{server}/api/v1/assignments/all"),
+            Some(json!({"policy": "web", "images": ["**"], "mode": "disabled"})),
+        ),
+        (
+            "PATCH",
+            format!("{server}/api/v1/assignments/all"),
+            Some(json!({"mode": "disabled"})),
+        ),
+        (
+            "POST",
+            format!("{server}/api/v1/agent/events"),
+            Some(json!([])),
+        ),
+    ] {
+        let (status, answer) = api(method, &url, &instrumenter, body);
+        assert_eq!(
+            status, 403,
+            "{method} {url} with an instrumenter token: {answer}"
+        );
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("instrumenter token cannot"),
+            "{answer}"
+        );
+    }
+
     // Nothing queued: 204.
-    assert_eq!(claim(&server, &admin, "w1", 5).0, 204);
+    assert_eq!(claim(&server, &instrumenter, "w1", 5).0, 204);
     let (status, job) = api(
         "POST",
         &jobs,
@@ -53,14 +108,18 @@ fn queue_semantics(dir: &Path, database: &str) {
     let (status, listed) = api("GET", &jobs, &viewer, None);
     assert_eq!(status, 200);
     assert_eq!(listed["jobs"][0]["id"].as_i64(), Some(id));
-    assert_eq!(claim(&server, &admin, "w1", 1).0, 400, "a lease under 5 s");
+    assert_eq!(
+        claim(&server, &instrumenter, "w1", 1).0,
+        400,
+        "a lease under 5 s"
+    );
 
     // Eight workers race for one job: exactly one gets it.
     let winners: Vec<u16> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..8)
             .map(|n| {
-                let (server, admin) = (&server, &admin);
-                s.spawn(move || claim(server, admin, &format!("racer-{n}"), 5).0)
+                let (server, instrumenter) = (&server, &instrumenter);
+                s.spawn(move || claim(server, instrumenter, &format!("racer-{n}"), 5).0)
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
@@ -83,7 +142,7 @@ fn queue_semantics(dir: &Path, database: &str) {
     let (status, body) = api(
         "POST",
         &format!("{jobs}/{id}/progress"),
-        &admin,
+        &instrumenter,
         Some(json!({"worker": "someone-else", "message": "x", "leaseSeconds": 5})),
     );
     assert_eq!(status, 409, "{body}");
@@ -94,7 +153,7 @@ fn queue_semantics(dir: &Path, database: &str) {
     let (status, body) = api(
         "POST",
         &format!("{jobs}/{id}/progress"),
-        &admin,
+        &instrumenter,
         Some(json!({"worker": holder, "message": "pulling", "leaseSeconds": 5})),
     );
     assert_eq!(status, 200, "{body}");
@@ -102,7 +161,7 @@ fn queue_semantics(dir: &Path, database: &str) {
     let (status, body) = api(
         "POST",
         &format!("{jobs}/{id}/result"),
-        &admin,
+        &instrumenter,
         Some(json!({"worker": holder, "digest": "sha256:abc"})),
     );
     assert_eq!(status, 400, "a malformed digest: {body}");
@@ -111,7 +170,7 @@ fn queue_semantics(dir: &Path, database: &str) {
     // the dead worker's late result is refused.
     let started = Instant::now();
     let (status, again) = loop {
-        let (status, body) = claim(&server, &admin, "w2", 5);
+        let (status, body) = claim(&server, &instrumenter, "w2", 5);
         if status == 200 {
             break (status, body);
         }
@@ -136,7 +195,7 @@ fn queue_semantics(dir: &Path, database: &str) {
     let (status, _) = api(
         "POST",
         &format!("{jobs}/{id}/result"),
-        &admin,
+        &instrumenter,
         Some(json!({"worker": holder, "error": "late"})),
     );
     assert_eq!(status, 409);
@@ -145,7 +204,7 @@ fn queue_semantics(dir: &Path, database: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut third = false;
     loop {
-        let (status, body) = claim(&server, &admin, "w3", 5);
+        let (status, body) = claim(&server, &instrumenter, "w3", 5);
         if status == 200 && !third {
             assert_eq!(body["attempts"], 3);
             third = true;
@@ -173,13 +232,13 @@ fn queue_semantics(dir: &Path, database: &str) {
         Some(json!({"image": "docker://registry.example.com/shop/api:2", "policy": "web"})),
     );
     let id2 = job2["id"].as_i64().unwrap();
-    let (status, _) = claim(&server, &admin, "w4", 60);
+    let (status, _) = claim(&server, &instrumenter, "w4", 60);
     assert_eq!(status, 200);
     let digest = format!("sha256:{}", "ab".repeat(32));
     let (status, done) = api(
         "POST",
         &format!("{jobs}/{id2}/result"),
-        &admin,
+        &instrumenter,
         Some(json!({"worker": "w4", "digest": digest,
                     "destination": "docker://registry.example.com/shop/api:2-layered"})),
     );

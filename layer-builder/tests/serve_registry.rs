@@ -106,6 +106,8 @@ fn queued_job_is_instrumented_pushed_and_enforces_the_servers_policy() {
     // written; the assignment switches it to enforce.
     let database = format!("sqlite:{}/db/ldguard.db", dir.display());
     let admin = create_token(dir, &database, "admin", &[]);
+    // The service works with the least token it needs.
+    let instrumenter = create_token(dir, &database, "instrumenter", &[]);
     let agent = create_token(dir, &database, "agent", &["*/shop/*"]);
     let mut c = Command::new(server_exe());
     c.args(["serve", "--listen", "127.0.0.1:0"])
@@ -208,7 +210,7 @@ fn queued_job_is_instrumented_pushed_and_enforces_the_servers_policy() {
     let (status, claimed) = api(
         "POST",
         &format!("{jobs}/claim"),
-        &admin,
+        &instrumenter,
         Some(json!({"worker": "doomed-worker", "leaseSeconds": 5})),
     );
     assert_eq!(status, 200, "{claimed}");
@@ -218,7 +220,7 @@ fn queued_job_is_instrumented_pushed_and_enforces_the_servers_policy() {
     // The service: credentials only from Vault (no auth file, nothing in argv).
     let mut c = Command::new(bin());
     c.args(["serve", "--server", &server, "--token-file"])
-        .arg(&admin)
+        .arg(&instrumenter)
         .args([
             "--insecure",
             "--poll-seconds",

@@ -1,5 +1,8 @@
 //! Bearer tokens: admin (everything), viewer (read the API), agent (fetch
-//! the effective policy and post events for the images it is scoped to).
+//! the effective policy and post events for the images it is scoped to),
+//! instrumenter (an `ldguard-layer serve` worker: claim instrumentation
+//! jobs, report on them, read the policies they name — a stolen worker
+//! token cannot switch a mode, change a policy or read events).
 //!
 //! A token is 32 random bytes shown once at creation; only its SHA-256 is
 //! stored. A slow password hash buys nothing for 256-bit random secrets,
@@ -19,6 +22,7 @@ pub enum Role {
     Admin,
     Viewer,
     Agent,
+    Instrumenter,
 }
 
 impl Role {
@@ -27,7 +31,14 @@ impl Role {
             Role::Admin => "admin",
             Role::Viewer => "viewer",
             Role::Agent => "agent",
+            Role::Instrumenter => "instrumenter",
         }
+    }
+
+    /// Agents and instrumenters are programs with one job each: the
+    /// console is for people.
+    pub fn may_use_console(self) -> bool {
+        matches!(self, Role::Admin | Role::Viewer)
     }
 
     fn parse(text: &str) -> Option<Role> {
@@ -35,6 +46,7 @@ impl Role {
             "admin" => Some(Role::Admin),
             "viewer" => Some(Role::Viewer),
             "agent" => Some(Role::Agent),
+            "instrumenter" => Some(Role::Instrumenter),
             _ => None,
         }
     }
@@ -73,7 +85,7 @@ pub async fn create(
 ) -> Result<(i64, String), String> {
     if role != Role::Agent && !images.is_empty() {
         return Err(
-            "--images scopes agent tokens only; admin and viewer tokens see every image".into(),
+            "--images scopes agent tokens only; admin, viewer and instrumenter tokens are not scoped to images".into(),
         );
     }
     ImageGlobs::parse(images)?;

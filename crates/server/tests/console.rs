@@ -107,6 +107,7 @@ fn console_pages_escape_explain_validate_and_confirm() {
     let admin = token(&dir, &database, "admin", &[], "admin");
     let viewer = token(&dir, &database, "viewer", &[], "viewer");
     let agent = token(&dir, &database, "agent", &["shop/*"], "agent");
+    let instrumenter = token(&dir, &database, "instrumenter", &[], "instrumenter");
     let server = Server::start(&dir, &database);
     let url = &server.url;
 
@@ -161,10 +162,15 @@ fn console_pages_escape_explain_validate_and_confirm() {
         page.location.as_deref(),
         Some("/login?next=%2Fevents%3Fimage%3Dshop%252Fweb%253A1.4")
     );
-    // Agent tokens and wrong tokens do not log in.
+    // Agent and instrumenter tokens and wrong tokens do not log in.
     let page = b.login(&agent);
     assert_eq!(page.status, 403);
     assert!(page.body.contains("An agent token cannot use the console"));
+    let page = b.login(&instrumenter);
+    assert_eq!(page.status, 403);
+    assert!(page
+        .body
+        .contains("An instrumenter token cannot use the console"));
     let page = b.post("/login", &[("token", "ldg_nope")]);
     assert_eq!(page.status, 401);
     assert!(b.cookie.is_none());

@@ -81,7 +81,7 @@ impl ServerClient {
             401 | 403 => Err(Error::invalid(
                 self.place(path),
                 format!(
-                    "{}: the instrumenter needs an admin token (ldguard-server token create --role admin) in --token-file",
+                    "{}: the instrumenter needs an instrumenter token (ldguard-server token create --role instrumenter) in --token-file",
                     error_message(&value, status)
                 ),
             )),

@@ -34,7 +34,7 @@ pub struct ServeArgs {
     /// fetch their policy from it.
     #[arg(long, value_name = "URL")]
     pub server: String,
-    /// A file holding an admin token for --server.
+    /// A file holding an instrumenter token (or an admin token) for --server.
     #[arg(
         long,
         value_name = "FILE",
@@ -42,7 +42,7 @@ pub struct ServeArgs {
     )]
     pub token_file: Option<PathBuf>,
     /// Instead of --token-file: the Vault secret (in --vault-mount) whose
-    /// key `token` holds the admin token.
+    /// key `token` holds the instrumenter token.
     #[arg(long, value_name = "PATH", conflicts_with = "token_file")]
     pub token_vault_path: Option<String>,
     /// The server URL written into images, when the containers reach the
@@ -161,7 +161,7 @@ pub fn run(a: &ServeArgs) -> Result<i32> {
     };
     if token.is_empty() {
         return Err(Error::invalid(
-            "the admin token",
+            "the instrumenter token",
             "is empty: write it to --token-file (or the Vault secret's key token)",
         ));
     }

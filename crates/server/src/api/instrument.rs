@@ -214,7 +214,7 @@ pub async fn claim(
     caller: Caller,
     Json(req): Json<ClaimRequest>,
 ) -> ApiResult<Response> {
-    caller.require(Role::Admin)?;
+    caller.require(Role::Instrumenter)?;
     check_worker(&req.worker)?;
     if !LEASE_SECONDS.contains(&req.lease_seconds) {
         return Err(ApiError::bad_request(format!(
@@ -346,7 +346,7 @@ pub async fn progress(
     Path(id): Path<i64>,
     Json(req): Json<ProgressRequest>,
 ) -> ApiResult<Json<Job>> {
-    caller.require(Role::Admin)?;
+    caller.require(Role::Instrumenter)?;
     check_worker(&req.worker)?;
     let lease = req
         .lease_seconds
@@ -398,7 +398,7 @@ pub async fn result(
     Path(id): Path<i64>,
     Json(req): Json<ResultRequest>,
 ) -> ApiResult<Json<Job>> {
-    caller.require(Role::Admin)?;
+    caller.require(Role::Instrumenter)?;
     check_worker(&req.worker)?;
     let job =
         match (&req.digest, &req.error) {

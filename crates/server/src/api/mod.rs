@@ -156,26 +156,34 @@ impl FromRequestParts<Shared> for Caller {
 }
 
 impl Caller {
-    /// Admins may do everything; viewers may read; agents only their two endpoints.
+    /// Admins may do everything; viewers may read; agents only their two
+    /// endpoints; instrumenters only the job queue's worker side and the
+    /// policies' documents.
     pub fn require(&self, role: Role) -> ApiResult<()> {
-        let ok = match role {
+        self.require_any(&[role])
+    }
+
+    /// Passes when any of `roles` would.
+    pub fn require_any(&self, roles: &[Role]) -> ApiResult<()> {
+        let grants = |needed: &Role| match needed {
             Role::Admin => self.role == Role::Admin,
             Role::Viewer => matches!(self.role, Role::Admin | Role::Viewer),
             Role::Agent => matches!(self.role, Role::Admin | Role::Agent),
+            Role::Instrumenter => matches!(self.role, Role::Admin | Role::Instrumenter),
         };
-        if ok {
-            Ok(())
-        } else {
-            Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                format!(
-                    "a {} token cannot do this; it needs a {} token",
-                    self.role.as_str(),
-                    role.as_str()
-                ),
-            ))
+        if roles.iter().any(grants) {
+            return Ok(());
         }
+        let needed: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "a {} token cannot do this; it needs a {} token",
+                self.role.as_str(),
+                needed.join(" or ")
+            ),
+        ))
     }
 }
 

@@ -163,7 +163,7 @@ pub async fn document() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], text.as_str())
 }
 
-/// Bearer tokens (admin, viewer, agent) on every operation unless it says otherwise.
+/// Bearer tokens (admin, viewer, agent, instrumenter) on every operation unless it says otherwise.
 struct BearerTokens;
 
 impl Modify for BearerTokens {
@@ -175,7 +175,7 @@ impl Modify for BearerTokens {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "An admin, viewer or agent token made with `ldguard-server token create`",
+                        "An admin, viewer, agent or instrumenter token made with `ldguard-server token create`",
                     ))
                     .build(),
             ),

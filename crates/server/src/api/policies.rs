@@ -285,7 +285,7 @@ pub async fn latest(
     caller: Caller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    caller.require(Role::Viewer)?;
+    caller.require_any(&[Role::Viewer, Role::Instrumenter])?;
     document(&state.store, &name, None).await
 }
 
@@ -304,7 +304,7 @@ pub async fn version(
     caller: Caller,
     Path((name, version)): Path<(String, i64)>,
 ) -> ApiResult<Json<Value>> {
-    caller.require(Role::Viewer)?;
+    caller.require_any(&[Role::Viewer, Role::Instrumenter])?;
     document(&state.store, &name, Some(version)).await
 }
 

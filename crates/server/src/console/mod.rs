@@ -162,7 +162,7 @@ impl FromRequestParts<Arc<Console>> for Session {
         };
         let app = &console.app;
         match app.auth.caller(&app.store, &secret).await {
-            Ok(Some(caller)) if caller.role != Role::Agent => Ok(Session { caller }),
+            Ok(Some(caller)) if caller.role.may_use_console() => Ok(Session { caller }),
             Ok(_) => Err(to_login()),
             Err(e) => Err(PageError::from(ApiError::from(e)).into_response()),
         }
@@ -296,9 +296,12 @@ async fn login(
     let next = local_path(form.next.as_deref());
     let app = &console.app;
     match app.auth.caller(&app.store, secret).await {
-        Ok(Some(caller)) if caller.role == Role::Agent => login_form(
+        Ok(Some(caller)) if !caller.role.may_use_console() => login_form(
             Some(next),
-            Some("An agent token cannot use the console; log in with an admin or viewer token."),
+            Some(&format!(
+                "An {} token cannot use the console; log in with an admin or viewer token.",
+                caller.role.as_str()
+            )),
             StatusCode::FORBIDDEN,
         ),
         Ok(Some(_))
