@@ -277,6 +277,11 @@ impl Radix {
     /// Walks `path` (from its end when `REV`), calling `test(entry, pos)`
     /// for candidates below `best`, where `pos` is how many bytes of the
     /// path the key covered. Returns the lowest rule that passed, or `best`.
+    ///
+    /// Every index was checked when the tree was built or decoded, so the
+    /// lookups below cannot fail; they return `best` rather than panic if
+    /// they ever did. The path is walked as a slice of what is left (from
+    /// its end when `REV`), so no per-byte position arithmetic is needed.
     #[inline]
     fn walk<const REV: bool>(
         &self,
@@ -287,62 +292,77 @@ impl Radix {
         let Some(mut node) = self.nodes.first() else {
             return best;
         };
-        let at = |i: usize| {
-            if REV {
-                path[path.len() - 1 - i]
-            } else {
-                path[i]
-            }
-        };
-        let mut pos = 0usize;
+        let mut rest = path;
         loop {
             if node.min_rule >= best {
                 return best;
             }
-            for e in &self.entries[node.entries as usize..][..node.n_entries as usize] {
-                if e.rule >= best {
-                    break;
-                }
-                if test(e, pos) {
-                    best = e.rule;
-                    break;
+            if node.n_entries != 0 {
+                let first = node.entries as usize;
+                let Some(entries) = self.entries.get(first..first + node.n_entries as usize) else {
+                    return best;
+                };
+                for e in entries {
+                    if e.rule >= best {
+                        break;
+                    }
+                    if test(e, path.len() - rest.len()) {
+                        best = e.rule;
+                        break;
+                    }
                 }
             }
-            if pos == path.len() {
+            let next = if REV { rest.last() } else { rest.first() };
+            let Some(&b) = next else {
                 return best;
-            }
-            let b = at(pos);
+            };
             let child_id = if node.dense != NO_DENSE {
-                match self.dense[node.dense as usize][b as usize] {
+                match self
+                    .dense
+                    .get(node.dense as usize)
+                    .map_or(0, |t| t[b as usize])
+                {
                     0 => return best,
                     id => id - 1,
                 }
             } else {
                 let first = node.children as usize;
-                let kids = &self.child_bytes[first..][..node.n_children as usize];
+                let end = first + node.n_children as usize;
+                let (Some(kids), Some(ids)) = (
+                    self.child_bytes.get(first..end),
+                    self.child_ids.get(first..end),
+                ) else {
+                    return best;
+                };
                 let Some(k) = kids.iter().position(|&c| c == b) else {
                     return best;
                 };
-                self.child_ids[first + k]
+                ids[k]
             };
-            let child = &self.nodes[child_id as usize];
-            let label = &self.labels[child.label as usize..][..child.label_len as usize];
-            if path.len() - pos < label.len() {
+            let Some(child) = self.nodes.get(child_id as usize) else {
+                return best;
+            };
+            let at = child.label as usize;
+            let Some(label) = self.labels.get(at..at + child.label_len as usize) else {
+                return best;
+            };
+            if rest.len() < label.len() {
                 return best;
             }
             // Labels are short: a byte loop beats a memcmp call.
-            let same = if REV {
-                label.iter().enumerate().all(|(j, &l)| at(pos + j) == l)
+            if REV {
+                let (head, tail) = rest.split_at(rest.len() - label.len());
+                if !tail.iter().rev().eq(label.iter()) {
+                    return best;
+                }
+                rest = head;
             } else {
-                path[pos..pos + label.len()]
-                    .iter()
-                    .zip(label)
-                    .all(|(a, b)| a == b)
-            };
-            if !same {
-                return best;
+                let (head, tail) = rest.split_at(label.len());
+                if !head.iter().eq(label.iter()) {
+                    return best;
+                }
+                rest = tail;
             }
-            pos += label.len();
             node = child;
         }
     }
@@ -396,6 +416,40 @@ fn placement(g: &Glob) -> (Place, Test) {
 /// For [`Test::Contains`] globs: a SIMD substring finder for `/LITERAL`.
 fn finder(g: &Glob) -> Option<memchr::memmem::Finder<'static>> {
     (g.shape() == GlobShape::Contains).then(|| contains_finder(g))
+}
+
+/// Whether `a` is directly followed by `b` somewhere in `hay`. Eight
+/// bytes at a time without a branch per word: each word marks its `a`
+/// bytes and its `b` bytes, and a pair is an `a` mark one byte below a `b`
+/// mark (the top `a` of a word carries into the next). The marks may have
+/// false positives (a byte just above a marked one), never false
+/// negatives: a false positive only costs the exact search.
+fn has_pair(hay: &[u8], a: u8, b: u8) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let n = hay.len();
+    if n < 8 {
+        return hay.windows(2).any(|w| w[0] == a && w[1] == b);
+    }
+    let zero_bytes = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let (aa, bb) = (u64::from(a) * ONES, u64::from(b) * ONES);
+    let marks = |w: u64| (zero_bytes(w ^ aa), zero_bytes(w ^ bb));
+    let mut hits = 0;
+    let mut carry = 0;
+    let mut words = hay.chunks_exact(8);
+    for w in &mut words {
+        let (am, bm) = marks(u64::from_le_bytes(w.try_into().unwrap_or([0; 8])));
+        hits |= ((am << 8) | carry) & bm;
+        carry = am >> 56;
+    }
+    if !words.remainder().is_empty() {
+        // The last word overlaps the one before: its pairs are all inside
+        // it, and the pair that straddles its start lies in the one before.
+        let last: [u8; 8] = hay[n - 8..].try_into().unwrap_or([0; 8]);
+        let (am, bm) = marks(u64::from_le_bytes(last));
+        hits |= (am << 8) & bm;
+    }
+    hits != 0
 }
 
 fn contains_finder(g: &Glob) -> memchr::memmem::Finder<'static> {
@@ -605,7 +659,14 @@ impl PathIndex {
         let Some(finder) = &self.finders[glob as usize] else {
             return self.globs[glob as usize].is_match(path);
         };
-        let n = finder.needle().len();
+        let needle = finder.needle();
+        let n = needle.len();
+        // `/LITERAL`: most paths have no `/` followed by the literal's
+        // first byte (no `/.` for `**/.ssh/**`), found without the
+        // searcher's set-up.
+        if n < 2 || path.len() < n || !has_pair(path, needle[0], needle[1]) {
+            return false;
+        }
         // Occurrences may overlap (`/ab/a` in `/ab/ab/a`): resume one byte
         // after each candidate, not after its end.
         let mut start = 0;
@@ -625,5 +686,79 @@ impl PathIndex {
         // Every match of an absolute path ends with the literal suffix: a
         // cheap test that rules out most candidates.
         (!absolute || path.ends_with(g.literal_suffix())) && g.is_match(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The word-at-a-time pair test never misses a pair, at any offset or
+    /// length (word boundaries, the overlapping last word).
+    #[test]
+    fn the_pair_prefilter_misses_no_pair() {
+        let alphabet = [b'/', b'.', b'a', 0x01, 0x2f ^ 0x2e, 0xff, 0x00, b'c'];
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..100_000 {
+            let n = (next() % 40) as usize;
+            let hay: Vec<u8> = (0..n).map(|_| alphabet[(next() % 8) as usize]).collect();
+            let (a, b) = (
+                alphabet[(next() % 8) as usize],
+                alphabet[(next() % 8) as usize],
+            );
+            if hay.windows(2).any(|w| w[0] == a && w[1] == b) {
+                assert!(has_pair(&hay, a, b), "missed {a:?}{b:?} in {hay:?}");
+            }
+        }
+        for n in 2..40 {
+            for at in 0..n - 1 {
+                let mut hay = vec![b'x'; n];
+                hay[at] = b'/';
+                hay[at + 1] = b'.';
+                assert!(has_pair(&hay, b'/', b'.'), "n {n} at {at}");
+            }
+        }
+        assert!(!has_pair(
+            b"/work/wt/hooks/target/bench/data.txt.12",
+            b'/',
+            b'.'
+        ));
+    }
+
+    /// `**/LITERAL/**` through the index agrees with the glob matcher,
+    /// with and without the prefilter's pair.
+    #[test]
+    fn contains_agrees_with_the_matcher() {
+        let glob = Glob::new("**/.config/gcloud/**", crate::glob::GlobStyle::Path).unwrap();
+        let idx = PathIndex::build([(
+            Cand {
+                rule: 0,
+                check_program: false,
+            },
+            Some(std::slice::from_ref(&glob)),
+        )]);
+        for path in [
+            "/home/u/.config/gcloud",
+            "/home/u/.config/gcloud/creds.json",
+            "/.config/gcloud/x",
+            "/home/u/.config/gcloudx/y",
+            "/home/u/.config/gclou",
+            "/home/u/.config/.config/gcloud/x",
+            "/home/u/config/gcloud/x",
+            "/home/u/x.config/gcloud/x",
+            "/work/wt/hooks/target/bench/data.txt.12",
+            "/a",
+            "/",
+        ] {
+            let want = glob.is_match(path.as_bytes());
+            let got = idx.lookup(Some(path.as_bytes()), None, NONE, &|_| true) == 0;
+            assert_eq!(got, want, "{path}");
+        }
     }
 }
