@@ -418,40 +418,6 @@ fn finder(g: &Glob) -> Option<memchr::memmem::Finder<'static>> {
     (g.shape() == GlobShape::Contains).then(|| contains_finder(g))
 }
 
-/// Whether `a` is directly followed by `b` somewhere in `hay`. Eight
-/// bytes at a time without a branch per word: each word marks its `a`
-/// bytes and its `b` bytes, and a pair is an `a` mark one byte below a `b`
-/// mark (the top `a` of a word carries into the next). The marks may have
-/// false positives (a byte just above a marked one), never false
-/// negatives: a false positive only costs the exact search.
-fn has_pair(hay: &[u8], a: u8, b: u8) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let n = hay.len();
-    if n < 8 {
-        return hay.windows(2).any(|w| w[0] == a && w[1] == b);
-    }
-    let zero_bytes = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
-    let (aa, bb) = (u64::from(a) * ONES, u64::from(b) * ONES);
-    let marks = |w: u64| (zero_bytes(w ^ aa), zero_bytes(w ^ bb));
-    let mut hits = 0;
-    let mut carry = 0;
-    let mut words = hay.chunks_exact(8);
-    for w in &mut words {
-        let (am, bm) = marks(u64::from_le_bytes(w.try_into().unwrap_or([0; 8])));
-        hits |= ((am << 8) | carry) & bm;
-        carry = am >> 56;
-    }
-    if !words.remainder().is_empty() {
-        // The last word overlaps the one before: its pairs are all inside
-        // it, and the pair that straddles its start lies in the one before.
-        let last: [u8; 8] = hay[n - 8..].try_into().unwrap_or([0; 8]);
-        let (am, bm) = marks(u64::from_le_bytes(last));
-        hits |= (am << 8) & bm;
-    }
-    hits != 0
-}
-
 fn contains_finder(g: &Glob) -> memchr::memmem::Finder<'static> {
     let b = g.as_str().as_bytes();
     memchr::memmem::Finder::new(&b[2..b.len() - 3]).into_owned()
@@ -740,14 +706,7 @@ impl PathIndex {
         let Some(finder) = &self.finders[glob as usize] else {
             return self.globs[glob as usize].is_match(path);
         };
-        let needle = finder.needle();
-        let n = needle.len();
-        // `/LITERAL`: most paths have no `/` followed by the literal's
-        // first byte (no `/.` for `**/.ssh/**`), found without the
-        // searcher's set-up.
-        if n < 2 || path.len() < n || !has_pair(path, needle[0], needle[1]) {
-            return false;
-        }
+        let n = finder.needle().len();
         // Occurrences may overlap (`/ab/a` in `/ab/ab/a`): resume one byte
         // after each candidate, not after its end.
         let mut start = 0;
@@ -773,44 +732,6 @@ impl PathIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The word-at-a-time pair test never misses a pair, at any offset or
-    /// length (word boundaries, the overlapping last word).
-    #[test]
-    fn the_pair_prefilter_misses_no_pair() {
-        let alphabet = [b'/', b'.', b'a', 0x01, 0x2f ^ 0x2e, 0xff, 0x00, b'c'];
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
-        for _ in 0..100_000 {
-            let n = (next() % 40) as usize;
-            let hay: Vec<u8> = (0..n).map(|_| alphabet[(next() % 8) as usize]).collect();
-            let (a, b) = (
-                alphabet[(next() % 8) as usize],
-                alphabet[(next() % 8) as usize],
-            );
-            if hay.windows(2).any(|w| w[0] == a && w[1] == b) {
-                assert!(has_pair(&hay, a, b), "missed {a:?}{b:?} in {hay:?}");
-            }
-        }
-        for n in 2..40 {
-            for at in 0..n - 1 {
-                let mut hay = vec![b'x'; n];
-                hay[at] = b'/';
-                hay[at + 1] = b'.';
-                assert!(has_pair(&hay, b'/', b'.'), "n {n} at {at}");
-            }
-        }
-        assert!(!has_pair(
-            b"/work/wt/hooks/target/bench/data.txt.12",
-            b'/',
-            b'.'
-        ));
-    }
 
     /// The gate never hides a match: for globs of every placement and
     /// paths that share or miss their literal parts, the gated search
