@@ -589,6 +589,15 @@ fn fopen_checked(
     mode: *const c_char,
     next: impl FnOnce() -> *mut FILE,
 ) -> *mut FILE {
+    // `disabled`: libc's fopen, after what every hooked call does
+    // (`check::run_or`: a disabled process still learns of a new mode),
+    // without parsing the mode or entering the open's route.
+    if crate::active::STATUS.load(std::sync::atomic::Ordering::Acquire) == crate::active::OFF {
+        crate::refresh::poll();
+        if crate::active::is_off() {
+            return next();
+        }
+    }
     let Some(flags) = fopen_flags(mode) else {
         for access in [Access::Write, Access::Read] {
             if let Verdict::Deny(e) = check_path(call, AT, path, access, Follow::Yes) {
