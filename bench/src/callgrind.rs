@@ -21,8 +21,10 @@ pub struct Count {
 }
 
 /// `open` repeats one path (a per-thread cache of the library answers it);
-/// `opencold` cycles through 64 paths (every decision made afresh).
-pub const WORKLOADS: [&str; 3] = ["open", "opencold", "stat"];
+/// `opencold` cycles through 64 paths (every decision made afresh);
+/// `fopen` is the repeated open through `fopen` (the same cache, then a
+/// stream on the descriptor).
+pub const WORKLOADS: [&str; 4] = ["open", "opencold", "stat", "fopen"];
 
 /// Where an unpacked valgrind that knows `openat2` is put by
 /// scripts/lib/valgrind-openat2.sh (relative to the checkout).
@@ -84,7 +86,7 @@ const CONFIGS: [Config; 4] = [
     Config::Enforce,
 ];
 
-/// Instruction counts for open and stat under each configuration with the
+/// Instruction counts of the micro workloads under each configuration with the
 /// library and without; `short` and `long` are the two run lengths.
 pub fn measure(
     env: &Env,

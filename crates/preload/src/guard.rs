@@ -38,6 +38,8 @@ pub const INTERNAL: u8 = u8::MAX;
 #[repr(C)]
 pub struct PerThread {
     depth: Cell<u8>,
+    /// Repeated opens since the last refresh poll ([`poll_due`]).
+    hits: Cell<u8>,
     recent: UnsafeCell<recent::Slots>,
     /// One set of path buffers per check level, as bytes: `resolve` (a
     /// layer above this one) owns their type and views them through
@@ -120,6 +122,7 @@ mod block {
         static THREAD: PerThread = const {
             PerThread {
                 depth: Cell::new(0),
+                hits: Cell::new(0),
                 recent: UnsafeCell::new(super::recent::EMPTY),
                 scratch: [EMPTY_SCRATCH; super::MAX_CHECK_DEPTH as usize],
             }
@@ -140,6 +143,19 @@ pub(crate) fn this_thread() -> &'static PerThread {
     // SAFETY: see above; the pointer is this thread's own block, whose
     // all-zero initial bytes are a valid `PerThread`.
     unsafe { &*block::get() }
+}
+
+/// Whether a repeated open (the cache hit, which takes no other step of
+/// a hooked call) makes the refresh poll this time: one in sixteen. The
+/// poll's countdown (a forked child's refresher, a policy file's first
+/// re-read) then counts sixteen such opens as one call; a lost count (a
+/// signal handler's open between the load and the store) only delays it.
+#[inline(always)]
+pub fn poll_due() -> bool {
+    let t = this_thread();
+    let n = t.hits.get().wrapping_add(1);
+    t.hits.set(n);
+    n.is_multiple_of(16)
 }
 
 /// This thread's check level.
@@ -324,6 +340,10 @@ pub mod recent {
         if n < 8 || b.len() != n {
             return a == b;
         }
+        #[cfg(target_arch = "x86_64")]
+        if n >= 16 {
+            return same_sse2(a, b);
+        }
         let at = |p: &[u8], i: usize| {
             // SAFETY: callers pass `i + 8 <= n`, the length of both slices.
             unsafe { p.as_ptr().add(i).cast::<u64>().read_unaligned() }
@@ -335,6 +355,43 @@ pub mod recent {
             i += 8;
         }
         diff == 0
+    }
+
+    /// [`same`] sixteen bytes at a time (SSE2, in every x86_64), for
+    /// `n >= 16`: the last block overlaps the one before.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    fn same_sse2(a: &[u8], b: &[u8]) -> bool {
+        use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8};
+        let n = a.len();
+        debug_assert!(n >= 16 && b.len() == n);
+        let equal = |i: usize| {
+            debug_assert!(i + 16 <= n);
+            // SAFETY: SSE2 is part of the x86_64 baseline; callers pass
+            // `i + 16 <= n`, the length of both slices, and unaligned
+            // loads need no alignment.
+            unsafe {
+                let x = _mm_loadu_si128(a.as_ptr().add(i).cast());
+                let y = _mm_loadu_si128(b.as_ptr().add(i).cast());
+                _mm_movemask_epi8(_mm_cmpeq_epi8(x, y)) as u32
+            }
+        };
+        // A ladder, not a loop: the compiler unrolls a loop of at most
+        // seven blocks into more set-up than the blocks themselves cost.
+        const _: () = assert!(KEY <= 112);
+        let mut all = equal(0) & equal(n - 16);
+        for at in [16, 32, 48, 64, 80] {
+            if at + 16 >= n {
+                break;
+            }
+            all &= equal(at);
+        }
+        all == 0xffff
+    }
+
+    #[cfg(test)]
+    pub fn same_for_tests(a: &[u8], b: &[u8]) -> bool {
+        same(a, b)
     }
 
     #[inline]
@@ -450,6 +507,21 @@ mod tests {
         .join()
         .unwrap();
         assert_eq!(fresh, (0, true, true));
+    }
+
+    /// The cache's compare sees a difference at every position of every
+    /// cacheable length (blocks, the overlapping last block, the ladder).
+    #[test]
+    fn the_cache_compare_misses_no_difference() {
+        for n in 8..=recent::KEY {
+            let a: Vec<u8> = (0..n).map(|i| b'a' + (i % 26) as u8).collect();
+            assert!(recent::same_for_tests(&a, &a.clone()), "n {n}");
+            for at in 0..n {
+                let mut b = a.clone();
+                b[at] ^= 0x20;
+                assert!(!recent::same_for_tests(&a, &b), "n {n} at {at}");
+            }
+        }
     }
 
     /// Each thread has its own block.

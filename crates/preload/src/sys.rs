@@ -39,8 +39,22 @@ pub fn raw_syscall(nr: c_long, a: [c_long; 6]) -> c_long {
 pub fn proc_fd_path(fd: c_int, buf: &mut [u8; 32]) -> usize {
     const PREFIX: &[u8] = b"/proc/self/fd/";
     buf[..PREFIX.len()].copy_from_slice(PREFIX);
-    let mut digits = [0u8; 12];
     let mut n = fd.unsigned_abs();
+    // Most descriptors are below 100: no division loop.
+    if n < 100 {
+        let at = PREFIX.len();
+        let len = if n < 10 {
+            buf[at] = b'0' + n as u8;
+            at + 1
+        } else {
+            buf[at] = b'0' + (n / 10) as u8;
+            buf[at + 1] = b'0' + (n % 10) as u8;
+            at + 2
+        };
+        buf[len] = 0;
+        return len;
+    }
+    let mut digits = [0u8; 12];
     let mut i = digits.len();
     loop {
         i -= 1;
@@ -215,6 +229,12 @@ mod tests {
         let mut b = [0u8; 32];
         let n = proc_fd_path(0, &mut b);
         assert_eq!(&b[..=n], b"/proc/self/fd/0\0");
+        let n = proc_fd_path(7, &mut b);
+        assert_eq!(&b[..=n], b"/proc/self/fd/7\0");
+        let n = proc_fd_path(42, &mut b);
+        assert_eq!(&b[..=n], b"/proc/self/fd/42\0");
+        let n = proc_fd_path(100, &mut b);
+        assert_eq!(&b[..=n], b"/proc/self/fd/100\0");
         let n = proc_fd_path(1234567, &mut b);
         assert_eq!(&b[..n], b"/proc/self/fd/1234567");
     }

@@ -277,6 +277,11 @@ impl Radix {
     /// Walks `path` (from its end when `REV`), calling `test(entry, pos)`
     /// for candidates below `best`, where `pos` is how many bytes of the
     /// path the key covered. Returns the lowest rule that passed, or `best`.
+    ///
+    /// Every index was checked when the tree was built or decoded, so the
+    /// lookups below cannot fail; they return `best` rather than panic if
+    /// they ever did. The path is walked as a slice of what is left (from
+    /// its end when `REV`), so no per-byte position arithmetic is needed.
     #[inline]
     fn walk<const REV: bool>(
         &self,
@@ -287,62 +292,77 @@ impl Radix {
         let Some(mut node) = self.nodes.first() else {
             return best;
         };
-        let at = |i: usize| {
-            if REV {
-                path[path.len() - 1 - i]
-            } else {
-                path[i]
-            }
-        };
-        let mut pos = 0usize;
+        let mut rest = path;
         loop {
             if node.min_rule >= best {
                 return best;
             }
-            for e in &self.entries[node.entries as usize..][..node.n_entries as usize] {
-                if e.rule >= best {
-                    break;
-                }
-                if test(e, pos) {
-                    best = e.rule;
-                    break;
+            if node.n_entries != 0 {
+                let first = node.entries as usize;
+                let Some(entries) = self.entries.get(first..first + node.n_entries as usize) else {
+                    return best;
+                };
+                for e in entries {
+                    if e.rule >= best {
+                        break;
+                    }
+                    if test(e, path.len() - rest.len()) {
+                        best = e.rule;
+                        break;
+                    }
                 }
             }
-            if pos == path.len() {
+            let next = if REV { rest.last() } else { rest.first() };
+            let Some(&b) = next else {
                 return best;
-            }
-            let b = at(pos);
+            };
             let child_id = if node.dense != NO_DENSE {
-                match self.dense[node.dense as usize][b as usize] {
+                match self
+                    .dense
+                    .get(node.dense as usize)
+                    .map_or(0, |t| t[b as usize])
+                {
                     0 => return best,
                     id => id - 1,
                 }
             } else {
                 let first = node.children as usize;
-                let kids = &self.child_bytes[first..][..node.n_children as usize];
+                let end = first + node.n_children as usize;
+                let (Some(kids), Some(ids)) = (
+                    self.child_bytes.get(first..end),
+                    self.child_ids.get(first..end),
+                ) else {
+                    return best;
+                };
                 let Some(k) = kids.iter().position(|&c| c == b) else {
                     return best;
                 };
-                self.child_ids[first + k]
+                ids[k]
             };
-            let child = &self.nodes[child_id as usize];
-            let label = &self.labels[child.label as usize..][..child.label_len as usize];
-            if path.len() - pos < label.len() {
+            let Some(child) = self.nodes.get(child_id as usize) else {
+                return best;
+            };
+            let at = child.label as usize;
+            let Some(label) = self.labels.get(at..at + child.label_len as usize) else {
+                return best;
+            };
+            if rest.len() < label.len() {
                 return best;
             }
             // Labels are short: a byte loop beats a memcmp call.
-            let same = if REV {
-                label.iter().enumerate().all(|(j, &l)| at(pos + j) == l)
+            if REV {
+                let (head, tail) = rest.split_at(rest.len() - label.len());
+                if !tail.iter().rev().eq(label.iter()) {
+                    return best;
+                }
+                rest = head;
             } else {
-                path[pos..pos + label.len()]
-                    .iter()
-                    .zip(label)
-                    .all(|(a, b)| a == b)
-            };
-            if !same {
-                return best;
+                let (head, tail) = rest.split_at(label.len());
+                if !head.iter().eq(label.iter()) {
+                    return best;
+                }
+                rest = tail;
             }
-            pos += label.len();
             node = child;
         }
     }
@@ -439,6 +459,59 @@ fn decode_entries(
     Ok(out)
 }
 
+/// What the literal parts of a bucket's globs say about any path they can
+/// match, checked before the walks: a glob's match starts with its literal
+/// prefix and ends with its literal suffix, so a path whose second byte
+/// starts no prefix (after the `/`) and whose last byte ends no suffix can
+/// only be matched by the floating globs. Derived from the globs (at build
+/// and at decode), so the compiled table's format is unchanged.
+#[derive(Clone, Debug, Default)]
+struct Gate {
+    /// Second bytes of the literal prefixes (all of which start with `/`).
+    prefix: [u64; 4],
+    /// A prefix shorter than two bytes, or not starting with `/`: no gate.
+    prefix_any: bool,
+    /// Last bytes of the literal suffixes.
+    suffix: [u64; 4],
+    /// An empty suffix: no gate.
+    suffix_any: bool,
+}
+
+impl Gate {
+    fn build<'a>(placed: impl IntoIterator<Item = (&'a Glob, Place)>) -> Gate {
+        let mut gate = Gate::default();
+        let set = |bits: &mut [u64; 4], b: u8| bits[usize::from(b >> 6)] |= 1 << (b & 63);
+        for (g, place) in placed {
+            match place {
+                Place::Prefix => match g.literal_prefix() {
+                    [b'/', second, ..] => set(&mut gate.prefix, *second),
+                    _ => gate.prefix_any = true,
+                },
+                Place::Suffix => match g.literal_suffix().last() {
+                    Some(&last) => set(&mut gate.suffix, last),
+                    None => gate.suffix_any = true,
+                },
+                Place::Floating => {}
+            }
+        }
+        gate
+    }
+
+    #[inline]
+    fn has(bits: &[u64; 4], b: u8) -> bool {
+        bits[usize::from(b >> 6)] & 1 << (b & 63) != 0
+    }
+
+    /// Whether a prefix or a suffix glob may match `path`.
+    #[inline]
+    fn may_match(&self, path: &[u8]) -> bool {
+        let prefix = self.prefix_any
+            || matches!(path, [b'/', second, ..] if Gate::has(&self.prefix, *second));
+        let suffix = self.suffix_any || path.last().is_some_and(|&b| Gate::has(&self.suffix, b));
+        prefix || suffix
+    }
+}
+
 /// Index over the rules of one bucket (file read, file write, exec).
 #[derive(Clone, Debug, Default)]
 pub struct PathIndex {
@@ -452,6 +525,7 @@ pub struct PathIndex {
     /// For [`Test::Contains`] entries, by glob index: a SIMD substring
     /// finder for `/LITERAL`.
     finders: Vec<Option<memchr::memmem::Finder<'static>>>,
+    gate: Gate,
 }
 
 impl PathIndex {
@@ -490,6 +564,7 @@ impl PathIndex {
         idx.prefixes = Radix::build(prefixes);
         idx.suffixes = Radix::build(suffixes);
         idx.floating = floating.into();
+        idx.gate = Gate::build(idx.globs.iter().map(|g| (g, placement(g).0)));
         idx
     }
 
@@ -517,6 +592,7 @@ impl PathIndex {
         let prefixes = Radix::decode(r, n_rules, &places, Place::Prefix)?;
         let suffixes = Radix::decode(r, n_rules, &places, Place::Suffix)?;
         let floating = decode_entries(r, n_rules, &places, Place::Floating)?;
+        let gate = Gate::build(globs.iter().zip(&places).map(|(g, &(place, _))| (g, place)));
         Ok(PathIndex {
             any_path,
             prefixes,
@@ -524,6 +600,7 @@ impl PathIndex {
             floating: floating.into(),
             finders,
             globs,
+            gate,
         })
     }
 
@@ -555,8 +632,22 @@ impl PathIndex {
         best
     }
 
+    /// [`search_all`](Self::search_all), or only the floating globs when
+    /// the [`Gate`] says no prefix or suffix glob can match: most paths
+    /// then cost two bit tests instead of the walks.
     #[inline]
-    fn search(&self, path: &[u8], mut best: u32, program_ok: &impl Fn(u32) -> bool) -> u32 {
+    fn search(&self, path: &[u8], best: u32, program_ok: &impl Fn(u32) -> bool) -> u32 {
+        if self.gate.may_match(path) {
+            return self.search_all(path, best, program_ok);
+        }
+        if self.floating.first().is_some_and(|e| e.rule < best) {
+            return self.search_floating(path, best, program_ok);
+        }
+        best
+    }
+
+    #[inline(never)]
+    fn search_all(&self, path: &[u8], mut best: u32, program_ok: &impl Fn(u32) -> bool) -> u32 {
         // The shortcuts below rely on normalised (absolute) paths; anything
         // else goes through the plain matcher.
         let absolute = path.first() == Some(&b'/');
@@ -582,6 +673,17 @@ impl PathIndex {
             };
             check(e, hit)
         });
+        if self.floating.first().is_some_and(|e| e.rule < best) {
+            best = self.search_floating(path, best, program_ok);
+        }
+        best
+    }
+
+    /// The globs with neither a literal prefix nor a literal suffix, one
+    /// by one.
+    #[inline(never)]
+    fn search_floating(&self, path: &[u8], best: u32, program_ok: &impl Fn(u32) -> bool) -> u32 {
+        let absolute = path.first() == Some(&b'/');
         for e in self.floating.iter() {
             if e.rule >= best {
                 break;
@@ -591,9 +693,8 @@ impl PathIndex {
                 Test::Contains if absolute => self.contains(e.glob, path),
                 _ => self.general(e, path, absolute),
             };
-            if check(e, hit) {
-                best = e.rule;
-                break;
+            if hit && (!e.check_program || program_ok(e.rule)) {
+                return e.rule;
             }
         }
         best
@@ -625,5 +726,116 @@ impl PathIndex {
         // Every match of an absolute path ends with the literal suffix: a
         // cheap test that rules out most candidates.
         (!absolute || path.ends_with(g.literal_suffix())) && g.is_match(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The gate never hides a match: for globs of every placement and
+    /// paths that share or miss their literal parts, the gated search
+    /// finds what the full search finds.
+    #[test]
+    fn the_gate_hides_no_match() {
+        let patterns = [
+            "/etc/**",
+            "/etc/shadow",
+            "/home/*/.ssh/**",
+            "/*",
+            "/",
+            "**/.aws/credentials",
+            "**/.bash_history",
+            "**/.config/gcloud/**",
+            "**/cpuminer*",
+            "/usr/bin/*sh",
+            "/proc/*/mem",
+            "**/x",
+        ];
+        let globs: Vec<Glob> = patterns
+            .iter()
+            .map(|p| Glob::new(p, crate::glob::GlobStyle::Path).unwrap())
+            .collect();
+        let paths = [
+            "/",
+            "/etc",
+            "/etc/shadow",
+            "/etc/x",
+            "/home/u/.ssh/id",
+            "/home/u/x",
+            "/a",
+            "/u/.aws/credentials",
+            "/u/.aws/credentialsx",
+            "/x/.bash_history",
+            "/x/cpuminer-1",
+            "/h/.config/gcloud/c",
+            "/usr/bin/bash",
+            "/proc/1/mem",
+            "/w/x",
+            "/wx",
+            "x",
+            "",
+            "/work/wt/hooks/target/bench/data.txt.12",
+        ];
+        // Each glob alone (so no lower rule hides a later one) and all together.
+        let mut sets: Vec<Vec<usize>> = (0..globs.len()).map(|i| vec![i]).collect();
+        sets.push((0..globs.len()).collect());
+        for set in sets {
+            let idx = PathIndex::build(set.iter().map(|&i| {
+                (
+                    Cand {
+                        rule: i as u32,
+                        check_program: false,
+                    },
+                    Some(std::slice::from_ref(&globs[i])),
+                )
+            }));
+            for path in paths {
+                let p = path.as_bytes();
+                let want = set
+                    .iter()
+                    .copied()
+                    .filter(|&i| globs[i].is_match(p))
+                    .min()
+                    .map_or(NONE, |i| i as u32);
+                let all = idx.search_all(p, NONE, &|_| true);
+                assert_eq!(idx.search(p, NONE, &|_| true), all, "{set:?} {path}");
+                // The hooks pass absolute paths; there the index is the matcher.
+                if path.starts_with('/') {
+                    assert_eq!(all, want, "{set:?} {path}");
+                }
+            }
+        }
+    }
+
+    /// `**/LITERAL/**` through the index agrees with the glob matcher,
+    /// with and without the prefilter's pair.
+    #[test]
+    fn contains_agrees_with_the_matcher() {
+        let glob = Glob::new("**/.config/gcloud/**", crate::glob::GlobStyle::Path).unwrap();
+        let idx = PathIndex::build([(
+            Cand {
+                rule: 0,
+                check_program: false,
+            },
+            Some(std::slice::from_ref(&glob)),
+        )]);
+        for path in [
+            "/home/u/.config/gcloud",
+            "/home/u/.config/gcloud/creds.json",
+            "/.config/gcloud/x",
+            "/home/u/.config/gcloudx/y",
+            "/home/u/.config/gclou",
+            "/home/u/.config/.config/gcloud/x",
+            "/home/u/config/gcloud/x",
+            "/home/u/x.config/gcloud/x",
+            "/work/wt/hooks/target/bench/data.txt.12",
+            "/a",
+            "/",
+        ] {
+            let want = glob.is_match(path.as_bytes());
+            let got = idx.lookup(Some(path.as_bytes()), None, NONE, &|_| true) == 0;
+            assert_eq!(got, want, "{path}");
+        }
     }
 }

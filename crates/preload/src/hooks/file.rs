@@ -299,7 +299,7 @@ fn route_open(
                 }
                 return pinned(active, call, dirfd, given, flags, mode, None, s);
             };
-            let key = (generation(active), open_access(writes, reads));
+            let key = (generation(active), access_of(flags));
             // A relative spelling of a recently opened absolute path (the
             // path itself, when plain, was just looked up by `open_recent`).
             let known = !std::ptr::eq(abs, given) && recent::allowed(key.0, key.1, abs);
@@ -429,10 +429,17 @@ enum Opened {
     Next,
 }
 
-/// The cache's accesses of an open ([`open_accesses`]).
-#[inline]
-fn open_access(writes: bool, reads: bool) -> u8 {
-    (if writes { recent::WRITE } else { 0 }) | (if reads { recent::READ } else { 0 })
+/// The cache's accesses of an open: [`open_accesses`] of `flags` as bits,
+/// with a table for the access mode and one test for the flags that also
+/// write (the repeated open and the full route key the cache with it).
+#[inline(always)]
+fn access_of(flags: c_int) -> u8 {
+    use recent::{READ, WRITE};
+    // O_RDONLY, O_WRONLY, O_RDWR, and 3 (both, as `open_accesses` says).
+    const BY_MODE: [u8; 4] = [READ, WRITE, READ | WRITE, READ | WRITE];
+    let modifies = flags & (libc::O_CREAT | libc::O_TRUNC | libc::O_APPEND) != 0
+        || flags & libc::O_TMPFILE == libc::O_TMPFILE;
+    BY_MODE[(flags & libc::O_ACCMODE) as usize] | if modifies { WRITE } else { 0 }
 }
 
 /// Decides and performs an open of `(dirfd, path)`.
@@ -531,10 +538,12 @@ fn open_recent_on(path: *const c_char, flags: c_int, len: &mut Option<usize>) ->
     *len = Some(n);
     // SAFETY: `n` bytes before the NUL.
     let given = unsafe { std::slice::from_raw_parts(path.cast::<u8>(), n) };
-    let (writes, reads) = open_accesses(flags);
-    let needs = recent::hit(generation(active), open_access(writes, reads), given)?;
-    // What every hooked call does (`check::run_or`); a miss does it there.
-    crate::refresh::poll();
+    let needs = recent::hit(generation(active), access_of(flags), given)?;
+    // What every hooked call does (`check::run_or`; a miss does it there),
+    // here on one repeated open in sixteen (`guard::poll_due`).
+    if crate::guard::poll_due() {
+        crate::refresh::poll();
+    }
     if !needs {
         Some(Route::Next)
     } else if resolve::openat2_usable() {
@@ -580,6 +589,15 @@ fn fopen_checked(
     mode: *const c_char,
     next: impl FnOnce() -> *mut FILE,
 ) -> *mut FILE {
+    // `disabled`: libc's fopen, after what every hooked call does
+    // (`check::run_or`: a disabled process still learns of a new mode),
+    // without parsing the mode or entering the open's route.
+    if crate::active::STATUS.load(std::sync::atomic::Ordering::Acquire) == crate::active::OFF {
+        crate::refresh::poll();
+        if crate::active::is_off() {
+            return next();
+        }
+    }
     let Some(flags) = fopen_flags(mode) else {
         for access in [Access::Write, Access::Read] {
             if let Verdict::Deny(e) = check_path(call, AT, path, access, Follow::Yes) {
@@ -1240,4 +1258,39 @@ pub unsafe extern "C" fn __xmknodat(
         next!(__xmknodat: F).map(|f| unsafe { f(ver, dirfd, path, mode, dev) }),
         -1
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The cache key's accesses are exactly the accesses the open is
+    /// decided for, for every access mode and combination of the flags
+    /// that matter (a weaker key would let a cached read answer a write).
+    #[test]
+    fn access_bits_are_the_accesses_decided() {
+        let extra = [
+            libc::O_CREAT,
+            libc::O_TRUNC,
+            libc::O_APPEND,
+            libc::O_TMPFILE,
+            libc::O_DIRECTORY,
+            libc::O_EXCL,
+            libc::O_CLOEXEC,
+            libc::O_NOFOLLOW,
+        ];
+        for mode in 0..4 {
+            for mask in 0..1u32 << extra.len() {
+                let flags = extra
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| mask & 1 << i != 0)
+                    .fold(mode, |f, (_, x)| f | x);
+                let (writes, reads) = open_accesses(flags);
+                let want = (if writes { recent::WRITE } else { 0 })
+                    | (if reads { recent::READ } else { 0 });
+                assert_eq!(access_of(flags), want, "flags {flags:#o}");
+            }
+        }
+    }
 }
