@@ -316,7 +316,7 @@ fn drift_exec(
     target: &[u8],
     argv: Argv,
 ) -> Verdict {
-    let Some(action) = active.table.policy().drift else {
+    let Some(action) = active.table.drift() else {
         return Verdict::Allow;
     };
     if action == Action::Allow {
@@ -1154,7 +1154,7 @@ pub extern "C" fn ldguard_dlopen_next() -> *mut std::ffi::c_void {
 /// library found only through the caller's `RUNPATH` or `ld.so.conf`
 /// directories outside those is not checked: docs/security.md).
 fn check_load(active: &'static Active, name: &[u8]) -> Verdict {
-    let Some(action) = active.table.policy().drift else {
+    let Some(action) = active.table.drift() else {
         return Verdict::Allow;
     };
     if action == Action::Allow {
