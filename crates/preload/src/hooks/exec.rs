@@ -38,6 +38,10 @@ const MAX_CHAIN: u8 = 5;
 /// run because of it: a `#!` interpreter, or, when `given` is the dynamic
 /// loader run as a program, the program it loads. A loop over two path
 /// buffers, not recursion: exec hooks may run on a small signal stack.
+/// Never inlined: its 16 KiB of path buffers would make every exec hook
+/// touch four stack pages before it even knows checks are off, and in a
+/// forked child each of them is a copy-on-write fault.
+#[inline(never)]
 fn check_chain(
     active: &'static Active,
     call: Call,
