@@ -53,12 +53,18 @@ static OWNER: AtomicI32 = AtomicI32::new(0);
 /// Called once per process image, during initialisation.
 pub fn register_process_hooks() {
     OWNER.store(crate::sys::getpid(), Ordering::Relaxed);
-    // SAFETY: plain registration of `extern "C"` handlers that only touch
-    // atomics (at fork) or flush with a bounded wait (at exit).
+    // SAFETY: plain registration of `extern "C"` handlers that look up
+    // libc's `execve` once (before a fork), only touch atomics (in the
+    // child) or flush with a bounded wait (at exit).
     unsafe {
-        libc::pthread_atfork(None, None, Some(after_fork_in_child));
+        libc::pthread_atfork(Some(before_fork), None, Some(after_fork_in_child));
         libc::atexit(at_exit);
     }
+}
+
+extern "C" fn before_fork() {
+    // Once per process in effect (a cached pointer afterwards).
+    crate::hooks::exec::resolve_before_fork();
 }
 
 extern "C" fn after_fork_in_child() {

@@ -440,6 +440,19 @@ fn proceed<T>(f: impl FnOnce() -> T) -> T {
 
 type ExecveFn = unsafe extern "C" fn(*const c_char, Argv, Argv) -> c_int;
 
+/// libc's `execve`: one cached lookup for every exec hook.
+fn next_execve() -> Option<ExecveFn> {
+    next!(execve: ExecveFn)
+}
+
+/// Looks up libc's `execve` before a fork (the fork prepare handler), so a
+/// forked child that execs does not run `dlsym` first: in the child every
+/// page that lookup writes is a copy-on-write fault and every page of the
+/// loader it reads a fresh mapping.
+pub fn resolve_before_fork() {
+    let _ = next_execve();
+}
+
 /// # Safety
 /// libc ABI.
 #[no_mangle]
@@ -447,11 +460,7 @@ pub unsafe extern "C" fn execve(path: *const c_char, argv: Argv, envp: Argv) -> 
     if let Verdict::Deny(e) = check_exec(Call::Execve, libc::AT_FDCWD, bytes(path), argv) {
         return fail(e, -1);
     }
-    // SAFETY: forwarding.
-    proceed(|| match next!(execve: ExecveFn) {
-        Some(f) => unsafe { f(path, argv, envp) },
-        None => fail(libc::ENOSYS, -1),
-    })
+    proceed(|| real_execve(path, argv, envp))
 }
 
 /// # Safety
@@ -576,7 +585,7 @@ fn try_exec(call: Call, path: &[u8], argv: Argv, envp: Argv, probe: bool) -> Res
 }
 
 fn real_execve(path: *const c_char, argv: Argv, envp: Argv) -> c_int {
-    match next!(execve: ExecveFn) {
+    match next_execve() {
         // SAFETY: forwarding the caller's arguments.
         Some(f) => unsafe { f(path, argv, envp) },
         None => fail(libc::ENOSYS, -1),
