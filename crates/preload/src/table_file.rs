@@ -72,22 +72,39 @@ impl PolicyFile {
     /// Whether the file holds exactly `text`, compared in pieces through a
     /// small buffer (no copy of the whole policy in fresh memory).
     pub fn holds(&self, text: &[u8]) -> bool {
+        use std::os::fd::AsRawFd;
         if self.len != text.len() as u64 {
             return false;
         }
-        let mut buf = [0u8; 4096];
+        // Not zeroed first: `pread` writes what is compared.
+        let mut buf = std::mem::MaybeUninit::<[u8; 4096]>::uninit();
         let mut at = 0usize;
         loop {
-            match self.file.read_at(&mut buf, at as u64) {
-                Ok(0) => return at == text.len(),
-                Ok(n) => {
-                    if text.get(at..at + n) != Some(&buf[..n]) {
-                        return false;
-                    }
-                    at += n;
+            // SAFETY: reads at most 4096 bytes into `buf`, which has room
+            // for them; the fd stays open for `self`'s lifetime.
+            let n = unsafe {
+                libc::pread(
+                    self.file.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    4096,
+                    at as libc::off_t,
+                )
+            };
+            if n == 0 {
+                return at == text.len();
+            }
+            if n < 0 {
+                if crate::sys::errno() == libc::EINTR {
+                    continue;
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => return false,
+                return false;
+            }
+            let n = n as usize;
+            // SAFETY: `pread` initialised the first `n` bytes of `buf`.
+            let read = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n) };
+            match text.get(at..at + n) {
+                Some(expected) if expected == read => at += n,
+                _ => return false,
             }
         }
     }
