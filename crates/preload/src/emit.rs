@@ -64,7 +64,7 @@ pub fn register_process_hooks() {
 
 extern "C" fn before_fork() {
     // Once per process in effect (a cached pointer afterwards).
-    crate::hooks::exec::resolve_before_fork();
+    let _ = crate::real::EXECVE.get();
 }
 
 extern "C" fn after_fork_in_child() {

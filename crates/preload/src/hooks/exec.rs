@@ -440,17 +440,14 @@ fn proceed<T>(f: impl FnOnce() -> T) -> T {
 
 type ExecveFn = unsafe extern "C" fn(*const c_char, Argv, Argv) -> c_int;
 
-/// libc's `execve`: one cached lookup for every exec hook.
+/// libc's `execve`: one cached lookup for every exec hook, made before
+/// the first fork (see `real::EXECVE`).
 fn next_execve() -> Option<ExecveFn> {
-    next!(execve: ExecveFn)
-}
-
-/// Looks up libc's `execve` before a fork (the fork prepare handler), so a
-/// forked child that execs does not run `dlsym` first: in the child every
-/// page that lookup writes is a copy-on-write fault and every page of the
-/// loader it reads a fresh mapping.
-pub fn resolve_before_fork() {
-    let _ = next_execve();
+    crate::real::EXECVE.get().map(|p| {
+        // SAFETY: the symbol is libc's `execve`, whose C signature
+        // `ExecveFn` transcribes.
+        unsafe { std::mem::transmute::<*mut std::ffi::c_void, ExecveFn>(p) }
+    })
 }
 
 /// # Safety
