@@ -155,6 +155,23 @@ pub fn encode(
 /// Reads a table file's bytes; `bytes` must live as long as the table
 /// (the preload library maps the file and never unmaps it).
 pub fn decode(bytes: &'static [u8], expect: &Expect<'_>) -> Result<Decoded, FlatError> {
+    decode_for(
+        bytes,
+        expect.library_version,
+        expect.program,
+        &mut |text: &[u8]| text == expect.policy_text,
+    )
+}
+
+/// [`decode`] for a caller that does not hold the policy text in memory:
+/// `same_text` is asked whether the embedded text (all of it) equals the
+/// policy's, once the header matched and before anything else is read.
+pub fn decode_for(
+    bytes: &'static [u8],
+    library_version: &str,
+    expected_program: &[u8],
+    same_text: &mut dyn FnMut(&[u8]) -> bool,
+) -> Result<Decoded, FlatError> {
     if bytes.len() < HEADER {
         return Err(FlatError::Truncated);
     }
@@ -169,7 +186,7 @@ pub fn decode(bytes: &'static [u8], expect: &Expect<'_>) -> Result<Decoded, Flat
     let flags = u32_at(12);
     let version = &bytes[16..16 + VERSION_LEN];
     let version = &version[..version.iter().position(|&b| b == 0).unwrap_or(VERSION_LEN)];
-    let want = expect.library_version.as_bytes();
+    let want = library_version.as_bytes();
     if version != &want[..want.len().min(VERSION_LEN)] {
         return Err(FlatError::OtherLibrary(
             String::from_utf8_lossy(version).into_owned(),
@@ -188,11 +205,11 @@ pub fn decode(bytes: &'static [u8], expect: &Expect<'_>) -> Result<Decoded, Flat
     }
     let program = &bytes[program_at..program_at + program_len];
     let specialised = flags & FLAG_SPECIALISED != 0;
-    if specialised && program != expect.program {
+    if specialised && program != expected_program {
         return Err(FlatError::OtherProgram);
     }
     let text = &bytes[text_at..];
-    if text != expect.policy_text {
+    if !same_text(text) {
         return Err(FlatError::OtherPolicy);
     }
     let payload = &bytes[payload_at..payload_at + payload_len];

@@ -53,26 +53,45 @@ static OWNER: AtomicI32 = AtomicI32::new(0);
 /// Called once per process image, during initialisation.
 pub fn register_process_hooks() {
     OWNER.store(crate::sys::getpid(), Ordering::Relaxed);
-    // SAFETY: plain registration of `extern "C"` handlers that only touch
-    // atomics (at fork) or flush with a bounded wait (at exit).
+    // SAFETY: plain registration of `extern "C"` handlers that look up
+    // libc's `execve` once (before a fork), only touch atomics (in the
+    // child) or flush with a bounded wait (at exit).
     unsafe {
-        libc::pthread_atfork(None, None, Some(after_fork_in_child));
+        libc::pthread_atfork(Some(before_fork), None, Some(after_fork_in_child));
         libc::atexit(at_exit);
     }
+}
+
+extern "C" fn before_fork() {
+    // Once per process in effect (a cached pointer afterwards).
+    let _ = crate::real::EXECVE.get();
 }
 
 extern "C" fn after_fork_in_child() {
     // The writer thread did not survive the fork; the old channel may even
     // be mid-operation. Leak it and start afresh on the next event.
-    PIPE.store(std::ptr::null_mut(), Ordering::Relaxed);
-    STARTING.store(false, Ordering::Relaxed);
-    DROPPED.store(0, Ordering::Relaxed);
+    // Each value is written only when it differs: in a child every page
+    // written is a copy-on-write fault (several microseconds each), and a
+    // process that never sent an event has nothing to reset here.
+    if !PIPE.load(Ordering::Relaxed).is_null() {
+        PIPE.store(std::ptr::null_mut(), Ordering::Relaxed);
+    }
+    if STARTING.load(Ordering::Relaxed) {
+        STARTING.store(false, Ordering::Relaxed);
+    }
+    if DROPPED.load(Ordering::Relaxed) != 0 {
+        DROPPED.store(0, Ordering::Relaxed);
+    }
     OWNER.store(crate::sys::getpid(), Ordering::Relaxed);
     // The parent sends what its vfork children parked; a copy here would
     // be sent twice.
-    ANY_PARKED.store(false, Ordering::Relaxed);
+    if ANY_PARKED.load(Ordering::Relaxed) {
+        ANY_PARKED.store(false, Ordering::Relaxed);
+    }
     for state in &PARKED.state {
-        state.store(0, Ordering::Relaxed);
+        if state.load(Ordering::Relaxed) != 0 {
+            state.store(0, Ordering::Relaxed);
+        }
     }
 }
 

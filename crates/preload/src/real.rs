@@ -42,6 +42,13 @@ impl Next {
     }
 }
 
+/// libc's `execve`, shared by every exec hook. The fork prepare handler
+/// (`emit`) looks it up before the first fork, so a forked child that execs
+/// does not run `dlsym` first: in the child every page that lookup writes
+/// is a copy-on-write fault and every page of the loader it reads a fresh
+/// mapping.
+pub static EXECVE: Next = Next::new(b"execve\0");
+
 /// `next!(name: TYPE)` evaluates to `Option<TYPE>`, the next definition of
 /// `name` cast to the function pointer type `TYPE`.
 macro_rules! next {

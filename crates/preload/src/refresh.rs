@@ -139,7 +139,10 @@ fn start_after_countdown() {
 }
 
 extern "C" fn after_fork_in_child() {
-    IN_FLIGHT.store(false, Ordering::Relaxed);
+    // Written only when set: each page a child writes is a copy-on-write fault.
+    if IN_FLIGHT.load(Ordering::Relaxed) {
+        IN_FLIGHT.store(false, Ordering::Relaxed);
+    }
     RESTART_PID.store(crate::sys::getpid(), Ordering::Relaxed);
     RESTART.store(CHILD_CALLS_BEFORE_START, Ordering::Release);
 }

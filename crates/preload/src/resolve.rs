@@ -471,6 +471,21 @@ pub fn kernel_path(
     ) {
         return Found::Unreachable;
     }
+    walked(dirfd, path, follow, scratch, out)
+}
+
+/// [`kernel_path`]'s fallback, apart and never inlined: the walk's path
+/// buffers (8 KiB of stack) would otherwise be touched by every call, and
+/// in a forked child each stack page written is a copy-on-write fault.
+#[cold]
+#[inline(never)]
+fn walked(
+    dirfd: c_int,
+    path: &[u8],
+    follow: bool,
+    scratch: &mut PathBuf,
+    out: &mut PathBuf,
+) -> Found {
     if spelled_out(dirfd, path, scratch).is_some()
         && walk_links(scratch.as_bytes(), follow, out).is_some()
     {
@@ -788,64 +803,91 @@ pub fn resolved(
             return None;
         }
         // Missing: resolve the parent, then look at the last segment.
-        let whole = &scratch.buf[..scratch.len];
-        let trimmed = trim_trailing_slashes(whole);
-        let (parent, last): (&[u8], &[u8]) = match trimmed.iter().rposition(|&b| b == b'/') {
-            Some(0) => (b"/", &trimmed[1..]),
-            Some(i) => (&trimmed[..i], &trimmed[i + 1..]),
-            None => (b".", trimmed),
-        };
-        let mut parent_buf = PathBuf::new();
-        parent_buf.set(&[parent])?;
-        let pfd = sys::open_path(dirfd, parent_buf.c_ptr(), 0);
-        if pfd < 0 {
-            return None;
-        }
-        let mut dir = PathBuf::new();
-        let dir_len = sys::fd_path(pfd, &mut dir.buf[..PATH_CAP - 1]);
-        let mut link = PathBuf::new();
-        let mut last_c = PathBuf::new();
-        let link_len = if follow && last_c.set(&[last]).is_some() {
-            // SAFETY: pfd is open, last_c is NUL-terminated, link is writable.
-            let n = unsafe {
-                libc::readlinkat(
-                    pfd,
-                    last_c.c_ptr(),
-                    link.buf.as_mut_ptr().cast(),
-                    PATH_CAP - 1,
-                )
-            };
-            (n > 0).then_some(n as usize)
-        } else {
-            None
-        };
-        sys::close(pfd);
-        dir.len = dir_len?;
-        match link_len {
-            // A dangling symlink being followed (e.g. O_CREAT through it):
-            // continue from its target, relative to its directory.
-            Some(n) => {
-                let target = &link.buf[..n];
-                if target.first() == Some(&b'/') {
-                    scratch.set(&[target])?;
-                } else {
-                    scratch.set(&[dir.as_bytes(), b"/", target])?;
-                }
-                dirfd = libc::AT_FDCWD;
-            }
-            None => {
-                let sep: &[u8] = if dir.as_bytes() == b"/" { b"" } else { b"/" };
-                let n = ldguard_policy::path::normalize_into(
-                    b"/",
-                    [dir.as_bytes(), sep, last].concat_into(&mut link.buf)?,
-                    &mut out.buf[..PATH_CAP - 1],
-                )?;
-                out.len = n;
-                return Some(());
-            }
+        match past_missing(dirfd, follow, scratch, out)? {
+            Missing::Done => return Some(()),
+            Missing::Continue => dirfd = libc::AT_FDCWD,
         }
     }
     None
+}
+
+/// Where [`resolved`] goes on from a missing object.
+enum Missing {
+    /// `out` holds the path the object would have.
+    Done,
+    /// `scratch` now holds a dangling symlink's target (absolute or
+    /// relative to the cwd): look again.
+    Continue,
+}
+
+/// [`resolved`]'s path for a missing object: resolve the parent, then look
+/// at the last segment. Apart and never inlined: its four path buffers
+/// (16 KiB of stack) would otherwise be touched by every call, and in a
+/// forked child each stack page written is a copy-on-write fault.
+#[cold]
+#[inline(never)]
+fn past_missing(
+    dirfd: c_int,
+    follow: bool,
+    scratch: &mut PathBuf,
+    out: &mut PathBuf,
+) -> Option<Missing> {
+    let whole = &scratch.buf[..scratch.len];
+    let trimmed = trim_trailing_slashes(whole);
+    let (parent, last): (&[u8], &[u8]) = match trimmed.iter().rposition(|&b| b == b'/') {
+        Some(0) => (b"/", &trimmed[1..]),
+        Some(i) => (&trimmed[..i], &trimmed[i + 1..]),
+        None => (b".", trimmed),
+    };
+    let mut parent_buf = PathBuf::new();
+    parent_buf.set(&[parent])?;
+    let pfd = sys::open_path(dirfd, parent_buf.c_ptr(), 0);
+    if pfd < 0 {
+        return None;
+    }
+    let mut dir = PathBuf::new();
+    let dir_len = sys::fd_path(pfd, &mut dir.buf[..PATH_CAP - 1]);
+    let mut link = PathBuf::new();
+    let mut last_c = PathBuf::new();
+    let link_len = if follow && last_c.set(&[last]).is_some() {
+        // SAFETY: pfd is open, last_c is NUL-terminated, link is writable.
+        let n = unsafe {
+            libc::readlinkat(
+                pfd,
+                last_c.c_ptr(),
+                link.buf.as_mut_ptr().cast(),
+                PATH_CAP - 1,
+            )
+        };
+        (n > 0).then_some(n as usize)
+    } else {
+        None
+    };
+    sys::close(pfd);
+    dir.len = dir_len?;
+    match link_len {
+        // A dangling symlink being followed (e.g. O_CREAT through it):
+        // continue from its target, relative to its directory.
+        Some(n) => {
+            let target = &link.buf[..n];
+            if target.first() == Some(&b'/') {
+                scratch.set(&[target])?;
+            } else {
+                scratch.set(&[dir.as_bytes(), b"/", target])?;
+            }
+            Some(Missing::Continue)
+        }
+        None => {
+            let sep: &[u8] = if dir.as_bytes() == b"/" { b"" } else { b"/" };
+            let n = ldguard_policy::path::normalize_into(
+                b"/",
+                [dir.as_bytes(), sep, last].concat_into(&mut link.buf)?,
+                &mut out.buf[..PATH_CAP - 1],
+            )?;
+            out.len = n;
+            Some(Missing::Done)
+        }
+    }
 }
 
 fn trim_trailing_slashes(p: &[u8]) -> &[u8] {

@@ -162,8 +162,8 @@ fn load_policy(settings: &Settings, program: &[u8]) -> Result<(RuleTable, String
             }
             continue;
         }
-        let bytes = match std::fs::read(location) {
-            Ok(bytes) => bytes,
+        let file = match crate::table_file::PolicyFile::open(location) {
+            Ok(file) => file,
             Err(e) => {
                 problems.push(format!("policy {location}: {e}"));
                 continue;
@@ -176,14 +176,22 @@ fn load_policy(settings: &Settings, program: &[u8]) -> Result<(RuleTable, String
                 .as_deref()
                 .unwrap_or(ldguard_source::DEFAULT_CACHE_DIR),
         );
-        // A compiled table of exactly these bytes: nothing to parse, check,
-        // index or hash. Anything wrong with it means parsing, below.
-        if let Ok(found) = crate::table_file::load(cache_dir, location, &bytes, program) {
+        // A compiled table of exactly this file's bytes: nothing to parse,
+        // check, index or hash, and the policy is only compared, never
+        // copied. Anything wrong with it means parsing, below.
+        if let Ok(found) = crate::table_file::load(cache_dir, location, &file, program) {
             if is_configured {
                 crate::policy_source::started_with_sha256(settings, found.sha256_hex);
             }
             return Ok((found.table, location.to_owned()));
         }
+        let bytes = match file.read_all() {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                problems.push(format!("policy {location}: {e}"));
+                continue;
+            }
+        };
         let text = match String::from_utf8(bytes) {
             Ok(text) => text,
             Err(_) => {

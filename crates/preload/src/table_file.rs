@@ -14,15 +14,24 @@
 //!    nothing.
 //!
 //! Any mismatch or damage means "not found": the caller parses the policy.
-//! The file is read into memory, not mapped: a mapping would turn a file
-//! truncated in place later into a SIGBUS inside a hook.
+//!
+//! The table file is mapped read-only, never copied: its pages are the page
+//! cache's, so a process faults in a few pages of the file instead of
+//! writing 70 KB of fresh memory (page faults are most of what a process
+//! start costs, BENCHMARKS.md section 11). The policy file is compared with
+//! the table's copy of it a few KiB at a time, and read whole only when no
+//! table matches. A mapped file truncated in place would fault the
+//! processes that use it: the library never rewrites a table in place
+//! (temporary file, then `rename`), and only the files' owner (this user
+//! or root, below) could.
 //!
 //! Only files owned by this user (or root) that nobody else can write are
 //! read, and the cache directory is created private (0700), as for the
 //! shared policy cache: a table is as trusted as the policy itself.
 
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -46,13 +55,82 @@ pub struct Found {
     pub sha256_hex: String,
 }
 
-/// The table for the policy file `location` whose bytes are `text`, for
+/// The policy file a table must have been compiled from, open, read only
+/// as far as the comparison with a table's copy needs.
+pub struct PolicyFile {
+    file: fs::File,
+    len: u64,
+}
+
+impl PolicyFile {
+    pub fn open(path: &str) -> std::io::Result<PolicyFile> {
+        let file = fs::File::open(path)?;
+        let len = file.metadata()?.len();
+        Ok(PolicyFile { file, len })
+    }
+
+    /// Whether the file holds exactly `text`, compared in pieces through a
+    /// small buffer (no copy of the whole policy in fresh memory).
+    pub fn holds(&self, text: &[u8]) -> bool {
+        use std::os::fd::AsRawFd;
+        if self.len != text.len() as u64 {
+            return false;
+        }
+        // Not zeroed first: `pread` writes what is compared.
+        let mut buf = std::mem::MaybeUninit::<[u8; 4096]>::uninit();
+        let mut at = 0usize;
+        loop {
+            // SAFETY: reads at most 4096 bytes into `buf`, which has room
+            // for them; the fd stays open for `self`'s lifetime.
+            let n = unsafe {
+                libc::pread(
+                    self.file.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    4096,
+                    at as libc::off_t,
+                )
+            };
+            if n == 0 {
+                return at == text.len();
+            }
+            if n < 0 {
+                if crate::sys::errno() == libc::EINTR {
+                    continue;
+                }
+                return false;
+            }
+            let n = n as usize;
+            // SAFETY: `pread` initialised the first `n` bytes of `buf`.
+            let read = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n) };
+            match text.get(at..at + n) {
+                Some(expected) if expected == read => at += n,
+                _ => return false,
+            }
+        }
+    }
+
+    /// The whole file, for parsing.
+    pub fn read_all(&self) -> std::io::Result<Vec<u8>> {
+        let mut bytes = Vec::with_capacity(self.len as usize);
+        let mut buf = [0u8; 8192];
+        loop {
+            match self.file.read_at(&mut buf, bytes.len() as u64) {
+                Ok(0) => return Ok(bytes),
+                Ok(n) => bytes.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// The table for the policy file `location` (open as `policy`), for
 /// `program`: from the cache directory, else baked next to the policy.
 /// `Err` says why the last candidate was refused (`None`: no file at all).
 pub fn load(
     cache_dir: &Path,
     location: &str,
-    text: &[u8],
+    policy: &PolicyFile,
     program: &[u8],
 ) -> Result<Found, Option<String>> {
     let mut why = None;
@@ -60,7 +138,7 @@ pub fn load(
         cached_path(cache_dir, location, program),
         baked_path(location),
     ] {
-        match read(&path, text, program) {
+        match read(&path, policy, program) {
             Ok(found) => return Ok(found),
             Err(None) => {}
             Err(Some(e)) => why = Some(format!("{}: {e}", path.display())),
@@ -69,8 +147,8 @@ pub fn load(
     Err(why)
 }
 
-fn read(path: &Path, text: &[u8], program: &[u8]) -> Result<Found, Option<String>> {
-    let mut file = match fs::OpenOptions::new()
+fn read(path: &Path, policy: &PolicyFile, program: &[u8]) -> Result<Found, Option<String>> {
+    let file = match fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)
@@ -88,23 +166,59 @@ fn read(path: &Path, text: &[u8], program: &[u8]) -> Result<Found, Option<String
     if meta.len() > MAX_TABLE_BYTES {
         return Err(Some("too large".into()));
     }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.read_to_end(&mut bytes)
-        .map_err(|e| Some(e.to_string()))?;
-    // Rule tables are never freed (see `active`); neither is what they borrow.
-    let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-    let expect = Expect {
-        library_version: LIBRARY_VERSION,
-        program,
-        policy_text: text,
+    let Some(bytes) = map_whole(&file, meta.len() as usize) else {
+        return Err(Some(format!(
+            "cannot be mapped: {}",
+            std::io::Error::last_os_error()
+        )));
     };
-    match flat::decode(bytes, &expect) {
+    match flat::decode_for(bytes, LIBRARY_VERSION, program, &mut |text| {
+        policy.holds(text)
+    }) {
+        // Rule tables are never freed (see `active`); neither is the
+        // mapping they borrow from.
         Ok(d) => Ok(Found {
             table: d.table,
             sha256_hex: hex(&d.policy_sha256),
         }),
-        Err(e) => Err(Some(e.to_string())),
+        Err(e) => {
+            if !bytes.is_empty() {
+                // SAFETY: unmaps exactly the mapping `map_whole` made; the
+                // failed decode borrowed nothing from it (its error owns
+                // its text) and `bytes` is not used again.
+                unsafe { libc::munmap(bytes.as_ptr() as *mut libc::c_void, bytes.len()) };
+            }
+            Err(Some(e.to_string()))
+        }
     }
+}
+
+/// `len` bytes of `file` mapped read-only and private, for the life of the
+/// process unless the caller unmaps them; `None` when mmap fails (errno
+/// says why). An empty file is an empty slice (mmap refuses length 0).
+fn map_whole(file: &fs::File, len: usize) -> Option<&'static [u8]> {
+    use std::os::fd::AsRawFd;
+    if len == 0 {
+        return Some(&[]);
+    }
+    // SAFETY: a fresh read-only private mapping of an open file: no
+    // existing memory is affected, and the result is checked.
+    let at = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_PRIVATE,
+            file.as_raw_fd(),
+            0,
+        )
+    };
+    if at == libc::MAP_FAILED {
+        return None;
+    }
+    // SAFETY: `len` readable bytes at `at`, mapped until someone unmaps
+    // them (only `read`, after a failed decode).
+    Some(unsafe { std::slice::from_raw_parts(at as *const u8, len) })
 }
 
 fn trusted(meta: &fs::Metadata) -> bool {
@@ -280,4 +394,70 @@ pub fn check(bytes: &'static [u8], text: &[u8], program: &[u8]) -> Result<(), Fl
         },
     )
     .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The policy is compared in 4 KiB pieces: a difference anywhere,
+    /// at a piece's first or last byte included, or a file longer or
+    /// shorter than the table's copy, is no match.
+    #[test]
+    fn policy_file_comparison_sees_every_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("policy.json");
+        let text: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &text).unwrap();
+        let file = PolicyFile::open(path.to_str().unwrap()).unwrap();
+        assert!(file.holds(&text));
+        for at in [0, 4095, 4096, 8191, 8192, 9_999] {
+            let mut other = text.clone();
+            other[at] ^= 1;
+            assert!(!file.holds(&other), "byte {at} differs");
+        }
+        assert!(!file.holds(&text[..9_999]));
+        let mut longer = text.clone();
+        longer.push(0);
+        assert!(!file.holds(&longer));
+        assert_eq!(file.read_all().unwrap(), text);
+    }
+
+    /// A table is taken from a mapping of its file (never a copy), and a
+    /// file that does not decode is refused and unmapped.
+    #[test]
+    fn tables_are_mapped_and_bad_ones_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let policy_path = dir.path().join("policy.json");
+        let text = r#"{"apiVersion":"ldguard.policy/v1","name":"t","mode":"enforce","log":["deny"],
+            "rules":[{"name":"r","kind":"file","access":["read"],"path":["/x/**"],"action":"deny"}]}"#;
+        std::fs::write(&policy_path, text).unwrap();
+        let location = policy_path.to_str().unwrap();
+        let program = b"/bin/cat";
+        let table = ldguard_policy::compile_str_for_program(text, location, program).unwrap();
+        let cache = dir.path().join("cache");
+        store(&cache, location, text, &table, program).unwrap();
+        let policy = PolicyFile::open(location).unwrap();
+        let found = load(&cache, location, &policy, program).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(found.table.rule_count(), 1);
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        let table_path = cached_path(&cache, location, program);
+        assert!(
+            maps.contains(table_path.to_str().unwrap()),
+            "the table is mapped:\n{maps}"
+        );
+        // Damaged: refused, and its mapping is gone.
+        let other = dir.path().join("other.json");
+        std::fs::write(&other, text).unwrap();
+        let other_location = other.to_str().unwrap();
+        let bad = cached_path(&cache, other_location, program);
+        let mut bytes = std::fs::read(&table_path).unwrap();
+        let mid = bytes.len() / 3;
+        bytes[mid] ^= 0x40;
+        std::fs::write(&bad, &bytes).unwrap();
+        let other_policy = PolicyFile::open(other_location).unwrap();
+        assert!(load(&cache, other_location, &other_policy, program).is_err());
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        assert!(!maps.contains(bad.to_str().unwrap()), "{maps}");
+    }
 }

@@ -38,6 +38,10 @@ const MAX_CHAIN: u8 = 5;
 /// run because of it: a `#!` interpreter, or, when `given` is the dynamic
 /// loader run as a program, the program it loads. A loop over two path
 /// buffers, not recursion: exec hooks may run on a small signal stack.
+/// Never inlined: its 16 KiB of path buffers would make every exec hook
+/// touch four stack pages before it even knows checks are off, and in a
+/// forked child each of them is a copy-on-write fault.
+#[inline(never)]
 fn check_chain(
     active: &'static Active,
     call: Call,
@@ -316,7 +320,7 @@ fn drift_exec(
     target: &[u8],
     argv: Argv,
 ) -> Verdict {
-    let Some(action) = active.table.policy().drift else {
+    let Some(action) = active.table.drift() else {
         return Verdict::Allow;
     };
     if action == Action::Allow {
@@ -436,6 +440,16 @@ fn proceed<T>(f: impl FnOnce() -> T) -> T {
 
 type ExecveFn = unsafe extern "C" fn(*const c_char, Argv, Argv) -> c_int;
 
+/// libc's `execve`: one cached lookup for every exec hook, made before
+/// the first fork (see `real::EXECVE`).
+fn next_execve() -> Option<ExecveFn> {
+    crate::real::EXECVE.get().map(|p| {
+        // SAFETY: the symbol is libc's `execve`, whose C signature
+        // `ExecveFn` transcribes.
+        unsafe { std::mem::transmute::<*mut std::ffi::c_void, ExecveFn>(p) }
+    })
+}
+
 /// # Safety
 /// libc ABI.
 #[no_mangle]
@@ -443,11 +457,7 @@ pub unsafe extern "C" fn execve(path: *const c_char, argv: Argv, envp: Argv) -> 
     if let Verdict::Deny(e) = check_exec(Call::Execve, libc::AT_FDCWD, bytes(path), argv) {
         return fail(e, -1);
     }
-    // SAFETY: forwarding.
-    proceed(|| match next!(execve: ExecveFn) {
-        Some(f) => unsafe { f(path, argv, envp) },
-        None => fail(libc::ENOSYS, -1),
-    })
+    proceed(|| real_execve(path, argv, envp))
 }
 
 /// # Safety
@@ -572,7 +582,7 @@ fn try_exec(call: Call, path: &[u8], argv: Argv, envp: Argv, probe: bool) -> Res
 }
 
 fn real_execve(path: *const c_char, argv: Argv, envp: Argv) -> c_int {
-    match next!(execve: ExecveFn) {
+    match next_execve() {
         // SAFETY: forwarding the caller's arguments.
         Some(f) => unsafe { f(path, argv, envp) },
         None => fail(libc::ENOSYS, -1),
@@ -1154,7 +1164,7 @@ pub extern "C" fn ldguard_dlopen_next() -> *mut std::ffi::c_void {
 /// library found only through the caller's `RUNPATH` or `ld.so.conf`
 /// directories outside those is not checked: docs/security.md).
 fn check_load(active: &'static Active, name: &[u8]) -> Verdict {
-    let Some(action) = active.table.policy().drift else {
+    let Some(action) = active.table.drift() else {
         return Verdict::Allow;
     };
     if action == Action::Allow {
