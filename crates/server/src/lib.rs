@@ -94,11 +94,19 @@ async fn retention(store: store::Store, age: Duration) {
     loop {
         tick.tick().await;
         let cutoff = store::now_us() - age.as_micros() as i64;
-        for sql in [
+        let mut statements = vec![
             "DELETE FROM events WHERE time_us < $1",
             "DELETE FROM batches WHERE received_us < $1",
             "DELETE FROM event_rollup WHERE start_us < $1",
-        ] {
+        ];
+        if store.backend == store::Backend::Postgres {
+            // Free-text blocks none of whose events is left ($1 unused).
+            statements.push(
+                "DELETE FROM event_text WHERE $1 = $1 AND NOT EXISTS (SELECT 1 FROM events \
+                 WHERE events.id BETWEEN event_text.first_id AND event_text.last_id)",
+            );
+        }
+        for sql in statements {
             match sqlx::query(sql).bind(cutoff).execute(&store.pool).await {
                 Ok(done) if done.rows_affected() > 0 => {
                     tracing::info!(rows = done.rows_affected(), "retention: {sql}")

@@ -38,6 +38,7 @@ pub(super) struct Where {
     pub params: Vec<Param>,
 }
 
+#[derive(Clone)]
 pub(super) enum Param {
     Int(i64),
     Text(String),
@@ -293,6 +294,20 @@ pub async fn search(
                     format!(
                         "SELECT id, time_us, body FROM events_fts CROSS JOIN events \
                          ON events.id = events_fts.rowid{} {order}",
+                        indexed.sql
+                    )
+                } else if text.chars().count() >= 3 {
+                    // PostgreSQL: the blocks of events that hold the text
+                    // (trigram index), then the events of their id ranges
+                    // that hold it; a range may cover an event twice (two
+                    // blocks' ranges can overlap), so events are picked by id.
+                    indexed.push("LOWER(event_text.text) LIKE ? ESCAPE '\\'", param.clone());
+                    q.filter.push_into(&mut indexed, true)?;
+                    page(&mut indexed);
+                    format!(
+                        "SELECT id, time_us, body FROM events WHERE id IN (SELECT events.id \
+                         FROM event_text JOIN events ON events.id BETWEEN event_text.first_id \
+                         AND event_text.last_id{}) {order}",
                         indexed.sql
                     )
                 } else {
