@@ -320,6 +320,8 @@ async fn write_group(native: &Native, group: &[Job]) -> Result<Vec<bool>, sqlx::
     match native {
         Native::Sqlite(pool) => {
             let mut tx = pool.begin().await?;
+            // Free-text blocks: (first id, search texts one per line).
+            let mut blocks: Vec<(i64, String)> = Vec::new();
             for i in order {
                 let job = &group[i];
                 fresh[i] = claim_batch!(tx, job);
@@ -327,13 +329,38 @@ async fn write_group(native: &Native, group: &[Job]) -> Result<Vec<bool>, sqlx::
                     let rows: Vec<SqliteRow> = job.rows.iter().map(SqliteRow).collect();
                     let rows = serde_json::to_string(&rows)
                         .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-                    sqlx::query(SQLITE_EVENTS)
+                    let done = sqlx::query(SQLITE_EVENTS)
                         .bind(job.key.as_str())
                         .bind(job.received_us)
                         .bind(rows)
                         .execute(&mut *tx)
                         .await?;
+                    // One statement by the only writer: the rows took the
+                    // ids up to the last one, one after another.
+                    if done.rows_affected() != job.rows.len() as u64 {
+                        return Err(sqlx::Error::Protocol(format!(
+                            "stored {} of a batch's {} events",
+                            done.rows_affected(),
+                            job.rows.len()
+                        )));
+                    }
+                    let mut id = done.last_insert_rowid() - job.rows.len() as i64 + 1;
+                    for rows in job.rows.chunks(TEXT_BLOCK_EVENTS) {
+                        blocks.push((id, block_text(rows)));
+                        id += rows.len() as i64;
+                    }
                 }
+            }
+            if !blocks.is_empty() {
+                let blocks =
+                    serde_json::to_string(&blocks).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+                sqlx::query(
+                    "INSERT INTO events_fts (rowid, text) \
+                     SELECT value ->> 0, value ->> 1 FROM json_each($1)",
+                )
+                .bind(blocks)
+                .execute(&mut *tx)
+                .await?;
             }
             let counts = rollup(fresh_rows(group, &fresh));
             if !counts.is_empty() {
@@ -412,10 +439,25 @@ const SQLITE_EVENTS: &str = "WITH r(v) AS MATERIALIZED (SELECT jsonb(value) FROM
      v ->> 6, v ->> 7, v ->> 8, v ->> 9, v ->> 10, v ->> 11, v ->> 12, v ->> 13, v ->> 14, \
      v ->> 15 FROM r";
 
-/// Events per free-text block (see [`TEXT_BLOCK`]): a search reads the
-/// id range of every block that holds its text, so a block must stay
-/// small; one index row per block instead of per event is what saves.
-const TEXT_BLOCK_EVENTS: usize = 256;
+/// Events per free-text block, the unit the full-text index of either
+/// database records (SQLite: `events_fts`, a block's row id is its first
+/// event's id and its events' ids follow one another; PostgreSQL:
+/// `event_text`, with its id range). A search reads the id range of every
+/// block that holds its text, so a block must stay small; one index row
+/// per block instead of per event is what saves at ingest.
+pub const TEXT_BLOCK_EVENTS: usize = 256;
+
+/// The search texts of a block's events, one per line.
+fn block_text(rows: &[EventRow]) -> String {
+    let mut text = String::new();
+    for e in rows {
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        e.search_text(&mut text);
+    }
+    text
+}
 
 /// One free-text block: the id range of up to [`TEXT_BLOCK_EVENTS`]
 /// events and their search texts, one per line. Ids of other writers'
@@ -460,15 +502,10 @@ async fn postgres_events(
     let mut ids = ids.into_iter();
     for (job, _) in group.iter().zip(fresh).filter(|(_, f)| **f) {
         for rows in job.rows.chunks(TEXT_BLOCK_EVENTS) {
-            let mut text = String::new();
             let (mut first, mut last) = (i64::MAX, i64::MIN);
             for e in rows {
                 let id = ids.next().unwrap_or_default();
                 (first, last) = (first.min(id), last.max(id));
-                if !text.is_empty() {
-                    text.push('\n');
-                }
-                e.search_text(&mut text);
                 copy_row(&mut data, id, job, e);
                 if data.len() >= 256 * 1024 {
                     copy.send(std::mem::take(&mut data)).await?;
@@ -476,7 +513,7 @@ async fn postgres_events(
             }
             firsts.push(first);
             lasts.push(last);
-            texts.push(text);
+            texts.push(block_text(rows));
         }
     }
     if !data.is_empty() {

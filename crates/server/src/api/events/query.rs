@@ -2,7 +2,9 @@
 
 use super::parse_instant;
 use crate::api::{ApiError, ApiResult, AppStateRef};
-use crate::store::{col, now_us, Backend, ROLLUP_DIMENSIONS, ROLLUP_UNITS, SEARCH_TEXT};
+use crate::store::{
+    col, now_us, Backend, ROLLUP_DIMENSIONS, ROLLUP_UNITS, SEARCH_TEXT, TEXT_BLOCK_EVENTS,
+};
 use crate::tokens::{Caller, Role};
 use axum::extract::{Path, Query};
 use axum::Json;
@@ -287,20 +289,26 @@ pub async fn search(
                 // Not enough in the newest rows: ask the index.
                 let mut indexed = Where::new();
                 let sql = if state.store.backend == Backend::Sqlite && text.chars().count() >= 3 {
+                    // The index's rows are blocks of events (see
+                    // `TEXT_BLOCK_EVENTS`): the events of the blocks that
+                    // may hold the text, tested each; ranges of short
+                    // blocks overlap the next one, so events are picked by id.
                     indexed.push("events_fts MATCH ?", Param::Text(trigram_query(text)));
                     q.filter.push_into(&mut indexed, true)?;
                     page(&mut indexed);
                     // CROSS JOIN: SQLite walks the index's matches, not the table.
                     format!(
-                        "SELECT id, time_us, body FROM events_fts CROSS JOIN events \
-                         ON events.id = events_fts.rowid{} {order}",
+                        "SELECT id, time_us, body FROM events WHERE id IN (SELECT events.id \
+                         FROM events_fts CROSS JOIN events ON events.id BETWEEN \
+                         events_fts.rowid AND events_fts.rowid + {}{}) {order}",
+                        TEXT_BLOCK_EVENTS - 1,
                         indexed.sql
                     )
                 } else if text.chars().count() >= 3 {
                     // PostgreSQL: the blocks of events that hold the text
-                    // (trigram index), then the events of their id ranges
-                    // that hold it; a range may cover an event twice (two
-                    // blocks' ranges can overlap), so events are picked by id.
+                    // (trigram index over `event_text`), then the events of
+                    // their id ranges that hold it; two blocks' ranges can
+                    // overlap, so events are picked by id.
                     indexed.push("LOWER(event_text.text) LIKE ? ESCAPE '\\'", param.clone());
                     q.filter.push_into(&mut indexed, true)?;
                     page(&mut indexed);
