@@ -326,7 +326,20 @@ pub async fn search(
                         indexed.sql
                     )
                 };
-                rows = indexed.bind(sqlx::query(&sql)).fetch_all(pool).await?;
+                rows = if state.store.backend == Backend::Postgres {
+                    // The blocks' texts live out of line (TOAST): the
+                    // table looks small to the planner, which would read
+                    // and test every block instead of asking the index.
+                    let mut tx = pool.begin().await?;
+                    sqlx::query("SET LOCAL enable_seqscan = off")
+                        .execute(&mut *tx)
+                        .await?;
+                    let rows = indexed.bind(sqlx::query(&sql)).fetch_all(&mut *tx).await?;
+                    tx.commit().await?;
+                    rows
+                } else {
+                    indexed.bind(sqlx::query(&sql)).fetch_all(pool).await?
+                };
             }
             rows
         }
