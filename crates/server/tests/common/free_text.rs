@@ -87,4 +87,29 @@ pub fn found_exactly_through_the_index(dir: &Path, database: &str) {
     assert_eq!(search("r7 bench event 207 ").len(), 1);
     assert_eq!(search("event 2070").len(), 11);
     assert!(search("thread 7 bench").is_empty());
+    drop(search);
+    drop(server);
+
+    // Retention (15 days: the older half of the 30) deletes the blocks
+    // none of whose events is left, and the events left are still found
+    // through theirs.
+    let server = Server::start_with(dir, database, &["--retention-days", "15"]);
+    super::wait_until(std::time::Duration::from_secs(60), "retention", || {
+        let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
+        log.contains("retention: DELETE FROM event_text")
+            || log.contains("retention: DELETE FROM events_fts")
+    });
+    let search = |q: &str| {
+        let encoded: String = q.bytes().map(|b| format!("%{b:02X}")).collect();
+        let (status, body) = api(
+            "GET",
+            &format!("{}/api/v1/events?limit=100&q={encoded}", server.url),
+            &viewer,
+            None,
+        );
+        assert_eq!(status, 200, "{body}");
+        body["events"].as_array().unwrap().len()
+    };
+    assert_eq!(search("needle"), 0, "event 7 expired");
+    assert_eq!(search("event 2070"), 10, "events 20700 to 20709 are left");
 }
