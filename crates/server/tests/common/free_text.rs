@@ -87,7 +87,6 @@ pub fn found_exactly_through_the_index(dir: &Path, database: &str) {
     assert_eq!(search("r7 bench event 207 ").len(), 1);
     assert_eq!(search("event 2070").len(), 11);
     assert!(search("thread 7 bench").is_empty());
-    drop(search);
     drop(server);
 
     // Retention (15 days: the older half of the 30) deletes the blocks
