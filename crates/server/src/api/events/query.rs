@@ -292,15 +292,19 @@ pub async fn search(
                     // The index's rows are blocks of events (see
                     // `TEXT_BLOCK_EVENTS`): the events of the blocks that
                     // may hold the text, tested each; ranges of short
-                    // blocks overlap the next one, so events are picked by id.
+                    // blocks overlap the next one (DISTINCT).
                     indexed.push("events_fts MATCH ?", Param::Text(trigram_query(text)));
                     q.filter.push_into(&mut indexed, true)?;
                     page(&mut indexed);
-                    // CROSS JOIN: SQLite walks the index's matches, not the table.
+                    // CROSS JOIN: SQLite walks the index's matches, not
+                    // the table. The matches are found first (a planner
+                    // left to choose may walk the events newest first and
+                    // look each up in them: the whole table for a rare word).
                     format!(
-                        "SELECT id, time_us, body FROM events WHERE id IN (SELECT events.id \
-                         FROM events_fts CROSS JOIN events ON events.id BETWEEN \
-                         events_fts.rowid AND events_fts.rowid + {}{}) {order}",
+                        "WITH hits AS MATERIALIZED (SELECT events.id, events.time_us, \
+                         events.body FROM events_fts CROSS JOIN events ON events.id BETWEEN \
+                         events_fts.rowid AND events_fts.rowid + {}{}) \
+                         SELECT DISTINCT id, time_us, body FROM hits {order}",
                         TEXT_BLOCK_EVENTS - 1,
                         indexed.sql
                     )
@@ -308,14 +312,15 @@ pub async fn search(
                     // PostgreSQL: the blocks of events that hold the text
                     // (trigram index over `event_text`), then the events of
                     // their id ranges that hold it; two blocks' ranges can
-                    // overlap, so events are picked by id.
+                    // overlap (DISTINCT).
                     indexed.push("LOWER(event_text.text) LIKE ? ESCAPE '\\'", param.clone());
                     q.filter.push_into(&mut indexed, true)?;
                     page(&mut indexed);
                     format!(
-                        "SELECT id, time_us, body FROM events WHERE id IN (SELECT events.id \
-                         FROM event_text JOIN events ON events.id BETWEEN event_text.first_id \
-                         AND event_text.last_id{}) {order}",
+                        "WITH hits AS MATERIALIZED (SELECT events.id, events.time_us, \
+                         events.body FROM event_text JOIN events ON events.id BETWEEN \
+                         event_text.first_id AND event_text.last_id{}) \
+                         SELECT DISTINCT id, time_us, body FROM hits {order}",
                         indexed.sql
                     )
                 } else {
@@ -326,7 +331,7 @@ pub async fn search(
                         indexed.sql
                     )
                 };
-                rows = if state.store.backend == Backend::Postgres {
+                rows = if state.store.backend == Backend::Postgres && text.chars().count() >= 3 {
                     // The blocks' texts live out of line (TOAST): the
                     // table looks small to the planner, which would read
                     // and test every block instead of asking the index.
