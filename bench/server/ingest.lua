@@ -1,7 +1,9 @@
 -- wrk script: POSTs batches of distinct events (the library's batch format)
 -- to ldguard-server's event endpoint. Every request body differs, so no
--- batch is a duplicate. Environment: TOKEN, BATCH (events per request).
+-- batch is a duplicate, also across wrk processes (each has its own SEED).
+-- Environment: TOKEN, BATCH (events per request), SEED.
 local batch = tonumber(os.getenv("BATCH") or "200")
+local seed = tonumber(os.getenv("SEED") or "0")
 local token = os.getenv("TOKEN")
 local counter = 0
 local thread_id = 0
@@ -10,7 +12,7 @@ local actions = {"allow", "audit", "deny"}
 
 function setup(thread)
   thread_id = thread_id + 1
-  thread:set("tid", thread_id)
+  thread:set("tid", seed * 100 + thread_id)
 end
 
 function request()

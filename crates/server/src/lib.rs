@@ -94,11 +94,24 @@ async fn retention(store: store::Store, age: Duration) {
     loop {
         tick.tick().await;
         let cutoff = store::now_us() - age.as_micros() as i64;
-        for sql in [
+        let mut statements = vec![
             "DELETE FROM events WHERE time_us < $1",
             "DELETE FROM batches WHERE received_us < $1",
             "DELETE FROM event_rollup WHERE start_us < $1",
-        ] {
+        ];
+        // Free-text blocks none of whose events is left ($1 unused; see
+        // `store::TEXT_BLOCK_EVENTS`).
+        statements.push(match store.backend {
+            store::Backend::Postgres => {
+                "DELETE FROM event_text WHERE $1 = $1 AND NOT EXISTS (SELECT 1 FROM events \
+                 WHERE events.id BETWEEN event_text.first_id AND event_text.last_id)"
+            }
+            store::Backend::Sqlite => {
+                "DELETE FROM events_fts WHERE $1 = $1 AND rowid + 255 < \
+                 COALESCE((SELECT MIN(id) FROM events), rowid + 256)"
+            }
+        });
+        for sql in statements {
             match sqlx::query(sql).bind(cutoff).execute(&store.pool).await {
                 Ok(done) if done.rows_affected() > 0 => {
                     tracing::info!(rows = done.rows_affected(), "retention: {sql}")

@@ -596,44 +596,12 @@ fn aggregates_from_day_and_hour_rollups_equal_counts_of_the_events() {
 }
 
 /// Free text beyond the newest rows goes through the full-text index,
-/// which knows which rows hold each trigram but not where: it finds a rare
-/// word in the oldest event in any letter case, and a text whose every
-/// trigram is in some events but never as one substring finds nothing.
+/// which knows which rows hold each trigram but not where: it finds
+/// exactly what a substring test of every event finds (see
+/// `common::free_text`).
 #[test]
 fn free_text_beyond_the_newest_rows_is_found_through_the_index() {
     let dir = common::scratch("fts");
     let db = format!("sqlite:{}/db/ldguard.db", dir.display());
-    // 25,000 synthetic events over 30 days (more than the 20,000 newest
-    // rows the search reads before it asks the index); event 7, the
-    // oldest but seven, holds the only "needle".
-    let loaded = std::process::Command::new(common::server_exe())
-        .args(["bench-load", "--events", "25000"])
-        .env("LDGUARD_DATABASE", &db)
-        .output()
-        .unwrap();
-    assert!(loaded.status.success(), "{loaded:?}");
-    let viewer = token(&dir, &db, "viewer", &[], "viewer");
-    let server = Server::start(&dir, &db);
-    let search = |q: &str| {
-        let (status, body) = api(
-            "GET",
-            &format!("{}/api/v1/events?limit=100&q={q}", server.url),
-            &viewer,
-            None,
-        );
-        assert_eq!(status, 200, "{body}");
-        body["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["message"].as_str().unwrap().to_string())
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(search("needle"), ["bench event 7 of thread 7 needle"]);
-    assert_eq!(search("NeEdLe"), ["bench event 7 of thread 7 needle"]);
-    assert_eq!(search("7%20needle"), ["bench event 7 of thread 7 needle"]);
-    // "thread 7 bench": every trigram is in the events of rule r7 (rule,
-    // then message "bench event 7 … of thread 7"), the text in none.
-    assert!(search("thread%207%20bench").is_empty());
-    assert_eq!(search("r7%20bench%20event%20207%20").len(), 1);
+    common::free_text::found_exactly_through_the_index(&dir, &db);
 }

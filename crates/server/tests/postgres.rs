@@ -16,6 +16,16 @@ fn permissive_report_then_mode_switch_enforces_running_process_on_postgres() {
     common::scenario::permissive_then_enforce(&dir, &pg.url());
 }
 
+/// Free text beyond the newest rows goes through the trigram index over
+/// blocks of events: it finds exactly what a substring test of every event
+/// finds (see `common::free_text`).
+#[test]
+fn free_text_beyond_the_newest_rows_is_found_through_the_index_on_postgres() {
+    let pg = Postgres::start("fts");
+    let dir = common::scratch("fts-postgres");
+    common::free_text::found_exactly_through_the_index(&dir, &pg.url());
+}
+
 /// Posts `batches` distinct batches like the library's sink does: a batch
 /// is retried (the same body) until the server answers 2xx.
 fn post_all(url: &str, token: &std::path::Path, first: u64, batches: u64, per: u64) -> (u64, u64) {

@@ -125,6 +125,18 @@ impl EventRow {
         })
     }
 
+    /// The text free-text search matches: [`super::SEARCH_TEXT`] of this
+    /// row, as the database would compute it.
+    pub fn search_text(&self, out: &mut String) {
+        out.push_str(&self.program);
+        out.push(' ');
+        out.push_str(self.target.as_deref().unwrap_or(""));
+        out.push(' ');
+        out.push_str(self.rule.as_deref().unwrap_or(""));
+        out.push(' ');
+        out.push_str(&self.message);
+    }
+
     /// The value of one of [`ROLLUP_DIMENSIONS`] ("" for an absent one).
     fn dimension(&self, i: usize) -> &str {
         match i {
@@ -163,7 +175,7 @@ fn rollup<'a>(rows: impl Iterator<Item = &'a EventRow>) -> BTreeMap<RollupKey<'a
 const BATCH_SQL: &str = "INSERT INTO batches (batch_key, received_us, events, token_id) \
      VALUES ($1, $2, $3, $4) ON CONFLICT (batch_key) DO NOTHING";
 
-const EVENT_COLUMNS: &str = "batch_key, time_us, received_us, container, image, pid, program, \
+const EVENT_COLUMNS: &str = "id, batch_key, time_us, received_us, container, image, pid, program, \
      call, kind, target, action, enforced, rule, severity, policy, mode, message, body";
 
 const ROLLUP_CONFLICT: &str = " ON CONFLICT (unit_us, dimension, start_us, action, value) \
@@ -308,6 +320,8 @@ async fn write_group(native: &Native, group: &[Job]) -> Result<Vec<bool>, sqlx::
     match native {
         Native::Sqlite(pool) => {
             let mut tx = pool.begin().await?;
+            // Free-text blocks: (first id, search texts one per line).
+            let mut blocks: Vec<(i64, String)> = Vec::new();
             for i in order {
                 let job = &group[i];
                 fresh[i] = claim_batch!(tx, job);
@@ -315,13 +329,38 @@ async fn write_group(native: &Native, group: &[Job]) -> Result<Vec<bool>, sqlx::
                     let rows: Vec<SqliteRow> = job.rows.iter().map(SqliteRow).collect();
                     let rows = serde_json::to_string(&rows)
                         .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-                    sqlx::query(SQLITE_EVENTS)
+                    let done = sqlx::query(SQLITE_EVENTS)
                         .bind(job.key.as_str())
                         .bind(job.received_us)
                         .bind(rows)
                         .execute(&mut *tx)
                         .await?;
+                    // One statement by the only writer: the rows took the
+                    // ids up to the last one, one after another.
+                    if done.rows_affected() != job.rows.len() as u64 {
+                        return Err(sqlx::Error::Protocol(format!(
+                            "stored {} of a batch's {} events",
+                            done.rows_affected(),
+                            job.rows.len()
+                        )));
+                    }
+                    let mut id = done.last_insert_rowid() - job.rows.len() as i64 + 1;
+                    for rows in job.rows.chunks(TEXT_BLOCK_EVENTS) {
+                        blocks.push((id, block_text(rows)));
+                        id += rows.len() as i64;
+                    }
                 }
+            }
+            if !blocks.is_empty() {
+                let blocks =
+                    serde_json::to_string(&blocks).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+                sqlx::query(
+                    "INSERT INTO events_fts (rowid, text) \
+                     SELECT value ->> 0, value ->> 1 FROM json_each($1)",
+                )
+                .bind(blocks)
+                .execute(&mut *tx)
+                .await?;
             }
             let counts = rollup(fresh_rows(group, &fresh));
             if !counts.is_empty() {
@@ -400,36 +439,98 @@ const SQLITE_EVENTS: &str = "WITH r(v) AS MATERIALIZED (SELECT jsonb(value) FROM
      v ->> 6, v ->> 7, v ->> 8, v ->> 9, v ->> 10, v ->> 11, v ->> 12, v ->> 13, v ->> 14, \
      v ->> 15 FROM r";
 
+/// Events per free-text block, the unit the full-text index of either
+/// database records (SQLite: `events_fts`, a block's row id is its first
+/// event's id and its events' ids follow one another; PostgreSQL:
+/// `event_text`, with its id range). A search reads the id range of every
+/// block that holds its text, so a block must stay small; one index row
+/// per block instead of per event is what saves at ingest.
+pub const TEXT_BLOCK_EVENTS: usize = 256;
+
+/// The search texts of a block's events, one per line.
+fn block_text(rows: &[EventRow]) -> String {
+    let mut text = String::new();
+    for e in rows {
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        e.search_text(&mut text);
+    }
+    text
+}
+
+/// One free-text block: the id range of up to [`TEXT_BLOCK_EVENTS`]
+/// events and their search texts, one per line. Ids of other writers'
+/// events may fall inside the range: a search tests each event itself.
+const TEXT_BLOCK: &str = "INSERT INTO event_text (first_id, last_id, text) \
+     SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[])";
+
 /// Writes the fresh batches' events with one `COPY … FROM STDIN` (text
 /// format): PostgreSQL parses the rows as a stream, where an
 /// `INSERT … SELECT FROM UNNEST(arrays)` per batch had it build sixteen
-/// arrays, unnest them and plan a statement per batch.
+/// arrays, unnest them and plan a statement per batch. The ids are taken
+/// from the table's sequence first, so that the free-text blocks
+/// (`event_text`) can name the id range they cover.
 async fn postgres_events(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     group: &[Job],
     fresh: &[bool],
 ) -> Result<(), sqlx::Error> {
+    let count: usize = group
+        .iter()
+        .zip(fresh)
+        .filter(|(_, f)| **f)
+        .map(|(job, _)| job.rows.len())
+        .sum();
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT nextval(pg_get_serial_sequence('events', 'id')) FROM generate_series(1, $1)",
+    )
+    .bind(count as i64)
+    .fetch_all(&mut **tx)
+    .await?;
+    if ids.len() != count {
+        return Err(sqlx::Error::Protocol(format!(
+            "asked the events' sequence for {count} ids, got {}",
+            ids.len()
+        )));
+    }
     let mut data = Vec::with_capacity(64 * 1024);
+    let (mut firsts, mut lasts, mut texts) = (Vec::new(), Vec::new(), Vec::new());
     let mut copy = tx
         .copy_in_raw(&format!("COPY events ({EVENT_COLUMNS}) FROM STDIN"))
         .await?;
+    let mut ids = ids.into_iter();
     for (job, _) in group.iter().zip(fresh).filter(|(_, f)| **f) {
-        for e in &job.rows {
-            copy_row(&mut data, job, e);
-            if data.len() >= 256 * 1024 {
-                copy.send(std::mem::take(&mut data)).await?;
+        for rows in job.rows.chunks(TEXT_BLOCK_EVENTS) {
+            let (mut first, mut last) = (i64::MAX, i64::MIN);
+            for e in rows {
+                let id = ids.next().unwrap_or_default();
+                (first, last) = (first.min(id), last.max(id));
+                copy_row(&mut data, id, job, e);
+                if data.len() >= 256 * 1024 {
+                    copy.send(std::mem::take(&mut data)).await?;
+                }
             }
+            firsts.push(first);
+            lasts.push(last);
+            texts.push(block_text(rows));
         }
     }
     if !data.is_empty() {
         copy.send(data).await?;
     }
     copy.finish().await?;
+    sqlx::query(TEXT_BLOCK)
+        .bind(firsts)
+        .bind(lasts)
+        .bind(texts)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
 /// One line of `COPY`'s text format, in [`EVENT_COLUMNS`]' order.
-fn copy_row(out: &mut Vec<u8>, job: &Job, e: &EventRow) {
+fn copy_row(out: &mut Vec<u8>, id: i64, job: &Job, e: &EventRow) {
     use std::io::Write;
     let text = |out: &mut Vec<u8>, value: Option<&str>| {
         match value {
@@ -438,6 +539,7 @@ fn copy_row(out: &mut Vec<u8>, job: &Job, e: &EventRow) {
         }
         out.push(b'\t');
     };
+    let _ = write!(out, "{id}\t");
     text(out, Some(&job.key));
     let _ = write!(out, "{}\t{}\t", e.time_us, job.received_us);
     text(out, e.container.as_deref());

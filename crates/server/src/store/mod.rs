@@ -18,7 +18,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub use events::{EventRow, DAY_US, HOUR_US, MINUTE_US, ROLLUP_DIMENSIONS, ROLLUP_UNITS};
+pub use events::{
+    EventRow, DAY_US, HOUR_US, MINUTE_US, ROLLUP_DIMENSIONS, ROLLUP_UNITS, TEXT_BLOCK_EVENTS,
+};
 pub use migrate::{MigrateError, SCHEMA_VERSION, SEARCH_TEXT};
 pub use outbox::StoredEvent;
 
