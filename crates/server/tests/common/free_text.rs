@@ -25,6 +25,19 @@ fn search_text(n: u64) -> String {
     )
 }
 
+/// The (at most 100) events a free-text search for `q` returns.
+fn events_found(url: &str, viewer: &Path, q: &str) -> Vec<serde_json::Value> {
+    let encoded: String = q.bytes().map(|b| format!("%{b:02X}")).collect();
+    let (status, body) = api(
+        "GET",
+        &format!("{url}/api/v1/events?limit=100&q={encoded}"),
+        viewer,
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    body["events"].as_array().unwrap().clone()
+}
+
 pub fn found_exactly_through_the_index(dir: &Path, database: &str) {
     let loaded = std::process::Command::new(super::server_exe())
         .args(["bench-load", "--events", &EVENTS.to_string()])
@@ -35,17 +48,7 @@ pub fn found_exactly_through_the_index(dir: &Path, database: &str) {
     let viewer = token(dir, database, "viewer", &[], "viewer");
     let server = Server::start(dir, database);
     let search = |q: &str| {
-        let encoded: String = q.bytes().map(|b| format!("%{b:02X}")).collect();
-        let (status, body) = api(
-            "GET",
-            &format!("{}/api/v1/events?limit=100&q={encoded}", server.url),
-            &viewer,
-            None,
-        );
-        assert_eq!(status, 200, "{body}");
-        body["events"]
-            .as_array()
-            .unwrap()
+        events_found(&server.url, &viewer, q)
             .iter()
             .map(|e| e["message"].as_str().unwrap().to_string())
             .collect::<Vec<_>>()
@@ -98,17 +101,7 @@ pub fn found_exactly_through_the_index(dir: &Path, database: &str) {
         log.contains("retention: DELETE FROM event_text")
             || log.contains("retention: DELETE FROM events_fts")
     });
-    let search = |q: &str| {
-        let encoded: String = q.bytes().map(|b| format!("%{b:02X}")).collect();
-        let (status, body) = api(
-            "GET",
-            &format!("{}/api/v1/events?limit=100&q={encoded}", server.url),
-            &viewer,
-            None,
-        );
-        assert_eq!(status, 200, "{body}");
-        body["events"].as_array().unwrap().len()
-    };
+    let search = |q: &str| events_found(&server.url, &viewer, q).len();
     assert_eq!(search("needle"), 0, "event 7 expired");
     assert_eq!(search("event 2070"), 10, "events 20700 to 20709 are left");
 }
