@@ -144,6 +144,7 @@ fn glibc_at_most_2_17(lib: &Path) {
             [
                 "libc.so.6",
                 "ld-linux-x86-64.so.2",
+                "ld-linux-aarch64.so.1",
                 "libpthread.so.0",
                 "libdl.so.2",
                 "libm.so.6",
@@ -156,6 +157,12 @@ fn glibc_at_most_2_17(lib: &Path) {
 }
 
 fn enforce_with(lib: &Path, program: &Path, name: &str) {
+    enforce_running(lib, name, || Command::new(program));
+}
+
+/// Runs `command() FILE` under `lib` for an allowed and a denied file: the
+/// allowed one opens, the denied one fails with EACCES and is reported once.
+fn enforce_running(lib: &Path, name: &str, command: impl Fn() -> Command) {
     let d = scratch(name);
     std::fs::write(d.join("secret"), "x").unwrap();
     std::fs::write(d.join("ok"), "x").unwrap();
@@ -168,7 +175,7 @@ fn enforce_with(lib: &Path, program: &Path, name: &str) {
     .unwrap();
     let events = d.join("events.jsonl");
     for (file, want) in [("ok", "ok\n"), ("secret", "err 13\n")] {
-        let out = Command::new(program)
+        let out = command()
             .arg(d.join(file))
             .env("LD_PRELOAD", lib)
             .env("LDGUARD_POLICY", &p)
@@ -252,4 +259,42 @@ fn musl_build_loads_and_enforces_under_musl() {
         .expect("musl-gcc (musl-tools)");
     assert!(status.success());
     enforce_with(&lib, &exe, "dist-musl");
+}
+
+/// The aarch64 build (`scripts/build-lib --all`) in a real aarch64 process:
+/// a program built with Debian's cross compiler, run by `qemu-aarch64-static`
+/// against Debian's aarch64 glibc (`libc6-arm64-cross`).
+#[test]
+fn aarch64_build_loads_and_enforces_under_qemu() {
+    let lib = dist("aarch64-linux-gnu");
+    let stale = lib
+        .metadata()
+        .and_then(|m| m.modified())
+        .map_or(true, |t| t < newest_source());
+    if stale {
+        let status = Command::new(root().join("scripts/build-lib"))
+            .args(["--debug", "--all"])
+            .status()
+            .unwrap();
+        assert!(status.success(), "scripts/build-lib --all failed");
+    }
+    glibc_at_most_2_17(&lib);
+    let exe = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("tiny-aarch64");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/tiny.c");
+    let status = Command::new("aarch64-linux-gnu-gcc")
+        .arg("-o")
+        .arg(&exe)
+        .arg(&src)
+        .status()
+        .expect("aarch64-linux-gnu-gcc (gcc-aarch64-linux-gnu)");
+    assert!(status.success());
+    let elf = std::fs::read(&exe).unwrap();
+    // e_machine 183: EM_AARCH64, so the test cannot pass on a host build.
+    assert_eq!(u16::from_le_bytes([elf[18], elf[19]]), 183);
+    enforce_running(&lib, "dist-aarch64", || {
+        let mut qemu = Command::new("qemu-aarch64-static");
+        // Debian's aarch64 loader and libc live under this prefix.
+        qemu.args(["-L", "/usr/aarch64-linux-gnu"]).arg(&exe);
+        qemu
+    });
 }
