@@ -134,12 +134,7 @@ fn glibc_at_most_2_17(lib: &Path) {
         max
     );
 
-    let out = Command::new("objdump").arg("-p").arg(lib).output().unwrap();
-    let needed: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("NEEDED").map(|n| n.trim().to_owned()))
-        .collect();
-    for n in &needed {
+    for n in &needed(lib) {
         assert!(
             [
                 "libc.so.6",
@@ -154,6 +149,15 @@ fn glibc_at_most_2_17(lib: &Path) {
             "unexpected dependency {n}: every image must have it or every program fails to start"
         );
     }
+}
+
+/// The libraries `lib` names as NEEDED (its dynamic section).
+fn needed(lib: &Path) -> Vec<String> {
+    let out = Command::new("objdump").arg("-p").arg(lib).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("NEEDED").map(|n| n.trim().to_owned()))
+        .collect()
 }
 
 fn enforce_with(lib: &Path, program: &Path, name: &str) {
@@ -216,15 +220,7 @@ fn glibc_2_34_build_needs_neither_libpthread_nor_libdl_and_enforces() {
     ensure_built();
     let lib = dist("x86_64-linux-gnu").with_file_name("glibc-2.34/libldguard.so");
     assert!(lib.is_file(), "scripts/build-lib builds {}", lib.display());
-    let out = Command::new("objdump")
-        .arg("-p")
-        .arg(&lib)
-        .output()
-        .unwrap();
-    let needed: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("NEEDED").map(|n| n.trim().to_owned()))
-        .collect();
+    let needed = needed(&lib);
     assert_eq!(
         needed,
         ["libc.so.6", "ld-linux-x86-64.so.2"],
@@ -239,15 +235,7 @@ fn glibc_2_34_build_needs_neither_libpthread_nor_libdl_and_enforces() {
 fn musl_build_loads_and_enforces_under_musl() {
     ensure_built();
     let lib = dist("x86_64-linux-musl");
-    let out = Command::new("objdump")
-        .arg("-p")
-        .arg(&lib)
-        .output()
-        .unwrap();
-    let needed: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("NEEDED").map(|n| n.trim().to_owned()))
-        .collect();
+    let needed = needed(&lib);
     assert_eq!(needed, ["libc.so"], "a musl process provides only libc.so");
     let exe = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("tiny-musl");
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/tiny.c");
