@@ -1,6 +1,7 @@
 //! The kernel backstop with the real thing: a static busybox, `gcc -static`
 //! programs, a raw `syscall` instruction, io_uring, clone(CLONE_NEWUSER), the
-//! x32 ABI and a program's own LD_PRELOAD library shadowing the hooks. Each
+//! x32 ABI, a program's own LD_PRELOAD library shadowing the hooks and a
+//! second libc loaded with `dlmopen`. Each
 //! case runs twice, with and without `backstop`, under the same rules: what
 //! the hooks cannot see gets through without it and is denied with it.
 
@@ -57,6 +58,13 @@ fn dynamic_probe() -> PathBuf {
 fn shadow_library() -> PathBuf {
     static P: OnceLock<PathBuf> = OnceLock::new();
     P.get_or_init(|| build("shadow.c", "libshadow.so", &["-shared", "-fPIC"]))
+        .clone()
+}
+
+/// Reads a file through a second libc in a new link namespace.
+fn fresh_libc_probe() -> PathBuf {
+    static P: OnceLock<PathBuf> = OnceLock::new();
+    P.get_or_init(|| build("fresh_libc.c", "fresh-libc", &["-ldl"]))
         .clone()
 }
 
@@ -241,6 +249,25 @@ fn a_shadowing_ld_preload_library_meets_the_kernel() {
     let with = cat(true);
     assert_eq!(with.stdout, "");
     assert!(with.stderr.contains("Permission denied"), "{}", with.stderr);
+}
+
+#[test]
+fn a_second_libc_loaded_with_dlmopen_meets_the_kernel() {
+    let s = scene("fresh-libc");
+    let read = |backstop: bool| {
+        Run::new(&s.dir, Some(policy(&s, backstop)))
+            .cmd(&[
+                fresh_libc_probe().into_os_string(),
+                s.secret.clone().into_os_string(),
+            ])
+            .stdout
+    };
+    assert_eq!(
+        read(false),
+        "ok\n",
+        "a libc in a new link namespace has no hooks"
+    );
+    assert_eq!(read(true), "denied EACCES\n");
 }
 
 #[test]
