@@ -7,6 +7,7 @@ use std::path::Path;
 
 const SECRET: &str = r#"[{"name": "secret", "kind": "file", "path": ["{d}/secret", "{d}/secret/**"], "action": "deny"}]"#;
 const SECRET_WRITE: &str = r#"[{"name": "secret-write", "kind": "file", "access": ["write"], "path": ["{d}/secret", "{d}/secret/**"], "action": "deny"}]"#;
+const SECRET_READ: &str = r#"[{"name": "secret-read", "kind": "file", "access": ["read"], "path": ["{d}/secret", "{d}/secret/**"], "action": "deny"}]"#;
 const NO_ID: &str =
     r#"[{"name": "no-id", "kind": "exec", "path": ["/usr/bin/id"], "action": "deny"}]"#;
 const NO_SHELL: &str = r#"[{"name": "no-shell", "kind": "exec", "path": ["/bin/sh", "/usr/bin/dash"], "action": "deny"}]"#;
@@ -28,8 +29,20 @@ const NO_LOW_PORTS: &str = r#"[{"name": "no-low-ports", "kind": "network", "dire
 const NOTHING: &str = "[]";
 
 const PERM: &str = "error: Permission denied";
+
+/// `renameat2(A, B, RENAME_EXCHANGE)`, then prints what is now at B.
+const RENAME_EXCHANGE: &str = "import ctypes, os, sys\nlibc = ctypes.CDLL(None, use_errno=True)\nif libc.renameat2(-100, sys.argv[1].encode(), -100, sys.argv[2].encode(), 2) != 0:\n    print('error:', os.strerror(ctypes.get_errno()))\n    sys.exit(1)\nprint(open(sys.argv[2]).read(), end='')\n";
+/// An `O_PATH` descriptor of A (it reads nothing), `linkat` of
+/// `/proc/self/fd/N` with `AT_SYMLINK_FOLLOW` to B, then prints B.
+const LINK_PROC_FD: &str = "import ctypes, os, sys\nlibc = ctypes.CDLL(None, use_errno=True)\nfd = os.open(sys.argv[1], os.O_PATH)\nif libc.linkat(-100, b'/proc/self/fd/%d' % fd, -100, sys.argv[2].encode(), 0x400) != 0:\n    print('error:', os.strerror(ctypes.get_errno()))\n    sys.exit(1)\nprint(open(sys.argv[2]).read(), end='')\n";
 const EPERM: &str = "error: Operation not permitted";
 const PY: &str = "/usr/bin/python3.11";
+
+/// `pub/b`, a second public file (for an exchange between two allowed files).
+fn second_public_file(d: &Path) -> Box<dyn Any> {
+    std::fs::write(d.join("pub/b"), "other public data\n").unwrap();
+    Box::new(())
+}
 
 /// Listening unix sockets `secret/api.sock` and `pub/api.sock`, datagram
 /// sockets `secret/dgram.sock` and `pub/dgram.sock`, and the symlink
@@ -457,4 +470,31 @@ scenarios! {
         twin: &["python3", "-c", "import os, sys\ntry:\n    pid = os.posix_spawn('/bin/cat', ['cat'], os.environ, file_actions=[(os.POSIX_SPAWN_OPEN, 0, sys.argv[1], os.O_RDONLY, 0)])\n    os.waitpid(pid, 0)\nexcept OSError as e:\n    print('error:', e.strerror)\n    sys.exit(1)\n", "{d}/pub/a"],
         rules: SECRET, text: PERM, rule: "secret", calls: &["posix_spawn"], target: "{d}/secret/f",
         program: PY, ..BASE };
+
+    // 12. Moving or linking what may not be read out from under its rule.
+    link_read_denied_file => Scenario {
+        attack: &["/bin/sh", "-c", "ln {d}/secret/f {d}/pub/l && cat {d}/pub/l"],
+        twin: &["/bin/sh", "-c", "ln {d}/pub/a {d}/pub/l && cat {d}/pub/l"],
+        rules: SECRET_READ, text: "Permission denied", rule: "secret-read", calls: &["linkat"],
+        target: "{d}/secret/f", program: "/usr/bin/ln", ..BASE };
+    rename_read_denied_file => Scenario {
+        attack: &["/bin/sh", "-c", "mv {d}/secret/f {d}/pub/m && cat {d}/pub/m"],
+        twin: &["/bin/sh", "-c", "mv {d}/pub/a {d}/pub/m && cat {d}/pub/m"],
+        rules: SECRET_READ, text: "Permission denied", rule: "secret-read", calls: &["renameat2"],
+        target: "{d}/secret/f", program: "/usr/bin/mv", ..BASE };
+    rename_directory_above_a_read_denied_file => Scenario {
+        attack: &["/bin/sh", "-c", "mkdir {d}/secret/sub && echo x > {d}/secret/sub/g && mv {d}/secret/sub {d}/pub/sub && cat {d}/pub/sub/g"],
+        twin: &["/bin/sh", "-c", "mkdir {d}/pub/sub && echo x > {d}/pub/sub/g && mv {d}/pub/sub {d}/pub/sub2 && cat {d}/pub/sub2/g"],
+        rules: SECRET_READ, text: "Permission denied", rule: "secret-read", calls: &["renameat2"],
+        target: "{d}/secret/sub", program: "/usr/bin/mv", ..BASE };
+    rename_exchange_read_denied_file => Scenario {
+        attack: &["python3", "-c", RENAME_EXCHANGE, "{d}/secret/f", "{d}/pub/a"],
+        twin: &["python3", "-c", RENAME_EXCHANGE, "{d}/pub/a", "{d}/pub/b"],
+        rules: SECRET_READ, text: PERM, rule: "secret-read", calls: &["renameat2"],
+        target: "{d}/secret/f", program: PY, setup: second_public_file, ..BASE };
+    link_through_a_descriptor_link => Scenario {
+        attack: &["python3", "-c", LINK_PROC_FD, "{d}/secret/f", "{d}/pub/l"],
+        twin: &["python3", "-c", LINK_PROC_FD, "{d}/pub/a", "{d}/pub/l"],
+        rules: SECRET_READ, text: PERM, rule: "secret-read", calls: &["linkat"],
+        target: "{d}/secret/f", program: PY, ..BASE };
 }
