@@ -8,6 +8,7 @@ use crate::record::{Inline, Record, What};
 use crate::state::{self, Active};
 use crate::sys;
 use ldguard_policy::{Access, Action, Kind, Mode, Request};
+use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// Whether the real function may run.
@@ -224,6 +225,21 @@ pub fn judge(
     report(active, req, active.table.decide(req), fill)
 }
 
+thread_local! {
+    /// Blocking decisions this thread has made (enforced or not), for a
+    /// check made of several decisions ([`blocks_made`]). A `const`
+    /// initialiser and no destructor: no allocation, no registration.
+    static BLOCKS_MADE: Cell<u32> = const { Cell::new(0) };
+}
+
+/// How many blocking decisions this thread has made: a check made of
+/// several decisions stops after the first that blocks, so that permissive
+/// mode reports what enforce would deny, once (enforce stops at its
+/// `Deny`).
+pub fn blocks_made() -> u32 {
+    BLOCKS_MADE.with(Cell::get)
+}
+
 /// Reports decision `d` on `req` when the policy logs it, carries out
 /// `kill`, and returns the verdict.
 fn report(
@@ -232,6 +248,9 @@ fn report(
     d: ldguard_policy::Decision,
     fill: impl FnOnce(&mut Record),
 ) -> Verdict {
+    if d.action.blocks() {
+        BLOCKS_MADE.with(|n| n.set(n.get().wrapping_add(1)));
+    }
     let enforced = d.action.blocks() && active.mode == Mode::Enforce;
     let kill = enforced && d.action == Action::Kill;
     let first = crate::behavior::first_time(active, req);

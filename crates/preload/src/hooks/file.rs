@@ -209,28 +209,47 @@ fn check_tree(call: Call, dirfd: c_int, path: *const c_char) -> Verdict {
     check_path_as(call, dirfd, path, Access::Write, Follow::No, Scope::Tree)
 }
 
-/// Both paths of rename/link: a deny on either fails the call. A rename
-/// moves whole trees, on both sides.
-fn check_two(
+/// What a link or rename does with its first path.
+#[derive(Clone, Copy)]
+pub enum Move {
+    /// `link`: a second name for the object (`Follow::Yes`: the object a
+    /// symlink names, `AT_SYMLINK_FOLLOW`).
+    Link(Follow),
+    /// `rename`: the object and everything below it move; an exchange
+    /// (`RENAME_EXCHANGE`) moves the second path's object too.
+    Rename { exchange: bool },
+}
+
+/// Both paths of rename/link are written (a rename moves whole trees, on
+/// both sides), and what moves must be readable: under its new name it
+/// would be read past the rule that denies reading it under the old one
+/// (`ln secret pub/x; cat pub/x`). A deny on any of them fails the call.
+pub fn check_move(
     call: Call,
     d1: c_int,
     p1: *const c_char,
-    f1: Follow,
     d2: c_int,
     p2: *const c_char,
+    how: Move,
 ) -> Verdict {
-    let tree = matches!(call, Call::Rename | Call::Renameat | Call::Renameat2);
-    let one = |d, p, f| {
-        if tree {
-            check_tree(call, d, p)
-        } else {
-            check_write(call, d, p, f)
-        }
+    let (scope, follow, exchange) = match how {
+        Move::Link(follow) => (Scope::Object, follow, false),
+        Move::Rename { exchange } => (Scope::Tree, Follow::No, exchange),
     };
-    match one(d1, p1, f1) {
-        Verdict::Allow => one(d2, p2, Follow::No),
-        deny => deny,
+    let checks = [
+        (d1, p1, Access::Write, follow, scope),
+        (d1, p1, Access::Read, follow, Scope::Object),
+        (d2, p2, Access::Write, Follow::No, scope),
+    ];
+    let exchanged = exchange.then_some((d2, p2, Access::Read, Follow::No, Scope::Object));
+    let before = crate::check::blocks_made();
+    for (dirfd, path, access, follow, scope) in checks.into_iter().chain(exchanged) {
+        let v = check_path_as(call, dirfd, path, access, follow, scope);
+        if v != Verdict::Allow || crate::check::blocks_made() != before {
+            return v;
+        }
     }
+    Verdict::Allow
 }
 
 /// The accesses `open` flags ask for: write for anything that can modify,
@@ -1098,9 +1117,9 @@ if flags & libc::AT_REMOVEDIR != 0 {
     check_write(Call::Unlinkat, dirfd, path, Follow::No)
 });
 hook!(rename(old: *const c_char, new: *const c_char) -> c_int, err = -1,
-    check_two(Call::Rename, AT, old, Follow::No, AT, new));
+    check_move(Call::Rename, AT, old, AT, new, Move::Rename { exchange: false }));
 hook!(renameat(od: c_int, old: *const c_char, nd: c_int, new: *const c_char) -> c_int, err = -1,
-    check_two(Call::Renameat, od, old, Follow::No, nd, new));
+    check_move(Call::Renameat, od, old, nd, new, Move::Rename { exchange: false }));
 hook!(mkdir(path: *const c_char, mode: mode_t) -> c_int, err = -1,
     check_write(Call::Mkdir, AT, path, Follow::No));
 hook!(mkdirat(dirfd: c_int, path: *const c_char, mode: mode_t) -> c_int, err = -1,
@@ -1108,9 +1127,9 @@ hook!(mkdirat(dirfd: c_int, path: *const c_char, mode: mode_t) -> c_int, err = -
 hook!(rmdir(path: *const c_char) -> c_int, err = -1,
     check_tree(Call::Rmdir, AT, path));
 hook!(link(old: *const c_char, new: *const c_char) -> c_int, err = -1,
-    check_two(Call::Link, AT, old, Follow::No, AT, new));
+    check_move(Call::Link, AT, old, AT, new, Move::Link(Follow::No)));
 hook!(linkat(od: c_int, old: *const c_char, nd: c_int, new: *const c_char, flags: c_int) -> c_int, err = -1,
-    check_two(Call::Linkat, od, old, if flags & libc::AT_SYMLINK_FOLLOW != 0 { Follow::Yes } else { Follow::No }, nd, new));
+    check_move(Call::Linkat, od, old, nd, new, Move::Link(link_follow(flags))));
 hook!(symlink(target: *const c_char, linkpath: *const c_char) -> c_int, err = -1,
     check_write(Call::Symlink, AT, linkpath, Follow::No));
 hook!(symlinkat(target: *const c_char, dirfd: c_int, linkpath: *const c_char) -> c_int, err = -1,
@@ -1125,6 +1144,15 @@ hook!(lchown(path: *const c_char, uid: uid_t, gid: gid_t) -> c_int, err = -1,
     check_write(Call::Lchown, AT, path, Follow::No));
 hook!(fchownat(dirfd: c_int, path: *const c_char, uid: uid_t, gid: gid_t, flags: c_int) -> c_int, err = -1,
     check_write(Call::Fchownat, dirfd, path, follow_unless_nofollow(flags)));
+
+/// `linkat` follows a symlink only when asked (`AT_SYMLINK_FOLLOW`).
+pub fn link_follow(flags: c_int) -> Follow {
+    if flags & libc::AT_SYMLINK_FOLLOW != 0 {
+        Follow::Yes
+    } else {
+        Follow::No
+    }
+}
 
 fn follow_unless_nofollow(flags: c_int) -> Follow {
     if flags & libc::AT_SYMLINK_NOFOLLOW != 0 {
@@ -1146,7 +1174,10 @@ pub unsafe extern "C" fn renameat2(
     new: *const c_char,
     flags: c_uint,
 ) -> c_int {
-    if let Verdict::Deny(e) = check_two(Call::Renameat2, od, old, Follow::No, nd, new) {
+    let exchange = flags & libc::RENAME_EXCHANGE != 0;
+    if let Verdict::Deny(e) =
+        check_move(Call::Renameat2, od, old, nd, new, Move::Rename { exchange })
+    {
         return fail(e, -1);
     }
     type F = unsafe extern "C" fn(c_int, *const c_char, c_int, *const c_char, c_uint) -> c_int;

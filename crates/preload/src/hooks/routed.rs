@@ -3,7 +3,9 @@
 //! makes, on the arguments as the kernel reads them, and then the system
 //! call itself is made unchanged.
 
-use super::borrowed::{check_exec, check_fd_write, check_file, check_open_flags, Follow};
+use super::borrowed::{
+    check_exec, check_fd_write, check_file, check_move, check_open_flags, link_follow, Follow, Move,
+};
 use super::net;
 use crate::check::Verdict;
 use ldguard_policy::{Access, Call};
@@ -25,10 +27,7 @@ pub fn check(nr: c_long, a: &[c_long; 6]) -> Verdict {
     let fd = |i: usize| a[i] as c_int;
     let path = |i: usize| a[i] as *const c_char;
     let write = |call, dirfd, p, follow| check_file(call, dirfd, p, Access::Write, follow);
-    let two = |call, d1, p1, d2, p2| match write(call, d1, p1, Follow::No) {
-        Verdict::Allow => write(call, d2, p2, Follow::No),
-        deny => deny,
-    };
+    let rename = |exchange| Move::Rename { exchange };
     let sock = |i: usize| (a[i] as *const sockaddr, a[i + 1] as socklen_t);
     match nr {
         // open family
@@ -60,13 +59,39 @@ pub fn check(nr: c_long, a: &[c_long; 6]) -> Verdict {
         libc::SYS_symlink => write(Call::Symlink, AT, path(1), Follow::No),
         libc::SYS_symlinkat => write(Call::Symlinkat, fd(1), path(2), Follow::No),
         #[cfg(target_arch = "x86_64")]
-        libc::SYS_rename => two(Call::Rename, AT, path(0), AT, path(1)),
-        libc::SYS_renameat | libc::SYS_renameat2 => {
-            two(Call::Renameat, fd(0), path(1), fd(2), path(3))
+        libc::SYS_rename => check_move(Call::Rename, AT, path(0), AT, path(1), rename(false)),
+        libc::SYS_renameat => check_move(
+            Call::Renameat,
+            fd(0),
+            path(1),
+            fd(2),
+            path(3),
+            rename(false),
+        ),
+        libc::SYS_renameat2 => {
+            let exchange = a[4] as libc::c_uint & libc::RENAME_EXCHANGE != 0;
+            check_move(
+                Call::Renameat2,
+                fd(0),
+                path(1),
+                fd(2),
+                path(3),
+                rename(exchange),
+            )
         }
         #[cfg(target_arch = "x86_64")]
-        libc::SYS_link => two(Call::Link, AT, path(0), AT, path(1)),
-        libc::SYS_linkat => two(Call::Linkat, fd(0), path(1), fd(2), path(3)),
+        libc::SYS_link => check_move(Call::Link, AT, path(0), AT, path(1), Move::Link(Follow::No)),
+        libc::SYS_linkat => {
+            let follow = link_follow(a[4] as c_int);
+            check_move(
+                Call::Linkat,
+                fd(0),
+                path(1),
+                fd(2),
+                path(3),
+                Move::Link(follow),
+            )
+        }
         #[cfg(target_arch = "x86_64")]
         libc::SYS_chmod => write(Call::Chmod, AT, path(0), Follow::Yes),
         // fchmodat(2) has no flags; fchmodat2 (452, Linux 6.6) does.

@@ -8,6 +8,7 @@ use std::path::Path;
 const SECRET: &str = r#"[{"name": "secret", "kind": "file", "path": ["{d}/secret", "{d}/secret/**"], "action": "deny"}]"#;
 const SECRET_WRITE: &str = r#"[{"name": "secret-write", "kind": "file", "access": ["write"], "path": ["{d}/secret", "{d}/secret/**"], "action": "deny"}]"#;
 const SECRET_READ: &str = r#"[{"name": "secret-read", "kind": "file", "access": ["read"], "path": ["{d}/secret", "{d}/secret/**"], "action": "deny"}]"#;
+const INNER_WRITE: &str = r#"[{"name": "inner-write", "kind": "file", "access": ["write"], "path": ["{d}/secret/inner/**"], "action": "deny"}]"#;
 const NO_ID: &str =
     r#"[{"name": "no-id", "kind": "exec", "path": ["/usr/bin/id"], "action": "deny"}]"#;
 const NO_SHELL: &str = r#"[{"name": "no-shell", "kind": "exec", "path": ["/bin/sh", "/usr/bin/dash"], "action": "deny"}]"#;
@@ -32,11 +33,22 @@ const PERM: &str = "error: Permission denied";
 
 /// `renameat2(A, B, RENAME_EXCHANGE)`, then prints what is now at B.
 const RENAME_EXCHANGE: &str = "import ctypes, os, sys\nlibc = ctypes.CDLL(None, use_errno=True)\nif libc.renameat2(-100, sys.argv[1].encode(), -100, sys.argv[2].encode(), 2) != 0:\n    print('error:', os.strerror(ctypes.get_errno()))\n    sys.exit(1)\nprint(open(sys.argv[2]).read(), end='')\n";
+/// `syscall(SYS_rename, A, B)`, then writes C.
+const SYSCALL_RENAME_THEN_WRITE: &str = "import ctypes, os, sys\nlibc = ctypes.CDLL(None, use_errno=True)\nif libc.syscall(82, sys.argv[1].encode(), sys.argv[2].encode()) != 0:\n    print('error:', os.strerror(ctypes.get_errno()))\n    sys.exit(1)\nopen(sys.argv[3], 'w').write('changed')\nprint('written')\n";
 /// An `O_PATH` descriptor of A (it reads nothing), `linkat` of
 /// `/proc/self/fd/N` with `AT_SYMLINK_FOLLOW` to B, then prints B.
 const LINK_PROC_FD: &str = "import ctypes, os, sys\nlibc = ctypes.CDLL(None, use_errno=True)\nfd = os.open(sys.argv[1], os.O_PATH)\nif libc.linkat(-100, b'/proc/self/fd/%d' % fd, -100, sys.argv[2].encode(), 0x400) != 0:\n    print('error:', os.strerror(ctypes.get_errno()))\n    sys.exit(1)\nprint(open(sys.argv[2]).read(), end='')\n";
 const EPERM: &str = "error: Operation not permitted";
 const PY: &str = "/usr/bin/python3.11";
+
+/// `secret/inner/f` under the `inner-write` rule, and no `moved/` left
+/// by an earlier run.
+fn inner_tree(d: &Path) -> Box<dyn Any> {
+    let _ = std::fs::remove_dir_all(d.join("moved"));
+    std::fs::create_dir_all(d.join("secret/inner")).unwrap();
+    std::fs::write(d.join("secret/inner/f"), "inner data\n").unwrap();
+    Box::new(())
+}
 
 /// `pub/b`, a second public file (for an exchange between two allowed files).
 fn second_public_file(d: &Path) -> Box<dyn Any> {
@@ -144,6 +156,11 @@ scenarios! {
     syscall_connect => Scenario { attack: &["{routes}", "sys", "connect", "127.0.0.2"],
         twin: &["{routes}", "sys", "connect", "127.0.0.3"], rules: NO_PEER, text: EPERM,
         rule: "no-peer", calls: &["connect"], target: "127.0.0.2:", ..BASE };
+    syscall_rename_ancestor => Scenario {
+        attack: &["python3", "-c", SYSCALL_RENAME_THEN_WRITE, "{d}/secret", "{d}/moved", "{d}/moved/inner/f"],
+        twin: &["python3", "-c", SYSCALL_RENAME_THEN_WRITE, "{d}/pub", "{d}/moved", "{d}/moved/a"],
+        rules: INNER_WRITE, text: PERM, rule: "inner-write", calls: &["rename"],
+        target: "{d}/secret", program: PY, setup: inner_tree, ..BASE };
     syscall_high_bits_unshare => Scenario { attack: &["{routes}", "sys-hi", "unshare"],
         twin: &["{routes}", "sys-hi", "getppid"], rules: NO_NS, text: EPERM,
         rule: "no-ns", calls: &["unshare"], target: "unshare", ..BASE };
@@ -496,5 +513,7 @@ scenarios! {
         attack: &["python3", "-c", LINK_PROC_FD, "{d}/secret/f", "{d}/pub/l"],
         twin: &["python3", "-c", LINK_PROC_FD, "{d}/pub/a", "{d}/pub/l"],
         rules: SECRET_READ, text: PERM, rule: "secret-read", calls: &["linkat"],
-        target: "{d}/secret/f", program: PY, ..BASE };
+        // The path as given (python's first descriptor); the event's
+        // `resolved` names the file.
+        target: "/proc/self/fd/3", program: PY, ..BASE };
 }
