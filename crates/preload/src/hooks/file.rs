@@ -32,6 +32,27 @@ pub fn check_path(
     check_path_as(call, dirfd, path, access, follow, Scope::Object)
 }
 
+/// A path call whose object the library cannot name (its kernel path is
+/// longer than `PATH_MAX` or deleted): denied and reported, as
+/// [`crate::check::unresolvable`], when a rule that looks at paths could
+/// deny; decided on the spelling otherwise.
+pub fn check_unnamed(call: Call, path: *const c_char, access: Access) -> Verdict {
+    run(|active| {
+        // SAFETY: libc callers pass NUL-terminated paths (or null).
+        let given = unsafe { cstr(path) }.unwrap_or(b"");
+        let req = Request {
+            access,
+            path: Some(given),
+            ..Request::new(Kind::File, call, active.program)
+        };
+        if active.table.needs_resolution(Kind::File, access) {
+            unresolvable(active, &req)
+        } else {
+            judge(active, &req, |_| {})
+        }
+    })
+}
+
 /// What a path call touches.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Scope {

@@ -4,7 +4,8 @@
 //! call itself is made unchanged.
 
 use super::borrowed::{
-    check_exec, check_fd_write, check_file, check_move, check_open_flags, link_follow, Follow, Move,
+    check_exec, check_fd_write, check_file, check_move, check_open_flags, check_unnamed,
+    link_follow, Follow, Move,
 };
 use super::net;
 use crate::check::Verdict;
@@ -155,15 +156,101 @@ fn at_path_write(call: Call, dirfd: c_int, path: *const c_char, flags: c_long) -
     )
 }
 
-/// `openat2(dirfd, path, how, size)`: `struct open_how` starts with the
-/// u64 flags.
+/// `openat2(dirfd, path, how, size)`: `struct open_how` is the u64 flags,
+/// mode and (from 24 bytes on) resolve flags.
 fn openat2(dirfd: c_int, path: *const c_char, how: c_long, size: c_long) -> Verdict {
     if how == 0 || (size as usize) < std::mem::size_of::<u64>() {
         return Verdict::Allow; // EFAULT / EINVAL from the kernel
     }
+    let how = how as *const u64;
     // SAFETY: the caller passes a readable open_how of `size` bytes.
-    let flags = unsafe { std::ptr::read_unaligned(how as *const u64) };
-    check_open_flags(Call::OpenatSys2, dirfd, path, flags as c_int)
+    let flags = unsafe { std::ptr::read_unaligned(how) } as c_int;
+    let resolve = if size >= 24 {
+        // SAFETY: as above; `size` covers the third field.
+        unsafe { std::ptr::read_unaligned(how.add(2)) }
+    } else {
+        0
+    };
+    if resolve & RESOLVE_IN_ROOT != 0 {
+        return in_root(dirfd, path, flags, resolve);
+    }
+    check_open_flags(Call::OpenatSys2, dirfd, path, flags)
+}
+
+const RESOLVE_IN_ROOT: u64 = 0x10;
+
+/// `RESOLVE_IN_ROOT` makes `dirfd` the root: `/f`, `..` and absolute
+/// symlinks all resolve inside it, so the spelling names the wrong file.
+/// Decided on the kernel's path of what the same resolution reaches (an
+/// `O_PATH` descriptor opened with the caller's resolve flags; for a file
+/// still to be created, its directory's path and the name). When that
+/// path cannot be had, [`check_unnamed`] decides.
+fn in_root(dirfd: c_int, path: *const c_char, flags: c_int, resolve: u64) -> Verdict {
+    let nofollow = flags & libc::O_NOFOLLOW;
+    let pin = |p: *const c_char, extra: c_int| {
+        let pin_flags = libc::O_PATH | libc::O_CLOEXEC | extra;
+        crate::resolve::openat2_raw(dirfd, p, pin_flags, 0, resolve)
+    };
+    let mut kernel = [0u8; crate::resolve::PATH_CAP + 1];
+    match pin(path, nofollow) {
+        Ok(fd) => {
+            let found = crate::sys::fd_path(fd, &mut kernel[..crate::resolve::PATH_CAP]);
+            crate::sys::close(fd);
+            if found.is_some() {
+                return check_open_flags(Call::OpenatSys2, AT, kernel.as_ptr().cast(), flags);
+            }
+        }
+        Err(libc::ENOENT) if flags & libc::O_CREAT != 0 => {
+            if let Some(v) = in_root_new_file(path, flags, &mut kernel, |p| pin(p, 0)) {
+                return v;
+            }
+        }
+        // The call fails the same way.
+        Err(_) => return Verdict::Allow,
+    }
+    let writes = flags & libc::O_ACCMODE != libc::O_RDONLY
+        || flags & (libc::O_CREAT | libc::O_TRUNC | libc::O_APPEND) != 0;
+    let access = if writes { Access::Write } else { Access::Read };
+    check_unnamed(Call::OpenatSys2, path, access)
+}
+
+/// A file `O_CREAT` will make under `RESOLVE_IN_ROOT`: its directory pinned
+/// as the call will resolve it, plus the name. `None` when the directory's
+/// path cannot be had.
+fn in_root_new_file(
+    path: *const c_char,
+    flags: c_int,
+    kernel: &mut [u8; crate::resolve::PATH_CAP + 1],
+    pin: impl Fn(*const c_char) -> Result<c_int, c_int>,
+) -> Option<Verdict> {
+    // SAFETY: the caller's path is NUL-terminated (the pin above read it).
+    let given = unsafe { crate::sys::cstr(path) }?;
+    let (dir, name) = match given.iter().rposition(|&b| b == b'/') {
+        Some(i) => (&given[..i.max(1)], &given[i + 1..]),
+        None => (&b"."[..], given),
+    };
+    let mut dir_c = [0u8; crate::resolve::PATH_CAP + 1];
+    if dir.len() >= dir_c.len() {
+        return None;
+    }
+    dir_c[..dir.len()].copy_from_slice(dir);
+    let fd = pin(dir_c.as_ptr().cast()).ok()?;
+    let found = crate::sys::fd_path(fd, &mut kernel[..crate::resolve::PATH_CAP]);
+    crate::sys::close(fd);
+    let len = found?;
+    let total = len + 1 + name.len();
+    if total >= kernel.len() {
+        return None;
+    }
+    kernel[len] = b'/';
+    kernel[len + 1..total].copy_from_slice(name);
+    kernel[total] = 0;
+    Some(check_open_flags(
+        Call::OpenatSys2,
+        AT,
+        kernel.as_ptr().cast(),
+        flags,
+    ))
 }
 
 fn execveat(

@@ -33,6 +33,9 @@ const PERM: &str = "error: Permission denied";
 
 /// `renameat2(A, B, RENAME_EXCHANGE)`, then prints what is now at B.
 const RENAME_EXCHANGE: &str = "import ctypes, os, sys\nlibc = ctypes.CDLL(None, use_errno=True)\nif libc.renameat2(-100, sys.argv[1].encode(), -100, sys.argv[2].encode(), 2) != 0:\n    print('error:', os.strerror(ctypes.get_errno()))\n    sys.exit(1)\nprint(open(sys.argv[2]).read(), end='')\n";
+/// `openat2(ROOT, PATH, RESOLVE_IN_ROOT)` through `syscall()` (ROOT an
+/// `O_PATH` descriptor of a directory), then prints what it read.
+const OPENAT2_IN_ROOT: &str = "import ctypes, os, struct, sys\nlibc = ctypes.CDLL(None, use_errno=True)\nroot = os.open(sys.argv[1], os.O_PATH | os.O_DIRECTORY)\nhow = ctypes.create_string_buffer(struct.pack('QQQ', os.O_RDONLY, 0, 0x10), 24)\nfd = libc.syscall(ctypes.c_long(437), ctypes.c_long(root), sys.argv[2].encode(), how, ctypes.c_long(24))\nif fd < 0:\n    print('error:', os.strerror(ctypes.get_errno()))\n    sys.exit(1)\nprint(os.read(fd, 100).decode(), end='')\n";
 /// `syscall(SYS_rename, A, B)`, then writes C.
 const SYSCALL_RENAME_THEN_WRITE: &str = "import ctypes, os, sys\nlibc = ctypes.CDLL(None, use_errno=True)\nif libc.syscall(82, sys.argv[1].encode(), sys.argv[2].encode()) != 0:\n    print('error:', os.strerror(ctypes.get_errno()))\n    sys.exit(1)\nopen(sys.argv[3], 'w').write('changed')\nprint('written')\n";
 /// An `O_PATH` descriptor of A (it reads nothing), `linkat` of
@@ -144,6 +147,10 @@ scenarios! {
     syscall_openat2 => Scenario { attack: &["{routes}", "sys", "openat2", "{d}/secret/f"],
         twin: &["{routes}", "sys", "openat2", "{d}/pub/a"], rules: SECRET, text: PERM,
         rule: "secret", calls: &["openat2"], target: "{d}/secret/f", ..BASE };
+    syscall_openat2_in_root => Scenario {
+        attack: &["python3", "-c", OPENAT2_IN_ROOT, "{d}/secret", "/f"],
+        twin: &["python3", "-c", OPENAT2_IN_ROOT, "{d}/pub", "/a"], rules: SECRET, text: PERM,
+        rule: "secret", calls: &["openat2"], target: "{d}/secret/f", program: PY, ..BASE };
     syscall_creat => Scenario { attack: &["{routes}", "sys", "creat", "{d}/secret/new"],
         twin: &["{routes}", "sys", "creat", "{d}/pub/new"], rules: SECRET, text: PERM,
         rule: "secret", calls: &["creat"], target: "{d}/secret/new", ..BASE };
