@@ -36,6 +36,8 @@ const RENAME_EXCHANGE: &str = "import ctypes, os, sys\nlibc = ctypes.CDLL(None, 
 /// `openat2(ROOT, PATH, RESOLVE_IN_ROOT)` through `syscall()` (ROOT an
 /// `O_PATH` descriptor of a directory), then prints what it read.
 const OPENAT2_IN_ROOT: &str = "import ctypes, os, struct, sys\nlibc = ctypes.CDLL(None, use_errno=True)\nroot = os.open(sys.argv[1], os.O_PATH | os.O_DIRECTORY)\nhow = ctypes.create_string_buffer(struct.pack('QQQ', os.O_RDONLY, 0, 0x10), 24)\nfd = libc.syscall(ctypes.c_long(437), ctypes.c_long(root), sys.argv[2].encode(), how, ctypes.c_long(24))\nif fd < 0:\n    print('error:', os.strerror(ctypes.get_errno()))\n    sys.exit(1)\nprint(os.read(fd, 100).decode(), end='')\n";
+/// As [`LINK_PROC_FD`], through `syscall(SYS_linkat)`.
+const SYSCALL_LINK_PROC_FD: &str = "import ctypes, os, sys\nlibc = ctypes.CDLL(None, use_errno=True)\nfd = os.open(sys.argv[1], os.O_PATH)\nl = ctypes.c_long\nif libc.syscall(l(265), l(-100), b'/proc/self/fd/%d' % fd, l(-100), sys.argv[2].encode(), l(0x400)) != 0:\n    print('error:', os.strerror(ctypes.get_errno()))\n    sys.exit(1)\nprint(open(sys.argv[2]).read(), end='')\n";
 /// `syscall(SYS_rename, A, B)`, then writes C.
 const SYSCALL_RENAME_THEN_WRITE: &str = "import ctypes, os, sys\nlibc = ctypes.CDLL(None, use_errno=True)\nif libc.syscall(82, sys.argv[1].encode(), sys.argv[2].encode()) != 0:\n    print('error:', os.strerror(ctypes.get_errno()))\n    sys.exit(1)\nopen(sys.argv[3], 'w').write('changed')\nprint('written')\n";
 /// An `O_PATH` descriptor of A (it reads nothing), `linkat` of
@@ -151,6 +153,11 @@ scenarios! {
         attack: &["python3", "-c", OPENAT2_IN_ROOT, "{d}/secret", "/f"],
         twin: &["python3", "-c", OPENAT2_IN_ROOT, "{d}/pub", "/a"], rules: SECRET, text: PERM,
         rule: "secret", calls: &["openat2"], target: "{d}/secret/f", program: PY, ..BASE };
+    syscall_linkat_through_a_descriptor_link => Scenario {
+        attack: &["python3", "-c", SYSCALL_LINK_PROC_FD, "{d}/secret/f", "{d}/pub/l"],
+        twin: &["python3", "-c", SYSCALL_LINK_PROC_FD, "{d}/pub/a", "{d}/pub/l"],
+        rules: SECRET_READ, text: PERM, rule: "secret-read", calls: &["linkat"],
+        target: "/proc/self/fd/3", program: PY, ..BASE };
     syscall_creat => Scenario { attack: &["{routes}", "sys", "creat", "{d}/secret/new"],
         twin: &["{routes}", "sys", "creat", "{d}/pub/new"], rules: SECRET, text: PERM,
         rule: "secret", calls: &["creat"], target: "{d}/secret/new", ..BASE };
