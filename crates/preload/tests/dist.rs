@@ -49,22 +49,40 @@ fn dist(name: &str) -> PathBuf {
 
 fn ensure_built() {
     static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let newest = newest_source();
-        let fresh = ["x86_64-linux-gnu", "x86_64-linux-musl"].iter().all(|n| {
-            dist(n)
-                .metadata()
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| t >= newest)
-        });
-        if !fresh {
-            let status = Command::new(root().join("scripts/build-lib"))
-                .arg("--debug")
-                .status()
-                .unwrap();
-            assert!(status.success(), "scripts/build-lib failed");
-        }
+    ONCE.call_once(|| build_if_stale(&["x86_64-linux-gnu", "x86_64-linux-musl"], &["--debug"]));
+}
+
+/// Runs `scripts/build-lib ARGS` unless every `variant` is newer than the
+/// sources.
+fn build_if_stale(variants: &[&str], args: &[&str]) {
+    let newest = newest_source();
+    let fresh = variants.iter().all(|n| {
+        dist(n)
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t >= newest)
     });
+    if !fresh {
+        let status = Command::new(root().join("scripts/build-lib"))
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(status.success(), "scripts/build-lib {args:?} failed");
+    }
+}
+
+/// `tests/c/tiny.c` built by `compiler` (a cross or musl compiler).
+fn tiny_with(compiler: &str, name: &str) -> PathBuf {
+    let exe = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/tiny.c");
+    let status = Command::new(compiler)
+        .arg("-o")
+        .arg(&exe)
+        .arg(&src)
+        .status()
+        .unwrap_or_else(|e| panic!("{compiler}: {e} (scripts/setup installs it)"));
+    assert!(status.success(), "{compiler} failed");
+    exe
 }
 
 #[test]
@@ -237,15 +255,7 @@ fn musl_build_loads_and_enforces_under_musl() {
     let lib = dist("x86_64-linux-musl");
     let needed = needed(&lib);
     assert_eq!(needed, ["libc.so"], "a musl process provides only libc.so");
-    let exe = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("tiny-musl");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/tiny.c");
-    let status = Command::new("musl-gcc")
-        .arg("-o")
-        .arg(&exe)
-        .arg(&src)
-        .status()
-        .expect("musl-gcc (musl-tools)");
-    assert!(status.success());
+    let exe = tiny_with("musl-gcc", "tiny-musl");
     enforce_with(&lib, &exe, "dist-musl");
 }
 
@@ -254,28 +264,10 @@ fn musl_build_loads_and_enforces_under_musl() {
 /// against Debian's aarch64 glibc (`libc6-arm64-cross`).
 #[test]
 fn aarch64_build_loads_and_enforces_under_qemu() {
+    build_if_stale(&["aarch64-linux-gnu"], &["--debug", "--all"]);
     let lib = dist("aarch64-linux-gnu");
-    let stale = lib
-        .metadata()
-        .and_then(|m| m.modified())
-        .map_or(true, |t| t < newest_source());
-    if stale {
-        let status = Command::new(root().join("scripts/build-lib"))
-            .args(["--debug", "--all"])
-            .status()
-            .unwrap();
-        assert!(status.success(), "scripts/build-lib --all failed");
-    }
     glibc_at_most_2_17(&lib);
-    let exe = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("tiny-aarch64");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/tiny.c");
-    let status = Command::new("aarch64-linux-gnu-gcc")
-        .arg("-o")
-        .arg(&exe)
-        .arg(&src)
-        .status()
-        .expect("aarch64-linux-gnu-gcc (gcc-aarch64-linux-gnu)");
-    assert!(status.success());
+    let exe = tiny_with("aarch64-linux-gnu-gcc", "tiny-aarch64");
     let elf = std::fs::read(&exe).unwrap();
     // e_machine 183: EM_AARCH64, so the test cannot pass on a host build.
     assert_eq!(u16::from_le_bytes([elf[18], elf[19]]), 183);
