@@ -145,9 +145,19 @@ pub mod scratch {
         map()
     }
 
+    #[cfg(test)]
+    thread_local! {
+        /// Tests: this thread's mappings fail.
+        pub static REFUSE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
     #[cold]
     #[inline(never)]
     fn map() -> Option<*mut Area> {
+        #[cfg(test)]
+        if REFUSE.with(|r| r.get()) {
+            return None;
+        }
         let key = KEY.load(Ordering::Acquire).checked_sub(1)?;
         // SAFETY: a fresh private anonymous mapping; no memory of ours
         // is touched. mmap is async-signal-safe.
@@ -721,6 +731,27 @@ mod tests {
                 assert!(!recent::same_for_tests(&a, &b), "n {n} at {at}");
             }
         }
+    }
+
+    /// With no area (the mapping failed), a check's buffers are on its
+    /// stack and work the same.
+    #[test]
+    fn without_a_mapping_checks_use_stack_buffers() {
+        scratch::prepare();
+        let (path, mapped) = std::thread::spawn(|| {
+            scratch::REFUSE.with(|r| r.set(true));
+            assert!(scratch_bytes(0).is_none() && chain_bytes(0).is_none());
+            let g = Guard::enter().unwrap();
+            let path = crate::resolve::with_scratch(|s| {
+                s.a.set(&[b"/etc/", b"passwd"]).unwrap();
+                s.a.as_bytes().to_vec()
+            });
+            drop(g);
+            (path, scratch::mapped())
+        })
+        .join()
+        .unwrap();
+        assert_eq!((path.as_slice(), mapped), (&b"/etc/passwd"[..], false));
     }
 
     /// Each thread has its own block.
