@@ -25,6 +25,7 @@
 
 use std::cell::{Cell, UnsafeCell};
 use std::mem::MaybeUninit;
+use std::sync::atomic::AtomicPtr;
 
 /// Nested checks a thread can be in at once: a hook, and a hook in a signal
 /// handler that interrupted it. A third level (a signal inside the
@@ -34,31 +35,196 @@ pub const MAX_CHECK_DEPTH: u8 = 2;
 pub const INTERNAL: u8 = u8::MAX;
 
 /// What the library keeps per thread: all zero bytes at thread start
-/// (depth 0, empty cache, empty scratch buffers).
+/// (depth 0, empty cache, no scratch area yet).
 #[repr(C)]
 pub struct PerThread {
     depth: Cell<u8>,
     /// Repeated opens since the last refresh poll ([`poll_due`]).
     hits: Cell<u8>,
     recent: UnsafeCell<recent::Slots>,
-    /// One set of path buffers per check level, as bytes: `resolve` (a
-    /// layer above this one) owns their type and views them through
-    /// [`scratch_bytes`].
-    scratch: [UnsafeCell<ScratchBytes>; MAX_CHECK_DEPTH as usize],
+    /// This thread's path buffers ([`scratch::Area`]), mapped on first use.
+    scratch: AtomicPtr<scratch::Area>,
 }
 
 /// Room for one level's path buffers (`resolve::Scratch`, which checks at
 /// compile time that it fits and needs no stricter alignment).
 pub const SCRATCH_BYTES: usize = 3 * (libc::PATH_MAX as usize + 8);
+/// Room for one level's exec chain buffers (`hooks::exec`'s, checked there
+/// the same way).
+pub const CHAIN_BYTES: usize = 4 * (libc::PATH_MAX as usize + 8);
 
 #[repr(C, align(8))]
 pub struct ScratchBytes(pub [u8; SCRATCH_BYTES]);
 
-/// This thread's path buffers for check `level` (0 or 1), zero bytes at
-/// thread start. Callers make the access exclusive (one set per level).
+#[repr(C, align(8))]
+pub struct ChainBytes(pub [u8; CHAIN_BYTES]);
+
+/// This thread's path buffers for check `level` (0 or 1): any bytes (only
+/// zero bytes the first time). Callers make the access exclusive (one set
+/// per level). `None` when no memory could be mapped for them: the caller
+/// then uses buffers of its own.
 #[inline(always)]
-pub fn scratch_bytes(level: usize) -> *mut ScratchBytes {
-    this_thread().scratch[level].get()
+pub fn scratch_bytes(level: usize) -> Option<*mut ScratchBytes> {
+    scratch::area().map(|a| {
+        // SAFETY: `a` is this thread's live area; only a field address is
+        // formed, nothing is read.
+        unsafe { std::ptr::addr_of_mut!((*a).levels[level].0) }
+    })
+}
+
+/// This thread's exec chain buffers for check `level`, as [`scratch_bytes`].
+#[inline(always)]
+pub fn chain_bytes(level: usize) -> Option<*mut ChainBytes> {
+    scratch::area().map(|a| {
+        // SAFETY: as in `scratch_bytes`.
+        unsafe { std::ptr::addr_of_mut!((*a).levels[level].1) }
+    })
+}
+
+/// The path buffers live in a private anonymous mapping made the first time
+/// a thread checks a call, not in the thread-local block: the loader
+/// zero-fills the static TLS block of every thread (the start of every
+/// process, each `pthread_create`), which for its 24.6 KB of buffers was 8 page
+/// faults and a memset in every process, checking or not. A mapping's pages
+/// are faulted in only where a check writes. A `pthread_key` destructor
+/// unmaps it when the thread exits (std's thread-local destructors allocate
+/// when registered; a key's value is set without allocating: glibc keeps
+/// the first 32 keys in the thread descriptor, musl all of them).
+///
+/// Signal handlers: a hook in a handler that interrupts the first mapping
+/// maps its own area; the pointer is installed with a compare-and-swap on
+/// this thread's slot, so the loser unmaps its area and both use the
+/// winner's. A forked child inherits the mapping (copy-on-write) with the
+/// pointer and key value; a vfork or `posix_spawn` child shares both with
+/// its parent's thread.
+pub mod scratch {
+    use super::{this_thread, ChainBytes, ScratchBytes, MAX_CHECK_DEPTH};
+    use std::ffi::c_void;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    #[repr(C)]
+    pub struct Area {
+        pub levels: [(ScratchBytes, ChainBytes); MAX_CHECK_DEPTH as usize],
+    }
+
+    const SIZE: usize = std::mem::size_of::<Area>();
+    /// The key whose destructor unmaps a thread's area, plus one (0: none).
+    static KEY: AtomicU32 = AtomicU32::new(0);
+
+    /// Creates the thread-exit hook. Called once, from the library's
+    /// initialisation (never from a hook: musl's `pthread_key_create` takes
+    /// a lock). Without it (creation failed, or glibc handed out a key that
+    /// it stores in memory it allocates), checks use stack buffers.
+    pub fn prepare() {
+        if KEY.load(Ordering::Acquire) != 0 {
+            return;
+        }
+        let mut key: libc::pthread_key_t = 0;
+        // SAFETY: `key` is a valid out-pointer; `release` has the
+        // destructor's signature and never unwinds.
+        if unsafe { libc::pthread_key_create(&mut key, Some(release)) } != 0 {
+            return;
+        }
+        // glibc's second-level key storage is `calloc`ed on first set.
+        if cfg!(target_env = "gnu") && key >= 32 {
+            // SAFETY: the key was just created and holds no value.
+            unsafe { libc::pthread_key_delete(key) };
+            return;
+        }
+        KEY.store(key + 1, Ordering::Release);
+    }
+
+    /// This thread's area, mapped on first use; `None` without a
+    /// thread-exit hook or when the mapping fails.
+    #[inline(always)]
+    pub fn area() -> Option<*mut Area> {
+        let p = this_thread().scratch.load(Ordering::Relaxed);
+        if !p.is_null() {
+            return Some(p);
+        }
+        map()
+    }
+
+    #[cfg(test)]
+    thread_local! {
+        /// Tests: this thread's mappings fail.
+        pub static REFUSE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn map() -> Option<*mut Area> {
+        #[cfg(test)]
+        if REFUSE.with(|r| r.get()) {
+            return None;
+        }
+        let key = KEY.load(Ordering::Acquire).checked_sub(1)?;
+        // SAFETY: a fresh private anonymous mapping; no memory of ours
+        // is touched. mmap is async-signal-safe.
+        let fresh = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                SIZE,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if fresh == libc::MAP_FAILED {
+            return None;
+        }
+        let fresh = fresh.cast::<Area>();
+        let slot = &this_thread().scratch;
+        match slot.compare_exchange(
+            std::ptr::null_mut(),
+            fresh,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => {
+                // SAFETY: `key` was created by `prepare`; below 32 on glibc
+                // (stored in the thread descriptor, no allocation), any on
+                // musl (stored in the per-thread array made with the thread).
+                unsafe { libc::pthread_setspecific(key, fresh.cast::<c_void>()) };
+                Some(fresh)
+            }
+            // A signal handler's hook mapped one meanwhile: use it.
+            Err(theirs) => {
+                // SAFETY: `fresh` is our own mapping, never published.
+                unsafe { libc::munmap(fresh.cast::<c_void>(), SIZE) };
+                Some(theirs)
+            }
+        }
+    }
+
+    /// The key's destructor, run by the exiting thread itself. The slot is
+    /// cleared first: a later destructor's hooked call maps a new area (and
+    /// sets the key again, so it is released in the next round).
+    extern "C" fn release(area: *mut c_void) {
+        let slot = &this_thread().scratch;
+        let _ = slot.compare_exchange(
+            area.cast::<Area>(),
+            std::ptr::null_mut(),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+        // SAFETY: `area` is the mapping `map` made for this thread and set
+        // as its key value; this thread is exiting and no check is running
+        // on it (destructors run after its start routine returned).
+        unsafe { libc::munmap(area, SIZE) };
+    }
+
+    /// Whether this thread has mapped its area (tests).
+    #[cfg(test)]
+    pub fn mapped() -> bool {
+        !this_thread().scratch.load(Ordering::Relaxed).is_null()
+    }
+
+    #[cfg(test)]
+    pub fn key() -> Option<u32> {
+        KEY.load(Ordering::Acquire).checked_sub(1)
+    }
 }
 
 /// On x86_64 the block is an initial-exec thread-local defined here in
@@ -113,10 +279,7 @@ mod block {
 mod block {
     use super::PerThread;
     use std::cell::{Cell, UnsafeCell};
-
-    #[allow(clippy::declare_interior_mutable_const)] // only used to build THREAD
-    const EMPTY_SCRATCH: UnsafeCell<super::ScratchBytes> =
-        UnsafeCell::new(super::ScratchBytes([0; super::SCRATCH_BYTES]));
+    use std::sync::atomic::AtomicPtr;
 
     thread_local! {
         static THREAD: PerThread = const {
@@ -124,7 +287,7 @@ mod block {
                 depth: Cell::new(0),
                 hits: Cell::new(0),
                 recent: UnsafeCell::new(super::recent::EMPTY),
-                scratch: [EMPTY_SCRATCH; super::MAX_CHECK_DEPTH as usize],
+                scratch: AtomicPtr::new(std::ptr::null_mut()),
             }
         };
     }
@@ -500,13 +663,59 @@ mod tests {
                 t.depth.get(),
                 // SAFETY: this thread's own block, nothing else holds it.
                 all_zero(unsafe { &*t.recent.get() }),
-                // SAFETY: as above.
-                all_zero(unsafe { &*t.scratch[1].get() }),
+                scratch::mapped(),
             )
         })
         .join()
         .unwrap();
-        assert_eq!(fresh, (0, true, true));
+        assert_eq!(fresh, (0, true, false));
+    }
+
+    fn mapped_at(addr: usize) -> bool {
+        std::fs::read_to_string("/proc/self/maps")
+            .unwrap()
+            .lines()
+            .any(|l| {
+                let range = l.split_whitespace().next().unwrap();
+                let (lo, hi) = range.split_once('-').unwrap();
+                let lo = usize::from_str_radix(lo, 16).unwrap();
+                let hi = usize::from_str_radix(hi, 16).unwrap();
+                (lo..hi).contains(&addr)
+            })
+    }
+
+    /// A thread's path buffers are mapped when it first asks for them, are
+    /// its own, keep what it wrote, and are unmapped when it exits.
+    #[test]
+    fn scratch_is_mapped_on_first_use_and_unmapped_at_thread_exit() {
+        scratch::prepare();
+        assert!(scratch::key().is_some(), "the thread-exit hook exists");
+        let here = scratch_bytes(0).unwrap() as usize;
+        let (addr, chain, again) = std::thread::spawn(|| {
+            assert!(!scratch::mapped());
+            let a = scratch_bytes(0).expect("mapped");
+            let c = chain_bytes(1).expect("mapped");
+            // SAFETY: this thread's own buffers, nothing else holds them.
+            unsafe {
+                (*a).0[0] = 7;
+                (*c).0[CHAIN_BYTES - 1] = 9;
+            }
+            let b = scratch_bytes(0).unwrap();
+            // SAFETY: as above.
+            let kept =
+                unsafe { (*b).0[0] == 7 && (*chain_bytes(1).unwrap()).0[CHAIN_BYTES - 1] == 9 };
+            assert!(kept && std::ptr::eq(a, b));
+            assert!(mapped_at(a as usize) && mapped_at(c as usize));
+            (a as usize, c as usize, scratch_bytes(1).unwrap() as usize)
+        })
+        .join()
+        .unwrap();
+        assert_ne!(addr, again, "each level has its own buffers");
+        assert_ne!(here, addr, "each thread has its own buffers");
+        assert!(
+            !mapped_at(addr) && !mapped_at(chain),
+            "unmapped at thread exit"
+        );
     }
 
     /// The cache's compare sees a difference at every position of every
@@ -522,6 +731,27 @@ mod tests {
                 assert!(!recent::same_for_tests(&a, &b), "n {n} at {at}");
             }
         }
+    }
+
+    /// With no area (the mapping failed), a check's buffers are on its
+    /// stack and work the same.
+    #[test]
+    fn without_a_mapping_checks_use_stack_buffers() {
+        scratch::prepare();
+        let (path, mapped) = std::thread::spawn(|| {
+            scratch::REFUSE.with(|r| r.set(true));
+            assert!(scratch_bytes(0).is_none() && chain_bytes(0).is_none());
+            let g = Guard::enter().unwrap();
+            let path = crate::resolve::with_scratch(|s| {
+                s.a.set(&[b"/etc/", b"passwd"]).unwrap();
+                s.a.as_bytes().to_vec()
+            });
+            drop(g);
+            (path, scratch::mapped())
+        })
+        .join()
+        .unwrap();
+        assert_eq!((path.as_slice(), mapped), (&b"/etc/passwd"[..], false));
     }
 
     /// Each thread has its own block.

@@ -58,18 +58,19 @@ impl PathBuf {
 
 /// Per-thread path buffers for the hooks. Zeroing three 4 KiB stack arrays
 /// on every call cost more than the whole check (measured with callgrind:
-/// 93% of the instructions of a checked `open` were `memset`); in TLS they
-/// are zero pages the loader provides once.
+/// 93% of the instructions of a checked `open` were `memset`); the
+/// thread's mapped scratch area (`guard::scratch`) is zero pages the
+/// kernel provides once, and only the pages a check writes are faulted in.
 pub struct Scratch {
     pub a: PathBuf,
     pub b: PathBuf,
     pub c: PathBuf,
 }
 
-// The per-thread block in `guard` keeps one `Scratch` per level as bytes,
-// zero at thread start (three empty buffers): every bit pattern is a valid
-// `Scratch` (byte arrays and lengths, which only `PathBuf`'s own methods
-// write), and it must fit there.
+// The per-thread area in `guard` keeps one `Scratch` per level as bytes,
+// zero when mapped (three empty buffers): every bit pattern left there is
+// a valid `Scratch` (byte arrays and lengths, which only `PathBuf`'s own
+// methods write), and it must fit there.
 const _: () = assert!(std::mem::size_of::<Scratch>() <= crate::guard::SCRATCH_BYTES);
 const _: () = assert!(std::mem::align_of::<Scratch>() <= 8);
 
@@ -81,14 +82,29 @@ const _: () = assert!(std::mem::align_of::<Scratch>() <= 8);
 pub fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
     let level =
         usize::from(crate::guard::check_depth().clamp(1, crate::guard::MAX_CHECK_DEPTH) - 1);
-    // One set per check level (the thread's block in `guard`): a signal
+    // One set per check level (the thread's area in `guard`): a signal
     // handler's hook that interrupts a check must not write over the
     // buffers it is using.
-    let bytes = crate::guard::scratch_bytes(level);
-    // SAFETY: exclusive per the level argument above; the bytes are this
-    // thread's own, large and aligned enough (checked above), and any bytes
-    // are a valid `Scratch`.
-    f(unsafe { &mut *bytes.cast::<Scratch>() })
+    match crate::guard::scratch_bytes(level) {
+        // SAFETY: exclusive per the level argument above; the bytes are
+        // this thread's own, large and aligned enough (checked above), and
+        // any bytes left there are a valid `Scratch`.
+        Some(bytes) => f(unsafe { &mut *bytes.cast::<Scratch>() }),
+        None => with_stack_scratch(f),
+    }
+}
+
+/// No area could be mapped (out of memory or address space): buffers on
+/// the stack, zeroed, for this call only.
+#[cold]
+#[inline(never)]
+fn with_stack_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+    let mut s = Scratch {
+        a: PathBuf::new(),
+        b: PathBuf::new(),
+        c: PathBuf::new(),
+    };
+    f(&mut s)
 }
 
 /// `path` made absolute against `dirfd` (`AT_FDCWD` for the cwd) and

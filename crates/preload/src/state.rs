@@ -104,6 +104,9 @@ fn load_initial() -> bool {
         // compiling one would only delay every program's start.
         return false;
     }
+    // The thread-exit hook of the hooks' mapped path buffers, made here
+    // and not on a thread's first check (musl's key creation takes a lock).
+    crate::guard::scratch::prepare();
     match load_policy(&process.settings, &process.program) {
         Ok((table, origin)) => {
             active::publish(process, table, origin);

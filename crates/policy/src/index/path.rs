@@ -414,13 +414,13 @@ fn placement(g: &Glob) -> (Place, Test) {
 }
 
 /// For [`Test::Contains`] globs: a SIMD substring finder for `/LITERAL`.
-fn finder(g: &Glob) -> Option<memchr::memmem::Finder<'static>> {
+fn finder(g: &Glob) -> Option<Box<memchr::memmem::Finder<'static>>> {
     (g.shape() == GlobShape::Contains).then(|| contains_finder(g))
 }
 
-fn contains_finder(g: &Glob) -> memchr::memmem::Finder<'static> {
+fn contains_finder(g: &Glob) -> Box<memchr::memmem::Finder<'static>> {
     let b = g.as_str().as_bytes();
-    memchr::memmem::Finder::new(&b[2..b.len() - 3]).into_owned()
+    Box::new(memchr::memmem::Finder::new(&b[2..b.len() - 3]).into_owned())
 }
 
 fn encode_entries(w: &mut Writer, entries: &[Entry]) {
@@ -523,8 +523,10 @@ pub struct PathIndex {
     floating: Box<[Entry]>,
     globs: Vec<Glob>,
     /// For [`Test::Contains`] entries, by glob index: a SIMD substring
-    /// finder for `/LITERAL`.
-    finders: Vec<Option<memchr::memmem::Finder<'static>>>,
+    /// finder for `/LITERAL`. Boxed: a finder is ~970 bytes and few globs
+    /// have one, so a slot costs 8 bytes instead (every process decodes
+    /// these at start-up, and each page of heap it touches is a page fault).
+    finders: Vec<Option<Box<memchr::memmem::Finder<'static>>>>,
     gate: Gate,
 }
 

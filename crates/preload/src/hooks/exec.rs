@@ -38,9 +38,11 @@ const MAX_CHAIN: u8 = 5;
 /// run because of it: a `#!` interpreter, or, when `given` is the dynamic
 /// loader run as a program, the program it loads. A loop over two path
 /// buffers, not recursion: exec hooks may run on a small signal stack.
-/// Never inlined: its 16 KiB of path buffers would make every exec hook
-/// touch four stack pages before it even knows checks are off, and in a
-/// forked child each of them is a copy-on-write fault.
+/// The four buffers (16 KiB) are the thread's, one set per check level,
+/// in its mapped scratch area (`guard::chain_bytes`): on the stack they
+/// were zeroed on every exec, four pages written, and in a forked child
+/// each of them a copy-on-write fault; there only the bytes a chain uses
+/// are written, and a child faults in only those pages.
 #[inline(never)]
 fn check_chain(
     active: &'static Active,
@@ -49,12 +51,61 @@ fn check_chain(
     given: &[u8],
     argv: Argv,
 ) -> Verdict {
-    let mut cur = PathBuf::new();
-    let mut next = PathBuf::new();
+    // The caller holds a check guard (`run`): a signal handler's exec hook
+    // that interrupts this one is one level deeper and gets the next set.
+    let level =
+        usize::from(crate::guard::check_depth().clamp(1, crate::guard::MAX_CHECK_DEPTH) - 1);
+    match crate::guard::chain_bytes(level) {
+        // SAFETY: exclusive per the level argument above; the bytes are
+        // this thread's own, large and aligned enough (checked below), and
+        // any bytes left there are valid `PathBuf`s (byte arrays and
+        // lengths that only `PathBuf`'s own methods write).
+        Some(bytes) => chain(active, call, dirfd, given, argv, unsafe {
+            &mut *bytes.cast::<ChainBufs>()
+        }),
+        None => chain_on_stack(active, call, dirfd, given, argv),
+    }
+}
+
+/// `check_chain`'s buffers: the path being checked, the next one, and the
+/// `#!` line arguments that started each.
+struct ChainBufs([PathBuf; 4]);
+
+const _: () = assert!(std::mem::size_of::<ChainBufs>() <= crate::guard::CHAIN_BYTES);
+const _: () = assert!(std::mem::align_of::<ChainBufs>() <= 8);
+
+/// No scratch area could be mapped (out of memory or address space).
+#[cold]
+#[inline(never)]
+fn chain_on_stack(
+    active: &'static Active,
+    call: Call,
+    dirfd: c_int,
+    given: &[u8],
+    argv: Argv,
+) -> Verdict {
+    let mut bufs = ChainBufs([
+        PathBuf::new(),
+        PathBuf::new(),
+        PathBuf::new(),
+        PathBuf::new(),
+    ]);
+    chain(active, call, dirfd, given, argv, &mut bufs)
+}
+
+fn chain(
+    active: &'static Active,
+    call: Call,
+    dirfd: c_int,
+    given: &[u8],
+    argv: Argv,
+    bufs: &mut ChainBufs,
+) -> Verdict {
+    let [cur, next, prev_arg, line_arg] = &mut bufs.0;
+    let (mut cur, mut next) = (cur, next);
     // The argument of the `#!` line that started `cur`, if any, and the
     // one `runs_next` finds for the next level.
-    let mut prev_arg = PathBuf::new();
-    let mut line_arg = PathBuf::new();
+    let (mut prev_arg, mut line_arg) = (prev_arg, line_arg);
     let mut has_arg = false;
     let mut dirfd = dirfd;
     for depth in 0..=MAX_CHAIN {
@@ -77,15 +128,7 @@ fn check_chain(
         } else {
             LoaderArg::None
         };
-        match runs_next(
-            active,
-            dirfd,
-            path,
-            argv,
-            loader_arg,
-            &mut next,
-            &mut line_arg,
-        ) {
+        match runs_next(active, dirfd, path, argv, loader_arg, next, line_arg) {
             Next::Nothing => return Verdict::Allow,
             Next::Unknown => {
                 let req = Request {
