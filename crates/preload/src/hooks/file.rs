@@ -256,6 +256,12 @@ enum Route {
     Done(c_int, c_int),
 }
 
+impl crate::check::Fallback for Route {
+    fn denied(errno: c_int) -> Route {
+        Route::Deny(errno)
+    }
+}
+
 /// Decides an open of `(dirfd, path)` with `flags` on the lexical absolute
 /// path, and says how it must run.
 /// `len`: the path's length when the caller has measured it (the probe of
