@@ -299,7 +299,9 @@ fn route_open(
             || (reads && table.needs_resolution(Kind::File, Access::Read))
             || guarded;
         resolve::with_scratch(|s| {
-            let Some(abs) = resolve::lexical(dirfd, given, &mut s.a, &mut s.b) else {
+            let Some((abs, no_slash_dot)) =
+                resolve::lexical_hinted(dirfd, given, &mut s.a, &mut s.b)
+            else {
                 if !needs {
                     return decide_spelling(active, call, given, writes, reads);
                 }
@@ -317,6 +319,7 @@ fn route_open(
                 let req = Request {
                     path: Some(abs),
                     access,
+                    path_without_slash_dot: no_slash_dot,
                     ..Request::new(Kind::File, call, active.program)
                 };
                 match settle_uncached(active, &req) {
