@@ -55,10 +55,15 @@ pub fn run_or<R: Fallback>(pass: R, check: impl FnOnce(&'static Active) -> R) ->
     let Some(guard) = Guard::enter() else {
         return pass;
     };
-    let saved = sys::errno();
+    // SAFETY: __errno_location returns this thread's errno slot, valid
+    // for the thread's life (one call for the save and the restore).
+    let errno = unsafe { libc::__errno_location() };
+    // SAFETY: as above.
+    let saved = unsafe { *errno };
     let outcome = caught(active, pass, check);
     drop(guard);
-    sys::set_errno(saved);
+    // SAFETY: as above.
+    unsafe { *errno = saved };
     outcome
 }
 
@@ -140,7 +145,7 @@ pub fn settle(active: &'static Active, req: &Request<'_>) -> (Verdict, bool) {
 
 /// [`settle`] without the cache; the third value says whether the outcome
 /// was a silent allow (no event, no behaviour record) that may be cached.
-#[inline]
+#[inline(always)]
 pub fn settle_uncached(active: &'static Active, req: &Request<'_>) -> (Verdict, bool, bool) {
     let d = active.table.decide(req);
     let classes = active.table.log_classes();
@@ -149,6 +154,16 @@ pub fn settle_uncached(active: &'static Active, req: &Request<'_>) -> (Verdict, 
         let silent = d.action == Action::Allow && !classes.logs(Action::Allow);
         return (Verdict::Allow, false, silent);
     }
+    settle_reported(active, req, d)
+}
+
+/// [`settle_uncached`] when the decision is reported or blocks.
+#[inline(never)]
+fn settle_reported(
+    active: &'static Active,
+    req: &Request<'_>,
+    d: ldguard_policy::Decision,
+) -> (Verdict, bool, bool) {
     (report(active, req, d, |_| {}), d.action.blocks(), false)
 }
 
