@@ -409,6 +409,15 @@ fn syscall4(nr: c_long, a: c_long, b: c_long, c: c_long, d: c_long) -> c_long {
     }
 }
 
+/// `fcntl(fd, F_GETFL)` made right here (no libc wrapper, errno left
+/// alone): the descriptor's status flags, or `None` when the kernel
+/// refuses (not a descriptor; a seccomp profile).
+#[inline]
+pub fn fd_flags(fd: c_int) -> Option<c_int> {
+    let r = syscall4(libc::SYS_fcntl, fd as c_long, libc::F_GETFL as c_long, 0, 0);
+    (r >= 0).then_some(r as c_int)
+}
+
 fn refused_probe() -> bool {
     let how: [u64; 3] = [(libc::O_PATH | libc::O_CLOEXEC) as u64, 0, 0];
     let fd = syscall4(

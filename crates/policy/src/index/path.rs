@@ -626,7 +626,7 @@ impl PathIndex {
     /// `program_ok(rule)` is asked only for candidates that need it.
     /// `path_without_slash_dot`: the caller found no `/` followed by `.`
     /// in `path` (`Request::path_without_slash_dot`).
-    #[inline]
+    #[inline(always)]
     pub fn lookup(
         &self,
         path: Option<&[u8]>,
