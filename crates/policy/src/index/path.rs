@@ -513,13 +513,13 @@ impl Gate {
         bits[usize::from(b >> 6)] & 1 << (b & 63) != 0
     }
 
-    /// Whether a prefix or a suffix glob may match `path`.
+    /// Whether a prefix glob, and whether a suffix glob, may match `path`.
     #[inline]
-    fn may_match(&self, path: &[u8]) -> bool {
+    fn may_match(&self, path: &[u8]) -> (bool, bool) {
         let prefix = self.prefix_any
             || matches!(path, [b'/', second, ..] if Gate::has(&self.prefix, *second));
         let suffix = self.suffix_any || path.last().is_some_and(|&b| Gate::has(&self.suffix, b));
-        prefix || suffix
+        (prefix, suffix)
     }
 }
 
@@ -653,9 +653,9 @@ impl PathIndex {
         best
     }
 
-    /// [`search_all`](Self::search_all), or only the floating globs when
-    /// the [`Gate`] says no prefix or suffix glob can match: most paths
-    /// then cost two bit tests instead of the walks.
+    /// Every glob that may match `path`: each radix walk only when the
+    /// [`Gate`] says a glob of its kind can match (most paths then cost two
+    /// bit tests instead of the walks), then the floating globs.
     /// `no_slash_dot` (the caller's scan found no `/` followed by `.`)
     /// skips the floating globs that need one in an absolute path (in a
     /// relative one, `**/` may match nothing before a leading `.`).
@@ -667,8 +667,9 @@ impl PathIndex {
         best: u32,
         program_ok: &impl Fn(u32) -> bool,
     ) -> u32 {
-        if self.gate.may_match(path) {
-            return self.search_all(path, no_slash_dot, best, program_ok);
+        let (prefix, suffix) = self.gate.may_match(path);
+        if prefix || suffix {
+            return self.search_walks(path, prefix, suffix, no_slash_dot, best, program_ok);
         }
         if self.floating.first().is_some_and(|e| e.rule < best)
             && !(no_slash_dot && self.floating_need_slash_dot && path.first() == Some(&b'/'))
@@ -678,10 +679,27 @@ impl PathIndex {
         best
     }
 
-    #[inline(never)]
+    /// Every glob, without the [`Gate`] (the reference the gated search
+    /// must agree with).
+    #[cfg(test)]
     fn search_all(
         &self,
         path: &[u8],
+        no_slash_dot: bool,
+        best: u32,
+        program_ok: &impl Fn(u32) -> bool,
+    ) -> u32 {
+        self.search_walks(path, true, true, no_slash_dot, best, program_ok)
+    }
+
+    /// The prefix walk when `prefix`, the suffix walk when `suffix` (what
+    /// the [`Gate`] lets through), then the floating globs.
+    #[inline(never)]
+    fn search_walks(
+        &self,
+        path: &[u8],
+        prefix: bool,
+        suffix: bool,
         no_slash_dot: bool,
         mut best: u32,
         program_ok: &impl Fn(u32) -> bool,
@@ -690,7 +708,27 @@ impl PathIndex {
         // else goes through the plain matcher.
         let absolute = path.first() == Some(&b'/');
         let check = |e: &Entry, hit: bool| hit && (!e.check_program || program_ok(e.rule));
-        best = self.prefixes.walk::<false>(path, best, |e, pos| {
+        if prefix {
+            best = self.prefix_walk(path, absolute, best, &check);
+        }
+        if suffix {
+            best = self.suffix_walk(path, absolute, best, &check);
+        }
+        if self.floating.first().is_some_and(|e| e.rule < best) {
+            best = self.search_floating(path, no_slash_dot, best, program_ok);
+        }
+        best
+    }
+
+    #[inline(always)]
+    fn prefix_walk(
+        &self,
+        path: &[u8],
+        absolute: bool,
+        best: u32,
+        check: &impl Fn(&Entry, bool) -> bool,
+    ) -> u32 {
+        self.prefixes.walk::<false>(path, best, |e, pos| {
             let rest = &path[pos..];
             let hit = match e.test {
                 Test::Exact => rest.is_empty(),
@@ -703,18 +741,24 @@ impl PathIndex {
                 _ => self.general(e, path, absolute),
             };
             check(e, hit)
-        });
-        best = self.suffixes.walk::<true>(path, best, |e, _| {
+        })
+    }
+
+    #[inline(always)]
+    fn suffix_walk(
+        &self,
+        path: &[u8],
+        absolute: bool,
+        best: u32,
+        check: &impl Fn(&Entry, bool) -> bool,
+    ) -> u32 {
+        self.suffixes.walk::<true>(path, best, |e, _| {
             let hit = match e.test {
                 Test::SuffixHit if absolute => true,
                 _ => self.globs[e.glob as usize].is_match(path),
             };
             check(e, hit)
-        });
-        if self.floating.first().is_some_and(|e| e.rule < best) {
-            best = self.search_floating(path, no_slash_dot, best, program_ok);
-        }
-        best
+        })
     }
 
     /// The globs with neither a literal prefix nor a literal suffix, one
