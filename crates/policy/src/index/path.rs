@@ -513,13 +513,22 @@ impl Gate {
         bits[usize::from(b >> 6)] & 1 << (b & 63) != 0
     }
 
-    /// Whether a prefix glob, and whether a suffix glob, may match `path`.
+    /// Whether a prefix glob may match `path`.
     #[inline]
-    fn may_match(&self, path: &[u8]) -> (bool, bool) {
-        let prefix = self.prefix_any
-            || matches!(path, [b'/', second, ..] if Gate::has(&self.prefix, *second));
-        let suffix = self.suffix_any || path.last().is_some_and(|&b| Gate::has(&self.suffix, b));
-        (prefix, suffix)
+    fn prefix_may_match(&self, path: &[u8]) -> bool {
+        self.prefix_any || matches!(path, [b'/', second, ..] if Gate::has(&self.prefix, *second))
+    }
+
+    /// Whether a suffix glob may match `path`.
+    #[inline]
+    fn suffix_may_match(&self, path: &[u8]) -> bool {
+        self.suffix_any || path.last().is_some_and(|&b| Gate::has(&self.suffix, b))
+    }
+
+    /// Whether a prefix or a suffix glob may match `path`.
+    #[inline]
+    fn may_match(&self, path: &[u8]) -> bool {
+        self.prefix_may_match(path) || self.suffix_may_match(path)
     }
 }
 
@@ -667,9 +676,8 @@ impl PathIndex {
         best: u32,
         program_ok: &impl Fn(u32) -> bool,
     ) -> u32 {
-        let (prefix, suffix) = self.gate.may_match(path);
-        if prefix || suffix {
-            return self.search_walks(path, prefix, suffix, no_slash_dot, best, program_ok);
+        if self.gate.may_match(path) {
+            return self.search_gated(path, no_slash_dot, best, program_ok);
         }
         if self.floating.first().is_some_and(|e| e.rule < best)
             && !(no_slash_dot && self.floating_need_slash_dot && path.first() == Some(&b'/'))
@@ -692,9 +700,24 @@ impl PathIndex {
         self.search_walks(path, true, true, no_slash_dot, best, program_ok)
     }
 
-    /// The prefix walk when `prefix`, the suffix walk when `suffix` (what
-    /// the [`Gate`] lets through), then the floating globs.
+    /// [`search_walks`](Self::search_walks) of the walks the [`Gate`]
+    /// lets through (asked again here, off the common path).
     #[inline(never)]
+    fn search_gated(
+        &self,
+        path: &[u8],
+        no_slash_dot: bool,
+        best: u32,
+        program_ok: &impl Fn(u32) -> bool,
+    ) -> u32 {
+        let prefix = self.gate.prefix_may_match(path);
+        let suffix = self.gate.suffix_may_match(path);
+        self.search_walks(path, prefix, suffix, no_slash_dot, best, program_ok)
+    }
+
+    /// The prefix walk when `prefix`, the suffix walk when `suffix`, then
+    /// the floating globs.
+    #[inline(always)]
     fn search_walks(
         &self,
         path: &[u8],
