@@ -342,11 +342,21 @@ impl RuleTable {
         let rule = match req.kind {
             Kind::File => {
                 let bucket = &idx.file[(req.access == Access::Write) as usize];
-                bucket.lookup(req.path, req.resolved_path, NONE, &program_ok)
+                bucket.lookup(
+                    req.path,
+                    req.resolved_path,
+                    req.path_without_slash_dot,
+                    NONE,
+                    &program_ok,
+                )
             }
-            Kind::Exec => idx
-                .exec
-                .lookup(req.path, req.resolved_path, NONE, &program_ok),
+            Kind::Exec => idx.exec.lookup(
+                req.path,
+                req.resolved_path,
+                req.path_without_slash_dot,
+                NONE,
+                &program_ok,
+            ),
             Kind::Network => {
                 let dir = match req.direction {
                     Direction::Outbound => 0,

@@ -80,6 +80,11 @@ pub struct Request<'a> {
     pub unix: Option<&'a [u8]>,
     /// DNS name the process resolved to `address`, when known.
     pub host: Option<&'a str>,
+    /// Set by a caller that has scanned `path` and found no `/` directly
+    /// followed by `.` (no segment starting with a dot): the globs every
+    /// match of which has one (`**/.ssh/**`) are then not searched for.
+    /// `false` says nothing. Says nothing of `resolved_path`.
+    pub path_without_slash_dot: bool,
 }
 
 impl<'a> Request<'a> {
@@ -99,6 +104,7 @@ impl<'a> Request<'a> {
             protocol: None,
             unix: None,
             host: None,
+            path_without_slash_dot: false,
         }
     }
 }

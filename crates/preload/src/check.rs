@@ -19,6 +19,19 @@ pub enum Verdict {
     Deny(i32),
 }
 
+impl Fallback for Verdict {
+    fn denied(errno: i32) -> Verdict {
+        Verdict::Deny(errno)
+    }
+}
+
+/// What a check answers when it could not finish (it panicked): see
+/// [`caught`].
+pub trait Fallback {
+    /// The call denied with `errno`.
+    fn denied(errno: i32) -> Self;
+}
+
 /// Runs `check` under the guard. The guard is released before this
 /// returns, so the caller invokes the real function without it: after a
 /// `vfork`, an `exec` in the child must not leave the parent's flag set.
@@ -28,10 +41,10 @@ pub fn run(check: impl FnOnce(&'static Active) -> Verdict) -> Verdict {
 }
 
 /// [`run`] for checks that return more than a verdict: `pass` is the
-/// answer when checks are off, this thread is already inside the library,
-/// or `check` panicked.
+/// answer when checks are off or this thread is already inside the
+/// library; a check that panics is answered by [`caught`].
 #[inline]
-pub fn run_or<R>(pass: R, check: impl FnOnce(&'static Active) -> R) -> R {
+pub fn run_or<R: Fallback>(pass: R, check: impl FnOnce(&'static Active) -> R) -> R {
     // Before the `disabled` exit: a disabled process must still learn of a new mode.
     crate::refresh::poll();
     if state::is_off() {
@@ -43,11 +56,69 @@ pub fn run_or<R>(pass: R, check: impl FnOnce(&'static Active) -> R) -> R {
     let Some(guard) = Guard::enter() else {
         return pass;
     };
-    let saved = sys::errno();
-    let outcome = catch_unwind(AssertUnwindSafe(|| check(active)));
+    // SAFETY: __errno_location returns this thread's errno slot, valid
+    // for the thread's life (one call for the save and the restore).
+    let errno = unsafe { libc::__errno_location() };
+    // SAFETY: as above.
+    let saved = unsafe { *errno };
+    let outcome = caught(active, pass, check);
     drop(guard);
-    sys::set_errno(saved);
-    outcome.unwrap_or(pass)
+    // SAFETY: as above.
+    unsafe { *errno = saved };
+    outcome
+}
+
+/// Runs `check`, catching a panic (none may cross into the host program).
+/// A check that panicked has not decided, and a rule that denies could
+/// have applied: in enforce mode the call is denied with `EACCES` (never
+/// fail open), in the other modes it proceeds; either way it is reported.
+#[inline(always)]
+fn caught<R: Fallback>(
+    active: &'static Active,
+    pass: R,
+    check: impl FnOnce(&'static Active) -> R,
+) -> R {
+    match catch_unwind(AssertUnwindSafe(|| check(active))) {
+        Ok(r) => r,
+        Err(payload) => {
+            drop_payload(payload);
+            match check_failed(active) {
+                Verdict::Deny(e) => R::denied(e),
+                Verdict::Allow => pass,
+            }
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn drop_payload(payload: Box<dyn std::any::Any + Send>) {
+    // A panic inside dropping the payload would escape; leak it instead
+    // (a panic has already allocated it, so this is the failure path).
+    std::mem::forget(payload);
+}
+
+/// A check panicked: the verdict of [`caught`], reported as a status
+/// note (an inline record, no allocation).
+#[cold]
+#[inline(never)]
+fn check_failed(active: &'static Active) -> Verdict {
+    let enforced = active.mode == Mode::Enforce;
+    let mut r = Record::new(What::Status);
+    r.target.push(if enforced {
+        b"a check failed inside the library (a bug); the call was denied (enforce mode)"
+    } else {
+        b"a check failed inside the library (a bug); the call proceeded (not enforcing)"
+    });
+    r.enforced = enforced;
+    r.errno = if enforced { libc::EACCES } else { 0 };
+    r.active = Some(active);
+    emit::send(r);
+    if enforced {
+        Verdict::Deny(libc::EACCES)
+    } else {
+        Verdict::Allow
+    }
 }
 
 /// A decision that produces no event when it allows: the common case
@@ -75,7 +146,7 @@ pub fn settle(active: &'static Active, req: &Request<'_>) -> (Verdict, bool) {
 
 /// [`settle`] without the cache; the third value says whether the outcome
 /// was a silent allow (no event, no behaviour record) that may be cached.
-#[inline]
+#[inline(always)]
 pub fn settle_uncached(active: &'static Active, req: &Request<'_>) -> (Verdict, bool, bool) {
     let d = active.table.decide(req);
     let classes = active.table.log_classes();
@@ -84,6 +155,16 @@ pub fn settle_uncached(active: &'static Active, req: &Request<'_>) -> (Verdict, 
         let silent = d.action == Action::Allow && !classes.logs(Action::Allow);
         return (Verdict::Allow, false, silent);
     }
+    settle_reported(active, req, d)
+}
+
+/// [`settle_uncached`] when the decision is reported or blocks.
+#[inline(never)]
+fn settle_reported(
+    active: &'static Active,
+    req: &Request<'_>,
+    d: ldguard_policy::Decision,
+) -> (Verdict, bool, bool) {
     (report(active, req, d, |_| {}), d.action.blocks(), false)
 }
 
@@ -372,4 +453,48 @@ pub fn drift_inert(reason: &'static str) {
 pub fn fail<T>(errno: i32, value: T) -> T {
     sys::set_errno(errno);
     value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn active(mode: &str) -> &'static Active {
+        let text = format!(
+            r#"{{"apiVersion":"ldguard.policy/v1","name":"t","mode":"{mode}",
+            "defaults":{{"file":"allow","exec":"allow","network":"allow","syscall":"allow"}}}}"#
+        );
+        let table = ldguard_policy::compile_str(&text, "test").unwrap();
+        Box::leak(Box::new(Active {
+            mode: table.mode(),
+            table,
+            program: b"/test/program",
+            origin: String::new(),
+        }))
+    }
+
+    /// A bug that panics inside a check must not let the call through
+    /// when the process enforces: a deny rule could have applied.
+    #[test]
+    fn a_check_that_panics_denies_when_enforcing() {
+        let enforcing = active("enforce");
+        let v = caught(enforcing, Verdict::Allow, |_| -> Verdict {
+            panic!("a bug")
+        });
+        assert_eq!(v, Verdict::Deny(libc::EACCES));
+        // A check that finishes keeps its own answer.
+        assert_eq!(
+            caught(enforcing, Verdict::Deny(1), |_| Verdict::Allow),
+            Verdict::Allow
+        );
+    }
+
+    #[test]
+    fn a_check_that_panics_proceeds_when_not_enforcing() {
+        let permissive = active("permissive");
+        let v = caught(permissive, Verdict::Allow, |_| -> Verdict {
+            panic!("a bug")
+        });
+        assert_eq!(v, Verdict::Allow);
+    }
 }

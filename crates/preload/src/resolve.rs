@@ -162,13 +162,28 @@ fn plain_relative(mut path: &[u8]) -> Option<&[u8]> {
 /// `/../`, no trailing `/`, `/.` or `/..`): most paths programs open are,
 /// and then there is nothing to copy or normalise. One pass over the bytes.
 pub fn is_plain(path: &[u8]) -> bool {
+    plain(path).is_some()
+}
+
+/// [`is_plain`], and when it is, whether the scan found no `/` followed
+/// by `/` or `.` at all (`Some(true)`: no segment starts with a dot, which
+/// the rule index uses, `Request::path_without_slash_dot`).
+#[inline]
+fn plain(path: &[u8]) -> Option<bool> {
     let n = path.len();
     if n == 0 || path[0] != b'/' {
-        return false;
+        return None;
     }
-    n == 1
-        || (path[n - 1] != b'/'
-            && (!slash_then_slash_or_dot(path) || ldguard_policy::path::is_normal(path)))
+    if n == 1 {
+        return Some(true);
+    }
+    if path[n - 1] == b'/' {
+        return None;
+    }
+    if !slash_then_slash_or_dot(path) {
+        return Some(true);
+    }
+    ldguard_policy::path::is_normal(path).then_some(false)
 }
 
 /// Whether a `/` is followed by `/` or `.` anywhere in `path`: the only
@@ -271,11 +286,23 @@ pub fn lexical<'a>(
     scratch: &mut PathBuf,
     out: &'a mut PathBuf,
 ) -> Option<&'a [u8]> {
-    if is_plain(path) {
-        return Some(path);
+    lexical_hinted(dirfd, path, scratch, out).map(|(p, _)| p)
+}
+
+/// [`lexical`], with whether the path is known to have no `/` followed
+/// by `.` (`Request::path_without_slash_dot`; `false`: not known).
+#[inline]
+pub fn lexical_hinted<'a>(
+    dirfd: c_int,
+    path: &'a [u8],
+    scratch: &mut PathBuf,
+    out: &'a mut PathBuf,
+) -> Option<(&'a [u8], bool)> {
+    if let Some(no_slash_dot) = plain(path) {
+        return Some((path, no_slash_dot));
     }
     absolute(dirfd, path, scratch, out)?;
-    Some(out.as_bytes())
+    Some((out.as_bytes(), false))
 }
 
 pub const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
@@ -396,6 +423,15 @@ fn syscall4(nr: c_long, a: c_long, b: c_long, c: c_long, d: c_long) -> c_long {
         sys::set_errno(saved);
         r
     }
+}
+
+/// `fcntl(fd, F_GETFL)` made right here (no libc wrapper, errno left
+/// alone): the descriptor's status flags, or `None` when the kernel
+/// refuses (not a descriptor; a seccomp profile).
+#[inline]
+pub fn fd_flags(fd: c_int) -> Option<c_int> {
+    let r = syscall4(libc::SYS_fcntl, fd as c_long, libc::F_GETFL as c_long, 0, 0);
+    (r >= 0).then_some(r as c_int)
 }
 
 fn refused_probe() -> bool {
@@ -1127,6 +1163,10 @@ mod tests {
             let normal = p[0] == b'/'
                 && (n == 1 || (p[n - 1] != b'/' && ldguard_policy::path::is_normal(&p)));
             assert_eq!(is_plain(&p), normal, "{p:?}");
+            // The rule index trusts "no `/.`" (`plain`'s `Some(true)`).
+            if plain(&p) == Some(true) {
+                assert!(!p.windows(2).any(|w| w == b"/."), "{p:?}");
+            }
         }
         // Every offset of each pair in an otherwise plain path.
         for n in 2..70 {

@@ -33,6 +33,8 @@ enum Test {
     Basename,
     /// `**/LITERAL/**`.
     Contains,
+    /// `**/.LITERAL/**`: every match has a `/` followed by `.`.
+    ContainsDot,
     /// `**/LITERAL...` with the literal suffix already matched: a match.
     SuffixHit,
     /// Run the matcher.
@@ -406,6 +408,8 @@ fn placement(g: &Glob) -> (Place, Test) {
     } else {
         let test = match shape {
             GlobShape::Basename => Test::Basename,
+            // The needle is `/LITERAL` (see `contains_finder`).
+            GlobShape::Contains if g.as_str().as_bytes().get(3) == Some(&b'.') => Test::ContainsDot,
             GlobShape::Contains => Test::Contains,
             _ => Test::General,
         };
@@ -413,7 +417,8 @@ fn placement(g: &Glob) -> (Place, Test) {
     }
 }
 
-/// For [`Test::Contains`] globs: a SIMD substring finder for `/LITERAL`.
+/// For [`Test::Contains`] and [`Test::ContainsDot`] globs: a SIMD
+/// substring finder for `/LITERAL`.
 fn finder(g: &Glob) -> Option<Box<memchr::memmem::Finder<'static>>> {
     (g.shape() == GlobShape::Contains).then(|| contains_finder(g))
 }
@@ -459,6 +464,12 @@ fn decode_entries(
     Ok(out)
 }
 
+/// Whether every one of `floating` is a [`Test::ContainsDot`] (and there
+/// is at least one).
+fn need_slash_dot(floating: &[Entry]) -> bool {
+    !floating.is_empty() && floating.iter().all(|e| e.test == Test::ContainsDot)
+}
+
 /// What the literal parts of a bucket's globs say about any path they can
 /// match, checked before the walks: a glob's match starts with its literal
 /// prefix and ends with its literal suffix, so a path whose second byte
@@ -502,13 +513,22 @@ impl Gate {
         bits[usize::from(b >> 6)] & 1 << (b & 63) != 0
     }
 
+    /// Whether a prefix glob may match `path`.
+    #[inline]
+    fn prefix_may_match(&self, path: &[u8]) -> bool {
+        self.prefix_any || matches!(path, [b'/', second, ..] if Gate::has(&self.prefix, *second))
+    }
+
+    /// Whether a suffix glob may match `path`.
+    #[inline]
+    fn suffix_may_match(&self, path: &[u8]) -> bool {
+        self.suffix_any || path.last().is_some_and(|&b| Gate::has(&self.suffix, b))
+    }
+
     /// Whether a prefix or a suffix glob may match `path`.
     #[inline]
     fn may_match(&self, path: &[u8]) -> bool {
-        let prefix = self.prefix_any
-            || matches!(path, [b'/', second, ..] if Gate::has(&self.prefix, *second));
-        let suffix = self.suffix_any || path.last().is_some_and(|&b| Gate::has(&self.suffix, b));
-        prefix || suffix
+        self.prefix_may_match(path) || self.suffix_may_match(path)
     }
 }
 
@@ -528,6 +548,9 @@ pub struct PathIndex {
     /// these at start-up, and each page of heap it touches is a page fault).
     finders: Vec<Option<Box<memchr::memmem::Finder<'static>>>>,
     gate: Gate,
+    /// Every floating glob is [`Test::ContainsDot`]: a path without a `/`
+    /// followed by `.` needs no floating search at all.
+    floating_need_slash_dot: bool,
 }
 
 impl PathIndex {
@@ -567,6 +590,7 @@ impl PathIndex {
         idx.suffixes = Radix::build(suffixes);
         idx.floating = floating.into();
         idx.gate = Gate::build(idx.globs.iter().map(|g| (g, placement(g).0)));
+        idx.floating_need_slash_dot = need_slash_dot(&idx.floating);
         idx
     }
 
@@ -589,7 +613,9 @@ impl PathIndex {
         let finders = globs
             .iter()
             .zip(&places)
-            .map(|(g, &(_, test))| (test == Test::Contains).then(|| contains_finder(g)))
+            .map(|(g, &(_, test))| {
+                matches!(test, Test::Contains | Test::ContainsDot).then(|| contains_finder(g))
+            })
             .collect();
         let prefixes = Radix::decode(r, n_rules, &places, Place::Prefix)?;
         let suffixes = Radix::decode(r, n_rules, &places, Place::Suffix)?;
@@ -599,6 +625,7 @@ impl PathIndex {
             any_path,
             prefixes,
             suffixes,
+            floating_need_slash_dot: need_slash_dot(&floating),
             floating: floating.into(),
             finders,
             globs,
@@ -608,11 +635,14 @@ impl PathIndex {
 
     /// Lowest rule index (below `best`) matching `path` or `resolved`;
     /// `program_ok(rule)` is asked only for candidates that need it.
-    #[inline]
+    /// `path_without_slash_dot`: the caller found no `/` followed by `.`
+    /// in `path` (`Request::path_without_slash_dot`).
+    #[inline(always)]
     pub fn lookup(
         &self,
         path: Option<&[u8]>,
         resolved: Option<&[u8]>,
+        path_without_slash_dot: bool,
         mut best: u32,
         program_ok: &impl Fn(u32) -> bool,
     ) -> u32 {
@@ -626,35 +656,104 @@ impl PathIndex {
             }
         }
         if let Some(p) = path {
-            best = self.search(p, best, program_ok);
+            best = self.search(p, path_without_slash_dot, best, program_ok);
         }
         if let Some(r) = resolved {
-            best = self.search(r, best, program_ok);
+            best = self.search(r, false, best, program_ok);
         }
         best
     }
 
-    /// [`search_all`](Self::search_all), or only the floating globs when
-    /// the [`Gate`] says no prefix or suffix glob can match: most paths
-    /// then cost two bit tests instead of the walks.
+    /// Every glob that may match `path`: each radix walk only when the
+    /// [`Gate`] says a glob of its kind can match (most paths then cost two
+    /// bit tests instead of the walks), then the floating globs.
+    /// `no_slash_dot` (the caller's scan found no `/` followed by `.`)
+    /// skips the floating globs that need one in an absolute path (in a
+    /// relative one, `**/` may match nothing before a leading `.`).
     #[inline]
-    fn search(&self, path: &[u8], best: u32, program_ok: &impl Fn(u32) -> bool) -> u32 {
+    fn search(
+        &self,
+        path: &[u8],
+        no_slash_dot: bool,
+        best: u32,
+        program_ok: &impl Fn(u32) -> bool,
+    ) -> u32 {
         if self.gate.may_match(path) {
-            return self.search_all(path, best, program_ok);
+            return self.search_gated(path, no_slash_dot, best, program_ok);
         }
-        if self.floating.first().is_some_and(|e| e.rule < best) {
-            return self.search_floating(path, best, program_ok);
+        if self.floating.first().is_some_and(|e| e.rule < best)
+            && !(no_slash_dot && self.floating_need_slash_dot && path.first() == Some(&b'/'))
+        {
+            return self.search_floating(path, no_slash_dot, best, program_ok);
         }
         best
     }
 
+    /// Every glob, without the [`Gate`] (the reference the gated search
+    /// must agree with).
+    #[cfg(test)]
+    fn search_all(
+        &self,
+        path: &[u8],
+        no_slash_dot: bool,
+        best: u32,
+        program_ok: &impl Fn(u32) -> bool,
+    ) -> u32 {
+        self.search_walks(path, true, true, no_slash_dot, best, program_ok)
+    }
+
+    /// [`search_walks`](Self::search_walks) of the walks the [`Gate`]
+    /// lets through (asked again here, off the common path).
     #[inline(never)]
-    fn search_all(&self, path: &[u8], mut best: u32, program_ok: &impl Fn(u32) -> bool) -> u32 {
+    fn search_gated(
+        &self,
+        path: &[u8],
+        no_slash_dot: bool,
+        best: u32,
+        program_ok: &impl Fn(u32) -> bool,
+    ) -> u32 {
+        let prefix = self.gate.prefix_may_match(path);
+        let suffix = self.gate.suffix_may_match(path);
+        self.search_walks(path, prefix, suffix, no_slash_dot, best, program_ok)
+    }
+
+    /// The prefix walk when `prefix`, the suffix walk when `suffix`, then
+    /// the floating globs.
+    #[inline(always)]
+    fn search_walks(
+        &self,
+        path: &[u8],
+        prefix: bool,
+        suffix: bool,
+        no_slash_dot: bool,
+        mut best: u32,
+        program_ok: &impl Fn(u32) -> bool,
+    ) -> u32 {
         // The shortcuts below rely on normalised (absolute) paths; anything
         // else goes through the plain matcher.
         let absolute = path.first() == Some(&b'/');
         let check = |e: &Entry, hit: bool| hit && (!e.check_program || program_ok(e.rule));
-        best = self.prefixes.walk::<false>(path, best, |e, pos| {
+        if prefix {
+            best = self.prefix_walk(path, absolute, best, &check);
+        }
+        if suffix {
+            best = self.suffix_walk(path, absolute, best, &check);
+        }
+        if self.floating.first().is_some_and(|e| e.rule < best) {
+            best = self.search_floating(path, no_slash_dot, best, program_ok);
+        }
+        best
+    }
+
+    #[inline(always)]
+    fn prefix_walk(
+        &self,
+        path: &[u8],
+        absolute: bool,
+        best: u32,
+        check: &impl Fn(&Entry, bool) -> bool,
+    ) -> u32 {
+        self.prefixes.walk::<false>(path, best, |e, pos| {
             let rest = &path[pos..];
             let hit = match e.test {
                 Test::Exact => rest.is_empty(),
@@ -667,24 +766,36 @@ impl PathIndex {
                 _ => self.general(e, path, absolute),
             };
             check(e, hit)
-        });
-        best = self.suffixes.walk::<true>(path, best, |e, _| {
+        })
+    }
+
+    #[inline(always)]
+    fn suffix_walk(
+        &self,
+        path: &[u8],
+        absolute: bool,
+        best: u32,
+        check: &impl Fn(&Entry, bool) -> bool,
+    ) -> u32 {
+        self.suffixes.walk::<true>(path, best, |e, _| {
             let hit = match e.test {
                 Test::SuffixHit if absolute => true,
                 _ => self.globs[e.glob as usize].is_match(path),
             };
             check(e, hit)
-        });
-        if self.floating.first().is_some_and(|e| e.rule < best) {
-            best = self.search_floating(path, best, program_ok);
-        }
-        best
+        })
     }
 
     /// The globs with neither a literal prefix nor a literal suffix, one
     /// by one.
     #[inline(never)]
-    fn search_floating(&self, path: &[u8], best: u32, program_ok: &impl Fn(u32) -> bool) -> u32 {
+    fn search_floating(
+        &self,
+        path: &[u8],
+        no_slash_dot: bool,
+        best: u32,
+        program_ok: &impl Fn(u32) -> bool,
+    ) -> u32 {
         let absolute = path.first() == Some(&b'/');
         for e in self.floating.iter() {
             if e.rule >= best {
@@ -693,6 +804,7 @@ impl PathIndex {
             let hit = match e.test {
                 Test::Basename => self.globs[e.glob as usize].basename_matches(path),
                 Test::Contains if absolute => self.contains(e.glob, path),
+                Test::ContainsDot if absolute => !no_slash_dot && self.contains(e.glob, path),
                 _ => self.general(e, path, absolute),
             };
             if hit && (!e.check_program || program_ok(e.rule)) {
@@ -778,6 +890,9 @@ mod tests {
             "x",
             "",
             "/work/wt/hooks/target/bench/data.txt.12",
+            ".config/gcloud/x",
+            "/h/.config/gcloud",
+            "/h/config/gcloud/x",
         ];
         // Each glob alone (so no lower rule hides a later one) and all together.
         let mut sets: Vec<Vec<usize>> = (0..globs.len()).map(|i| vec![i]).collect();
@@ -800,8 +915,15 @@ mod tests {
                     .filter(|&i| globs[i].is_match(p))
                     .min()
                     .map_or(NONE, |i| i as u32);
-                let all = idx.search_all(p, NONE, &|_| true);
-                assert_eq!(idx.search(p, NONE, &|_| true), all, "{set:?} {path}");
+                let all = idx.search_all(p, false, NONE, &|_| true);
+                assert_eq!(idx.search(p, false, NONE, &|_| true), all, "{set:?} {path}");
+                // The caller's "no `/.`" hides nothing either, when true.
+                let no_slash_dot = !p.windows(2).any(|w| w == b"/.");
+                assert_eq!(
+                    idx.search(p, no_slash_dot, NONE, &|_| true),
+                    all,
+                    "{set:?} {path}"
+                );
                 // The hooks pass absolute paths; there the index is the matcher.
                 if path.starts_with('/') {
                     assert_eq!(all, want, "{set:?} {path}");
@@ -836,8 +958,12 @@ mod tests {
             "/",
         ] {
             let want = glob.is_match(path.as_bytes());
-            let got = idx.lookup(Some(path.as_bytes()), None, NONE, &|_| true) == 0;
+            let p = path.as_bytes();
+            let got = idx.lookup(Some(p), None, false, NONE, &|_| true) == 0;
             assert_eq!(got, want, "{path}");
+            let no_slash_dot = !p.windows(2).any(|w| w == b"/.");
+            let got = idx.lookup(Some(p), None, no_slash_dot, NONE, &|_| true) == 0;
+            assert_eq!(got, want, "{path} (hinted)");
         }
     }
 }

@@ -42,12 +42,12 @@ pub fn check_fd_write(call: Call, fd: c_int) -> Verdict {
     if crate::guard::check_depth() >= crate::guard::MAX_CHECK_DEPTH {
         return Verdict::Allow;
     }
-    let saved = sys::errno();
-    // SAFETY: F_GETFL reads the descriptor's flags; fcntl is not hooked.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    sys::set_errno(saved);
-    if flags >= 0 && flags & libc::O_PATH == 0 && flags & libc::O_ACCMODE != libc::O_RDONLY {
-        return Verdict::Allow;
+    // The one system call, inline (errno untouched). Refused: the path
+    // decides, as for a descriptor not open for writing.
+    if let Some(flags) = resolve::fd_flags(fd) {
+        if flags & libc::O_PATH == 0 && flags & libc::O_ACCMODE != libc::O_RDONLY {
+            return Verdict::Allow;
+        }
     }
     let mut path = [0u8; resolve::PATH_CAP + 1];
     match sys::fd_path(fd, &mut path[..resolve::PATH_CAP]) {

@@ -296,6 +296,12 @@ enum Route {
     Done(c_int, c_int),
 }
 
+impl crate::check::Fallback for Route {
+    fn denied(errno: c_int) -> Route {
+        Route::Deny(errno)
+    }
+}
+
 /// Decides an open of `(dirfd, path)` with `flags` on the lexical absolute
 /// path, and says how it must run.
 /// `len`: the path's length when the caller has measured it (the probe of
@@ -333,7 +339,9 @@ fn route_open(
             || (reads && table.needs_resolution(Kind::File, Access::Read))
             || guarded;
         resolve::with_scratch(|s| {
-            let Some(abs) = resolve::lexical(dirfd, given, &mut s.a, &mut s.b) else {
+            let Some((abs, no_slash_dot)) =
+                resolve::lexical_hinted(dirfd, given, &mut s.a, &mut s.b)
+            else {
                 if !needs {
                     return decide_spelling(active, call, given, writes, reads);
                 }
@@ -351,6 +359,7 @@ fn route_open(
                 let req = Request {
                     path: Some(abs),
                     access,
+                    path_without_slash_dot: no_slash_dot,
                     ..Request::new(Kind::File, call, active.program)
                 };
                 match settle_uncached(active, &req) {
@@ -510,7 +519,7 @@ fn open_routed_as(
         Route::Done(fd, _) => return Opened::Fd(fd),
         Route::Next => return Opened::Next,
     }
-    match cancellable(|| resolve::openat2_raw(dirfd, path, flags, mode, resolve::NO_LINKS)) {
+    match openat2_cancellable(dirfd, path, flags, mode) {
         Ok(fd) => Opened::Fd(fd),
         Err(e) if pins(e) => open_pinned(call, dirfd, path, flags, mode),
         Err(e) => Opened::Err(e),
@@ -654,18 +663,24 @@ fn fopen_checked(
     }
 }
 
-/// Runs a blocking system call as a cancellation point, as libc's own
-/// `open` is: asynchronous cancellation for its duration only, when this
-/// thread could be cancelled at all ([`cancel_possible`]).
+/// The no-links `openat2` as a cancellation point, as libc's own `open`
+/// is: asynchronous cancellation for its duration only, when this thread
+/// could be cancelled at all ([`cancel_possible`]). Written out (no
+/// closure) so that the system call stays inline in its caller.
 #[inline(always)]
-fn cancellable<R>(f: impl FnOnce() -> R) -> R {
-    if !cancel_possible() {
-        return f();
+fn openat2_cancellable(
+    dirfd: c_int,
+    path: *const c_char,
+    flags: c_int,
+    mode: u32,
+) -> Result<c_int, c_int> {
+    let cancel = cancel_possible();
+    let old = if cancel { cancel_async() } else { 0 };
+    let opened = resolve::openat2_raw(dirfd, path, flags, mode, resolve::NO_LINKS);
+    if cancel {
+        cancel_restore(old);
     }
-    let old = cancel_async();
-    let r = f();
-    cancel_restore(old);
-    r
+    opened
 }
 
 extern "C" {
@@ -853,13 +868,7 @@ pub unsafe extern "C" fn ldguard_open(
     let mut len = None;
     match open_recent_on(path, flags, &mut len) {
         Some(Route::NoLinks) => {
-            let cancel = cancel_possible();
-            let old = if cancel { cancel_async() } else { 0 };
-            let opened = resolve::openat2_raw(dirfd, path, flags, mode, resolve::NO_LINKS);
-            if cancel {
-                cancel_restore(old);
-            }
-            match opened {
+            match openat2_cancellable(dirfd, path, flags, mode) {
                 Ok(fd) => fd,
                 Err(e) if !pins(e) => fail(e, -1),
                 Err(_) => {
