@@ -242,8 +242,10 @@ impl Record {
             What::Status => {
                 event.call = "ldguard".into();
                 event.kind = "status".into();
-                event.action = "allow".into();
-                event.severity = "medium".into();
+                // A note that stopped a call (a check that failed, in
+                // enforce mode) says so where searches and counts look.
+                event.action = if self.enforced { "deny" } else { "allow" }.into();
+                event.severity = if self.enforced { "high" } else { "medium" }.into();
                 event.message = self.target.lossy();
             }
             What::Dropped(n) => {
@@ -318,6 +320,24 @@ mod tests {
         assert!(!i.push(b"de"));
         assert_eq!(i.as_bytes(), b"abcd");
         assert_eq!(i.lossy(), "abcd…");
+    }
+
+    #[test]
+    fn a_status_note_that_stopped_a_call_is_a_deny() {
+        let context = Context {
+            container: None,
+            image: None,
+        };
+        let mut r = Record::new(What::Status);
+        r.target = Inline::from_bytes(b"a check failed inside the library (a bug)");
+        let note = r.event(&context);
+        assert_eq!((note.action.as_str(), note.enforced), ("allow", false));
+        r.enforced = true;
+        r.errno = libc::EACCES;
+        let note = r.event(&context);
+        assert_eq!(note.kind, "status");
+        assert_eq!((note.action.as_str(), note.enforced), ("deny", true));
+        assert_eq!(note.severity, "high");
     }
 
     #[test]
