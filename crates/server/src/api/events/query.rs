@@ -272,6 +272,27 @@ impl Blocks {
     }
 }
 
+/// `(id BETWEEN a AND b OR …)` for the given ranges, merged where they
+/// overlap (two blocks' ranges can: concurrent writers), so that each
+/// event is read once. Constants, not a join: PostgreSQL then estimates
+/// each range from the primary key and reads them through it, where a join
+/// with a list of ranges was planned as a sort of the whole table.
+fn id_ranges(mut ranges: Vec<(i64, i64)>) -> String {
+    ranges.sort_unstable();
+    let mut merged: Vec<(i64, i64)> = Vec::with_capacity(ranges.len());
+    for (first, last) in ranges {
+        match merged.last_mut() {
+            Some(prev) if first <= prev.1.saturating_add(1) => prev.1 = prev.1.max(last),
+            _ => merged.push((first, last)),
+        }
+    }
+    let terms: Vec<String> = merged
+        .iter()
+        .map(|(f, l)| format!("events.id BETWEEN {f} AND {l}"))
+        .collect();
+    format!("({})", terms.join(" OR "))
+}
+
 /// The same block keys, over any time.
 fn blocks_like(b: &Blocks) -> Blocks {
     Blocks {
@@ -327,16 +348,20 @@ async fn pg_block_scan(
         let mut ranges = Vec::with_capacity(rows.len());
         for r in &rows {
             let (first, last): (i64, i64) = (col(r, "first_id")?, col(r, "last_id")?);
-            ranges.push(format!("({first}, {last})"));
+            ranges.push((first, last));
             scanned += last - first + 1;
             after = Some((col(r, "edge")?, first));
         }
         if !ranges.is_empty() {
-            // Two blocks' id ranges can overlap (concurrent writers): DISTINCT.
             let sql = format!(
-                "SELECT DISTINCT events.id, events.time_us, events.body FROM (VALUES {})                  AS r(f, l) JOIN events ON events.id BETWEEN r.f AND r.l{}                  ORDER BY time_us {dir}, id {dir} LIMIT {limit}",
-                ranges.join(", "),
-                events.sql
+                "SELECT id, time_us, body FROM events{} AND {} ORDER BY time_us {dir}, id {dir} \
+                 LIMIT {limit}",
+                if events.sql.is_empty() {
+                    " WHERE true"
+                } else {
+                    &events.sql
+                },
+                id_ranges(ranges)
             );
             for r in events.bind(sqlx::query(&sql)).fetch_all(pool).await? {
                 let (id, time) = (col(&r, "id")?, col(&r, "time_us")?);
@@ -757,17 +782,15 @@ pub async fn aggregate(
                         _ => ranges.push((first, last)),
                     }
                 }
-                for chunk in ranges.chunks(1000) {
+                // Disjoint now: each chunk's counts add up.
+                for chunk in ranges.chunks(256) {
                     let mut w = Where::new();
                     push_time(&mut w, from, to);
                     q.filter.push_fields(&mut w, true);
-                    let values: Vec<String> =
-                        chunk.iter().map(|(f, l)| format!("({f}, {l})")).collect();
+                    w.push_all(&id_ranges(chunk.to_vec()), Vec::new());
                     let sql = format!(
                         "SELECT (time_us / {bucket}) * {bucket} AS bucket, {column} AS value, \
-                         COUNT(*) AS n FROM (VALUES {}) AS r(f, l) JOIN events \
-                         ON events.id BETWEEN r.f AND r.l{} GROUP BY bucket, value",
-                        values.join(", "),
+                         COUNT(*) AS n FROM events{} GROUP BY bucket, value",
                         w.sql
                     );
                     add(w.bind(sqlx::query(&sql)).fetch_all(pool).await?)?;
