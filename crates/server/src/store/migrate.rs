@@ -525,9 +525,111 @@ async fn migrate(
     Ok(())
 }
 
+// The integration tests' private PostgreSQL cluster (Debian's binaries).
+#[cfg(test)]
+#[path = "../../tests/common/postgres.rs"]
+#[allow(dead_code)]
+mod private_postgres;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use private_postgres::Postgres;
+
+    /// Migration 7 gives every PostgreSQL block of events the time range
+    /// and the field values (keys) of the stored events in its id range;
+    /// a block none of whose events is left gets no keys and an empty
+    /// range, which no read's time range overlaps.
+    #[tokio::test]
+    async fn postgres_blocks_get_time_ranges_and_keys_from_the_events_in_migration_7() {
+        let pg = Postgres::start("migrate7");
+        let store = Store::connect(&pg.url()).await.unwrap();
+        let mut conn = store.pool.acquire().await.unwrap();
+        migrate(Backend::Postgres, &mut conn, 6).await.unwrap();
+        for (id, message) in [(1, "one"), (2, "two"), (300, "three")] {
+            insert_event(&mut conn, Some(id), message).await;
+        }
+        for sql in [
+            "UPDATE events SET time_us = 50, image = 'shop/a:1', container = 'c1', rule = 'r9' \
+             WHERE id = 2",
+            "UPDATE events SET time_us = 7, action = 'allow' WHERE id = 300",
+            "INSERT INTO event_text (first_id, last_id, text) VALUES (1, 2, 'a'), \
+             (300, 300, 'b'), (400, 500, 'c')",
+        ] {
+            sqlx::query(sql).execute(&mut *conn).await.unwrap();
+        }
+        migrate(Backend::Postgres, &mut conn, MIGRATIONS.len())
+            .await
+            .unwrap();
+        let rows = sqlx::query(
+            "SELECT first_id, min_time, max_time, array_to_string(keys, '|') AS keys \
+             FROM event_text ORDER BY first_id",
+        )
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+        let got: Vec<(i64, i64, i64, String)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.try_get("first_id").unwrap(),
+                    r.try_get("min_time").unwrap(),
+                    r.try_get("max_time").unwrap(),
+                    r.try_get("keys").unwrap(),
+                )
+            })
+            .collect();
+        let set = |keys: &str| -> std::collections::BTreeSet<String> {
+            keys.split('|')
+                .filter(|k| !k.is_empty())
+                .map(str::to_string)
+                .collect()
+        };
+        let common = "call=open|kind=file|program=/usr/bin/cat|severity=high";
+        let want = [
+            (
+                1,
+                1,
+                50,
+                set(&format!(
+                    "action=deny|container|container=c1|image=shop/a:1|rule=r9|{common}"
+                )),
+            ),
+            (300, 7, 7, set(&format!("action=allow|container|{common}"))),
+            (400, 0, -1, set("")),
+        ];
+        let got: Vec<_> = got
+            .into_iter()
+            .map(|(f, a, b, k)| (f, a, b, set(&k)))
+            .collect();
+        assert_eq!(got, want);
+        // The same keys as ingest writes for the same events.
+        let row = |image: Option<&str>, container: Option<&str>, rule: Option<&str>| {
+            crate::store::EventRow {
+                time_us: 1,
+                container: container.map(str::to_string),
+                image: image.map(str::to_string),
+                pid: 7,
+                program: "/usr/bin/cat".into(),
+                call: "open".into(),
+                kind: "file".into(),
+                target: None,
+                action: "deny".into(),
+                enforced: true,
+                rule: rule.map(str::to_string),
+                severity: "high".into(),
+                policy: None,
+                mode: "enforce".into(),
+                message: "one".into(),
+                body: "{}".into(),
+            }
+        };
+        let mut keys = std::collections::BTreeSet::new();
+        row(None, None, None).block_keys(&mut keys);
+        row(Some("shop/a:1"), Some("c1"), Some("r9")).block_keys(&mut keys);
+        assert_eq!(keys, want[0].3);
+    }
 
     async fn insert_event(conn: &mut sqlx::AnyConnection, id: Option<i64>, message: &str) {
         let columns = "batch_key, time_us, received_us, pid, program, call, kind, action, \
