@@ -605,3 +605,12 @@ fn free_text_beyond_the_newest_rows_is_found_through_the_index() {
     let db = format!("sqlite:{}/db/ldguard.db", dir.display());
     common::free_text::found_exactly_through_the_index(&dir, &db);
 }
+
+/// Searches (every page), filtered aggregates and neighbours: exactly what
+/// a test of every event gives (see `common::filters`).
+#[test]
+fn filtered_reads_equal_a_test_of_every_event() {
+    let dir = common::scratch("filters");
+    let db = format!("sqlite:{}/db/ldguard.db", dir.display());
+    common::filters::reads_equal_a_test_of_every_event(&dir, &db, 1);
+}

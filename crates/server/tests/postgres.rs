@@ -210,3 +210,14 @@ fn awkward_text_survives_the_copy_into_postgres() {
     assert_eq!(found.len(), 1, "{body}");
     assert_eq!(found[0]["program"].as_str(), Some(program.as_str()));
 }
+
+/// Searches (every page), filtered aggregates and neighbours on
+/// PostgreSQL, which answers them from blocks of events: exactly what a
+/// test of every event gives, with two servers writing at once (see
+/// `common::filters`).
+#[test]
+fn filtered_reads_equal_a_test_of_every_event_on_postgres() {
+    let pg = Postgres::start("filters");
+    let dir = common::scratch("filters-postgres");
+    common::filters::reads_equal_a_test_of_every_event(&dir, &pg.url(), 2);
+}

@@ -3,6 +3,7 @@
 //! CLI and the real libldguard.so.
 #![allow(dead_code)]
 
+pub mod filters;
 pub mod free_text;
 pub mod postgres;
 pub mod scenario;

@@ -3,7 +3,8 @@
 use super::parse_instant;
 use crate::api::{ApiError, ApiResult, AppStateRef};
 use crate::store::{
-    col, now_us, Backend, ROLLUP_DIMENSIONS, ROLLUP_UNITS, SEARCH_TEXT, TEXT_BLOCK_EVENTS,
+    block_key, col, now_us, Backend, ROLLUP_DIMENSIONS, ROLLUP_UNITS, SEARCH_TEXT,
+    TEXT_BLOCK_EVENTS,
 };
 use crate::tokens::{Caller, Role};
 use axum::extract::{Path, Query};
@@ -176,20 +177,25 @@ impl Filter {
         Ok(())
     }
 
+    /// The filtered fields (column names) and their wanted values.
+    fn fields(&self) -> [(&'static str, Option<&str>); 8] {
+        [
+            ("image", self.image.as_deref()),
+            ("container", self.container.as_deref()),
+            ("program", self.program.as_deref()),
+            ("call", self.call.as_deref()),
+            ("kind", self.kind.as_deref()),
+            ("action", self.action.as_deref()),
+            ("rule", self.rule.as_deref()),
+            ("severity", self.severity.as_deref()),
+        ]
+    }
+
     /// Adds the conditions other than the time range.
     fn push_fields(&self, w: &mut Where, text: bool) {
-        for (column, value) in [
-            ("image", &self.image),
-            ("container", &self.container),
-            ("program", &self.program),
-            ("call", &self.call),
-            ("kind", &self.kind),
-            ("action", &self.action),
-            ("rule", &self.rule),
-            ("severity", &self.severity),
-        ] {
+        for (column, value) in self.fields() {
             if let Some(v) = value {
-                w.push(&format!("{column} = ?"), Param::Text(v.clone()));
+                w.push(&format!("{column} = ?"), Param::Text(v.to_string()));
             }
         }
         if let Some(q) = self.q.as_deref().filter(|q| text && !q.is_empty()) {
@@ -207,6 +213,229 @@ fn push_time(w: &mut Where, from: Option<i64>, to: Option<i64>) {
     if let Some(to) = to {
         w.push("time_us < ?", Param::Int(to));
     }
+}
+
+/// Which blocks of events (PostgreSQL's `event_text`, migration 7) may
+/// hold the events a read wants: each block records its events' time
+/// range and the distinct values of their filtered fields (block keys),
+/// and PostgreSQL keeps no per-event index but the primary key.
+#[derive(Default)]
+struct Blocks {
+    /// Keys every wanted event has (`image=…`): the block must hold all.
+    all: Vec<String>,
+    /// The block must hold one of these (when not empty).
+    any: Vec<String>,
+    /// The wanted events' time range `[from, to)`.
+    from: Option<i64>,
+    to: Option<i64>,
+}
+
+impl Blocks {
+    /// The blocks a filter's events can be in.
+    fn of(filter: &Filter, from: Option<i64>, to: Option<i64>) -> Blocks {
+        let mut all = Vec::new();
+        for (field, value) in filter.fields() {
+            if let Some(v) = value {
+                all.push(block_key(field, v));
+            }
+        }
+        Blocks {
+            all,
+            any: Vec::new(),
+            from,
+            to,
+        }
+    }
+
+    /// Adds the block conditions to `w` (over `event_text`'s columns).
+    fn push_into(&self, w: &mut Where) {
+        if !self.all.is_empty() {
+            let marks = vec!["?"; self.all.len()].join(", ");
+            w.push_all(
+                &format!("keys @> ARRAY[{marks}]::text[]"),
+                self.all.iter().cloned().map(Param::Text).collect(),
+            );
+        }
+        if !self.any.is_empty() {
+            let marks = vec!["?"; self.any.len()].join(", ");
+            w.push_all(
+                &format!("keys && ARRAY[{marks}]::text[]"),
+                self.any.iter().cloned().map(Param::Text).collect(),
+            );
+        }
+        if let Some(from) = self.from {
+            w.push("max_time >= ?", Param::Int(from));
+        }
+        if let Some(to) = self.to {
+            w.push("min_time < ?", Param::Int(to));
+        }
+    }
+}
+
+/// `(id BETWEEN a AND b OR …)` for the given ranges, merged where they
+/// overlap (two blocks' ranges can: concurrent writers), so that each
+/// event is read once. Constants, not a join: PostgreSQL then estimates
+/// each range from the primary key and reads them through it, where a join
+/// with a list of ranges was planned as a sort of the whole table.
+fn id_ranges(mut ranges: Vec<(i64, i64)>) -> String {
+    ranges.sort_unstable();
+    let mut merged: Vec<(i64, i64)> = Vec::with_capacity(ranges.len());
+    for (first, last) in ranges {
+        match merged.last_mut() {
+            Some(prev) if first <= prev.1.saturating_add(1) => prev.1 = prev.1.max(last),
+            _ => merged.push((first, last)),
+        }
+    }
+    let terms: Vec<String> = merged
+        .iter()
+        .map(|(f, l)| format!("events.id BETWEEN {f} AND {l}"))
+        .collect();
+    format!("({})", terms.join(" OR "))
+}
+
+/// The same block keys, over any time.
+fn blocks_like(b: &Blocks) -> Blocks {
+    Blocks {
+        all: b.all.clone(),
+        any: b.any.clone(),
+        from: None,
+        to: None,
+    }
+}
+
+/// Blocks asked for at first, then twice as many each time up to this.
+const BLOCK_PAGE: (i64, i64) = (8, 512);
+
+/// PostgreSQL: the first `limit` events (`id`, `time_us`, `body`) in
+/// `(time_us, id)` order, newest first if `desc`, among those meeting
+/// `events` (conditions over the events' columns), found in `blocks`.
+/// Blocks are read in the order of their newest (oldest if ascending)
+/// event's time, and their events tested; once `limit` events are found
+/// that all come before every block not yet read, no unread block can hold
+/// an earlier one. `Ok(None)` when more than `scan_at_most` events would
+/// have to be read before that is known.
+async fn pg_block_scan(
+    pool: &sqlx::AnyPool,
+    blocks: &Blocks,
+    events: &Where,
+    desc: bool,
+    limit: i64,
+    scan_at_most: Option<i64>,
+) -> Result<Option<Vec<sqlx::any::AnyRow>>, sqlx::Error> {
+    let (edge, dir, cmp) = if desc {
+        ("max_time", "DESC", "<")
+    } else {
+        ("min_time", "ASC", ">")
+    };
+    let mut found: Vec<(i64, i64, sqlx::any::AnyRow)> = Vec::new();
+    let mut after: Option<(i64, i64)> = None;
+    let mut page = BLOCK_PAGE.0;
+    let mut scanned = 0i64;
+    loop {
+        let mut w = Where::new();
+        blocks.push_into(&mut w);
+        if let Some((t, first)) = after {
+            w.push_all(
+                &format!("({edge}, first_id) {cmp} (?, ?)"),
+                vec![Param::Int(t), Param::Int(first)],
+            );
+        }
+        let sql = format!(
+            "SELECT first_id, last_id, {edge} AS edge FROM event_text{}              ORDER BY {edge} {dir}, first_id {dir} LIMIT {page}",
+            w.sql
+        );
+        let rows = w.bind(sqlx::query(&sql)).fetch_all(pool).await?;
+        let mut ranges = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let (first, last): (i64, i64) = (col(r, "first_id")?, col(r, "last_id")?);
+            ranges.push((first, last));
+            scanned += last - first + 1;
+            after = Some((col(r, "edge")?, first));
+        }
+        if !ranges.is_empty() {
+            let sql = format!(
+                "SELECT id, time_us, body FROM events{} AND {} ORDER BY time_us {dir}, id {dir} \
+                 LIMIT {limit}",
+                if events.sql.is_empty() {
+                    " WHERE true"
+                } else {
+                    &events.sql
+                },
+                id_ranges(ranges)
+            );
+            for r in events.bind(sqlx::query(&sql)).fetch_all(pool).await? {
+                let (id, time) = (col(&r, "id")?, col(&r, "time_us")?);
+                if !found.iter().any(|(i, _, _)| *i == id) {
+                    found.push((id, time, r));
+                }
+            }
+            found.sort_by(|a, b| {
+                let order = (a.1, a.0).cmp(&(b.1, b.0));
+                if desc {
+                    order.reverse()
+                } else {
+                    order
+                }
+            });
+            found.truncate(limit as usize);
+        }
+        if (rows.len() as i64) < page {
+            break;
+        }
+        // Every unread block's events are at or past `edge`.
+        let edge = after.map(|a| a.0).unwrap_or_default();
+        if found.len() as i64 == limit {
+            let kth = found[found.len() - 1].1;
+            if (desc && kth > edge) || (!desc && kth < edge) {
+                break;
+            }
+        }
+        if scan_at_most.is_some_and(|most| scanned >= most) {
+            return Ok(None);
+        }
+        page = (page * 2).min(BLOCK_PAGE.1);
+    }
+    Ok(Some(found.into_iter().map(|(_, _, r)| r).collect()))
+}
+
+/// Runs a query over `event_text` without sequential scans or JIT: the
+/// blocks' texts live out of line (TOAST), so the table looks small to
+/// the planner, which would read and test every block instead of asking
+/// the index; and its estimate of the events in the blocks' ranges is
+/// high enough to compile the query (JIT): a second, where the query
+/// itself takes under 100 ms at 5 M events.
+async fn pg_blocks_no_seqscan(
+    pool: &sqlx::AnyPool,
+    w: &Where,
+    sql: &str,
+) -> Result<Vec<sqlx::any::AnyRow>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    for setting in ["SET LOCAL enable_seqscan = off", "SET LOCAL jit = off"] {
+        sqlx::query(setting).execute(&mut *tx).await?;
+    }
+    let rows = w.bind(sqlx::query(sql)).fetch_all(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
+/// PostgreSQL, free text past the newest blocks: the blocks whose text
+/// holds it (trigram index over `event_text`), then the events of their id
+/// ranges that hold it; `indexed` holds both conditions, `order` the order
+/// and limit.
+async fn pg_text_blocks(
+    pool: &sqlx::AnyPool,
+    indexed: &Where,
+    order: &str,
+) -> Result<Vec<sqlx::any::AnyRow>, sqlx::Error> {
+    // Two blocks' ranges can overlap (DISTINCT).
+    let sql = format!(
+        "WITH hits AS MATERIALIZED (SELECT events.id, events.time_us, \
+         events.body FROM event_text JOIN events ON events.id BETWEEN \
+         event_text.first_id AND event_text.last_id{}) \
+         SELECT DISTINCT id, time_us, body FROM hits {order}",
+        indexed.sql
+    );
+    pg_blocks_no_seqscan(pool, indexed, &sql).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -263,7 +492,35 @@ pub async fn search(
     let order = format!("ORDER BY time_us DESC, id DESC LIMIT {limit}");
     let pool = &state.store.pool;
     let started = std::time::Instant::now();
-    let rows = match q.filter.q.as_deref().filter(|t| !t.is_empty()) {
+    let text = q.filter.q.as_deref().filter(|t| !t.is_empty());
+    let rows = match text {
+        _ if state.store.backend == Backend::Postgres => {
+            let (from, mut to) = q.filter.range()?;
+            if let Some((time, _)) = before {
+                to = Some(to.map_or(time + 1, |to| to.min(time + 1)));
+            }
+            let blocks = Blocks::of(&q.filter, from, to);
+            let mut events = Where::new();
+            q.filter.push_into(&mut events, true)?;
+            page(&mut events);
+            // Free text: the newest blocks first (a common word is found
+            // there at once), then, past TEXT_SCAN_WINDOW events, the
+            // trigram index over the blocks' texts.
+            let window = text
+                .filter(|t| t.chars().count() >= 3)
+                .map(|_| TEXT_SCAN_WINDOW);
+            match pg_block_scan(pool, &blocks, &events, true, limit, window).await? {
+                Some(rows) => rows,
+                None => {
+                    let (_, param) = text_clause(text.unwrap_or_default());
+                    let mut indexed = Where::new();
+                    indexed.push("LOWER(event_text.text) LIKE ? ESCAPE '\\'", param);
+                    q.filter.push_into(&mut indexed, true)?;
+                    page(&mut indexed);
+                    pg_text_blocks(pool, &indexed, &order).await?
+                }
+            }
+        }
         None => {
             let sql = format!("SELECT id, time_us, body FROM events{} {order}", w.sql);
             w.bind(sqlx::query(&sql)).fetch_all(pool).await?
@@ -308,21 +565,6 @@ pub async fn search(
                         TEXT_BLOCK_EVENTS - 1,
                         indexed.sql
                     )
-                } else if text.chars().count() >= 3 {
-                    // PostgreSQL: the blocks of events that hold the text
-                    // (trigram index over `event_text`), then the events of
-                    // their id ranges that hold it; two blocks' ranges can
-                    // overlap (DISTINCT).
-                    indexed.push("LOWER(event_text.text) LIKE ? ESCAPE '\\'", param.clone());
-                    q.filter.push_into(&mut indexed, true)?;
-                    page(&mut indexed);
-                    format!(
-                        "WITH hits AS MATERIALIZED (SELECT events.id, events.time_us, \
-                         events.body FROM event_text JOIN events ON events.id BETWEEN \
-                         event_text.first_id AND event_text.last_id{}) \
-                         SELECT DISTINCT id, time_us, body FROM hits {order}",
-                        indexed.sql
-                    )
                 } else {
                     q.filter.push_into(&mut indexed, true)?;
                     page(&mut indexed);
@@ -331,23 +573,7 @@ pub async fn search(
                         indexed.sql
                     )
                 };
-                rows = if state.store.backend == Backend::Postgres && text.chars().count() >= 3 {
-                    // The blocks' texts live out of line (TOAST): the
-                    // table looks small to the planner, which would read
-                    // and test every block instead of asking the index.
-                    // Its estimate of the events in the blocks' ranges is
-                    // high enough to compile the query (JIT): a second,
-                    // where the query itself takes under 100 ms at 5 M events.
-                    let mut tx = pool.begin().await?;
-                    for setting in ["SET LOCAL enable_seqscan = off", "SET LOCAL jit = off"] {
-                        sqlx::query(setting).execute(&mut *tx).await?;
-                    }
-                    let rows = indexed.bind(sqlx::query(&sql)).fetch_all(&mut *tx).await?;
-                    tx.commit().await?;
-                    rows
-                } else {
-                    indexed.bind(sqlx::query(&sql)).fetch_all(pool).await?
-                };
+                rows = indexed.bind(sqlx::query(&sql)).fetch_all(pool).await?;
             }
             rows
         }
@@ -392,6 +618,7 @@ pub async fn detail(
         .ok_or_else(|| ApiError::not_found(format!("no event {id}")))?;
     let event = stored(&row)?;
     let container: Option<String> = col(&row, "container")?;
+    let container_for_sqlite = container.clone();
     let pid: i64 = col(&row, "pid")?;
     let time: i64 = col(&row, "time_us")?;
     let same = "COALESCE(container, '') = $1 AND pid = $2 AND id <> $3";
@@ -400,7 +627,7 @@ pub async fn detail(
             "SELECT id, body FROM events WHERE {same} AND (time_us {cmp} $4 OR (time_us = $4 AND id {cmp} $3)) \
              ORDER BY time_us {order}, id {order} LIMIT {around}"
         );
-        let container = container.clone().unwrap_or_default();
+        let container = container_for_sqlite.clone().unwrap_or_default();
         async move {
             sqlx::query(&sql)
                 .bind(container)
@@ -411,17 +638,59 @@ pub async fn detail(
                 .await
         }
     };
-    let mut before = neighbours("DESC", "<")
-        .await?
-        .iter()
-        .map(stored)
-        .collect::<Result<Vec<_>, _>>()?;
+    let (before, after) = if state.store.backend == Backend::Postgres {
+        // The blocks that hold an event of the container (none given: of
+        // no container or an empty one), nearest in time first.
+        let container = container.unwrap_or_default();
+        let mut blocks = Blocks::default();
+        if container.is_empty() {
+            blocks.any = vec!["container".to_string(), block_key("container", "")];
+        } else {
+            blocks.all = vec![block_key("container", &container)];
+        }
+        let mut sides = Vec::new();
+        for (desc, cmp) in [(true, "<"), (false, ">")] {
+            let mut events = Where::new();
+            events.push(
+                "COALESCE(container, '') = ?",
+                Param::Text(container.clone()),
+            );
+            events.push("pid = ?", Param::Int(pid));
+            events.push("id <> ?", Param::Int(id));
+            events.push_all(
+                &format!("(time_us {cmp} ? OR (time_us = ? AND id {cmp} ?))"),
+                vec![Param::Int(time), Param::Int(time), Param::Int(id)],
+            );
+            // Only the blocks on this side of the event's time.
+            let side = if desc {
+                Blocks {
+                    to: Some(time + 1),
+                    ..blocks_like(&blocks)
+                }
+            } else {
+                Blocks {
+                    from: Some(time),
+                    ..blocks_like(&blocks)
+                }
+            };
+            sides.push(
+                pg_block_scan(pool, &side, &events, desc, around, None)
+                    .await?
+                    .unwrap_or_default(),
+            );
+        }
+        let after = sides.pop().unwrap_or_default();
+        let before = sides.pop().unwrap_or_default();
+        (before, after)
+    } else {
+        (
+            neighbours("DESC", "<").await?,
+            neighbours("ASC", ">").await?,
+        )
+    };
+    let mut before = before.iter().map(stored).collect::<Result<Vec<_>, _>>()?;
     before.reverse();
-    let after = neighbours("ASC", ">")
-        .await?
-        .iter()
-        .map(stored)
-        .collect::<Result<Vec<_>, _>>()?;
+    let after = after.iter().map(stored).collect::<Result<Vec<_>, _>>()?;
     Ok(Json(
         json!({"event": event, "before": before, "after": after}),
     ))
@@ -486,6 +755,49 @@ pub async fn aggregate(
         vec![Piece::Events { from, to }]
     };
     for piece in pieces {
+        if let (Piece::Events { from, to }, Backend::Postgres) = (piece, state.store.backend) {
+            // PostgreSQL keeps no per-event index but the primary key and
+            // a BRIN over the time (which serves a time range alone): with
+            // a field or text filter, the events are those of the blocks
+            // that may hold them (see `Blocks`), counted through their id
+            // ranges merged where they overlap, so no event counts twice.
+            let text = q.filter.q.as_deref().filter(|t| t.chars().count() >= 3);
+            let blocks = Blocks::of(&q.filter, from, to);
+            if !blocks.all.is_empty() || text.is_some() {
+                let mut bw = Where::new();
+                blocks.push_into(&mut bw);
+                if let Some(text) = text {
+                    let (_, param) = text_clause(text);
+                    bw.push("LOWER(text) LIKE ? ESCAPE '\\'", param);
+                }
+                let sql = format!(
+                    "SELECT first_id, last_id FROM event_text{} ORDER BY first_id",
+                    bw.sql
+                );
+                let mut ranges: Vec<(i64, i64)> = Vec::new();
+                for r in &pg_blocks_no_seqscan(pool, &bw, &sql).await? {
+                    let (first, last): (i64, i64) = (col(r, "first_id")?, col(r, "last_id")?);
+                    match ranges.last_mut() {
+                        Some(prev) if first <= prev.1 + 1 => prev.1 = prev.1.max(last),
+                        _ => ranges.push((first, last)),
+                    }
+                }
+                // Disjoint now: each chunk's counts add up.
+                for chunk in ranges.chunks(256) {
+                    let mut w = Where::new();
+                    push_time(&mut w, from, to);
+                    q.filter.push_fields(&mut w, true);
+                    w.push_all(&id_ranges(chunk.to_vec()), Vec::new());
+                    let sql = format!(
+                        "SELECT (time_us / {bucket}) * {bucket} AS bucket, {column} AS value, \
+                         COUNT(*) AS n FROM events{} GROUP BY bucket, value",
+                        w.sql
+                    );
+                    add(w.bind(sqlx::query(&sql)).fetch_all(pool).await?)?;
+                }
+                continue;
+            }
+        }
         let mut w = Where::new();
         let sql = match piece {
             Piece::Rollup { unit, from, to } => {
