@@ -72,6 +72,14 @@ pub fn scratch_bytes(level: usize) -> Option<*mut ScratchBytes> {
     })
 }
 
+/// The set of per-thread buffers the current check uses (0 or 1): its check
+/// level, so that a signal handler's hook that interrupts a check does not
+/// write over the buffers that check is using. Callers hold a check guard.
+#[inline(always)]
+pub fn scratch_level() -> usize {
+    usize::from(check_depth().clamp(1, MAX_CHECK_DEPTH) - 1)
+}
+
 /// This thread's exec chain buffers for check `level`, as [`scratch_bytes`].
 #[inline(always)]
 pub fn chain_bytes(level: usize) -> Option<*mut ChainBytes> {

@@ -80,11 +80,7 @@ const _: () = assert!(std::mem::align_of::<Scratch>() <= 8);
 /// call: a signal handler that interrupts `f` and calls a hook is one level
 /// deeper and gets the next set, so the `&mut` is unique.
 pub fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
-    let level =
-        usize::from(crate::guard::check_depth().clamp(1, crate::guard::MAX_CHECK_DEPTH) - 1);
-    // One set per check level (the thread's area in `guard`): a signal
-    // handler's hook that interrupts a check must not write over the
-    // buffers it is using.
+    let level = crate::guard::scratch_level();
     match crate::guard::scratch_bytes(level) {
         // SAFETY: exclusive per the level argument above; the bytes are
         // this thread's own, large and aligned enough (checked above), and

@@ -53,8 +53,7 @@ fn check_chain(
 ) -> Verdict {
     // The caller holds a check guard (`run`): a signal handler's exec hook
     // that interrupts this one is one level deeper and gets the next set.
-    let level =
-        usize::from(crate::guard::check_depth().clamp(1, crate::guard::MAX_CHECK_DEPTH) - 1);
+    let level = crate::guard::scratch_level();
     match crate::guard::chain_bytes(level) {
         // SAFETY: exclusive per the level argument above; the bytes are
         // this thread's own, large and aligned enough (checked below), and
