@@ -163,7 +163,8 @@ fn openat2(dirfd: c_int, path: *const c_char, how: c_long, size: c_long) -> Verd
         return Verdict::Allow; // EFAULT / EINVAL from the kernel
     }
     let how = how as *const u64;
-    // SAFETY: the caller passes a readable open_how of `size` bytes.
+    // SAFETY: the caller passes a readable open_how of `size` bytes, at
+    // least the 8 of its first field (checked above).
     let flags = unsafe { std::ptr::read_unaligned(how) } as c_int;
     let resolve = if size >= 24 {
         // SAFETY: as above; `size` covers the third field.
