@@ -9,6 +9,9 @@ use std::process::Command;
 pub enum Config {
     /// No library at all: the baseline.
     None,
+    /// A preloaded shared object with no code at all: what preloading
+    /// anything costs (the loader's work), the floor under every ratio.
+    Empty,
     /// Library loaded, `LDGUARD_MODE=disabled`.
     Disabled,
     /// Library loaded with the 100-rule policy, nothing blocked.
@@ -20,8 +23,9 @@ pub enum Config {
 }
 
 impl Config {
-    pub const ALL: [Config; 5] = [
+    pub const ALL: [Config; 6] = [
         Config::None,
+        Config::Empty,
         Config::Disabled,
         Config::Permissive,
         Config::Enforce,
@@ -31,6 +35,7 @@ impl Config {
     pub fn name(self) -> &'static str {
         match self {
             Config::None => "none",
+            Config::Empty => "empty",
             Config::Disabled => "disabled",
             Config::Permissive => "permissive",
             Config::Enforce => "enforce",
@@ -49,6 +54,8 @@ impl Config {
 /// What a configuration needs to build its command lines.
 pub struct Env {
     pub library: PathBuf,
+    /// The code-less library of [`Config::Empty`].
+    pub empty_library: PathBuf,
     pub policy: PathBuf,
     /// Directory for the per-configuration event files.
     pub events_dir: PathBuf,
@@ -87,6 +94,9 @@ impl Env {
         ] {
             cmd.env_remove(var);
         }
+        if config == Config::Empty {
+            cmd.env("LD_PRELOAD", &self.empty_library);
+        }
         if config.uses_library() {
             let mode = match config {
                 Config::Disabled => "disabled",
@@ -112,6 +122,7 @@ mod tests {
     fn env() -> Env {
         Env {
             library: "/lib/x.so".into(),
+            empty_library: "/lib/empty.so".into(),
             policy: "/p.json".into(),
             events_dir: "/ev".into(),
             home: "/h".into(),
@@ -139,6 +150,14 @@ mod tests {
         assert_eq!(s.get_program(), "strace");
         let args: Vec<_> = s.get_args().collect();
         assert_eq!(args, ["-f", "-o", "/dev/null", "--", "/bin/true", "a"]);
+    }
+
+    #[test]
+    fn empty_preloads_the_codeless_library_and_nothing_else() {
+        let v = vars(&env().command(Config::Empty, Path::new("/bin/true"), &[]));
+        assert!(v.contains(&("LD_PRELOAD".into(), Some("/lib/empty.so".into()))));
+        assert!(v.contains(&("LDGUARD_MODE".into(), None)));
+        assert!(v.contains(&("LDGUARD_POLICY".into(), None)));
     }
 
     #[test]

@@ -11,6 +11,8 @@ const MICRO_C: &str = include_str!("../c/micro.c");
 
 pub struct Fixtures {
     pub micro: PathBuf,
+    /// A shared object with no code: the `empty` configuration preloads it.
+    pub empty_library: PathBuf,
     /// An existing regular file, absolute.
     pub file: PathBuf,
     pub tar: PathBuf,
@@ -20,8 +22,15 @@ pub struct Fixtures {
 }
 
 /// Builds the fixtures under `work` for `files` tar members and
-/// `repo_files` tracked files, serving on `port`.
-pub fn prepare(work: &Path, files: usize, repo_files: usize, port: u16) -> Result<Fixtures, Error> {
+/// `repo_files` tracked files, serving on `port` (nginx's worker on
+/// `nginx_cpu` when given).
+pub fn prepare(
+    work: &Path,
+    files: usize,
+    repo_files: usize,
+    port: u16,
+    nginx_cpu: Option<usize>,
+) -> Result<Fixtures, Error> {
     fs::create_dir_all(work).map_err(|e| Error::io(work, e))?;
     let micro = work.join("micro");
     let src = work.join("micro.c");
@@ -33,6 +42,19 @@ pub fn prepare(work: &Path, files: usize, repo_files: usize, port: u16) -> Resul
             .arg(&src),
         "compiling the micro workloads (is build-essential installed? scripts/setup)",
     )?;
+    let empty_library = work.join("empty.so");
+    let empty_src = work.join("empty.c");
+    write(
+        &empty_src,
+        b"/* preloaded to measure the loader's work alone */\n",
+    )?;
+    check(
+        Command::new("cc")
+            .args(["-shared", "-fPIC", "-O2", "-o"])
+            .arg(&empty_library)
+            .arg(&empty_src),
+        "compiling the empty library (is build-essential installed? scripts/setup)",
+    )?;
     let file = work.join("data.txt");
     write(&file, &text(1, 512))?;
     // For the micro program's `opencold`.
@@ -41,9 +63,10 @@ pub fn prepare(work: &Path, files: usize, repo_files: usize, port: u16) -> Resul
     }
     let tar = make_tar(work, files)?;
     let repo = make_repo(work, repo_files)?;
-    let (nginx_conf, nginx_prefix) = make_nginx(work, port)?;
+    let (nginx_conf, nginx_prefix) = make_nginx(work, port, nginx_cpu)?;
     Ok(Fixtures {
         micro,
+        empty_library,
         file,
         tar,
         repo,
@@ -151,7 +174,7 @@ fn make_repo(work: &Path, files: usize) -> Result<PathBuf, Error> {
     Ok(repo)
 }
 
-fn make_nginx(work: &Path, port: u16) -> Result<(PathBuf, PathBuf), Error> {
+fn make_nginx(work: &Path, port: u16, cpu: Option<usize>) -> Result<(PathBuf, PathBuf), Error> {
     let prefix = work.join("nginx");
     let www = prefix.join("www");
     let tmp = prefix.join("tmp");
@@ -159,12 +182,21 @@ fn make_nginx(work: &Path, port: u16) -> Result<(PathBuf, PathBuf), Error> {
     fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
     write(&www.join("index.html"), &text(7, 612))?;
     let p = prefix.display();
+    // nginx's worker and wrk on one CPU: left to the scheduler, the two
+    // shared a CPU in some runs and not in others, which moved the
+    // baseline between 71,600 and 96,200 requests/s from run to run; on
+    // two CPUs (pinned apart) each request waits for a cross-CPU wake-up,
+    // which on this VM is dearer than the request (about 40,000/s).
+    let affinity = match cpu {
+        Some(cpu) => format!("worker_cpu_affinity {};\n", cpu_mask(cpu)),
+        None => String::new(),
+    };
     // Every path nginx writes is in the prefix: the default temp paths are
     // under /var/lib, where the benchmark policy denies writes. The listen
     // port is the one the policy allows.
     let conf = format!(
         "worker_processes 1;
-daemon off;
+{affinity}daemon off;
 master_process on;
 user root;
 pid {p}/nginx.pid;
@@ -190,6 +222,11 @@ http {{
     Ok((conf_path, prefix))
 }
 
+/// nginx's `worker_cpu_affinity` mask for one CPU: binary, CPU 0 rightmost.
+fn cpu_mask(cpu: usize) -> String {
+    format!("1{}", "0".repeat(cpu))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,5 +238,12 @@ mod tests {
         assert!(text(3, 200)
             .iter()
             .all(|b| b.is_ascii_lowercase() || *b == b'\n'));
+    }
+
+    #[test]
+    fn cpu_mask_is_binary_with_cpu_0_rightmost() {
+        assert_eq!(cpu_mask(0), "1");
+        assert_eq!(cpu_mask(1), "10");
+        assert_eq!(cpu_mask(3), "1000");
     }
 }

@@ -146,6 +146,12 @@ fn main() {
 
 fn real_main() -> Result<(), Error> {
     let args = parse_args()?;
+    let (nginx_cpu, wrk_cpu) = match std::thread::available_parallelism() {
+        // One CPU for the server and its load (fixtures.rs says why), the
+        // other left to the harness and the library's own threads.
+        Ok(n) if n.get() >= 2 => (Some(1), Some(1)),
+        _ => (None, None),
+    };
     let scale = if args.smoke {
         Scale {
             reps: args.reps.unwrap_or(1),
@@ -159,6 +165,8 @@ fn real_main() -> Result<(), Error> {
             wrk_seconds: 1,
             wrk_connections: 4,
             port: 8080,
+            nginx_cpu,
+            wrk_cpu,
         }
     } else {
         Scale {
@@ -173,6 +181,8 @@ fn real_main() -> Result<(), Error> {
             wrk_seconds: 3,
             wrk_connections: 16,
             port: 8080,
+            nginx_cpu,
+            wrk_cpu,
         }
     };
     let lib = absolute(&args.lib)?;
@@ -218,9 +228,16 @@ fn real_main() -> Result<(), Error> {
         machine.load_start,
         work.display()
     );
-    let fx = fixtures::prepare(&work, scale.tar_files, scale.repo_files, scale.port)?;
+    let fx = fixtures::prepare(
+        &work,
+        scale.tar_files,
+        scale.repo_files,
+        scale.port,
+        scale.nginx_cpu,
+    )?;
     let env = Env {
         library: lib.clone(),
+        empty_library: fx.empty_library.clone(),
         policy: policy.clone(),
         events_dir: work.clone(),
         home: work.join("home"),

@@ -128,6 +128,10 @@ pub struct Scale {
     pub wrk_seconds: u64,
     pub wrk_connections: u32,
     pub port: u16,
+    /// The CPU of nginx's worker and the CPU of wrk, on a machine with two
+    /// or more.
+    pub nginx_cpu: Option<usize>,
+    pub wrk_cpu: Option<usize>,
 }
 
 pub struct Ctx<'a> {
@@ -257,9 +261,16 @@ fn run_nginx(ctx: &Ctx, config: Config) -> Result<f64, Error> {
     };
     server.wait_ready(ctx.scale.port, config)?;
     let url = format!("http://127.0.0.1:{}/index.html", ctx.scale.port);
+    let mut wrk = match ctx.scale.wrk_cpu {
+        Some(cpu) => {
+            let mut c = Command::new("taskset");
+            c.args(["-c", &cpu.to_string(), "wrk"]);
+            c
+        }
+        None => Command::new("wrk"),
+    };
     let out = run::stdout(
-        Command::new("wrk")
-            .arg("-t1")
+        wrk.arg("-t1")
             .arg(format!("-c{}", ctx.scale.wrk_connections))
             .arg(format!("-d{}s", ctx.scale.wrk_seconds))
             .arg(&url),
@@ -381,6 +392,8 @@ mod tests {
             wrk_seconds: 1,
             wrk_connections: 1,
             port: 1,
+            nginx_cpu: None,
+            wrk_cpu: None,
         };
         assert_eq!(micro_iters(&scale, "open", Config::Enforce), 20_000);
         assert_eq!(micro_iters(&scale, "open", Config::Strace), 1_000);
