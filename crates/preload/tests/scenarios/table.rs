@@ -28,6 +28,11 @@ const NO_TMP: &str = r#"[{"name": "no-tmp", "kind": "file", "access": ["write"],
 const NO_SHM: &str = r#"[{"name": "no-shm", "kind": "file", "path": ["/dev/shm/ldguard-secret-*"], "action": "deny"}]"#;
 const NO_LOW_PORTS: &str = r#"[{"name": "no-low-ports", "kind": "network", "direction": "listen", "port": ["1-1023"], "action": "deny"}]"#;
 const NOTHING: &str = "[]";
+/// A wildcard before the protected part: the rule's literal prefix
+/// (`{d}/`) lies above every directory it protects.
+const WILD_INNER_READ: &str = r#"[{"name": "wild-inner", "kind": "file", "access": ["read"], "path": ["{d}/*/inner/**"], "action": "deny"}]"#;
+/// A floating rule whose match spans a directory and what is in it.
+const FLOATING_INNER_READ: &str = r#"[{"name": "floating-inner", "kind": "file", "access": ["read"], "path": ["**/inner/f"], "action": "deny"}]"#;
 
 const PERM: &str = "error: Permission denied";
 
@@ -44,6 +49,10 @@ const SYSCALL_RENAME_THEN_WRITE: &str = "import ctypes, os, sys\nlibc = ctypes.C
 /// `/proc/self/fd/N` with `AT_SYMLINK_FOLLOW` to B, then prints B.
 const LINK_PROC_FD: &str = "import ctypes, os, sys\nlibc = ctypes.CDLL(None, use_errno=True)\nfd = os.open(sys.argv[1], os.O_PATH)\nif libc.linkat(-100, b'/proc/self/fd/%d' % fd, -100, sys.argv[2].encode(), 0x400) != 0:\n    print('error:', os.strerror(ctypes.get_errno()))\n    sys.exit(1)\nprint(open(sys.argv[2]).read(), end='')\n";
 const EPERM: &str = "error: Operation not permitted";
+/// `link(A, B)`, then connects to the unix socket B.
+const LINK_CONNECT: &str = "import os, socket, sys\ntry:\n    os.link(sys.argv[1], sys.argv[2])\n    socket.socket(socket.AF_UNIX).connect(sys.argv[2])\nexcept OSError as e:\n    print('error:', e.strerror)\n    sys.exit(1)\nprint('connected')\n";
+/// `chroot(A)`, then prints the file B names under the new root.
+const CHROOT_READ: &str = "import os, sys\ntry:\n    os.chroot(sys.argv[1])\n    print(open(sys.argv[2]).read(), end='')\nexcept OSError as e:\n    print('error:', e.strerror)\n    sys.exit(1)\n";
 const PY: &str = "/usr/bin/python3.11";
 
 /// `secret/inner/f` under the `inner-write` rule, and no `moved/` left
@@ -530,4 +539,41 @@ scenarios! {
         // The path as given (python's first descriptor); the event's
         // `resolved` names the file.
         target: "/proc/self/fd/3", program: PY, ..BASE };
+    rename_directory_below_a_wildcard => Scenario {
+        attack: &["/bin/sh", "-c", "mv {d}/secret {d}/pub/s && cat {d}/pub/s/inner/f"],
+        twin: &["/bin/sh", "-c", "mkdir {d}/pub/sub && echo x > {d}/pub/sub/g && mv {d}/pub/sub {d}/pub/sub2 && cat {d}/pub/sub2/g"],
+        rules: WILD_INNER_READ, text: "Permission denied", rule: "wild-inner", calls: &["renameat2"],
+        target: "{d}/secret", program: "/usr/bin/mv", setup: inner_tree, ..BASE };
+    rename_directory_inside_a_floating_rule => Scenario {
+        attack: &["/bin/sh", "-c", "mv {d}/secret/inner {d}/pub/moved && cat {d}/pub/moved/f"],
+        twin: &["/bin/sh", "-c", "mkdir {d}/pub/sub && echo x > {d}/pub/sub/g && mv {d}/pub/sub {d}/pub/sub2 && cat {d}/pub/sub2/g"],
+        rules: FLOATING_INNER_READ, text: "Permission denied", rule: "floating-inner",
+        calls: &["renameat2"], target: "{d}/secret/inner", program: "/usr/bin/mv",
+        setup: inner_tree, ..BASE };
+    // A unix socket is reached by its inode: a second name for it
+    // reaches the same listener.
+    unix_socket_hard_link => Scenario {
+        attack: &["python3", "-c", LINK_CONNECT, "{d}/secret/api.sock", "{d}/pub/l.sock"],
+        twin: &["python3", "-c", LINK_CONNECT, "{d}/pub/api.sock", "{d}/pub/l.sock"],
+        rules: NO_SOCKET, text: EPERM, rule: "api-socket", calls: &["linkat"],
+        target: "{d}/secret/api.sock", program: PY, setup: sockets, ..BASE };
+    unix_socket_rename => Scenario {
+        attack: &["/bin/sh", "-c", "mv {d}/secret/api.sock {d}/pub/m.sock && {routes} connect-unix {d}/pub/m.sock"],
+        twin: &["/bin/sh", "-c", "mv {d}/pub/api.sock {d}/pub/m.sock && {routes} connect-unix {d}/pub/m.sock"],
+        rules: NO_SOCKET, text: "Operation not permitted", rule: "api-socket",
+        calls: &["renameat2"], target: "{d}/secret/api.sock", program: "/usr/bin/mv",
+        setup: sockets, ..BASE };
+
+    // 13. A new root: every path the process names afterwards means
+    // another file.
+    chroot_into_a_denied_tree => Scenario {
+        attack: &["python3", "-c", CHROOT_READ, "{d}/secret", "/f"],
+        twin: &["python3", "-c", CHROOT_READ, "{d}/pub", "/a"],
+        rules: SECRET_READ, text: PERM, rule: "secret-read", calls: &["chroot"],
+        target: "{d}/secret", program: PY, ..BASE };
+    chroot_above_a_denied_tree => Scenario {
+        attack: &["python3", "-c", CHROOT_READ, "{d}", "/secret/f"],
+        twin: &["python3", "-c", CHROOT_READ, "{d}/pub", "/a"],
+        rules: SECRET_READ, text: PERM, rule: "secret-read", calls: &["chroot"],
+        target: "{d}", program: PY, ..BASE };
 }
