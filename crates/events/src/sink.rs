@@ -156,8 +156,11 @@ const HIGH_FD: i32 = 700;
 impl Sink for FileSink {
     fn write_batch(&mut self, events: &[Event]) -> io::Result<()> {
         if !self.path_is_ours() {
-            // Rotated (or removed) by another process or by logrotate.
-            self.reopen()?;
+            // Rotated (or removed) by another process or by logrotate. When
+            // the path cannot be opened any more (its directory renamed, or
+            // out of reach after the process's `chroot`), the file this
+            // sink has is where the events go: never nowhere.
+            let _ = self.reopen();
         }
         match self.write_lines(events) {
             // The program closed our descriptor (closefrom, close_range):
@@ -270,6 +273,23 @@ mod tests {
             .collect();
         assert_eq!(pids, [1, 2, 3]);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn file_sink_keeps_its_file_when_the_path_cannot_be_opened_again() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        let mut sink = FileSink::open(&dir.path().join("sub/e.jsonl")).unwrap();
+        sink.write_batch(&[event(1)]).unwrap();
+        // As a `chroot` would: the path names nothing the process can open.
+        std::fs::rename(dir.path().join("sub"), dir.path().join("moved")).unwrap();
+        sink.write_batch(&[event(2)]).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("moved/e.jsonl")).unwrap();
+        let pids: Vec<u32> = text
+            .lines()
+            .map(|l| serde_json::from_str::<Event>(l).unwrap().pid)
+            .collect();
+        assert_eq!(pids, [1, 2]);
     }
 
     #[test]

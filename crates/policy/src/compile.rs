@@ -158,8 +158,8 @@ struct Index {
     syscall: Box<[Box<[Cand]>]>,
     /// `needs_resolution` per bucket: file read, file write, exec, network.
     resolution: [bool; 4],
-    /// Literal path prefixes of blocking file and exec rules, by rule
-    /// index, for [`RuleTable::blocking_rule_under`].
+    /// Path patterns of blocking file, exec and outbound unix socket
+    /// rules, by rule index, for [`RuleTable::blocking_rule_under`].
     guarded: Box<[(Cow<'static, [u8]>, u32)]>,
 }
 
@@ -224,13 +224,27 @@ impl Index {
             .filter(|c| !c.check_program)
             .flat_map(|c| {
                 let r = &rules[c.rule as usize];
-                let blocking = r.action.blocks() && matches!(r.kind, Kind::File | Kind::Exec);
-                r.path
+                // Paths a move or a new root could take out from under the
+                // rule: file and exec paths, and the socket paths of
+                // outbound unix rules (a socket is reached by its inode,
+                // under whatever name it has now).
+                let paths = match r.kind {
+                    Kind::File | Kind::Exec => r.path.as_deref(),
+                    Kind::Network
+                        if r.direction
+                            .as_ref()
+                            .is_none_or(|d| d.contains(&Direction::Outbound)) =>
+                    {
+                        r.unix.as_deref()
+                    }
+                    _ => None,
+                };
+                paths
+                    .unwrap_or_default()
                     .iter()
-                    .flatten()
-                    .filter(move |_| blocking)
-                    .map(|g| g.literal_prefix())
-                    .filter(|p| p.first() == Some(&b'/'))
+                    .filter(move |_| r.action.blocks())
+                    .map(|g| g.as_str().as_bytes())
+                    .filter(|p| p.starts_with(b"/") || p.starts_with(b"**/"))
                     .map(move |p| (Cow::Owned(p.to_vec()), c.rule))
             })
             .collect();
@@ -522,21 +536,18 @@ impl RuleTable {
     /// `access` only matters for [`Kind::File`]. Always `false` for
     /// [`Kind::Syscall`].
     /// The first rule (in document order) that denies or kills a file or
-    /// exec path whose literal prefix lies strictly below the directory
-    /// `dir` (absolute, normalised). Renaming or removing `dir` moves what
-    /// such a rule protects out from under its path, so the hooks treat it
-    /// as a write to what is below. Globs without a literal prefix
-    /// (`**/x`) cannot be placed and are not considered. Rules with a
-    /// `program` count only in a table specialised by
-    /// [`RuleTable::for_program`]. Allocates nothing.
+    /// exec path, or a connection to a unix socket path, that could lie
+    /// strictly below the directory `dir` (absolute, normalised) and match
+    /// there through `dir`'s own name ([`crate::glob::may_match_below`]).
+    /// Renaming `dir`, or making it the root, gives what such a rule
+    /// protects a path the rule does not match, so the hooks treat it as a
+    /// write to what is below. Rules with a `program` count only in a table
+    /// specialised by [`RuleTable::for_program`]. Allocates nothing.
     pub fn blocking_rule_under(&self, dir: &[u8]) -> Option<u32> {
-        let dir = if dir == b"/" { &b""[..] } else { dir };
         self.index
             .guarded
             .iter()
-            .find(|(prefix, _)| {
-                prefix.len() > dir.len() && prefix.starts_with(dir) && prefix[dir.len()] == b'/'
-            })
+            .find(|(pattern, _)| crate::glob::may_match_below(pattern, dir))
             .map(|g| g.1)
     }
 

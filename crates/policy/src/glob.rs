@@ -432,6 +432,74 @@ fn match_segment<const FOLD: bool>(pat: &[u8], text: &[u8]) -> bool {
     pat[pi..].iter().all(|&b| b == b'*')
 }
 
+/// Whether the path glob `pattern` (`/` separated, absolute or starting
+/// with `**/`) can match something strictly below the directory `dir`
+/// (absolute, normalised) by way of `dir`'s own name: renaming `dir`, or
+/// making it the root, gives everything below another path, and such a
+/// match would not hold under the new one. A floating pattern `**/R` whose
+/// `R` matches within what lies below `dir` alone keeps matching under
+/// any new name, so only matches of `R` that start in one of `dir`'s
+/// segments count (`**/.ssh/id_*` counts for `/home/u/.ssh`, not for
+/// `/home/u`). Allocates nothing; a pattern of more than 63 segments is
+/// assumed to match (the safe answer).
+pub fn may_match_below(pattern: &[u8], dir: &[u8]) -> bool {
+    let dir = if dir == b"/" { &dir[..0] } else { dir };
+    match pattern.strip_prefix(b"**/") {
+        // `**` swallows the first `k` segments of `dir` (the root's empty
+        // one first), then `R` takes over inside `dir`.
+        Some(rest) => {
+            let segments = dir.split(|&b| b == b'/').count();
+            (0..segments).any(|k| live_after(rest, dir.split(|&b| b == b'/').skip(k)))
+        }
+        None => live_after(pattern, dir.split(|&b| b == b'/')),
+    }
+}
+
+/// Whether some position of `pattern` other than its end is reachable
+/// after matching the segments `text` (the pattern can go on matching).
+fn live_after<'a>(pattern: &'a [u8], text: impl Iterator<Item = &'a [u8]>) -> bool {
+    const MAX: usize = 63;
+    let mut segs: [&[u8]; MAX] = [&[]; MAX];
+    let mut n = 0;
+    for seg in pattern.split(|&b| b == b'/') {
+        if n == MAX {
+            return true;
+        }
+        segs[n] = seg;
+        n += 1;
+    }
+    let segs = &segs[..n];
+    // Bit i: the next pattern segment to match is `segs[i]` (bit n: all
+    // matched). `**` also stands for zero segments: its successor is live.
+    let close = |mut set: u64| {
+        for (i, seg) in segs.iter().enumerate() {
+            if set & (1 << i) != 0 && *seg == b"**" {
+                set |= 1 << (i + 1);
+            }
+        }
+        set
+    };
+    let mut live = close(1);
+    for t in text {
+        let mut next = 0;
+        for (i, seg) in segs.iter().enumerate() {
+            if live & (1 << i) == 0 {
+                continue;
+            }
+            if *seg == b"**" {
+                next |= 1 << i;
+            } else if match_segment::<false>(seg, t) {
+                next |= 1 << (i + 1);
+            }
+        }
+        live = close(next);
+        if live == 0 {
+            return false;
+        }
+    }
+    live & ((1 << n) - 1) != 0
+}
+
 fn validate(pattern: &str, style: GlobStyle) -> Result<(), GlobError> {
     let bytes = pattern.as_bytes();
     if bytes.is_empty() {
@@ -556,6 +624,37 @@ fn validate(pattern: &str, style: GlobStyle) -> Result<(), GlobError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn may_match_below_follows_wildcards_in_the_directory() {
+        use super::may_match_below as below;
+        // Literal prefix below the directory, or the directory inside it.
+        assert!(below(b"/d/secret/**", b"/d"));
+        assert!(below(b"/d/secret/**", b"/d/secret"));
+        assert!(below(b"/d/secret/**", b"/d/secret/sub"));
+        assert!(!below(b"/d/secret/**", b"/d/pub"));
+        assert!(
+            !below(b"/d/secret/f", b"/d/secret/f"),
+            "the object itself is not below"
+        );
+        // A wildcard before the protected part: the literal prefix `/d/`
+        // lies above the directory, the rule still reaches below it.
+        assert!(below(b"/d/*/inner/**", b"/d/secret"));
+        assert!(!below(b"/d/*/inner/**", b"/d/secret/other"));
+        assert!(below(b"/home/*/.ssh/**", b"/home/u"));
+        assert!(!below(b"/home/*/.ssh/**", b"/home/u/project"));
+        assert!(below(b"/usr/**/bin/*", b"/usr/local/share"));
+        assert!(below(b"/etc/shadow", b"/"));
+        // Floating: only a match that starts in the directory's own name.
+        assert!(below(b"**/inner/f", b"/d/secret/inner"));
+        assert!(!below(b"**/inner/f", b"/d/secret"));
+        assert!(below(b"**/.ssh/id_*", b"/home/u/.ssh"));
+        assert!(!below(b"**/.ssh/id_*", b"/home/u"));
+        assert!(below(b"**/.config/gcloud/**", b"/root/.config"));
+        assert!(below(b"**/.config/gcloud/**", b"/root/.config/gcloud"));
+        assert!(!below(b"**/.config/gcloud/**", b"/root/build"));
+        assert!(!below(b"**/x", b"/"));
+    }
+
     use super::*;
 
     fn m(pat: &str, text: &str) -> bool {

@@ -27,21 +27,45 @@ fn finds_the_first_blocking_rule_below_a_directory() {
     assert_eq!(under("/srv/app"), Some("ro"));
     assert_eq!(under("/srv"), Some("ro"));
     assert_eq!(under("/"), Some("ro"));
-    // The protected directory itself is matched by its own rule, not here.
-    assert_eq!(under("/srv/app/ro"), None);
-    assert_eq!(under("/srv/app/ro/sub"), None);
+    // Inside the protected tree: what is below keeps matching only under
+    // this name.
+    assert_eq!(under("/srv/app/ro"), Some("ro"));
+    assert_eq!(under("/srv/app/ro/sub"), Some("ro"));
+    assert_eq!(under("/srv/app/key.pem"), None);
     assert_eq!(under("/usr"), Some("no-id"));
     assert_eq!(under("/usr/bin"), Some("no-id"));
     // Prefix of a name, not of a directory.
     assert_eq!(under("/sr"), None);
     assert_eq!(under("/srv/ap"), None);
-    // Allow and audit rules, network rules and prefix-less globs do not count.
+    // Allow and audit rules do not count; a floating glob counts only
+    // where its match starts in the directory's own name.
     assert_eq!(under("/srv/app/ok"), None);
-    assert_eq!(under("/run"), None);
     assert_eq!(under("/home/u"), None);
+    assert_eq!(under("/home/u/.aws"), Some("anywhere"));
+    // A unix socket is reached by its inode: moving its directory moves it
+    // out from under the rule's path.
+    assert_eq!(under("/run"), Some("net"));
     let d = t.decision_of_rule(t.blocking_rule_under(b"/srv").unwrap(), Call::Rename);
     assert_eq!(d.action, Action::Deny);
     assert_eq!(d.errno, 13, "EACCES");
+}
+
+#[test]
+fn wildcards_before_the_protected_part_count() {
+    let t = table(
+        r#"[
+        {"name": "keys", "kind": "file", "access": ["read"], "path": ["/home/*/.ssh/**"], "action": "deny"},
+        {"name": "listen", "kind": "network", "direction": "listen", "unix": ["/run/l.sock"], "action": "deny"},
+        {"name": "abstract", "kind": "network", "unix": ["@hidden"], "action": "deny"}
+    ]"#,
+    );
+    let under = |d: &str| t.blocking_rule_under(d.as_bytes()).map(|i| t.rule_name(i));
+    assert_eq!(under("/home/u"), Some("keys"));
+    assert_eq!(under("/home"), Some("keys"));
+    assert_eq!(under("/home/u/src"), None);
+    // Only connecting reaches a socket by its inode; abstract names have
+    // no path.
+    assert_eq!(under("/run"), None);
 }
 
 #[test]

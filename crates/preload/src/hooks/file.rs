@@ -209,10 +209,13 @@ fn then_tree(
         return v;
     }
     let names = [req.path, req.resolved_path];
+    // The root cannot be renamed or removed, and a new root at `/` gives
+    // nothing another name.
     let below = names
         .iter()
         .flatten()
         .chain(more.iter())
+        .filter(|dir| **dir != b"/")
         .find_map(|dir| active.table.blocking_rule_under(dir));
     match below {
         Some(rule) => by_rule(active, req, rule),
@@ -266,6 +269,87 @@ pub fn check_move(
     let before = crate::check::blocks_made();
     for (dirfd, path, access, follow, scope) in checks.into_iter().chain(exchanged) {
         let v = check_path_as(call, dirfd, path, access, follow, scope);
+        if v != Verdict::Allow || crate::check::blocks_made() != before {
+            return v;
+        }
+    }
+    let moved = [(d1, p1, follow)]
+        .into_iter()
+        .chain(exchange.then_some((d2, p2, Follow::No)));
+    for (dirfd, path, follow) in moved {
+        let v = check_socket_name(call, dirfd, path, follow);
+        if v != Verdict::Allow || crate::check::blocks_made() != before {
+            return v;
+        }
+    }
+    Verdict::Allow
+}
+
+/// A unix socket is found by its inode, not its name: a link or rename of
+/// one that a rule forbids connecting to would reach the same listener
+/// under a name the rule does not match. Decided as a connection to what
+/// moves (its lexical path, then the file the kernel reaches), only when
+/// the policy has unix socket path rules.
+fn check_socket_name(call: Call, dirfd: c_int, path: *const c_char, follow: Follow) -> Verdict {
+    run(|active| {
+        if !active.table.needs_resolution(Kind::Network, Access::Read) {
+            return Verdict::Allow;
+        }
+        // SAFETY: libc callers pass NUL-terminated paths (or null).
+        let Some(given) = (unsafe { cstr(path) }) else {
+            return Verdict::Allow;
+        };
+        resolve::with_scratch(|s| {
+            let (scratch, abs, res) = (&mut s.a, &mut s.b, &mut s.c);
+            let base = Request {
+                direction: ldguard_policy::Direction::Outbound,
+                ..Request::new(Kind::Network, call, active.program)
+            };
+            let blocked = |req: &Request<'_>| active.table.decide(req).action.blocks();
+            if let Some(abs) = resolve::lexical(dirfd, given, scratch, abs) {
+                let req = Request {
+                    unix: Some(abs),
+                    ..base
+                };
+                if blocked(&req) {
+                    return judge(active, &req, |_| {});
+                }
+            }
+            match resolve::kernel_path(dirfd, given, follow == Follow::Yes, scratch, res) {
+                Found::Path => {
+                    let req = Request {
+                        unix: Some(res.as_bytes()),
+                        ..base
+                    };
+                    if blocked(&req) {
+                        judge(active, &req, |_| {})
+                    } else {
+                        Verdict::Allow
+                    }
+                }
+                // The call fails by itself: nothing moves.
+                Found::Unreachable => Verdict::Allow,
+                Found::Unknown => unresolvable(
+                    active,
+                    &Request {
+                        unix: Some(given),
+                        ..base
+                    },
+                ),
+            }
+        })
+    })
+}
+
+/// A new root changes what every path names: after `chroot(dir)` the file
+/// `dir/x` is `/x` to this process and its children, so a rule on `dir/x`
+/// would no longer match it. Decided as a move of `dir`'s whole tree:
+/// read and write access to `dir`, and no deny rule able to match below it
+/// (see `RuleTable::blocking_rule_under`). A new root at `/` renames nothing.
+pub fn check_new_root(call: Call, path: *const c_char) -> Verdict {
+    let before = crate::check::blocks_made();
+    for access in [Access::Read, Access::Write] {
+        let v = check_path_as(call, libc::AT_FDCWD, path, access, Follow::Yes, Scope::Tree);
         if v != Verdict::Allow || crate::check::blocks_made() != before {
             return v;
         }

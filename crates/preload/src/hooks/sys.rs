@@ -128,7 +128,10 @@ fn native_number(nr: c_int) -> c_int {
 fn check_number(nr: c_long, a: &[c_long; 6]) -> Verdict {
     let nr = native_number(nr as c_int);
     if let Some(call) = call_for_number(nr, a) {
-        return check_call(call);
+        return match call {
+            Call::Chroot | Call::PivotRoot => check_root(call, a[0] as *const c_char),
+            _ => check_call(call),
+        };
     }
     super::routed::check(nr as c_long, a)
 }
@@ -232,8 +235,9 @@ macro_rules! sys_hook {
 sys_hook!(mount = Mount, libc::SYS_mount,
     (src: *const c_char, target: *const c_char, fstype: *const c_char, flags: c_ulong, data: *const c_void) -> c_int);
 sys_hook!(umount2 = Umount2, libc::SYS_umount2, (target: *const c_char, flags: c_int) -> c_int);
-sys_hook!(chroot = Chroot, libc::SYS_chroot, (path: *const c_char) -> c_int);
-sys_hook!(pivot_root = PivotRoot, libc::SYS_pivot_root, (new_root: *const c_char, put_old: *const c_char) -> c_int);
+checked_hook!(chroot(path: *const c_char) -> c_int, libc::SYS_chroot, check_root(Call::Chroot, path));
+checked_hook!(pivot_root(new_root: *const c_char, put_old: *const c_char) -> c_int,
+    libc::SYS_pivot_root, check_root(Call::PivotRoot, new_root));
 sys_hook!(unshare = Unshare, libc::SYS_unshare, (flags: c_int) -> c_int);
 sys_hook!(setns = Setns, libc::SYS_setns, (fd: c_int, nstype: c_int) -> c_int);
 sys_hook!(setuid = Setuid, libc::SYS_setuid, (uid: uid_t) -> c_int);
@@ -255,6 +259,17 @@ sys_hook!(init_module = InitModule, libc::SYS_init_module,
 sys_hook!(finit_module = FinitModule, libc::SYS_finit_module, (fd: c_int, params: *const c_char, flags: c_int) -> c_int);
 sys_hook!(bpf = Bpf, libc::SYS_bpf, (cmd: c_int, attr: *mut c_void, size: c_uint) -> c_int);
 sys_hook!(personality = Personality, libc::SYS_personality, (persona: c_ulong) -> c_int);
+
+/// `chroot` and `pivot_root`: the call's own rule, then what the new root
+/// does to every path (`file::check_new_root`).
+fn check_root(call: Call, new_root: *const c_char) -> Verdict {
+    let before = crate::check::blocks_made();
+    let v = check_call(call);
+    if v != Verdict::Allow || crate::check::blocks_made() != before {
+        return v;
+    }
+    super::borrowed::check_new_root(call, new_root)
+}
 
 /// A `clone` that makes namespaces needs what `unshare` needs. Called by
 /// the C shim's `clone` (variadic); returns the next `clone`, or null with

@@ -51,6 +51,8 @@ const LINK_PROC_FD: &str = "import ctypes, os, sys\nlibc = ctypes.CDLL(None, use
 const EPERM: &str = "error: Operation not permitted";
 /// `link(A, B)`, then connects to the unix socket B.
 const LINK_CONNECT: &str = "import os, socket, sys\ntry:\n    os.link(sys.argv[1], sys.argv[2])\n    socket.socket(socket.AF_UNIX).connect(sys.argv[2])\nexcept OSError as e:\n    print('error:', e.strerror)\n    sys.exit(1)\nprint('connected')\n";
+/// `syscall(SYS_chroot, A)`, then prints the file B names under the new root.
+const SYSCALL_CHROOT_READ: &str = "import ctypes, os, sys\nlibc = ctypes.CDLL(None, use_errno=True)\nif libc.syscall(161, sys.argv[1].encode()) != 0:\n    print('error:', os.strerror(ctypes.get_errno()))\n    sys.exit(1)\nprint(open(sys.argv[2]).read(), end='')\n";
 /// `chroot(A)`, then prints the file B names under the new root.
 const CHROOT_READ: &str = "import os, sys\ntry:\n    os.chroot(sys.argv[1])\n    print(open(sys.argv[2]).read(), end='')\nexcept OSError as e:\n    print('error:', e.strerror)\n    sys.exit(1)\n";
 const PY: &str = "/usr/bin/python3.11";
@@ -555,7 +557,7 @@ scenarios! {
     unix_socket_hard_link => Scenario {
         attack: &["python3", "-c", LINK_CONNECT, "{d}/secret/api.sock", "{d}/pub/l.sock"],
         twin: &["python3", "-c", LINK_CONNECT, "{d}/pub/api.sock", "{d}/pub/l.sock"],
-        rules: NO_SOCKET, text: EPERM, rule: "api-socket", calls: &["linkat"],
+        rules: NO_SOCKET, text: EPERM, rule: "api-socket", calls: &["link"],
         target: "{d}/secret/api.sock", program: PY, setup: sockets, ..BASE };
     unix_socket_rename => Scenario {
         attack: &["/bin/sh", "-c", "mv {d}/secret/api.sock {d}/pub/m.sock && {routes} connect-unix {d}/pub/m.sock"],
@@ -576,4 +578,9 @@ scenarios! {
         twin: &["python3", "-c", CHROOT_READ, "{d}/pub", "/a"],
         rules: SECRET_READ, text: PERM, rule: "secret-read", calls: &["chroot"],
         target: "{d}", program: PY, ..BASE };
+    syscall_chroot => Scenario {
+        attack: &["python3", "-c", SYSCALL_CHROOT_READ, "{d}/secret", "/f"],
+        twin: &["python3", "-c", SYSCALL_CHROOT_READ, "{d}/pub", "/a"],
+        rules: SECRET_READ, text: PERM, rule: "secret-read", calls: &["chroot"],
+        target: "{d}/secret", program: PY, ..BASE };
 }
