@@ -1336,6 +1336,126 @@ pub unsafe extern "C" fn mknodat(
     unsafe { mknod_common(Call::Mknodat, dirfd, path, mode, dev) }
 }
 
+/// `mknod`: a write of the new name, and for a device node a read and a
+/// write of the device itself. A block or character device is the same
+/// object under any name (the kernel opens it by number), so a node made
+/// in `/tmp` for the disk behind `/dev/vda` is decided as `/dev/vda`: its
+/// name under `/dev`, from `/sys/dev/{block,char}/MAJ:MIN/uevent`. When
+/// the device has no such name (no `/sys`, an unknown number) and a deny
+/// rule covers something under `/dev`, the node is denied (fail closed).
+pub fn check_mknod(
+    call: Call,
+    dirfd: c_int,
+    path: *const c_char,
+    mode: mode_t,
+    dev: dev_t,
+) -> Verdict {
+    let before = crate::check::blocks_made();
+    let v = check_write(call, dirfd, path, Follow::No);
+    let kind = mode & libc::S_IFMT;
+    if v != Verdict::Allow
+        || crate::check::blocks_made() != before
+        || (kind != libc::S_IFBLK && kind != libc::S_IFCHR)
+    {
+        return v;
+    }
+    run(|active| {
+        let mut name = [0u8; 160];
+        let base = Request::new(Kind::File, call, active.program);
+        let Some(n) = device_name(kind == libc::S_IFBLK, dev, &mut name) else {
+            let req = Request {
+                path: Some(b"/dev"),
+                ..base
+            };
+            return match active.table.blocking_rule_under(b"/dev") {
+                Some(_) => unresolvable(active, &req),
+                None => Verdict::Allow,
+            };
+        };
+        for access in [Access::Read, Access::Write] {
+            let req = Request {
+                access,
+                path: Some(&name[..n]),
+                ..base
+            };
+            let v = judge(active, &req, |_| {});
+            if v != Verdict::Allow || crate::check::blocks_made() != before {
+                return v;
+            }
+        }
+        Verdict::Allow
+    })
+}
+
+/// Writes `/dev/NAME` for device `dev` into `out` (`NAME` the `DEVNAME`
+/// the kernel gives it in sysfs) and returns its length.
+fn device_name(block: bool, dev: dev_t, out: &mut [u8; 160]) -> Option<usize> {
+    let mut path = [0u8; 64];
+    let mut len = 0;
+    let mut put = |bytes: &[u8]| {
+        path[len..len + bytes.len()].copy_from_slice(bytes);
+        len += bytes.len();
+    };
+    put(if block {
+        b"/sys/dev/block/"
+    } else {
+        b"/sys/dev/char/"
+    });
+    let mut digits = [0u8; 10];
+    for (i, number) in [libc::major(dev), libc::minor(dev)].into_iter().enumerate() {
+        if i == 1 {
+            put(b":");
+        }
+        let mut at = digits.len();
+        let mut x = number;
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (x % 10) as u8;
+            x /= 10;
+            if x == 0 {
+                break;
+            }
+        }
+        put(&digits[at..]);
+    }
+    put(b"/uevent\0");
+    let fd = raw_syscall(
+        libc::SYS_openat,
+        [
+            libc::AT_FDCWD as c_long,
+            path.as_ptr() as c_long,
+            (libc::O_RDONLY | libc::O_CLOEXEC) as c_long,
+            0,
+            0,
+            0,
+        ],
+    );
+    if fd < 0 {
+        return None;
+    }
+    let mut text = [0u8; 512];
+    let got = raw_syscall(
+        libc::SYS_read,
+        [
+            fd,
+            text.as_mut_ptr() as c_long,
+            text.len() as c_long,
+            0,
+            0,
+            0,
+        ],
+    );
+    raw_syscall(libc::SYS_close, [fd, 0, 0, 0, 0, 0]);
+    let text = &text[..usize::try_from(got).ok()?];
+    let devname = text
+        .split(|&b| b == b'\n')
+        .find_map(|line| line.strip_prefix(b"DEVNAME="))
+        .filter(|name| !name.is_empty() && name.len() <= out.len() - 5)?;
+    out[..5].copy_from_slice(b"/dev/");
+    out[5..5 + devname.len()].copy_from_slice(devname);
+    Some(5 + devname.len())
+}
+
 unsafe fn mknod_common(
     call: Call,
     dirfd: c_int,
@@ -1343,7 +1463,7 @@ unsafe fn mknod_common(
     mode: mode_t,
     dev: dev_t,
 ) -> c_int {
-    if let Verdict::Deny(e) = check_write(call, dirfd, path, Follow::No) {
+    if let Verdict::Deny(e) = check_mknod(call, dirfd, path, mode, dev) {
         return fail(e, -1);
     }
     type F = unsafe extern "C" fn(c_int, *const c_char, mode_t, dev_t) -> c_int;
@@ -1373,7 +1493,9 @@ pub unsafe extern "C" fn __xmknod(
     mode: mode_t,
     dev: *mut dev_t,
 ) -> c_int {
-    if let Verdict::Deny(e) = check_write(Call::Mknod, AT, path, Follow::No) {
+    // SAFETY: glibc passes a pointer to the caller's dev_t (null: EFAULT).
+    let number = unsafe { dev.as_ref() }.copied().unwrap_or(0);
+    if let Verdict::Deny(e) = check_mknod(Call::Mknod, AT, path, mode, number) {
         return fail(e, -1);
     }
     type F = unsafe extern "C" fn(c_int, *const c_char, mode_t, *mut dev_t) -> c_int;
@@ -1394,7 +1516,9 @@ pub unsafe extern "C" fn __xmknodat(
     mode: mode_t,
     dev: *mut dev_t,
 ) -> c_int {
-    if let Verdict::Deny(e) = check_write(Call::Mknodat, dirfd, path, Follow::No) {
+    // SAFETY: glibc passes a pointer to the caller's dev_t (null: EFAULT).
+    let number = unsafe { dev.as_ref() }.copied().unwrap_or(0);
+    if let Verdict::Deny(e) = check_mknod(Call::Mknodat, dirfd, path, mode, number) {
         return fail(e, -1);
     }
     type F = unsafe extern "C" fn(c_int, c_int, *const c_char, mode_t, *mut dev_t) -> c_int;

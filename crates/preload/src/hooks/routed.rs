@@ -4,8 +4,8 @@
 //! call itself is made unchanged.
 
 use super::borrowed::{
-    check_exec, check_fd_write, check_file, check_move, check_open_flags, check_unnamed,
-    link_follow, Follow, Move,
+    check_exec, check_fd_write, check_file, check_mknod, check_move, check_open_flags,
+    check_unnamed, link_follow, Follow, Move,
 };
 use super::net;
 use crate::check::Verdict;
@@ -54,8 +54,8 @@ pub fn check(nr: c_long, a: &[c_long; 6]) -> Verdict {
         libc::SYS_mkdir => write(Call::Mkdir, AT, path(0), Follow::No),
         libc::SYS_mkdirat => write(Call::Mkdirat, fd(0), path(1), Follow::No),
         #[cfg(target_arch = "x86_64")]
-        libc::SYS_mknod => write(Call::Mknod, AT, path(0), Follow::No),
-        libc::SYS_mknodat => write(Call::Mknodat, fd(0), path(1), Follow::No),
+        libc::SYS_mknod => check_mknod(Call::Mknod, AT, path(0), a[1] as _, a[2] as _),
+        libc::SYS_mknodat => check_mknod(Call::Mknodat, fd(0), path(1), a[2] as _, a[3] as _),
         #[cfg(target_arch = "x86_64")]
         libc::SYS_symlink => write(Call::Symlink, AT, path(1), Follow::No),
         libc::SYS_symlinkat => write(Call::Symlinkat, fd(1), path(2), Follow::No),
