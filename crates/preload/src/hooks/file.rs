@@ -346,6 +346,9 @@ fn check_socket_name(call: Call, dirfd: c_int, path: *const c_char, follow: Foll
 /// would no longer match it. Decided as a move of `dir`'s whole tree:
 /// read and write access to `dir`, and no deny rule able to match below it
 /// (see `RuleTable::blocking_rule_under`). A new root at `/` renames nothing.
+/// `pivot_root` also moves the old root below the new one (`put_old`):
+/// every path gets another name, so any rule that could be passed that
+/// way denies it.
 pub fn check_new_root(call: Call, path: *const c_char) -> Verdict {
     let before = crate::check::blocks_made();
     for access in [Access::Read, Access::Write] {
@@ -354,7 +357,21 @@ pub fn check_new_root(call: Call, path: *const c_char) -> Verdict {
             return v;
         }
     }
-    Verdict::Allow
+    if call != Call::PivotRoot {
+        return Verdict::Allow;
+    }
+    run(|active| match active.table.blocking_rule_under(b"/") {
+        Some(rule) => by_rule(
+            active,
+            &Request {
+                access: Access::Write,
+                path: Some(b"/"),
+                ..Request::new(Kind::File, call, active.program)
+            },
+            rule,
+        ),
+        None => Verdict::Allow,
+    })
 }
 
 /// The accesses `open` flags ask for: write for anything that can modify,

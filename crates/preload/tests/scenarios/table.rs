@@ -28,7 +28,8 @@ const NO_TMP: &str = r#"[{"name": "no-tmp", "kind": "file", "access": ["write"],
 const NO_SHM: &str = r#"[{"name": "no-shm", "kind": "file", "path": ["/dev/shm/ldguard-secret-*"], "action": "deny"}]"#;
 const NO_LOW_PORTS: &str = r#"[{"name": "no-low-ports", "kind": "network", "direction": "listen", "port": ["1-1023"], "action": "deny"}]"#;
 const NOTHING: &str = "[]";
-const NO_LOOP_DEVICES: &str = r#"[{"name": "no-loop", "kind": "file", "path": ["/dev/loop*"], "action": "deny"}]"#;
+const NO_LOOP_DEVICES: &str =
+    r#"[{"name": "no-loop", "kind": "file", "path": ["/dev/loop*"], "action": "deny"}]"#;
 /// A wildcard before the protected part: the rule's literal prefix
 /// (`{d}/`) lies above every directory it protects.
 const WILD_INNER_READ: &str = r#"[{"name": "wild-inner", "kind": "file", "access": ["read"], "path": ["{d}/*/inner/**"], "action": "deny"}]"#;
@@ -55,6 +56,10 @@ const LINK_CONNECT: &str = "import os, socket, sys\ntry:\n    os.link(sys.argv[1
 /// `mknod(A, TYPE, MAJOR, MINOR)` (`b` block, `c` character), then reads
 /// the node and prints how many bytes came.
 const MKNOD_READ: &str = "import os, stat, sys\nkind = stat.S_IFBLK if sys.argv[2] == 'b' else stat.S_IFCHR\ntry:\n    os.mknod(sys.argv[1], kind | 0o600, os.makedev(int(sys.argv[3]), int(sys.argv[4])))\n    print(len(open(sys.argv[1], 'rb').read(512)))\nexcept OSError as e:\n    print('error:', e.strerror)\n    sys.exit(1)\n";
+/// In a new mount namespace, `pivot_root(A, A/old)` through `syscall()`
+/// (A bind-mounted on itself), then prints what the old root's path B is
+/// now named: `/old` + B.
+const PIVOT_ROOT_READ: &str = "import ctypes, os, sys\nlibc = ctypes.CDLL(None, use_errno=True)\nnew = sys.argv[1]\nos.makedirs(new + '/old', exist_ok=True)\ndef check(r):\n    if r != 0:\n        print('error:', os.strerror(ctypes.get_errno()))\n        sys.exit(1)\ncheck(libc.unshare(0x20000))\ncheck(libc.mount(b'none', b'/', None, 0x44000, None))\ncheck(libc.mount(new.encode(), new.encode(), None, 0x1000, None))\ncheck(libc.syscall(155, new.encode(), (new + '/old').encode()))\nprint(open('/old' + sys.argv[2]).read(), end='')\n";
 /// `syscall(SYS_chroot, A)`, then prints the file B names under the new root.
 const SYSCALL_CHROOT_READ: &str = "import ctypes, os, sys\nlibc = ctypes.CDLL(None, use_errno=True)\nif libc.syscall(161, sys.argv[1].encode()) != 0:\n    print('error:', os.strerror(ctypes.get_errno()))\n    sys.exit(1)\nprint(open(sys.argv[2]).read(), end='')\n";
 /// `chroot(A)`, then prints the file B names under the new root.
@@ -582,6 +587,11 @@ scenarios! {
         twin: &["python3", "-c", CHROOT_READ, "{d}/pub", "/a"],
         rules: SECRET_READ, text: PERM, rule: "secret-read", calls: &["chroot"],
         target: "{d}", program: PY, ..BASE };
+    pivot_root_moves_the_old_root => Scenario {
+        attack: &["python3", "-c", PIVOT_ROOT_READ, "{d}/pub/root", "{d}/secret/f"],
+        twin: &["python3", "-c", PIVOT_ROOT_READ, "{d}/pub/root", "{d}/pub/a"],
+        rules: SECRET_READ, twin_rules: Some(NOTHING), text: PERM, rule: "secret-read",
+        calls: &["pivot_root"], target: "/", program: PY, ..BASE };
     // 14. Another name for a device: a node is the device whatever its path.
     mknod_of_a_denied_device => Scenario {
         attack: &["python3", "-c", MKNOD_READ, "{d}/pub/disk", "b", "7", "0"],
