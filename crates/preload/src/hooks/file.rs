@@ -341,6 +341,35 @@ fn check_socket_name(call: Call, dirfd: c_int, path: *const c_char, follow: Foll
     })
 }
 
+/// A bind mount (`MS_BIND`) or a moved mount (`MS_MOVE`), and the new
+/// mount API's detached copy of a tree (`open_tree` with
+/// `OPEN_TREE_CLONE`, which `move_mount` then attaches), give `source` and
+/// everything below it a second name, as a link or rename does: decided as
+/// a read and a write of that tree. (`mount --bind secret pub/x` in a user
+/// namespace read what `secret/**` denies.) A mount of a new filesystem
+/// gives nothing already named another name; its target is written.
+pub fn check_tree_mount(
+    call: Call,
+    dirfd: c_int,
+    source: *const c_char,
+    target: Option<*const c_char>,
+    tree_gets_a_name: bool,
+) -> Verdict {
+    let before = crate::check::blocks_made();
+    if tree_gets_a_name {
+        for access in [Access::Read, Access::Write] {
+            let v = check_path_as(call, dirfd, source, access, Follow::Yes, Scope::Tree);
+            if v != Verdict::Allow || crate::check::blocks_made() != before {
+                return v;
+            }
+        }
+    }
+    match target {
+        Some(target) => check_path(call, libc::AT_FDCWD, target, Access::Write, Follow::Yes),
+        None => Verdict::Allow,
+    }
+}
+
 /// A new root changes what every path names: after `chroot(dir)` the file
 /// `dir/x` is `/x` to this process and its children, so a rule on `dir/x`
 /// would no longer match it. Decided as a move of `dir`'s whole tree:

@@ -130,6 +130,12 @@ fn check_number(nr: c_long, a: &[c_long; 6]) -> Verdict {
     if let Some(call) = call_for_number(nr, a) {
         return match call {
             Call::Chroot | Call::PivotRoot => check_root(call, a[0] as *const c_char),
+            Call::Mount if nr as c_long == libc::SYS_mount => {
+                check_mount(a[0] as _, a[1] as _, a[3] as c_ulong)
+            }
+            Call::Mount if nr as c_long == libc::SYS_open_tree => {
+                check_open_tree(a[0] as c_int, a[1] as _, a[2] as c_uint)
+            }
             _ => check_call(call),
         };
     }
@@ -232,8 +238,8 @@ macro_rules! sys_hook {
     };
 }
 
-sys_hook!(mount = Mount, libc::SYS_mount,
-    (src: *const c_char, target: *const c_char, fstype: *const c_char, flags: c_ulong, data: *const c_void) -> c_int);
+checked_hook!(mount(src: *const c_char, target: *const c_char, fstype: *const c_char, flags: c_ulong,
+    data: *const c_void) -> c_int, libc::SYS_mount, check_mount(src, target, flags));
 sys_hook!(umount2 = Umount2, libc::SYS_umount2, (target: *const c_char, flags: c_int) -> c_int);
 checked_hook!(chroot(path: *const c_char) -> c_int, libc::SYS_chroot, check_root(Call::Chroot, path));
 checked_hook!(pivot_root(new_root: *const c_char, put_old: *const c_char) -> c_int,
@@ -271,6 +277,32 @@ fn check_root(call: Call, new_root: *const c_char) -> Verdict {
     super::borrowed::check_new_root(call, new_root)
 }
 
+/// `mount`: its rule, then for a bind or a move what a second name for
+/// the source tree does (`file::check_tree_mount`).
+fn check_mount(src: *const c_char, target: *const c_char, flags: c_ulong) -> Verdict {
+    let before = crate::check::blocks_made();
+    let v = check_call(Call::Mount);
+    if v != Verdict::Allow || crate::check::blocks_made() != before {
+        return v;
+    }
+    let names_a_tree = flags & (libc::MS_BIND | libc::MS_MOVE) != 0;
+    super::borrowed::check_tree_mount(Call::Mount, libc::AT_FDCWD, src, Some(target), names_a_tree)
+}
+
+/// `open_tree`: a `mount` rule, then for `OPEN_TREE_CLONE` (a detached
+/// copy of the tree, which `move_mount` can attach anywhere) what a second
+/// name for it does.
+fn check_open_tree(dirfd: c_int, path: *const c_char, flags: c_uint) -> Verdict {
+    const OPEN_TREE_CLONE: c_uint = 1;
+    let before = crate::check::blocks_made();
+    let v = check_call(Call::Mount);
+    if v != Verdict::Allow || crate::check::blocks_made() != before || flags & OPEN_TREE_CLONE == 0
+    {
+        return v;
+    }
+    super::borrowed::check_tree_mount(Call::Mount, dirfd, path, None, true)
+}
+
 /// A `clone` that makes namespaces needs what `unshare` needs. Called by
 /// the C shim's `clone` (variadic); returns the next `clone`, or null with
 /// errno set when denied or missing.
@@ -291,7 +323,8 @@ pub extern "C" fn ldguard_clone_gate(flags: c_int) -> *mut c_void {
 // pidfd_getfd reach what `ptrace` reaches (docs/policy.md, "Syscall
 // groups"). glibc has wrappers for these since 2.36 (process_vm_* 2.15).
 sys_hook!(umount = Umount2, libc::SYS_umount2, (target: *const c_char) -> c_int);
-sys_hook!(open_tree = Mount, libc::SYS_open_tree, (dirfd: c_int, path: *const c_char, flags: c_uint) -> c_int);
+checked_hook!(open_tree(dirfd: c_int, path: *const c_char, flags: c_uint) -> c_int,
+    libc::SYS_open_tree, check_open_tree(dirfd, path, flags));
 sys_hook!(move_mount = Mount, libc::SYS_move_mount,
     (from_dirfd: c_int, from: *const c_char, to_dirfd: c_int, to: *const c_char, flags: c_uint) -> c_int);
 sys_hook!(fsopen = Mount, libc::SYS_fsopen, (fsname: *const c_char, flags: c_uint) -> c_int);

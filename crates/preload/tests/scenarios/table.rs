@@ -60,6 +60,10 @@ const MKNOD_READ: &str = "import os, stat, sys\nkind = stat.S_IFBLK if sys.argv[
 /// (A bind-mounted on itself), then prints what the old root's path B is
 /// now named: `/old` + B.
 const PIVOT_ROOT_READ: &str = "import ctypes, os, sys\nlibc = ctypes.CDLL(None, use_errno=True)\nnew = sys.argv[1]\nos.makedirs(new + '/old', exist_ok=True)\ndef check(r):\n    if r != 0:\n        print('error:', os.strerror(ctypes.get_errno()))\n        sys.exit(1)\ncheck(libc.unshare(0x20000))\ncheck(libc.mount(b'none', b'/', None, 0x44000, None))\ncheck(libc.mount(new.encode(), new.encode(), None, 0x1000, None))\ncheck(libc.syscall(155, new.encode(), (new + '/old').encode()))\nprint(open('/old' + sys.argv[2]).read(), end='')\n";
+/// In a new mount namespace, a detached copy of tree A (`open_tree` with
+/// `OPEN_TREE_CLONE`) attached at B with `move_mount`, both through
+/// `syscall()`; then prints B/C.
+const OPEN_TREE_READ: &str = "import ctypes, os, sys\nlibc = ctypes.CDLL(None, use_errno=True)\nl = ctypes.c_long\ndef check(r):\n    if r < 0:\n        print('error:', os.strerror(ctypes.get_errno()))\n        sys.exit(1)\n    return r\ncheck(libc.unshare(0x20000))\nos.makedirs(sys.argv[2], exist_ok=True)\nfd = check(libc.syscall(l(428), l(-100), sys.argv[1].encode(), l(0x80001)))\ncheck(libc.syscall(l(429), l(fd), b'', l(-100), sys.argv[2].encode(), l(4)))\nprint(open(sys.argv[2] + '/' + sys.argv[3]).read(), end='')\n";
 /// `syscall(SYS_chroot, A)`, then prints the file B names under the new root.
 const SYSCALL_CHROOT_READ: &str = "import ctypes, os, sys\nlibc = ctypes.CDLL(None, use_errno=True)\nif libc.syscall(161, sys.argv[1].encode()) != 0:\n    print('error:', os.strerror(ctypes.get_errno()))\n    sys.exit(1)\nprint(open(sys.argv[2]).read(), end='')\n";
 /// `chroot(A)`, then prints the file B names under the new root.
@@ -592,6 +596,18 @@ scenarios! {
         twin: &["python3", "-c", PIVOT_ROOT_READ, "{d}/pub/root", "{d}/pub/a"],
         rules: SECRET_READ, twin_rules: Some(NOTHING), text: PERM, rule: "secret-read",
         calls: &["pivot_root"], target: "/", program: PY, ..BASE };
+    bind_mount_of_a_denied_tree => Scenario {
+        attack: &["unshare", "-rm", "/bin/sh", "-c", "mkdir {d}/pub/x && mount --bind {d}/secret {d}/pub/x && cat {d}/pub/x/f"],
+        twin: &["unshare", "-rm", "/bin/sh", "-c", "mkdir {d}/pub/x && mount --bind {d}/pub {d}/pub/x && cat {d}/pub/x/a"],
+        // mount(8) says only "failed"; the event says why.
+        rules: SECRET_READ, text: "failed", rule: "secret-read", calls: &["mount"],
+        target: "{d}/secret", program: "/usr/bin/mount", ..BASE };
+    open_tree_clone_of_a_denied_tree => Scenario {
+        attack: &["python3", "-c", OPEN_TREE_READ, "{d}/secret", "{d}/pub/x", "f"],
+        twin: &["python3", "-c", OPEN_TREE_READ, "{d}/pub", "{d}/pub/x", "a"],
+        // The new mount API is reported as `mount` (its syscall group).
+        rules: SECRET_READ, text: PERM, rule: "secret-read", calls: &["mount"],
+        target: "{d}/secret", program: PY, ..BASE };
     // 14. Another name for a device: a node is the device whatever its path.
     mknod_of_a_denied_device => Scenario {
         attack: &["python3", "-c", MKNOD_READ, "{d}/pub/disk", "b", "7", "0"],
