@@ -136,6 +136,9 @@ fn check_number(nr: c_long, a: &[c_long; 6]) -> Verdict {
             Call::Mount if nr as c_long == libc::SYS_open_tree => {
                 check_open_tree(a[0] as c_int, a[1] as _, a[2] as c_uint)
             }
+            Call::Mount if nr as c_long == libc::SYS_move_mount => {
+                check_move_mount(a[0] as c_int, a[1] as _, a[4] as c_uint)
+            }
             _ => check_call(call),
         };
     }
@@ -303,6 +306,22 @@ fn check_open_tree(dirfd: c_int, path: *const c_char, flags: c_uint) -> Verdict 
     super::borrowed::check_tree_mount(Call::Mount, dirfd, path, None, true)
 }
 
+/// `move_mount`: a `mount` rule, then, when it moves a mount named by a
+/// path (not a descriptor from `open_tree`/`fsmount`, already decided),
+/// what moving that tree does.
+fn check_move_mount(from_dirfd: c_int, from: *const c_char, flags: c_uint) -> Verdict {
+    const MOVE_MOUNT_F_EMPTY_PATH: c_uint = 4;
+    let before = crate::check::blocks_made();
+    let v = check_call(Call::Mount);
+    if v != Verdict::Allow
+        || crate::check::blocks_made() != before
+        || flags & MOVE_MOUNT_F_EMPTY_PATH != 0
+    {
+        return v;
+    }
+    super::borrowed::check_tree_mount(Call::Mount, from_dirfd, from, None, true)
+}
+
 /// A `clone` that makes namespaces needs what `unshare` needs. Called by
 /// the C shim's `clone` (variadic); returns the next `clone`, or null with
 /// errno set when denied or missing.
@@ -325,8 +344,8 @@ pub extern "C" fn ldguard_clone_gate(flags: c_int) -> *mut c_void {
 sys_hook!(umount = Umount2, libc::SYS_umount2, (target: *const c_char) -> c_int);
 checked_hook!(open_tree(dirfd: c_int, path: *const c_char, flags: c_uint) -> c_int,
     libc::SYS_open_tree, check_open_tree(dirfd, path, flags));
-sys_hook!(move_mount = Mount, libc::SYS_move_mount,
-    (from_dirfd: c_int, from: *const c_char, to_dirfd: c_int, to: *const c_char, flags: c_uint) -> c_int);
+checked_hook!(move_mount(from_dirfd: c_int, from: *const c_char, to_dirfd: c_int, to: *const c_char,
+    flags: c_uint) -> c_int, libc::SYS_move_mount, check_move_mount(from_dirfd, from, flags));
 sys_hook!(fsopen = Mount, libc::SYS_fsopen, (fsname: *const c_char, flags: c_uint) -> c_int);
 sys_hook!(fsmount = Mount, libc::SYS_fsmount, (fd: c_int, flags: c_uint, attr: c_uint) -> c_int);
 sys_hook!(fsconfig = Mount, libc::SYS_fsconfig,

@@ -64,6 +64,8 @@ const PIVOT_ROOT_READ: &str = "import ctypes, os, sys\nlibc = ctypes.CDLL(None, 
 /// `OPEN_TREE_CLONE`) attached at B with `move_mount`, both through
 /// `syscall()`; then prints B/C.
 const OPEN_TREE_READ: &str = "import ctypes, os, sys\nlibc = ctypes.CDLL(None, use_errno=True)\nl = ctypes.c_long\ndef check(r):\n    if r < 0:\n        print('error:', os.strerror(ctypes.get_errno()))\n        sys.exit(1)\n    return r\ncheck(libc.unshare(0x20000))\nos.makedirs(sys.argv[2], exist_ok=True)\nfd = check(libc.syscall(l(428), l(-100), sys.argv[1].encode(), l(0x80001)))\ncheck(libc.syscall(l(429), l(fd), b'', l(-100), sys.argv[2].encode(), l(4)))\nprint(open(sys.argv[2] + '/' + sys.argv[3]).read(), end='')\n";
+/// `move_mount` of the mount at A to B through `syscall()`, then prints B/C.
+const MOVE_MOUNT_READ: &str = "import ctypes, os, sys\nlibc = ctypes.CDLL(None, use_errno=True)\nl = ctypes.c_long\nif libc.syscall(l(429), l(-100), sys.argv[1].encode(), l(-100), sys.argv[2].encode(), l(0)) != 0:\n    print('error:', os.strerror(ctypes.get_errno()))\n    sys.exit(1)\nprint(open(sys.argv[2] + '/' + sys.argv[3]).read(), end='')\n";
 /// `syscall(SYS_chroot, A)`, then prints the file B names under the new root.
 const SYSCALL_CHROOT_READ: &str = "import ctypes, os, sys\nlibc = ctypes.CDLL(None, use_errno=True)\nif libc.syscall(161, sys.argv[1].encode()) != 0:\n    print('error:', os.strerror(ctypes.get_errno()))\n    sys.exit(1)\nprint(open(sys.argv[2]).read(), end='')\n";
 /// `chroot(A)`, then prints the file B names under the new root.
@@ -606,6 +608,12 @@ scenarios! {
         attack: &["python3", "-c", OPEN_TREE_READ, "{d}/secret", "{d}/pub/x", "f"],
         twin: &["python3", "-c", OPEN_TREE_READ, "{d}/pub", "{d}/pub/x", "a"],
         // The new mount API is reported as `mount` (its syscall group).
+        rules: SECRET_READ, text: PERM, rule: "secret-read", calls: &["mount"],
+        target: "{d}/secret", program: PY, ..BASE };
+    // The mount it moves is made without the library (as a volume is).
+    move_mount_of_a_denied_tree => Scenario {
+        attack: &["unshare", "-rm", "/bin/sh", "-c", "LD_PRELOAD= mount --bind {d}/secret {d}/secret && mkdir {d}/pub/x && python3 -c \"$0\" {d}/secret {d}/pub/x f", MOVE_MOUNT_READ],
+        twin: &["unshare", "-rm", "/bin/sh", "-c", "mkdir {d}/pub/y && echo data > {d}/pub/y/a && LD_PRELOAD= mount --bind {d}/pub/y {d}/pub/y && mkdir {d}/pub/x && python3 -c \"$0\" {d}/pub/y {d}/pub/x a", MOVE_MOUNT_READ],
         rules: SECRET_READ, text: PERM, rule: "secret-read", calls: &["mount"],
         target: "{d}/secret", program: PY, ..BASE };
     // 14. Another name for a device: a node is the device whatever its path.
