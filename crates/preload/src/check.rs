@@ -321,6 +321,23 @@ pub fn blocks_made() -> u32 {
     BLOCKS_MADE.with(Cell::get)
 }
 
+/// The decisions of one call, made in turn: the call ends at the first
+/// that denies, or that blocked without enforcing (permissive mode then
+/// reports one event for the call, as enforce does).
+#[derive(Clone, Copy)]
+pub struct Turns(u32);
+
+impl Turns {
+    pub fn start() -> Turns {
+        Turns(blocks_made())
+    }
+
+    /// Whether the call ends with `v`, the verdict of the decision just made.
+    pub fn end_at(self, v: Verdict) -> bool {
+        v != Verdict::Allow || blocks_made() != self.0
+    }
+}
+
 /// Reports decision `d` on `req` when the policy logs it, carries out
 /// `kill`, and returns the verdict.
 fn report(

@@ -266,10 +266,10 @@ pub fn check_move(
         (d2, p2, Access::Write, Follow::No, scope),
     ];
     let exchanged = exchange.then_some((d2, p2, Access::Read, Follow::No, Scope::Object));
-    let before = crate::check::blocks_made();
+    let turns = crate::check::Turns::start();
     for (dirfd, path, access, follow, scope) in checks.into_iter().chain(exchanged) {
         let v = check_path_as(call, dirfd, path, access, follow, scope);
-        if v != Verdict::Allow || crate::check::blocks_made() != before {
+        if turns.end_at(v) {
             return v;
         }
     }
@@ -278,7 +278,7 @@ pub fn check_move(
         .chain(exchange.then_some((d2, p2, Follow::No)));
     for (dirfd, path, follow) in moved {
         let v = check_socket_name(call, dirfd, path, follow);
-        if v != Verdict::Allow || crate::check::blocks_made() != before {
+        if turns.end_at(v) {
             return v;
         }
     }
@@ -355,11 +355,11 @@ pub fn check_tree_mount(
     target: Option<*const c_char>,
     tree_gets_a_name: bool,
 ) -> Verdict {
-    let before = crate::check::blocks_made();
+    let turns = crate::check::Turns::start();
     if tree_gets_a_name {
         for access in [Access::Read, Access::Write] {
             let v = check_path_as(call, dirfd, source, access, Follow::Yes, Scope::Tree);
-            if v != Verdict::Allow || crate::check::blocks_made() != before {
+            if turns.end_at(v) {
                 return v;
             }
         }
@@ -379,12 +379,10 @@ pub fn check_tree_mount(
 /// every path gets another name, so any rule that could be passed that
 /// way denies it.
 pub fn check_new_root(call: Call, path: *const c_char) -> Verdict {
-    let before = crate::check::blocks_made();
-    for access in [Access::Read, Access::Write] {
-        let v = check_path_as(call, libc::AT_FDCWD, path, access, Follow::Yes, Scope::Tree);
-        if v != Verdict::Allow || crate::check::blocks_made() != before {
-            return v;
-        }
+    let turns = crate::check::Turns::start();
+    let v = check_tree_mount(call, libc::AT_FDCWD, path, None, true);
+    if turns.end_at(v) {
+        return v;
     }
     if call != Call::PivotRoot {
         return Verdict::Allow;
@@ -1396,13 +1394,10 @@ pub fn check_mknod(
     mode: mode_t,
     dev: dev_t,
 ) -> Verdict {
-    let before = crate::check::blocks_made();
+    let turns = crate::check::Turns::start();
     let v = check_write(call, dirfd, path, Follow::No);
     let kind = mode & libc::S_IFMT;
-    if v != Verdict::Allow
-        || crate::check::blocks_made() != before
-        || (kind != libc::S_IFBLK && kind != libc::S_IFCHR)
-    {
+    if turns.end_at(v) || (kind != libc::S_IFBLK && kind != libc::S_IFCHR) {
         return v;
     }
     run(|active| {
@@ -1425,7 +1420,7 @@ pub fn check_mknod(
                 ..base
             };
             let v = judge(active, &req, |_| {});
-            if v != Verdict::Allow || crate::check::blocks_made() != before {
+            if turns.end_at(v) {
                 return v;
             }
         }

@@ -272,9 +272,9 @@ sys_hook!(personality = Personality, libc::SYS_personality, (persona: c_ulong) -
 /// `chroot` and `pivot_root`: the call's own rule, then what the new root
 /// does to every path (`file::check_new_root`).
 fn check_root(call: Call, new_root: *const c_char) -> Verdict {
-    let before = crate::check::blocks_made();
+    let turns = crate::check::Turns::start();
     let v = check_call(call);
-    if v != Verdict::Allow || crate::check::blocks_made() != before {
+    if turns.end_at(v) {
         return v;
     }
     super::borrowed::check_new_root(call, new_root)
@@ -283,9 +283,9 @@ fn check_root(call: Call, new_root: *const c_char) -> Verdict {
 /// `mount`: its rule, then for a bind or a move what a second name for
 /// the source tree does (`file::check_tree_mount`).
 fn check_mount(src: *const c_char, target: *const c_char, flags: c_ulong) -> Verdict {
-    let before = crate::check::blocks_made();
+    let turns = crate::check::Turns::start();
     let v = check_call(Call::Mount);
-    if v != Verdict::Allow || crate::check::blocks_made() != before {
+    if turns.end_at(v) {
         return v;
     }
     let names_a_tree = flags & (libc::MS_BIND | libc::MS_MOVE) != 0;
@@ -297,10 +297,9 @@ fn check_mount(src: *const c_char, target: *const c_char, flags: c_ulong) -> Ver
 /// name for it does.
 fn check_open_tree(dirfd: c_int, path: *const c_char, flags: c_uint) -> Verdict {
     const OPEN_TREE_CLONE: c_uint = 1;
-    let before = crate::check::blocks_made();
+    let turns = crate::check::Turns::start();
     let v = check_call(Call::Mount);
-    if v != Verdict::Allow || crate::check::blocks_made() != before || flags & OPEN_TREE_CLONE == 0
-    {
+    if turns.end_at(v) || flags & OPEN_TREE_CLONE == 0 {
         return v;
     }
     super::borrowed::check_tree_mount(Call::Mount, dirfd, path, None, true)
@@ -311,12 +310,9 @@ fn check_open_tree(dirfd: c_int, path: *const c_char, flags: c_uint) -> Verdict 
 /// what moving that tree does.
 fn check_move_mount(from_dirfd: c_int, from: *const c_char, flags: c_uint) -> Verdict {
     const MOVE_MOUNT_F_EMPTY_PATH: c_uint = 4;
-    let before = crate::check::blocks_made();
+    let turns = crate::check::Turns::start();
     let v = check_call(Call::Mount);
-    if v != Verdict::Allow
-        || crate::check::blocks_made() != before
-        || flags & MOVE_MOUNT_F_EMPTY_PATH != 0
-    {
+    if turns.end_at(v) || flags & MOVE_MOUNT_F_EMPTY_PATH != 0 {
         return v;
     }
     super::borrowed::check_tree_mount(Call::Mount, from_dirfd, from, None, true)
