@@ -434,70 +434,129 @@ fn match_segment<const FOLD: bool>(pat: &[u8], text: &[u8]) -> bool {
 
 /// Whether the path glob `pattern` (`/` separated, absolute or starting
 /// with `**/`) can match something strictly below the directory `dir`
-/// (absolute, normalised) by way of `dir`'s own name: renaming `dir`, or
-/// making it the root, gives everything below another path, and such a
-/// match would not hold under the new one. A floating pattern `**/R` whose
-/// `R` matches within what lies below `dir` alone keeps matching under
-/// any new name, so only matches of `R` that start in one of `dir`'s
+/// (absolute, normalised) by way of `dir`'s own name, without matching
+/// `dir` itself: renaming `dir`, or making it the root, gives everything
+/// below another path, and such a match would not hold under the new one.
+/// (A pattern that matches `dir` too, `/tmp/**` for `/tmp/x`, covers it:
+/// the checks of `dir` as an object decide.) A floating pattern `**/R`
+/// whose `R` matches within what lies below `dir` alone keeps matching
+/// under any new name, so only matches of `R` that start in one of `dir`'s
 /// segments count (`**/.ssh/id_*` counts for `/home/u/.ssh`, not for
-/// `/home/u`). Allocates nothing; a pattern of more than 63 segments is
+/// `/home/u`). Allocates nothing; a pattern of more than 64 segments is
 /// assumed to match (the safe answer).
 pub fn may_match_below(pattern: &[u8], dir: &[u8]) -> bool {
     let dir = if dir == b"/" { &dir[..0] } else { dir };
-    match pattern.strip_prefix(b"**/") {
-        // `**` swallows the first `k` segments of `dir` (the root's empty
-        // one first), then `R` takes over inside `dir`.
-        Some(rest) => {
-            let segments = dir.split(|&b| b == b'/').count();
-            (0..segments).any(|k| live_after(rest, dir.split(|&b| b == b'/').skip(k)))
+    let segments = || dir.split(|&b| b == b'/');
+    let below = match pattern.strip_prefix(b"**/") {
+        None => {
+            // Most patterns part from `dir` within their literal prefix: a
+            // byte comparison decides, before any segment matching.
+            let mut i = 0;
+            while i < pattern.len() && i < dir.len() {
+                let p = pattern[i];
+                if p == b'*' || p == b'?' {
+                    break;
+                }
+                if p != dir[i] {
+                    return false;
+                }
+                i += 1;
+            }
+            if i == dir.len() {
+                // `dir` lies on the literal path (or is all of it).
+                pattern.get(i) == Some(&b'/')
+            } else {
+                Segments::of(pattern).is_none_or(|p| p.live_after(segments()))
+            }
         }
-        None => live_after(pattern, dir.split(|&b| b == b'/')),
-    }
+        // `**` swallows the first `k` segments of `dir` (the root's empty
+        // one first), then `R` takes over inside `dir`, starting with a
+        // segment its first one matches.
+        Some(rest) => {
+            let first = rest.split(|&b| b == b'/').next().unwrap_or_default();
+            let starts = |seg: &[u8]| first == b"**" || match_segment::<false>(first, seg);
+            segments().any(starts)
+                && Segments::of(rest).is_none_or(|r| {
+                    segments()
+                        .enumerate()
+                        .any(|(k, seg)| starts(seg) && r.live_after(segments().skip(k)))
+                })
+        }
+    };
+    below && !match_segments::<false>(pattern, if dir.is_empty() { b"/" } else { dir }, b'/')
 }
 
-/// Whether some position of `pattern` other than its end is reachable
-/// after matching the segments `text` (the pattern can go on matching).
-fn live_after<'a>(pattern: &'a [u8], text: impl Iterator<Item = &'a [u8]>) -> bool {
-    const MAX: usize = 63;
-    let mut segs: [&[u8]; MAX] = [&[]; MAX];
-    let mut n = 0;
-    for seg in pattern.split(|&b| b == b'/') {
-        if n == MAX {
-            return true;
+/// A path pattern split at `/` (segment starts), for [`may_match_below`].
+struct Segments<'a> {
+    pattern: &'a [u8],
+    /// Start of segment i; `starts[n]` is one past the end (as if a `/`
+    /// followed the last segment).
+    starts: [u16; 65],
+    n: usize,
+    /// Bit i: segment i is `**`.
+    stars: u128,
+}
+
+impl<'a> Segments<'a> {
+    fn of(pattern: &'a [u8]) -> Option<Segments<'a>> {
+        let mut starts = [0u16; 65];
+        let mut n = 0;
+        for (i, &b) in pattern.iter().enumerate() {
+            if b == b'/' {
+                n += 1;
+                *starts.get_mut(n)? = u16::try_from(i + 1).ok()?;
+            }
         }
-        segs[n] = seg;
         n += 1;
+        *starts.get_mut(n)? = u16::try_from(pattern.len() + 1).ok()?;
+        let mut segs = Segments {
+            pattern,
+            starts,
+            n,
+            stars: 0,
+        };
+        for i in 0..n {
+            if segs.seg(i) == b"**" {
+                segs.stars |= 1 << i;
+            }
+        }
+        Some(segs)
     }
-    let segs = &segs[..n];
-    // Bit i: the next pattern segment to match is `segs[i]` (bit n: all
-    // matched). `**` also stands for zero segments: its successor is live.
-    let close = |mut set: u64| {
-        for (i, seg) in segs.iter().enumerate() {
-            if set & (1 << i) != 0 && *seg == b"**" {
-                set |= 1 << (i + 1);
-            }
-        }
-        set
-    };
-    let mut live = close(1);
-    for t in text {
-        let mut next = 0;
-        for (i, seg) in segs.iter().enumerate() {
-            if live & (1 << i) == 0 {
-                continue;
-            }
-            if *seg == b"**" {
-                next |= 1 << i;
-            } else if match_segment::<false>(seg, t) {
-                next |= 1 << (i + 1);
-            }
-        }
-        live = close(next);
-        if live == 0 {
-            return false;
-        }
+
+    fn seg(&self, i: usize) -> &'a [u8] {
+        &self.pattern[self.starts[i] as usize..self.starts[i + 1] as usize - 1]
     }
-    live & ((1 << n) - 1) != 0
+
+    /// Whether some position other than the pattern's end is reachable
+    /// after matching the segments `text` (the pattern can go on matching).
+    fn live_after<'t>(&self, text: impl Iterator<Item = &'t [u8]>) -> bool {
+        // Bit i: the next pattern segment to match is segment i (bit n: all
+        // matched). `**` also stands for zero segments: its successor is live.
+        let close = |mut set: u128| loop {
+            let more = set | ((set & self.stars) << 1);
+            if more == set {
+                return set;
+            }
+            set = more;
+        };
+        let mut live = close(1);
+        for t in text {
+            let mut next = live & self.stars;
+            let mut rest = live & !self.stars;
+            while rest != 0 {
+                let i = rest.trailing_zeros() as usize;
+                rest &= rest - 1;
+                if i < self.n && match_segment::<false>(self.seg(i), t) {
+                    next |= 1 << (i + 1);
+                }
+            }
+            live = close(next);
+            if live == 0 {
+                return false;
+            }
+        }
+        live & ((1 << self.n) - 1) != 0
+    }
 }
 
 fn validate(pattern: &str, style: GlobStyle) -> Result<(), GlobError> {
@@ -629,8 +688,11 @@ mod tests {
         use super::may_match_below as below;
         // Literal prefix below the directory, or the directory inside it.
         assert!(below(b"/d/secret/**", b"/d"));
-        assert!(below(b"/d/secret/**", b"/d/secret"));
-        assert!(below(b"/d/secret/**", b"/d/secret/sub"));
+        // A pattern that matches the directory itself covers it: its own
+        // checks decide.
+        assert!(!below(b"/d/secret/**", b"/d/secret"));
+        assert!(!below(b"/d/secret/**", b"/d/secret/sub"));
+        assert!(!below(b"/tmp/**", b"/tmp/x/y"));
         assert!(!below(b"/d/secret/**", b"/d/pub"));
         assert!(
             !below(b"/d/secret/f", b"/d/secret/f"),
@@ -650,7 +712,7 @@ mod tests {
         assert!(below(b"**/.ssh/id_*", b"/home/u/.ssh"));
         assert!(!below(b"**/.ssh/id_*", b"/home/u"));
         assert!(below(b"**/.config/gcloud/**", b"/root/.config"));
-        assert!(below(b"**/.config/gcloud/**", b"/root/.config/gcloud"));
+        assert!(!below(b"**/.config/gcloud/**", b"/root/.config/gcloud"));
         assert!(!below(b"**/.config/gcloud/**", b"/root/build"));
         assert!(!below(b"**/x", b"/"));
     }

@@ -27,10 +27,10 @@ fn finds_the_first_blocking_rule_below_a_directory() {
     assert_eq!(under("/srv/app"), Some("ro"));
     assert_eq!(under("/srv"), Some("ro"));
     assert_eq!(under("/"), Some("ro"));
-    // Inside the protected tree: what is below keeps matching only under
-    // this name.
-    assert_eq!(under("/srv/app/ro"), Some("ro"));
-    assert_eq!(under("/srv/app/ro/sub"), Some("ro"));
+    // Inside the protected tree the rule matches the directory itself: the
+    // checks of the directory as an object decide, not this.
+    assert_eq!(under("/srv/app/ro"), None);
+    assert_eq!(under("/srv/app/ro/sub"), None);
     assert_eq!(under("/srv/app/key.pem"), None);
     assert_eq!(under("/usr"), Some("no-id"));
     assert_eq!(under("/usr/bin"), Some("no-id"));
@@ -56,7 +56,8 @@ fn wildcards_before_the_protected_part_count() {
         r#"[
         {"name": "keys", "kind": "file", "access": ["read"], "path": ["/home/*/.ssh/**"], "action": "deny"},
         {"name": "listen", "kind": "network", "direction": "listen", "unix": ["/run/l.sock"], "action": "deny"},
-        {"name": "abstract", "kind": "network", "unix": ["@hidden"], "action": "deny"}
+        {"name": "abstract", "kind": "network", "unix": ["@hidden"], "action": "deny"},
+        {"name": "no-exec-tmp", "kind": "exec", "path": ["/tmp/**"], "action": "deny"}
     ]"#,
     );
     let under = |d: &str| t.blocking_rule_under(d.as_bytes()).map(|i| t.rule_name(i));
@@ -66,6 +67,11 @@ fn wildcards_before_the_protected_part_count() {
     // Only connecting reaches a socket by its inode; abstract names have
     // no path.
     assert_eq!(under("/run"), None);
+    // A rule that covers the directory itself (`/tmp/**` for `/tmp/x`)
+    // leaves renames inside /tmp to the object checks.
+    assert_eq!(under("/tmp/x"), None);
+    assert_eq!(under("/tmp/x/y"), None);
+    assert_eq!(under("/"), Some("keys"));
 }
 
 #[test]
