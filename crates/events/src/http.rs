@@ -101,16 +101,36 @@ pub struct HttpSink {
     shared: Arc<Shared>,
     /// The process that started the sender thread: a forked child has none.
     pid: u32,
+    spawn: Spawner,
+}
+
+/// Starts the sender thread: named `name`, running the body to its end.
+pub type Spawner = fn(name: &'static str, body: Box<dyn FnOnce() + Send>) -> io::Result<()>;
+
+/// [`Spawner`] with `std::thread`.
+pub fn std_spawner(name: &'static str, body: Box<dyn FnOnce() + Send>) -> io::Result<()> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(body)
+        .map(drop)
 }
 
 impl HttpSink {
     pub fn new(config: HttpSinkConfig) -> io::Result<HttpSink> {
+        HttpSink::with_spawner(config, std_spawner)
+    }
+
+    /// A sink whose sender thread (also a forked child's) `spawn` starts:
+    /// the LD_PRELOAD library starts its threads without `std::thread`,
+    /// whose start-up code would cost every process loader work.
+    pub fn with_spawner(config: HttpSinkConfig, spawn: Spawner) -> io::Result<HttpSink> {
         let shared = Arc::new(Shared::new(config));
-        spawn_sender(shared.clone())?;
+        spawn_sender(spawn, shared.clone())?;
         register(&shared);
         Ok(HttpSink {
             shared,
             pid: std::process::id(),
+            spawn,
         })
     }
 
@@ -134,7 +154,7 @@ impl HttpSink {
         let old = std::mem::replace(&mut self.shared, fresh);
         std::mem::forget(old);
         self.pid = std::process::id();
-        spawn_sender(self.shared.clone())?;
+        spawn_sender(self.spawn, self.shared.clone())?;
         register(&self.shared);
         Ok(())
     }
@@ -270,11 +290,8 @@ impl Shared {
     }
 }
 
-fn spawn_sender(shared: Arc<Shared>) -> io::Result<()> {
-    std::thread::Builder::new()
-        .name("ldguard-http-events".into())
-        .spawn(move || sender(&shared))
-        .map(|_| ())
+fn spawn_sender(spawn: Spawner, shared: Arc<Shared>) -> io::Result<()> {
+    spawn("ldguard-http-events", Box::new(move || sender(&shared)))
 }
 
 /// The sender thread: wait for a full batch, the oldest event's deadline, a

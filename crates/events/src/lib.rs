@@ -26,12 +26,18 @@ use std::io;
 /// roots only; the library builds [`http::HttpSink`] itself to add its token
 /// and CA file.
 pub fn open(spec: &SinkSpec) -> io::Result<Box<dyn Sink>> {
+    open_with_spawner(spec, http::std_spawner)
+}
+
+/// [`open`], an `http(s)://` sink's sender thread started by `spawn`.
+pub fn open_with_spawner(spec: &SinkSpec, spawn: http::Spawner) -> io::Result<Box<dyn Sink>> {
     match spec {
         SinkSpec::None => Ok(Box::new(NullSink)),
         SinkSpec::Stderr => Ok(Box::new(StderrSink::new())),
         SinkSpec::File(path) => Ok(Box::new(FileSink::open(path)?)),
-        SinkSpec::Http(url) => Ok(Box::new(http::HttpSink::new(http::HttpSinkConfig::new(
-            url.clone(),
-        ))?)),
+        SinkSpec::Http(url) => Ok(Box::new(http::HttpSink::with_spawner(
+            http::HttpSinkConfig::new(url.clone()),
+            spawn,
+        )?)),
     }
 }

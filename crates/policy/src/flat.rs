@@ -29,10 +29,12 @@
 //! (any flipped byte of the table is caught), and then decodes the payload
 //! into the lookup structures with bounds checks on every index, so a
 //! damaged file is refused rather than trusted. The network interval
-//! tables are the exception: they are used in place from the file's bytes,
-//! their values (sorted starts, monotone buckets, no bit past the last
-//! rule) are checked once when the table is written, and reading checks
-//! only their sizes; their lookups clamp every bound, so values that a
+//! tables and the path index's radix trees are the exceptions: they are
+//! used in place from the file's bytes. The interval tables' values
+//! (sorted starts, monotone buckets, no bit past the last rule) are checked
+//! once when the table is written and reading checks only their sizes; the
+//! radix trees' entries are checked when read and their nodes by each
+//! lookup. Lookups of both clamp or check every bound, so values that a
 //! buggy writer produced and the checksum cannot know about give wrong
 //! answers at worst, never an access out of bounds. Nothing is parsed from
 //! JSON, validated with spans, indexed or hashed: the full [`Policy`] is

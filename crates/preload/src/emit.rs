@@ -355,14 +355,20 @@ fn start_internal() -> Option<&'static Pipeline> {
 /// token and CA file (the same token as for the policy); the others open as usual.
 pub fn open_sink(spec: &SinkSpec) -> std::io::Result<Box<dyn Sink>> {
     let (SinkSpec::Http(url), Some(process)) = (spec, active::process()) else {
-        return ldguard_events::open(spec);
+        return ldguard_events::open_with_spawner(spec, spawn_http_sender);
     };
     let settings = &process.settings;
     let mut config = HttpSinkConfig::new(url.clone());
     // No status event from here: this runs while the pipeline is starting.
     config.token = crate::config::token(settings).0;
     config.ca_file = settings.ca_file.as_deref().map(PathBuf::from);
-    Ok(Box::new(HttpSink::new(config)?))
+    Ok(Box::new(HttpSink::with_spawner(config, spawn_http_sender)?))
+}
+
+/// The HTTP sink's sender thread, without `std::thread` (see
+/// `sys::spawn_thread`); std's default stack size, as it had.
+fn spawn_http_sender(name: &'static str, body: Box<dyn FnOnce() + Send>) -> std::io::Result<()> {
+    crate::sys::spawn_thread(name, 2 << 20, body)
 }
 
 fn writer(pipe: &'static Pipeline, mut sink: Box<dyn Sink>, notes: Vec<Record>) {

@@ -424,17 +424,18 @@ pub fn spawn_library_thread(
     body: impl FnOnce() + Send + 'static,
 ) -> std::io::Result<()> {
     let section = Internal::enter();
-    let spawned = std::thread::Builder::new()
-        .name(name.into())
-        .stack_size(stack_size)
-        .spawn(move || {
+    let spawned = crate::sys::spawn_thread(
+        name,
+        stack_size,
+        Box::new(move || {
             with_depth(|depth| depth.set(INTERNAL));
             // Also when created from an already internal thread.
             let _ = block_all_signals();
             body();
-        });
+        }),
+    );
     drop(section);
-    spawned.map(drop)
+    spawned
 }
 
 /// A per-thread cache of file paths recently decided as silent allows, so

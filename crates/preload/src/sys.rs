@@ -2,7 +2,7 @@
 //! that lands in one of our own hooks.
 
 use crate::real::next;
-use std::ffi::{c_char, c_int, c_long};
+use std::ffi::{c_char, c_int, c_long, c_void};
 
 #[inline]
 pub fn errno() -> c_int {
@@ -220,9 +220,138 @@ pub unsafe fn cstr<'a>(s: *const c_char) -> Option<&'a [u8]> {
     }
 }
 
+/// A thread body handed to [`spawn_thread`]'s start routine.
+struct ThreadStart {
+    /// NUL-terminated, at most 15 bytes before the NUL (the kernel's limit).
+    name: [u8; 16],
+    body: Box<dyn FnOnce() + Send>,
+}
+
+/// Starts a detached thread named `name` (the first 15 bytes, as
+/// `/proc/self/task/*/comm` shows it) running `body` on a stack of
+/// `stack_size` bytes, with libc's `pthread_create` directly rather than
+/// `std::thread`: std's thread start-up (stack-guard discovery, an
+/// alternate signal stack) calls a dozen libc functions through the GOT,
+/// each bound by the loader at every process start whether or not a thread
+/// is ever made. The thread inherits its creator's signal mask. A panic in
+/// `body` ends the thread, never the process.
+pub fn spawn_thread(
+    name: &str,
+    stack_size: usize,
+    body: Box<dyn FnOnce() + Send>,
+) -> std::io::Result<()> {
+    type Create = unsafe extern "C" fn(
+        *mut libc::pthread_t,
+        *const libc::pthread_attr_t,
+        extern "C" fn(*mut c_void) -> *mut c_void,
+        *mut c_void,
+    ) -> c_int;
+    let mut start = ThreadStart {
+        name: [0; 16],
+        body,
+    };
+    let shown = name.len().min(15);
+    start.name[..shown].copy_from_slice(&name.as_bytes()[..shown]);
+    // Ours, not the program's `pthread_create` hook: the library's threads
+    // are not the program's.
+    let Some(create) = next!(pthread_create: Create) else {
+        return Err(std::io::Error::from_raw_os_error(libc::EAGAIN));
+    };
+    let arg = Box::into_raw(Box::new(start)) as *mut c_void;
+    let mut attr = std::mem::MaybeUninit::<libc::pthread_attr_t>::uninit();
+    let mut thread = std::mem::MaybeUninit::<libc::pthread_t>::uninit();
+    // SAFETY: `attr` is initialised by pthread_attr_init before any other
+    // use and destroyed once; `create` is libc's pthread_create, which owns
+    // `arg` (a leaked `ThreadStart`) when it returns 0.
+    let rc = unsafe {
+        libc::pthread_attr_init(attr.as_mut_ptr());
+        libc::pthread_attr_setdetachstate(attr.as_mut_ptr(), libc::PTHREAD_CREATE_DETACHED);
+        let sized = libc::pthread_attr_setstacksize(
+            attr.as_mut_ptr(),
+            stack_size.max(libc::PTHREAD_STACK_MIN),
+        );
+        let mut rc = create(thread.as_mut_ptr(), attr.as_ptr(), thread_start, arg);
+        // A program with a large static TLS block (glibc places it on each
+        // thread's stack) may need more than `stack_size`: libc's default.
+        if rc == libc::EINVAL && sized == 0 {
+            libc::pthread_attr_destroy(attr.as_mut_ptr());
+            libc::pthread_attr_init(attr.as_mut_ptr());
+            libc::pthread_attr_setdetachstate(attr.as_mut_ptr(), libc::PTHREAD_CREATE_DETACHED);
+            rc = create(thread.as_mut_ptr(), attr.as_ptr(), thread_start, arg);
+        }
+        libc::pthread_attr_destroy(attr.as_mut_ptr());
+        rc
+    };
+    if rc != 0 {
+        // SAFETY: no thread was created, so `arg` is still ours.
+        drop(unsafe { Box::from_raw(arg as *mut ThreadStart) });
+        return Err(std::io::Error::from_raw_os_error(rc));
+    }
+    Ok(())
+}
+
+extern "C" fn thread_start(arg: *mut c_void) -> *mut c_void {
+    // SAFETY: `arg` is the `ThreadStart` leaked by `spawn_thread` for this
+    // thread alone.
+    let start = unsafe { Box::from_raw(arg as *mut ThreadStart) };
+    // SAFETY: the name is NUL-terminated and at most 15 bytes long.
+    unsafe { libc::pthread_setname_np(libc::pthread_self(), start.name.as_ptr() as *const c_char) };
+    let body = start.body;
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
+    std::ptr::null_mut()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The thread runs its body on the asked stack size, shows its name
+    /// (cut to the kernel's 15 bytes) in `/proc/self/task/*/comm`, and a
+    /// panic in a body ends only that thread.
+    #[test]
+    fn spawned_threads_run_named_and_survive_a_panic() {
+        use std::sync::mpsc::channel;
+        let (tx, rx) = channel();
+        let (release, wait) = channel::<()>();
+        spawn_thread(
+            "ldguard-test-thread-name",
+            64 * 1024,
+            Box::new(move || {
+                let mut attr = std::mem::MaybeUninit::<libc::pthread_attr_t>::uninit();
+                let mut size = 0usize;
+                // SAFETY: pthread_getattr_np fills `attr` for this thread;
+                // it is read once and destroyed.
+                unsafe {
+                    libc::pthread_getattr_np(libc::pthread_self(), attr.as_mut_ptr());
+                    libc::pthread_attr_getstacksize(attr.as_ptr(), &mut size);
+                    libc::pthread_attr_destroy(attr.as_mut_ptr());
+                }
+                // SAFETY: gettid has no preconditions.
+                tx.send((unsafe { libc::gettid() }, size)).unwrap();
+                let _ = wait.recv();
+            }),
+        )
+        .unwrap();
+        let (tid, stack) = rx.recv().unwrap();
+        assert!((64 * 1024..512 * 1024).contains(&stack), "stack {stack}");
+        let comm = std::fs::read_to_string(format!("/proc/self/task/{tid}/comm")).unwrap();
+        assert_eq!(comm, "ldguard-test-th\n");
+        release.send(()).unwrap();
+
+        let (tx, rx) = channel();
+        spawn_thread(
+            "ldguard-panics",
+            64 * 1024,
+            Box::new(move || {
+                tx.send(()).unwrap();
+                panic!("inside a library thread");
+            }),
+        )
+        .unwrap();
+        rx.recv().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        // Still here: the panic was caught in the thread.
+    }
 
     #[test]
     fn proc_fd_path_formats_numbers() {

@@ -11,6 +11,7 @@
 //! Every walk keeps the lowest matching rule index so far and prunes
 //! subtrees that cannot beat it.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 
 use super::{Cand, NONE};
@@ -73,10 +74,40 @@ const NO_DENSE: u32 = u32::MAX;
 /// Above this many children a node gets a 256-entry table instead of a
 /// scan of its child bytes.
 const DENSE_FROM: u32 = 6;
+/// Bytes of a node in [`Radix::nodes`]: its eight fields as little-endian
+/// `u32`s, in declaration order.
+const NODE_SIZE: usize = 32;
+/// Bytes of an entry in [`Radix::entries`]: `rule | check_program << 31`
+/// and `glob`, little-endian `u32`s.
+const ENTRY_SIZE: usize = 8;
+/// Bytes of a dense table: 256 little-endian `u32`s, child id plus one.
+const DENSE_SIZE: usize = 1024;
 
-/// A radix tree over byte keys with entries at key ends.
+/// A radix tree over byte keys with entries at key ends, in the form the
+/// compiled table stores it: each array is little-endian bytes, borrowed
+/// from the mapped table file when decoded from one (nothing is copied at
+/// start-up) and owned when built from a policy.
+///
+/// Lookups read every index through a bounds-checked `get`, so a damaged
+/// array can only end a walk early, never read out of bounds or loop (every
+/// edge below the root consumes at least one byte of the path). Entries are
+/// checked when the table is decoded (their rule and glob indexes are used
+/// elsewhere without checks).
 #[derive(Clone, Debug, Default)]
 struct Radix {
+    nodes: Cow<'static, [u8]>,
+    labels: Cow<'static, [u8]>,
+    child_bytes: Cow<'static, [u8]>,
+    /// One little-endian `u32` node id per child byte.
+    child_ids: Cow<'static, [u8]>,
+    entries: Cow<'static, [u8]>,
+    dense: Cow<'static, [u8]>,
+}
+
+/// The radix tree as [`Radix::build`] makes it, before it is laid out as
+/// bytes.
+#[derive(Default)]
+struct RadixParts {
     nodes: Vec<Node>,
     labels: Vec<u8>,
     child_bytes: Vec<u8>,
@@ -92,25 +123,14 @@ struct TrieNode {
     entries: Vec<Entry>,
 }
 
-impl Radix {
-    fn build(keys: Vec<(Vec<u8>, Entry)>) -> Radix {
-        let mut trie = vec![TrieNode::default()];
-        for (key, entry) in keys {
-            let mut t = 0usize;
-            for b in key {
-                let next = trie.len();
-                t = *trie[t].children.entry(b).or_insert(next);
-                if t == next {
-                    trie.push(TrieNode::default());
-                }
-            }
-            trie[t].entries.push(entry);
-        }
-        let mut radix = Radix::default();
-        radix.compress(&mut trie);
-        radix
-    }
+/// The little-endian `u32` at byte `at` of `bytes`, if there is one.
+#[inline(always)]
+fn le_u32(bytes: &[u8], at: usize) -> Option<u32> {
+    let b = bytes.get(at..at.checked_add(4)?)?;
+    Some(u32::from_le_bytes(b.try_into().ok()?))
+}
 
+impl RadixParts {
     /// Turns the byte trie into the radix tree, breadth first so that each
     /// node's children are contiguous. Iterative: keys come from the policy,
     /// and a hostile one must not exhaust the stack.
@@ -179,8 +199,9 @@ impl Radix {
         }
     }
 
-    fn encode(&self, w: &mut Writer) {
-        w.len(self.nodes.len());
+    /// Lays the tree out as the table stores it.
+    fn into_radix(self) -> Radix {
+        let mut nodes = Vec::with_capacity(self.nodes.len() * NODE_SIZE);
         for n in &self.nodes {
             for x in [
                 n.label,
@@ -192,106 +213,167 @@ impl Radix {
                 n.min_rule,
                 n.dense,
             ] {
-                w.u32(x);
+                nodes.extend_from_slice(&x.to_le_bytes());
             }
         }
-        w.bytes(&self.labels);
-        w.bytes(&self.child_bytes);
-        w.u32s(&self.child_ids);
-        encode_entries(w, &self.entries);
-        w.len(self.dense.len());
-        for table in &self.dense {
-            for &x in table {
-                w.u32(x);
-            }
+        let child_ids: Vec<u8> = self
+            .child_ids
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        let mut entries = Vec::with_capacity(self.entries.len() * ENTRY_SIZE);
+        for e in &self.entries {
+            entries.extend_from_slice(&(e.rule | (e.check_program as u32) << 31).to_le_bytes());
+            entries.extend_from_slice(&e.glob.to_le_bytes());
+        }
+        let dense: Vec<u8> = self
+            .dense
+            .iter()
+            .flatten()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        Radix {
+            nodes: nodes.into(),
+            labels: self.labels.into(),
+            child_bytes: self.child_bytes.into(),
+            child_ids: child_ids.into(),
+            entries: entries.into(),
+            dense: dense.into(),
         }
     }
+}
 
+impl Radix {
+    fn build(keys: Vec<(Vec<u8>, Entry)>) -> Radix {
+        let mut trie = vec![TrieNode::default()];
+        for (key, entry) in keys {
+            let mut t = 0usize;
+            for b in key {
+                let next = trie.len();
+                t = *trie[t].children.entry(b).or_insert(next);
+                if t == next {
+                    trie.push(TrieNode::default());
+                }
+            }
+            trie[t].entries.push(entry);
+        }
+        let mut parts = RadixParts::default();
+        parts.compress(&mut trie);
+        parts.into_radix()
+    }
+
+    /// The same bytes as before this tree was decoded: counts, then the
+    /// arrays as stored.
+    fn encode(&self, w: &mut Writer) {
+        w.len(self.nodes.len() / NODE_SIZE);
+        w.raw(&self.nodes);
+        w.bytes(&self.labels);
+        w.bytes(&self.child_bytes);
+        w.len(self.child_ids.len() / 4);
+        w.raw(&self.child_ids);
+        w.len(self.entries.len() / ENTRY_SIZE);
+        w.raw(&self.entries);
+        w.len(self.dense.len() / DENSE_SIZE);
+        w.raw(&self.dense);
+    }
+
+    /// Borrows the arrays from the table; checks their sizes and every
+    /// entry (rule below `n_rules`, a glob placed in this tree), but not
+    /// the nodes, which lookups check as they read them.
     fn decode(
-        r: &mut Reader<'_>,
+        r: &mut Reader<'static>,
         n_rules: u32,
         places: &[(Place, Test)],
         place: Place,
     ) -> Read<Radix> {
-        let n = r.len(32)?;
-        let raw = r.take(n * 32)?;
-        let nodes: Vec<Node> = raw
-            .chunks_exact(32)
-            .map(|c| {
-                let f = |i: usize| u32::from_le_bytes(c[i * 4..i * 4 + 4].try_into().expect("4"));
-                Node {
-                    label: f(0),
-                    label_len: f(1),
-                    children: f(2),
-                    n_children: f(3),
-                    entries: f(4),
-                    n_entries: f(5),
-                    min_rule: f(6),
-                    dense: f(7),
-                }
-            })
-            .collect();
-        let labels = r.bytes()?.to_vec();
-        let child_bytes = r.bytes()?.to_vec();
-        let child_ids = r.u32s()?.into_vec();
-        let entries = decode_entries(r, n_rules, places, place)?;
-        let d = r.len(1024)?;
-        let mut dense = Vec::with_capacity(d);
-        for _ in 0..d {
-            let mut table = [0u32; 256];
-            for (x, c) in table.iter_mut().zip(r.take(1024)?.chunks_exact(4)) {
-                *x = u32::from_le_bytes(c.try_into().expect("4"));
-            }
-            if table.iter().any(|&x| x == 1 || x as usize > n) {
-                return damaged("bad dense child");
-            }
-            dense.push(table);
-        }
-        let within =
-            |start: u32, len: u32, total: usize| (start as u64 + len as u64) <= total as u64;
-        // Every edge consumes at least one byte of the path (`walk` ends),
-        // and the root is nobody's child.
-        if child_bytes.len() != child_ids.len()
-            || child_ids.iter().any(|&c| c == 0 || c as usize >= n)
-            || nodes.iter().skip(1).any(|node| node.label_len == 0)
-        {
+        let n = r.len(NODE_SIZE)?;
+        let nodes = r.take(n * NODE_SIZE)?;
+        let labels = r.bytes()?;
+        let child_bytes = r.bytes()?;
+        let n_children = r.len(4)?;
+        let child_ids = r.take(n_children * 4)?;
+        let n_entries = r.len(ENTRY_SIZE)?;
+        let entries = r.take(n_entries * ENTRY_SIZE)?;
+        let d = r.len(DENSE_SIZE)?;
+        let dense = r.take(d * DENSE_SIZE)?;
+        if child_bytes.len() != n_children {
             return damaged("bad child");
         }
-        for node in &nodes {
-            if !within(node.label, node.label_len, labels.len())
-                || !within(node.children, node.n_children, child_ids.len())
-                || !within(node.entries, node.n_entries, entries.len())
-                || (node.dense != NO_DENSE && node.dense as usize >= dense.len())
-            {
-                return damaged("bad radix node");
+        for e in entries.chunks_exact(ENTRY_SIZE) {
+            let x = le_u32(e, 0).unwrap_or(u32::MAX);
+            let glob = le_u32(e, 4).unwrap_or(u32::MAX);
+            let Some(&(at, _)) = places.get(glob as usize) else {
+                return damaged("bad glob index");
+            };
+            if x & !(1 << 31) >= n_rules || at != place {
+                return damaged("bad path entry");
             }
         }
         Ok(Radix {
-            nodes,
-            labels,
-            child_bytes,
-            child_ids,
-            entries,
-            dense,
+            nodes: Cow::Borrowed(nodes),
+            labels: Cow::Borrowed(labels),
+            child_bytes: Cow::Borrowed(child_bytes),
+            child_ids: Cow::Borrowed(child_ids),
+            entries: Cow::Borrowed(entries),
+            dense: Cow::Borrowed(dense),
         })
+    }
+
+    /// Node `id`, if the array has it.
+    #[inline(always)]
+    fn node(&self, id: u32) -> Option<Node> {
+        let at = (id as usize).checked_mul(NODE_SIZE)?;
+        let raw = self.nodes.get(at..at.checked_add(NODE_SIZE)?)?;
+        let f = |i: usize| le_u32(raw, i * 4).unwrap_or(0);
+        Some(Node {
+            label: f(0),
+            label_len: f(1),
+            children: f(2),
+            n_children: f(3),
+            entries: f(4),
+            n_entries: f(5),
+            min_rule: f(6),
+            dense: f(7),
+        })
+    }
+
+    /// The child of `node` along byte `b`: its id, if it has one.
+    #[inline(always)]
+    fn child(&self, node: &Node, b: u8) -> Option<u32> {
+        if node.dense != NO_DENSE {
+            let at = (node.dense as usize)
+                .checked_mul(DENSE_SIZE)?
+                .checked_add(b as usize * 4)?;
+            return le_u32(&self.dense, at)?.checked_sub(1);
+        }
+        let first = node.children as usize;
+        let kids = self
+            .child_bytes
+            .get(first..first.checked_add(node.n_children as usize)?)?;
+        let k = kids.iter().position(|&c| c == b)?;
+        le_u32(&self.child_ids, (first + k).checked_mul(4)?)
     }
 
     /// Walks `path` (from its end when `REV`), calling `test(entry, pos)`
     /// for candidates below `best`, where `pos` is how many bytes of the
-    /// path the key covered. Returns the lowest rule that passed, or `best`.
+    /// path the key covered. `tests` gives each glob's test. Returns the
+    /// lowest rule that passed, or `best`.
     ///
-    /// Every index was checked when the tree was built or decoded, so the
-    /// lookups below cannot fail; they return `best` rather than panic if
-    /// they ever did. The path is walked as a slice of what is left (from
-    /// its end when `REV`), so no per-byte position arithmetic is needed.
+    /// The entries were checked when the tree was built or decoded; a node
+    /// or child index out of bounds, or an empty label below the root, can
+    /// only come from a damaged table and ends the walk (returning `best`)
+    /// instead of panicking or looping. The path is walked as a slice of
+    /// what is left (from its end when `REV`), so no per-byte position
+    /// arithmetic is needed.
     #[inline]
     fn walk<const REV: bool>(
         &self,
         path: &[u8],
         mut best: u32,
+        tests: &[Test],
         test: impl Fn(&Entry, usize) -> bool,
     ) -> u32 {
-        let Some(mut node) = self.nodes.first() else {
+        let Some(mut node) = self.node(0) else {
             return best;
         };
         let mut rest = path;
@@ -300,16 +382,31 @@ impl Radix {
                 return best;
             }
             if node.n_entries != 0 {
-                let first = node.entries as usize;
-                let Some(entries) = self.entries.get(first..first + node.n_entries as usize) else {
+                let first = node.entries as usize * ENTRY_SIZE;
+                let Some(entries) = self
+                    .entries
+                    .get(first..first + node.n_entries as usize * ENTRY_SIZE)
+                else {
                     return best;
                 };
-                for e in entries {
-                    if e.rule >= best {
+                for raw in entries.chunks_exact(ENTRY_SIZE) {
+                    let x = le_u32(raw, 0).unwrap_or(u32::MAX);
+                    let rule = x & !(1 << 31);
+                    if rule >= best {
                         break;
                     }
-                    if test(e, path.len() - rest.len()) {
-                        best = e.rule;
+                    let glob = le_u32(raw, 4).unwrap_or(u32::MAX);
+                    let Some(&test_kind) = tests.get(glob as usize) else {
+                        return best;
+                    };
+                    let e = Entry {
+                        rule,
+                        check_program: x >> 31 != 0,
+                        test: test_kind,
+                        glob,
+                    };
+                    if test(&e, path.len() - rest.len()) {
+                        best = rule;
                         break;
                     }
                 }
@@ -318,37 +415,14 @@ impl Radix {
             let Some(&b) = next else {
                 return best;
             };
-            let child_id = if node.dense != NO_DENSE {
-                match self
-                    .dense
-                    .get(node.dense as usize)
-                    .map_or(0, |t| t[b as usize])
-                {
-                    0 => return best,
-                    id => id - 1,
-                }
-            } else {
-                let first = node.children as usize;
-                let end = first + node.n_children as usize;
-                let (Some(kids), Some(ids)) = (
-                    self.child_bytes.get(first..end),
-                    self.child_ids.get(first..end),
-                ) else {
-                    return best;
-                };
-                let Some(k) = kids.iter().position(|&c| c == b) else {
-                    return best;
-                };
-                ids[k]
-            };
-            let Some(child) = self.nodes.get(child_id as usize) else {
+            let Some(child) = self.child(&node, b).and_then(|id| self.node(id)) else {
                 return best;
             };
             let at = child.label as usize;
             let Some(label) = self.labels.get(at..at + child.label_len as usize) else {
                 return best;
             };
-            if rest.len() < label.len() {
+            if label.is_empty() || rest.len() < label.len() {
                 return best;
             }
             // Labels are short: a byte loop beats a memcmp call.
@@ -539,6 +613,9 @@ pub struct PathIndex {
     any_path: Box<[Cand]>,
     prefixes: Radix,
     suffixes: Radix,
+    /// Each glob's test, by glob index (the trees' entries store only the
+    /// glob).
+    tests: Box<[Test]>,
     /// Globs with neither a literal prefix nor a literal suffix.
     floating: Box<[Entry]>,
     globs: Vec<Glob>,
@@ -589,6 +666,7 @@ impl PathIndex {
         idx.prefixes = Radix::build(prefixes);
         idx.suffixes = Radix::build(suffixes);
         idx.floating = floating.into();
+        idx.tests = idx.globs.iter().map(|g| placement(g).1).collect();
         idx.gate = Gate::build(idx.globs.iter().map(|g| (g, placement(g).0)));
         idx.floating_need_slash_dot = need_slash_dot(&idx.floating);
         idx
@@ -602,9 +680,9 @@ impl PathIndex {
         encode_entries(w, &self.floating);
     }
 
-    /// The inverse of [`PathIndex::encode`], checking every index so that
-    /// `lookup` cannot go out of bounds, and recomputing each entry's test
-    /// from its glob as `build` does.
+    /// The inverse of [`PathIndex::encode`]: the trees are read in place
+    /// from the table (see [`Radix`]), every entry's indexes are checked,
+    /// and each glob's test is recomputed as `build` does.
     pub(crate) fn decode(r: &mut Reader<'static>, n_rules: u32) -> Read<PathIndex> {
         let any_path = decode_cands(r, n_rules)?;
         let globs = r.globs()?;
@@ -625,6 +703,7 @@ impl PathIndex {
             any_path,
             prefixes,
             suffixes,
+            tests: places.iter().map(|&(_, test)| test).collect(),
             floating_need_slash_dot: need_slash_dot(&floating),
             floating: floating.into(),
             finders,
@@ -753,20 +832,21 @@ impl PathIndex {
         best: u32,
         check: &impl Fn(&Entry, bool) -> bool,
     ) -> u32 {
-        self.prefixes.walk::<false>(path, best, |e, pos| {
-            let rest = &path[pos..];
-            let hit = match e.test {
-                Test::Exact => rest.is_empty(),
-                Test::Subtree => rest.first().is_none_or(|&b| b == b'/'),
-                // The root "/" is one empty segment, which `DIR/*` cannot be.
-                Test::Children => !rest.contains(&b'/') && path.len() > 1,
-                Test::LastSegment => {
-                    path.len() > 1 && self.globs[e.glob as usize].tail_matches(rest)
-                }
-                _ => self.general(e, path, absolute),
-            };
-            check(e, hit)
-        })
+        self.prefixes
+            .walk::<false>(path, best, &self.tests, |e, pos| {
+                let rest = &path[pos..];
+                let hit = match e.test {
+                    Test::Exact => rest.is_empty(),
+                    Test::Subtree => rest.first().is_none_or(|&b| b == b'/'),
+                    // The root "/" is one empty segment, which `DIR/*` cannot be.
+                    Test::Children => !rest.contains(&b'/') && path.len() > 1,
+                    Test::LastSegment => {
+                        path.len() > 1 && self.globs[e.glob as usize].tail_matches(rest)
+                    }
+                    _ => self.general(e, path, absolute),
+                };
+                check(e, hit)
+            })
     }
 
     #[inline(always)]
@@ -777,7 +857,7 @@ impl PathIndex {
         best: u32,
         check: &impl Fn(&Entry, bool) -> bool,
     ) -> u32 {
-        self.suffixes.walk::<true>(path, best, |e, _| {
+        self.suffixes.walk::<true>(path, best, &self.tests, |e, _| {
             let hit = match e.test {
                 Test::SuffixHit if absolute => true,
                 _ => self.globs[e.glob as usize].is_match(path),
@@ -846,6 +926,180 @@ impl PathIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// After `/`, seven different bytes: that node gets a dense table.
+    const PATTERNS: [&str; 15] = [
+        "/srv/**",
+        "/var/*",
+        "/opt/x",
+        "/etc/**",
+        "/etc/shadow",
+        "/home/*/.ssh/**",
+        "/*",
+        "/",
+        "**/.aws/credentials",
+        "**/.bash_history",
+        "**/.config/gcloud/**",
+        "**/cpuminer*",
+        "/usr/bin/*sh",
+        "/proc/*/mem",
+        "**/x",
+    ];
+
+    const PATHS: [&str; 19] = [
+        "/srv/a",
+        "/var/x",
+        "/opt/x",
+        "/",
+        "/etc",
+        "/etc/shadow",
+        "/etc/x",
+        "/home/u/.ssh/id",
+        "/home/u/x",
+        "/u/.aws/credentials",
+        "/x/.bash_history",
+        "/x/cpuminer-1",
+        "/h/.config/gcloud/c",
+        "/usr/bin/bash",
+        "/usr/bin/dash",
+        "/proc/1/mem",
+        "/w/x",
+        "x",
+        "",
+    ];
+
+    /// Every pattern as its own rule, in order; some rules check the program.
+    fn index_of_patterns() -> PathIndex {
+        let globs: Vec<Glob> = PATTERNS
+            .iter()
+            .map(|p| Glob::new(p, crate::glob::GlobStyle::Path).unwrap())
+            .collect();
+        PathIndex::build(globs.iter().enumerate().map(|(i, g)| {
+            (
+                Cand {
+                    rule: i as u32,
+                    check_program: i % 3 == 0,
+                },
+                Some(std::slice::from_ref(g)),
+            )
+        }))
+    }
+
+    fn encoded(tree: &Radix) -> &'static [u8] {
+        let mut w = Writer::default();
+        tree.encode(&mut w);
+        Box::leak(w.into_bytes().into_boxed_slice())
+    }
+
+    fn decoded(idx: &PathIndex, bytes: &'static [u8], place: Place) -> Read<Radix> {
+        let places: Vec<(Place, Test)> = idx.globs.iter().map(placement).collect();
+        Radix::decode(
+            &mut Reader::new(bytes),
+            PATTERNS.len() as u32,
+            &places,
+            place,
+        )
+    }
+
+    fn answers(idx: &PathIndex) -> Vec<(u32, u32)> {
+        PATHS
+            .iter()
+            .map(|p| {
+                let p = p.as_bytes();
+                (
+                    idx.search_all(p, false, NONE, &|_| true),
+                    idx.search_all(p, false, NONE, &|rule| rule % 2 == 0),
+                )
+            })
+            .collect()
+    }
+
+    /// Decoded trees borrow every array from the table bytes (nothing is
+    /// copied at start-up) and answer exactly as the built ones.
+    #[test]
+    fn trees_are_read_in_place_and_answer_like_built_ones() {
+        let built = index_of_patterns();
+        let mut read = built.clone();
+        read.prefixes = decoded(&built, encoded(&built.prefixes), Place::Prefix).unwrap();
+        read.suffixes = decoded(&built, encoded(&built.suffixes), Place::Suffix).unwrap();
+        for tree in [&read.prefixes, &read.suffixes] {
+            for array in [
+                &tree.nodes,
+                &tree.labels,
+                &tree.child_bytes,
+                &tree.child_ids,
+                &tree.entries,
+                &tree.dense,
+            ] {
+                assert!(matches!(array, Cow::Borrowed(_)));
+            }
+        }
+        assert!(!read.prefixes.dense.is_empty(), "a dense node is covered");
+        assert_eq!(answers(&read), answers(&built));
+        assert!(answers(&built).iter().any(|&(best, _)| best != NONE));
+    }
+
+    /// An entry naming a rule the table does not have, a glob it does not
+    /// have, or a glob of the other tree is refused when the table is read.
+    #[test]
+    fn bad_entries_are_refused_when_read() {
+        let idx = index_of_patterns();
+        let suffix_glob = PATTERNS
+            .iter()
+            .position(|p| *p == "**/.aws/credentials")
+            .unwrap() as u32;
+        for (rule, glob) in [
+            (PATTERNS.len() as u32, 0),
+            (u32::MAX >> 1, 0),
+            (0, PATTERNS.len() as u32),
+            (0, u32::MAX),
+            (0, suffix_glob),
+        ] {
+            let mut tree = idx.prefixes.clone();
+            let mut entries = tree.entries.to_vec();
+            entries[..4].copy_from_slice(&rule.to_le_bytes());
+            entries[4..8].copy_from_slice(&glob.to_le_bytes());
+            tree.entries = entries.into();
+            assert!(
+                decoded(&idx, encoded(&tree), Place::Prefix).is_err(),
+                "rule {rule} glob {glob}"
+            );
+        }
+        assert!(decoded(&idx, encoded(&idx.prefixes), Place::Prefix).is_ok());
+    }
+
+    /// Any byte of a tree's nodes, labels, children or dense tables
+    /// changed (damage that keeps the table's checksum right): the tree is
+    /// refused or every lookup ends, without panicking or looping.
+    #[test]
+    fn damaged_trees_never_panic_or_loop() {
+        let idx = index_of_patterns();
+        for (tree, place) in [
+            (&idx.prefixes, Place::Prefix),
+            (&idx.suffixes, Place::Suffix),
+        ] {
+            let good = encoded(tree);
+            let mut accepted = 0;
+            for at in 0..good.len() {
+                for value in [0x00u8, 0x01, 0x02, 0x7f, 0xff] {
+                    let mut bytes = good.to_vec();
+                    bytes[at] = value;
+                    let Ok(damaged) = decoded(&idx, Box::leak(bytes.into_boxed_slice()), place)
+                    else {
+                        continue;
+                    };
+                    accepted += 1;
+                    let mut d = idx.clone();
+                    match place {
+                        Place::Prefix => d.prefixes = damaged,
+                        _ => d.suffixes = damaged,
+                    }
+                    let _ = answers(&d);
+                }
+            }
+            assert!(accepted > 0, "some damage decodes and is walked");
+        }
+    }
 
     /// The gate never hides a match: for globs of every placement and
     /// paths that share or miss their literal parts, the gated search
