@@ -367,58 +367,10 @@ pub fn openat2_raw(
 }
 
 /// A four-argument system call; the kernel's return value (`-errno` on
-/// failure). Inline on the architectures the library ships for: libc's
-/// `syscall()` costs a call, an errno store and a reload of it.
+/// failure), made right here ([`sys::syscall6`]).
 #[inline(always)]
 fn syscall4(nr: c_long, a: c_long, b: c_long, c: c_long, d: c_long) -> c_long {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let ret: c_long;
-        // SAFETY: the x86-64 Linux system call convention (number and
-        // result in rax, arguments in rdi, rsi, rdx, r10; rcx and r11
-        // clobbered); the caller passes arguments valid for `nr`.
-        unsafe {
-            std::arch::asm!(
-                "syscall",
-                inlateout("rax") nr => ret,
-                in("rdi") a,
-                in("rsi") b,
-                in("rdx") c,
-                in("r10") d,
-                lateout("rcx") _,
-                lateout("r11") _,
-                options(nostack),
-            );
-        }
-        ret
-    }
-    #[cfg(target_arch = "aarch64")]
-    {
-        let ret: c_long;
-        // SAFETY: the AArch64 Linux system call convention (number in x8,
-        // arguments in x0-x3, result in x0); the caller passes arguments
-        // valid for `nr`.
-        unsafe {
-            std::arch::asm!(
-                "svc 0",
-                in("x8") nr,
-                inlateout("x0") a => ret,
-                in("x1") b,
-                in("x2") c,
-                in("x3") d,
-                options(nostack),
-            );
-        }
-        ret
-    }
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    {
-        let saved = sys::errno();
-        let r = sys::raw_syscall(nr, [a, b, c, d, 0, 0]);
-        let r = if r < 0 { -(sys::errno() as c_long) } else { r };
-        sys::set_errno(saved);
-        r
-    }
+    sys::syscall6(nr, [a, b, c, d, 0, 0])
 }
 
 /// `fcntl(fd, F_GETFL)` made right here (no libc wrapper, errno left
@@ -723,8 +675,17 @@ fn is_symlink(fd: c_int) -> bool {
 
 /// `readlinkat(dirfd, name)` into `out`; the target length.
 fn readlinkat(dirfd: c_int, name: *const c_char, out: &mut [u8]) -> Option<usize> {
-    // SAFETY: `name` is NUL-terminated and `out` writable for its length.
-    let n = unsafe { libc::readlinkat(dirfd, name, out.as_mut_ptr().cast(), out.len()) };
+    let n = sys::raw_syscall(
+        libc::SYS_readlinkat,
+        [
+            dirfd as c_long,
+            name as c_long,
+            out.as_mut_ptr() as c_long,
+            out.len() as c_long,
+            0,
+            0,
+        ],
+    );
     (n > 0 && (n as usize) < out.len()).then_some(n as usize)
 }
 

@@ -261,8 +261,13 @@ fn trim_blanks(mut s: &[u8]) -> &[u8] {
 fn read_head(pinned: c_int, head: &mut [u8; 256]) -> Option<usize> {
     // SAFETY: an all-zero `stat` is a valid value to be overwritten.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: `st` is a valid, writable stat buffer.
-    if unsafe { libc::fstat(pinned, &mut st) } != 0
+    let st_ptr = &mut st as *mut libc::stat;
+    // The system calls are made here, not through libc (its `fstat` and
+    // `pread` are pages a forked child would fault in just for this).
+    if raw_syscall(
+        libc::SYS_fstat,
+        [pinned as c_long, st_ptr as c_long, 0, 0, 0, 0],
+    ) != 0
         || st.st_mode & libc::S_IFMT != libc::S_IFREG
         || st.st_mode & 0o111 == 0
     {
@@ -284,8 +289,17 @@ fn read_head(pinned: c_int, head: &mut [u8; 256]) -> Option<usize> {
     if fd < 0 {
         return None;
     }
-    // SAFETY: `head` is writable for its length.
-    let n = unsafe { libc::pread(fd, head.as_mut_ptr().cast(), head.len(), 0) };
+    let n = raw_syscall(
+        libc::SYS_pread64,
+        [
+            fd as c_long,
+            head.as_mut_ptr() as c_long,
+            head.len() as c_long,
+            0,
+            0,
+            0,
+        ],
+    );
     sys::close(fd);
     (n >= 0).then_some(n as usize)
 }
