@@ -401,6 +401,13 @@ fn writer(pipe: &'static Pipeline, mut sink: Box<dyn Sink>, notes: Vec<Record>) 
 /// Waits (at most `timeout`) until every record queued so far is written,
 /// and, for an HTTP sink, delivered.
 pub fn flush(timeout: Duration) {
+    // No pipeline in this process: nothing was queued here, and an HTTP
+    // sink exists only behind one (a forked child's is its parent's). No
+    // clock read: before an exec in a forked child, the clock's pages
+    // were faults of their own.
+    if PIPE.load(Ordering::Acquire).is_null() {
+        return;
+    }
     let deadline = Instant::now() + timeout;
     wait_written(timeout);
     // The HTTP sink buffers what the writer hands it and posts in the
