@@ -13,18 +13,73 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 pub const PATH_CAP: usize = libc::PATH_MAX as usize;
 
-/// A path in a fixed buffer.
+/// A path in a fixed buffer. The length comes first: a short path then
+/// lies on the buffer's first page with its length (after the buffer, a
+/// short path touched two pages; in a forked child each page a check
+/// writes is a page fault).
+#[repr(C)]
 pub struct PathBuf {
-    buf: [u8; PATH_CAP],
     len: usize,
+    buf: [u8; PATH_CAP],
+}
+
+/// A path with a NUL byte right after it, passed to the kernel where it
+/// lies instead of copied into a buffer (exec paths come as C strings).
+/// Its bytes are the path as given, NUL bytes inside included, as a copy
+/// of them would hold (the kernel reads up to the first).
+#[derive(Clone, Copy)]
+pub struct CPath<'a>(&'a [u8]);
+
+impl<'a> CPath<'a> {
+    /// The empty path.
+    pub const EMPTY: CPath<'static> = CPath(b"\0");
+
+    /// `with_nul`'s last byte is its terminating NUL (`None` otherwise).
+    pub const fn new(with_nul: &'a [u8]) -> Option<CPath<'a>> {
+        match with_nul {
+            [.., 0] => Some(CPath(with_nul)),
+            _ => None,
+        }
+    }
+
+    /// The C string at `p` (empty for a null pointer: the real call then
+    /// reports `EFAULT`).
+    ///
+    /// # Safety
+    /// `p` is null or points to a NUL-terminated string that outlives `'a`.
+    pub unsafe fn from_ptr(p: *const c_char) -> CPath<'a> {
+        if p.is_null() {
+            return CPath(b"\0");
+        }
+        // SAFETY: non-null and NUL-terminated per the contract.
+        CPath(unsafe { std::ffi::CStr::from_ptr(p) }.to_bytes_with_nul())
+    }
+
+    /// The path, without the NUL.
+    pub fn bytes(self) -> &'a [u8] {
+        &self.0[..self.0.len() - 1]
+    }
+
+    pub fn ptr(self) -> *const c_char {
+        self.0.as_ptr().cast()
+    }
 }
 
 impl PathBuf {
     pub const fn new() -> PathBuf {
         PathBuf {
-            buf: [0; PATH_CAP],
             len: 0,
+            buf: [0; PATH_CAP],
         }
+    }
+
+    /// The path as a [`CPath`] (its NUL written here: not every writer of
+    /// the buffer ends it with one).
+    pub fn c_path(&mut self) -> CPath<'_> {
+        // `len < PATH_CAP`: every writer leaves room for the NUL.
+        let len = self.len.min(PATH_CAP - 1);
+        self.buf[len] = 0;
+        CPath(&self.buf[..=len])
     }
 
     pub fn as_bytes(&self) -> &[u8] {
@@ -422,10 +477,19 @@ pub fn without_links(dirfd: c_int, path: &[u8], follow: bool, scratch: &mut Path
     if !openat2_usable() || scratch.set(&[path]).is_none() {
         return false;
     }
+    reached_without_links(dirfd, scratch.c_ptr(), follow)
+}
+
+/// [`without_links`] for a path already NUL-terminated: nothing copied.
+pub fn without_links_c(dirfd: c_int, path: CPath<'_>, follow: bool) -> bool {
+    openat2_usable() && reached_without_links(dirfd, path.ptr(), follow)
+}
+
+fn reached_without_links(dirfd: c_int, path: *const c_char, follow: bool) -> bool {
     let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
     let fd = openat2(
         dirfd,
-        scratch.c_ptr(),
+        path,
         libc::O_PATH | libc::O_CLOEXEC | nofollow,
         0,
         NO_LINKS,
@@ -461,8 +525,36 @@ pub fn kernel_path(
     scratch: &mut PathBuf,
     out: &mut PathBuf,
 ) -> Found {
+    kernel_path_of(dirfd, path, None, follow, scratch, out)
+}
+
+/// [`kernel_path`] for a path already NUL-terminated: the first look at
+/// it copies nothing (`scratch` is written only past a missing object).
+pub fn kernel_path_c(
+    dirfd: c_int,
+    path: CPath<'_>,
+    follow: bool,
+    scratch: &mut PathBuf,
+    out: &mut PathBuf,
+) -> Found {
+    kernel_path_of(dirfd, path.bytes(), Some(path), follow, scratch, out)
+}
+
+#[inline(always)]
+fn kernel_path_of(
+    dirfd: c_int,
+    path: &[u8],
+    given: Option<CPath<'_>>,
+    follow: bool,
+    scratch: &mut PathBuf,
+    out: &mut PathBuf,
+) -> Found {
     sys::set_errno(0);
-    if resolved(dirfd, path, follow, scratch, out).is_some() {
+    let found = match given {
+        Some(c) => resolved_from(dirfd, Some(c), follow, scratch, out),
+        None => resolved(dirfd, path, follow, scratch, out),
+    };
+    if found.is_some() {
         return Found::Path;
     }
     if matches!(
@@ -796,12 +888,29 @@ pub fn resolved(
     scratch: &mut PathBuf,
     out: &mut PathBuf,
 ) -> Option<()> {
-    let mut dirfd = dirfd;
     scratch.set(&[path])?;
+    resolved_from(dirfd, None, follow, scratch, out)
+}
+
+/// [`resolved`] of `given` when there is one (NUL-terminated where it
+/// lies, copied into `scratch` only if it names nothing yet), else of the
+/// path `scratch` holds.
+fn resolved_from(
+    dirfd: c_int,
+    mut given: Option<CPath<'_>>,
+    follow: bool,
+    scratch: &mut PathBuf,
+    out: &mut PathBuf,
+) -> Option<()> {
+    let mut dirfd = dirfd;
     // A bounded number of dangling-symlink hops, as the kernel's 40.
     for _ in 0..40 {
         let extra = if follow { 0 } else { libc::O_NOFOLLOW };
-        let fd = sys::open_path(dirfd, scratch.c_ptr(), extra);
+        let path = match given {
+            Some(c) => c.ptr(),
+            None => scratch.c_ptr(),
+        };
+        let fd = sys::open_path(dirfd, path, extra);
         if fd >= 0 {
             let n = sys::fd_path(fd, &mut out.buf[..PATH_CAP - 1]);
             sys::close(fd);
@@ -810,6 +919,9 @@ pub fn resolved(
         }
         if sys::errno() != libc::ENOENT {
             return None;
+        }
+        if let Some(c) = given.take() {
+            scratch.set(&[c.bytes()])?;
         }
         // Missing: resolve the parent, then look at the last segment.
         match past_missing(dirfd, follow, scratch, out)? {
