@@ -63,8 +63,14 @@ pub fn run_or<R: Fallback>(pass: R, check: impl FnOnce(&'static Active) -> R) ->
     let saved = unsafe { *errno };
     let outcome = caught(active, pass, check);
     drop(guard);
+    // Only when the check changed it: errno's page is one more that a
+    // forked child's exec check would write.
     // SAFETY: as above.
-    unsafe { *errno = saved };
+    unsafe {
+        if *errno != saved {
+            *errno = saved;
+        }
+    }
     outcome
 }
 

@@ -36,14 +36,20 @@ pub const INTERNAL: u8 = u8::MAX;
 
 /// What the library keeps per thread: all zero bytes at thread start
 /// (depth 0, empty cache, no scratch area yet).
+///
+/// The fields every check writes come last: the block lies just below the
+/// thread descriptor (when the program itself has no thread-locals), and
+/// a forked child has already written the descriptor's page (the kernel
+/// stores the child's thread id there), so `depth` there costs the child
+/// no page fault of its own; at the start of the block it cost one.
 #[repr(C)]
 pub struct PerThread {
-    depth: Cell<u8>,
-    /// Repeated opens since the last refresh poll ([`poll_due`]).
-    hits: Cell<u8>,
     recent: UnsafeCell<recent::Slots>,
     /// This thread's path buffers ([`scratch::Area`]), mapped on first use.
     scratch: AtomicPtr<scratch::Area>,
+    /// Repeated opens since the last refresh poll ([`poll_due`]).
+    hits: Cell<u8>,
+    depth: Cell<u8>,
 }
 
 /// Room for one level's path buffers (`resolve::Scratch`, which checks at
@@ -140,6 +146,17 @@ pub mod scratch {
             return;
         }
         KEY.store(key + 1, Ordering::Release);
+    }
+
+    /// Before a fork, in the forking thread: its area mapped now, if
+    /// checks are on, so that a child that checks its exec inherits it
+    /// (the pointer and the key's value) instead of mapping its own: in
+    /// the child, `mmap`, `pthread_setspecific` and their first binding
+    /// were pages faulted in just for that. Once per thread that forks.
+    pub fn before_fork() {
+        if !crate::state::is_off() {
+            let _ = area();
+        }
     }
 
     /// This thread's area, mapped on first use; `None` without a
@@ -292,10 +309,10 @@ mod block {
     thread_local! {
         static THREAD: PerThread = const {
             PerThread {
-                depth: Cell::new(0),
-                hits: Cell::new(0),
                 recent: UnsafeCell::new(super::recent::EMPTY),
                 scratch: AtomicPtr::new(std::ptr::null_mut()),
+                hits: Cell::new(0),
+                depth: Cell::new(0),
             }
         };
     }

@@ -485,20 +485,22 @@ pub fn without_links_c(dirfd: c_int, path: CPath<'_>, follow: bool) -> bool {
     openat2_usable() && reached_without_links(dirfd, path.ptr(), follow)
 }
 
+/// errno is left alone: its page is one more a forked child would write.
 fn reached_without_links(dirfd: c_int, path: *const c_char, follow: bool) -> bool {
     let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
-    let fd = openat2(
+    match openat2_raw(
         dirfd,
         path,
         libc::O_PATH | libc::O_CLOEXEC | nofollow,
         0,
         NO_LINKS,
-    );
-    if fd >= 0 {
-        sys::close(fd);
-        return true;
+    ) {
+        Ok(fd) => {
+            sys::close(fd);
+            true
+        }
+        Err(_) => false,
     }
-    false
 }
 
 /// What [`kernel_path`] found.
@@ -549,21 +551,18 @@ fn kernel_path_of(
     scratch: &mut PathBuf,
     out: &mut PathBuf,
 ) -> Found {
-    sys::set_errno(0);
     let found = match given {
         Some(c) => resolved_from(dirfd, Some(c), follow, scratch, out),
-        None => resolved(dirfd, path, follow, scratch, out),
+        None => match scratch.set(&[path]) {
+            Some(()) => resolved_from(dirfd, None, follow, scratch, out),
+            None => Err(0),
+        },
     };
-    if found.is_some() {
-        return Found::Path;
+    match found {
+        Ok(()) => Found::Path,
+        Err(libc::ENOENT | libc::ENOTDIR | libc::EACCES | libc::ELOOP) => Found::Unreachable,
+        Err(_) => walked(dirfd, path, follow, scratch, out),
     }
-    if matches!(
-        sys::errno(),
-        libc::ENOENT | libc::ENOTDIR | libc::EACCES | libc::ELOOP
-    ) {
-        return Found::Unreachable;
-    }
-    walked(dirfd, path, follow, scratch, out)
 }
 
 /// [`kernel_path`]'s fallback, apart and never inlined: the walk's path
@@ -889,19 +888,22 @@ pub fn resolved(
     out: &mut PathBuf,
 ) -> Option<()> {
     scratch.set(&[path])?;
-    resolved_from(dirfd, None, follow, scratch, out)
+    resolved_from(dirfd, None, follow, scratch, out).ok()
 }
 
 /// [`resolved`] of `given` when there is one (NUL-terminated where it
 /// lies, copied into `scratch` only if it names nothing yet), else of the
-/// path `scratch` holds.
+/// path `scratch` holds. The error: the errno of the step that failed (0
+/// when none applies: too long for a buffer, no path for the descriptor).
+/// errno itself is not written on the common path (in a forked child its
+/// page would be one more fault).
 fn resolved_from(
     dirfd: c_int,
     mut given: Option<CPath<'_>>,
     follow: bool,
     scratch: &mut PathBuf,
     out: &mut PathBuf,
-) -> Option<()> {
+) -> Result<(), c_int> {
     let mut dirfd = dirfd;
     // A bounded number of dangling-symlink hops, as the kernel's 40.
     for _ in 0..40 {
@@ -910,26 +912,54 @@ fn resolved_from(
             Some(c) => c.ptr(),
             None => scratch.c_ptr(),
         };
-        let fd = sys::open_path(dirfd, path, extra);
+        let flags = libc::O_PATH | libc::O_CLOEXEC | extra;
+        let fd = sys::syscall6(
+            libc::SYS_openat,
+            [dirfd as c_long, path as c_long, flags as c_long, 0, 0, 0],
+        );
         if fd >= 0 {
-            let n = sys::fd_path(fd, &mut out.buf[..PATH_CAP - 1]);
+            let fd = fd as c_int;
+            let mut link = [0u8; 32];
+            let len = sys::proc_fd_path(fd, &mut link);
+            let out_buf = &mut out.buf[..PATH_CAP - 1];
+            let n = sys::syscall6(
+                libc::SYS_readlinkat,
+                [
+                    libc::AT_FDCWD as c_long,
+                    link[..=len].as_ptr() as c_long,
+                    out_buf.as_mut_ptr() as c_long,
+                    out_buf.len() as c_long,
+                    0,
+                    0,
+                ],
+            );
             sys::close(fd);
-            out.len = n?;
-            return Some(());
+            if n < 0 {
+                return Err(-n as c_int);
+            }
+            // Deleted files and anonymous inodes are not paths.
+            if n as usize >= out_buf.len() || out_buf.first() != Some(&b'/') {
+                return Err(0);
+            }
+            out.len = n as usize;
+            return Ok(());
         }
-        if sys::errno() != libc::ENOENT {
-            return None;
+        if fd != -(libc::ENOENT as c_long) {
+            return Err(-fd as c_int);
         }
         if let Some(c) = given.take() {
-            scratch.set(&[c.bytes()])?;
+            scratch.set(&[c.bytes()]).ok_or(0)?;
         }
-        // Missing: resolve the parent, then look at the last segment.
-        match past_missing(dirfd, follow, scratch, out)? {
-            Missing::Done => return Some(()),
+        // Missing: resolve the parent, then look at the last segment. Its
+        // failures are told by errno, which says `ENOENT` (this open's)
+        // when no step of it failed with another.
+        sys::set_errno(libc::ENOENT);
+        match past_missing(dirfd, follow, scratch, out).ok_or_else(sys::errno)? {
+            Missing::Done => return Ok(()),
             Missing::Continue => dirfd = libc::AT_FDCWD,
         }
     }
-    None
+    Err(0)
 }
 
 /// Where [`resolved`] goes on from a missing object.
