@@ -56,9 +56,9 @@ pub fn run_or<R: Fallback>(pass: R, check: impl FnOnce(&'static Active) -> R) ->
     let Some(guard) = Guard::enter() else {
         return pass;
     };
-    // SAFETY: __errno_location returns this thread's errno slot, valid
-    // for the thread's life (one call for the save and the restore).
-    let errno = unsafe { libc::__errno_location() };
+    // This thread's errno slot, valid for the thread's life (one lookup
+    // for the save and the restore).
+    let errno = crate::guard::errno_slot();
     // SAFETY: as above.
     let saved = unsafe { *errno };
     let outcome = caught(active, pass, check);

@@ -47,6 +47,8 @@ pub struct PerThread {
     recent: UnsafeCell<recent::Slots>,
     /// This thread's path buffers ([`scratch::Area`]), mapped on first use.
     scratch: AtomicPtr<scratch::Area>,
+    /// libc's errno slot of this thread ([`errno_slot`]), asked once.
+    errno: Cell<*mut libc::c_int>,
     /// Repeated opens since the last refresh poll ([`poll_due`]).
     hits: Cell<u8>,
     depth: Cell<u8>,
@@ -153,9 +155,11 @@ pub mod scratch {
     /// (the pointer and the key's value) instead of mapping its own: in
     /// the child, `mmap`, `pthread_setspecific` and their first binding
     /// were pages faulted in just for that. Once per thread that forks.
+    /// Its errno slot is asked for the same reason ([`super::errno_slot`]).
     pub fn before_fork() {
         if !crate::state::is_off() {
             let _ = area();
+            let _ = super::errno_slot();
         }
     }
 
@@ -311,6 +315,7 @@ mod block {
             PerThread {
                 recent: UnsafeCell::new(super::recent::EMPTY),
                 scratch: AtomicPtr::new(std::ptr::null_mut()),
+                errno: Cell::new(std::ptr::null_mut()),
                 hits: Cell::new(0),
                 depth: Cell::new(0),
             }
@@ -331,6 +336,31 @@ pub(crate) fn this_thread() -> &'static PerThread {
     // SAFETY: see above; the pointer is this thread's own block, whose
     // all-zero initial bytes are a valid `PerThread`.
     unsafe { &*block::get() }
+}
+
+/// This thread's errno: libc's slot, whose address is asked of libc
+/// (`__errno_location`) once per thread and kept in the thread's block.
+/// It never changes for the life of a thread, and a forked child's thread
+/// has it at the same address; a vfork child runs on its parent's thread
+/// and uses that thread's slot, as libc does. In a forked child the
+/// function's page was one more fault for every exec check.
+#[inline(always)]
+pub fn errno_slot() -> *mut libc::c_int {
+    let t = this_thread();
+    let p = t.errno.get();
+    if !p.is_null() {
+        return p;
+    }
+    first_errno_slot(t)
+}
+
+#[cold]
+#[inline(never)]
+fn first_errno_slot(t: &PerThread) -> *mut libc::c_int {
+    // SAFETY: no preconditions; the slot is valid for the thread's life.
+    let p = unsafe { libc::__errno_location() };
+    t.errno.set(p);
+    p
 }
 
 /// Whether a repeated open (the cache hit, which takes no other step of
@@ -777,6 +807,26 @@ mod tests {
         .join()
         .unwrap();
         assert_eq!((path.as_slice(), mapped), (&b"/etc/passwd"[..], false));
+    }
+
+    /// The kept errno slot is libc's own, per thread: what the library
+    /// writes there is what the program reads as errno.
+    #[test]
+    fn errno_slot_is_libcs_for_each_thread() {
+        let here = errno_slot() as usize;
+        // SAFETY: no preconditions.
+        assert_eq!(here, unsafe { libc::__errno_location() } as usize);
+        let (there, seen) = std::thread::spawn(|| {
+            // SAFETY: this thread's errno slot.
+            unsafe { *errno_slot() = libc::ENOTDIR };
+            let seen = std::io::Error::last_os_error().raw_os_error();
+            (errno_slot() as usize, seen)
+        })
+        .join()
+        .unwrap();
+        assert_ne!(here, there);
+        assert_eq!(seen, Some(libc::ENOTDIR));
+        assert_eq!(here, errno_slot() as usize, "kept");
     }
 
     /// Each thread has its own block.
