@@ -379,12 +379,24 @@ fn drift_exec(
     target: &[u8],
     argv: Argv,
 ) -> Verdict {
-    let Some(action) = active.table.drift() else {
-        return Verdict::Allow;
-    };
-    if action == Action::Allow {
-        return Verdict::Allow;
+    match active.table.drift() {
+        None | Some(Action::Allow) => Verdict::Allow,
+        Some(action) => drift_exec_checked(active, call, object, target, argv, action),
     }
+}
+
+/// [`drift_exec`] when the policy acts on drift: apart and never inlined,
+/// so that its record (4.6 KB of stack) is no stack page every exec check
+/// writes (a stack probe; in a forked child, a fault).
+#[inline(never)]
+fn drift_exec_checked(
+    active: &'static Active,
+    call: Call,
+    object: Object<'_>,
+    target: &[u8],
+    argv: Argv,
+    action: Action,
+) -> Verdict {
     let verdict = match object {
         Object::At(dirfd, path) => drift::verdict_at(dirfd, path, Use::Exec),
         Object::Fd(fd) => Some(drift::verdict_for_fd(fd, Use::Exec)),
