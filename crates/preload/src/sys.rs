@@ -16,10 +16,11 @@ pub fn set_errno(value: c_int) {
     unsafe { *libc::__errno_location() = value }
 }
 
+/// The system call made here, not libc's `getpid`: the fork child
+/// handlers ask it, and in a forked child libc's page was one more fault.
 #[inline]
 pub fn getpid() -> i32 {
-    // SAFETY: no preconditions.
-    unsafe { libc::getpid() }
+    syscall6(libc::SYS_getpid, [0; 6]) as i32
 }
 
 /// A system call made right here, `-1` with errno set on failure (as
