@@ -65,8 +65,10 @@ pub fn register_process_hooks() {
 extern "C" fn before_fork() {
     // Once per process in effect (a cached pointer afterwards).
     let _ = crate::real::EXECVE.get();
-    // Once per thread that forks.
-    crate::guard::scratch::before_fork();
+    // Once per thread that forks, when checks are on.
+    if !active::is_off() {
+        guard::scratch::before_fork();
+    }
 }
 
 extern "C" fn after_fork_in_child() {

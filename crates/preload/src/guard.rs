@@ -150,17 +150,15 @@ pub mod scratch {
         KEY.store(key + 1, Ordering::Release);
     }
 
-    /// Before a fork, in the forking thread: its area mapped now, if
-    /// checks are on, so that a child that checks its exec inherits it
-    /// (the pointer and the key's value) instead of mapping its own: in
-    /// the child, `mmap`, `pthread_setspecific` and their first binding
-    /// were pages faulted in just for that. Once per thread that forks.
-    /// Its errno slot is asked for the same reason ([`super::errno_slot`]).
+    /// Before a fork, in the forking thread (checks on): its area mapped
+    /// now, so that a child that checks its exec inherits it (the pointer
+    /// and the key's value) instead of mapping its own: in the child,
+    /// `mmap`, `pthread_setspecific` and their first binding were pages
+    /// faulted in just for that. Once per thread that forks. Its errno
+    /// slot is asked for the same reason ([`super::errno_slot`]).
     pub fn before_fork() {
-        if !crate::state::is_off() {
-            let _ = area();
-            let _ = super::errno_slot();
-        }
+        let _ = area();
+        let _ = super::errno_slot();
     }
 
     /// This thread's area, mapped on first use; `None` without a

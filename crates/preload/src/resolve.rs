@@ -159,11 +159,20 @@ pub fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
     }
 }
 
+/// This thread's buffers for the current check level, for a caller that
+/// inlines its work on them (with [`with_stack_scratch`] when `None`).
+/// The same contract as [`with_scratch`]: the caller holds a check guard
+/// for as long as it uses them, and takes one `&mut` from the pointer.
+#[inline(always)]
+pub fn thread_scratch() -> Option<*mut Scratch> {
+    crate::guard::scratch_bytes(crate::guard::scratch_level()).map(|b| b.cast::<Scratch>())
+}
+
 /// No area could be mapped (out of memory or address space): buffers on
 /// the stack, zeroed, for this call only.
 #[cold]
 #[inline(never)]
-fn with_stack_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+pub fn with_stack_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
     let mut s = Scratch {
         a: PathBuf::new(),
         b: PathBuf::new(),
@@ -270,7 +279,7 @@ fn slash_then_slash_or_dot(path: &[u8]) -> bool {
             .any(|w| w[0] == b'/' && (w[1] == b'/' || w[1] == b'.'));
     }
     #[cfg(target_arch = "x86_64")]
-    if n >= 16 {
+    if n >= 17 {
         return slash_then_slash_or_dot_sse2(path);
     }
     let zero_bytes = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
@@ -301,43 +310,45 @@ fn slash_then_slash_or_dot(path: &[u8]) -> bool {
     hits != 0
 }
 
-/// [`slash_then_slash_or_dot`] sixteen bytes at a time (SSE2, which every
-/// x86_64 has), for paths of 16 bytes or more: the same pairing of marks,
-/// exact here (a byte compare marks nothing else).
+/// [`slash_then_slash_or_dot`] sixteen pairs at a time (SSE2, which every
+/// x86_64 has), for paths of 17 bytes or more: each block compares the
+/// bytes at `i` with `/` and those at `i + 1` (a second, unaligned load)
+/// with `/` and `.`, so a pair is one AND, with nothing carried between
+/// blocks; the blocks are ORed and their mask taken once. The last block
+/// ends at the path's end and may overlap the one before. Exact (a byte
+/// compare marks nothing else).
 #[cfg(target_arch = "x86_64")]
 fn slash_then_slash_or_dot_sse2(path: &[u8]) -> bool {
-    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8};
+    use std::arch::x86_64::{
+        __m128i, _mm_and_si128, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8, _mm_setzero_si128,
+    };
     let n = path.len();
-    debug_assert!(n >= 16);
-    let marks = |at: usize| {
-        debug_assert!(at + 16 <= n);
-        // SAFETY: SSE2 is part of the x86_64 baseline (every x86_64 CPU
-        // has it); callers pass `at + 16 <= n`, so the unaligned load reads
-        // sixteen bytes of `path`.
-        let (slash, dot) = unsafe {
-            let v = _mm_loadu_si128(path.as_ptr().add(at).cast());
-            (
-                _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'/' as i8))) as u32,
-                _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'.' as i8))) as u32,
+    debug_assert!(n >= 17);
+    // SAFETY: SSE2 is part of the x86_64 baseline (every x86_64 CPU has
+    // it); `pairs` is called with `at + 17 <= n`, so both unaligned loads
+    // read bytes of `path`.
+    unsafe {
+        let slash = _mm_set1_epi8(b'/' as i8);
+        let dot = _mm_set1_epi8(b'.' as i8);
+        let pairs = |at: usize| -> __m128i {
+            debug_assert!(at + 17 <= n);
+            let here = _mm_loadu_si128(path.as_ptr().add(at).cast());
+            let next = _mm_loadu_si128(path.as_ptr().add(at + 1).cast());
+            _mm_and_si128(
+                _mm_cmpeq_epi8(here, slash),
+                _mm_or_si128(_mm_cmpeq_epi8(next, slash), _mm_cmpeq_epi8(next, dot)),
             )
         };
-        (slash, slash | dot)
-    };
-    let mut hits = 0;
-    let mut carry = 0;
-    let mut i = 0;
-    while i + 16 <= n {
-        let (slash, either) = marks(i);
-        hits |= ((slash << 1) | carry) & either;
-        carry = slash >> 15;
-        i += 16;
+        let mut hits = _mm_setzero_si128();
+        let mut at = 0;
+        while at + 17 < n {
+            hits = _mm_or_si128(hits, pairs(at));
+            at += 16;
+        }
+        hits = _mm_or_si128(hits, pairs(n - 17));
+        _mm_movemask_epi8(hits) != 0
     }
-    if i < n {
-        // The last block overlaps the one before, as in the word scan.
-        let (slash, either) = marks(n - 16);
-        hits |= (slash << 1) & either;
-    }
-    hits != 0
 }
 
 /// The lexical absolute form of `(dirfd, path)`: `path` itself when it is
