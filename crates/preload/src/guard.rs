@@ -287,13 +287,17 @@ mod block {
         let p: *const PerThread;
         // SAFETY: reads the GOT entry of a thread-local of this object and
         // the thread pointer (`%fs:0` holds its own address on x86_64 with
-        // glibc and musl); writes only `p`.
+        // glibc and musl); writes only `p`. `nomem`: both words it reads
+        // are written once (the loader's relocation, the thread's start)
+        // and never change while code of this thread runs, so the result
+        // may be reused across calls and stores (it was recomputed after
+        // each: about a dozen instructions per cold open).
         unsafe {
             std::arch::asm!(
                 "mov {p}, qword ptr [rip + ldguard_per_thread@GOTTPOFF]",
                 "add {p}, qword ptr fs:[0]",
                 p = out(reg) p,
-                options(pure, readonly, nostack),
+                options(pure, nomem, nostack),
             );
         }
         p
@@ -610,6 +614,54 @@ pub mod recent {
         same(a, b)
     }
 
+    /// `dst[..src.len()] = src` for a kept path (`8 <= len <= KEY`), in
+    /// overlapping 16- or 8-byte moves: libc's `memcpy`, called through
+    /// the PLT, was about a dozen more instructions on every cold open.
+    #[inline(always)]
+    fn copy_key(dst: &mut [u8; KEY], src: &[u8]) {
+        let n = src.len();
+        if !(8..=KEY).contains(&n) {
+            dst[..n.min(KEY)].copy_from_slice(&src[..n.min(KEY)]);
+            return;
+        }
+        let d = dst.as_mut_ptr();
+        let s = src.as_ptr();
+        if n < 16 {
+            // SAFETY: `8 <= n <= KEY`: bytes `0..8` and `n - 8..n` lie
+            // within both `src` (length `n`) and `dst` (length `KEY`).
+            unsafe {
+                let (a, b) = (
+                    s.cast::<u64>().read_unaligned(),
+                    s.add(n - 8).cast::<u64>().read_unaligned(),
+                );
+                d.cast::<u64>().write_unaligned(a);
+                d.add(n - 8).cast::<u64>().write_unaligned(b);
+            }
+            return;
+        }
+        // SAFETY: `16 <= n <= KEY`: each block `at..at + 16` moved below
+        // has `at + 16 <= n`, within both slices.
+        let block = |at: usize| unsafe {
+            let v = s.add(at).cast::<u128>().read_unaligned();
+            d.add(at).cast::<u128>().write_unaligned(v);
+        };
+        block(0);
+        block(n - 16);
+        // A ladder, as in `same_sse2` (a loop may become a `memcpy` call).
+        const _: () = assert!(KEY <= 112);
+        for at in [16, 32, 48, 64, 80] {
+            if at + 16 >= n {
+                break;
+            }
+            block(at);
+        }
+    }
+
+    #[cfg(test)]
+    pub fn copy_key_for_tests(dst: &mut [u8; KEY], src: &[u8]) {
+        copy_key(dst, src)
+    }
+
     #[inline]
     fn cacheable(path: &[u8]) -> bool {
         (8..=KEY).contains(&path.len()) && path[0] == b'/'
@@ -682,7 +734,7 @@ pub mod recent {
             // interrupting this write runs at level 2, which neither reads
             // nor writes (see the module comment).
             let s = unsafe { &mut (*t.recent.get())[slot_of(path)] };
-            s.path[..path.len()].copy_from_slice(path);
+            copy_key(&mut s.path, path);
             s.len = path.len() as u8;
             s.access = access;
             s.needs = needs;
@@ -783,6 +835,22 @@ mod tests {
                 b[at] ^= 0x20;
                 assert!(!recent::same_for_tests(&a, &b), "n {n} at {at}");
             }
+        }
+    }
+
+    /// The cache's copy of a path writes exactly its bytes, at every
+    /// cacheable length.
+    #[test]
+    fn the_cache_copy_writes_the_path_and_nothing_else() {
+        for n in 8..=recent::KEY {
+            let src: Vec<u8> = (0..n).map(|i| b'a' + (i % 26) as u8).collect();
+            let mut dst = [0xeeu8; recent::KEY];
+            recent::copy_key_for_tests(&mut dst, &src);
+            assert_eq!(&dst[..n], &src[..], "n {n}");
+            assert!(
+                dst[n..].iter().all(|&b| b == 0xee),
+                "n {n}: wrote past the path"
+            );
         }
     }
 

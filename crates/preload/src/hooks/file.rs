@@ -354,7 +354,7 @@ fn route_open(
             // the guard `run_or` holds makes the level's set exclusive),
             // large and aligned enough, any bytes there a valid `Scratch`.
             Some(s) => route_lexical(active, open, unsafe { &mut *s }),
-            None => resolve::with_stack_scratch(|s| route_lexical(active, open, s)),
+            None => resolve::with_stack_scratch(move |s| route_lexical(active, open, s)),
         }
     })
 }
