@@ -47,9 +47,7 @@ pub fn run(check: impl FnOnce(&'static Active) -> Verdict) -> Verdict {
 pub fn run_or<R: Fallback>(pass: R, check: impl FnOnce(&'static Active) -> R) -> R {
     // Before the `disabled` exit: a disabled process must still learn of a new mode.
     crate::refresh::poll();
-    if state::is_off() {
-        return pass;
-    }
+    // `None` also when checks are off (`disabled`).
     let Some(active) = state::current() else {
         return pass;
     };

@@ -720,6 +720,13 @@ pub mod recent {
     /// table needs the kernel's path for these accesses). Only at level 1.
     #[inline]
     pub fn remember(table: usize, access: u8, path: &[u8], needs: bool) {
+        remember_here(table, access, path, needs)
+    }
+
+    /// [`remember`], inlined: for the cold open's route, where it was a
+    /// call of its own (its prologue, epilogue and arguments).
+    #[inline(always)]
+    pub fn remember_here(table: usize, access: u8, path: &[u8], needs: bool) {
         if !kept(path) {
             return;
         }

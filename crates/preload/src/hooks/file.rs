@@ -426,7 +426,7 @@ fn route_lexical(
         }
     }
     if silent && !known {
-        recent::remember(key.0, key.1, abs, needs);
+        recent::remember_here(key.0, key.1, abs, needs);
     }
     if guarded && crate::check::names_memory(abs) {
         // Decided on the object (a link may lead elsewhere, and the
