@@ -47,24 +47,28 @@ pub fn run(check: impl FnOnce(&'static Active) -> Verdict) -> Verdict {
 pub fn run_or<R: Fallback>(pass: R, check: impl FnOnce(&'static Active) -> R) -> R {
     // Before the `disabled` exit: a disabled process must still learn of a new mode.
     crate::refresh::poll();
-    if state::is_off() {
-        return pass;
-    }
+    // `None` also when checks are off (`disabled`).
     let Some(active) = state::current() else {
         return pass;
     };
     let Some(guard) = Guard::enter() else {
         return pass;
     };
-    // SAFETY: __errno_location returns this thread's errno slot, valid
-    // for the thread's life (one call for the save and the restore).
-    let errno = unsafe { libc::__errno_location() };
+    // This thread's errno slot, valid for the thread's life (one lookup
+    // for the save and the restore).
+    let errno = crate::guard::errno_slot();
     // SAFETY: as above.
     let saved = unsafe { *errno };
     let outcome = caught(active, pass, check);
     drop(guard);
+    // Only when the check changed it: errno's page is one more that a
+    // forked child's exec check would write.
     // SAFETY: as above.
-    unsafe { *errno = saved };
+    unsafe {
+        if *errno != saved {
+            *errno = saved;
+        }
+    }
     outcome
 }
 
@@ -353,6 +357,27 @@ fn report(
     let kill = enforced && d.action == Action::Kill;
     let first = crate::behavior::first_time(active, req);
     if d.log || kill || first {
+        record_decision(active, req, d, (enforced, kill, first), fill);
+    }
+    if enforced {
+        Verdict::Deny(d.errno)
+    } else {
+        Verdict::Allow
+    }
+}
+
+/// [`report`]'s event, apart and never inlined: its record (4.6 KB) in
+/// the frame of every decision made every stack page below it a write (a
+/// stack probe), and in a forked child each such page a fault.
+#[inline(never)]
+fn record_decision(
+    active: &'static Active,
+    req: &Request<'_>,
+    d: ldguard_policy::Decision,
+    (enforced, kill, first): (bool, bool, bool),
+    fill: impl FnOnce(&mut Record),
+) {
+    {
         let mut r = Record::new(What::Decision {
             call: req.call,
             kind: req.kind,
@@ -377,11 +402,6 @@ fn report(
         } else {
             emit::send(r);
         }
-    }
-    if enforced {
-        Verdict::Deny(d.errno)
-    } else {
-        Verdict::Allow
     }
 }
 

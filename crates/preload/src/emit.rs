@@ -65,6 +65,10 @@ pub fn register_process_hooks() {
 extern "C" fn before_fork() {
     // Once per process in effect (a cached pointer afterwards).
     let _ = crate::real::EXECVE.get();
+    // Once per thread that forks, when checks are on.
+    if !active::is_off() {
+        guard::scratch::before_fork();
+    }
 }
 
 extern "C" fn after_fork_in_child() {
@@ -407,6 +411,13 @@ fn writer(pipe: &'static Pipeline, mut sink: Box<dyn Sink>, notes: Vec<Record>) 
 /// Waits (at most `timeout`) until every record queued so far is written,
 /// and, for an HTTP sink, delivered.
 pub fn flush(timeout: Duration) {
+    // No pipeline in this process: nothing was queued here, and an HTTP
+    // sink exists only behind one (a forked child's is its parent's). No
+    // clock read: before an exec in a forked child, the clock's pages
+    // were faults of their own.
+    if PIPE.load(Ordering::Acquire).is_null() {
+        return;
+    }
     let deadline = Instant::now() + timeout;
     wait_written(timeout);
     // The HTTP sink buffers what the writer hands it and posts in the

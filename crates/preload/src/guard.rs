@@ -36,14 +36,22 @@ pub const INTERNAL: u8 = u8::MAX;
 
 /// What the library keeps per thread: all zero bytes at thread start
 /// (depth 0, empty cache, no scratch area yet).
+///
+/// The fields every check writes come last: the block lies just below the
+/// thread descriptor (when the program itself has no thread-locals), and
+/// a forked child has already written the descriptor's page (the kernel
+/// stores the child's thread id there), so `depth` there costs the child
+/// no page fault of its own; at the start of the block it cost one.
 #[repr(C)]
 pub struct PerThread {
-    depth: Cell<u8>,
-    /// Repeated opens since the last refresh poll ([`poll_due`]).
-    hits: Cell<u8>,
     recent: UnsafeCell<recent::Slots>,
     /// This thread's path buffers ([`scratch::Area`]), mapped on first use.
     scratch: AtomicPtr<scratch::Area>,
+    /// libc's errno slot of this thread ([`errno_slot`]), asked once.
+    errno: Cell<*mut libc::c_int>,
+    /// Repeated opens since the last refresh poll ([`poll_due`]).
+    hits: Cell<u8>,
+    depth: Cell<u8>,
 }
 
 /// Room for one level's path buffers (`resolve::Scratch`, which checks at
@@ -140,6 +148,17 @@ pub mod scratch {
             return;
         }
         KEY.store(key + 1, Ordering::Release);
+    }
+
+    /// Before a fork, in the forking thread (checks on): its area mapped
+    /// now, so that a child that checks its exec inherits it (the pointer
+    /// and the key's value) instead of mapping its own: in the child,
+    /// `mmap`, `pthread_setspecific` and their first binding were pages
+    /// faulted in just for that. Once per thread that forks. Its errno
+    /// slot is asked for the same reason ([`super::errno_slot`]).
+    pub fn before_fork() {
+        let _ = area();
+        let _ = super::errno_slot();
     }
 
     /// This thread's area, mapped on first use; `None` without a
@@ -268,13 +287,17 @@ mod block {
         let p: *const PerThread;
         // SAFETY: reads the GOT entry of a thread-local of this object and
         // the thread pointer (`%fs:0` holds its own address on x86_64 with
-        // glibc and musl); writes only `p`.
+        // glibc and musl); writes only `p`. `nomem`: both words it reads
+        // are written once (the loader's relocation, the thread's start)
+        // and never change while code of this thread runs, so the result
+        // may be reused across calls and stores (it was recomputed after
+        // each: about a dozen instructions per cold open).
         unsafe {
             std::arch::asm!(
                 "mov {p}, qword ptr [rip + ldguard_per_thread@GOTTPOFF]",
                 "add {p}, qword ptr fs:[0]",
                 p = out(reg) p,
-                options(pure, readonly, nostack),
+                options(pure, nomem, nostack),
             );
         }
         p
@@ -292,10 +315,11 @@ mod block {
     thread_local! {
         static THREAD: PerThread = const {
             PerThread {
-                depth: Cell::new(0),
-                hits: Cell::new(0),
                 recent: UnsafeCell::new(super::recent::EMPTY),
                 scratch: AtomicPtr::new(std::ptr::null_mut()),
+                errno: Cell::new(std::ptr::null_mut()),
+                hits: Cell::new(0),
+                depth: Cell::new(0),
             }
         };
     }
@@ -314,6 +338,31 @@ pub(crate) fn this_thread() -> &'static PerThread {
     // SAFETY: see above; the pointer is this thread's own block, whose
     // all-zero initial bytes are a valid `PerThread`.
     unsafe { &*block::get() }
+}
+
+/// This thread's errno: libc's slot, whose address is asked of libc
+/// (`__errno_location`) once per thread and kept in the thread's block.
+/// It never changes for the life of a thread, and a forked child's thread
+/// has it at the same address; a vfork child runs on its parent's thread
+/// and uses that thread's slot, as libc does. In a forked child the
+/// function's page was one more fault for every exec check.
+#[inline(always)]
+pub fn errno_slot() -> *mut libc::c_int {
+    let t = this_thread();
+    let p = t.errno.get();
+    if !p.is_null() {
+        return p;
+    }
+    first_errno_slot(t)
+}
+
+#[cold]
+#[inline(never)]
+fn first_errno_slot(t: &PerThread) -> *mut libc::c_int {
+    // SAFETY: no preconditions; the slot is valid for the thread's life.
+    let p = unsafe { libc::__errno_location() };
+    t.errno.set(p);
+    p
 }
 
 /// Whether a repeated open (the cache hit, which takes no other step of
@@ -566,6 +615,54 @@ pub mod recent {
         same(a, b)
     }
 
+    /// `dst[..src.len()] = src` for a kept path (`8 <= len <= KEY`), in
+    /// overlapping 16- or 8-byte moves: libc's `memcpy`, called through
+    /// the PLT, was about a dozen more instructions on every cold open.
+    #[inline(always)]
+    fn copy_key(dst: &mut [u8; KEY], src: &[u8]) {
+        let n = src.len();
+        if !(8..=KEY).contains(&n) {
+            dst[..n.min(KEY)].copy_from_slice(&src[..n.min(KEY)]);
+            return;
+        }
+        let d = dst.as_mut_ptr();
+        let s = src.as_ptr();
+        if n < 16 {
+            // SAFETY: `8 <= n <= KEY`: bytes `0..8` and `n - 8..n` lie
+            // within both `src` (length `n`) and `dst` (length `KEY`).
+            unsafe {
+                let (a, b) = (
+                    s.cast::<u64>().read_unaligned(),
+                    s.add(n - 8).cast::<u64>().read_unaligned(),
+                );
+                d.cast::<u64>().write_unaligned(a);
+                d.add(n - 8).cast::<u64>().write_unaligned(b);
+            }
+            return;
+        }
+        // SAFETY: `16 <= n <= KEY`: each block `at..at + 16` moved below
+        // has `at + 16 <= n`, within both slices.
+        let block = |at: usize| unsafe {
+            let v = s.add(at).cast::<u128>().read_unaligned();
+            d.add(at).cast::<u128>().write_unaligned(v);
+        };
+        block(0);
+        block(n - 16);
+        // A ladder, as in `same_sse2` (a loop may become a `memcpy` call).
+        const _: () = assert!(KEY <= 112);
+        for at in [16, 32, 48, 64, 80] {
+            if at + 16 >= n {
+                break;
+            }
+            block(at);
+        }
+    }
+
+    #[cfg(test)]
+    pub fn copy_key_for_tests(dst: &mut [u8; KEY], src: &[u8]) {
+        copy_key(dst, src)
+    }
+
     #[inline]
     fn cacheable(path: &[u8]) -> bool {
         (8..=KEY).contains(&path.len()) && path[0] == b'/'
@@ -624,6 +721,13 @@ pub mod recent {
     /// table needs the kernel's path for these accesses). Only at level 1.
     #[inline]
     pub fn remember(table: usize, access: u8, path: &[u8], needs: bool) {
+        remember_here(table, access, path, needs)
+    }
+
+    /// [`remember`], inlined: for the cold open's route, where it was a
+    /// call of its own (its prologue, epilogue and arguments).
+    #[inline(always)]
+    pub fn remember_here(table: usize, access: u8, path: &[u8], needs: bool) {
         if !kept(path) {
             return;
         }
@@ -638,7 +742,7 @@ pub mod recent {
             // interrupting this write runs at level 2, which neither reads
             // nor writes (see the module comment).
             let s = unsafe { &mut (*t.recent.get())[slot_of(path)] };
-            s.path[..path.len()].copy_from_slice(path);
+            copy_key(&mut s.path, path);
             s.len = path.len() as u8;
             s.access = access;
             s.needs = needs;
@@ -742,6 +846,22 @@ mod tests {
         }
     }
 
+    /// The cache's copy of a path writes exactly its bytes, at every
+    /// cacheable length.
+    #[test]
+    fn the_cache_copy_writes_the_path_and_nothing_else() {
+        for n in 8..=recent::KEY {
+            let src: Vec<u8> = (0..n).map(|i| b'a' + (i % 26) as u8).collect();
+            let mut dst = [0xeeu8; recent::KEY];
+            recent::copy_key_for_tests(&mut dst, &src);
+            assert_eq!(&dst[..n], &src[..], "n {n}");
+            assert!(
+                dst[n..].iter().all(|&b| b == 0xee),
+                "n {n}: wrote past the path"
+            );
+        }
+    }
+
     /// With no area (the mapping failed), a check's buffers are on its
     /// stack and work the same.
     #[test]
@@ -761,6 +881,26 @@ mod tests {
         .join()
         .unwrap();
         assert_eq!((path.as_slice(), mapped), (&b"/etc/passwd"[..], false));
+    }
+
+    /// The kept errno slot is libc's own, per thread: what the library
+    /// writes there is what the program reads as errno.
+    #[test]
+    fn errno_slot_is_libcs_for_each_thread() {
+        let here = errno_slot() as usize;
+        // SAFETY: no preconditions.
+        assert_eq!(here, unsafe { libc::__errno_location() } as usize);
+        let (there, seen) = std::thread::spawn(|| {
+            // SAFETY: this thread's errno slot.
+            unsafe { *errno_slot() = libc::ENOTDIR };
+            let seen = std::io::Error::last_os_error().raw_os_error();
+            (errno_slot() as usize, seen)
+        })
+        .join()
+        .unwrap();
+        assert_ne!(here, there);
+        assert_eq!(seen, Some(libc::ENOTDIR));
+        assert_eq!(here, errno_slot() as usize, "kept");
     }
 
     /// Each thread has its own block.

@@ -96,10 +96,16 @@ pub fn start() {
 /// Called at the top of every hook: starts the refresher after a few hooked
 /// calls in a forked child, or in a process with a policy file once its
 /// first re-read is due. One relaxed load when there is nothing to do; a
-/// countdown step (about ten instructions) while a start is pending.
+/// countdown step made here (a compare-and-swap, about six instructions)
+/// while a start is pending: a step lost to another thread's only delays
+/// the start, and a stale count never overwrites a newer one. The last
+/// step (1 to 0) is [`start_after_countdown`]'s.
 #[inline]
 pub fn poll() {
-    if RESTART.load(Ordering::Relaxed) != 0 {
+    let n = RESTART.load(Ordering::Relaxed);
+    if n > 1 {
+        let _ = RESTART.compare_exchange(n, n - 1, Ordering::Relaxed, Ordering::Relaxed);
+    } else if n == 1 {
         start_after_countdown();
     }
 }

@@ -13,18 +13,87 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 pub const PATH_CAP: usize = libc::PATH_MAX as usize;
 
-/// A path in a fixed buffer.
+/// A path in a fixed buffer. The length comes first: a short path then
+/// lies on the buffer's first page with its length (after the buffer, a
+/// short path touched two pages; in a forked child each page a check
+/// writes is a page fault).
+#[repr(C)]
 pub struct PathBuf {
-    buf: [u8; PATH_CAP],
     len: usize,
+    buf: [u8; PATH_CAP],
+}
+
+/// A path with a NUL byte right after it, passed to the kernel where it
+/// lies instead of copied into a buffer (exec paths come as C strings).
+/// Its bytes are the path as given, NUL bytes inside included, as a copy
+/// of them would hold (the kernel reads up to the first).
+#[derive(Clone, Copy)]
+pub struct CPath<'a>(&'a [u8]);
+
+impl<'a> CPath<'a> {
+    /// The empty path.
+    pub const EMPTY: CPath<'static> = CPath(b"\0");
+
+    /// `with_nul`'s last byte is its terminating NUL (`None` otherwise).
+    pub const fn new(with_nul: &'a [u8]) -> Option<CPath<'a>> {
+        match with_nul {
+            [.., 0] => Some(CPath(with_nul)),
+            _ => None,
+        }
+    }
+
+    /// The C string at `p` (empty for a null pointer: the real call then
+    /// reports `EFAULT`).
+    ///
+    /// # Safety
+    /// `p` is null or points to a NUL-terminated string that outlives `'a`.
+    pub unsafe fn from_ptr(p: *const c_char) -> CPath<'a> {
+        if p.is_null() {
+            return CPath(b"\0");
+        }
+        // Measured here, not by libc's `strlen` (through the PLT): in a
+        // forked child about to exec, those were two or three pages of
+        // code faulted in for one short path.
+        let mut n = 0;
+        loop {
+            // SAFETY: every byte up to and including the NUL is readable
+            // (the contract); the loop stops at the NUL.
+            let b = unsafe { std::ptr::read_volatile(p.add(n)) };
+            if b == 0 {
+                break;
+            }
+            n += 1;
+        }
+        // SAFETY: `n + 1` readable bytes ending with the NUL (found above),
+        // living as long as the contract says.
+        CPath(unsafe { std::slice::from_raw_parts(p.cast::<u8>(), n + 1) })
+    }
+
+    /// The path, without the NUL.
+    pub fn bytes(self) -> &'a [u8] {
+        &self.0[..self.0.len() - 1]
+    }
+
+    pub fn ptr(self) -> *const c_char {
+        self.0.as_ptr().cast()
+    }
 }
 
 impl PathBuf {
     pub const fn new() -> PathBuf {
         PathBuf {
-            buf: [0; PATH_CAP],
             len: 0,
+            buf: [0; PATH_CAP],
         }
+    }
+
+    /// The path as a [`CPath`] (its NUL written here: not every writer of
+    /// the buffer ends it with one).
+    pub fn c_path(&mut self) -> CPath<'_> {
+        // `len < PATH_CAP`: every writer leaves room for the NUL.
+        let len = self.len.min(PATH_CAP - 1);
+        self.buf[len] = 0;
+        CPath(&self.buf[..=len])
     }
 
     pub fn as_bytes(&self) -> &[u8] {
@@ -90,11 +159,20 @@ pub fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
     }
 }
 
+/// This thread's buffers for the current check level, for a caller that
+/// inlines its work on them (with [`with_stack_scratch`] when `None`).
+/// The same contract as [`with_scratch`]: the caller holds a check guard
+/// for as long as it uses them, and takes one `&mut` from the pointer.
+#[inline(always)]
+pub fn thread_scratch() -> Option<*mut Scratch> {
+    crate::guard::scratch_bytes(crate::guard::scratch_level()).map(|b| b.cast::<Scratch>())
+}
+
 /// No area could be mapped (out of memory or address space): buffers on
 /// the stack, zeroed, for this call only.
 #[cold]
 #[inline(never)]
-fn with_stack_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+pub fn with_stack_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
     let mut s = Scratch {
         a: PathBuf::new(),
         b: PathBuf::new(),
@@ -201,7 +279,7 @@ fn slash_then_slash_or_dot(path: &[u8]) -> bool {
             .any(|w| w[0] == b'/' && (w[1] == b'/' || w[1] == b'.'));
     }
     #[cfg(target_arch = "x86_64")]
-    if n >= 16 {
+    if n >= 17 {
         return slash_then_slash_or_dot_sse2(path);
     }
     let zero_bytes = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
@@ -232,43 +310,45 @@ fn slash_then_slash_or_dot(path: &[u8]) -> bool {
     hits != 0
 }
 
-/// [`slash_then_slash_or_dot`] sixteen bytes at a time (SSE2, which every
-/// x86_64 has), for paths of 16 bytes or more: the same pairing of marks,
-/// exact here (a byte compare marks nothing else).
+/// [`slash_then_slash_or_dot`] sixteen pairs at a time (SSE2, which every
+/// x86_64 has), for paths of 17 bytes or more: each block compares the
+/// bytes at `i` with `/` and those at `i + 1` (a second, unaligned load)
+/// with `/` and `.`, so a pair is one AND, with nothing carried between
+/// blocks; the blocks are ORed and their mask taken once. The last block
+/// ends at the path's end and may overlap the one before. Exact (a byte
+/// compare marks nothing else).
 #[cfg(target_arch = "x86_64")]
 fn slash_then_slash_or_dot_sse2(path: &[u8]) -> bool {
-    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8};
+    use std::arch::x86_64::{
+        __m128i, _mm_and_si128, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8, _mm_setzero_si128,
+    };
     let n = path.len();
-    debug_assert!(n >= 16);
-    let marks = |at: usize| {
-        debug_assert!(at + 16 <= n);
-        // SAFETY: SSE2 is part of the x86_64 baseline (every x86_64 CPU
-        // has it); callers pass `at + 16 <= n`, so the unaligned load reads
-        // sixteen bytes of `path`.
-        let (slash, dot) = unsafe {
-            let v = _mm_loadu_si128(path.as_ptr().add(at).cast());
-            (
-                _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'/' as i8))) as u32,
-                _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'.' as i8))) as u32,
+    debug_assert!(n >= 17);
+    // SAFETY: SSE2 is part of the x86_64 baseline (every x86_64 CPU has
+    // it); `pairs` is called with `at + 17 <= n`, so both unaligned loads
+    // read bytes of `path`.
+    unsafe {
+        let slash = _mm_set1_epi8(b'/' as i8);
+        let dot = _mm_set1_epi8(b'.' as i8);
+        let pairs = |at: usize| -> __m128i {
+            debug_assert!(at + 17 <= n);
+            let here = _mm_loadu_si128(path.as_ptr().add(at).cast());
+            let next = _mm_loadu_si128(path.as_ptr().add(at + 1).cast());
+            _mm_and_si128(
+                _mm_cmpeq_epi8(here, slash),
+                _mm_or_si128(_mm_cmpeq_epi8(next, slash), _mm_cmpeq_epi8(next, dot)),
             )
         };
-        (slash, slash | dot)
-    };
-    let mut hits = 0;
-    let mut carry = 0;
-    let mut i = 0;
-    while i + 16 <= n {
-        let (slash, either) = marks(i);
-        hits |= ((slash << 1) | carry) & either;
-        carry = slash >> 15;
-        i += 16;
+        let mut hits = _mm_setzero_si128();
+        let mut at = 0;
+        while at + 17 < n {
+            hits = _mm_or_si128(hits, pairs(at));
+            at += 16;
+        }
+        hits = _mm_or_si128(hits, pairs(n - 17));
+        _mm_movemask_epi8(hits) != 0
     }
-    if i < n {
-        // The last block overlaps the one before, as in the word scan.
-        let (slash, either) = marks(n - 16);
-        hits |= (slash << 1) & either;
-    }
-    hits != 0
 }
 
 /// The lexical absolute form of `(dirfd, path)`: `path` itself when it is
@@ -367,58 +447,10 @@ pub fn openat2_raw(
 }
 
 /// A four-argument system call; the kernel's return value (`-errno` on
-/// failure). Inline on the architectures the library ships for: libc's
-/// `syscall()` costs a call, an errno store and a reload of it.
+/// failure), made right here ([`sys::syscall6`]).
 #[inline(always)]
 fn syscall4(nr: c_long, a: c_long, b: c_long, c: c_long, d: c_long) -> c_long {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let ret: c_long;
-        // SAFETY: the x86-64 Linux system call convention (number and
-        // result in rax, arguments in rdi, rsi, rdx, r10; rcx and r11
-        // clobbered); the caller passes arguments valid for `nr`.
-        unsafe {
-            std::arch::asm!(
-                "syscall",
-                inlateout("rax") nr => ret,
-                in("rdi") a,
-                in("rsi") b,
-                in("rdx") c,
-                in("r10") d,
-                lateout("rcx") _,
-                lateout("r11") _,
-                options(nostack),
-            );
-        }
-        ret
-    }
-    #[cfg(target_arch = "aarch64")]
-    {
-        let ret: c_long;
-        // SAFETY: the AArch64 Linux system call convention (number in x8,
-        // arguments in x0-x3, result in x0); the caller passes arguments
-        // valid for `nr`.
-        unsafe {
-            std::arch::asm!(
-                "svc 0",
-                in("x8") nr,
-                inlateout("x0") a => ret,
-                in("x1") b,
-                in("x2") c,
-                in("x3") d,
-                options(nostack),
-            );
-        }
-        ret
-    }
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    {
-        let saved = sys::errno();
-        let r = sys::raw_syscall(nr, [a, b, c, d, 0, 0]);
-        let r = if r < 0 { -(sys::errno() as c_long) } else { r };
-        sys::set_errno(saved);
-        r
-    }
+    sys::syscall6(nr, [a, b, c, d, 0, 0])
 }
 
 /// `fcntl(fd, F_GETFL)` made right here (no libc wrapper, errno left
@@ -470,19 +502,30 @@ pub fn without_links(dirfd: c_int, path: &[u8], follow: bool, scratch: &mut Path
     if !openat2_usable() || scratch.set(&[path]).is_none() {
         return false;
     }
+    reached_without_links(dirfd, scratch.c_ptr(), follow)
+}
+
+/// [`without_links`] for a path already NUL-terminated: nothing copied.
+pub fn without_links_c(dirfd: c_int, path: CPath<'_>, follow: bool) -> bool {
+    openat2_usable() && reached_without_links(dirfd, path.ptr(), follow)
+}
+
+/// errno is left alone: its page is one more a forked child would write.
+fn reached_without_links(dirfd: c_int, path: *const c_char, follow: bool) -> bool {
     let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
-    let fd = openat2(
+    match openat2_raw(
         dirfd,
-        scratch.c_ptr(),
+        path,
         libc::O_PATH | libc::O_CLOEXEC | nofollow,
         0,
         NO_LINKS,
-    );
-    if fd >= 0 {
-        sys::close(fd);
-        return true;
+    ) {
+        Ok(fd) => {
+            sys::close(fd);
+            true
+        }
+        Err(_) => false,
     }
-    false
 }
 
 /// What [`kernel_path`] found.
@@ -509,17 +552,42 @@ pub fn kernel_path(
     scratch: &mut PathBuf,
     out: &mut PathBuf,
 ) -> Found {
-    sys::set_errno(0);
-    if resolved(dirfd, path, follow, scratch, out).is_some() {
-        return Found::Path;
+    kernel_path_of(dirfd, path, None, follow, scratch, out)
+}
+
+/// [`kernel_path`] for a path already NUL-terminated: the first look at
+/// it copies nothing (`scratch` is written only past a missing object).
+pub fn kernel_path_c(
+    dirfd: c_int,
+    path: CPath<'_>,
+    follow: bool,
+    scratch: &mut PathBuf,
+    out: &mut PathBuf,
+) -> Found {
+    kernel_path_of(dirfd, path.bytes(), Some(path), follow, scratch, out)
+}
+
+#[inline(always)]
+fn kernel_path_of(
+    dirfd: c_int,
+    path: &[u8],
+    given: Option<CPath<'_>>,
+    follow: bool,
+    scratch: &mut PathBuf,
+    out: &mut PathBuf,
+) -> Found {
+    let found = match given {
+        Some(c) => resolved_from(dirfd, Some(c), follow, scratch, out),
+        None => match scratch.set(&[path]) {
+            Some(()) => resolved_from(dirfd, None, follow, scratch, out),
+            None => Err(0),
+        },
+    };
+    match found {
+        Ok(()) => Found::Path,
+        Err(libc::ENOENT | libc::ENOTDIR | libc::EACCES | libc::ELOOP) => Found::Unreachable,
+        Err(_) => walked(dirfd, path, follow, scratch, out),
     }
-    if matches!(
-        sys::errno(),
-        libc::ENOENT | libc::ENOTDIR | libc::EACCES | libc::ELOOP
-    ) {
-        return Found::Unreachable;
-    }
-    walked(dirfd, path, follow, scratch, out)
 }
 
 /// [`kernel_path`]'s fallback, apart and never inlined: the walk's path
@@ -723,8 +791,17 @@ fn is_symlink(fd: c_int) -> bool {
 
 /// `readlinkat(dirfd, name)` into `out`; the target length.
 fn readlinkat(dirfd: c_int, name: *const c_char, out: &mut [u8]) -> Option<usize> {
-    // SAFETY: `name` is NUL-terminated and `out` writable for its length.
-    let n = unsafe { libc::readlinkat(dirfd, name, out.as_mut_ptr().cast(), out.len()) };
+    let n = sys::raw_syscall(
+        libc::SYS_readlinkat,
+        [
+            dirfd as c_long,
+            name as c_long,
+            out.as_mut_ptr() as c_long,
+            out.len() as c_long,
+            0,
+            0,
+        ],
+    );
     (n > 0 && (n as usize) < out.len()).then_some(n as usize)
 }
 
@@ -835,28 +912,79 @@ pub fn resolved(
     scratch: &mut PathBuf,
     out: &mut PathBuf,
 ) -> Option<()> {
-    let mut dirfd = dirfd;
     scratch.set(&[path])?;
+    resolved_from(dirfd, None, follow, scratch, out).ok()
+}
+
+/// [`resolved`] of `given` when there is one (NUL-terminated where it
+/// lies, copied into `scratch` only if it names nothing yet), else of the
+/// path `scratch` holds. The error: the errno of the step that failed (0
+/// when none applies: too long for a buffer, no path for the descriptor).
+/// errno itself is not written on the common path (in a forked child its
+/// page would be one more fault).
+fn resolved_from(
+    dirfd: c_int,
+    mut given: Option<CPath<'_>>,
+    follow: bool,
+    scratch: &mut PathBuf,
+    out: &mut PathBuf,
+) -> Result<(), c_int> {
+    let mut dirfd = dirfd;
     // A bounded number of dangling-symlink hops, as the kernel's 40.
     for _ in 0..40 {
         let extra = if follow { 0 } else { libc::O_NOFOLLOW };
-        let fd = sys::open_path(dirfd, scratch.c_ptr(), extra);
+        let path = match given {
+            Some(c) => c.ptr(),
+            None => scratch.c_ptr(),
+        };
+        let flags = libc::O_PATH | libc::O_CLOEXEC | extra;
+        let fd = sys::syscall6(
+            libc::SYS_openat,
+            [dirfd as c_long, path as c_long, flags as c_long, 0, 0, 0],
+        );
         if fd >= 0 {
-            let n = sys::fd_path(fd, &mut out.buf[..PATH_CAP - 1]);
+            let fd = fd as c_int;
+            let mut link = [0u8; 32];
+            let len = sys::proc_fd_path(fd, &mut link);
+            let out_buf = &mut out.buf[..PATH_CAP - 1];
+            let n = sys::syscall6(
+                libc::SYS_readlinkat,
+                [
+                    libc::AT_FDCWD as c_long,
+                    link[..=len].as_ptr() as c_long,
+                    out_buf.as_mut_ptr() as c_long,
+                    out_buf.len() as c_long,
+                    0,
+                    0,
+                ],
+            );
             sys::close(fd);
-            out.len = n?;
-            return Some(());
+            if n < 0 {
+                return Err(-n as c_int);
+            }
+            // Deleted files and anonymous inodes are not paths.
+            if n as usize >= out_buf.len() || out_buf.first() != Some(&b'/') {
+                return Err(0);
+            }
+            out.len = n as usize;
+            return Ok(());
         }
-        if sys::errno() != libc::ENOENT {
-            return None;
+        if fd != -(libc::ENOENT as c_long) {
+            return Err(-fd as c_int);
         }
-        // Missing: resolve the parent, then look at the last segment.
-        match past_missing(dirfd, follow, scratch, out)? {
-            Missing::Done => return Some(()),
+        if let Some(c) = given.take() {
+            scratch.set(&[c.bytes()]).ok_or(0)?;
+        }
+        // Missing: resolve the parent, then look at the last segment. Its
+        // failures are told by errno, which says `ENOENT` (this open's)
+        // when no step of it failed with another.
+        sys::set_errno(libc::ENOENT);
+        match past_missing(dirfd, follow, scratch, out).ok_or_else(sys::errno)? {
+            Missing::Done => return Ok(()),
             Missing::Continue => dirfd = libc::AT_FDCWD,
         }
     }
-    None
+    Err(0)
 }
 
 /// Where [`resolved`] goes on from a missing object.

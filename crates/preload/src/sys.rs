@@ -16,14 +16,92 @@ pub fn set_errno(value: c_int) {
     unsafe { *libc::__errno_location() = value }
 }
 
+/// The system call made here, not libc's `getpid`: the fork child
+/// handlers ask it, and in a forked child libc's page was one more fault.
 #[inline]
 pub fn getpid() -> i32 {
-    // SAFETY: no preconditions.
-    unsafe { libc::getpid() }
+    syscall6(libc::SYS_getpid, [0; 6]) as i32
 }
 
-/// libc's `syscall`, bypassing our own `syscall` hook.
+/// A system call made right here, `-1` with errno set on failure (as
+/// libc's `syscall`). The library's own calls go through it rather than
+/// libc: in a forked child every libc page executed for the first time is
+/// a page fault, and libc's `syscall` had to be looked up with `dlsym`
+/// first in a child whose parent never made one (section 13 of
+/// BENCHMARKS.md). The program's own `syscall(2)` calls are forwarded to
+/// libc's ([`libc_syscall`]).
+#[inline]
 pub fn raw_syscall(nr: c_long, a: [c_long; 6]) -> c_long {
+    let r = syscall6(nr, a);
+    if r < 0 && r > -4096 {
+        set_errno(-r as c_int);
+        return -1;
+    }
+    r
+}
+
+/// [`raw_syscall`] without touching errno: the kernel's return value
+/// (`-errno` on failure).
+#[inline(always)]
+pub fn syscall6(nr: c_long, a: [c_long; 6]) -> c_long {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let ret: c_long;
+        // SAFETY: the x86-64 Linux system call convention (number and
+        // result in rax, arguments in rdi, rsi, rdx, r10, r8, r9; rcx and
+        // r11 clobbered); the caller passes arguments valid for `nr`, and
+        // no call made through here creates a process or changes stacks.
+        unsafe {
+            std::arch::asm!(
+                "syscall",
+                inlateout("rax") nr => ret,
+                in("rdi") a[0],
+                in("rsi") a[1],
+                in("rdx") a[2],
+                in("r10") a[3],
+                in("r8") a[4],
+                in("r9") a[5],
+                lateout("rcx") _,
+                lateout("r11") _,
+                options(nostack),
+            );
+        }
+        ret
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        let ret: c_long;
+        // SAFETY: the AArch64 Linux system call convention (number in x8,
+        // arguments in x0-x5, result in x0); the caller passes arguments
+        // valid for `nr`, as above.
+        unsafe {
+            std::arch::asm!(
+                "svc 0",
+                in("x8") nr,
+                inlateout("x0") a[0] => ret,
+                in("x1") a[1],
+                in("x2") a[2],
+                in("x3") a[3],
+                in("x4") a[4],
+                in("x5") a[5],
+                options(nostack),
+            );
+        }
+        ret
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        let saved = errno();
+        let r = libc_syscall(nr, a);
+        let r = if r < 0 { -(errno() as c_long) } else { r };
+        set_errno(saved);
+        r
+    }
+}
+
+/// libc's `syscall`, bypassing our own `syscall` hook: for the program's
+/// own system calls, whatever they are (`clone`, `vfork`...).
+pub fn libc_syscall(nr: c_long, a: [c_long; 6]) -> c_long {
     match next!(syscall: unsafe extern "C" fn(c_long, ...) -> c_long) {
         // SAFETY: the caller passes arguments valid for `nr`.
         Some(f) => unsafe { f(nr, a[0], a[1], a[2], a[3], a[4], a[5]) },
@@ -74,14 +152,17 @@ pub fn proc_fd_path(fd: c_int, buf: &mut [u8; 32]) -> usize {
 /// does not fit. `path` must be NUL-terminated.
 pub fn readlink(path: &[u8], out: &mut [u8]) -> Option<usize> {
     debug_assert_eq!(path.last(), Some(&0));
-    // SAFETY: `path` is NUL-terminated and `out` is writable for its length.
-    let n = unsafe {
-        libc::readlink(
-            path.as_ptr() as *const c_char,
-            out.as_mut_ptr().cast(),
-            out.len(),
-        )
-    };
+    let n = raw_syscall(
+        libc::SYS_readlinkat,
+        [
+            libc::AT_FDCWD as c_long,
+            path.as_ptr() as c_long,
+            out.as_mut_ptr() as c_long,
+            out.len() as c_long,
+            0,
+            0,
+        ],
+    );
     (n >= 0 && (n as usize) < out.len()).then_some(n as usize)
 }
 

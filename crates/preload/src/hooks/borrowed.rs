@@ -100,7 +100,7 @@ pub fn check_exec(
     argv: *const *const c_char,
 ) -> Verdict {
     // SAFETY: exec paths are NUL-terminated C strings (or null).
-    let path = unsafe { sys::cstr(path) }.unwrap_or(b"");
+    let path = unsafe { crate::resolve::CPath::from_ptr(path) };
     exec::check_exec(call, dirfd, path, argv)
 }
 

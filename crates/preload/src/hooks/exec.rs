@@ -8,7 +8,7 @@ use crate::drift::{self, Drift, Use};
 use crate::emit;
 use crate::real::next;
 use crate::record::{Inline, Record};
-use crate::resolve::{self, Found, PathBuf};
+use crate::resolve::{self, CPath, Found, PathBuf};
 use crate::state::Active;
 use crate::sys::{self, cstr, raw_syscall};
 use ldguard_policy::{Access, Action, Call, Kind, Request};
@@ -26,7 +26,7 @@ type Argv = *const *const c_char;
 /// `/usr/bin/id` when `lnk` leads into `/usr/lib`), never on the collapsed
 /// spelling alone. No descriptor free: a `readlink` walk. No way to tell
 /// while a rule could deny: denied.
-pub fn check_exec(call: Call, dirfd: c_int, path: &[u8], argv: Argv) -> Verdict {
+pub fn check_exec(call: Call, dirfd: c_int, path: CPath<'_>, argv: Argv) -> Verdict {
     run(|active| check_chain(active, call, dirfd, path, argv))
 }
 
@@ -48,7 +48,7 @@ fn check_chain(
     active: &'static Active,
     call: Call,
     dirfd: c_int,
-    given: &[u8],
+    given: CPath<'_>,
     argv: Argv,
 ) -> Verdict {
     // The caller holds a check guard (`run`): a signal handler's exec hook
@@ -80,7 +80,7 @@ fn chain_on_stack(
     active: &'static Active,
     call: Call,
     dirfd: c_int,
-    given: &[u8],
+    given: CPath<'_>,
     argv: Argv,
 ) -> Verdict {
     let mut bufs = ChainBufs([
@@ -96,7 +96,7 @@ fn chain(
     active: &'static Active,
     call: Call,
     dirfd: c_int,
-    given: &[u8],
+    given: CPath<'_>,
     argv: Argv,
     bufs: &mut ChainBufs,
 ) -> Verdict {
@@ -108,14 +108,15 @@ fn chain(
     let mut has_arg = false;
     let mut dirfd = dirfd;
     for depth in 0..=MAX_CHAIN {
-        let path: &[u8] = if depth == 0 { given } else { cur.as_bytes() };
+        let path = if depth == 0 { given } else { cur.c_path() };
         let verdict = resolve::with_scratch(|s| {
             let verdict = decide_exec(active, call, dirfd, path, argv, s);
             if verdict != Verdict::Allow {
                 return verdict;
             }
-            let target = resolve::lexical(dirfd, path, &mut s.a, &mut s.b).unwrap_or(path);
-            drift_exec(active, call, Object::At(dirfd, path), target, argv)
+            let spelled = path.bytes();
+            let target = resolve::lexical(dirfd, spelled, &mut s.a, &mut s.b).unwrap_or(spelled);
+            drift_exec(active, call, Object::At(dirfd, spelled), target, argv)
         });
         if verdict != Verdict::Allow {
             return verdict;
@@ -131,7 +132,7 @@ fn chain(
             Next::Nothing => return Verdict::Allow,
             Next::Unknown => {
                 let req = Request {
-                    path: Some(path),
+                    path: Some(path.bytes()),
                     ..Request::new(Kind::Exec, call, active.program)
                 };
                 return unresolvable(active, &req);
@@ -174,20 +175,20 @@ enum Next {
 /// Reads the first bytes of what `(dirfd, given)` reaches, as the kernel
 /// does: a `#!` line names an interpreter; the dynamic loader run as a
 /// program loads the first argument that is not one of its options.
+#[inline(never)]
 fn runs_next(
     active: &'static Active,
     dirfd: c_int,
-    given: &[u8],
+    given: CPath<'_>,
     argv: Argv,
     loader_arg: LoaderArg<'_>,
     next: &mut PathBuf,
     line_arg: &mut PathBuf,
 ) -> Next {
-    let mut z = PathBuf::new();
-    if z.set(&[given, b"\0"]).is_none() {
-        return Next::Nothing;
+    if given.bytes().len() >= resolve::PATH_CAP {
+        return Next::Nothing; // ENAMETOOLONG from the kernel
     }
-    let pinned = sys::open_path(dirfd, z.as_bytes().as_ptr().cast(), 0);
+    let pinned = sys::open_path(dirfd, given.ptr(), 0);
     if pinned < 0 {
         return Next::Nothing; // the exec fails by itself
     }
@@ -261,8 +262,13 @@ fn trim_blanks(mut s: &[u8]) -> &[u8] {
 fn read_head(pinned: c_int, head: &mut [u8; 256]) -> Option<usize> {
     // SAFETY: an all-zero `stat` is a valid value to be overwritten.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: `st` is a valid, writable stat buffer.
-    if unsafe { libc::fstat(pinned, &mut st) } != 0
+    let st_ptr = &mut st as *mut libc::stat;
+    // The system calls are made here, not through libc (its `fstat` and
+    // `pread` are pages a forked child would fault in just for this).
+    if raw_syscall(
+        libc::SYS_fstat,
+        [pinned as c_long, st_ptr as c_long, 0, 0, 0, 0],
+    ) != 0
         || st.st_mode & libc::S_IFMT != libc::S_IFREG
         || st.st_mode & 0o111 == 0
     {
@@ -284,8 +290,17 @@ fn read_head(pinned: c_int, head: &mut [u8; 256]) -> Option<usize> {
     if fd < 0 {
         return None;
     }
-    // SAFETY: `head` is writable for its length.
-    let n = unsafe { libc::pread(fd, head.as_mut_ptr().cast(), head.len(), 0) };
+    let n = raw_syscall(
+        libc::SYS_pread64,
+        [
+            fd as c_long,
+            head.as_mut_ptr() as c_long,
+            head.len() as c_long,
+            0,
+            0,
+            0,
+        ],
+    );
     sys::close(fd);
     (n >= 0).then_some(n as usize)
 }
@@ -329,13 +344,15 @@ fn loaded_program<'a>(argv: Argv) -> Option<&'a [u8]> {
 pub fn check_exec_fd(call: Call, fd: c_int, argv: Argv) -> Verdict {
     run(|active| {
         let mut target = [0u8; resolve::PATH_CAP];
-        let target = match sys::fd_path(fd, &mut target) {
-            Some(n) => &target[..n],
-            None => &b""[..],
+        // Zeroed, and `fd_path` leaves its last byte alone: NUL-terminated.
+        let spelled = match sys::fd_path(fd, &mut target) {
+            Some(n) => CPath::new(&target[..=n]).unwrap_or(CPath::EMPTY),
+            None => CPath::EMPTY,
         };
+        let target = spelled.bytes();
         if !target.is_empty() {
             let verdict = resolve::with_scratch(|s| {
-                decide_exec(active, call, libc::AT_FDCWD, target, argv, s)
+                decide_exec(active, call, libc::AT_FDCWD, spelled, argv, s)
             });
             if verdict != Verdict::Allow {
                 return verdict;
@@ -362,12 +379,24 @@ fn drift_exec(
     target: &[u8],
     argv: Argv,
 ) -> Verdict {
-    let Some(action) = active.table.drift() else {
-        return Verdict::Allow;
-    };
-    if action == Action::Allow {
-        return Verdict::Allow;
+    match active.table.drift() {
+        None | Some(Action::Allow) => Verdict::Allow,
+        Some(action) => drift_exec_checked(active, call, object, target, argv, action),
     }
+}
+
+/// [`drift_exec`] when the policy acts on drift: apart and never inlined,
+/// so that its record (4.6 KB of stack) is no stack page every exec check
+/// writes (a stack probe; in a forked child, a fault).
+#[inline(never)]
+fn drift_exec_checked(
+    active: &'static Active,
+    call: Call,
+    object: Object<'_>,
+    target: &[u8],
+    argv: Argv,
+    action: Action,
+) -> Verdict {
     let verdict = match object {
         Object::At(dirfd, path) => drift::verdict_at(dirfd, path, Use::Exec),
         Object::Fd(fd) => Some(drift::verdict_for_fd(fd, Use::Exec)),
@@ -396,10 +425,11 @@ fn decide_exec(
     active: &'static Active,
     call: Call,
     dirfd: c_int,
-    given: &[u8],
+    spelled: CPath<'_>,
     argv: Argv,
     s: &mut resolve::Scratch,
 ) -> Verdict {
+    let given = spelled.bytes();
     let (scratch, abs, res) = (&mut s.a, &mut s.b, &mut s.c);
     let needs = active.table.needs_resolution(Kind::Exec, Access::Read);
     let base = Request::new(Kind::Exec, call, active.program);
@@ -412,7 +442,7 @@ fn decide_exec(
         if !needs {
             return judge(active, &req, fill);
         }
-        return match resolve::kernel_path(dirfd, given, true, scratch, res) {
+        return match resolve::kernel_path_c(dirfd, spelled, true, scratch, res) {
             Found::Path => {
                 let req = Request {
                     path: Some(res.as_bytes()),
@@ -429,10 +459,10 @@ fn decide_exec(
         path: Some(abs),
         ..base
     };
-    if !needs || resolve::without_links(dirfd, given, true, scratch) {
+    if !needs || resolve::without_links_c(dirfd, spelled, true) {
         return judge(active, &req, fill);
     }
-    let found = resolve::kernel_path(dirfd, given, true, scratch, res);
+    let found = resolve::kernel_path_c(dirfd, spelled, true, scratch, res);
     if found == Found::Unknown {
         return unresolvable(active, &req);
     }
@@ -463,7 +493,19 @@ fn record_args(r: &mut Record, argv: Argv) {
 /// The shell `system` and `popen` run: `/bin/sh -c CMD`.
 fn check_shell(call: Call, cmd: *const c_char) -> Verdict {
     let argv: [*const c_char; 4] = [c"sh".as_ptr(), c"-c".as_ptr(), cmd, std::ptr::null()];
-    check_exec(call, libc::AT_FDCWD, b"/bin/sh", argv.as_ptr())
+    check_exec(call, libc::AT_FDCWD, SHELL, argv.as_ptr())
+}
+
+const SHELL: CPath<'static> = match CPath::new(b"/bin/sh\0") {
+    Some(c) => c,
+    None => CPath::EMPTY,
+};
+
+/// A path argument as given (null is treated as empty, and the real call
+/// reports `EFAULT`).
+fn c_path<'a>(p: *const c_char) -> CPath<'a> {
+    // SAFETY: exec paths are NUL-terminated C strings (or null).
+    unsafe { CPath::from_ptr(p) }
 }
 
 fn bytes<'a>(p: *const c_char) -> &'a [u8] {
@@ -496,7 +538,7 @@ fn next_execve() -> Option<ExecveFn> {
 /// libc ABI.
 #[no_mangle]
 pub unsafe extern "C" fn execve(path: *const c_char, argv: Argv, envp: Argv) -> c_int {
-    if let Verdict::Deny(e) = check_exec(Call::Execve, libc::AT_FDCWD, bytes(path), argv) {
+    if let Verdict::Deny(e) = check_exec(Call::Execve, libc::AT_FDCWD, c_path(path), argv) {
         return fail(e, -1);
     }
     proceed(|| real_execve(path, argv, envp))
@@ -506,7 +548,7 @@ pub unsafe extern "C" fn execve(path: *const c_char, argv: Argv, envp: Argv) -> 
 /// libc ABI.
 #[no_mangle]
 pub unsafe extern "C" fn execv(path: *const c_char, argv: Argv) -> c_int {
-    if let Verdict::Deny(e) = check_exec(Call::Execv, libc::AT_FDCWD, bytes(path), argv) {
+    if let Verdict::Deny(e) = check_exec(Call::Execv, libc::AT_FDCWD, c_path(path), argv) {
         return fail(e, -1);
     }
     // SAFETY: forwarding.
@@ -580,7 +622,8 @@ fn try_exec(call: Call, path: &[u8], argv: Argv, envp: Argv, probe: bool) -> Res
         sys::set_errno(libc::ENAMETOOLONG);
         return Ok(());
     }
-    let c_path: *const c_char = z.as_bytes().as_ptr().cast();
+    let spelled = CPath::new(z.as_bytes()).unwrap_or(CPath::EMPTY);
+    let c_path = spelled.ptr();
     if probe {
         let fd = sys::open_path(libc::AT_FDCWD, c_path, 0);
         if fd < 0 {
@@ -595,7 +638,7 @@ fn try_exec(call: Call, path: &[u8], argv: Argv, envp: Argv, probe: bool) -> Res
             sys::close(fd);
         }
     }
-    if let Verdict::Deny(e) = check_exec(call, libc::AT_FDCWD, path, argv) {
+    if let Verdict::Deny(e) = check_exec(call, libc::AT_FDCWD, spelled, argv) {
         return Err(e);
     }
     proceed(|| real_execve(c_path, argv, envp));
@@ -616,7 +659,7 @@ fn try_exec(call: Call, path: &[u8], argv: Argv, envp: Argv, probe: bool) -> Res
         shell_argv[i + 1] = a;
         i += 1;
     }
-    if let Verdict::Deny(e) = check_exec(call, libc::AT_FDCWD, b"/bin/sh", shell_argv.as_ptr()) {
+    if let Verdict::Deny(e) = check_exec(call, libc::AT_FDCWD, SHELL, shell_argv.as_ptr()) {
         return Err(e);
     }
     proceed(|| real_execve(c"/bin/sh".as_ptr(), shell_argv.as_ptr(), envp));
@@ -673,7 +716,7 @@ pub unsafe extern "C" fn ldguard_execl(
         1 => return unsafe { exec_search(Call::Execlp, path, argv, envp) },
         _ => Call::Execle,
     };
-    if let Verdict::Deny(e) = check_exec(call, libc::AT_FDCWD, bytes(path), argv) {
+    if let Verdict::Deny(e) = check_exec(call, libc::AT_FDCWD, c_path(path), argv) {
         return fail(e, -1);
     }
     proceed(|| real_execve(path, argv, envp))
@@ -707,8 +750,8 @@ pub unsafe extern "C" fn execveat(
     envp: Argv,
     flags: c_int,
 ) -> c_int {
-    let given = bytes(path);
-    let verdict = if given.is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
+    let given = c_path(path);
+    let verdict = if given.bytes().is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
         check_exec_fd(Call::Execveat, dirfd, argv)
     } else {
         check_exec(Call::Execveat, dirfd, given, argv)
@@ -760,7 +803,7 @@ pub unsafe extern "C" fn posix_spawn(
     if let Verdict::Deny(e) = check_actions(Call::PosixSpawn, actions) {
         return e;
     }
-    if let Verdict::Deny(e) = check_exec(Call::PosixSpawn, libc::AT_FDCWD, bytes(path), argv) {
+    if let Verdict::Deny(e) = check_exec(Call::PosixSpawn, libc::AT_FDCWD, c_path(path), argv) {
         return e;
     }
     real_spawn(pid, path, actions, attr, argv, envp)
@@ -798,12 +841,13 @@ pub unsafe extern "C" fn posix_spawnp(
     argv: Argv,
     envp: Argv,
 ) -> c_int {
-    let name = bytes(file);
+    let spelled = c_path(file);
+    let name = spelled.bytes();
     if name.contains(&b'/') || name.is_empty() || crate::state::is_off() {
         if let Verdict::Deny(e) = check_actions(Call::PosixSpawnp, actions) {
             return e;
         }
-        if let Verdict::Deny(e) = check_exec(Call::PosixSpawnp, libc::AT_FDCWD, name, argv) {
+        if let Verdict::Deny(e) = check_exec(Call::PosixSpawnp, libc::AT_FDCWD, spelled, argv) {
             return e;
         }
         return match next!(posix_spawnp: SpawnFn) {
@@ -820,12 +864,8 @@ pub unsafe extern "C" fn posix_spawnp(
                 return e;
             }
             let path = found.as_bytes();
-            if let Verdict::Deny(e) = check_exec(
-                Call::PosixSpawnp,
-                libc::AT_FDCWD,
-                &path[..path.len() - 1],
-                argv,
-            ) {
+            let spelled = CPath::new(path).unwrap_or(CPath::EMPTY);
+            if let Verdict::Deny(e) = check_exec(Call::PosixSpawnp, libc::AT_FDCWD, spelled, argv) {
                 return e;
             }
             real_spawn(pid, path.as_ptr().cast(), actions, attr, argv, envp)

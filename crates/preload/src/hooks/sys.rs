@@ -167,7 +167,7 @@ pub unsafe extern "C" fn ldguard_syscall(
     if native == libc::SYS_execve || native == libc::SYS_execveat {
         super::borrowed::before_exec();
     }
-    raw_syscall(nr, args)
+    crate::sys::libc_syscall(nr, args)
 }
 
 /// Target of the C shim's `ptrace`.
