@@ -14,6 +14,7 @@
 //! of parameters through sqlx costs more than the insert).
 //! PostgreSQL: one `COPY … FROM STDIN` per group.
 
+use super::bloom::BlockFilters;
 use super::Native;
 use ldguard_events::Event;
 use serde::Serialize;
@@ -141,6 +142,17 @@ impl EventRow {
     /// filtered field, `field=value`; none for an absent value, except
     /// `container` for an absent container.
     pub fn block_keys(&self, out: &mut std::collections::BTreeSet<String>) {
+        self.each_block_key(|field, value| {
+            out.insert(match value {
+                Some(v) => block_key(field, v),
+                None => field.to_string(),
+            });
+        });
+    }
+
+    /// Calls `f` with each block key's field and value (`None`: the key is
+    /// the field alone), as [`Self::block_keys`] spells them.
+    pub fn each_block_key(&self, mut f: impl FnMut(&str, Option<&str>)) {
         let fields: [(&str, Option<&str>); 8] = [
             ("image", self.image.as_deref()),
             ("container", self.container.as_deref()),
@@ -153,12 +165,8 @@ impl EventRow {
         ];
         for (field, value) in fields {
             match value {
-                Some(v) => {
-                    out.insert(block_key(field, v));
-                }
-                None if field == "container" => {
-                    out.insert("container".to_string());
-                }
+                Some(v) => f(field, Some(v)),
+                None if field == "container" => f(field, None),
                 None => {}
             }
         }
@@ -491,15 +499,16 @@ fn block_text(rows: &[EventRow]) -> String {
     text
 }
 
-/// One free-text block: the id range of up to [`TEXT_BLOCK_EVENTS`]
-/// events and their search texts, one per line. Ids of other writers'
-/// events may fall inside the range: a search tests each event itself.
-/// Also their time range and block keys (each block's keys as a JSON
-/// array: arrays of arrays must be rectangular in PostgreSQL).
-const TEXT_BLOCK: &str = "INSERT INTO event_text (first_id, last_id, text, min_time, max_time, \
-     keys) SELECT f, l, t, a, b, ARRAY(SELECT jsonb_array_elements_text(k::jsonb)) \
-     FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[], \
-     $6::text[]) AS u(f, l, t, a, b, k)";
+/// One block of events (PostgreSQL's `event_text`): the id range of up to
+/// [`TEXT_BLOCK_EVENTS`] events, their time range and the Bloom filters of
+/// their block keys and of their search texts' trigrams (migration 8; see
+/// `bloom`). Ids of other writers' events may fall inside the range: a
+/// read tests each event itself. The blocks written before migration 8
+/// hold their texts and keys instead (`text`, `keys`); new ones leave them
+/// empty, so their GIN indexes get one empty entry per block.
+const EVENT_BLOCK: &str = "INSERT INTO event_text (first_id, last_id, min_time, max_time, \
+     key_bloom, text_bloom) SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], \
+     $4::bigint[], $5::bytea[], $6::bytea[])";
 
 /// Writes the fresh batches' events with one `COPY … FROM STDIN` (text
 /// format): PostgreSQL parses the rows as a stream, where an
@@ -539,8 +548,10 @@ async fn postgres_events(
         )));
     }
     let mut data = Vec::with_capacity(64 * 1024);
-    let (mut firsts, mut lasts, mut texts) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut min_times, mut max_times, mut keys) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut firsts, mut lasts) = (Vec::new(), Vec::new());
+    let (mut min_times, mut max_times) = (Vec::new(), Vec::new());
+    let (mut key_blooms, mut text_blooms) = (Vec::new(), Vec::new());
+    let mut text = String::new();
     let mut copy = tx
         .copy_in_raw(&format!("COPY events ({EVENT_COLUMNS}) FROM STDIN"))
         .await?;
@@ -549,12 +560,15 @@ async fn postgres_events(
         for rows in job.rows.chunks(TEXT_BLOCK_EVENTS) {
             let (mut first, mut last) = (i64::MAX, i64::MIN);
             let (mut min_time, mut max_time) = (i64::MAX, i64::MIN);
-            let mut block_keys = std::collections::BTreeSet::new();
+            let mut filters = BlockFilters::default();
             for e in rows {
                 let id = ids.next().unwrap_or_default();
                 (first, last) = (first.min(id), last.max(id));
                 (min_time, max_time) = (min_time.min(e.time_us), max_time.max(e.time_us));
-                e.block_keys(&mut block_keys);
+                e.each_block_key(|field, value| filters.add_key(field, value));
+                text.clear();
+                e.search_text(&mut text);
+                filters.add_text(&text);
                 copy_row(&mut data, id, job, e);
                 if data.len() >= 256 * 1024 {
                     copy.send(std::mem::take(&mut data)).await?;
@@ -562,25 +576,23 @@ async fn postgres_events(
             }
             firsts.push(first);
             lasts.push(last);
-            texts.push(block_text(rows));
             min_times.push(min_time);
             max_times.push(max_time);
-            keys.push(
-                serde_json::to_string(&block_keys).map_err(|e| sqlx::Error::Encode(Box::new(e)))?,
-            );
+            key_blooms.push(filters.keys);
+            text_blooms.push(filters.text);
         }
     }
     if !data.is_empty() {
         copy.send(data).await?;
     }
     copy.finish().await?;
-    sqlx::query(TEXT_BLOCK)
+    sqlx::query(EVENT_BLOCK)
         .bind(firsts)
         .bind(lasts)
-        .bind(texts)
         .bind(min_times)
         .bind(max_times)
-        .bind(keys)
+        .bind(key_blooms)
+        .bind(text_blooms)
         .execute(&mut **tx)
         .await?;
     Ok(())

@@ -4,6 +4,7 @@
 //! placeholders, `ON CONFLICT DO NOTHING`, integer times in microseconds);
 //! only the schema's column types differ per database (see `migrate`).
 
+pub mod bloom;
 mod events;
 mod migrate;
 mod outbox;
