@@ -137,8 +137,9 @@ fn database_going_away_mid_ingest_loses_and_duplicates_nothing() {
     assert!(ureq::get(&format!("{}/readyz", two.url)).call().is_ok());
 }
 
-/// Events are written to PostgreSQL with `COPY` (text format): every byte
-/// that format escapes (backslash, tab, newline, carriage return), its
+/// Events are written to PostgreSQL with `COPY` (binary format since
+/// migration 8's change; text before): every byte the text format
+/// escapes (backslash, tab, newline, carriage return), its
 /// NULL marker spelled as text, absent fields and non-ASCII text come back
 /// exactly, in the searched columns and in the stored JSON.
 #[test]
@@ -220,4 +221,45 @@ fn filtered_reads_equal_a_test_of_every_event_on_postgres() {
     let pg = Postgres::start("filters");
     let dir = common::scratch("filters-postgres");
     common::filters::reads_equal_a_test_of_every_event(&dir, &pg.url(), 2);
+}
+
+/// Blocks written before migration 8 have no Bloom filters but their keys
+/// and texts (as migration 7 filled them): reads over a mix of both kinds
+/// still equal a test of every event.
+#[test]
+fn filtered_reads_over_blocks_from_before_migration_8_equal_a_test_of_every_event() {
+    let pg = Postgres::start("oldblocks");
+    let dir = common::scratch("oldblocks-postgres");
+    let url = pg.url();
+    let to_old_blocks = || {
+        use ldguard_server::store::{BLOCK_KEYS, SEARCH_TEXT};
+        let sql = format!(
+            "UPDATE event_text SET key_bloom = NULL, text_bloom = NULL, \
+             text = COALESCE((SELECT string_agg({SEARCH_TEXT}, E'\\n' ORDER BY id) FROM events \
+             WHERE events.id BETWEEN event_text.first_id AND event_text.last_id), ''), \
+             keys = (SELECT COALESCE(ARRAY_AGG(DISTINCT k) FILTER (WHERE k IS NOT NULL), '{{}}') \
+             FROM events CROSS JOIN LATERAL UNNEST({BLOCK_KEYS}) AS k \
+             WHERE events.id BETWEEN event_text.first_id AND event_text.last_id) \
+             WHERE first_id IN (SELECT first_id FROM (SELECT first_id, \
+             row_number() OVER (ORDER BY first_id) AS n FROM event_text) AS b WHERE n % 2 = 0)"
+        );
+        let changed = tokio::runtime::Runtime::new().unwrap().block_on(async {
+            let pool = sqlx::PgPool::connect(&url).await.unwrap();
+            let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM event_text")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            let changed = sqlx::query(&sql)
+                .execute(&pool)
+                .await
+                .unwrap()
+                .rows_affected();
+            (changed, total)
+        });
+        assert!(
+            changed.0 > 0 && (changed.0 as i64) < changed.1,
+            "{changed:?}: some blocks old, some new"
+        );
+    };
+    common::filters::reads_equal_a_test_of_every_event_after(&dir, &url, 2, &to_old_blocks);
 }
