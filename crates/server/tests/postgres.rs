@@ -263,3 +263,116 @@ fn filtered_reads_over_blocks_from_before_migration_8_equal_a_test_of_every_even
     };
     common::filters::reads_equal_a_test_of_every_event_after(&dir, &url, 2, &to_old_blocks);
 }
+
+/// PostgreSQL stores of each event only what its columns do not hold and
+/// rebuilds the event on read: search, detail and learning's reads give
+/// back every field as sent (unknown fields dropped), with every optional
+/// field, none of them, and times the stored microseconds would spell
+/// otherwise; a row stored whole (before that change) reads the same.
+#[test]
+fn events_come_back_whole_from_their_columns_on_postgres() {
+    let pg = Postgres::start("whole");
+    let dir = common::scratch("whole-postgres");
+    let db = pg.url();
+    let viewer = token(&dir, &db, "viewer", &[], "viewer");
+    let agent = token(&dir, &db, "agent", &["shop/*"], "agent");
+    let server = Server::start(&dir, &db);
+    let full = serde_json::json!({
+        "time": "2026-11-23T06:30:00.123456Z", "container": "c\"1\\", "image": "shop/web:1",
+        "pid": 4294967295u64, "ppid": 7, "uid": 0, "program": "/usr/bin/ünï", "call": "execve",
+        "kind": "exec", "target": "/bin/sh\t-c", "resolved": "/usr/bin/dash",
+        "host": "example.org:443", "access": "exec", "args": ["sh", "-c", "echo \"hi\"\n"],
+        "action": "deny", "enforced": true, "rule": "r9", "severity": "critical",
+        "policy": "web", "mode": "enforce", "errno": -13, "dropped": 18446744073709551615u64,
+        "behavior": true, "message": "whole-0 denied ✓", "unknown": "dropped"
+    });
+    let bare = serde_json::json!({
+        "time": "2026-11-23T06:31:00Z", "pid": 1, "ppid": 0, "uid": 0, "program": "p",
+        "call": "open", "kind": "file", "action": "allow", "enforced": false,
+        "severity": "low", "mode": "permissive", "message": "whole-1"
+    });
+    let mut nanos = full.clone();
+    nanos["time"] = Value::from("2026-11-23T06:32:00.999999999Z");
+    nanos["message"] = Value::from("whole-2");
+    let sent = vec![full, bare, nanos];
+    let (status, body) = api(
+        "POST",
+        &format!("{}/api/v1/agent/events", server.url),
+        &agent,
+        Some(&Value::Array(sent.clone()).to_string()),
+    );
+    assert_eq!(status, 201, "{body}");
+    let expected = |n: usize| {
+        let mut e = sent[n].clone();
+        e.as_object_mut().unwrap().remove("unknown");
+        e
+    };
+    let without_id = |e: &Value| {
+        let mut e = e.clone();
+        e.as_object_mut().unwrap().remove("id");
+        e
+    };
+    let check = |label: &str| {
+        let (_, body) = api(
+            "GET",
+            &format!("{}/api/v1/events?limit=100", server.url),
+            &viewer,
+            None,
+        );
+        let events = body["events"].as_array().unwrap();
+        assert_eq!(events.len(), 3, "{label}: {body}");
+        for n in 0..3 {
+            let marker = format!("whole-{n}");
+            let back = events
+                .iter()
+                .find(|e| e["message"].as_str().unwrap().starts_with(&marker))
+                .unwrap_or_else(|| panic!("{label}: {marker} missing: {body}"));
+            assert_eq!(without_id(back), expected(n), "{label}: search, event {n}");
+            let (_, detail) = api(
+                "GET",
+                &format!("{}/api/v1/events/{}", server.url, back["id"]),
+                &viewer,
+                None,
+            );
+            assert_eq!(
+                without_id(&detail["event"]),
+                expected(n),
+                "{label}: detail, {n}"
+            );
+        }
+    };
+    check("rebuilt");
+    // A row stored whole, as before: read as it is.
+    let rewritten = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let pool = sqlx::PgPool::connect(&db).await.unwrap();
+        let short: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM events WHERE body LIKE '[%' AND body NOT LIKE '%execve%'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(short, 3, "bodies hold only what the columns do not");
+        let mut whole = expected(0);
+        whole["message"] = Value::from("whole-0 stored whole");
+        sqlx::query("UPDATE events SET body = $1 WHERE message LIKE 'whole-0%'")
+            .bind(whole.to_string())
+            .execute(&pool)
+            .await
+            .unwrap()
+            .rows_affected()
+    });
+    assert_eq!(rewritten, 1);
+    let (_, body) = api(
+        "GET",
+        &format!("{}/api/v1/events?limit=100", server.url),
+        &viewer,
+        None,
+    );
+    let messages: Vec<&str> = body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert!(messages.contains(&"whole-0 stored whole"), "{body}");
+}

@@ -68,8 +68,138 @@ pub struct EventRow {
     pub policy: Option<String>,
     pub mode: String,
     pub message: String,
-    /// The event re-serialised (fields this server does not know are gone).
-    pub body: String,
+    /// The event's other fields.
+    pub rest: Rest,
+}
+
+/// What an event holds beside [`EventRow`]'s columns: with them, the whole
+/// event (fields this server does not know are gone).
+#[derive(Clone, Debug, Default)]
+pub struct Rest {
+    /// The time as sent (the column holds microseconds).
+    pub time: String,
+    pub ppid: u32,
+    pub uid: u32,
+    pub resolved: Option<String>,
+    pub host: Option<String>,
+    pub access: Option<String>,
+    pub args: Vec<String>,
+    pub errno: Option<i32>,
+    pub dropped: Option<u64>,
+    pub behavior: bool,
+}
+
+/// [`Rest`] as PostgreSQL's `body` column holds it since migration 8: a
+/// JSON array (an event's JSON is an object, which rows stored before
+/// hold), the time `null` when it is the column's time formatted.
+type StoredRest = (
+    Option<String>,
+    u32,
+    u32,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Vec<String>,
+    Option<i32>,
+    Option<u64>,
+    bool,
+);
+
+/// The columns [`stored_body`] reads (`id` apart).
+pub const STORED_COLUMNS: &str = "time_us, body, container, image, pid, program, call, kind, \
+     target, action, enforced, rule, severity, policy, mode, message";
+
+/// The event's JSON of a row with [`STORED_COLUMNS`]: `body` itself when
+/// it holds the whole event (SQLite; PostgreSQL rows stored before
+/// migration 8), else the event rebuilt from the columns and the rest,
+/// the same bytes as the whole event stored (`EventRow::body`).
+pub fn stored_body(row: &sqlx::any::AnyRow) -> Result<String, sqlx::Error> {
+    use super::col;
+    let body: String = col(row, "body")?;
+    if !body.starts_with('[') {
+        return Ok(body);
+    }
+    let rest: StoredRest =
+        serde_json::from_str(&body).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    let time_us: i64 = col(row, "time_us")?;
+    let pid: i64 = col(row, "pid")?;
+    let event = Event {
+        time: rest.0.unwrap_or_else(|| canonical_time(time_us)),
+        container: col(row, "container")?,
+        image: col(row, "image")?,
+        pid: u32::try_from(pid).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        ppid: rest.1,
+        uid: rest.2,
+        program: col(row, "program")?,
+        call: col(row, "call")?,
+        kind: col(row, "kind")?,
+        target: col(row, "target")?,
+        resolved: rest.3,
+        host: rest.4,
+        access: rest.5,
+        args: rest.6,
+        action: col(row, "action")?,
+        enforced: col::<i64>(row, "enforced")? != 0,
+        rule: col(row, "rule")?,
+        severity: col(row, "severity")?,
+        policy: col(row, "policy")?,
+        mode: col(row, "mode")?,
+        errno: rest.7,
+        dropped: rest.8,
+        behavior: rest.9,
+        message: col(row, "message")?,
+    };
+    serde_json::to_string(&event).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
+/// `time_us` as `ldguard_events::format_time` writes it.
+fn canonical_time(time_us: i64) -> String {
+    ldguard_events::format_time(
+        time_us.div_euclid(1_000_000),
+        (time_us.rem_euclid(1_000_000) * 1000) as u32,
+    )
+}
+
+/// An [`EventRow`] serialised as [`Event`] is, field for field in its
+/// order with the same omissions, without copying it into one.
+#[derive(Serialize)]
+struct EventRef<'a> {
+    time: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    container: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image: &'a Option<String>,
+    pid: i64,
+    ppid: u32,
+    uid: u32,
+    program: &'a str,
+    call: &'a str,
+    kind: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resolved: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access: &'a Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    args: &'a Vec<String>,
+    action: &'a str,
+    enforced: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule: &'a Option<String>,
+    severity: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy: &'a Option<String>,
+    mode: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errno: &'a Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dropped: &'a Option<u64>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    behavior: bool,
+    message: &'a str,
 }
 
 /// An event row as the JSON array [`SQLITE_EVENTS`] reads by position.
@@ -94,7 +224,7 @@ impl Serialize for SqliteRow<'_> {
             &e.policy,
             &e.mode,
             &e.message,
-            &e.body,
+            e.body(),
         )
             .serialize(s)
     }
@@ -104,8 +234,6 @@ impl EventRow {
     /// `None` when the event's time is not RFC 3339 UTC.
     pub fn from_event(e: Event) -> Option<EventRow> {
         let (secs, nanos) = ldguard_events::parse_time(&e.time)?;
-        let mut body = String::from_utf8(e.to_line()).unwrap_or_default();
-        body.truncate(body.trim_end().len());
         Some(EventRow {
             time_us: secs * 1_000_000 + i64::from(nanos / 1000),
             container: e.container,
@@ -122,8 +250,74 @@ impl EventRow {
             policy: e.policy,
             mode: e.mode,
             message: e.message,
-            body,
+            rest: Rest {
+                time: e.time,
+                ppid: e.ppid,
+                uid: e.uid,
+                resolved: e.resolved,
+                host: e.host,
+                access: e.access,
+                args: e.args,
+                errno: e.errno,
+                dropped: e.dropped,
+                behavior: e.behavior,
+            },
         })
+    }
+
+    /// The whole event's JSON (as `Event::to_line` writes it, without the
+    /// line's end): what SQLite stores in `body`.
+    pub fn body(&self) -> String {
+        let r = &self.rest;
+        let event = EventRef {
+            time: &r.time,
+            container: &self.container,
+            image: &self.image,
+            pid: self.pid,
+            ppid: r.ppid,
+            uid: r.uid,
+            program: &self.program,
+            call: &self.call,
+            kind: &self.kind,
+            target: &self.target,
+            resolved: &r.resolved,
+            host: &r.host,
+            access: &r.access,
+            args: &r.args,
+            action: &self.action,
+            enforced: self.enforced,
+            rule: &self.rule,
+            severity: &self.severity,
+            policy: &self.policy,
+            mode: &self.mode,
+            errno: &r.errno,
+            dropped: &r.dropped,
+            behavior: r.behavior,
+            message: &self.message,
+        };
+        // Strings, numbers and booleans only: serialising cannot fail.
+        serde_json::to_string(&event).unwrap_or_default()
+    }
+
+    /// What PostgreSQL stores in `body` (see [`StoredRest`]): the columns
+    /// hold the rest of the event.
+    fn stored_rest(&self, out: &mut Vec<u8>) {
+        let r = &self.rest;
+        let time = (r.time != canonical_time(self.time_us)).then_some(&r.time);
+        let rest = (
+            time,
+            r.ppid,
+            r.uid,
+            &r.resolved,
+            &r.host,
+            &r.access,
+            &r.args,
+            r.errno,
+            r.dropped,
+            r.behavior,
+        );
+        // As in `body`: cannot fail.
+        let _ = serde_json::to_writer(out, &rest);
     }
 
     /// The text free-text search matches: [`super::SEARCH_TEXT`] of this
@@ -643,13 +837,69 @@ fn copy_row(out: &mut Vec<u8>, id: i64, job: &Job, e: &EventRow) {
     text(out, e.policy.as_deref());
     text(out, Some(&e.mode));
     text(out, Some(&e.message));
-    text(out, Some(&e.body));
+    // The body's length is known once written: its 4 bytes are reserved.
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    e.stored_rest(out);
+    let length = (out.len() - at - 4) as i32;
+    out[at..at + 4].copy_from_slice(&length.to_be_bytes());
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::Store;
+
+    /// Events with every optional field, none, and times the column's
+    /// microseconds would not spell the same way.
+    pub(crate) fn varied_events() -> Vec<Event> {
+        let full = Event {
+            time: "2026-11-23T06:30:00.123456Z".into(),
+            container: Some("c\"1\\".into()),
+            image: Some("shop/web:1".into()),
+            pid: u32::MAX,
+            ppid: 7,
+            uid: 0,
+            program: "/usr/bin/ünï".into(),
+            call: "execve".into(),
+            kind: "exec".into(),
+            target: Some("/bin/sh\t-c".into()),
+            resolved: Some("/usr/bin/dash".into()),
+            host: Some("example.org:443".into()),
+            access: Some("exec".into()),
+            args: vec!["sh".into(), "-c".into(), "echo \"hi\"\n".into()],
+            action: "deny".into(),
+            enforced: true,
+            rule: Some("r9".into()),
+            severity: "critical".into(),
+            policy: Some("web".into()),
+            mode: "enforce".into(),
+            errno: Some(-13),
+            dropped: Some(u64::MAX),
+            behavior: true,
+            message: "denied ✓".into(),
+        };
+        let bare = Event {
+            time: "2026-11-23T06:30:00Z".into(),
+            program: "p".into(),
+            ..Event::default()
+        };
+        let nanos = Event {
+            time: "1969-12-31T23:59:59.999999999Z".into(),
+            ..full.clone()
+        };
+        vec![full, bare, nanos]
+    }
+
+    /// SQLite's body is the event as `Event::to_line` writes it.
+    #[test]
+    fn a_rows_body_is_the_events_line() {
+        for e in varied_events() {
+            let line = String::from_utf8(e.to_line()).unwrap();
+            let row = EventRow::from_event(e).unwrap();
+            assert_eq!(row.body(), line.trim_end());
+        }
+    }
 
     /// Concurrent batches land in shared transactions: each fresh key is
     /// stored once, each repeated key (also inside one group) not at all,

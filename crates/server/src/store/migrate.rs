@@ -371,6 +371,10 @@ DROP INDEX events_program_time;
     // Blocks written before keep theirs and no filter (NULL), and reads
     // test them as before: nothing is rebuilt, the migration takes no
     // time whatever the number of stored events.
+    // From this version on, PostgreSQL's `body` holds only what the
+    // columns do not (a JSON array, see `events::StoredRest`), and reads
+    // rebuild the event; rows stored before hold the whole event (an
+    // object) and are read as they are.
     Migration {
         both: "",
         sqlite: "",
@@ -642,7 +646,7 @@ mod tests {
                 policy: None,
                 mode: "enforce".into(),
                 message: "one".into(),
-                body: "{}".into(),
+                rest: crate::store::Rest::default(),
             }
         };
         let mut keys = std::collections::BTreeSet::new();

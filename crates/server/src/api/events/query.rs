@@ -3,8 +3,8 @@
 use super::parse_instant;
 use crate::api::{ApiError, ApiResult, AppStateRef};
 use crate::store::{
-    block_key, bloom, col, now_us, Backend, ROLLUP_DIMENSIONS, ROLLUP_UNITS, SEARCH_TEXT,
-    TEXT_BLOCK_EVENTS,
+    block_key, bloom, col, now_us, stored_body, Backend, ROLLUP_DIMENSIONS, ROLLUP_UNITS,
+    SEARCH_TEXT, STORED_COLUMNS, TEXT_BLOCK_EVENTS,
 };
 use crate::tokens::{Caller, Role};
 use axum::extract::{Path, Query};
@@ -354,7 +354,7 @@ fn blocks_like(b: &Blocks) -> Blocks {
 /// Blocks asked for at first, then twice as many each time up to this.
 const BLOCK_PAGE: (i64, i64) = (8, 512);
 
-/// PostgreSQL: the first `limit` events (`id`, `time_us`, `body`) in
+/// PostgreSQL: the first `limit` events (`id` and [`STORED_COLUMNS`]) in
 /// `(time_us, id)` order, newest first if `desc`, among those meeting
 /// `events` (conditions over the events' columns), found in `blocks`.
 /// Blocks are read in the order of their newest (oldest if ascending)
@@ -402,7 +402,7 @@ async fn pg_block_scan(
         }
         if !ranges.is_empty() {
             let sql = format!(
-                "SELECT id, time_us, body FROM events{} AND {} ORDER BY time_us {dir}, id {dir} \
+                "SELECT id, {STORED_COLUMNS} FROM events{} AND {} ORDER BY time_us {dir}, id {dir} \
                  LIMIT {limit}",
                 if events.sql.is_empty() {
                     " WHERE true"
@@ -479,7 +479,7 @@ pub struct SearchQuery {
 
 /// One stored event: its id and the event as the library sent it.
 fn stored(row: &sqlx::any::AnyRow) -> Result<Value, sqlx::Error> {
-    let body: String = col(row, "body")?;
+    let body = stored_body(row)?;
     let mut event: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
     event["id"] = json!(col::<i64>(row, "id")?);
     Ok(event)
@@ -539,15 +539,14 @@ pub async fn search(
                 .unwrap_or_default()
         }
         None => {
-            let sql = format!("SELECT id, time_us, body FROM events{} {order}", w.sql);
+            let sql = format!("SELECT id, {STORED_COLUMNS} FROM events{} {order}", w.sql);
             w.bind(sqlx::query(&sql)).fetch_all(pool).await?
         }
         Some(text) => {
             let (clause, param) = text_clause(text);
             let recent = format!(
-                "SELECT id, time_us, body FROM (SELECT id, time_us, body, program, target, rule, \
-                 message FROM events{} ORDER BY time_us DESC, id DESC LIMIT {TEXT_SCAN_WINDOW}) \
-                 AS recent WHERE {} {order}",
+                "SELECT id, {STORED_COLUMNS} FROM (SELECT id, {STORED_COLUMNS} FROM events{} \
+                 ORDER BY time_us DESC, id DESC LIMIT {TEXT_SCAN_WINDOW}) AS recent WHERE {} {order}",
                 w.sql,
                 clause.replace('?', &format!("${}", w.params.len() + 1))
             );
@@ -575,10 +574,15 @@ pub async fn search(
                     // left to choose may walk the events newest first and
                     // look each up in them: the whole table for a rare word).
                     format!(
-                        "WITH hits AS MATERIALIZED (SELECT events.id, events.time_us, \
-                         events.body FROM events_fts CROSS JOIN events ON events.id BETWEEN \
+                        "WITH hits AS MATERIALIZED (SELECT events.id, {} FROM events_fts \
+                         CROSS JOIN events ON events.id BETWEEN \
                          events_fts.rowid AND events_fts.rowid + {}{}) \
-                         SELECT DISTINCT id, time_us, body FROM hits {order}",
+                         SELECT DISTINCT id, {STORED_COLUMNS} FROM hits {order}",
+                        STORED_COLUMNS
+                            .split(", ")
+                            .map(|c| format!("events.{}", c.trim()))
+                            .collect::<Vec<_>>()
+                            .join(", "),
                         TEXT_BLOCK_EVENTS - 1,
                         indexed.sql
                     )
@@ -586,7 +590,7 @@ pub async fn search(
                     q.filter.push_into(&mut indexed, true)?;
                     page(&mut indexed);
                     format!(
-                        "SELECT id, time_us, body FROM events{} {order}",
+                        "SELECT id, {STORED_COLUMNS} FROM events{} {order}",
                         indexed.sql
                     )
                 };
@@ -628,11 +632,13 @@ pub async fn detail(
     caller.require(Role::Viewer)?;
     let around = q.around.unwrap_or(5).clamp(0, 100);
     let pool = &state.store.pool;
-    let row = sqlx::query("SELECT id, body, container, pid, time_us FROM events WHERE id = $1")
-        .bind(id)
-        .fetch_optional(pool)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no event {id}")))?;
+    let row = sqlx::query(&format!(
+        "SELECT id, {STORED_COLUMNS} FROM events WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| ApiError::not_found(format!("no event {id}")))?;
     let event = stored(&row)?;
     let container: Option<String> = col(&row, "container")?;
     let container_for_sqlite = container.clone();
@@ -641,7 +647,7 @@ pub async fn detail(
     let same = "COALESCE(container, '') = $1 AND pid = $2 AND id <> $3";
     let neighbours = |order: &'static str, cmp: &'static str| {
         let sql = format!(
-            "SELECT id, body FROM events WHERE {same} AND (time_us {cmp} $4 OR (time_us = $4 AND id {cmp} $3)) \
+            "SELECT id, {STORED_COLUMNS} FROM events WHERE {same} AND (time_us {cmp} $4 OR (time_us = $4 AND id {cmp} $3)) \
              ORDER BY time_us {order}, id {order} LIMIT {around}"
         );
         let container = container_for_sqlite.clone().unwrap_or_default();
