@@ -203,7 +203,9 @@ struct EventRef<'a> {
 }
 
 /// An event row as the JSON array [`SQLITE_EVENTS`] reads by position.
-struct SqliteRow<'a>(&'a EventRow);
+/// With the event's JSON (`EventRow::body`), made before the job reaches
+/// the writer: SQLite's single writer is its bound.
+struct SqliteRow<'a>(&'a EventRow, &'a str);
 
 impl Serialize for SqliteRow<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -224,7 +226,7 @@ impl Serialize for SqliteRow<'_> {
             &e.policy,
             &e.mode,
             &e.message,
-            e.body(),
+            self.1,
         )
             .serialize(s)
     }
@@ -425,6 +427,8 @@ pub(super) struct Job {
     token_id: i64,
     received_us: i64,
     rows: Vec<EventRow>,
+    /// SQLite: each row's whole event (PostgreSQL stores the rest only).
+    bodies: Vec<String>,
     done: oneshot::Sender<Result<bool, sqlx::Error>>,
 }
 
@@ -513,11 +517,16 @@ impl super::Store {
         rows: Vec<EventRow>,
     ) -> Result<bool, sqlx::Error> {
         let (done, result) = oneshot::channel();
+        let bodies = match self.backend {
+            super::Backend::Sqlite => rows.iter().map(EventRow::body).collect(),
+            super::Backend::Postgres => Vec::new(),
+        };
         let job = Job {
             key: key.to_string(),
             token_id,
             received_us,
             rows,
+            bodies,
             done,
         };
         self.writer
@@ -560,7 +569,12 @@ async fn write_group(native: &Native, group: &[Job]) -> Result<Vec<bool>, sqlx::
                 let job = &group[i];
                 fresh[i] = claim_batch!(tx, job);
                 if fresh[i] {
-                    let rows: Vec<SqliteRow> = job.rows.iter().map(SqliteRow).collect();
+                    let rows: Vec<SqliteRow> = job
+                        .rows
+                        .iter()
+                        .zip(&job.bodies)
+                        .map(|(row, body)| SqliteRow(row, body))
+                        .collect();
                     let rows = serde_json::to_string(&rows)
                         .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
                     let done = sqlx::query(SQLITE_EVENTS)
