@@ -137,8 +137,9 @@ fn database_going_away_mid_ingest_loses_and_duplicates_nothing() {
     assert!(ureq::get(&format!("{}/readyz", two.url)).call().is_ok());
 }
 
-/// Events are written to PostgreSQL with `COPY` (text format): every byte
-/// that format escapes (backslash, tab, newline, carriage return), its
+/// Events are written to PostgreSQL with `COPY` (binary format since
+/// migration 8's change; text before): every byte the text format
+/// escapes (backslash, tab, newline, carriage return), its
 /// NULL marker spelled as text, absent fields and non-ASCII text come back
 /// exactly, in the searched columns and in the stored JSON.
 #[test]
@@ -220,4 +221,158 @@ fn filtered_reads_equal_a_test_of_every_event_on_postgres() {
     let pg = Postgres::start("filters");
     let dir = common::scratch("filters-postgres");
     common::filters::reads_equal_a_test_of_every_event(&dir, &pg.url(), 2);
+}
+
+/// Blocks written before migration 8 have no Bloom filters but their keys
+/// and texts (as migration 7 filled them): reads over a mix of both kinds
+/// still equal a test of every event.
+#[test]
+fn filtered_reads_over_blocks_from_before_migration_8_equal_a_test_of_every_event() {
+    let pg = Postgres::start("oldblocks");
+    let dir = common::scratch("oldblocks-postgres");
+    let url = pg.url();
+    let to_old_blocks = || {
+        use ldguard_server::store::{BLOCK_KEYS, SEARCH_TEXT};
+        let sql = format!(
+            "UPDATE event_text SET key_bloom = NULL, text_bloom = NULL, \
+             text = COALESCE((SELECT string_agg({SEARCH_TEXT}, E'\\n' ORDER BY id) FROM events \
+             WHERE events.id BETWEEN event_text.first_id AND event_text.last_id), ''), \
+             keys = (SELECT COALESCE(ARRAY_AGG(DISTINCT k) FILTER (WHERE k IS NOT NULL), '{{}}') \
+             FROM events CROSS JOIN LATERAL UNNEST({BLOCK_KEYS}) AS k \
+             WHERE events.id BETWEEN event_text.first_id AND event_text.last_id) \
+             WHERE first_id IN (SELECT first_id FROM (SELECT first_id, \
+             row_number() OVER (ORDER BY first_id) AS n FROM event_text) AS b WHERE n % 2 = 0)"
+        );
+        let changed = tokio::runtime::Runtime::new().unwrap().block_on(async {
+            let pool = sqlx::PgPool::connect(&url).await.unwrap();
+            let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM event_text")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            let changed = sqlx::query(&sql)
+                .execute(&pool)
+                .await
+                .unwrap()
+                .rows_affected();
+            (changed, total)
+        });
+        assert!(
+            changed.0 > 0 && (changed.0 as i64) < changed.1,
+            "{changed:?}: some blocks old, some new"
+        );
+    };
+    common::filters::reads_equal_a_test_of_every_event_after(&dir, &url, 2, &to_old_blocks);
+}
+
+/// PostgreSQL stores of each event only what its columns do not hold and
+/// rebuilds the event on read: search, detail and learning's reads give
+/// back every field as sent (unknown fields dropped), with every optional
+/// field, none of them, and times the stored microseconds would spell
+/// otherwise; a row stored whole (before that change) reads the same.
+#[test]
+fn events_come_back_whole_from_their_columns_on_postgres() {
+    let pg = Postgres::start("whole");
+    let dir = common::scratch("whole-postgres");
+    let db = pg.url();
+    let viewer = token(&dir, &db, "viewer", &[], "viewer");
+    let agent = token(&dir, &db, "agent", &["shop/*"], "agent");
+    let server = Server::start(&dir, &db);
+    let full = serde_json::json!({
+        "time": "2026-11-23T06:30:00.123456Z", "container": "c\"1\\", "image": "shop/web:1",
+        "pid": 4294967295u64, "ppid": 7, "uid": 0, "program": "/usr/bin/ünï", "call": "execve",
+        "kind": "exec", "target": "/bin/sh\t-c", "resolved": "/usr/bin/dash",
+        "host": "example.org:443", "access": "exec", "args": ["sh", "-c", "echo \"hi\"\n"],
+        "action": "deny", "enforced": true, "rule": "r9", "severity": "critical",
+        "policy": "web", "mode": "enforce", "errno": -13, "dropped": 18446744073709551615u64,
+        "behavior": true, "message": "whole-0 denied ✓", "unknown": "dropped"
+    });
+    let bare = serde_json::json!({
+        "time": "2026-11-23T06:31:00Z", "pid": 1, "ppid": 0, "uid": 0, "program": "p",
+        "call": "open", "kind": "file", "action": "allow", "enforced": false,
+        "severity": "low", "mode": "permissive", "message": "whole-1"
+    });
+    let mut nanos = full.clone();
+    nanos["time"] = Value::from("2026-11-23T06:32:00.999999999Z");
+    nanos["message"] = Value::from("whole-2");
+    let sent = vec![full, bare, nanos];
+    let (status, body) = api(
+        "POST",
+        &format!("{}/api/v1/agent/events", server.url),
+        &agent,
+        Some(&Value::Array(sent.clone()).to_string()),
+    );
+    assert_eq!(status, 201, "{body}");
+    let expected = |n: usize| {
+        let mut e = sent[n].clone();
+        e.as_object_mut().unwrap().remove("unknown");
+        e
+    };
+    let without_id = |e: &Value| {
+        let mut e = e.clone();
+        e.as_object_mut().unwrap().remove("id");
+        e
+    };
+    let check = |label: &str| {
+        let (_, body) = api(
+            "GET",
+            &format!("{}/api/v1/events?limit=100", server.url),
+            &viewer,
+            None,
+        );
+        let events = body["events"].as_array().unwrap();
+        assert_eq!(events.len(), 3, "{label}: {body}");
+        for n in 0..3 {
+            let marker = format!("whole-{n}");
+            let back = events
+                .iter()
+                .find(|e| e["message"].as_str().unwrap().starts_with(&marker))
+                .unwrap_or_else(|| panic!("{label}: {marker} missing: {body}"));
+            assert_eq!(without_id(back), expected(n), "{label}: search, event {n}");
+            let (_, detail) = api(
+                "GET",
+                &format!("{}/api/v1/events/{}", server.url, back["id"]),
+                &viewer,
+                None,
+            );
+            assert_eq!(
+                without_id(&detail["event"]),
+                expected(n),
+                "{label}: detail, {n}"
+            );
+        }
+    };
+    check("rebuilt");
+    // A row stored whole, as before: read as it is.
+    let rewritten = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let pool = sqlx::PgPool::connect(&db).await.unwrap();
+        let short: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM events WHERE body LIKE '[%' AND body NOT LIKE '%execve%'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(short, 3, "bodies hold only what the columns do not");
+        let mut whole = expected(0);
+        whole["message"] = Value::from("whole-0 stored whole");
+        sqlx::query("UPDATE events SET body = $1 WHERE message LIKE 'whole-0%'")
+            .bind(whole.to_string())
+            .execute(&pool)
+            .await
+            .unwrap()
+            .rows_affected()
+    });
+    assert_eq!(rewritten, 1);
+    let (_, body) = api(
+        "GET",
+        &format!("{}/api/v1/events?limit=100", server.url),
+        &viewer,
+        None,
+    );
+    let messages: Vec<&str> = body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert!(messages.contains(&"whole-0 stored whole"), "{body}");
 }

@@ -14,6 +14,7 @@
 //! of parameters through sqlx costs more than the insert).
 //! PostgreSQL: one `COPY … FROM STDIN` per group.
 
+use super::bloom::BlockFilters;
 use super::Native;
 use ldguard_events::Event;
 use serde::Serialize;
@@ -67,12 +68,144 @@ pub struct EventRow {
     pub policy: Option<String>,
     pub mode: String,
     pub message: String,
-    /// The event re-serialised (fields this server does not know are gone).
-    pub body: String,
+    /// The event's other fields.
+    pub rest: Rest,
+}
+
+/// What an event holds beside [`EventRow`]'s columns: with them, the whole
+/// event (fields this server does not know are gone).
+#[derive(Clone, Debug, Default)]
+pub struct Rest {
+    /// The time as sent (the column holds microseconds).
+    pub time: String,
+    pub ppid: u32,
+    pub uid: u32,
+    pub resolved: Option<String>,
+    pub host: Option<String>,
+    pub access: Option<String>,
+    pub args: Vec<String>,
+    pub errno: Option<i32>,
+    pub dropped: Option<u64>,
+    pub behavior: bool,
+}
+
+/// [`Rest`] as PostgreSQL's `body` column holds it since migration 8: a
+/// JSON array (an event's JSON is an object, which rows stored before
+/// hold), the time `null` when it is the column's time formatted.
+type StoredRest = (
+    Option<String>,
+    u32,
+    u32,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Vec<String>,
+    Option<i32>,
+    Option<u64>,
+    bool,
+);
+
+/// The columns [`stored_body`] reads (`id` apart).
+pub const STORED_COLUMNS: &str = "time_us, body, container, image, pid, program, call, kind, \
+     target, action, enforced, rule, severity, policy, mode, message";
+
+/// The event's JSON of a row with [`STORED_COLUMNS`]: `body` itself when
+/// it holds the whole event (SQLite; PostgreSQL rows stored before
+/// migration 8), else the event rebuilt from the columns and the rest,
+/// the same bytes as the whole event stored (`EventRow::body`).
+pub fn stored_body(row: &sqlx::any::AnyRow) -> Result<String, sqlx::Error> {
+    use super::col;
+    let body: String = col(row, "body")?;
+    if !body.starts_with('[') {
+        return Ok(body);
+    }
+    let rest: StoredRest =
+        serde_json::from_str(&body).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    let time_us: i64 = col(row, "time_us")?;
+    let pid: i64 = col(row, "pid")?;
+    let event = Event {
+        time: rest.0.unwrap_or_else(|| canonical_time(time_us)),
+        container: col(row, "container")?,
+        image: col(row, "image")?,
+        pid: u32::try_from(pid).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        ppid: rest.1,
+        uid: rest.2,
+        program: col(row, "program")?,
+        call: col(row, "call")?,
+        kind: col(row, "kind")?,
+        target: col(row, "target")?,
+        resolved: rest.3,
+        host: rest.4,
+        access: rest.5,
+        args: rest.6,
+        action: col(row, "action")?,
+        enforced: col::<i64>(row, "enforced")? != 0,
+        rule: col(row, "rule")?,
+        severity: col(row, "severity")?,
+        policy: col(row, "policy")?,
+        mode: col(row, "mode")?,
+        errno: rest.7,
+        dropped: rest.8,
+        behavior: rest.9,
+        message: col(row, "message")?,
+    };
+    serde_json::to_string(&event).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
+/// `time_us` as `ldguard_events::format_time` writes it.
+fn canonical_time(time_us: i64) -> String {
+    ldguard_events::format_time(
+        time_us.div_euclid(1_000_000),
+        (time_us.rem_euclid(1_000_000) * 1000) as u32,
+    )
+}
+
+/// An [`EventRow`] serialised as [`Event`] is, field for field in its
+/// order with the same omissions, without copying it into one.
+#[derive(Serialize)]
+struct EventRef<'a> {
+    time: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    container: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image: &'a Option<String>,
+    pid: i64,
+    ppid: u32,
+    uid: u32,
+    program: &'a str,
+    call: &'a str,
+    kind: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resolved: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access: &'a Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    args: &'a Vec<String>,
+    action: &'a str,
+    enforced: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule: &'a Option<String>,
+    severity: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy: &'a Option<String>,
+    mode: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errno: &'a Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dropped: &'a Option<u64>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    behavior: bool,
+    message: &'a str,
 }
 
 /// An event row as the JSON array [`SQLITE_EVENTS`] reads by position.
-struct SqliteRow<'a>(&'a EventRow);
+/// With the event's JSON (`EventRow::body`), made before the job reaches
+/// the writer: SQLite's single writer is its bound.
+struct SqliteRow<'a>(&'a EventRow, &'a str);
 
 impl Serialize for SqliteRow<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -93,7 +226,7 @@ impl Serialize for SqliteRow<'_> {
             &e.policy,
             &e.mode,
             &e.message,
-            &e.body,
+            self.1,
         )
             .serialize(s)
     }
@@ -103,8 +236,6 @@ impl EventRow {
     /// `None` when the event's time is not RFC 3339 UTC.
     pub fn from_event(e: Event) -> Option<EventRow> {
         let (secs, nanos) = ldguard_events::parse_time(&e.time)?;
-        let mut body = String::from_utf8(e.to_line()).unwrap_or_default();
-        body.truncate(body.trim_end().len());
         Some(EventRow {
             time_us: secs * 1_000_000 + i64::from(nanos / 1000),
             container: e.container,
@@ -121,8 +252,74 @@ impl EventRow {
             policy: e.policy,
             mode: e.mode,
             message: e.message,
-            body,
+            rest: Rest {
+                time: e.time,
+                ppid: e.ppid,
+                uid: e.uid,
+                resolved: e.resolved,
+                host: e.host,
+                access: e.access,
+                args: e.args,
+                errno: e.errno,
+                dropped: e.dropped,
+                behavior: e.behavior,
+            },
         })
+    }
+
+    /// The whole event's JSON (as `Event::to_line` writes it, without the
+    /// line's end): what SQLite stores in `body`.
+    pub fn body(&self) -> String {
+        let r = &self.rest;
+        let event = EventRef {
+            time: &r.time,
+            container: &self.container,
+            image: &self.image,
+            pid: self.pid,
+            ppid: r.ppid,
+            uid: r.uid,
+            program: &self.program,
+            call: &self.call,
+            kind: &self.kind,
+            target: &self.target,
+            resolved: &r.resolved,
+            host: &r.host,
+            access: &r.access,
+            args: &r.args,
+            action: &self.action,
+            enforced: self.enforced,
+            rule: &self.rule,
+            severity: &self.severity,
+            policy: &self.policy,
+            mode: &self.mode,
+            errno: &r.errno,
+            dropped: &r.dropped,
+            behavior: r.behavior,
+            message: &self.message,
+        };
+        // Strings, numbers and booleans only: serialising cannot fail.
+        serde_json::to_string(&event).unwrap_or_default()
+    }
+
+    /// What PostgreSQL stores in `body` (see [`StoredRest`]): the columns
+    /// hold the rest of the event.
+    fn stored_rest(&self, out: &mut Vec<u8>) {
+        let r = &self.rest;
+        let time = (r.time != canonical_time(self.time_us)).then_some(&r.time);
+        let rest = (
+            time,
+            r.ppid,
+            r.uid,
+            &r.resolved,
+            &r.host,
+            &r.access,
+            &r.args,
+            r.errno,
+            r.dropped,
+            r.behavior,
+        );
+        // As in `body`: cannot fail.
+        let _ = serde_json::to_writer(out, &rest);
     }
 
     /// The text free-text search matches: [`super::SEARCH_TEXT`] of this
@@ -141,6 +338,17 @@ impl EventRow {
     /// filtered field, `field=value`; none for an absent value, except
     /// `container` for an absent container.
     pub fn block_keys(&self, out: &mut std::collections::BTreeSet<String>) {
+        self.each_block_key(|field, value| {
+            out.insert(match value {
+                Some(v) => block_key(field, v),
+                None => field.to_string(),
+            });
+        });
+    }
+
+    /// Calls `f` with each block key's field and value (`None`: the key is
+    /// the field alone), as [`Self::block_keys`] spells them.
+    pub fn each_block_key(&self, mut f: impl FnMut(&str, Option<&str>)) {
         let fields: [(&str, Option<&str>); 8] = [
             ("image", self.image.as_deref()),
             ("container", self.container.as_deref()),
@@ -153,12 +361,8 @@ impl EventRow {
         ];
         for (field, value) in fields {
             match value {
-                Some(v) => {
-                    out.insert(block_key(field, v));
-                }
-                None if field == "container" => {
-                    out.insert("container".to_string());
-                }
+                Some(v) => f(field, Some(v)),
+                None if field == "container" => f(field, None),
                 None => {}
             }
         }
@@ -223,6 +427,8 @@ pub(super) struct Job {
     token_id: i64,
     received_us: i64,
     rows: Vec<EventRow>,
+    /// SQLite: each row's whole event (PostgreSQL stores the rest only).
+    bodies: Vec<String>,
     done: oneshot::Sender<Result<bool, sqlx::Error>>,
 }
 
@@ -311,11 +517,16 @@ impl super::Store {
         rows: Vec<EventRow>,
     ) -> Result<bool, sqlx::Error> {
         let (done, result) = oneshot::channel();
+        let bodies = match self.backend {
+            super::Backend::Sqlite => rows.iter().map(EventRow::body).collect(),
+            super::Backend::Postgres => Vec::new(),
+        };
         let job = Job {
             key: key.to_string(),
             token_id,
             received_us,
             rows,
+            bodies,
             done,
         };
         self.writer
@@ -358,7 +569,12 @@ async fn write_group(native: &Native, group: &[Job]) -> Result<Vec<bool>, sqlx::
                 let job = &group[i];
                 fresh[i] = claim_batch!(tx, job);
                 if fresh[i] {
-                    let rows: Vec<SqliteRow> = job.rows.iter().map(SqliteRow).collect();
+                    let rows: Vec<SqliteRow> = job
+                        .rows
+                        .iter()
+                        .zip(&job.bodies)
+                        .map(|(row, body)| SqliteRow(row, body))
+                        .collect();
                     let rows = serde_json::to_string(&rows)
                         .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
                     let done = sqlx::query(SQLITE_EVENTS)
@@ -491,18 +707,20 @@ fn block_text(rows: &[EventRow]) -> String {
     text
 }
 
-/// One free-text block: the id range of up to [`TEXT_BLOCK_EVENTS`]
-/// events and their search texts, one per line. Ids of other writers'
-/// events may fall inside the range: a search tests each event itself.
-/// Also their time range and block keys (each block's keys as a JSON
-/// array: arrays of arrays must be rectangular in PostgreSQL).
-const TEXT_BLOCK: &str = "INSERT INTO event_text (first_id, last_id, text, min_time, max_time, \
-     keys) SELECT f, l, t, a, b, ARRAY(SELECT jsonb_array_elements_text(k::jsonb)) \
-     FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[], \
-     $6::text[]) AS u(f, l, t, a, b, k)";
+/// One block of events (PostgreSQL's `event_text`): the id range of up to
+/// [`TEXT_BLOCK_EVENTS`] events, their time range and the Bloom filters of
+/// their block keys and of their search texts' trigrams (migration 8; see
+/// `bloom`). Ids of other writers' events may fall inside the range: a
+/// read tests each event itself. The blocks written before migration 8
+/// hold their texts and keys instead (`text`, `keys`); new ones leave them
+/// empty, so their GIN indexes get one empty entry per block.
+const EVENT_BLOCK: &str = "INSERT INTO event_text (first_id, last_id, min_time, max_time, \
+     key_bloom, text_bloom) SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], \
+     $4::bigint[], $5::bytea[], $6::bytea[])";
 
-/// Writes the fresh batches' events with one `COPY … FROM STDIN` (text
-/// format): PostgreSQL parses the rows as a stream, where an
+/// Writes the fresh batches' events with one `COPY … FROM STDIN` (binary
+/// format: about 1.4 µs of PostgreSQL's CPU per event less than text,
+/// see BENCHMARKS.md): PostgreSQL parses the rows as a stream, where an
 /// `INSERT … SELECT FROM UNNEST(arrays)` per batch had it build sixteen
 /// arrays, unnest them and plan a statement per batch. The ids are taken
 /// from the table's sequence first, so that the free-text blocks
@@ -539,22 +757,30 @@ async fn postgres_events(
         )));
     }
     let mut data = Vec::with_capacity(64 * 1024);
-    let (mut firsts, mut lasts, mut texts) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut min_times, mut max_times, mut keys) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut firsts, mut lasts) = (Vec::new(), Vec::new());
+    let (mut min_times, mut max_times) = (Vec::new(), Vec::new());
+    let (mut key_blooms, mut text_blooms) = (Vec::new(), Vec::new());
+    let mut text = String::new();
     let mut copy = tx
-        .copy_in_raw(&format!("COPY events ({EVENT_COLUMNS}) FROM STDIN"))
+        .copy_in_raw(&format!(
+            "COPY events ({EVENT_COLUMNS}) FROM STDIN (FORMAT binary)"
+        ))
         .await?;
+    data.extend_from_slice(COPY_BINARY_HEADER);
     let mut ids = ids.into_iter();
     for (job, _) in group.iter().zip(fresh).filter(|(_, f)| **f) {
         for rows in job.rows.chunks(TEXT_BLOCK_EVENTS) {
             let (mut first, mut last) = (i64::MAX, i64::MIN);
             let (mut min_time, mut max_time) = (i64::MAX, i64::MIN);
-            let mut block_keys = std::collections::BTreeSet::new();
+            let mut filters = BlockFilters::default();
             for e in rows {
                 let id = ids.next().unwrap_or_default();
                 (first, last) = (first.min(id), last.max(id));
                 (min_time, max_time) = (min_time.min(e.time_us), max_time.max(e.time_us));
-                e.block_keys(&mut block_keys);
+                e.each_block_key(|field, value| filters.add_key(field, value));
+                text.clear();
+                e.search_text(&mut text);
+                filters.add_text(&text);
                 copy_row(&mut data, id, job, e);
                 if data.len() >= 256 * 1024 {
                     copy.send(std::mem::take(&mut data)).await?;
@@ -562,82 +788,132 @@ async fn postgres_events(
             }
             firsts.push(first);
             lasts.push(last);
-            texts.push(block_text(rows));
             min_times.push(min_time);
             max_times.push(max_time);
-            keys.push(
-                serde_json::to_string(&block_keys).map_err(|e| sqlx::Error::Encode(Box::new(e)))?,
-            );
+            key_blooms.push(filters.keys);
+            text_blooms.push(filters.text);
         }
     }
-    if !data.is_empty() {
-        copy.send(data).await?;
-    }
+    data.extend_from_slice(COPY_BINARY_TRAILER);
+    copy.send(data).await?;
     copy.finish().await?;
-    sqlx::query(TEXT_BLOCK)
+    sqlx::query(EVENT_BLOCK)
         .bind(firsts)
         .bind(lasts)
-        .bind(texts)
         .bind(min_times)
         .bind(max_times)
-        .bind(keys)
+        .bind(key_blooms)
+        .bind(text_blooms)
         .execute(&mut **tx)
         .await?;
     Ok(())
 }
 
-/// One line of `COPY`'s text format, in [`EVENT_COLUMNS`]' order.
+/// The start of `COPY`'s binary format: its signature, no flags, no
+/// header extension.
+const COPY_BINARY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+
+/// The end of `COPY`'s binary format: a tuple of -1 fields.
+const COPY_BINARY_TRAILER: &[u8] = &[0xff, 0xff];
+
+/// One tuple of `COPY`'s binary format, in [`EVENT_COLUMNS`]' order: the
+/// field count, then each field's length (-1: NULL) and bytes (`bigint`
+/// big-endian, `text` as UTF-8). No escaping, and PostgreSQL reads the
+/// integers without parsing them.
 fn copy_row(out: &mut Vec<u8>, id: i64, job: &Job, e: &EventRow) {
-    use std::io::Write;
-    let text = |out: &mut Vec<u8>, value: Option<&str>| {
-        match value {
-            None => out.extend_from_slice(b"\\N"),
-            Some(v) => copy_escape(out, v),
-        }
-        out.push(b'\t');
+    let int = |out: &mut Vec<u8>, v: i64| {
+        out.extend_from_slice(&8i32.to_be_bytes());
+        out.extend_from_slice(&v.to_be_bytes());
     };
-    let _ = write!(out, "{id}\t");
+    let text = |out: &mut Vec<u8>, v: Option<&str>| match v {
+        None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+        Some(v) => {
+            out.extend_from_slice(&(v.len() as i32).to_be_bytes());
+            out.extend_from_slice(v.as_bytes());
+        }
+    };
+    out.extend_from_slice(&19i16.to_be_bytes());
+    int(out, id);
     text(out, Some(&job.key));
-    let _ = write!(out, "{}\t{}\t", e.time_us, job.received_us);
+    int(out, e.time_us);
+    int(out, job.received_us);
     text(out, e.container.as_deref());
     text(out, e.image.as_deref());
-    let _ = write!(out, "{}\t", e.pid);
+    int(out, e.pid);
     text(out, Some(&e.program));
     text(out, Some(&e.call));
     text(out, Some(&e.kind));
     text(out, e.target.as_deref());
     text(out, Some(&e.action));
-    let _ = write!(out, "{}\t", i64::from(e.enforced));
+    int(out, i64::from(e.enforced));
     text(out, e.rule.as_deref());
     text(out, Some(&e.severity));
     text(out, e.policy.as_deref());
     text(out, Some(&e.mode));
     text(out, Some(&e.message));
-    text(out, Some(&e.body));
-    // The last column's tab becomes the line's end.
-    if let Some(last) = out.last_mut() {
-        *last = b'\n';
-    }
-}
-
-/// `COPY` text format: backslash, tab, newline and carriage return are
-/// written as backslash escapes; everything else (UTF-8) as is.
-fn copy_escape(out: &mut Vec<u8>, value: &str) {
-    for &b in value.as_bytes() {
-        match b {
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            _ => out.push(b),
-        }
-    }
+    // The body's length is known once written: its 4 bytes are reserved.
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    e.stored_rest(out);
+    let length = (out.len() - at - 4) as i32;
+    out[at..at + 4].copy_from_slice(&length.to_be_bytes());
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::Store;
+
+    /// Events with every optional field, none, and times the column's
+    /// microseconds would not spell the same way.
+    pub(crate) fn varied_events() -> Vec<Event> {
+        let full = Event {
+            time: "2026-11-23T06:30:00.123456Z".into(),
+            container: Some("c\"1\\".into()),
+            image: Some("shop/web:1".into()),
+            pid: u32::MAX,
+            ppid: 7,
+            uid: 0,
+            program: "/usr/bin/ünï".into(),
+            call: "execve".into(),
+            kind: "exec".into(),
+            target: Some("/bin/sh\t-c".into()),
+            resolved: Some("/usr/bin/dash".into()),
+            host: Some("example.org:443".into()),
+            access: Some("exec".into()),
+            args: vec!["sh".into(), "-c".into(), "echo \"hi\"\n".into()],
+            action: "deny".into(),
+            enforced: true,
+            rule: Some("r9".into()),
+            severity: "critical".into(),
+            policy: Some("web".into()),
+            mode: "enforce".into(),
+            errno: Some(-13),
+            dropped: Some(u64::MAX),
+            behavior: true,
+            message: "denied ✓".into(),
+        };
+        let bare = Event {
+            time: "2026-11-23T06:30:00Z".into(),
+            program: "p".into(),
+            ..Event::default()
+        };
+        let nanos = Event {
+            time: "1969-12-31T23:59:59.999999999Z".into(),
+            ..full.clone()
+        };
+        vec![full, bare, nanos]
+    }
+
+    /// SQLite's body is the event as `Event::to_line` writes it.
+    #[test]
+    fn a_rows_body_is_the_events_line() {
+        for e in varied_events() {
+            let line = String::from_utf8(e.to_line()).unwrap();
+            let row = EventRow::from_event(e).unwrap();
+            assert_eq!(row.body(), line.trim_end());
+        }
+    }
 
     /// Concurrent batches land in shared transactions: each fresh key is
     /// stored once, each repeated key (also inside one group) not at all,

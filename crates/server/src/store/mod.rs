@@ -4,6 +4,7 @@
 //! placeholders, `ON CONFLICT DO NOTHING`, integer times in microseconds);
 //! only the schema's column types differ per database (see `migrate`).
 
+pub mod bloom;
 mod events;
 mod migrate;
 mod outbox;
@@ -19,8 +20,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use events::{
-    block_key, EventRow, DAY_US, HOUR_US, MINUTE_US, ROLLUP_DIMENSIONS, ROLLUP_UNITS,
-    TEXT_BLOCK_EVENTS,
+    block_key, stored_body, EventRow, Rest, DAY_US, HOUR_US, MINUTE_US, ROLLUP_DIMENSIONS,
+    ROLLUP_UNITS, STORED_COLUMNS, TEXT_BLOCK_EVENTS,
 };
 pub use migrate::{MigrateError, BLOCK_KEYS, SCHEMA_VERSION, SEARCH_TEXT};
 pub use outbox::StoredEvent;

@@ -1,13 +1,13 @@
 //! Reading stored events in id order, for the forwarders (see `forward`).
 
-use super::{col, Store};
+use super::{col, stored_body, Store, STORED_COLUMNS};
 
 /// One stored event as a forwarder reads it.
 #[derive(Clone, Debug)]
 pub struct StoredEvent {
     pub id: i64,
     pub received_us: i64,
-    /// The event's JSON as stored.
+    /// The event's JSON (see `stored_body`).
     pub body: String,
 }
 
@@ -18,9 +18,10 @@ impl Store {
         after: i64,
         limit: i64,
     ) -> Result<Vec<StoredEvent>, sqlx::Error> {
-        let rows = sqlx::query(
-            "SELECT id, received_us, body FROM events WHERE id > $1 ORDER BY id LIMIT $2",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT id, received_us, {STORED_COLUMNS} FROM events WHERE id > $1 ORDER BY id \
+             LIMIT $2"
+        ))
         .bind(after)
         .bind(limit)
         .fetch_all(&self.pool)
@@ -30,7 +31,7 @@ impl Store {
                 Ok(StoredEvent {
                     id: col(r, "id")?,
                     received_us: col(r, "received_us")?,
-                    body: col(r, "body")?,
+                    body: stored_body(r)?,
                 })
             })
             .collect()

@@ -3,7 +3,7 @@
 use super::query::{Filter, Param};
 use crate::api::policies::store_version;
 use crate::api::{ApiError, ApiResult, AppStateRef};
-use crate::store::col;
+use crate::store::{col, stored_body, STORED_COLUMNS};
 use crate::tokens::{Caller, Role};
 use axum::Json;
 use ldguard_events::Event;
@@ -49,7 +49,7 @@ pub async fn learn(
         let mut w = filter.to_where()?;
         w.push("id > ?", Param::Int(after));
         let sql = format!(
-            "SELECT id, body FROM events{} ORDER BY id LIMIT {PAGE}",
+            "SELECT id, {STORED_COLUMNS} FROM events{} ORDER BY id LIMIT {PAGE}",
             w.sql
         );
         let rows = w
@@ -58,7 +58,7 @@ pub async fn learn(
             .await?;
         for r in &rows {
             after = col(r, "id")?;
-            if let Ok(e) = serde_json::from_str::<Event>(&col::<String>(r, "body")?) {
+            if let Ok(e) = serde_json::from_str::<Event>(&stored_body(r)?) {
                 learner.observe(&e);
             }
         }
