@@ -544,10 +544,20 @@ impl RuleTable {
     /// write to what is below. Rules with a `program` count only in a table
     /// specialised by [`RuleTable::for_program`]. Allocates nothing.
     pub fn blocking_rule_under(&self, dir: &[u8]) -> Option<u32> {
+        // Most absolute patterns leave `dir`'s path at their first byte
+        // after the root: that test first, inline, for every pattern.
+        let first = dir.get(1).copied();
         self.index
             .guarded
             .iter()
-            .find(|(pattern, _)| crate::glob::may_match_below(pattern, dir))
+            .find(|(pattern, _)| {
+                let parts_at_once = first.is_some()
+                    && pattern.first() == Some(&b'/')
+                    && pattern
+                        .get(1)
+                        .is_some_and(|&c| c != b'*' && c != b'?' && Some(c) != first);
+                !parts_at_once && crate::glob::may_match_below(pattern, dir)
+            })
             .map(|g| g.1)
     }
 

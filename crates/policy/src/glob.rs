@@ -474,7 +474,14 @@ pub fn may_match_below(pattern: &[u8], dir: &[u8]) -> bool {
         // segment its first one matches.
         Some(rest) => {
             let first = rest.split(|&b| b == b'/').next().unwrap_or_default();
-            let starts = |seg: &[u8]| first == b"**" || match_segment::<false>(first, seg);
+            let literal = !first.iter().any(|&b| b == b'*' || b == b'?');
+            let starts = |seg: &[u8]| {
+                if literal {
+                    seg == first
+                } else {
+                    first == b"**" || match_segment::<false>(first, seg)
+                }
+            };
             segments().any(starts)
                 && Segments::of(rest).is_none_or(|r| {
                     segments()
