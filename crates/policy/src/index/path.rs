@@ -1106,20 +1106,8 @@ mod tests {
     /// finds what the full search finds.
     #[test]
     fn the_gate_hides_no_match() {
-        let patterns = [
-            "/etc/**",
-            "/etc/shadow",
-            "/home/*/.ssh/**",
-            "/*",
-            "/",
-            "**/.aws/credentials",
-            "**/.bash_history",
-            "**/.config/gcloud/**",
-            "**/cpuminer*",
-            "/usr/bin/*sh",
-            "/proc/*/mem",
-            "**/x",
-        ];
+        // The patterns above but their first three.
+        let patterns = &PATTERNS[3..];
         let globs: Vec<Glob> = patterns
             .iter()
             .map(|p| Glob::new(p, crate::glob::GlobStyle::Path).unwrap())
