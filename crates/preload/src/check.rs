@@ -57,13 +57,14 @@ pub fn run_or<R: Fallback>(pass: R, check: impl FnOnce(&'static Active) -> R) ->
     // This thread's errno slot, valid for the thread's life (one lookup
     // for the save and the restore).
     let errno = crate::guard::errno_slot();
-    // SAFETY: as above.
+    // SAFETY: `errno_slot` is this thread's errno, valid and written only
+    // by this thread for its whole life.
     let saved = unsafe { *errno };
     let outcome = caught(active, pass, check);
     drop(guard);
     // Only when the check changed it: errno's page is one more that a
     // forked child's exec check would write.
-    // SAFETY: as above.
+    // SAFETY: the same slot of this thread, still valid (read above).
     unsafe {
         if *errno != saved {
             *errno = saved;
