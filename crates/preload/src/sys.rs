@@ -99,6 +99,29 @@ pub fn syscall6(nr: c_long, a: [c_long; 6]) -> c_long {
     }
 }
 
+/// `fstatat(dirfd, path, flags)` as the system call, errno untouched: the
+/// file's `stat`, or the kernel's errno. `path` is NUL-terminated.
+pub fn fstatat(dirfd: c_int, path: *const c_char, flags: c_int) -> Result<libc::stat, c_int> {
+    // SAFETY: an all-zero `stat` is a valid value; the kernel only writes it.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    let r = syscall6(
+        libc::SYS_newfstatat,
+        [
+            dirfd as c_long,
+            path as c_long,
+            (&mut st as *mut libc::stat) as c_long,
+            flags as c_long,
+            0,
+            0,
+        ],
+    );
+    if r < 0 {
+        Err(-r as c_int)
+    } else {
+        Ok(st)
+    }
+}
+
 /// libc's `syscall`, bypassing our own `syscall` hook: for the program's
 /// own system calls, whatever they are (`clone`, `vfork`...).
 pub fn libc_syscall(nr: c_long, a: [c_long; 6]) -> c_long {

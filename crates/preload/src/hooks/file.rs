@@ -20,6 +20,16 @@ pub enum Follow {
     No,
 }
 
+impl Follow {
+    /// The `*at` flags that say it (`AT_SYMLINK_NOFOLLOW` or none).
+    pub fn stat_flags(self) -> c_int {
+        match self {
+            Follow::Yes => 0,
+            Follow::No => libc::AT_SYMLINK_NOFOLLOW,
+        }
+    }
+}
+
 /// Checks one path of a file call that is not an open: the lexical
 /// absolute path, then the object the kernel reaches (see [`decide_path`]).
 pub fn check_path(
@@ -350,24 +360,8 @@ fn check_socket_name(call: Call, dirfd: c_int, path: *const c_char, follow: Foll
 /// Whether `(dirfd, path)` names a unix socket file (or may: when it
 /// cannot be asked, the kernel path decides).
 fn is_socket(dirfd: c_int, path: *const c_char, follow: Follow) -> bool {
-    // SAFETY: a zeroed stat is a valid out-parameter.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    let flags = match follow {
-        Follow::Yes => 0,
-        Follow::No => libc::AT_SYMLINK_NOFOLLOW,
-    };
-    let r = raw_syscall(
-        libc::SYS_newfstatat,
-        [
-            dirfd as c_long,
-            path as c_long,
-            &mut st as *mut libc::stat as c_long,
-            flags as c_long,
-            0,
-            0,
-        ],
-    );
-    r != 0 || st.st_mode & libc::S_IFMT == libc::S_IFSOCK
+    sys::fstatat(dirfd, path, follow.stat_flags())
+        .map_or(true, |st| st.st_mode & libc::S_IFMT == libc::S_IFSOCK)
 }
 
 /// A bind mount (`MS_BIND`) or a moved mount (`MS_MOVE`), and the new

@@ -5,9 +5,9 @@
 
 use super::borrowed::{check_fd_write, check_file, Follow};
 use crate::check::Verdict;
-use crate::sys::{cstr, raw_syscall};
+use crate::sys::cstr;
 use ldguard_policy::{Access, Call};
-use libc::{c_char, c_int, c_long, c_void, gid_t, mode_t, timespec, timeval, uid_t};
+use libc::{c_char, c_int, c_void, gid_t, mode_t, timespec, timeval, uid_t};
 
 /// A metadata write on a path. These calls never create a file: on a path
 /// that does not exist the kernel fails them (`ENOENT`), so there is
@@ -22,27 +22,10 @@ fn write(call: Call, dirfd: c_int, path: *const c_char, follow: Follow) -> Verdi
 
 /// Whether `path` names something (any error but `ENOENT` counts as yes).
 fn exists(dirfd: c_int, path: *const c_char, follow: Follow) -> bool {
-    let saved = crate::sys::errno();
-    let flags = match follow {
-        Follow::Yes => 0,
-        Follow::No => libc::AT_SYMLINK_NOFOLLOW,
-    };
-    // SAFETY: all-zero is a valid `struct stat`.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    let r = raw_syscall(
-        libc::SYS_newfstatat,
-        [
-            dirfd as c_long,
-            path as c_long,
-            (&mut st as *mut libc::stat) as c_long,
-            flags as c_long,
-            0,
-            0,
-        ],
-    );
-    let found = r == 0 || crate::sys::errno() != libc::ENOENT;
-    crate::sys::set_errno(saved);
-    found
+    !matches!(
+        crate::sys::fstatat(dirfd, path, follow.stat_flags()),
+        Err(libc::ENOENT)
+    )
 }
 
 /// `utimensat(dirfd, NULL, ...)` (the kernel's form of `futimens`) changes
