@@ -269,53 +269,56 @@ sys_hook!(finit_module = FinitModule, libc::SYS_finit_module, (fd: c_int, params
 sys_hook!(bpf = Bpf, libc::SYS_bpf, (cmd: c_int, attr: *mut c_void, size: c_uint) -> c_int);
 sys_hook!(personality = Personality, libc::SYS_personality, (persona: c_ulong) -> c_int);
 
-/// `chroot` and `pivot_root`: the call's own rule, then what the new root
-/// does to every path (`file::check_new_root`).
-fn check_root(call: Call, new_root: *const c_char) -> Verdict {
+/// The call's own `syscall` rule, then, when `paths` is `Some`, what the
+/// call does to the files it gives another name (a new root, a mounted
+/// tree): one call's decisions in turn ([`crate::check::Turns`]).
+fn rule_then(call: Call, paths: Option<impl FnOnce() -> Verdict>) -> Verdict {
     let turns = crate::check::Turns::start();
     let v = check_call(call);
-    if turns.end_at(v) {
-        return v;
+    match paths {
+        Some(paths) if !turns.end_at(v) => paths(),
+        _ => v,
     }
-    super::borrowed::check_new_root(call, new_root)
 }
 
-/// `mount`: its rule, then for a bind or a move what a second name for
-/// the source tree does (`file::check_tree_mount`).
+/// `chroot` and `pivot_root`: what the new root does to every path
+/// (`file::check_new_root`).
+fn check_root(call: Call, new_root: *const c_char) -> Verdict {
+    rule_then(
+        call,
+        Some(|| super::borrowed::check_new_root(call, new_root)),
+    )
+}
+
+/// `mount`: for a bind or a move, what a second name for the source tree
+/// does (`file::check_tree_mount`); the target is written either way.
 fn check_mount(src: *const c_char, target: *const c_char, flags: c_ulong) -> Verdict {
-    let turns = crate::check::Turns::start();
-    let v = check_call(Call::Mount);
-    if turns.end_at(v) {
-        return v;
-    }
     let names_a_tree = flags & (libc::MS_BIND | libc::MS_MOVE) != 0;
-    super::borrowed::check_tree_mount(Call::Mount, libc::AT_FDCWD, src, Some(target), names_a_tree)
+    rule_then(
+        Call::Mount,
+        Some(|| {
+            let at = libc::AT_FDCWD;
+            super::borrowed::check_tree_mount(Call::Mount, at, src, Some(target), names_a_tree)
+        }),
+    )
 }
 
-/// `open_tree`: a `mount` rule, then for `OPEN_TREE_CLONE` (a detached
-/// copy of the tree, which `move_mount` can attach anywhere) what a second
-/// name for it does.
+/// `open_tree`: with `OPEN_TREE_CLONE` (a detached copy of the tree, which
+/// `move_mount` can attach anywhere), what a second name for it does.
 fn check_open_tree(dirfd: c_int, path: *const c_char, flags: c_uint) -> Verdict {
     const OPEN_TREE_CLONE: c_uint = 1;
-    let turns = crate::check::Turns::start();
-    let v = check_call(Call::Mount);
-    if turns.end_at(v) || flags & OPEN_TREE_CLONE == 0 {
-        return v;
-    }
-    super::borrowed::check_tree_mount(Call::Mount, dirfd, path, None, true)
+    let clone = (flags & OPEN_TREE_CLONE != 0)
+        .then_some(|| super::borrowed::check_tree_mount(Call::Mount, dirfd, path, None, true));
+    rule_then(Call::Mount, clone)
 }
 
-/// `move_mount`: a `mount` rule, then, when it moves a mount named by a
-/// path (not a descriptor from `open_tree`/`fsmount`, already decided),
-/// what moving that tree does.
+/// `move_mount`: when it moves a mount named by a path (not a descriptor
+/// from `open_tree`/`fsmount`, already decided), what moving that tree does.
 fn check_move_mount(from_dirfd: c_int, from: *const c_char, flags: c_uint) -> Verdict {
     const MOVE_MOUNT_F_EMPTY_PATH: c_uint = 4;
-    let turns = crate::check::Turns::start();
-    let v = check_call(Call::Mount);
-    if turns.end_at(v) || flags & MOVE_MOUNT_F_EMPTY_PATH != 0 {
-        return v;
-    }
-    super::borrowed::check_tree_mount(Call::Mount, from_dirfd, from, None, true)
+    let by_path = (flags & MOVE_MOUNT_F_EMPTY_PATH == 0)
+        .then_some(|| super::borrowed::check_tree_mount(Call::Mount, from_dirfd, from, None, true));
+    rule_then(Call::Mount, by_path)
 }
 
 /// A `clone` that makes namespaces needs what `unshare` needs. Called by
