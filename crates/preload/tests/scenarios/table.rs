@@ -4,6 +4,7 @@
 use super::{scenarios, Scenario, BASE};
 use std::any::Any;
 use std::path::Path;
+use std::process::Command;
 
 const SECRET: &str = r#"[{"name": "secret", "kind": "file", "path": ["{d}/secret", "{d}/secret/**"], "action": "deny"}]"#;
 const SECRET_WRITE: &str = r#"[{"name": "secret-write", "kind": "file", "access": ["write"], "path": ["{d}/secret", "{d}/secret/**"], "action": "deny"}]"#;
@@ -66,6 +67,10 @@ const PIVOT_ROOT_READ: &str = "import ctypes, os, sys\nlibc = ctypes.CDLL(None, 
 const OPEN_TREE_READ: &str = "import ctypes, os, sys\nlibc = ctypes.CDLL(None, use_errno=True)\nl = ctypes.c_long\ndef check(r):\n    if r < 0:\n        print('error:', os.strerror(ctypes.get_errno()))\n        sys.exit(1)\n    return r\ncheck(libc.unshare(0x20000))\nos.makedirs(sys.argv[2], exist_ok=True)\nfd = check(libc.syscall(l(428), l(-100), sys.argv[1].encode(), l(0x80001)))\ncheck(libc.syscall(l(429), l(fd), b'', l(-100), sys.argv[2].encode(), l(4)))\nprint(open(sys.argv[2] + '/' + sys.argv[3]).read(), end='')\n";
 /// `move_mount` of the mount at A to B through `syscall()`, then prints B/C.
 const MOVE_MOUNT_READ: &str = "import ctypes, os, sys\nlibc = ctypes.CDLL(None, use_errno=True)\nl = ctypes.c_long\nif libc.syscall(l(429), l(-100), sys.argv[1].encode(), l(-100), sys.argv[2].encode(), l(0)) != 0:\n    print('error:', os.strerror(ctypes.get_errno()))\n    sys.exit(1)\nprint(open(sys.argv[2] + '/' + sys.argv[3]).read(), end='')\n";
+/// The new mount API: an overlay whose lower layers are A's `:`-separated
+/// directories (`fsconfig(FSCONFIG_SET_STRING, "lowerdir+", …)` each),
+/// attached at B; then prints B/C.
+const FSCONFIG_OVERLAY_READ: &str = "import ctypes, os, sys\nlibc = ctypes.CDLL(None, use_errno=True)\ndef check(r):\n    if r < 0:\n        print('error:', os.strerror(ctypes.get_errno()))\n        sys.exit(1)\n    return r\nfs = check(libc.fsopen(b'overlay', 0))\nfor layer in sys.argv[1].split(':'):\n    check(libc.fsconfig(fs, 1, b'lowerdir+', layer.encode(), 0))\ncheck(libc.fsconfig(fs, 6, None, None, 0))\nmnt = check(libc.fsmount(fs, 0, 0))\ncheck(libc.move_mount(mnt, b'', -100, sys.argv[2].encode(), 4))\nprint(open(sys.argv[2] + '/' + sys.argv[3]).read(), end='')\n";
 /// `syscall(SYS_chroot, A)`, then prints the file B names under the new root.
 const SYSCALL_CHROOT_READ: &str = "import ctypes, os, sys\nlibc = ctypes.CDLL(None, use_errno=True)\nif libc.syscall(161, sys.argv[1].encode()) != 0:\n    print('error:', os.strerror(ctypes.get_errno()))\n    sys.exit(1)\nprint(open(sys.argv[2]).read(), end='')\n";
 /// `chroot(A)`, then prints the file B names under the new root.
@@ -79,6 +84,45 @@ fn inner_tree(d: &Path) -> Box<dyn Any> {
     std::fs::create_dir_all(d.join("secret/inner")).unwrap();
     std::fs::write(d.join("secret/inner/f"), "inner data\n").unwrap();
     Box::new(())
+}
+
+/// `secret/` is an ext4 file system on a loop device (`pub/dev` names
+/// the device), as a volume on a disk is; unmounted and detached after the
+/// run.
+fn secret_on_a_loop_device(d: &Path) -> Box<dyn Any> {
+    struct Loop {
+        device: String,
+        at: std::path::PathBuf,
+        image: std::path::PathBuf,
+    }
+    impl Drop for Loop {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.at).status();
+            let _ = Command::new("losetup").args(["-d", &self.device]).status();
+            let _ = std::fs::remove_file(&self.image);
+        }
+    }
+    let run = |cmd: &mut Command| {
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{cmd:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let image = d.with_extension("img");
+    std::fs::File::create(&image)
+        .unwrap()
+        .set_len(8 << 20)
+        .unwrap();
+    run(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(&image));
+    let device = run(Command::new("losetup").args(["-f", "--show"]).arg(&image));
+    let guard = Loop {
+        device: device.clone(),
+        at: d.join("secret"),
+        image,
+    };
+    run(Command::new("mount").arg(&device).arg(d.join("secret")));
+    std::fs::write(d.join("secret/f"), "secret data\n").unwrap();
+    std::fs::write(d.join("pub/dev"), &device).unwrap();
+    Box::new(guard)
 }
 
 /// `pub/b`, a second public file (for an exchange between two allowed files).
@@ -616,6 +660,31 @@ scenarios! {
         twin: &["unshare", "-rm", "/bin/sh", "-c", "mkdir {d}/pub/y && echo data > {d}/pub/y/a && LD_PRELOAD= mount --bind {d}/pub/y {d}/pub/y && mkdir {d}/pub/x && python3 -c \"$0\" {d}/pub/y {d}/pub/x a", MOVE_MOUNT_READ],
         rules: SECRET_READ, text: PERM, rule: "secret-read", calls: &["mount"],
         target: "{d}/secret", program: PY, ..BASE };
+    // An overlay shows its layers' files under its mount point: a lower
+    // layer is read through it, the upper layer also written.
+    overlay_lower_layer_of_a_denied_tree => Scenario {
+        attack: &["unshare", "-rm", "/bin/sh", "-c", "mkdir {d}/pub/x {d}/pub/l && mount -t overlay overlay -o lowerdir={d}/secret:{d}/pub/l {d}/pub/x && cat {d}/pub/x/f"],
+        twin: &["unshare", "-rm", "/bin/sh", "-c", "mkdir {d}/pub/x {d}/pub/l && mount -t overlay overlay -o lowerdir={d}/pub:{d}/pub/l {d}/pub/x && cat {d}/pub/x/a"],
+        rules: SECRET_READ, text: "mount", rule: "secret-read", calls: &["mount"],
+        target: "{d}/secret", program: "/usr/bin/mount", ..BASE };
+    overlay_upper_layer_in_a_write_denied_tree => Scenario {
+        attack: &["unshare", "-rm", "/bin/sh", "-c", "mkdir {d}/pub/x {d}/pub/l {d}/pub/w && mount -t overlay overlay -o lowerdir={d}/pub/l,upperdir={d}/secret,workdir={d}/pub/w {d}/pub/x && echo changed > {d}/pub/x/f && cat {d}/secret/f"],
+        twin: &["unshare", "-rm", "/bin/sh", "-c", "mkdir {d}/pub/x {d}/pub/l {d}/pub/u {d}/pub/w && mount -t overlay overlay -o lowerdir={d}/pub/l,upperdir={d}/pub/u,workdir={d}/pub/w {d}/pub/x && echo changed > {d}/pub/x/f && cat {d}/pub/u/f"],
+        rules: SECRET_WRITE, text: "mount", rule: "secret-write", calls: &["mount"],
+        target: "{d}/secret", program: "/usr/bin/mount", ..BASE };
+    overlay_layer_through_fsconfig => Scenario {
+        attack: &["unshare", "-rm", "/bin/sh", "-c", "mkdir {d}/pub/x {d}/pub/l && python3 -c \"$0\" {d}/secret:{d}/pub/l {d}/pub/x f", FSCONFIG_OVERLAY_READ],
+        twin: &["unshare", "-rm", "/bin/sh", "-c", "mkdir {d}/pub/x {d}/pub/l && python3 -c \"$0\" {d}/pub:{d}/pub/l {d}/pub/x a", FSCONFIG_OVERLAY_READ],
+        rules: SECRET_READ, text: PERM, rule: "secret-read", calls: &["mount"],
+        target: "{d}/secret", program: PY, ..BASE };
+    // A file system on a block device may hold any file a rule names (the
+    // container's own root lies on one): a second name for every file.
+    block_device_mounted_again => Scenario {
+        attack: &["unshare", "-m", "/bin/sh", "-c", "mkdir {d}/pub/x && mount $(cat {d}/pub/dev) {d}/pub/x && cat {d}/pub/x/f"],
+        twin: &["unshare", "-m", "/bin/sh", "-c", "mkdir {d}/pub/x && mount $(cat {d}/pub/dev) {d}/pub/x && cat {d}/pub/x/f"],
+        rules: SECRET_READ, twin_rules: Some(NOTHING), text: "mount", rule: "secret-read",
+        calls: &["mount"], target: "/", program: "/usr/bin/mount",
+        setup: secret_on_a_loop_device, ..BASE };
     // 14. Another name for a device: a node is the device whatever its path.
     mknod_of_a_denied_device => Scenario {
         attack: &["python3", "-c", MKNOD_READ, "{d}/pub/disk", "b", "7", "0"],
