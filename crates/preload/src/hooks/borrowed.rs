@@ -12,8 +12,8 @@ use ldguard_policy::{Access, Call};
 use libc::{c_char, c_int, FILE};
 
 pub use file::{
-    check_mknod, check_move, check_new_root, check_tree_mount, check_unnamed, link_follow, Follow,
-    Move,
+    check_every_file, check_mknod, check_move, check_new_root, check_tree_as, check_tree_mount,
+    check_unnamed, link_follow, Follow, Move,
 };
 
 /// Checks one path of a file operation (made absolute against `dirfd`,

@@ -380,17 +380,34 @@ pub fn check_tree_mount(
 ) -> Verdict {
     let turns = crate::check::Turns::start();
     if tree_gets_a_name {
-        for access in [Access::Read, Access::Write] {
-            let v = check_path_as(call, dirfd, source, access, Follow::Yes, Scope::Tree);
-            if turns.end_at(v) {
-                return v;
-            }
+        let v = check_tree_as(call, dirfd, source, &[Access::Read, Access::Write]);
+        if turns.end_at(v) {
+            return v;
         }
     }
     match target {
         Some(target) => check_path(call, libc::AT_FDCWD, target, Access::Write, Follow::Yes),
         None => Verdict::Allow,
     }
+}
+
+/// `(dirfd, path)` and everything below it made reachable for `accesses`
+/// under another name (a mounted tree, an overlay's layer): each access
+/// decided on the tree, in turn.
+pub fn check_tree_as(
+    call: Call,
+    dirfd: c_int,
+    path: *const c_char,
+    accesses: &[Access],
+) -> Verdict {
+    let turns = crate::check::Turns::start();
+    for &access in accesses {
+        let v = check_path_as(call, dirfd, path, access, Follow::Yes, Scope::Tree);
+        if turns.end_at(v) {
+            return v;
+        }
+    }
+    Verdict::Allow
 }
 
 /// A new root changes what every path names: after `chroot(dir)` the file
@@ -410,6 +427,13 @@ pub fn check_new_root(call: Call, path: *const c_char) -> Verdict {
     if call != Call::PivotRoot {
         return Verdict::Allow;
     }
+    check_every_file(call)
+}
+
+/// A call that gives every file another name (`pivot_root`'s old root, a
+/// second mount of a block device): denied by any rule that could be
+/// passed that way.
+pub fn check_every_file(call: Call) -> Verdict {
     run(|active| match active.table.blocking_rule_under(b"/") {
         Some(rule) => by_rule(
             active,

@@ -36,6 +36,7 @@ pub mod exec;
 pub mod file;
 pub mod internal;
 pub mod meta;
+mod mount;
 pub mod net;
 mod routed;
 pub mod sys;

@@ -131,7 +131,10 @@ fn check_number(nr: c_long, a: &[c_long; 6]) -> Verdict {
         return match call {
             Call::Chroot | Call::PivotRoot => check_root(call, a[0] as *const c_char),
             Call::Mount if nr as c_long == libc::SYS_mount => {
-                check_mount(a[0] as _, a[1] as _, a[3] as c_ulong)
+                check_mount(a[0] as _, a[1] as _, a[2] as _, a[3] as c_ulong, a[4] as _)
+            }
+            Call::Mount if nr as c_long == libc::SYS_fsconfig => {
+                check_fsconfig(a[1] as c_uint, a[2] as _, a[3] as _, a[4] as c_int)
             }
             Call::Mount if nr as c_long == libc::SYS_open_tree => {
                 check_open_tree(a[0] as c_int, a[1] as _, a[2] as c_uint)
@@ -242,7 +245,7 @@ macro_rules! sys_hook {
 }
 
 checked_hook!(mount(src: *const c_char, target: *const c_char, fstype: *const c_char, flags: c_ulong,
-    data: *const c_void) -> c_int, libc::SYS_mount, check_mount(src, target, flags));
+    data: *const c_void) -> c_int, libc::SYS_mount, check_mount(src, target, fstype, flags, data));
 sys_hook!(umount2 = Umount2, libc::SYS_umount2, (target: *const c_char, flags: c_int) -> c_int);
 checked_hook!(chroot(path: *const c_char) -> c_int, libc::SYS_chroot, check_root(Call::Chroot, path));
 checked_hook!(pivot_root(new_root: *const c_char, put_old: *const c_char) -> c_int,
@@ -291,15 +294,38 @@ fn check_root(call: Call, new_root: *const c_char) -> Verdict {
 }
 
 /// `mount`: for a bind or a move, what a second name for the source tree
-/// does (`file::check_tree_mount`); the target is written either way.
-fn check_mount(src: *const c_char, target: *const c_char, flags: c_ulong) -> Verdict {
+/// does (`file::check_tree_mount`); for a new file system, what it shows
+/// that already has a name (`mount::check_new_filesystem`); the target is
+/// written either way.
+fn check_mount(
+    src: *const c_char,
+    target: *const c_char,
+    fstype: *const c_char,
+    flags: c_ulong,
+    data: *const c_void,
+) -> Verdict {
     let names_a_tree = flags & (libc::MS_BIND | libc::MS_MOVE) != 0;
     rule_then(
         Call::Mount,
         Some(|| {
+            let turns = crate::check::Turns::start();
             let at = libc::AT_FDCWD;
-            super::borrowed::check_tree_mount(Call::Mount, at, src, Some(target), names_a_tree)
+            let v =
+                super::borrowed::check_tree_mount(Call::Mount, at, src, Some(target), names_a_tree);
+            if turns.end_at(v) {
+                return v;
+            }
+            super::mount::check_new_filesystem(src, fstype, flags, data)
         }),
+    )
+}
+
+/// `fsconfig`: a source or an overlay layer it names
+/// (`mount::check_fsconfig`).
+fn check_fsconfig(cmd: c_uint, key: *const c_char, value: *const c_void, aux: c_int) -> Verdict {
+    rule_then(
+        Call::Mount,
+        Some(|| super::mount::check_fsconfig(cmd, key, value, aux)),
     )
 }
 
@@ -347,8 +373,8 @@ checked_hook!(move_mount(from_dirfd: c_int, from: *const c_char, to_dirfd: c_int
     flags: c_uint) -> c_int, libc::SYS_move_mount, check_move_mount(from_dirfd, from, flags));
 sys_hook!(fsopen = Mount, libc::SYS_fsopen, (fsname: *const c_char, flags: c_uint) -> c_int);
 sys_hook!(fsmount = Mount, libc::SYS_fsmount, (fd: c_int, flags: c_uint, attr: c_uint) -> c_int);
-sys_hook!(fsconfig = Mount, libc::SYS_fsconfig,
-    (fd: c_int, cmd: c_uint, key: *const c_char, value: *const c_void, aux: c_int) -> c_int);
+checked_hook!(fsconfig(fd: c_int, cmd: c_uint, key: *const c_char, value: *const c_void, aux: c_int)
+    -> c_int, libc::SYS_fsconfig, check_fsconfig(cmd, key, value, aux));
 sys_hook!(fspick = Mount, libc::SYS_fspick, (dirfd: c_int, path: *const c_char, flags: c_uint) -> c_int);
 sys_hook!(mount_setattr = Mount, libc::SYS_mount_setattr,
     (dirfd: c_int, path: *const c_char, flags: c_uint, attr: *mut c_void, size: usize) -> c_int);
