@@ -1,6 +1,7 @@
 //! What a new file system shows that already has a name: an overlay's
 //! layers (its lower layers read through it, its upper layer also
-//! written), and a block device or file system image as the source. A
+//! written), a block device or file system image as the source, and the
+//! kernel's own file systems (`proc`, `sysfs`, …), the same in every mount. A
 //! bind or a moved mount is `file::check_tree_mount`'s.
 
 use super::borrowed::{check_every_file, check_file, check_tree_as, Follow};
@@ -37,8 +38,10 @@ pub fn check_new_filesystem(
         return v;
     }
     // SAFETY: libc callers pass a NUL-terminated type name (or null).
-    if unsafe { cstr(fstype) } != Some(b"overlay") || data.is_null() {
-        return Verdict::Allow;
+    let fstype = unsafe { cstr(fstype) };
+    let v = check_shared_filesystem(fstype);
+    if turns.end_at(v) || fstype != Some(b"overlay") || data.is_null() {
+        return v;
     }
     // SAFETY: an overlay's data is its NUL-terminated option string; the
     // kernel reads at most a page of it, and so does this.
@@ -99,6 +102,46 @@ pub fn check_fsconfig(
         Some((layer, _)) => check_tree_as(Call::Mount, dirfd, path, layer.accesses()),
         None => check_source(dirfd, path),
     }
+}
+
+/// `fsopen(fstype)`: a new instance of a file system whose files are
+/// already named elsewhere ([`check_shared_filesystem`]).
+pub fn check_fsopen(fstype: *const c_char) -> Verdict {
+    // SAFETY: the kernel reads the name as a NUL-terminated string (or null).
+    check_shared_filesystem(unsafe { cstr(fstype) })
+}
+
+/// The kernel's own file systems show the same files in every instance
+/// (`proc`'s `sys/`, `cmdline` and `kallsyms`; all of `sysfs`; `devtmpfs`'s
+/// device nodes): a new mount of one is a second name for the tree where
+/// it is found in every container, decided as a read and a write of that
+/// tree. (`unshare -rmn sh -c 'mount -t sysfs sysfs x; cat x/…'` read
+/// what a `/sys/**` rule denied.)
+fn check_shared_filesystem(fstype: Option<&[u8]>) -> Verdict {
+    let tree: &std::ffi::CStr = match fstype.unwrap_or(b"") {
+        b"proc" => c"/proc",
+        b"sysfs" => c"/sys",
+        b"devtmpfs" => c"/dev",
+        b"devpts" => c"/dev/pts",
+        b"mqueue" => c"/dev/mqueue",
+        b"cgroup" | b"cgroup2" => c"/sys/fs/cgroup",
+        b"bpf" => c"/sys/fs/bpf",
+        b"pstore" => c"/sys/fs/pstore",
+        b"fusectl" => c"/sys/fs/fuse/connections",
+        b"debugfs" => c"/sys/kernel/debug",
+        b"tracefs" => c"/sys/kernel/tracing",
+        b"securityfs" => c"/sys/kernel/security",
+        b"configfs" => c"/sys/kernel/config",
+        b"efivarfs" => c"/sys/firmware/efi/efivars",
+        b"binfmt_misc" => c"/proc/sys/fs/binfmt_misc",
+        _ => return Verdict::Allow,
+    };
+    check_tree_as(
+        Call::Mount,
+        libc::AT_FDCWD,
+        tree.as_ptr(),
+        &[Access::Read, Access::Write],
+    )
 }
 
 /// A block device's file system may hold any file a rule names (the

@@ -133,6 +133,10 @@ fn check_number(nr: c_long, a: &[c_long; 6]) -> Verdict {
             Call::Mount if nr as c_long == libc::SYS_mount => {
                 check_mount(a[0] as _, a[1] as _, a[2] as _, a[3] as c_ulong, a[4] as _)
             }
+            Call::Mount if nr as c_long == libc::SYS_fsopen => rule_then(
+                Call::Mount,
+                Some(|| super::mount::check_fsopen(a[0] as *const c_char)),
+            ),
             Call::Mount if nr as c_long == libc::SYS_fsconfig => {
                 check_fsconfig(a[1] as c_uint, a[2] as _, a[3] as _, a[4] as c_int)
             }
@@ -371,7 +375,8 @@ checked_hook!(open_tree(dirfd: c_int, path: *const c_char, flags: c_uint) -> c_i
     libc::SYS_open_tree, check_open_tree(dirfd, path, flags));
 checked_hook!(move_mount(from_dirfd: c_int, from: *const c_char, to_dirfd: c_int, to: *const c_char,
     flags: c_uint) -> c_int, libc::SYS_move_mount, check_move_mount(from_dirfd, from, flags));
-sys_hook!(fsopen = Mount, libc::SYS_fsopen, (fsname: *const c_char, flags: c_uint) -> c_int);
+checked_hook!(fsopen(fsname: *const c_char, flags: c_uint) -> c_int, libc::SYS_fsopen,
+    rule_then(Call::Mount, Some(|| super::mount::check_fsopen(fsname))));
 sys_hook!(fsmount = Mount, libc::SYS_fsmount, (fd: c_int, flags: c_uint, attr: c_uint) -> c_int);
 checked_hook!(fsconfig(fd: c_int, cmd: c_uint, key: *const c_char, value: *const c_void, aux: c_int)
     -> c_int, libc::SYS_fsconfig, check_fsconfig(cmd, key, value, aux));

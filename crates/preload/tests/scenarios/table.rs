@@ -28,6 +28,8 @@ const NO_HOST: &str =
 const NO_TMP: &str = r#"[{"name": "no-tmp", "kind": "file", "access": ["write"], "path": ["/tmp/**"], "action": "deny"}]"#;
 const NO_SHM: &str = r#"[{"name": "no-shm", "kind": "file", "path": ["/dev/shm/ldguard-secret-*"], "action": "deny"}]"#;
 const NO_LOW_PORTS: &str = r#"[{"name": "no-low-ports", "kind": "network", "direction": "listen", "port": ["1-1023"], "action": "deny"}]"#;
+const NO_SYS_MM: &str = r#"[{"name": "no-sys-mm", "kind": "file", "access": ["read"], "path": ["/sys/kernel/mm/**"], "action": "deny"}]"#;
+const NO_CMDLINE: &str = r#"[{"name": "no-cmdline", "kind": "file", "access": ["read"], "path": ["/proc/cmdline"], "action": "deny"}]"#;
 const NOTHING: &str = "[]";
 const NO_LOOP_DEVICES: &str =
     r#"[{"name": "no-loop", "kind": "file", "path": ["/dev/loop*"], "action": "deny"}]"#;
@@ -71,6 +73,13 @@ const MOVE_MOUNT_READ: &str = "import ctypes, os, sys\nlibc = ctypes.CDLL(None, 
 /// directories (`fsconfig(FSCONFIG_SET_STRING, "lowerdir+", …)` each),
 /// attached at B; then prints B/C.
 const FSCONFIG_OVERLAY_READ: &str = "import ctypes, os, sys\nlibc = ctypes.CDLL(None, use_errno=True)\ndef check(r):\n    if r < 0:\n        print('error:', os.strerror(ctypes.get_errno()))\n        sys.exit(1)\n    return r\nfs = check(libc.fsopen(b'overlay', 0))\nfor layer in sys.argv[1].split(':'):\n    check(libc.fsconfig(fs, 1, b'lowerdir+', layer.encode(), 0))\ncheck(libc.fsconfig(fs, 6, None, None, 0))\nmnt = check(libc.fsmount(fs, 0, 0))\ncheck(libc.move_mount(mnt, b'', -100, sys.argv[2].encode(), 4))\nprint(open(sys.argv[2] + '/' + sys.argv[3]).read(), end='')\n";
+/// `mount(A, B, "erofs", MS_RDONLY)`: the file system image A (a regular
+/// file) mounted at B; then prints B/C.
+const MOUNT_IMAGE_READ: &str = "import ctypes, os, sys\nlibc = ctypes.CDLL(None, use_errno=True)\nif libc.mount(sys.argv[1].encode(), sys.argv[2].encode(), b'erofs', 1, None) != 0:\n    print('error:', os.strerror(ctypes.get_errno()))\n    sys.exit(1)\nprint(open(sys.argv[2] + '/' + sys.argv[3]).read(), end='')\n";
+/// The new mount API: a new instance of file system type A
+/// (`fsopen`, `fsconfig(FSCONFIG_CMD_CREATE)`, `fsmount`), attached at B;
+/// then prints how many bytes B/C holds.
+const FSOPEN_READ: &str = "import ctypes, os, sys\nlibc = ctypes.CDLL(None, use_errno=True)\ndef check(r):\n    if r < 0:\n        print('error:', os.strerror(ctypes.get_errno()))\n        sys.exit(1)\n    return r\nfs = check(libc.fsopen(sys.argv[1].encode(), 0))\ncheck(libc.fsconfig(fs, 6, None, None, 0))\nmnt = check(libc.fsmount(fs, 0, 0))\nos.makedirs(sys.argv[2], exist_ok=True)\ncheck(libc.move_mount(mnt, b'', -100, sys.argv[2].encode(), 4))\nprint(len(open(sys.argv[2] + '/' + sys.argv[3]).read()) > 0)\n";
 /// `syscall(SYS_chroot, A)`, then prints the file B names under the new root.
 const SYSCALL_CHROOT_READ: &str = "import ctypes, os, sys\nlibc = ctypes.CDLL(None, use_errno=True)\nif libc.syscall(161, sys.argv[1].encode()) != 0:\n    print('error:', os.strerror(ctypes.get_errno()))\n    sys.exit(1)\nprint(open(sys.argv[2]).read(), end='')\n";
 /// `chroot(A)`, then prints the file B names under the new root.
@@ -123,6 +132,27 @@ fn secret_on_a_loop_device(d: &Path) -> Box<dyn Any> {
     std::fs::write(d.join("secret/f"), "secret data\n").unwrap();
     std::fs::write(d.join("pub/dev"), &device).unwrap();
     Box::new(guard)
+}
+
+/// `secret/img` and `pub/img`: erofs images holding `f` and `a`, and the
+/// mount point `pub/x`.
+fn filesystem_images(d: &Path) -> Box<dyn Any> {
+    for (image, content) in [("secret/img", "f"), ("pub/img", "a")] {
+        let tree = d.with_extension(format!("tree-{content}"));
+        let _ = std::fs::remove_dir_all(&tree);
+        std::fs::create_dir_all(&tree).unwrap();
+        std::fs::write(tree.join(content), "image data\n").unwrap();
+        let out = Command::new("mkfs.erofs")
+            .arg("--quiet")
+            .arg(d.join(image))
+            .arg(&tree)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "mkfs.erofs: {out:?}");
+        std::fs::remove_dir_all(&tree).unwrap();
+    }
+    std::fs::create_dir_all(d.join("pub/x")).unwrap();
+    Box::new(())
 }
 
 /// `pub/b`, a second public file (for an exchange between two allowed files).
@@ -688,6 +718,24 @@ scenarios! {
         calls: &["mount", "mount"], permissive_calls: Some(&["mount"]), target: "/",
         program: "/usr/bin/mount",
         setup: secret_on_a_loop_device, ..BASE };
+    // A file system image as the source (erofs mounts a regular file).
+    filesystem_image_of_a_denied_file => Scenario {
+        attack: &["unshare", "-m", "python3", "-c", MOUNT_IMAGE_READ, "{d}/secret/img", "{d}/pub/x", "f"],
+        twin: &["unshare", "-m", "python3", "-c", MOUNT_IMAGE_READ, "{d}/pub/img", "{d}/pub/x", "a"],
+        rules: SECRET_READ, text: PERM, rule: "secret-read", calls: &["mount"],
+        target: "{d}/secret/img", program: PY, setup: filesystem_images, ..BASE };
+    // The kernel's own file systems are the same in every mount.
+    sysfs_mounted_again => Scenario {
+        attack: &["unshare", "-rmn", "/bin/sh", "-c", "mkdir {d}/pub/s && mount -t sysfs sysfs {d}/pub/s && cat {d}/pub/s/kernel/mm/transparent_hugepage/enabled"],
+        twin: &["unshare", "-rmn", "/bin/sh", "-c", "mkdir {d}/pub/s && mount -t sysfs sysfs {d}/pub/s && cat {d}/pub/s/kernel/mm/transparent_hugepage/enabled"],
+        rules: NO_SYS_MM, twin_rules: Some(NOTHING), text: "cannot mount", rule: "no-sys-mm",
+        calls: &["mount", "mount"], permissive_calls: Some(&["mount"]), target: "/sys",
+        program: "/usr/bin/mount", ..BASE };
+    proc_through_fsopen => Scenario {
+        attack: &["unshare", "-m", "python3", "-c", FSOPEN_READ, "proc", "{d}/pub/p", "cmdline"],
+        twin: &["unshare", "-m", "python3", "-c", FSOPEN_READ, "proc", "{d}/pub/p", "cmdline"],
+        rules: NO_CMDLINE, twin_rules: Some(NOTHING), text: PERM, rule: "no-cmdline",
+        calls: &["mount"], target: "/proc", program: PY, ..BASE };
     // 14. Another name for a device: a node is the device whatever its path.
     mknod_of_a_denied_device => Scenario {
         attack: &["python3", "-c", MKNOD_READ, "{d}/pub/disk", "b", "7", "0"],
