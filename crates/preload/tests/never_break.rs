@@ -123,6 +123,34 @@ fn signal_handler_calls_open_while_main_thread_is_in_a_hook() {
     );
 }
 
+/// The kernel refuses some calls to a multi-threaded process: making a
+/// user namespace (`unshare(CLONE_NEWUSER)`, as `unshare -r`, podman and
+/// bwrap do) and joining a mount namespace (`setns(CLONE_NEWNS)`, as
+/// `nsenter -m`). The library's own thread (the event writer, started by
+/// the first event) must not make them fail, and its events must not be lost.
+#[test]
+fn calls_that_need_a_single_thread_work_after_an_event() {
+    let f = files("single-thread");
+    let script = "import ctypes, os, sys\nlibc = ctypes.CDLL(None, use_errno=True)\ntry:\n    open(sys.argv[1]).read()\nexcept OSError:\n    pass\nthreads = len(os.listdir('/proc/self/task'))\nfd = os.open('/proc/self/ns/mnt', os.O_RDONLY)\nr1 = libc.setns(fd, 0x20000)\ne1 = ctypes.get_errno()\nr2 = libc.unshare(0x10000000)\ne2 = ctypes.get_errno()\nprint(threads, r1, os.strerror(e1) if r1 else 'ok', r2, os.strerror(e2) if r2 else 'ok')\n";
+    for mode in ["permissive", "enforce"] {
+        let out = Run::new(&f.d, Some(policy(mode, &["deny"], rules(&f))))
+            .cmd(&["python3", "-c", script, &f.denied]);
+        // Two threads before the calls: the program's and the writer.
+        assert_eq!(
+            out.stdout.trim(),
+            "2 0 ok 0 ok",
+            "{mode}: stderr {}",
+            out.stderr
+        );
+        let denied = out
+            .decisions()
+            .iter()
+            .filter(|e| e.rule.as_deref() == Some("denied-file"))
+            .count();
+        assert_eq!(denied, 1, "{mode}: events {:#?}", out.events);
+    }
+}
+
 #[test]
 fn constructors_that_run_before_ours() {
     let f = files("ctor");
