@@ -398,6 +398,16 @@ fn writer(pipe: &'static Pipeline, mut sink: Box<dyn Sink>, notes: Vec<Record>) 
             reported_drops = dropped;
         }
         if batch.is_empty() {
+            if crate::quiesce::stopping() {
+                // Everything queued is written: deliver it, then leave; the
+                // next event starts a pipeline again.
+                let _ = sink.flush();
+                let _ = ldguard_events::http::drain_current(STOP_DELIVERY);
+                drop(sink);
+                PIPE.store(std::ptr::null_mut(), Ordering::Release);
+                STARTING.store(false, Ordering::Release);
+                return;
+            }
             pipe.queue.wait(1000);
             continue;
         }
@@ -405,6 +415,18 @@ fn writer(pipe: &'static Pipeline, mut sink: Box<dyn Sink>, notes: Vec<Record>) 
         let _ = sink.flush();
         batch.clear();
         pipe.written.fetch_add(taken, Ordering::AcqRel);
+    }
+}
+
+/// Longest wait for an HTTP sink to deliver what it holds when the writer
+/// stops for a call that needs a single thread (`quiesce`).
+const STOP_DELIVERY: Duration = Duration::from_secs(2);
+
+/// Wakes the writer (to see a stop request).
+pub fn wake_writer() {
+    // SAFETY: as in `pipeline`.
+    if let Some(pipe) = unsafe { PIPE.load(Ordering::Acquire).as_ref() } {
+        pipe.queue.wake();
     }
 }
 

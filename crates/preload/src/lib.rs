@@ -19,6 +19,7 @@ mod hooks;
 mod hosts;
 mod policy_source;
 mod queue;
+mod quiesce;
 mod real;
 mod record;
 mod refresh;

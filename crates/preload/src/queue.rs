@@ -165,7 +165,8 @@ impl<T: Copy + 'static> Queue<T> {
         slot.seq.load(Ordering::Acquire) == 2 * (pos / self.capacity()) + 1
     }
 
-    fn wake(&self) {
+    /// Wakes the consumer if it sleeps in [`Queue::wait`].
+    pub fn wake(&self) {
         fence(Ordering::SeqCst);
         if self.sleeping.load(Ordering::Relaxed) == 1
             && self.sleeping.swap(0, Ordering::SeqCst) == 1

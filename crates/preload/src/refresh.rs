@@ -57,6 +57,8 @@ static REGISTERED: AtomicBool = AtomicBool::new(false);
 /// Set while the refresher is inside `Source::refresh`, and from start-up
 /// until its first refresh when that is likely to fetch (no fresh cache).
 static IN_FLIGHT: AtomicBool = AtomicBool::new(false);
+/// Set when the refresher returned for a call that needs a single thread.
+static STOPPED: AtomicBool = AtomicBool::new(false);
 
 /// Starts the refresher when the configuration names a policy location.
 /// Called once the start-up policy (or fallback) is in force.
@@ -179,7 +181,11 @@ fn refresher() {
     if source.shared_cache().is_none() && matches!(source.config().location, Location::Http(_)) {
         // No shared cache: every process would fetch for itself, so short
         // processes must not. Only one that lives a while asks the server.
-        std::thread::sleep(interval.min(Duration::from_secs(2)));
+        crate::quiesce::sleep(interval.min(Duration::from_secs(2)));
+        if crate::quiesce::stopping() {
+            STOPPED.store(true, Ordering::Release);
+            return;
+        }
         if let Some(e) = source.cache_error() {
             emit::status(&format!(
                 "{e}; without a shared cache this process fetches for itself"
@@ -206,7 +212,21 @@ fn refresher() {
         }
         // Only now: the report above must be queued before an exit may proceed.
         IN_FLIGHT.store(false, Ordering::Release);
-        std::thread::sleep(interval);
+        crate::quiesce::sleep(interval);
+        if crate::quiesce::stopping() {
+            STOPPED.store(true, Ordering::Release);
+            return;
+        }
+    }
+}
+
+/// After a call that stopped the library's threads (`quiesce`): a
+/// refresher that stopped starts again after a few hooked calls, as in a
+/// forked child.
+pub fn restart_after_stop() {
+    if STOPPED.swap(false, Ordering::AcqRel) {
+        RESTART_PID.store(crate::sys::getpid(), Ordering::Relaxed);
+        RESTART.store(CHILD_CALLS_BEFORE_START, Ordering::Release);
     }
 }
 

@@ -174,6 +174,14 @@ pub unsafe extern "C" fn ldguard_syscall(
     if native == libc::SYS_execve || native == libc::SYS_execveat {
         super::borrowed::before_exec();
     }
+    let one_thread = match native {
+        libc::SYS_unshare => unshare_needs_one_thread(a1),
+        libc::SYS_setns => setns_needs_one_thread(a2),
+        _ => false,
+    };
+    if one_thread {
+        return alone(|| crate::sys::libc_syscall(nr, args));
+    }
     crate::sys::libc_syscall(nr, args)
 }
 
@@ -254,8 +262,94 @@ sys_hook!(umount2 = Umount2, libc::SYS_umount2, (target: *const c_char, flags: c
 checked_hook!(chroot(path: *const c_char) -> c_int, libc::SYS_chroot, check_root(Call::Chroot, path));
 checked_hook!(pivot_root(new_root: *const c_char, put_old: *const c_char) -> c_int,
     libc::SYS_pivot_root, check_root(Call::PivotRoot, new_root));
-sys_hook!(unshare = Unshare, libc::SYS_unshare, (flags: c_int) -> c_int);
-sys_hook!(setns = Setns, libc::SYS_setns, (fd: c_int, nstype: c_int) -> c_int);
+
+/// `unshare`: its rule; flags the kernel grants only a single-threaded
+/// process run [`alone`].
+///
+/// # Safety
+/// libc ABI.
+#[no_mangle]
+pub unsafe extern "C" fn unshare(flags: c_int) -> c_int {
+    if let Verdict::Deny(e) = check_call(Call::Unshare) {
+        return fail(e, -1);
+    }
+    let call = || match next!(unshare: unsafe extern "C" fn(c_int) -> c_int) {
+        // SAFETY: forwarding the caller's argument.
+        Some(f) => c_long::from(unsafe { f(flags) }),
+        None => raw_syscall(libc::SYS_unshare, [flags as c_long, 0, 0, 0, 0, 0]),
+    };
+    if unshare_needs_one_thread(flags as c_long) {
+        alone(call) as c_int
+    } else {
+        call() as c_int
+    }
+}
+
+/// `setns`: its rule; joining a user or mount namespace (or one of any
+/// type, `nstype` 0) runs [`alone`].
+///
+/// # Safety
+/// libc ABI.
+#[no_mangle]
+pub unsafe extern "C" fn setns(fd: c_int, nstype: c_int) -> c_int {
+    if let Verdict::Deny(e) = check_call(Call::Setns) {
+        return fail(e, -1);
+    }
+    let call = || match next!(setns: unsafe extern "C" fn(c_int, c_int) -> c_int) {
+        // SAFETY: forwarding the caller's arguments.
+        Some(f) => c_long::from(unsafe { f(fd, nstype) }),
+        None => raw_syscall(
+            libc::SYS_setns,
+            [fd as c_long, nstype as c_long, 0, 0, 0, 0],
+        ),
+    };
+    if setns_needs_one_thread(nstype as c_long) {
+        alone(call) as c_int
+    } else {
+        call() as c_int
+    }
+}
+
+/// `unshare` flags the kernel refuses (`EINVAL`) to a process with more
+/// than one thread: a new user namespace, and what it implies.
+fn unshare_needs_one_thread(flags: c_long) -> bool {
+    let flags = flags as c_int;
+    flags & (libc::CLONE_NEWUSER | libc::CLONE_THREAD | libc::CLONE_SIGHAND | libc::CLONE_VM) != 0
+}
+
+/// `setns` types the kernel refuses to a process with more than one thread
+/// (a user namespace) or whose threads share a root and working directory
+/// (a mount namespace); 0 accepts any type, and a pidfd takes flags.
+fn setns_needs_one_thread(nstype: c_long) -> bool {
+    let nstype = nstype as c_int;
+    nstype == 0 || nstype & (libc::CLONE_NEWUSER | libc::CLONE_NEWNS) != 0
+}
+
+/// Runs `call`, a system call the kernel refuses to a process with more
+/// than one thread, with the library's own threads stopped first (each
+/// finishes its work: see `quiesce`); they start again when next needed.
+/// A program with threads of its own gets the kernel's `EINVAL` as
+/// without the library.
+fn alone(mut call: impl FnMut() -> c_long) -> c_long {
+    if !crate::quiesce::any_live() {
+        return call();
+    }
+    crate::quiesce::request_stop();
+    crate::emit::wake_writer();
+    crate::quiesce::wait_stopped(std::time::Duration::from_secs(3));
+    // A thread that has returned may still be leaving the kernel's thread
+    // group for a moment.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(50);
+    let mut r = call();
+    while r < 0 && crate::sys::errno() == libc::EINVAL && std::time::Instant::now() < deadline {
+        // SAFETY: no preconditions.
+        unsafe { libc::sched_yield() };
+        r = call();
+    }
+    crate::quiesce::release();
+    crate::refresh::restart_after_stop();
+    r
+}
 sys_hook!(setuid = Setuid, libc::SYS_setuid, (uid: uid_t) -> c_int);
 sys_hook!(setgid = Setgid, libc::SYS_setgid, (gid: gid_t) -> c_int);
 // seteuid/setegid have no system call of their own; every libc has them.
