@@ -151,6 +151,23 @@ fn calls_that_need_a_single_thread_work_after_an_event() {
     }
 }
 
+/// Objects with no name a path rule can use (a pipe behind `/dev/stdin`
+/// or bash's `<(…)`, a namespace behind `/proc/self/ns/mnt`) open under an
+/// enforce policy as without the library.
+#[test]
+fn nameless_objects_open_through_their_proc_links() {
+    let f = files("nameless");
+    let script = "echo piped | cat /dev/stdin; cat <(echo substituted); python3 -c \"import os; os.open('/proc/self/ns/mnt', os.O_RDONLY); print('namespace')\"";
+    let out =
+        Run::new(&f.d, Some(policy("enforce", &["deny"], rules(&f)))).cmd(&["bash", "-c", script]);
+    assert_eq!(
+        out.stdout, "piped\nsubstituted\nnamespace\n",
+        "stderr {}",
+        out.stderr
+    );
+    assert!(out.decisions().is_empty(), "{:#?}", out.events);
+}
+
 #[test]
 fn constructors_that_run_before_ours() {
     let f = files("ctor");

@@ -30,6 +30,8 @@ const NO_SHM: &str = r#"[{"name": "no-shm", "kind": "file", "path": ["/dev/shm/l
 const NO_LOW_PORTS: &str = r#"[{"name": "no-low-ports", "kind": "network", "direction": "listen", "port": ["1-1023"], "action": "deny"}]"#;
 const NO_SYS_MM: &str = r#"[{"name": "no-sys-mm", "kind": "file", "access": ["read"], "path": ["/sys/kernel/mm/**"], "action": "deny"}]"#;
 const NO_CMDLINE: &str = r#"[{"name": "no-cmdline", "kind": "file", "access": ["read"], "path": ["/proc/cmdline"], "action": "deny"}]"#;
+/// One file by its exact path (no glob to catch its `(deleted)` name).
+const SECRET_FILE_READ: &str = r#"[{"name": "secret-file-read", "kind": "file", "access": ["read"], "path": ["{d}/secret/f"], "action": "deny"}]"#;
 const NOTHING: &str = "[]";
 const NO_LOOP_DEVICES: &str =
     r#"[{"name": "no-loop", "kind": "file", "path": ["/dev/loop*"], "action": "deny"}]"#;
@@ -80,6 +82,9 @@ const MOUNT_IMAGE_READ: &str = "import ctypes, os, sys\nlibc = ctypes.CDLL(None,
 /// (`fsopen`, `fsconfig(FSCONFIG_CMD_CREATE)`, `fsmount`), attached at B;
 /// then prints how many bytes B/C holds.
 const FSOPEN_READ: &str = "import ctypes, os, sys\nlibc = ctypes.CDLL(None, use_errno=True)\ndef check(r):\n    if r < 0:\n        print('error:', os.strerror(ctypes.get_errno()))\n        sys.exit(1)\n    return r\nfs = check(libc.fsopen(sys.argv[1].encode(), 0))\ncheck(libc.fsconfig(fs, 6, None, None, 0))\nmnt = check(libc.fsmount(fs, 0, 0))\nos.makedirs(sys.argv[2], exist_ok=True)\ncheck(libc.move_mount(mnt, b'', -100, sys.argv[2].encode(), 4))\nprint(len(open(sys.argv[2] + '/' + sys.argv[3]).read()) > 0)\n";
+/// An `O_PATH` descriptor of A (it reads nothing), `unlink(A)`, then reads
+/// the file through `/proc/self/fd/N`.
+const UNLINK_THEN_REOPEN: &str = "import os, sys\nfd = os.open(sys.argv[1], os.O_PATH)\nos.unlink(sys.argv[1])\ntry:\n    print(open('/proc/self/fd/%d' % fd).read(), end='')\nexcept OSError as e:\n    print('error:', e.strerror)\n    sys.exit(1)\n";
 /// `syscall(SYS_chroot, A)`, then prints the file B names under the new root.
 const SYSCALL_CHROOT_READ: &str = "import ctypes, os, sys\nlibc = ctypes.CDLL(None, use_errno=True)\nif libc.syscall(161, sys.argv[1].encode()) != 0:\n    print('error:', os.strerror(ctypes.get_errno()))\n    sys.exit(1)\nprint(open(sys.argv[2]).read(), end='')\n";
 /// `chroot(A)`, then prints the file B names under the new root.
@@ -641,6 +646,13 @@ scenarios! {
         rules: FLOATING_INNER_READ, text: "Permission denied", rule: "floating-inner",
         calls: &["renameat2"], target: "{d}/secret/inner", program: "/usr/bin/mv",
         setup: inner_tree, ..BASE };
+    // A deleted file keeps its last name: reopened through a descriptor
+    // that reads nothing (`O_PATH`), it is still the file the rule names.
+    deleted_file_reopened_through_its_descriptor => Scenario {
+        attack: &["python3", "-c", UNLINK_THEN_REOPEN, "{d}/secret/f"],
+        twin: &["python3", "-c", UNLINK_THEN_REOPEN, "{d}/pub/a"],
+        rules: SECRET_FILE_READ, text: PERM, rule: "secret-file-read", calls: &["open"],
+        target: "/proc/self/fd/3", program: PY, ..BASE };
     // A unix socket is reached by its inode: a second name for it
     // reaches the same listener.
     unix_socket_hard_link => Scenario {
