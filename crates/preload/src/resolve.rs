@@ -539,7 +539,14 @@ pub enum Found {
     /// No answer: no descriptor or memory and the `readlink` walk failed
     /// too, no `/proc`, a path longer than `PATH_MAX`.
     Unknown,
+    /// An object with no name a path rule can use (a pipe behind
+    /// `/dev/stdin`, a namespace behind `/proc/self/ns/mnt`): the spelling
+    /// decides.
+    Nameless,
 }
+
+/// [`resolved_from`]'s error for an object with no path (not an errno).
+const NAMELESS: c_int = -1;
 
 /// The path the kernel reaches from `(dirfd, path)` as spelled: an `O_PATH`
 /// descriptor's own path ([`resolved`]), else, when that fails for another
@@ -585,6 +592,7 @@ fn kernel_path_of(
     };
     match found {
         Ok(()) => Found::Path,
+        Err(NAMELESS) => Found::Nameless,
         Err(libc::ENOENT | libc::ENOTDIR | libc::EACCES | libc::ELOOP) => Found::Unreachable,
         Err(_) => walked(dirfd, path, follow, scratch, out),
     }
@@ -683,8 +691,12 @@ fn pin_and_open(
         let extra = if follow { 0 } else { libc::O_NOFOLLOW };
         let o = Fd::own(sys::open_path(dir.0, name.c_ptr(), extra));
         if o.0 >= 0 {
-            let n = sys::fd_path(o.0, &mut kpath.buf[..PATH_CAP - 1]).ok_or(Pinned::Unknown)?;
-            decide(&kpath.buf[..n]).map_err(Pinned::Denied)?;
+            match sys::fd_object(o.0, &mut kpath.buf[..PATH_CAP - 1]) {
+                sys::FdObject::Path(n) => decide(&kpath.buf[..n]).map_err(Pinned::Denied)?,
+                // No name a rule can use: the spelling, decided before, stands.
+                sys::FdObject::Nameless => {}
+                sys::FdObject::Unknown => return Err(Pinned::Unknown),
+            }
             if excl {
                 return Err(Pinned::Failed(libc::EEXIST));
             }
@@ -962,11 +974,10 @@ fn resolved_from(
             if n < 0 {
                 return Err(-n as c_int);
             }
-            // Deleted files and anonymous inodes are not paths.
-            if n as usize >= out_buf.len() || out_buf.first() != Some(&b'/') {
+            if n as usize >= out_buf.len() {
                 return Err(0);
             }
-            out.len = n as usize;
+            out.len = sys::link_name(out_buf, n as usize).ok_or(NAMELESS)?;
             return Ok(());
         }
         if fd != -(libc::ENOENT as c_long) {

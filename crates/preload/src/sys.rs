@@ -189,13 +189,51 @@ pub fn readlink(path: &[u8], out: &mut [u8]) -> Option<usize> {
     (n >= 0 && (n as usize) < out.len()).then_some(n as usize)
 }
 
-/// The path a file descriptor refers to, via `/proc/self/fd`.
-pub fn fd_path(fd: c_int, out: &mut [u8]) -> Option<usize> {
+/// What a file descriptor refers to, as `/proc/self/fd` names it.
+pub enum FdObject {
+    /// A file by its path, `out[..n]` ([`link_name`]).
+    Path(usize),
+    /// An object with no name a path rule can use: a pipe, a socket, an
+    /// anonymous inode, a namespace (`pipe:[…]`, `mnt:[…]`).
+    Nameless,
+    /// No answer (no `/proc`, a name longer than `out`).
+    Unknown,
+}
+
+/// What `fd` refers to, its path (if any) in `out`.
+pub fn fd_object(fd: c_int, out: &mut [u8]) -> FdObject {
     let mut link = [0u8; 32];
     let len = proc_fd_path(fd, &mut link);
-    let n = readlink(&link[..=len], out)?;
-    // Deleted files and anonymous inodes are not paths.
-    (out.first() == Some(&b'/')).then_some(n)
+    match readlink(&link[..=len], out) {
+        Some(n) => link_name(out, n).map_or(FdObject::Nameless, FdObject::Path),
+        None => FdObject::Unknown,
+    }
+}
+
+/// The path a file descriptor refers to, via `/proc/self/fd`.
+pub fn fd_path(fd: c_int, out: &mut [u8]) -> Option<usize> {
+    match fd_object(fd, out) {
+        FdObject::Path(n) => Some(n),
+        FdObject::Nameless | FdObject::Unknown => None,
+    }
+}
+
+/// The path in `buf[..n]`, the target of an object's `/proc` link: as it
+/// is, or, for a deleted file, the name it had (without the kernel's
+/// ` (deleted)`, NUL-terminated in place): a rule on that name still
+/// applies to the file a descriptor keeps reachable. `None` when the
+/// object has no path (a pipe, a socket, a namespace).
+pub fn link_name(buf: &mut [u8], n: usize) -> Option<usize> {
+    const DELETED: &[u8] = b" (deleted)";
+    if n == 0 || buf[0] != b'/' {
+        return None;
+    }
+    if buf[..n].ends_with(DELETED) {
+        let kept = n - DELETED.len();
+        buf[kept] = 0;
+        return Some(kept);
+    }
+    Some(n)
 }
 
 /// The current directory, without the trailing NUL.
@@ -411,6 +449,17 @@ extern "C" fn thread_start(arg: *mut c_void) -> *mut c_void {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn link_names_of_deleted_and_nameless_objects() {
+        let mut buf = *b"/x/f (deleted)\0";
+        assert_eq!(link_name(&mut buf, 14), Some(4));
+        assert_eq!(&buf[..5], b"/x/f\0");
+        let mut pipe = *b"pipe:[42]";
+        assert_eq!(link_name(&mut pipe, 9), None);
+        let mut plain = *b"/x/f";
+        assert_eq!(link_name(&mut plain, 4), Some(4));
+    }
 
     /// The thread runs its body on the asked stack size, shows its name
     /// (cut to the kernel's 15 bytes) in `/proc/self/task/*/comm`, and a

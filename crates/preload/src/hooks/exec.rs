@@ -452,6 +452,8 @@ fn decide_exec(
             }
             // Nothing to run: the exec fails by itself.
             Found::Unreachable => Verdict::Allow,
+            // No name a rule can use: the spelling decides.
+            Found::Nameless => judge(active, &req, fill),
             Found::Unknown => unresolvable(active, &req),
         };
     };

@@ -167,6 +167,15 @@ fn decide_inner(
             }
             // The call fails by itself; nothing is reached.
             Found::Unreachable => Verdict::Allow,
+            // No name a rule can use: the spelling decides.
+            Found::Nameless => judge(
+                active,
+                &Request {
+                    path: Some(given),
+                    ..base
+                },
+                |_| {},
+            ),
             Found::Unknown => unresolvable(
                 active,
                 &Request {
@@ -192,7 +201,7 @@ fn decide_inner(
     }
     match resolve::kernel_path(dirfd, given, follows, scratch, res) {
         Found::Path => {}
-        Found::Unreachable => return then_tree(active, &req, v, scope, &[]),
+        Found::Unreachable | Found::Nameless => return then_tree(active, &req, v, scope, &[]),
         Found::Unknown => return unresolvable(active, &req),
     }
     if res.as_bytes() == abs {
@@ -343,8 +352,9 @@ fn check_socket_name(call: Call, dirfd: c_int, path: *const c_char, follow: Foll
                         Verdict::Allow
                     }
                 }
-                // The call fails by itself: nothing moves.
-                Found::Unreachable => Verdict::Allow,
+                // The call fails by itself: nothing moves. A pipe or a
+                // socket's own inode has no name a rule can use.
+                Found::Unreachable | Found::Nameless => Verdict::Allow,
                 Found::Unknown => unresolvable(
                     active,
                     &Request {

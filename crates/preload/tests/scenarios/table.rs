@@ -651,7 +651,7 @@ scenarios! {
     deleted_file_reopened_through_its_descriptor => Scenario {
         attack: &["python3", "-c", UNLINK_THEN_REOPEN, "{d}/secret/f"],
         twin: &["python3", "-c", UNLINK_THEN_REOPEN, "{d}/pub/a"],
-        rules: SECRET_FILE_READ, text: PERM, rule: "secret-file-read", calls: &["open"],
+        rules: SECRET_FILE_READ, text: PERM, rule: "secret-file-read", calls: &["open64"],
         target: "/proc/self/fd/3", program: PY, ..BASE };
     // A unix socket is reached by its inode: a second name for it
     // reaches the same listener.
