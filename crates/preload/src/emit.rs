@@ -372,7 +372,15 @@ pub fn open_sink(spec: &SinkSpec) -> std::io::Result<Box<dyn Sink>> {
 /// The HTTP sink's sender thread, without `std::thread` (see
 /// `sys::spawn_thread`); std's default stack size, as it had.
 fn spawn_http_sender(name: &'static str, body: Box<dyn FnOnce() + Send>) -> std::io::Result<()> {
-    crate::sys::spawn_thread(name, 2 << 20, body)
+    let counted = crate::quiesce::Counted::new();
+    crate::sys::spawn_thread(
+        name,
+        2 << 20,
+        Box::new(move || {
+            let _counted = counted;
+            body()
+        }),
+    )
 }
 
 fn writer(pipe: &'static Pipeline, mut sink: Box<dyn Sink>, notes: Vec<Record>) {

@@ -473,10 +473,12 @@ pub fn spawn_library_thread(
     body: impl FnOnce() + Send + 'static,
 ) -> std::io::Result<()> {
     let section = Internal::enter();
+    let counted = crate::quiesce::Counted::new();
     let spawned = crate::sys::spawn_thread(
         name,
         stack_size,
         Box::new(move || {
+            let _counted = counted;
             with_depth(|depth| depth.set(INTERNAL));
             // Also when created from an already internal thread.
             let _ = block_all_signals();

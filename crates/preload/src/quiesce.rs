@@ -12,28 +12,56 @@
 //! `sys::spawn_thread`) read them, and the hooks that need a single thread
 //! drive them, so no module below the hooks calls back up.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-/// Library threads that have been created and not yet returned.
+/// Library threads that have been created and not yet returned, in the
+/// process [`OWNER`].
 static LIVE: AtomicU32 = AtomicU32::new(0);
+/// The process whose threads [`LIVE`] counts: a forked child inherits the
+/// count but not the threads, and a vfork child has none of its own.
+static OWNER: AtomicI32 = AtomicI32::new(0);
 /// Non-zero while a call waits for the threads to stop; the futex word
 /// their idle waits ([`sleep`]) sleep on.
 static STOPPING: AtomicU32 = AtomicU32::new(0);
 
+/// One library thread in the count, from before its creation until its
+/// body returns (or panics, or the thread is never made): move it into the
+/// thread's body.
+pub struct Counted(());
+
+impl Counted {
+    pub fn new() -> Counted {
+        thread_starting();
+        Counted(())
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        thread_ended();
+    }
+}
+
 /// A library thread is about to be created.
-pub fn thread_starting() {
+fn thread_starting() {
+    let pid = crate::sys::getpid();
+    if OWNER.load(Ordering::Acquire) != pid {
+        // This process's first thread: what the count says is a parent's.
+        LIVE.store(0, Ordering::Release);
+        OWNER.store(pid, Ordering::Release);
+    }
     LIVE.fetch_add(1, Ordering::AcqRel);
 }
 
 /// A library thread has returned (or was never created).
-pub fn thread_ended() {
+fn thread_ended() {
     LIVE.fetch_sub(1, Ordering::AcqRel);
 }
 
-/// Whether a library thread exists.
+/// Whether a library thread exists in this process.
 pub fn any_live() -> bool {
-    LIVE.load(Ordering::Acquire) != 0
+    LIVE.load(Ordering::Acquire) != 0 && OWNER.load(Ordering::Acquire) == crate::sys::getpid()
 }
 
 /// Whether the library's threads are asked to finish and return.
@@ -115,6 +143,28 @@ mod tests {
         let slept = sleeper.join().unwrap();
         release();
         assert!(slept < Duration::from_secs(5), "slept {slept:?}");
+    }
+
+    #[test]
+    fn a_forked_child_has_none_of_its_parents_threads() {
+        thread_starting();
+        assert!(any_live());
+        // SAFETY: the child only reads atomics, calls getpid and exits.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            let code = if any_live() { 1 } else { 0 };
+            // SAFETY: leaves the child at once, running no parent's handler.
+            unsafe { libc::_exit(code) };
+        }
+        let mut status = 0;
+        // SAFETY: waits for the child just forked.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        thread_ended();
+        assert_eq!(
+            libc::WEXITSTATUS(status),
+            0,
+            "the child counted its parent's thread"
+        );
     }
 
     #[test]

@@ -400,7 +400,6 @@ pub fn spawn_thread(
         return Err(std::io::Error::from_raw_os_error(libc::EAGAIN));
     };
     let arg = Box::into_raw(Box::new(start)) as *mut c_void;
-    crate::quiesce::thread_starting();
     let mut attr = std::mem::MaybeUninit::<libc::pthread_attr_t>::uninit();
     let mut thread = std::mem::MaybeUninit::<libc::pthread_t>::uninit();
     // SAFETY: `attr` is initialised by pthread_attr_init before any other
@@ -426,7 +425,6 @@ pub fn spawn_thread(
         rc
     };
     if rc != 0 {
-        crate::quiesce::thread_ended();
         // SAFETY: no thread was created, so `arg` is still ours.
         drop(unsafe { Box::from_raw(arg as *mut ThreadStart) });
         return Err(std::io::Error::from_raw_os_error(rc));
@@ -442,7 +440,6 @@ extern "C" fn thread_start(arg: *mut c_void) -> *mut c_void {
     unsafe { libc::pthread_setname_np(libc::pthread_self(), start.name.as_ptr() as *const c_char) };
     let body = start.body;
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
-    crate::quiesce::thread_ended();
     std::ptr::null_mut()
 }
 
