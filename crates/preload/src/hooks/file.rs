@@ -788,7 +788,7 @@ fn open_recent_on(path: *const c_char, flags: c_int, len: &mut Option<usize>) ->
     }
     let active = crate::active::published()?;
     // SAFETY: non-null, and libc callers pass NUL-terminated paths.
-    let n = unsafe { libc::strlen(path) };
+    let n = unsafe { resolve::c_len(path) };
     *len = Some(n);
     // SAFETY: `n` bytes before the NUL.
     let given = unsafe { std::slice::from_raw_parts(path.cast::<u8>(), n) };
@@ -1040,7 +1040,7 @@ const OPEN_CALLS: [Call; 4] = [Call::Open, Call::Open64, Call::Openat, Call::Ope
 /// Target of the C shim's open/open64/openat/openat64.
 ///
 /// The repeated open ([`open_recent`]) is handled here, inline, with no
-/// call but `strlen` and the system call; everything else is out of line.
+/// call but the system call; everything else is out of line.
 ///
 /// # Safety
 /// Called by the shim with the caller's arguments (`mode` may be garbage
@@ -1057,41 +1057,80 @@ pub unsafe extern "C" fn ldguard_open(
     // `openat2_raw` passes it only then: garbage elsewhere goes nowhere.
     let status = crate::active::STATUS.load(std::sync::atomic::Ordering::Acquire);
     if status != crate::active::ON {
-        if status == crate::active::OFF {
-            // `disabled`: libc's open, after what every hooked call does
-            // (`check::run_or`: a disabled process still learns of a new mode).
-            crate::refresh::poll();
-            if crate::active::is_off() {
-                // SAFETY: the caller's arguments.
-                return unsafe { open_next(which, dirfd, path, flags, mode) };
-            }
-        }
-        // Not yet started, or just switched on: the full route settles it.
         // SAFETY: the caller's arguments.
-        return unsafe { open_full(which, dirfd, path, None, flags, mode) };
+        return unsafe { open_not_on(status, which, dirfd, path, flags, mode) };
     }
     let mut len = None;
     match open_recent_on(path, flags, &mut len) {
-        Some(Route::NoLinks) => {
-            match openat2_cancellable(dirfd, path, flags, mode) {
-                Ok(fd) => fd,
-                Err(e) if !pins(e) => fail(e, -1),
-                Err(_) => {
-                    let call = OPEN_CALLS[(which as usize).min(3)];
-                    let mode = if takes_mode(flags) { mode } else { 0 };
-                    match open_pinned(call, dirfd, path, flags, mode) {
-                        Opened::Fd(fd) => fd,
-                        Opened::Err(e) => fail(e, -1),
-                        // SAFETY: the caller's arguments.
-                        Opened::Next => unsafe { open_next(which, dirfd, path, flags, mode) },
-                    }
-                }
-            }
-        }
+        Some(Route::NoLinks) => match openat2_cancellable(dirfd, path, flags, mode) {
+            Ok(fd) => fd,
+            // SAFETY: the caller's arguments.
+            Err(e) => unsafe { open_recent_refused(e, which, dirfd, path, flags, mode) },
+        },
         // SAFETY: the caller's arguments.
         Some(Route::Next) => unsafe { open_next(which, dirfd, path, flags, mode) },
         // SAFETY: the caller's arguments; `len` measured `path`.
         _ => unsafe { open_full(which, dirfd, path, len, flags, mode) },
+    }
+}
+
+/// [`ldguard_open`] while checks are not on. Out of line (and cold) so
+/// that the repeated open's code, which every request of a server runs,
+/// lies in as few instruction-cache lines as it can (section 16 of
+/// BENCHMARKS.md).
+///
+/// # Safety
+/// As [`ldguard_open`].
+#[cold]
+#[inline(never)]
+unsafe fn open_not_on(
+    status: u8,
+    which: c_int,
+    dirfd: c_int,
+    path: *const c_char,
+    flags: c_int,
+    mode: c_uint,
+) -> c_int {
+    if status == crate::active::OFF {
+        // `disabled`: libc's open, after what every hooked call does
+        // (`check::run_or`: a disabled process still learns of a new mode).
+        crate::refresh::poll();
+        if crate::active::is_off() {
+            // SAFETY: the caller's arguments.
+            return unsafe { open_next(which, dirfd, path, flags, mode) };
+        }
+    }
+    // Not yet started, or just switched on: the full route settles it.
+    // SAFETY: the caller's arguments.
+    unsafe { open_full(which, dirfd, path, None, flags, mode) }
+}
+
+/// The repeated open's `openat2` failed with `e`: its errno, or the
+/// pinned path when a link was on the way (or `openat2` was refused).
+/// Out of line for the reason [`open_not_on`] is.
+///
+/// # Safety
+/// As [`ldguard_open`].
+#[cold]
+#[inline(never)]
+unsafe fn open_recent_refused(
+    e: c_int,
+    which: c_int,
+    dirfd: c_int,
+    path: *const c_char,
+    flags: c_int,
+    mode: c_uint,
+) -> c_int {
+    if !pins(e) {
+        return fail(e, -1);
+    }
+    let call = OPEN_CALLS[(which as usize).min(3)];
+    let mode = if takes_mode(flags) { mode } else { 0 };
+    match open_pinned(call, dirfd, path, flags, mode) {
+        Opened::Fd(fd) => fd,
+        Opened::Err(e) => fail(e, -1),
+        // SAFETY: the caller's arguments.
+        Opened::Next => unsafe { open_next(which, dirfd, path, flags, mode) },
     }
 }
 
