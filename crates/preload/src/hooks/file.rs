@@ -1057,80 +1057,49 @@ pub unsafe extern "C" fn ldguard_open(
     // `openat2_raw` passes it only then: garbage elsewhere goes nowhere.
     let status = crate::active::STATUS.load(std::sync::atomic::Ordering::Acquire);
     if status != crate::active::ON {
+        // Out of the way of the repeated open below (laid out after it, so
+        // that the code every request of a server runs lies in as few
+        // instruction-cache lines as it can: BENCHMARKS.md, section 16),
+        // but in this function: start-up runs it, and start-up's code is
+        // placed together (`hot-text.ld`).
+        std::hint::cold_path();
+        if status == crate::active::OFF {
+            // `disabled`: libc's open, after what every hooked call does
+            // (`check::run_or`: a disabled process still learns of a new mode).
+            crate::refresh::poll();
+            if crate::active::is_off() {
+                // SAFETY: the caller's arguments.
+                return unsafe { open_next(which, dirfd, path, flags, mode) };
+            }
+        }
+        // Not yet started, or just switched on: the full route settles it.
         // SAFETY: the caller's arguments.
-        return unsafe { open_not_on(status, which, dirfd, path, flags, mode) };
+        return unsafe { open_full(which, dirfd, path, None, flags, mode) };
     }
     let mut len = None;
     match open_recent_on(path, flags, &mut len) {
         Some(Route::NoLinks) => match openat2_cancellable(dirfd, path, flags, mode) {
             Ok(fd) => fd,
-            // SAFETY: the caller's arguments.
-            Err(e) => unsafe { open_recent_refused(e, which, dirfd, path, flags, mode) },
+            Err(e) => {
+                // A missing file, or a link on the way: out of the way too.
+                std::hint::cold_path();
+                if !pins(e) {
+                    return fail(e, -1);
+                }
+                let call = OPEN_CALLS[(which as usize).min(3)];
+                let mode = if takes_mode(flags) { mode } else { 0 };
+                match open_pinned(call, dirfd, path, flags, mode) {
+                    Opened::Fd(fd) => fd,
+                    Opened::Err(e) => fail(e, -1),
+                    // SAFETY: the caller's arguments.
+                    Opened::Next => unsafe { open_next(which, dirfd, path, flags, mode) },
+                }
+            }
         },
         // SAFETY: the caller's arguments.
         Some(Route::Next) => unsafe { open_next(which, dirfd, path, flags, mode) },
         // SAFETY: the caller's arguments; `len` measured `path`.
         _ => unsafe { open_full(which, dirfd, path, len, flags, mode) },
-    }
-}
-
-/// [`ldguard_open`] while checks are not on. Out of line (and cold) so
-/// that the repeated open's code, which every request of a server runs,
-/// lies in as few instruction-cache lines as it can (section 16 of
-/// BENCHMARKS.md).
-///
-/// # Safety
-/// As [`ldguard_open`].
-#[cold]
-#[inline(never)]
-unsafe fn open_not_on(
-    status: u8,
-    which: c_int,
-    dirfd: c_int,
-    path: *const c_char,
-    flags: c_int,
-    mode: c_uint,
-) -> c_int {
-    if status == crate::active::OFF {
-        // `disabled`: libc's open, after what every hooked call does
-        // (`check::run_or`: a disabled process still learns of a new mode).
-        crate::refresh::poll();
-        if crate::active::is_off() {
-            // SAFETY: the caller's arguments.
-            return unsafe { open_next(which, dirfd, path, flags, mode) };
-        }
-    }
-    // Not yet started, or just switched on: the full route settles it.
-    // SAFETY: the caller's arguments.
-    unsafe { open_full(which, dirfd, path, None, flags, mode) }
-}
-
-/// The repeated open's `openat2` failed with `e`: its errno, or the
-/// pinned path when a link was on the way (or `openat2` was refused).
-/// Out of line for the reason [`open_not_on`] is.
-///
-/// # Safety
-/// As [`ldguard_open`].
-#[cold]
-#[inline(never)]
-unsafe fn open_recent_refused(
-    e: c_int,
-    which: c_int,
-    dirfd: c_int,
-    path: *const c_char,
-    flags: c_int,
-    mode: c_uint,
-) -> c_int {
-    if !pins(e) {
-        return fail(e, -1);
-    }
-    let call = OPEN_CALLS[(which as usize).min(3)];
-    let mode = if takes_mode(flags) { mode } else { 0 };
-    match open_pinned(call, dirfd, path, flags, mode) {
-        Opened::Fd(fd) => fd,
-        Opened::Err(e) => fail(e, -1),
-        // SAFETY: the caller's arguments.
-        Opened::Next => unsafe { open_next(which, dirfd, path, flags, mode) },
     }
 }
 
