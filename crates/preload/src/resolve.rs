@@ -637,6 +637,61 @@ pub fn kernel_path_c(
     kernel_path_of(dirfd, path.bytes(), Some(path), follow, scratch, out)
 }
 
+/// [`kernel_path_c`] for an object that exists and whose kernel path is
+/// short: that path read into `out` (the caller's stack), its length
+/// returned; `None` when the object cannot be opened or its path does not
+/// fit in `out`, and the caller then asks [`kernel_path_c`] (which also
+/// walks to a missing object and takes paths up to `PATH_MAX`).
+///
+/// Why: in a forked child about to exec, the scratch buffer `kernel_path_c`
+/// writes is a page the child has not written yet (a page fault, several
+/// microseconds, BENCHMARKS.md section 13), while a short buffer in the
+/// caller's frame lies in stack the child's hook has written already.
+pub fn kernel_path_short(
+    dirfd: c_int,
+    path: CPath<'_>,
+    follow: bool,
+    out: &mut [u8],
+) -> Option<usize> {
+    let extra = if follow { 0 } else { libc::O_NOFOLLOW };
+    let flags = libc::O_PATH | libc::O_CLOEXEC | extra;
+    let fd = sys::syscall6(
+        libc::SYS_openat,
+        [
+            dirfd as c_long,
+            path.ptr() as c_long,
+            flags as c_long,
+            0,
+            0,
+            0,
+        ],
+    );
+    if fd < 0 {
+        return None;
+    }
+    let fd = fd as c_int;
+    let mut link = [0u8; 32];
+    let len = sys::proc_fd_path(fd, &mut link);
+    let n = sys::syscall6(
+        libc::SYS_readlinkat,
+        [
+            libc::AT_FDCWD as c_long,
+            link[..=len].as_ptr() as c_long,
+            out.as_mut_ptr() as c_long,
+            out.len() as c_long,
+            0,
+            0,
+        ],
+    );
+    sys::close(fd);
+    // A full buffer may be a cut path; deleted files and anonymous
+    // inodes are not paths (as in `resolved_from`).
+    if n <= 0 || n as usize >= out.len() || out[0] != b'/' {
+        return None;
+    }
+    Some(n as usize)
+}
+
 #[inline(always)]
 fn kernel_path_of(
     dirfd: c_int,
@@ -1170,6 +1225,48 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         std::fs::canonicalize(d).unwrap()
+    }
+
+    /// `kernel_path_short` answers what `kernel_path_c` answers when the
+    /// path fits, and `None` (the caller's fallback) when it does not fit,
+    /// when the object is missing, and for a dangling link.
+    #[test]
+    fn kernel_path_short_agrees_with_kernel_path_or_declines() {
+        let d = tmp("kshort");
+        std::fs::create_dir_all(d.join("real/sub")).unwrap();
+        std::fs::write(d.join("real/sub/prog"), b"x").unwrap();
+        std::os::unix::fs::symlink(d.join("real"), d.join("lnk")).unwrap();
+        std::os::unix::fs::symlink(d.join("nowhere"), d.join("dangling")).unwrap();
+        let given = format!("{}/lnk/sub/prog\0", d.display());
+        let c = CPath::new(given.as_bytes()).unwrap();
+        let (mut s, mut o) = (PathBuf::new(), PathBuf::new());
+        assert!(matches!(
+            kernel_path_c(libc::AT_FDCWD, c, true, &mut s, &mut o),
+            Found::Path
+        ));
+        let want = format!("{}/real/sub/prog", d.display());
+        assert_eq!(o.as_bytes(), want.as_bytes());
+        let mut short = [0u8; 256];
+        let n = kernel_path_short(libc::AT_FDCWD, c, true, &mut short).unwrap();
+        assert_eq!(&short[..n], want.as_bytes());
+        // Exactly as long as the buffer (a cut path) or longer: declined.
+        let mut tight = vec![0u8; want.len()];
+        assert_eq!(kernel_path_short(libc::AT_FDCWD, c, true, &mut tight), None);
+        let mut roomy = vec![0u8; want.len() + 1];
+        assert_eq!(
+            kernel_path_short(libc::AT_FDCWD, c, true, &mut roomy),
+            Some(want.len())
+        );
+        for missing in ["missing/prog", "dangling"] {
+            let g = format!("{}/{missing}\0", d.display());
+            let c = CPath::new(g.as_bytes()).unwrap();
+            assert_eq!(
+                kernel_path_short(libc::AT_FDCWD, c, true, &mut short),
+                None,
+                "{missing}"
+            );
+        }
+        std::fs::remove_dir_all(&d).unwrap();
     }
 
     /// `c_len` against a byte count, for every start offset within a
