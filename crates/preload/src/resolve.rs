@@ -79,6 +79,76 @@ impl<'a> CPath<'a> {
     }
 }
 
+/// The length of the C string at `p`, measured inline: sixteen bytes at a
+/// time from the 16-byte block that holds `p` (an aligned block never
+/// crosses a page, so no byte outside the string's pages is read).
+///
+/// Why not libc's `strlen`: on the repeated open, its call through the
+/// PLT and its code were four instruction-cache lines of their own per
+/// open, in a program (nginx) whose own code per request already misses
+/// the instruction cache hundreds of times (BENCHMARKS.md, section 16).
+///
+/// # Safety
+/// `p` is non-null and points to a NUL-terminated string.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub unsafe fn c_len(p: *const c_char) -> usize {
+    let len: usize;
+    // SAFETY: the loads are 16-byte aligned blocks from the one holding
+    // `p` up to the one holding its NUL: each lies within a page that holds
+    // at least one byte of the string (the contract), so each is readable;
+    // the loop stops at the first block with the NUL. The bytes read before
+    // `p` are shifted out of the mask; those after the NUL are never used.
+    // Only the named registers and the flags are written; no stack.
+    unsafe {
+        std::arch::asm!(
+            "mov {blk}, {p}",
+            "and {blk}, -16",
+            "pxor {zero}, {zero}",
+            "movdqa {x}, xmmword ptr [{blk}]",
+            "pcmpeqb {x}, {zero}",
+            "pmovmskb {m:e}, {x}",
+            "shr {m:e}, cl",
+            "test {m:e}, {m:e}",
+            "jnz 3f",
+            "2:",
+            "add {blk}, 16",
+            "movdqa {x}, xmmword ptr [{blk}]",
+            "pcmpeqb {x}, {zero}",
+            "pmovmskb {m:e}, {x}",
+            "test {m:e}, {m:e}",
+            "jz 2b",
+            "bsf {m:e}, {m:e}",
+            "add {m}, {blk}",
+            "sub {m}, {p}",
+            "jmp 4f",
+            "3:",
+            "bsf {m:e}, {m:e}",
+            "4:",
+            p = in(reg) p,
+            blk = out(reg) _,
+            m = out(reg) len,
+            x = out(xmm_reg) _,
+            zero = out(xmm_reg) _,
+            in("ecx") (p as usize & 15) as u32,
+            options(nostack, readonly, pure),
+        );
+    }
+    len
+}
+
+/// The length of the C string at `p` (libc's `strlen` where no inline
+/// scan is written).
+///
+/// # Safety
+/// `p` is non-null and points to a NUL-terminated string.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+pub unsafe fn c_len(p: *const c_char) -> usize {
+    // SAFETY: the contract.
+    unsafe { libc::strlen(p) }
+}
+
 impl PathBuf {
     pub const fn new() -> PathBuf {
         PathBuf {
@@ -572,6 +642,61 @@ pub fn kernel_path_c(
     out: &mut PathBuf,
 ) -> Found {
     kernel_path_of(dirfd, path.bytes(), Some(path), follow, scratch, out)
+}
+
+/// [`kernel_path_c`] for an object that exists and whose kernel path is
+/// short: that path read into `out` (the caller's stack), its length
+/// returned; `None` when the object cannot be opened or its path does not
+/// fit in `out`, and the caller then asks [`kernel_path_c`] (which also
+/// walks to a missing object and takes paths up to `PATH_MAX`).
+///
+/// Why: in a forked child about to exec, the scratch buffer `kernel_path_c`
+/// writes is a page the child has not written yet (a page fault, several
+/// microseconds, BENCHMARKS.md section 13), while a short buffer in the
+/// caller's frame lies in stack the child's hook has written already.
+pub fn kernel_path_short(
+    dirfd: c_int,
+    path: CPath<'_>,
+    follow: bool,
+    out: &mut [u8],
+) -> Option<usize> {
+    let extra = if follow { 0 } else { libc::O_NOFOLLOW };
+    let flags = libc::O_PATH | libc::O_CLOEXEC | extra;
+    let fd = sys::syscall6(
+        libc::SYS_openat,
+        [
+            dirfd as c_long,
+            path.ptr() as c_long,
+            flags as c_long,
+            0,
+            0,
+            0,
+        ],
+    );
+    if fd < 0 {
+        return None;
+    }
+    let fd = fd as c_int;
+    let mut link = [0u8; 32];
+    let len = sys::proc_fd_path(fd, &mut link);
+    let n = sys::syscall6(
+        libc::SYS_readlinkat,
+        [
+            libc::AT_FDCWD as c_long,
+            link[..=len].as_ptr() as c_long,
+            out.as_mut_ptr() as c_long,
+            out.len() as c_long,
+            0,
+            0,
+        ],
+    );
+    sys::close(fd);
+    // A full buffer may be a cut path; deleted files and anonymous
+    // inodes are not paths (as in `resolved_from`).
+    if n <= 0 || n as usize >= out.len() || out[0] != b'/' {
+        return None;
+    }
+    Some(n as usize)
 }
 
 #[inline(always)]
@@ -1113,6 +1238,97 @@ mod tests {
         std::fs::canonicalize(d).unwrap()
     }
 
+    /// `kernel_path_short` answers what `kernel_path_c` answers when the
+    /// path fits, and `None` (the caller's fallback) when it does not fit,
+    /// when the object is missing, and for a dangling link.
+    #[test]
+    fn kernel_path_short_agrees_with_kernel_path_or_declines() {
+        let d = tmp("kshort");
+        std::fs::create_dir_all(d.join("real/sub")).unwrap();
+        std::fs::write(d.join("real/sub/prog"), b"x").unwrap();
+        std::os::unix::fs::symlink(d.join("real"), d.join("lnk")).unwrap();
+        std::os::unix::fs::symlink(d.join("nowhere"), d.join("dangling")).unwrap();
+        let given = format!("{}/lnk/sub/prog\0", d.display());
+        let c = CPath::new(given.as_bytes()).unwrap();
+        let (mut s, mut o) = (PathBuf::new(), PathBuf::new());
+        assert!(matches!(
+            kernel_path_c(libc::AT_FDCWD, c, true, &mut s, &mut o),
+            Found::Path
+        ));
+        let want = format!("{}/real/sub/prog", d.display());
+        assert_eq!(o.as_bytes(), want.as_bytes());
+        let mut short = [0u8; 256];
+        let n = kernel_path_short(libc::AT_FDCWD, c, true, &mut short).unwrap();
+        assert_eq!(&short[..n], want.as_bytes());
+        // Exactly as long as the buffer (a cut path) or longer: declined.
+        let mut tight = vec![0u8; want.len()];
+        assert_eq!(kernel_path_short(libc::AT_FDCWD, c, true, &mut tight), None);
+        let mut roomy = vec![0u8; want.len() + 1];
+        assert_eq!(
+            kernel_path_short(libc::AT_FDCWD, c, true, &mut roomy),
+            Some(want.len())
+        );
+        for missing in ["missing/prog", "dangling"] {
+            let g = format!("{}/{missing}\0", d.display());
+            let c = CPath::new(g.as_bytes()).unwrap();
+            assert_eq!(
+                kernel_path_short(libc::AT_FDCWD, c, true, &mut short),
+                None,
+                "{missing}"
+            );
+        }
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// `c_len` against a byte count, for every start offset within a
+    /// block and every length up to five blocks, with the non-NUL bytes
+    /// and the bytes after the NUL both varied; and for strings that end
+    /// at the last byte of a page followed by an unreadable page (a read
+    /// past the block of the NUL would fault).
+    #[test]
+    fn c_len_counts_every_length_and_alignment_without_reading_past_the_page() {
+        let mut buf = vec![0u8; 256];
+        for fill_after in [0u8, b'a', 0xff] {
+            for start in 0..32 {
+                for len in 0..90 {
+                    buf.iter_mut().for_each(|b| *b = fill_after);
+                    for (i, b) in buf[start..start + len].iter_mut().enumerate() {
+                        *b = 1 + (i % 255) as u8;
+                    }
+                    buf[start + len] = 0;
+                    // SAFETY: a NUL at `start + len` inside `buf`.
+                    let n = unsafe { c_len(buf.as_ptr().add(start).cast()) };
+                    assert_eq!(n, len, "start {start}, len {len}, after {fill_after}");
+                }
+            }
+        }
+        // SAFETY: an anonymous mapping of two pages, the second made
+        // unreadable; unmapped at the end.
+        unsafe {
+            let page = 4096;
+            let m = libc::mmap(
+                std::ptr::null_mut(),
+                2 * page,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            assert_ne!(m, libc::MAP_FAILED);
+            assert_eq!(
+                libc::mprotect(m.cast::<u8>().add(page).cast(), page, libc::PROT_NONE),
+                0
+            );
+            let base = m.cast::<u8>();
+            std::ptr::write_bytes(base, b'x', page);
+            *base.add(page - 1) = 0;
+            for len in 0..200 {
+                let p = base.add(page - 1 - len);
+                assert_eq!(c_len(p.cast()), len, "len {len} ending at the page's end");
+            }
+            libc::munmap(m, 2 * page);
+        }
+    }
     fn res(dirfd: c_int, path: &str, follow: bool) -> Option<String> {
         let (mut s, mut o) = (PathBuf::new(), PathBuf::new());
         resolved(dirfd, path.as_bytes(), follow, &mut s, &mut o)?;

@@ -464,16 +464,27 @@ fn decide_exec(
     if !needs || resolve::without_links_c(dirfd, spelled, true) {
         return judge(active, &req, fill);
     }
-    let found = resolve::kernel_path_c(dirfd, spelled, true, scratch, res);
-    if found == Found::Unknown {
-        return unresolvable(active, &req);
-    }
+    // The usual answer (an existing program, a short path) on this frame's
+    // stack; anything else through the scratch buffers.
+    let mut short = [0u8; SHORT_PATH];
+    let resolved = match resolve::kernel_path_short(dirfd, spelled, true, &mut short) {
+        Some(n) => Some(&short[..n]),
+        None => match resolve::kernel_path_c(dirfd, spelled, true, scratch, res) {
+            Found::Path => Some(res.as_bytes()),
+            Found::Unreachable => None,
+            Found::Unknown => return unresolvable(active, &req),
+        },
+    };
     let req = Request {
-        resolved_path: (found == Found::Path && res.as_bytes() != abs).then(|| res.as_bytes()),
+        resolved_path: resolved.filter(|r| *r != abs),
         ..req
     };
     judge(active, &req, fill)
 }
+
+/// The stack buffer for an exec's kernel path ([`decide_exec`]): longer
+/// ones are read into the scratch area.
+const SHORT_PATH: usize = 256;
 
 fn record_args(r: &mut Record, argv: Argv) {
     if argv.is_null() {

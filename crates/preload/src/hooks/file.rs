@@ -822,7 +822,7 @@ fn open_recent_on(path: *const c_char, flags: c_int, len: &mut Option<usize>) ->
     }
     let active = crate::active::published()?;
     // SAFETY: non-null, and libc callers pass NUL-terminated paths.
-    let n = unsafe { libc::strlen(path) };
+    let n = unsafe { resolve::c_len(path) };
     *len = Some(n);
     // SAFETY: `n` bytes before the NUL.
     let given = unsafe { std::slice::from_raw_parts(path.cast::<u8>(), n) };
@@ -1074,7 +1074,7 @@ const OPEN_CALLS: [Call; 4] = [Call::Open, Call::Open64, Call::Openat, Call::Ope
 /// Target of the C shim's open/open64/openat/openat64.
 ///
 /// The repeated open ([`open_recent`]) is handled here, inline, with no
-/// call but `strlen` and the system call; everything else is out of line.
+/// call but the system call; everything else is out of line.
 ///
 /// # Safety
 /// Called by the shim with the caller's arguments (`mode` may be garbage
@@ -1091,6 +1091,12 @@ pub unsafe extern "C" fn ldguard_open(
     // `openat2_raw` passes it only then: garbage elsewhere goes nowhere.
     let status = crate::active::STATUS.load(std::sync::atomic::Ordering::Acquire);
     if status != crate::active::ON {
+        // Out of the way of the repeated open below (laid out after it, so
+        // that the code every request of a server runs lies in as few
+        // instruction-cache lines as it can: BENCHMARKS.md, section 16),
+        // but in this function: start-up runs it, and start-up's code is
+        // placed together (`hot-text.ld`).
+        std::hint::cold_path();
         if status == crate::active::OFF {
             // `disabled`: libc's open, after what every hooked call does
             // (`check::run_or`: a disabled process still learns of a new mode).
@@ -1106,22 +1112,24 @@ pub unsafe extern "C" fn ldguard_open(
     }
     let mut len = None;
     match open_recent_on(path, flags, &mut len) {
-        Some(Route::NoLinks) => {
-            match openat2_cancellable(dirfd, path, flags, mode) {
-                Ok(fd) => fd,
-                Err(e) if !pins(e) => fail(e, -1),
-                Err(_) => {
-                    let call = OPEN_CALLS[(which as usize).min(3)];
-                    let mode = if takes_mode(flags) { mode } else { 0 };
-                    match open_pinned(call, dirfd, path, flags, mode) {
-                        Opened::Fd(fd) => fd,
-                        Opened::Err(e) => fail(e, -1),
-                        // SAFETY: the caller's arguments.
-                        Opened::Next => unsafe { open_next(which, dirfd, path, flags, mode) },
-                    }
+        Some(Route::NoLinks) => match openat2_cancellable(dirfd, path, flags, mode) {
+            Ok(fd) => fd,
+            Err(e) => {
+                // A missing file, or a link on the way: out of the way too.
+                std::hint::cold_path();
+                if !pins(e) {
+                    return fail(e, -1);
+                }
+                let call = OPEN_CALLS[(which as usize).min(3)];
+                let mode = if takes_mode(flags) { mode } else { 0 };
+                match open_pinned(call, dirfd, path, flags, mode) {
+                    Opened::Fd(fd) => fd,
+                    Opened::Err(e) => fail(e, -1),
+                    // SAFETY: the caller's arguments.
+                    Opened::Next => unsafe { open_next(which, dirfd, path, flags, mode) },
                 }
             }
-        }
+        },
         // SAFETY: the caller's arguments.
         Some(Route::Next) => unsafe { open_next(which, dirfd, path, flags, mode) },
         // SAFETY: the caller's arguments; `len` measured `path`.
