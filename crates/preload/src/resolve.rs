@@ -691,12 +691,13 @@ pub fn kernel_path_short(
         ],
     );
     sys::close(fd);
-    // A full buffer may be a cut path; deleted files and anonymous
-    // inodes are not paths (as in `resolved_from`).
-    if n <= 0 || n as usize >= out.len() || out[0] != b'/' {
+    // A full buffer may be a cut path; a deleted file is named as it was
+    // and an object with no path is left to `kernel_path_c` (as in
+    // `resolved_from`).
+    if n <= 0 || n as usize >= out.len() {
         return None;
     }
-    Some(n as usize)
+    sys::link_name(out, n as usize)
 }
 
 #[inline(always)]

@@ -471,7 +471,8 @@ fn decide_exec(
         Some(n) => Some(&short[..n]),
         None => match resolve::kernel_path_c(dirfd, spelled, true, scratch, res) {
             Found::Path => Some(res.as_bytes()),
-            Found::Unreachable => None,
+            // Nothing to run, or no name a rule can use: the spelling decides.
+            Found::Unreachable | Found::Nameless => None,
             Found::Unknown => return unresolvable(active, &req),
         },
     };
