@@ -40,6 +40,24 @@ fn main() {
             println!("cargo:rustc-cdylib-link-arg=-Wl,--wrap={name}");
         }
     }
+    // libc functions std calls through GOT slots, bound on first use
+    // instead of at load (shim/lazy_libc.c says which and why).
+    let lazy = shim.join("lazy_libc.c");
+    let lazy_list = shim.join("lazy_libc.h");
+    println!("cargo:rerun-if-changed={}", lazy.display());
+    println!("cargo:rerun-if-changed={}", lazy_list.display());
+    if std::env::var("CARGO_CFG_TARGET_ENV").as_deref() == Ok("gnu")
+        && std::env::var("CARGO_CFG_TARGET_ARCH").as_deref() == Ok("x86_64")
+    {
+        build.file(&lazy).include(&shim);
+        let list = std::fs::read_to_string(&lazy_list).unwrap();
+        for name in list
+            .lines()
+            .filter_map(|l| l.strip_prefix("LAZY(")?.strip_suffix(')'))
+        {
+            println!("cargo:rustc-cdylib-link-arg=-Wl,--wrap={name}");
+        }
+    }
     // Every exported hook is made protected: still exported (the program's
     // calls and other libraries' find it first in the global scope, as
     // before), but the library's own references to it (std's `open64`,
