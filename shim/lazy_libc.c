@@ -9,7 +9,8 @@
  * is safe in signal handlers and forked children; the library is linked
  * `-z lazy`). Listed: functions a `disabled` process does not call at
  * start-up, none of them weak (a weak reference is tested for NULL first,
- * which a local stub would always pass). Those an enforce process calls at
+ * which a local stub would always pass) except in the glibc 2.34-baseline
+ * build, where libc is known to define them. Those an enforce process calls at
  * start-up (calloc, clock_gettime, close, memcmp, posix_memalign, pread64,
  * pthread_key_create) cost it a lazy binding instead of a lookup at load,
  * measured ~300 instructions less each; its forked children inherit them
@@ -28,5 +29,10 @@
             "__wrap_" #name ":\n"                                        \
             "    jmp __real_" #name "@PLT\n"                             \
             ".size __wrap_" #name ", .-__wrap_" #name "\n");
+#ifdef LDGUARD_GLIBC_2_34
+#define LAZY_2_34(name) LAZY(name)
+#else
+#define LAZY_2_34(name)
+#endif
 #include "lazy_libc.h"
 #endif

@@ -1,5 +1,8 @@
 /* The functions of lazy_libc.c, one LAZY(name) each; crates/preload/build.rs
- * reads this list for the matching `--wrap=name` link arguments. */
+ * reads this list for the matching `--wrap=name` link arguments.
+ * LAZY_2_34: functions std references weakly (it tests them for NULL and
+ * falls back), sent here only in the glibc 2.34-baseline build, which runs
+ * only where libc has them all. */
 LAZY(abort)
 LAZY(calloc)
 LAZY(clock_gettime)
@@ -12,6 +15,7 @@ LAZY(fstat64)
 LAZY(fstatat64)
 LAZY(fsync)
 LAZY(getcwd)
+LAZY(getenv)
 LAZY(getpid)
 LAZY(lseek64)
 LAZY(lstat64)
@@ -32,3 +36,6 @@ LAZY(stat64)
 LAZY(write)
 LAZY(writev)
 LAZY(__xpg_strerror_r)
+LAZY_2_34(__cxa_thread_atexit_impl)
+LAZY_2_34(gettid)
+LAZY_2_34(statx)

@@ -70,6 +70,9 @@ pub struct Settings {
     pub cache_dir: Option<String>,
     /// Whether `LDGUARD_*` overrides are honoured (no system config, or it allows them).
     pub env_allowed: bool,
+    /// `LDGUARD_TOKEN`, else `LDGUARD_TOKEN_FILE`, as the process started
+    /// (used by [`token`] only where `env_allowed`).
+    pub env_token: Token,
     /// Problems met while loading, reported as status events.
     pub notes: Vec<String>,
 }
@@ -81,8 +84,8 @@ pub struct Settings {
 /// one system call (not through the library's own `open64` hook, whose
 /// first call looks libc's up with `dlsym`), and the environment is read in
 /// one pass that stops at the first byte of every variable not starting
-/// with `LDGUARD_` (five `std::env::var` calls each walked it, took std's
-/// environment lock and converted the name: ~5.6k instructions).
+/// with `LDGUARD_` (seven `std::env::var` calls each walked it, took std's
+/// environment lock and converted the name: ~1.1k instructions each).
 pub fn load() -> Settings {
     let system_text = read_system_config();
     let env = Environment::read();
@@ -128,12 +131,14 @@ fn read_system_config() -> Option<String> {
 }
 
 /// The `LDGUARD_*` variables [`resolve`] asks for.
-const VARIABLES: [&str; 5] = [
+const VARIABLES: [&str; 7] = [
     "LDGUARD_CONFIG",
     "LDGUARD_POLICY",
     "LDGUARD_EVENTS",
     "LDGUARD_MODE",
     "LDGUARD_CACHE_DIR",
+    "LDGUARD_TOKEN",
+    "LDGUARD_TOKEN_FILE",
 ];
 
 /// [`VARIABLES`]' values in an environment, as `std::env::var` gives them:
@@ -251,6 +256,14 @@ pub fn resolve(
         cache_dir: file.cache_dir,
         notes: Vec::new(),
         env_allowed,
+        env_token: match (
+            env("LDGUARD_TOKEN").filter(|t| !t.is_empty()),
+            env("LDGUARD_TOKEN_FILE").filter(|t| !t.is_empty()),
+        ) {
+            (Some(value), _) => Token::Value(value),
+            (None, Some(path)) => Token::File(PathBuf::from(path)),
+            (None, None) => Token::None,
+        },
     };
     let mut events = file.events;
     let mut mode = None;
@@ -360,21 +373,12 @@ fn parse(text: &str, origin: &str, notes: &mut Vec<String>) -> ConfigFile {
 /// stall the container on an old policy, so in a locked configuration only
 /// `tokenFile` is used.
 pub fn token(settings: &Settings) -> (Token, Option<String>) {
-    let env_token = std::env::var("LDGUARD_TOKEN")
-        .ok()
-        .filter(|t| !t.is_empty());
-    let env_file = std::env::var("LDGUARD_TOKEN_FILE")
-        .ok()
-        .filter(|t| !t.is_empty());
     let mut note = None;
     if settings.env_allowed {
-        if let Some(t) = env_token {
-            return (Token::Value(t), None);
+        if settings.env_token != Token::None {
+            return (settings.env_token.clone(), None);
         }
-        if let Some(f) = env_file {
-            return (Token::File(PathBuf::from(f)), None);
-        }
-    } else if env_token.is_some() || env_file.is_some() {
+    } else if settings.env_token != Token::None {
         note = Some(format!(
             "ignored LDGUARD_TOKEN/LDGUARD_TOKEN_FILE because {} does not set \"allowEnvOverride\": true",
             SYSTEM_CONFIG
@@ -416,14 +420,16 @@ mod tests {
             b"LDGUARD_EVENTS=file:/tmp/\xff",
             b"LDGUARD_CACHE_DIR=/c=d",
             b"LDGUARD_TOKEN=secret",
+            b"LDGUARD_OTHER=x",
         ]);
         assert_eq!(env.get("LDGUARD_MODE").as_deref(), Some("disabled"));
         assert_eq!(env.get("LDGUARD_POLICY").as_deref(), Some(""));
         assert_eq!(env.get("LDGUARD_EVENTS"), None, "not UTF-8");
         assert_eq!(env.get("LDGUARD_CACHE_DIR").as_deref(), Some("/c=d"));
         assert_eq!(env.get("LDGUARD_CONFIG"), None);
+        assert_eq!(env.get("LDGUARD_TOKEN").as_deref(), Some("secret"));
         assert_eq!(
-            env.get("LDGUARD_TOKEN"),
+            env.get("LDGUARD_OTHER"),
             None,
             "not one configuration reads"
         );
@@ -436,6 +442,35 @@ mod tests {
         for name in VARIABLES {
             assert_eq!(own.get(name), std::env::var(name).ok(), "{name}");
         }
+    }
+
+    #[test]
+    fn environment_tokens_are_overrides() {
+        let open = run(
+            None,
+            &[("LDGUARD_TOKEN", "t"), ("LDGUARD_TOKEN_FILE", "/f")],
+            &[],
+        );
+        assert_eq!(token(&open), (Token::Value("t".into()), None));
+        let file = run(
+            None,
+            &[("LDGUARD_TOKEN", ""), ("LDGUARD_TOKEN_FILE", "/f")],
+            &[],
+        );
+        assert_eq!(token(&file), (Token::File("/f".into()), None));
+        assert_eq!(token(&run(None, &[], &[])), (Token::None, None));
+        let locked = run(
+            Some(r#"{"tokenFile": "/etc/t"}"#),
+            &[("LDGUARD_TOKEN", "t")],
+            &[],
+        );
+        let (t, note) = token(&locked);
+        assert_eq!(t, Token::File("/etc/t".into()));
+        assert!(note.unwrap().contains("ignored LDGUARD_TOKEN"));
+        assert!(
+            !format!("{open:?}").contains("\"t\""),
+            "the token is never printed"
+        );
     }
 
     #[test]
