@@ -36,6 +36,20 @@ LAZY(stat64)
 LAZY(write)
 LAZY(writev)
 LAZY(__xpg_strerror_r)
+/* The library's own hooks, as std and ldguard-source call them (std's
+ * `open64`, `opendir`, `mkdir`, `rename`, `unlink`, `syscall`; `dlopen`):
+ * looked up in the global scope on first use, as before at load, so the
+ * first definition still wins for the library's own calls too (a
+ * program's own, or our hook). Not made `protected` instead: glibc then
+ * warns on the stderr of every non-PIE program that takes a hook's
+ * address ("may break pointer equality"). */
+LAZY(dlopen)
+LAZY(mkdir)
+LAZY(open64)
+LAZY(opendir)
+LAZY(rename)
+LAZY(syscall)
+LAZY(unlink)
 LAZY_2_34(__cxa_thread_atexit_impl)
 LAZY_2_34(gettid)
 LAZY_2_34(statx)
