@@ -1,9 +1,9 @@
 //! How the library is linked and loaded (crates/preload/build.rs,
-//! shim/lazy_libc.c): its exported hooks are protected, so its own calls to
-//! them bind at link time, and libc functions it calls rarely are bound on
-//! first use. Neither may change what a program sees: the program's own
-//! definitions still come first, the library still works when loaded into
-//! a new link namespace, and every lazily bound function exists.
+//! shim/lazy_libc.c): libc functions it calls rarely, and its own hooks as
+//! std calls them, are bound on first use instead of looked up at load.
+//! That may not change what a program sees: the program's own definitions
+//! still come first, nothing is printed, the library still works when
+//! loaded into a new link namespace, and every lazily bound function exists.
 
 mod common;
 
@@ -81,4 +81,27 @@ fn every_lazily_bound_function_exists_in_libc() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn a_non_pie_program_taking_a_hook_s_address_runs_silently_and_checked() {
+    // With the hooks `protected` (one way to bind the library's own calls
+    // at link time) glibc printed "direct reference to protected function
+    // `open' ... may break pointer equality" on this program's stderr.
+    let dir = scratch("loader-nopie");
+    std::fs::write(dir.join("secret"), "s").unwrap();
+    std::fs::write(dir.join("public"), "p").unwrap();
+    let program = c_program("hook_address", &["-no-pie", "-fno-pie"]);
+    let run = Run::new(&dir, Some(deny_secret(&dir)));
+    let public = run.cmd(&[program.as_os_str(), dir.join("public").as_os_str()]);
+    assert_eq!(
+        (public.stdout.as_str(), public.stderr.as_str()),
+        ("ok\n", "")
+    );
+    let secret = run.cmd(&[program.as_os_str(), dir.join("secret").as_os_str()]);
+    assert_eq!(
+        (secret.stdout.as_str(), secret.stderr.as_str()),
+        ("denied EACCES\n", "")
+    );
+    assert_eq!(secret.one_event().action, "deny");
 }
