@@ -40,6 +40,35 @@ fn main() {
             println!("cargo:rustc-cdylib-link-arg=-Wl,--wrap={name}");
         }
     }
+    // libc functions std calls through GOT slots, bound on first use
+    // instead of at load (shim/lazy_libc.c says which and why).
+    let lazy = shim.join("lazy_libc.c");
+    let lazy_list = shim.join("lazy_libc.h");
+    println!("cargo:rerun-if-changed={}", lazy.display());
+    println!("cargo:rerun-if-changed={}", lazy_list.display());
+    if std::env::var("CARGO_CFG_TARGET_ENV").as_deref() == Ok("gnu")
+        && std::env::var("CARGO_CFG_TARGET_ARCH").as_deref() == Ok("x86_64")
+    {
+        // scripts/build-lib names the glibc baseline it builds for.
+        println!("cargo:rerun-if-env-changed=LDGUARD_GLIBC_BASELINE");
+        let glibc_2_34 = std::env::var("LDGUARD_GLIBC_BASELINE").as_deref() == Ok("2.34");
+        build.file(&lazy).include(&shim);
+        if glibc_2_34 {
+            build.define("LDGUARD_GLIBC_2_34", None);
+        }
+        let list = std::fs::read_to_string(&lazy_list).unwrap();
+        for line in list.lines() {
+            let name = match (line.strip_prefix("LAZY("), line.strip_prefix("LAZY_2_34(")) {
+                (Some(rest), _) => rest,
+                (None, Some(rest)) if glibc_2_34 => rest,
+                _ => continue,
+            };
+            let name = name
+                .strip_suffix(')')
+                .expect("lazy_libc.h: LAZY(name) per line");
+            println!("cargo:rustc-cdylib-link-arg=-Wl,--wrap={name}");
+        }
+    }
     build
         .file(&source)
         .flag_if_supported("-fno-stack-protector")

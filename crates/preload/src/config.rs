@@ -9,7 +9,8 @@ use ldguard_events::SinkSpec;
 use ldguard_policy::Mode;
 use ldguard_source::Token;
 use serde::Deserialize;
-use std::path::{Path, PathBuf};
+use std::ffi::{c_char, c_long, CStr};
+use std::path::PathBuf;
 
 /// Where an instrumented image keeps its configuration.
 pub const SYSTEM_CONFIG: &str = "/etc/ldguard/config.json";
@@ -69,23 +70,142 @@ pub struct Settings {
     pub cache_dir: Option<String>,
     /// Whether `LDGUARD_*` overrides are honoured (no system config, or it allows them).
     pub env_allowed: bool,
+    /// `LDGUARD_TOKEN`, else `LDGUARD_TOKEN_FILE`, as the process started
+    /// (used by [`token`] only where `env_allowed`).
+    pub env_token: Token,
     /// Problems met while loading, reported as status events.
     pub notes: Vec<String>,
 }
 
 /// Reads the configuration from the real file system and environment.
+///
+/// Every process runs this at start-up, `disabled` ones included, so it
+/// costs what it must and no more: the system config is looked for with
+/// one system call (not through the library's own `open64` hook, whose
+/// first call looks libc's up with `dlsym`), and the environment is read in
+/// one pass that stops at the first byte of every variable not starting
+/// with `LDGUARD_` (seven `std::env::var` calls each walked it, took std's
+/// environment lock and converted the name: ~1.1k instructions each).
 pub fn load() -> Settings {
-    let system = Path::new(SYSTEM_CONFIG);
-    let system_text = match std::fs::read_to_string(system) {
-        Ok(text) => Some(text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => Some(format!("\u{0}{SYSTEM_CONFIG}: {e}")),
-    };
-    resolve(
-        system_text.as_deref(),
-        &|name| std::env::var(name).ok(),
-        &|p| std::fs::read_to_string(p).map_err(|e| e.to_string()),
-    )
+    let system_text = read_system_config();
+    let env = Environment::read();
+    resolve(system_text.as_deref(), &|name| env.get(name), &|p| {
+        std::fs::read_to_string(p).map_err(|e| e.to_string())
+    })
+}
+
+/// [`SYSTEM_CONFIG`] for the system call.
+const SYSTEM_CONFIG_C: &CStr = c"/etc/ldguard/config.json";
+
+/// The text of [`SYSTEM_CONFIG`]: `None` when it does not exist, a leading
+/// NUL and the error when it cannot be read (as [`resolve`] expects).
+fn read_system_config() -> Option<String> {
+    use std::io::Read;
+    use std::os::fd::FromRawFd;
+    // Errno untouched (the kernel's result): a `disabled` process then
+    // calls neither libc's `__errno_location` nor anything else through a
+    // PLT slot here, each a lazy binding (~800 instructions) on first use.
+    let fd = crate::sys::syscall6(
+        libc::SYS_openat,
+        [
+            libc::AT_FDCWD as c_long,
+            SYSTEM_CONFIG_C.as_ptr() as c_long,
+            (libc::O_RDONLY | libc::O_CLOEXEC) as c_long,
+            0,
+            0,
+            0,
+        ],
+    );
+    if fd < 0 {
+        let e = std::io::Error::from_raw_os_error(-fd as std::ffi::c_int);
+        return (e.kind() != std::io::ErrorKind::NotFound)
+            .then(|| format!("\u{0}{SYSTEM_CONFIG}: {e}"));
+    }
+    // SAFETY: `fd` was just opened here and is owned by nothing else.
+    let mut file = unsafe { std::fs::File::from_raw_fd(fd as std::ffi::c_int) };
+    let mut text = String::new();
+    Some(match file.read_to_string(&mut text) {
+        Ok(_) => text,
+        Err(e) => format!("\u{0}{SYSTEM_CONFIG}: {e}"),
+    })
+}
+
+/// The `LDGUARD_*` variables [`resolve`] asks for.
+const VARIABLES: [&str; 7] = [
+    "LDGUARD_CONFIG",
+    "LDGUARD_POLICY",
+    "LDGUARD_EVENTS",
+    "LDGUARD_MODE",
+    "LDGUARD_CACHE_DIR",
+    "LDGUARD_TOKEN",
+    "LDGUARD_TOKEN_FILE",
+];
+
+/// [`VARIABLES`]' values in an environment, as `std::env::var` gives them:
+/// the first definition of a name, and none whose value is not UTF-8.
+struct Environment([Option<String>; VARIABLES.len()]);
+
+impl Environment {
+    /// The process environment's values.
+    fn read() -> Environment {
+        extern "C" {
+            static environ: *const *const c_char;
+        }
+        // SAFETY: libc's `environ` is the process environment: NULL or a
+        // NULL-terminated array of NUL-terminated strings, read here as
+        // `getenv` reads it.
+        unsafe { Environment::from_array(environ) }
+    }
+
+    /// # Safety
+    /// `entry` is NULL or points to a NULL-terminated array of pointers to
+    /// NUL-terminated strings.
+    unsafe fn from_array(mut entry: *const *const c_char) -> Environment {
+        let mut found: [Option<String>; VARIABLES.len()] = Default::default();
+        if entry.is_null() {
+            return Environment(found);
+        }
+        loop {
+            // SAFETY: `entry` lies within the array, at or before its NULL
+            // (we stop at the NULL), by the caller's promise.
+            let var = unsafe { *entry };
+            if var.is_null() {
+                break;
+            }
+            // SAFETY: as above: `entry` was not the last element.
+            entry = unsafe { entry.add(1) };
+            if !has_prefix(var) {
+                continue;
+            }
+            // SAFETY: `var` is a NUL-terminated string (the caller's promise).
+            let bytes = unsafe { CStr::from_ptr(var) }.to_bytes();
+            let Some(eq) = bytes.iter().position(|&b| b == b'=') else {
+                continue;
+            };
+            let (name, value) = (&bytes[..eq], &bytes[eq + 1..]);
+            if let Some(i) = VARIABLES.iter().position(|v| v.as_bytes() == name) {
+                if found[i].is_none() {
+                    found[i] = std::str::from_utf8(value).ok().map(str::to_owned);
+                }
+            }
+        }
+        Environment(found)
+    }
+
+    fn get(&self, name: &str) -> Option<String> {
+        let i = VARIABLES.iter().position(|v| *v == name)?;
+        self.0[i].clone()
+    }
+}
+
+/// Whether the NUL-terminated string `var` starts with `LDGUARD_`, read
+/// only up to the first byte that differs (most variables: the first).
+fn has_prefix(var: *const c_char) -> bool {
+    b"LDGUARD_".iter().enumerate().all(|(i, &b)| {
+        // SAFETY: bytes 0..i matched the prefix, so none was the NUL and
+        // byte i is still within the string.
+        (unsafe { *var.add(i) }) as u8 == b
+    })
 }
 
 /// The pure part of [`load`]: `system` is the text of the system config
@@ -136,6 +256,14 @@ pub fn resolve(
         cache_dir: file.cache_dir,
         notes: Vec::new(),
         env_allowed,
+        env_token: match (
+            env("LDGUARD_TOKEN").filter(|t| !t.is_empty()),
+            env("LDGUARD_TOKEN_FILE").filter(|t| !t.is_empty()),
+        ) {
+            (Some(value), _) => Token::Value(value),
+            (None, Some(path)) => Token::File(PathBuf::from(path)),
+            (None, None) => Token::None,
+        },
     };
     let mut events = file.events;
     let mut mode = None;
@@ -245,21 +373,12 @@ fn parse(text: &str, origin: &str, notes: &mut Vec<String>) -> ConfigFile {
 /// stall the container on an old policy, so in a locked configuration only
 /// `tokenFile` is used.
 pub fn token(settings: &Settings) -> (Token, Option<String>) {
-    let env_token = std::env::var("LDGUARD_TOKEN")
-        .ok()
-        .filter(|t| !t.is_empty());
-    let env_file = std::env::var("LDGUARD_TOKEN_FILE")
-        .ok()
-        .filter(|t| !t.is_empty());
     let mut note = None;
     if settings.env_allowed {
-        if let Some(t) = env_token {
-            return (Token::Value(t), None);
+        if settings.env_token != Token::None {
+            return (settings.env_token.clone(), None);
         }
-        if let Some(f) = env_file {
-            return (Token::File(PathBuf::from(f)), None);
-        }
-    } else if env_token.is_some() || env_file.is_some() {
+    } else if settings.env_token != Token::None {
         note = Some(format!(
             "ignored LDGUARD_TOKEN/LDGUARD_TOKEN_FILE because {} does not set \"allowEnvOverride\": true",
             SYSTEM_CONFIG
@@ -276,6 +395,92 @@ pub fn token(settings: &Settings) -> (Token, Option<String>) {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+    use std::ffi::CString;
+
+    fn environment(vars: &[&[u8]]) -> Environment {
+        let strings: Vec<CString> = vars.iter().map(|v| CString::new(*v).unwrap()).collect();
+        let mut array: Vec<*const c_char> = strings.iter().map(|s| s.as_ptr()).collect();
+        array.push(std::ptr::null());
+        // SAFETY: a NULL-terminated array of NUL-terminated strings that
+        // outlive the call.
+        unsafe { Environment::from_array(array.as_ptr()) }
+    }
+
+    #[test]
+    fn environment_is_read_as_getenv_reads_it() {
+        let env = environment(&[
+            b"PATH=/usr/bin",
+            b"LDGUARD",
+            b"LDGUARD_",
+            b"LDGUARD_MODE",
+            b"LDGUARD_MODEX=enforce",
+            b"LDGUARD_MODE=disabled",
+            b"LDGUARD_MODE=enforce",
+            b"LDGUARD_POLICY=",
+            b"LDGUARD_EVENTS=file:/tmp/\xff",
+            b"LDGUARD_CACHE_DIR=/c=d",
+            b"LDGUARD_TOKEN=secret",
+            b"LDGUARD_OTHER=x",
+        ]);
+        assert_eq!(env.get("LDGUARD_MODE").as_deref(), Some("disabled"));
+        assert_eq!(env.get("LDGUARD_POLICY").as_deref(), Some(""));
+        assert_eq!(env.get("LDGUARD_EVENTS"), None, "not UTF-8");
+        assert_eq!(env.get("LDGUARD_CACHE_DIR").as_deref(), Some("/c=d"));
+        assert_eq!(env.get("LDGUARD_CONFIG"), None);
+        assert_eq!(env.get("LDGUARD_TOKEN").as_deref(), Some("secret"));
+        assert_eq!(
+            env.get("LDGUARD_OTHER"),
+            None,
+            "not one configuration reads"
+        );
+        assert_eq!(environment(&[]).get("LDGUARD_MODE"), None);
+        // SAFETY: NULL is an allowed (empty) environment.
+        let none = unsafe { Environment::from_array(std::ptr::null()) };
+        assert_eq!(none.get("LDGUARD_MODE"), None);
+        // The process's own environment, as std reads it.
+        let own = Environment::read();
+        for name in VARIABLES {
+            assert_eq!(own.get(name), std::env::var(name).ok(), "{name}");
+        }
+    }
+
+    #[test]
+    fn environment_tokens_are_overrides() {
+        let open = run(
+            None,
+            &[("LDGUARD_TOKEN", "t"), ("LDGUARD_TOKEN_FILE", "/f")],
+            &[],
+        );
+        assert_eq!(token(&open), (Token::Value("t".into()), None));
+        let file = run(
+            None,
+            &[("LDGUARD_TOKEN", ""), ("LDGUARD_TOKEN_FILE", "/f")],
+            &[],
+        );
+        assert_eq!(token(&file), (Token::File("/f".into()), None));
+        assert_eq!(token(&run(None, &[], &[])), (Token::None, None));
+        let locked = run(
+            Some(r#"{"tokenFile": "/etc/t"}"#),
+            &[("LDGUARD_TOKEN", "t")],
+            &[],
+        );
+        let (t, note) = token(&locked);
+        assert_eq!(t, Token::File("/etc/t".into()));
+        assert!(note.unwrap().contains("ignored LDGUARD_TOKEN"));
+        assert!(
+            !format!("{open:?}").contains("\"t\""),
+            "the token is never printed"
+        );
+    }
+
+    #[test]
+    fn system_config_path_is_one_path() {
+        assert_eq!(SYSTEM_CONFIG_C.to_str().unwrap(), SYSTEM_CONFIG);
+        // Absent on a test machine: no config, no note.
+        if !std::path::Path::new(SYSTEM_CONFIG).exists() {
+            assert_eq!(read_system_config(), None);
+        }
+    }
 
     fn run(system: Option<&str>, env: &[(&str, &str)], files: &[(&str, &str)]) -> Settings {
         let env: HashMap<String, String> = env

@@ -29,7 +29,9 @@ use ldguard_events::{Event, Sink, SinkSpec};
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{
+    AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering,
+};
 use std::time::{Duration, Instant};
 
 /// Queue slots (~2.3 KiB each, zeroed pages touched only when used); the
@@ -46,13 +48,33 @@ struct Pipeline {
 static PIPE: AtomicPtr<Pipeline> = AtomicPtr::new(std::ptr::null_mut());
 static STARTING: AtomicBool = AtomicBool::new(false);
 static DROPPED: AtomicU64 = AtomicU64::new(0);
-/// The process that owns the pipeline (updated in a forked child); another
-/// pid here means a vfork child running on its parent's memory.
-static OWNER: AtomicI32 = AtomicI32::new(0);
+/// What the fork child handlers write in every forked child, this module's
+/// and `refresh`'s, kept in one aligned block: each page a child writes is
+/// a copy-on-write fault (several microseconds), and as separate statics
+/// they lay on two pages.
+#[repr(C, align(64))]
+pub struct ChildWrites {
+    /// The process that owns the pipeline (updated in a forked child);
+    /// another pid here means a vfork child running on its parent's memory.
+    owner: AtomicI32,
+    /// `refresh`'s countdown armed in a forked child; 0 when nothing is to
+    /// be started.
+    pub restart: AtomicU32,
+    /// The process the countdown belongs to (a vfork child shares our memory).
+    pub restart_pid: AtomicI32,
+}
+
+pub static CHILD_WRITES: ChildWrites = ChildWrites {
+    owner: AtomicI32::new(0),
+    restart: AtomicU32::new(0),
+    restart_pid: AtomicI32::new(0),
+};
 
 /// Called once per process image, during initialisation.
 pub fn register_process_hooks() {
-    OWNER.store(crate::sys::getpid(), Ordering::Relaxed);
+    CHILD_WRITES
+        .owner
+        .store(crate::sys::getpid(), Ordering::Relaxed);
     // SAFETY: plain registration of `extern "C"` handlers that look up
     // libc's `execve` once (before a fork), only touch atomics (in the
     // child) or flush with a bounded wait (at exit).
@@ -86,7 +108,9 @@ extern "C" fn after_fork_in_child() {
     if DROPPED.load(Ordering::Relaxed) != 0 {
         DROPPED.store(0, Ordering::Relaxed);
     }
-    OWNER.store(crate::sys::getpid(), Ordering::Relaxed);
+    CHILD_WRITES
+        .owner
+        .store(crate::sys::getpid(), Ordering::Relaxed);
     // The parent sends what its vfork children parked; a copy here would
     // be sent twice.
     if ANY_PARKED.load(Ordering::Relaxed) {
@@ -303,7 +327,7 @@ fn pipeline() -> Option<&'static Pipeline> {
         if let Some(p) = unsafe { p.as_ref() } {
             return Some(p);
         }
-        if OWNER.load(Ordering::Relaxed) != crate::sys::getpid() {
+        if CHILD_WRITES.owner.load(Ordering::Relaxed) != crate::sys::getpid() {
             return None;
         }
         if STARTING

@@ -27,12 +27,12 @@
 //!   and the next processes do not have to fetch again.
 
 use crate::active;
-use crate::emit;
+use crate::emit::{self, CHILD_WRITES};
 use crate::guard::{self, Internal};
 use crate::policy_source;
 use ldguard_policy::{compile_str, RuleTable};
 use ldguard_source::{Location, RefreshOutcome};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -46,10 +46,6 @@ const FILE_CALLS_BEFORE_START: u32 = 64;
 /// Longest wait at exit for a fetch in progress.
 const EXIT_WAIT: Duration = Duration::from_secs(3);
 
-/// Countdown armed in a forked child; 0 when nothing is to be started.
-static RESTART: AtomicU32 = AtomicU32::new(0);
-/// The process the countdown belongs to (a vfork child shares our memory).
-static RESTART_PID: AtomicI32 = AtomicI32::new(0);
 /// When a process with a policy file first re-reads it (start-up plus
 /// `refreshSeconds`); its refresher is not started before.
 static FILE_DUE: OnceLock<Instant> = OnceLock::new();
@@ -82,8 +78,12 @@ pub fn start() {
     }
     if matches!(source.config().location, Location::File(_)) {
         let _ = FILE_DUE.set(Instant::now() + source.config().refresh);
-        RESTART_PID.store(crate::sys::getpid(), Ordering::Relaxed);
-        RESTART.store(FILE_CALLS_BEFORE_START, Ordering::Release);
+        CHILD_WRITES
+            .restart_pid
+            .store(crate::sys::getpid(), Ordering::Relaxed);
+        CHILD_WRITES
+            .restart
+            .store(FILE_CALLS_BEFORE_START, Ordering::Release);
         return;
     }
     // A short process that may be the container's fetcher this interval
@@ -104,9 +104,12 @@ pub fn start() {
 /// step (1 to 0) is [`start_after_countdown`]'s.
 #[inline]
 pub fn poll() {
-    let n = RESTART.load(Ordering::Relaxed);
+    let n = CHILD_WRITES.restart.load(Ordering::Relaxed);
     if n > 1 {
-        let _ = RESTART.compare_exchange(n, n - 1, Ordering::Relaxed, Ordering::Relaxed);
+        let _ =
+            CHILD_WRITES
+                .restart
+                .compare_exchange(n, n - 1, Ordering::Relaxed, Ordering::Relaxed);
     } else if n == 1 {
         start_after_countdown();
     }
@@ -114,28 +117,32 @@ pub fn poll() {
 
 #[cold]
 fn start_after_countdown() {
-    let previous = RESTART.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| n.checked_sub(1));
+    let previous = CHILD_WRITES
+        .restart
+        .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| n.checked_sub(1));
     if previous != Ok(1) {
         return;
     }
     // A clock read (the vDSO: no lock, no allocation) once per countdown.
     if FILE_DUE.get().is_some_and(|due| Instant::now() < *due) {
-        RESTART.store(FILE_CALLS_BEFORE_START, Ordering::Relaxed);
+        CHILD_WRITES
+            .restart
+            .store(FILE_CALLS_BEFORE_START, Ordering::Relaxed);
         return;
     }
-    if RESTART_PID.load(Ordering::Relaxed) != crate::sys::getpid() {
+    if CHILD_WRITES.restart_pid.load(Ordering::Relaxed) != crate::sys::getpid() {
         // A vfork child running on its parent's memory: never start a thread here.
-        RESTART.store(1, Ordering::Relaxed);
+        CHILD_WRITES.restart.store(1, Ordering::Relaxed);
         return;
     }
     // Only from the program's own call, never from a check a signal
     // handler interrupted: starting a thread allocates.
     if guard::check_depth() != 0 {
-        RESTART.store(1, Ordering::Relaxed);
+        CHILD_WRITES.restart.store(1, Ordering::Relaxed);
         return;
     }
     let Some(_section) = Internal::enter() else {
-        RESTART.store(1, Ordering::Relaxed);
+        CHILD_WRITES.restart.store(1, Ordering::Relaxed);
         return;
     };
     // The parent's source may have been locked by its refresher, which did
@@ -151,8 +158,12 @@ extern "C" fn after_fork_in_child() {
     if IN_FLIGHT.load(Ordering::Relaxed) {
         IN_FLIGHT.store(false, Ordering::Relaxed);
     }
-    RESTART_PID.store(crate::sys::getpid(), Ordering::Relaxed);
-    RESTART.store(CHILD_CALLS_BEFORE_START, Ordering::Release);
+    CHILD_WRITES
+        .restart_pid
+        .store(crate::sys::getpid(), Ordering::Relaxed);
+    CHILD_WRITES
+        .restart
+        .store(CHILD_CALLS_BEFORE_START, Ordering::Release);
 }
 
 extern "C" fn at_exit() {
@@ -225,8 +236,12 @@ fn refresher() {
 /// forked child.
 pub fn restart_after_stop() {
     if STOPPED.swap(false, Ordering::AcqRel) {
-        RESTART_PID.store(crate::sys::getpid(), Ordering::Relaxed);
-        RESTART.store(CHILD_CALLS_BEFORE_START, Ordering::Release);
+        CHILD_WRITES
+            .restart_pid
+            .store(crate::sys::getpid(), Ordering::Relaxed);
+        CHILD_WRITES
+            .restart
+            .store(CHILD_CALLS_BEFORE_START, Ordering::Release);
     }
 }
 

@@ -271,15 +271,21 @@ pub fn self_exe() -> Box<[u8]> {
     // Not zeroed: readlink writes what it returns (zeroing PATH_MAX bytes
     // was two thirds of this function's cost at every process start).
     let mut buf: Vec<u8> = Vec::with_capacity(libc::PATH_MAX as usize);
-    // SAFETY: the path is NUL-terminated and `buf` has room for its
-    // capacity; only the bytes readlink reports written are used below.
-    let n = unsafe {
-        libc::readlink(
-            c"/proc/self/exe".as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.capacity(),
-        )
-    };
+    // The system call, not libc's `readlink`: nothing else calls that at
+    // start-up, so its GOT slot is bound lazily (shim/lazy_libc.c). The
+    // kernel writes at most the buffer's capacity; only the bytes it
+    // reports written are used below.
+    let n = raw_syscall(
+        libc::SYS_readlinkat,
+        [
+            libc::AT_FDCWD as c_long,
+            c"/proc/self/exe".as_ptr() as c_long,
+            buf.as_mut_ptr() as c_long,
+            buf.capacity() as c_long,
+            0,
+            0,
+        ],
+    );
     if n < 0 || n as usize >= buf.capacity() {
         return (*b"?").into();
     }
