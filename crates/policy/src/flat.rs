@@ -44,10 +44,10 @@
 use std::fmt;
 
 use crate::compile::RuleTable;
-use crate::glob::{Glob, GlobStyle};
+use crate::glob::{GlobTable, GLOB_RECORD};
 
 /// Bumped whenever the payload's layout or meaning changes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 const MAGIC: &[u8; 8] = b"LDGTABLE";
 const HEADER: usize = 112;
@@ -120,7 +120,7 @@ pub fn encode(
     table.encode_payload(&mut w);
     let mut payload = Vec::with_capacity(4 + w.strings.len() + w.buf.len());
     payload.extend_from_slice(&(w.strings.len() as u32).to_le_bytes());
-    payload.extend_from_slice(w.strings.as_bytes());
+    payload.extend_from_slice(&w.strings);
     payload.extend_from_slice(&w.buf);
     let program = table.program().unwrap_or(b"");
     let mut out =
@@ -223,10 +223,9 @@ pub fn decode_for(
     sha.copy_from_slice(&bytes[48..80]);
     let mut reader = Reader {
         buf: payload,
-        strings: "",
+        strings: &[],
     };
-    let strings = reader.bytes()?;
-    reader.strings = std::str::from_utf8(strings).map_err(|_| FlatError::Damaged("bad UTF-8"))?;
+    reader.strings = reader.bytes()?;
     let table = RuleTable::decode_payload(&mut reader, specialised.then_some(program), text)?;
     if !reader.buf.is_empty() {
         return Err(FlatError::Damaged("bytes after the payload"));
@@ -287,14 +286,19 @@ fn checksum(head: &[u8], body: &[u8]) -> u64 {
 #[derive(Default)]
 pub(crate) struct Writer {
     buf: Vec<u8>,
-    /// Glob texts, validated as UTF-8 once by the reader.
-    strings: String,
+    /// The patterns of every glob table, which records point into.
+    strings: Vec<u8>,
 }
 
 impl Writer {
     #[cfg(test)]
     pub fn into_bytes(self) -> Vec<u8> {
         self.buf
+    }
+    /// The payload's values and the glob patterns they point into.
+    #[cfg(test)]
+    pub fn into_parts(self) -> (Vec<u8>, Vec<u8>) {
+        (self.buf, self.strings)
     }
     pub fn u8(&mut self, v: u8) {
         self.buf.push(v);
@@ -322,50 +326,33 @@ impl Writer {
         self.len(b.len());
         self.buf.extend_from_slice(b);
     }
-    pub fn u32s(&mut self, v: &[u32]) {
-        self.len(v.len());
-        for &x in v {
-            self.u32(x);
+    /// A glob table: its record count and records, its patterns' bytes
+    /// appended to the payload's shared text (each record's offset moved
+    /// accordingly), so that a reader borrows both in place.
+    pub fn glob_table(&mut self, table: &GlobTable) {
+        let (records, text) = table.parts();
+        let base = u32::try_from(self.strings.len()).expect("tables stay below 4 GiB");
+        self.len(records.len() / GLOB_RECORD);
+        for rec in records.chunks_exact(GLOB_RECORD) {
+            let at = u32::from_le_bytes(rec[..4].try_into().expect("4 bytes"));
+            self.u32(base + at);
+            self.raw(&rec[4..]);
         }
+        self.strings.extend_from_slice(text);
     }
-    pub fn u64s(&mut self, v: &[u64]) {
-        self.len(v.len());
-        for &x in v {
-            self.u64(x);
-        }
-    }
-    pub fn globs(&mut self, globs: &[Glob]) {
-        self.len(globs.len());
-        for g in globs {
-            self.u8(match g.style() {
-                GlobStyle::Path => 0,
-                GlobStyle::Unix => 1,
-                GlobStyle::Host => 2,
-            });
-            self.u32(self.strings.len() as u32);
-            self.len(g.as_str().len());
-            self.strings.push_str(g.as_str());
-            let (prefix_len, literal, suffix_start) = g.table_parts();
-            self.len(prefix_len);
-            self.len(suffix_start);
-            self.bool(literal);
-        }
-    }
-    pub fn opt_globs(&mut self, globs: Option<&[Glob]>) {
-        match globs {
-            None => self.bool(false),
-            Some(g) => {
-                self.bool(true);
-                self.globs(g);
-            }
-        }
+    /// Records of `size` bytes each, after their count (what
+    /// [`Reader::records`] borrows).
+    pub fn records(&mut self, size: usize, bytes: &[u8]) {
+        debug_assert_eq!(bytes.len() % size, 0);
+        self.len(bytes.len() / size);
+        self.raw(bytes);
     }
 }
 
 /// Reads the payload's values; every read is bounds-checked.
 pub(crate) struct Reader<'a> {
     buf: &'a [u8],
-    strings: &'a str,
+    strings: &'a [u8],
 }
 
 pub(crate) type Read<T> = Result<T, FlatError>;
@@ -375,7 +362,17 @@ const SHORT: FlatError = FlatError::Damaged("payload ends early");
 impl<'a> Reader<'a> {
     #[cfg(test)]
     pub fn new(buf: &'a [u8]) -> Reader<'a> {
-        Reader { buf, strings: "" }
+        Reader { buf, strings: &[] }
+    }
+    /// A reader of `buf` whose glob tables point into `strings`.
+    #[cfg(test)]
+    pub fn with_strings(buf: &'a [u8], strings: &'a [u8]) -> Reader<'a> {
+        Reader { buf, strings }
+    }
+    /// Whether every value was read.
+    #[cfg(test)]
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
     }
     pub fn take(&mut self, n: usize) -> Read<&'a [u8]> {
         if self.buf.len() < n {
@@ -417,21 +414,10 @@ impl<'a> Reader<'a> {
     pub fn str(&mut self) -> Read<&'a str> {
         std::str::from_utf8(self.bytes()?).map_err(|_| FlatError::Damaged("bad UTF-8"))
     }
-    pub fn u32s(&mut self) -> Read<Box<[u32]>> {
-        let n = self.len(4)?;
-        let raw = self.take(n * 4)?;
-        Ok(raw
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes(c.try_into().expect("4")))
-            .collect())
-    }
-    pub fn u64s(&mut self) -> Read<Box<[u64]>> {
-        let n = self.len(8)?;
-        let raw = self.take(n * 8)?;
-        Ok(raw
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().expect("8")))
-            .collect())
+    /// Records of `size` bytes written by [`Writer::records`], in place.
+    pub fn records(&mut self, size: usize) -> Read<&'a [u8]> {
+        let n = self.len(size)?;
+        self.take(n * size)
     }
     /// One of `all`, by its index.
     pub fn pick<T: Copy>(&mut self, all: &[T]) -> Read<T> {
@@ -441,48 +427,14 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Globs borrow their text from the table, which lives for the process.
+/// What is read in place borrows from the table, which lives for the
+/// process.
 impl Reader<'static> {
-    pub fn globs(&mut self) -> Read<Vec<Glob>> {
-        const RECORD: usize = 18;
-        let n = self.len(RECORD)?;
-        // One bounds check for all records, then fixed-size fields.
-        let records = self.take(n * RECORD)?;
-        let mut out = Vec::with_capacity(n);
-        for rec in records.chunks_exact(RECORD) {
-            let rec: &[u8; RECORD] = rec.try_into().expect("RECORD bytes");
-            let u32_at = |at: usize| {
-                u32::from_le_bytes([rec[at], rec[at + 1], rec[at + 2], rec[at + 3]]) as usize
-            };
-            let style = match rec[0] {
-                0 => GlobStyle::Path,
-                1 => GlobStyle::Unix,
-                2 => GlobStyle::Host,
-                _ => return damaged("bad glob style"),
-            };
-            let (at, len, prefix_len, suffix_start) = (u32_at(1), u32_at(5), u32_at(9), u32_at(13));
-            let literal = match rec[17] {
-                0 => false,
-                1 => true,
-                _ => return damaged("bad flag"),
-            };
-            let text = self
-                .strings
-                .get(at..at.saturating_add(len))
-                .ok_or(FlatError::Damaged("bad glob text"))?;
-            out.push(
-                Glob::from_table(text, style, (prefix_len, literal, suffix_start))
-                    .ok_or(FlatError::Damaged("bad glob parts"))?,
-            );
-        }
-        Ok(out)
-    }
-    pub fn opt_globs(&mut self) -> Read<Option<Box<[Glob]>>> {
-        Ok(if self.bool()? {
-            Some(self.globs()?.into())
-        } else {
-            None
-        })
+    /// A glob table written by [`Writer::glob_table`], in place: its
+    /// records are checked when a glob is used ([`GlobTable::get`]).
+    pub fn glob_table(&mut self) -> Read<GlobTable> {
+        let records = self.records(GLOB_RECORD)?;
+        Ok(GlobTable::borrowed(records, self.strings))
     }
 }
 
