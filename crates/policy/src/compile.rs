@@ -187,7 +187,8 @@ impl Shared {
     #[inline]
     fn program_ok(&self, rule: u32, program: &[u8]) -> bool {
         let at = rule as usize * 8;
-        let (Some(first), Some(count)) = (le_u32(&self.programs, at), le_u32(&self.programs, at + 4))
+        let (Some(first), Some(count)) =
+            (le_u32(&self.programs, at), le_u32(&self.programs, at + 4))
         else {
             return false;
         };
@@ -803,7 +804,11 @@ impl RuleTable {
         let program_globs = r.glob_table()?;
         let file = [PathIndex::decode(r)?, PathIndex::decode(r)?];
         let exec = PathIndex::decode(r)?;
-        let net = [NetIndex::decode(r)?, NetIndex::decode(r)?, NetIndex::decode(r)?];
+        let net = [
+            NetIndex::decode(r)?,
+            NetIndex::decode(r)?,
+            NetIndex::decode(r)?,
+        ];
         let syscall = Cands::decode(r)?;
         let syscall_starts = r.records(4)?;
         if syscall_starts.len() != (Call::ALL.len() + 1) * 4 {

@@ -421,7 +421,11 @@ impl NetIndex {
             }
         }
         idx.globs = GlobTable::build(globs.into_iter().map(|g| (g, 0)));
-        idx.shape = shape.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>().into();
+        idx.shape = shape
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect::<Vec<u8>>()
+            .into();
         idx.v4 = Intervals::build(&r4, &always_addr, words, u32::MAX as u128);
         idx.v6 = Intervals::build(&r6, &always_addr, words, u128::MAX);
         idx.ports = Intervals::build(&rp, &always_port, words, u16::MAX as u128);

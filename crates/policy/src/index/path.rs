@@ -641,7 +641,9 @@ impl PathIndex {
         for x in g.prefix.iter().chain(&g.suffix) {
             w.u64(*x);
         }
-        w.u8(g.prefix_any as u8 | (g.suffix_any as u8) << 1 | (self.floating_need_slash_dot as u8) << 2);
+        w.u8(g.prefix_any as u8
+            | (g.suffix_any as u8) << 1
+            | (self.floating_need_slash_dot as u8) << 2);
     }
 
     /// The inverse of [`PathIndex::encode`], in place: every array is
@@ -654,9 +656,8 @@ impl PathIndex {
         let suffixes = Radix::decode(r)?;
         let floating = Cow::Borrowed(r.records(ENTRY_SIZE)?);
         let raw = r.take(GATE_SIZE)?;
-        let word = |i: usize| {
-            u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().expect("8 bytes"))
-        };
+        let word =
+            |i: usize| u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
         let flags = raw[64];
         if flags > 7 {
             return damaged("bad path gate");
@@ -1039,7 +1040,10 @@ mod tests {
         assert!(answers(&built).iter().any(|&(best, _)| best != NONE));
         // The gate and the flags came through.
         for p in PATHS {
-            assert_eq!(read.gate.may_match(p.as_bytes()), built.gate.may_match(p.as_bytes()));
+            assert_eq!(
+                read.gate.may_match(p.as_bytes()),
+                built.gate.may_match(p.as_bytes())
+            );
         }
         assert_eq!(read.floating_need_slash_dot, built.floating_need_slash_dot);
     }
@@ -1081,7 +1085,10 @@ mod tests {
         let hidden = u32::from_le_bytes(floating[..4].try_into().unwrap()) & !(1 << 31);
         d.floating = floating.into();
         let (got, want) = (answers(&d), answers(&idx));
-        assert!(want.iter().any(|&(a, _)| a == hidden), "the entry matches when whole");
+        assert!(
+            want.iter().any(|&(a, _)| a == hidden),
+            "the entry matches when whole"
+        );
         assert!(got.iter().all(|&(a, _)| a != hidden));
     }
 
@@ -1112,7 +1119,10 @@ mod tests {
                 }
             }
         }
-        assert!(accepted > 1000, "most damage decodes and is walked ({accepted})");
+        assert!(
+            accepted > 1000,
+            "most damage decodes and is walked ({accepted})"
+        );
     }
 
     /// The gate never hides a match: for globs of every placement and
