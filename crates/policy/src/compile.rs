@@ -856,3 +856,178 @@ impl RuleTable {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bench_text() -> &'static str {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../policies/bench-100.json"
+        ))
+        .expect("bench policy");
+        Box::leak(text.into_boxed_str())
+    }
+
+    /// A generic table (rules with `program` keep their globs) through
+    /// its flat form.
+    fn decoded() -> (RuleTable, RuleTable) {
+        let text = bench_text();
+        let table = crate::compile_str(text, "bench-100.json").expect("valid");
+        let bytes = crate::flat::encode(&table, text, [0; 32], "t");
+        let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+        let read = crate::flat::decode(
+            bytes,
+            &crate::flat::Expect {
+                library_version: "t",
+                program: b"/x",
+                policy_text: text.as_bytes(),
+            },
+        )
+        .expect("decodes")
+        .table;
+        (table, read)
+    }
+
+    fn requests() -> Vec<Request<'static>> {
+        let mut out = Vec::new();
+        for program in [&b"/usr/bin/python3"[..], b"/usr/sbin/nginx", b"/bin/sh"] {
+            for call in [Call::Ptrace, Call::Mount, Call::Setuid, Call::Open] {
+                out.push(Request::new(Kind::Syscall, call, program));
+            }
+            for path in [&b"/etc/shadow"[..], b"/tmp/x", b"/root/.ssh/id_rsa"] {
+                out.push(Request {
+                    path: Some(path),
+                    ..Request::new(Kind::File, Call::Open, program)
+                });
+            }
+        }
+        out
+    }
+
+    /// Every per-rule array, the syscall table and the guarded patterns
+    /// are borrowed from the table bytes, and answer as the built table.
+    #[test]
+    fn rule_arrays_are_read_in_place() {
+        let (built, read) = decoded();
+        let (s, i) = (&read.shared, &read.index);
+        for array in [
+            &s.outcomes,
+            &s.names,
+            &s.name_ends,
+            &s.programs,
+            &i.syscall_starts,
+            &i.guarded_rules,
+        ] {
+            assert!(matches!(array, Cow::Borrowed(_)));
+        }
+        assert!(s.program_globs.is_borrowed() && s.program_globs.len() > 0);
+        assert!(i.guarded.is_borrowed() && i.guarded.len() > 0);
+        for q in requests() {
+            assert_eq!(read.decide(&q), built.decide(&q), "{q:?}");
+        }
+        for dir in [&b"/"[..], b"/etc", b"/home/u", b"/root", b"/tmp"] {
+            assert_eq!(
+                read.blocking_rule_under(dir),
+                built.blocking_rule_under(dir)
+            );
+        }
+        assert!(built.blocking_rule_under(b"/etc").is_some());
+    }
+
+    /// A rule index the table does not have (only a damaged table names
+    /// one) is refused, never allowed, and has no name.
+    #[test]
+    fn an_unknown_rule_is_refused() {
+        let (_, read) = decoded();
+        let n = read.rule_count() as u32;
+        for rule in [n, n + 1, NONE - 1] {
+            let d = read.decision_of_rule(rule, Call::Open);
+            assert_eq!(d.action, Action::Deny);
+            assert_eq!(d.errno, crate::errno::EACCES);
+            assert_eq!(read.rule_name(rule), "");
+        }
+        // A program check of such a rule fails.
+        assert!(!read.shared.program_ok(n, b"/bin/sh"));
+    }
+
+    /// Any byte of the per-rule arrays, the syscall table or the guarded
+    /// patterns changed (damage that keeps the checksum right): every
+    /// decision, rule name and rename check answers without panicking.
+    #[test]
+    fn damaged_rule_arrays_never_panic() {
+        let (_, read) = decoded();
+        let arrays: [fn(&mut RuleTable) -> &mut Cow<'static, [u8]>; 6] = [
+            |t| &mut Arc::get_mut(&mut t.shared).unwrap().outcomes,
+            |t| &mut Arc::get_mut(&mut t.shared).unwrap().names,
+            |t| &mut Arc::get_mut(&mut t.shared).unwrap().name_ends,
+            |t| &mut Arc::get_mut(&mut t.shared).unwrap().programs,
+            |t| &mut Arc::get_mut(&mut t.index).unwrap().syscall_starts,
+            |t| &mut Arc::get_mut(&mut t.index).unwrap().guarded_rules,
+        ];
+        // A table of its own (the `Arc`s unshared) over the same bytes.
+        let fresh = || {
+            let t = &read;
+            RuleTable {
+                shared: Arc::new(Shared {
+                    policy: OnceLock::new(),
+                    text: None,
+                    summary: clone_summary(&t.shared.summary),
+                    ignored: t.shared.ignored,
+                    outcomes: t.shared.outcomes.clone(),
+                    names: t.shared.names.clone(),
+                    name_ends: t.shared.name_ends.clone(),
+                    programs: t.shared.programs.clone(),
+                    program_globs: t.shared.program_globs.clone(),
+                }),
+                program: None,
+                index: Arc::new(Index {
+                    file: t.index.file.clone(),
+                    exec: t.index.exec.clone(),
+                    net: t.index.net.clone(),
+                    syscall: t.index.syscall.clone(),
+                    syscall_starts: t.index.syscall_starts.clone(),
+                    resolution: t.index.resolution,
+                    guarded: t.index.guarded.clone(),
+                    guarded_rules: t.index.guarded_rules.clone(),
+                }),
+            }
+        };
+        let mut base = fresh();
+        let lens: Vec<usize> = arrays.iter().map(|a| a(&mut base).len()).collect();
+        let mut damaged = 0;
+        for (array, len) in arrays.iter().zip(lens) {
+            assert!(len > 0);
+            for at in 0..len {
+                for value in [0x00u8, 0x7f, 0xff] {
+                    let mut t = fresh();
+                    let bytes = array(&mut t);
+                    let mut v = bytes.to_vec();
+                    v[at] = value;
+                    *bytes = v.into();
+                    damaged += 1;
+                    for q in requests() {
+                        let _ = t.decide(&q);
+                    }
+                    for i in 0..read.rule_count() as u32 + 2 {
+                        let _ = t.rule_name(i);
+                    }
+                    let _ = t.blocking_rule_under(b"/etc");
+                }
+            }
+        }
+        assert!(damaged > 1000);
+    }
+
+    fn clone_summary(s: &Summary) -> Summary {
+        Summary {
+            name: s.name.clone(),
+            mode: s.mode,
+            log: s.log,
+            defaults: s.defaults,
+            backstop: s.backstop,
+            drift: s.drift,
+        }
+    }
+}

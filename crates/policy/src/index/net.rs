@@ -641,6 +641,85 @@ mod tests {
         assert!(!stray.well_formed(idx.words, n));
     }
 
+    fn lookups(idx: &NetIndex) -> Vec<u32> {
+        let mut out = Vec::new();
+        for a in ["169.254.169.254", "10.1.2.3", "::1", "255.255.255.255"] {
+            for port in [None, Some(22), Some(443)] {
+                for proto in [None, Some(Protocol::Tcp), Some(Protocol::Udp)] {
+                    out.push(
+                        idx.lookup(Some(a.parse().unwrap()), port, proto, None, None, &|r| {
+                            r % 2 == 0
+                        }),
+                    );
+                }
+            }
+        }
+        for unix in ["/run/docker.sock", "/var/run/docker.sock", "@x"] {
+            out.push(idx.lookup(None, None, None, Some(unix.as_bytes()), None, &|_| true));
+        }
+        for host in ["metadata.google.internal", "example.com", "API.Example.COM"] {
+            out.push(idx.lookup(
+                None,
+                Some(443),
+                Some(Protocol::Tcp),
+                None,
+                Some(host),
+                &|_| true,
+            ));
+        }
+        out
+    }
+
+    /// A decoded index borrows every array from the table bytes and
+    /// answers as the built one; any byte of it as the table stores it
+    /// (rules, one-by-one checks, glob records and patterns, shape,
+    /// interval tables) changed: refused, or every lookup answers without
+    /// panicking.
+    #[test]
+    fn indexes_are_read_in_place_and_damage_never_panics() {
+        let idx = bench_index();
+        let mut w = Writer::default();
+        idx.encode(&mut w);
+        let (buf, strings) = w.into_parts();
+        let decode = |buf: Vec<u8>, strings: Vec<u8>| {
+            let buf: &'static [u8] = Box::leak(buf.into_boxed_slice());
+            let strings: &'static [u8] = Box::leak(strings.into_boxed_slice());
+            let mut r = Reader::with_strings(buf, strings);
+            NetIndex::decode(&mut r).and_then(|d| match r.is_empty() {
+                true => Ok(d),
+                false => damaged("bytes after the index"),
+            })
+        };
+        let read = decode(buf.clone(), strings.clone()).unwrap();
+        for array in [&read.rules, &read.lazy, &read.shape] {
+            assert!(matches!(array, Cow::Borrowed(_)));
+        }
+        assert!(read.globs.is_borrowed() && read.globs.len() > 0);
+        assert_eq!(lookups(&read), lookups(&idx));
+        assert!(lookups(&idx).iter().any(|&r| r != NONE));
+        let mut accepted = 0;
+        for (in_strings, len) in [(false, buf.len()), (true, strings.len())] {
+            for at in 0..len {
+                for value in [0x00u8, 0x01, 0x07, 0x7f, 0xff] {
+                    let (mut b, mut s) = (buf.clone(), strings.clone());
+                    if in_strings {
+                        s[at] = value;
+                    } else {
+                        b[at] = value;
+                    }
+                    if let Ok(d) = decode(b, s) {
+                        accepted += 1;
+                        let _ = lookups(&d);
+                    }
+                }
+            }
+        }
+        assert!(
+            accepted > 1000,
+            "most damage decodes and is looked up ({accepted})"
+        );
+    }
+
     /// A damaged table that passes the size checks answers without
     /// panicking: lookups clamp bucket bounds and ignore stray bits.
     #[test]
