@@ -958,7 +958,8 @@ mod tests {
     #[test]
     fn damaged_rule_arrays_never_panic() {
         let (_, read) = decoded();
-        let arrays: [fn(&mut RuleTable) -> &mut Cow<'static, [u8]>; 6] = [
+        type Array = fn(&mut RuleTable) -> &mut Cow<'static, [u8]>;
+        let arrays: [Array; 6] = [
             |t| &mut Arc::get_mut(&mut t.shared).unwrap().outcomes,
             |t| &mut Arc::get_mut(&mut t.shared).unwrap().names,
             |t| &mut Arc::get_mut(&mut t.shared).unwrap().name_ends,
