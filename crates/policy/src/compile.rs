@@ -230,8 +230,8 @@ struct Index {
     resolution: [bool; 4],
     /// Path patterns of blocking file, exec and outbound unix socket
     /// rules, by rule index, for [`RuleTable::blocking_rule_under`]: only
-    /// their bytes are used, and each one's rule is `guarded_rules[i]`
-    /// (`u32`).
+    /// their bytes and their extra byte ([`parting_byte`]) are used, and
+    /// each one's rule is `guarded_rules[i]` (`u32`).
     guarded: GlobTable,
     guarded_rules: Cow<'static, [u8]>,
 }
@@ -332,7 +332,7 @@ impl Index {
         }
         syscall_starts.extend_from_slice(&start.to_le_bytes());
         Index {
-            guarded: GlobTable::build(guarded.iter().map(|&(g, _)| (g, 0))),
+            guarded: GlobTable::build(guarded.iter().map(|&(g, _)| (g, parting_byte(g)))),
             guarded_rules: guarded
                 .iter()
                 .flat_map(|&(_, rule)| rule.to_le_bytes())
@@ -351,6 +351,17 @@ impl Index {
             syscall_starts: syscall_starts.into(),
             resolution,
         }
+    }
+}
+
+/// The byte after the root of an absolute pattern whose match must
+/// continue with that byte (not a wildcard), else 0: a directory whose
+/// path continues with another byte lies outside everything the pattern
+/// can match, a test of one byte.
+fn parting_byte(g: &crate::glob::Glob) -> u8 {
+    match g.as_str().as_bytes() {
+        [b'/', c, ..] if *c != b'*' && *c != b'?' => *c,
+        _ => 0,
     }
 }
 
@@ -631,18 +642,17 @@ impl RuleTable {
     /// write to what is below. Rules with a `program` count only in a table
     /// specialised by [`RuleTable::for_program`]. Allocates nothing.
     pub fn blocking_rule_under(&self, dir: &[u8]) -> Option<u32> {
-        // Most absolute patterns leave `dir`'s path at their first byte
-        // after the root: that test first, inline, for every pattern.
-        let first = dir.get(1).copied();
+        let first = dir.get(1).copied().unwrap_or(0);
         let idx = &self.index;
         (0..idx.guarded.len()).find_map(|i| {
-            let pattern = idx.guarded.get(i)?.0.bytes();
-            let parts_at_once = first.is_some()
-                && pattern.first() == Some(&b'/')
-                && pattern
-                    .get(1)
-                    .is_some_and(|&c| c != b'*' && c != b'?' && Some(c) != first);
-            if parts_at_once || !crate::glob::may_match_below(pattern, dir) {
+            // Most absolute patterns part from `dir` at their first byte
+            // after the root: that test first, on the stored byte alone.
+            let parting = idx.guarded.extra(i)?;
+            if parting != 0 && first != 0 && parting != first {
+                return None;
+            }
+            let pattern = idx.guarded.bytes_of(i)?;
+            if !crate::glob::may_match_below(pattern, dir) {
                 return None;
             }
             // A pattern without its rule (a damaged table) still blocks:

@@ -252,12 +252,6 @@ pub(crate) struct GlobRef<'a> {
 }
 
 impl<'a> GlobRef<'a> {
-    /// The pattern bytes as matched (lower-cased for hosts).
-    #[inline]
-    pub fn bytes(&self) -> &'a [u8] {
-        self.bytes
-    }
-
     #[inline]
     pub fn literal_suffix(&self) -> &'a [u8] {
         self.bytes.get(self.suffix_start..).unwrap_or_default()
@@ -419,6 +413,15 @@ impl GlobTable {
             },
             rec[18],
         ))
+    }
+
+    /// Glob `i`'s pattern bytes alone (as matched).
+    #[inline(always)]
+    pub fn bytes_of(&self, i: usize) -> Option<&[u8]> {
+        let at = i.checked_mul(GLOB_RECORD)?;
+        let start = le_u32(&self.records, at)? as usize;
+        let len = le_u32(&self.records, at.checked_add(4)?)? as usize;
+        self.text.get(start..start.checked_add(len)?)
     }
 
     /// Glob `i`'s extra byte alone.
