@@ -962,9 +962,10 @@ mod tests {
         assert!(!read.shared.program_ok(n, b"/bin/sh"));
     }
 
-    /// Any byte of the per-rule arrays, the syscall table or the guarded
-    /// patterns changed (damage that keeps the checksum right): every
-    /// decision, rule name and rename check answers without panicking.
+    /// Any byte of the per-rule arrays, the `program` globs, the syscall
+    /// table or the guarded patterns changed (damage that keeps the
+    /// checksum right): every decision, rule name and rename check answers
+    /// without panicking.
     #[test]
     fn damaged_rule_arrays_never_panic() {
         let (_, read) = decoded();
@@ -1025,6 +1026,30 @@ mod tests {
                         let _ = t.rule_name(i);
                     }
                     let _ = t.blocking_rule_under(b"/etc");
+                }
+            }
+        }
+        // The glob tables: `program` globs and the guarded patterns.
+        for guarded in [false, true] {
+            let table = match guarded {
+                false => &read.shared.program_globs,
+                true => &read.index.guarded,
+            };
+            for at in 0..table.stored_len() {
+                for value in [0x00u8, 0x7f, 0xff] {
+                    let mut t = fresh();
+                    let damaged_table = table.with_byte(at, value);
+                    match guarded {
+                        false => Arc::get_mut(&mut t.shared).unwrap().program_globs = damaged_table,
+                        true => Arc::get_mut(&mut t.index).unwrap().guarded = damaged_table,
+                    }
+                    damaged += 1;
+                    for q in requests() {
+                        let _ = t.decide(&q);
+                    }
+                    for dir in [&b"/"[..], b"/etc", b"/root/.ssh"] {
+                        let _ = t.blocking_rule_under(dir);
+                    }
                 }
             }
         }

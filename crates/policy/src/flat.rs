@@ -26,19 +26,20 @@
 //! lengths) in constant time, compares the embedded policy text with the
 //! policy the caller has in hand byte for byte (so a table is only ever
 //! used for exactly the text it was compiled from), verifies the checksum
-//! (any flipped byte of the table is caught), and then decodes the payload
-//! into the lookup structures with bounds checks on every index, so a
-//! damaged file is refused rather than trusted. The network interval
-//! tables and the path index's radix trees are the exceptions: they are
-//! used in place from the file's bytes. The interval tables' values
-//! (sorted starts, monotone buckets, no bit past the last rule) are checked
-//! once when the table is written and reading checks only their sizes; the
-//! radix trees' entries are checked when read and their nodes by each
-//! lookup. Lookups of both clamp or check every bound, so values that a
-//! buggy writer produced and the checksum cannot know about give wrong
-//! answers at worst, never an access out of bounds. Nothing is parsed from
-//! JSON, validated with spans, indexed or hashed: the full [`Policy`] is
-//! parsed from the embedded text only if something asks for it
+//! (any changed byte of the header or payload is caught), and then reads
+//! the payload in place: every array (rule outcomes, names and program
+//! globs, candidates, glob records and patterns, the path radix trees, the
+//! network tables, the syscall table, the guarded patterns) is borrowed
+//! from the file's bytes, and decoding checks only the few dozen lengths
+//! that delimit them. Lookups read every index through a bounds-checked
+//! access, so values that a buggy or hostile writer produced and the
+//! checksum cannot know about give wrong answers at worst (a rule index
+//! the table does not have is refused), never an access out of bounds, a
+//! panic or a loop. The network interval tables' values (sorted starts,
+//! monotone buckets, no bit past the last rule) are also checked once when
+//! the table is written. Nothing is parsed from JSON, validated with
+//! spans, indexed, allocated per rule or hashed: the full policy document
+//! is parsed from the embedded text only if something asks for it
 //! ([`RuleTable::policy`]).
 
 use std::fmt;

@@ -378,6 +378,27 @@ impl GlobTable {
         self.records.len() / GLOB_RECORD
     }
 
+    /// Bytes of its records and text together (see [`GlobTable::with_byte`]).
+    #[cfg(test)]
+    pub fn stored_len(&self) -> usize {
+        self.records.len() + self.text.len()
+    }
+
+    /// The table with byte `at` of its records, then of its text, set to
+    /// `value` (damage, for tests).
+    #[cfg(test)]
+    pub fn with_byte(&self, at: usize, value: u8) -> GlobTable {
+        let (mut records, mut text) = (self.records.to_vec(), self.text.to_vec());
+        match at.checked_sub(records.len()) {
+            None => records[at] = value,
+            Some(i) => text[i] = value,
+        }
+        GlobTable {
+            records: records.into(),
+            text: text.into(),
+        }
+    }
+
     /// Whether the records are borrowed (read in place from a table).
     #[cfg(test)]
     pub fn is_borrowed(&self) -> bool {
