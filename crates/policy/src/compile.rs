@@ -6,10 +6,10 @@ use std::sync::{Arc, OnceLock};
 
 use crate::diag::Diagnostics;
 use crate::flat::{damaged, FlatError, Read, Reader, Writer};
-use crate::glob::Glob;
+use crate::glob::{le_u32, GlobTable};
 use crate::index::net::NetIndex;
 use crate::index::path::PathIndex;
-use crate::index::{Cand, NONE};
+use crate::index::{cands_of, Cand, Cands, NONE};
 use crate::model::Backstop;
 use crate::model::{LogSet, Policy, Rule};
 use crate::{
@@ -56,26 +56,34 @@ fn compile(policy: &Policy, program: Option<&[u8]>) -> RuleTable {
     for c in &policy.ignore {
         ignored |= 1 << c.index();
     }
-    let outcomes = policy
-        .rules
-        .iter()
-        .map(|r| Outcome {
-            action: r.action,
-            severity: r.severity,
-            errno: if r.action.blocks() { r.deny_errno() } else { 0 },
-        })
-        .collect();
+    let mut outcomes = Vec::with_capacity(policy.rules.len() * OUTCOME_SIZE);
+    for r in &policy.rules {
+        let errno = if r.action.blocks() { r.deny_errno() } else { 0 };
+        outcomes.extend_from_slice(&[r.action as u8, r.severity as u8]);
+        outcomes.extend_from_slice(&errno.to_le_bytes());
+    }
     let mut names = String::new();
-    let mut name_ends = Vec::with_capacity(policy.rules.len());
+    let mut name_ends = Vec::with_capacity(policy.rules.len() * 4);
     for r in &policy.rules {
         names.push_str(&r.name);
-        name_ends.push(names.len() as u32);
+        name_ends.extend_from_slice(&(names.len() as u32).to_le_bytes());
+    }
+    let mut programs = Vec::with_capacity(policy.rules.len() * 8);
+    let mut program_globs = Vec::new();
+    for r in &policy.rules {
+        let (first, count) = match &r.program {
+            None => (0, NO_PROGRAM),
+            Some(globs) => (program_globs.len() as u32, globs.len() as u32),
+        };
+        program_globs.extend(r.program.iter().flatten());
+        programs.extend_from_slice(&first.to_le_bytes());
+        programs.extend_from_slice(&count.to_le_bytes());
     }
     let shared = Arc::new(Shared {
         policy: OnceLock::from(policy.clone()),
         text: None,
         summary: Summary {
-            name: policy.name.as_str().into(),
+            name: Cow::Owned(policy.name.clone()),
             mode: policy.mode,
             log: policy.log,
             defaults: policy.defaults,
@@ -83,14 +91,11 @@ fn compile(policy: &Policy, program: Option<&[u8]>) -> RuleTable {
             drift: policy.drift,
         },
         ignored,
-        outcomes,
-        names: names.into(),
+        outcomes: outcomes.into(),
+        names: names.into_bytes().into(),
         name_ends: name_ends.into(),
-        programs: policy
-            .rules
-            .iter()
-            .map(|r| r.program.clone().map(Into::into))
-            .collect(),
+        programs: programs.into(),
+        program_globs: GlobTable::build(program_globs.into_iter().map(|g| (g, 0))),
     });
     let candidates = policy
         .rules
@@ -117,6 +122,21 @@ struct Outcome {
     errno: i32,
 }
 
+/// Bytes of a rule's [`Outcome`] in [`Shared::outcomes`]: action and
+/// severity (their index in `ALL`), errno (little-endian `i32`).
+const OUTCOME_SIZE: usize = 6;
+
+/// What a rule index the table does not have decides (only a damaged
+/// table names one): the call is refused.
+const UNKNOWN_RULE: Outcome = Outcome {
+    action: Action::Deny,
+    severity: Severity::High,
+    errno: crate::errno::EACCES,
+};
+
+/// Glob count of a rule without `program` in [`Shared::programs`].
+const NO_PROGRAM: u32 = u32::MAX;
+
 /// What every specialisation of one compiled policy shares.
 #[derive(Debug)]
 struct Shared {
@@ -127,18 +147,65 @@ struct Shared {
     /// What `decide` and the hooks read of the document.
     summary: Summary,
     ignored: u128,
-    /// Per rule, by document index.
-    outcomes: Box<[Outcome]>,
-    /// Rule names, concatenated; `name_ends[i]` is where rule i's ends.
-    names: Box<str>,
-    name_ends: Box<[u32]>,
-    /// Per rule, its `program` globs.
-    programs: Box<[Option<Box<[Glob]>>]>,
+    /// Per rule, by document index, [`OUTCOME_SIZE`] bytes. Like every
+    /// per-rule array here, little-endian and borrowed from the mapped
+    /// table file when read from one; an index past the end is answered
+    /// for ([`UNKNOWN_RULE`], `""`, no program).
+    outcomes: Cow<'static, [u8]>,
+    /// Rule names, concatenated; `name_ends` (`u32`) is where rule i's
+    /// ends.
+    names: Cow<'static, [u8]>,
+    name_ends: Cow<'static, [u8]>,
+    /// Per rule, its first `program` glob in `program_globs` and their
+    /// count ([`NO_PROGRAM`]: no `program`), two `u32`s.
+    programs: Cow<'static, [u8]>,
+    program_globs: GlobTable,
+}
+
+impl Shared {
+    #[inline]
+    fn outcome(&self, rule: u32) -> Outcome {
+        let at = rule as usize * OUTCOME_SIZE;
+        let Some(raw) = self.outcomes.get(at..at + OUTCOME_SIZE) else {
+            return UNKNOWN_RULE;
+        };
+        match (
+            Action::ALL.get(raw[0] as usize),
+            Severity::ALL.get(raw[1] as usize),
+            le_u32(raw, 2),
+        ) {
+            (Some(&action), Some(&severity), Some(errno)) => Outcome {
+                action,
+                severity,
+                errno: errno as i32,
+            },
+            _ => UNKNOWN_RULE,
+        }
+    }
+
+    /// Whether rule `rule`'s `program` globs (if any) match `program`.
+    #[inline]
+    fn program_ok(&self, rule: u32, program: &[u8]) -> bool {
+        let at = rule as usize * 8;
+        let (Some(first), Some(count)) =
+            (le_u32(&self.programs, at), le_u32(&self.programs, at + 4))
+        else {
+            return false;
+        };
+        if count == NO_PROGRAM {
+            return true;
+        }
+        let first = first as usize;
+        let end = first
+            .saturating_add(count as usize)
+            .min(self.program_globs.len());
+        (first..end).any(|i| self.program_globs.is_match(i, program))
+    }
 }
 
 #[derive(Debug)]
 struct Summary {
-    name: Box<str>,
+    name: Cow<'static, str>,
     mode: Mode,
     log: LogSet,
     defaults: [Action; 4],
@@ -154,13 +221,19 @@ struct Index {
     exec: PathIndex,
     /// Network rules per direction (outbound, inbound, listen).
     net: [NetIndex; 3],
-    /// Syscall rules per call index.
-    syscall: Box<[Box<[Cand]>]>,
+    /// Syscall rules of every call, in call index order.
+    syscall: Cands,
+    /// Where each call's rules start in `syscall` (in candidates), and one
+    /// past the last call's end: `Call::ALL.len() + 1` `u32`s.
+    syscall_starts: Cow<'static, [u8]>,
     /// `needs_resolution` per bucket: file read, file write, exec, network.
     resolution: [bool; 4],
     /// Path patterns of blocking file, exec and outbound unix socket
-    /// rules, by rule index, for [`RuleTable::blocking_rule_under`].
-    guarded: Box<[(Cow<'static, [u8]>, u32)]>,
+    /// rules, by rule index, for [`RuleTable::blocking_rule_under`]: only
+    /// their bytes and their extra byte ([`parting_byte`]) are used, and
+    /// each one's rule is `guarded_rules[i]` (`u32`).
+    guarded: GlobTable,
+    guarded_rules: Cow<'static, [u8]>,
 }
 
 impl Index {
@@ -219,7 +292,7 @@ impl Index {
             needs_resolution(policy, &bucket(Kind::Exec, None), Kind::Exec),
             needs_resolution(policy, &bucket(Kind::Network, None), Kind::Network),
         ];
-        let mut guarded: Vec<(Cow<'static, [u8]>, u32)> = cands
+        let mut guarded: Vec<(&crate::glob::Glob, u32)> = cands
             .clone()
             .filter(|c| !c.check_program)
             .flat_map(|c| {
@@ -243,14 +316,28 @@ impl Index {
                     .unwrap_or_default()
                     .iter()
                     .filter(move |_| r.action.blocks())
-                    .map(|g| g.as_str().as_bytes())
-                    .filter(|p| p.starts_with(b"/") || p.starts_with(b"**/"))
-                    .map(move |p| (Cow::Owned(p.to_vec()), c.rule))
+                    .filter(|g| {
+                        let p = g.as_str().as_bytes();
+                        p.starts_with(b"/") || p.starts_with(b"**/")
+                    })
+                    .map(move |g| (g, c.rule))
             })
             .collect();
         guarded.sort_by_key(|g| g.1);
+        let mut syscall_starts = Vec::with_capacity((syscall.len() + 1) * 4);
+        let mut start = 0u32;
+        for cands in &syscall {
+            syscall_starts.extend_from_slice(&start.to_le_bytes());
+            start += cands.len() as u32;
+        }
+        syscall_starts.extend_from_slice(&start.to_le_bytes());
         Index {
-            guarded: guarded.into(),
+            guarded: GlobTable::build(guarded.iter().map(|&(g, _)| (g, parting_byte(g)))),
+            guarded_rules: guarded
+                .iter()
+                .flat_map(|&(_, rule)| rule.to_le_bytes())
+                .collect::<Vec<u8>>()
+                .into(),
             file: [file(Access::Read), file(Access::Write)],
             exec: PathIndex::build(
                 of_kind(Kind::Exec).map(|c| (c, rules[c.rule as usize].path.as_deref())),
@@ -260,9 +347,21 @@ impl Index {
                 net(Direction::Inbound),
                 net(Direction::Listen),
             ],
-            syscall: syscall.into_iter().map(Into::into).collect(),
+            syscall: Cands::build(syscall.into_iter().flatten()),
+            syscall_starts: syscall_starts.into(),
             resolution,
         }
+    }
+}
+
+/// The byte after the root of an absolute pattern whose match must
+/// continue with that byte (not a wildcard), else 0: a directory whose
+/// path continues with another byte lies outside everything the pattern
+/// can match, a test of one byte.
+fn parting_byte(g: &crate::glob::Glob) -> u8 {
+    match g.as_str().as_bytes() {
+        [b'/', c, ..] if *c != b'*' && *c != b'?' => *c,
+        _ => 0,
     }
 }
 
@@ -346,12 +445,8 @@ impl RuleTable {
     /// Decides `req`: the first enabled rule (in document order) that
     /// matches, else the default for the request's kind.
     pub fn decide(&self, req: &Request<'_>) -> Decision {
-        let programs = &self.shared.programs;
-        let program_ok = |i: u32| {
-            programs[i as usize]
-                .as_ref()
-                .is_none_or(|globs| globs.iter().any(|g| g.is_match(req.program)))
-        };
+        let shared = &*self.shared;
+        let program_ok = |i: u32| shared.program_ok(i, req.program);
         let idx = &self.index;
         let rule = match req.kind {
             Kind::File => {
@@ -386,8 +481,7 @@ impl RuleTable {
                     &program_ok,
                 )
             }
-            Kind::Syscall => idx.syscall[req.call.index()]
-                .iter()
+            Kind::Syscall => cands_of(idx.syscall_of(req.call))
                 .find(|c| !c.check_program || program_ok(c.rule))
                 .map_or(NONE, |c| c.rule),
         };
@@ -400,7 +494,7 @@ impl RuleTable {
 
     #[inline]
     fn rule_decision(&self, idx: u32, call: Call) -> Decision {
-        let o = self.shared.outcomes[idx as usize];
+        let o = self.shared.outcome(idx);
         Decision {
             action: o.action,
             rule: Some(idx),
@@ -497,20 +591,24 @@ impl RuleTable {
 
     /// Number of rules in the document (enabled or not).
     pub fn rule_count(&self) -> usize {
-        self.shared.outcomes.len()
+        self.shared.outcomes.len() / OUTCOME_SIZE
     }
 
     /// Name of the rule at document index `idx` (as in [`Decision::rule`]);
     /// `""` for an index out of range.
     pub fn rule_name(&self, idx: u32) -> &str {
         let ends = &self.shared.name_ends;
-        let Some(&end) = ends.get(idx as usize) else {
+        let Some(end) = le_u32(ends, idx as usize * 4) else {
             return "";
         };
-        let start = if idx == 0 { 0 } else { ends[idx as usize - 1] };
+        let start = match idx {
+            0 => 0,
+            _ => le_u32(ends, (idx as usize - 1) * 4).unwrap_or(end),
+        };
         self.shared
             .names
             .get(start as usize..end as usize)
+            .and_then(|name| std::str::from_utf8(name).ok())
             .unwrap_or("")
     }
 
@@ -544,21 +642,23 @@ impl RuleTable {
     /// write to what is below. Rules with a `program` count only in a table
     /// specialised by [`RuleTable::for_program`]. Allocates nothing.
     pub fn blocking_rule_under(&self, dir: &[u8]) -> Option<u32> {
-        // Most absolute patterns leave `dir`'s path at their first byte
-        // after the root: that test first, inline, for every pattern.
-        let first = dir.get(1).copied();
-        self.index
-            .guarded
-            .iter()
-            .find(|(pattern, _)| {
-                let parts_at_once = first.is_some()
-                    && pattern.first() == Some(&b'/')
-                    && pattern
-                        .get(1)
-                        .is_some_and(|&c| c != b'*' && c != b'?' && Some(c) != first);
-                !parts_at_once && crate::glob::may_match_below(pattern, dir)
-            })
-            .map(|g| g.1)
+        let first = dir.get(1).copied().unwrap_or(0);
+        let idx = &self.index;
+        (0..idx.guarded.len()).find_map(|i| {
+            // Most absolute patterns part from `dir` at their first byte
+            // after the root: that test first, on the stored byte alone.
+            let parting = idx.guarded.extra(i)?;
+            if parting != 0 && first != 0 && parting != first {
+                return None;
+            }
+            let pattern = idx.guarded.bytes_of(i)?;
+            if !crate::glob::may_match_below(pattern, dir) {
+                return None;
+            }
+            // A pattern without its rule (a damaged table) still blocks:
+            // its rule index is then one the table does not have.
+            Some(le_u32(&idx.guarded_rules, i * 4).unwrap_or(NONE - 1))
+        })
     }
 
     /// The decision rule `idx` makes for `call` (as [`RuleTable::decide`]
@@ -599,7 +699,28 @@ const _: fn() = || {
     assert_send_sync::<RuleTable>();
 };
 
-/// The flat form's payload (see [`crate::flat`]).
+impl Index {
+    /// The stored candidates of `call`'s rules (empty for a damaged table
+    /// whose bounds do not fit).
+    #[inline]
+    fn syscall_of(&self, call: Call) -> &[u8] {
+        let i = call.index();
+        let (Some(start), Some(end)) = (
+            le_u32(&self.syscall_starts, i * 4),
+            le_u32(&self.syscall_starts, (i + 1) * 4),
+        ) else {
+            return &[];
+        };
+        self.syscall
+            .bytes()
+            .get(start as usize * 4..end as usize * 4)
+            .unwrap_or_default()
+    }
+}
+
+/// The flat form's payload (see [`crate::flat`]). Every array is written
+/// as the table holds it and read back in place: decoding a table reads
+/// a few dozen lengths, whatever the policy's size.
 impl RuleTable {
     pub(crate) fn encode_payload(&self, w: &mut Writer) {
         let s = &self.shared;
@@ -627,25 +748,11 @@ impl RuleTable {
             Some(a) => w.u8(1 + a as u8),
         }
         w.u128(s.ignored);
-        w.len(s.outcomes.len());
-        for o in s.outcomes.iter() {
-            w.u8(o.action as u8);
-            w.u8(o.severity as u8);
-            w.u32(o.errno as u32);
-        }
-        w.bytes(s.names.as_bytes());
-        w.u32s(&s.name_ends);
-        let with_program: Vec<(usize, &[Glob])> = s
-            .programs
-            .iter()
-            .enumerate()
-            .filter_map(|(i, p)| Some((i, p.as_deref()?)))
-            .collect();
-        w.len(with_program.len());
-        for (i, globs) in with_program {
-            w.len(i);
-            w.globs(globs);
-        }
+        w.records(OUTCOME_SIZE, &s.outcomes);
+        w.bytes(&s.names);
+        w.records(4, &s.name_ends);
+        w.records(8, &s.programs);
+        w.glob_table(&s.program_globs);
         let idx = &self.index;
         for p in [&idx.file[0], &idx.file[1], &idx.exec] {
             p.encode(w);
@@ -653,18 +760,13 @@ impl RuleTable {
         for n in &idx.net {
             n.encode(w);
         }
-        w.len(idx.syscall.len());
-        for cands in idx.syscall.iter() {
-            encode_cands(w, cands);
-        }
+        idx.syscall.encode(w);
+        w.records(4, &idx.syscall_starts);
         for r in idx.resolution {
             w.bool(r);
         }
-        w.len(idx.guarded.len());
-        for (prefix, rule) in idx.guarded.iter() {
-            w.bytes(prefix);
-            w.u32(*rule);
-        }
+        w.glob_table(&idx.guarded);
+        w.records(4, &idx.guarded_rules);
     }
 
     pub(crate) fn decode_payload(
@@ -672,7 +774,7 @@ impl RuleTable {
         program: Option<&[u8]>,
         text: &'static [u8],
     ) -> Read<RuleTable> {
-        let name: Box<str> = r.str()?.into();
+        let name = Cow::Borrowed(r.str()?);
         let mode = r.pick(Mode::ALL)?;
         let log_bits = r.u8()?;
         let log = LogClass::ALL
@@ -701,63 +803,35 @@ impl RuleTable {
             ),
         };
         let ignored = r.u128()?;
-        let n = r.len(6)?;
-        let mut outcomes = Vec::with_capacity(n);
-        for _ in 0..n {
-            outcomes.push(Outcome {
-                action: r.pick(Action::ALL)?,
-                severity: r.pick(Severity::ALL)?,
-                errno: r.u32()? as i32,
-            });
+        let outcomes = r.records(OUTCOME_SIZE)?;
+        let n = outcomes.len() / OUTCOME_SIZE;
+        let names = r.bytes()?;
+        let name_ends = r.records(4)?;
+        let programs = r.records(8)?;
+        if name_ends.len() != n * 4 || programs.len() != n * 8 {
+            return damaged("bad rule table");
         }
-        let names: Box<str> = r.str()?.into();
-        let name_ends = r.u32s()?;
-        if name_ends.len() != n
-            || name_ends.windows(2).any(|w| w[0] > w[1])
-            || name_ends.last().is_some_and(|&e| e as usize > names.len())
-        {
-            return damaged("bad rule names");
-        }
-        let mut programs: Vec<Option<Box<[Glob]>>> = vec![None; n];
-        for _ in 0..r.len(5)? {
-            let i = r.u32()? as usize;
-            let globs = r.globs()?;
-            match programs.get_mut(i) {
-                Some(slot) if slot.is_none() => *slot = Some(globs.into()),
-                _ => return damaged("bad program rule"),
-            }
-        }
-        let n_rules = n as u32;
-        let file = [
-            PathIndex::decode(r, n_rules)?,
-            PathIndex::decode(r, n_rules)?,
-        ];
-        let exec = PathIndex::decode(r, n_rules)?;
+        let program_globs = r.glob_table()?;
+        let file = [PathIndex::decode(r)?, PathIndex::decode(r)?];
+        let exec = PathIndex::decode(r)?;
         let net = [
-            NetIndex::decode(r, n_rules)?,
-            NetIndex::decode(r, n_rules)?,
-            NetIndex::decode(r, n_rules)?,
+            NetIndex::decode(r)?,
+            NetIndex::decode(r)?,
+            NetIndex::decode(r)?,
         ];
-        if r.len(1)? != Call::ALL.len() {
+        let syscall = Cands::decode(r)?;
+        let syscall_starts = r.records(4)?;
+        if syscall_starts.len() != (Call::ALL.len() + 1) * 4 {
             return damaged("bad syscall table");
-        }
-        let mut syscall = Vec::with_capacity(Call::ALL.len());
-        for _ in 0..Call::ALL.len() {
-            syscall.push(decode_cands(r, n_rules)?);
         }
         let mut resolution = [false; 4];
         for x in &mut resolution {
             *x = r.bool()?;
         }
-        let g = r.len(8)?;
-        let mut guarded = Vec::with_capacity(g);
-        for _ in 0..g {
-            let prefix = Cow::Borrowed(r.bytes()?);
-            let rule = r.u32()?;
-            if rule >= n_rules {
-                return damaged("bad rule index");
-            }
-            guarded.push((prefix, rule));
+        let guarded = r.glob_table()?;
+        let guarded_rules = r.records(4)?;
+        if guarded_rules.len() != guarded.len() * 4 {
+            return damaged("bad guarded patterns");
         }
         Ok(RuleTable {
             shared: Arc::new(Shared {
@@ -772,45 +846,224 @@ impl RuleTable {
                     drift,
                 },
                 ignored,
-                outcomes: outcomes.into(),
-                names,
-                name_ends,
-                programs: programs.into(),
+                outcomes: Cow::Borrowed(outcomes),
+                names: Cow::Borrowed(names),
+                name_ends: Cow::Borrowed(name_ends),
+                programs: Cow::Borrowed(programs),
+                program_globs,
             }),
             program: program.map(Into::into),
             index: Arc::new(Index {
                 file,
                 exec,
                 net,
-                syscall: syscall.into(),
+                syscall,
+                syscall_starts: Cow::Borrowed(syscall_starts),
                 resolution,
-                guarded: guarded.into(),
+                guarded,
+                guarded_rules: Cow::Borrowed(guarded_rules),
             }),
         })
     }
 }
 
-/// Candidates as `rule | check_program << 31`.
-pub(crate) fn encode_cands(w: &mut Writer, cands: &[Cand]) {
-    w.len(cands.len());
-    for c in cands {
-        w.u32(c.rule | (c.check_program as u32) << 31);
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-pub(crate) fn decode_cands(r: &mut Reader<'_>, n_rules: u32) -> Read<Box<[Cand]>> {
-    let n = r.len(4)?;
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        let x = r.u32()?;
-        let rule = x & !(1 << 31);
-        if rule >= n_rules {
-            return damaged("bad rule index");
-        }
-        out.push(Cand {
-            rule,
-            check_program: x >> 31 != 0,
-        });
+    fn bench_text() -> &'static str {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../policies/bench-100.json"
+        ))
+        .expect("bench policy");
+        Box::leak(text.into_boxed_str())
     }
-    Ok(out.into())
+
+    /// A generic table (rules with `program` keep their globs) through
+    /// its flat form.
+    fn decoded() -> (RuleTable, RuleTable) {
+        let text = bench_text();
+        let table = crate::compile_str(text, "bench-100.json").expect("valid");
+        let bytes = crate::flat::encode(&table, text, [0; 32], "t");
+        let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+        let read = crate::flat::decode(
+            bytes,
+            &crate::flat::Expect {
+                library_version: "t",
+                program: b"/x",
+                policy_text: text.as_bytes(),
+            },
+        )
+        .expect("decodes")
+        .table;
+        (table, read)
+    }
+
+    fn requests() -> Vec<Request<'static>> {
+        let mut out = Vec::new();
+        for program in [&b"/usr/bin/python3"[..], b"/usr/sbin/nginx", b"/bin/sh"] {
+            for call in [Call::Ptrace, Call::Mount, Call::Setuid, Call::Open] {
+                out.push(Request::new(Kind::Syscall, call, program));
+            }
+            for path in [&b"/etc/shadow"[..], b"/tmp/x", b"/root/.ssh/id_rsa"] {
+                out.push(Request {
+                    path: Some(path),
+                    ..Request::new(Kind::File, Call::Open, program)
+                });
+            }
+        }
+        out
+    }
+
+    /// Every per-rule array, the syscall table and the guarded patterns
+    /// are borrowed from the table bytes, and answer as the built table.
+    #[test]
+    fn rule_arrays_are_read_in_place() {
+        let (built, read) = decoded();
+        let (s, i) = (&read.shared, &read.index);
+        for array in [
+            &s.outcomes,
+            &s.names,
+            &s.name_ends,
+            &s.programs,
+            &i.syscall_starts,
+            &i.guarded_rules,
+        ] {
+            assert!(matches!(array, Cow::Borrowed(_)));
+        }
+        assert!(s.program_globs.is_borrowed() && s.program_globs.len() > 0);
+        assert!(i.guarded.is_borrowed() && i.guarded.len() > 0);
+        for q in requests() {
+            assert_eq!(read.decide(&q), built.decide(&q), "{q:?}");
+        }
+        for dir in [&b"/"[..], b"/etc", b"/home/u", b"/root", b"/tmp"] {
+            assert_eq!(
+                read.blocking_rule_under(dir),
+                built.blocking_rule_under(dir)
+            );
+        }
+        assert!(built.blocking_rule_under(b"/etc").is_some());
+    }
+
+    /// A rule index the table does not have (only a damaged table names
+    /// one) is refused, never allowed, and has no name.
+    #[test]
+    fn an_unknown_rule_is_refused() {
+        let (_, read) = decoded();
+        let n = read.rule_count() as u32;
+        for rule in [n, n + 1, NONE - 1] {
+            let d = read.decision_of_rule(rule, Call::Open);
+            assert_eq!(d.action, Action::Deny);
+            assert_eq!(d.errno, crate::errno::EACCES);
+            assert_eq!(read.rule_name(rule), "");
+        }
+        // A program check of such a rule fails.
+        assert!(!read.shared.program_ok(n, b"/bin/sh"));
+    }
+
+    /// Any byte of the per-rule arrays, the `program` globs, the syscall
+    /// table or the guarded patterns changed (damage that keeps the
+    /// checksum right): every decision, rule name and rename check answers
+    /// without panicking.
+    #[test]
+    fn damaged_rule_arrays_never_panic() {
+        let (_, read) = decoded();
+        type Array = fn(&mut RuleTable) -> &mut Cow<'static, [u8]>;
+        let arrays: [Array; 6] = [
+            |t| &mut Arc::get_mut(&mut t.shared).unwrap().outcomes,
+            |t| &mut Arc::get_mut(&mut t.shared).unwrap().names,
+            |t| &mut Arc::get_mut(&mut t.shared).unwrap().name_ends,
+            |t| &mut Arc::get_mut(&mut t.shared).unwrap().programs,
+            |t| &mut Arc::get_mut(&mut t.index).unwrap().syscall_starts,
+            |t| &mut Arc::get_mut(&mut t.index).unwrap().guarded_rules,
+        ];
+        // A table of its own (the `Arc`s unshared) over the same bytes.
+        let fresh = || {
+            let t = &read;
+            RuleTable {
+                shared: Arc::new(Shared {
+                    policy: OnceLock::new(),
+                    text: None,
+                    summary: clone_summary(&t.shared.summary),
+                    ignored: t.shared.ignored,
+                    outcomes: t.shared.outcomes.clone(),
+                    names: t.shared.names.clone(),
+                    name_ends: t.shared.name_ends.clone(),
+                    programs: t.shared.programs.clone(),
+                    program_globs: t.shared.program_globs.clone(),
+                }),
+                program: None,
+                index: Arc::new(Index {
+                    file: t.index.file.clone(),
+                    exec: t.index.exec.clone(),
+                    net: t.index.net.clone(),
+                    syscall: t.index.syscall.clone(),
+                    syscall_starts: t.index.syscall_starts.clone(),
+                    resolution: t.index.resolution,
+                    guarded: t.index.guarded.clone(),
+                    guarded_rules: t.index.guarded_rules.clone(),
+                }),
+            }
+        };
+        let mut base = fresh();
+        let lens: Vec<usize> = arrays.iter().map(|a| a(&mut base).len()).collect();
+        let mut damaged = 0;
+        for (array, len) in arrays.iter().zip(lens) {
+            assert!(len > 0);
+            for at in 0..len {
+                for value in [0x00u8, 0x7f, 0xff] {
+                    let mut t = fresh();
+                    let bytes = array(&mut t);
+                    let mut v = bytes.to_vec();
+                    v[at] = value;
+                    *bytes = v.into();
+                    damaged += 1;
+                    for q in requests() {
+                        let _ = t.decide(&q);
+                    }
+                    for i in 0..read.rule_count() as u32 + 2 {
+                        let _ = t.rule_name(i);
+                    }
+                    let _ = t.blocking_rule_under(b"/etc");
+                }
+            }
+        }
+        // The glob tables: `program` globs and the guarded patterns.
+        for guarded in [false, true] {
+            let table = match guarded {
+                false => &read.shared.program_globs,
+                true => &read.index.guarded,
+            };
+            for at in 0..table.stored_len() {
+                for value in [0x00u8, 0x7f, 0xff] {
+                    let mut t = fresh();
+                    let damaged_table = table.with_byte(at, value);
+                    match guarded {
+                        false => Arc::get_mut(&mut t.shared).unwrap().program_globs = damaged_table,
+                        true => Arc::get_mut(&mut t.index).unwrap().guarded = damaged_table,
+                    }
+                    damaged += 1;
+                    for q in requests() {
+                        let _ = t.decide(&q);
+                    }
+                    for dir in [&b"/"[..], b"/etc", b"/root/.ssh"] {
+                        let _ = t.blocking_rule_under(dir);
+                    }
+                }
+            }
+        }
+        assert!(damaged > 1000);
+    }
+
+    fn clone_summary(s: &Summary) -> Summary {
+        Summary {
+            name: s.name.clone(),
+            mode: s.mode,
+            log: s.log,
+            defaults: s.defaults,
+            backstop: s.backstop,
+            drift: s.drift,
+        }
+    }
 }

@@ -26,28 +26,29 @@
 //! lengths) in constant time, compares the embedded policy text with the
 //! policy the caller has in hand byte for byte (so a table is only ever
 //! used for exactly the text it was compiled from), verifies the checksum
-//! (any flipped byte of the table is caught), and then decodes the payload
-//! into the lookup structures with bounds checks on every index, so a
-//! damaged file is refused rather than trusted. The network interval
-//! tables and the path index's radix trees are the exceptions: they are
-//! used in place from the file's bytes. The interval tables' values
-//! (sorted starts, monotone buckets, no bit past the last rule) are checked
-//! once when the table is written and reading checks only their sizes; the
-//! radix trees' entries are checked when read and their nodes by each
-//! lookup. Lookups of both clamp or check every bound, so values that a
-//! buggy writer produced and the checksum cannot know about give wrong
-//! answers at worst, never an access out of bounds. Nothing is parsed from
-//! JSON, validated with spans, indexed or hashed: the full [`Policy`] is
-//! parsed from the embedded text only if something asks for it
+//! (any changed byte of the header or payload is caught), and then reads
+//! the payload in place: every array (rule outcomes, names and program
+//! globs, candidates, glob records and patterns, the path radix trees, the
+//! network tables, the syscall table, the guarded patterns) is borrowed
+//! from the file's bytes, and decoding checks only the few dozen lengths
+//! that delimit them. Lookups read every index through a bounds-checked
+//! access, so values that a buggy or hostile writer produced and the
+//! checksum cannot know about give wrong answers at worst (a rule index
+//! the table does not have is refused), never an access out of bounds, a
+//! panic or a loop. The network interval tables' values (sorted starts,
+//! monotone buckets, no bit past the last rule) are also checked once when
+//! the table is written. Nothing is parsed from JSON, validated with
+//! spans, indexed, allocated per rule or hashed: the full policy document
+//! is parsed from the embedded text only if something asks for it
 //! ([`RuleTable::policy`]).
 
 use std::fmt;
 
 use crate::compile::RuleTable;
-use crate::glob::{Glob, GlobStyle};
+use crate::glob::{GlobTable, GLOB_RECORD};
 
 /// Bumped whenever the payload's layout or meaning changes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 4;
 
 const MAGIC: &[u8; 8] = b"LDGTABLE";
 const HEADER: usize = 112;
@@ -120,7 +121,7 @@ pub fn encode(
     table.encode_payload(&mut w);
     let mut payload = Vec::with_capacity(4 + w.strings.len() + w.buf.len());
     payload.extend_from_slice(&(w.strings.len() as u32).to_le_bytes());
-    payload.extend_from_slice(w.strings.as_bytes());
+    payload.extend_from_slice(&w.strings);
     payload.extend_from_slice(&w.buf);
     let program = table.program().unwrap_or(b"");
     let mut out =
@@ -223,10 +224,9 @@ pub fn decode_for(
     sha.copy_from_slice(&bytes[48..80]);
     let mut reader = Reader {
         buf: payload,
-        strings: "",
+        strings: &[],
     };
-    let strings = reader.bytes()?;
-    reader.strings = std::str::from_utf8(strings).map_err(|_| FlatError::Damaged("bad UTF-8"))?;
+    reader.strings = reader.bytes()?;
     let table = RuleTable::decode_payload(&mut reader, specialised.then_some(program), text)?;
     if !reader.buf.is_empty() {
         return Err(FlatError::Damaged("bytes after the payload"));
@@ -245,56 +245,76 @@ fn pad8(out: &mut Vec<u8>) {
     out.resize(align8(out.len()), 0);
 }
 
-/// A 64-bit checksum: every step is a bijection of the state for a fixed
-/// word and of the word for a fixed state, so any single changed word (and
-/// so any flipped byte) changes the result. Four independent lanes take
-/// consecutive words (a quarter of the dependent multiplications per byte),
-/// and are folded together by steps that are bijective in each lane. Not a
-/// MAC: the files live in directories only their owner can write.
+/// Words summed per round: eight lanes of little-endian 64-bit words,
+/// which compilers keep in SIMD registers (SSE2's 64-bit adds are part of
+/// the x86-64 baseline).
+const LANES: usize = 8;
+
+/// A 64-bit checksum of `head` then `body` (Fletcher's construction over
+/// 64-bit words, modulo 2^64, in [`LANES`] lanes): lane `i` takes every
+/// `LANES`-th word and keeps the sum of its words and the sum of those
+/// running sums; the lanes and each part's length are then folded by
+/// steps that are bijective in the state and in the word. So any single
+/// changed word (any changed or flipped byte) changes the result, as do
+/// two words swapped within a lane unless `(a - b) * distance` is a
+/// multiple of 2^64, and two in different lanes unless they were equal.
+/// Two instructions per 16 bytes where the multiplicative hash it replaces
+/// took about eight (BENCHMARKS.md section 17). Not a MAC: it finds
+/// damage, not forgery.
 fn checksum(head: &[u8], body: &[u8]) -> u64 {
     const K: u64 = 0x9E37_79B9_7F4A_7C15;
     let step = |h: u64, w: u64| (h ^ w).wrapping_mul(K).rotate_left(29);
-    let word = |c: &[u8]| u64::from_le_bytes(c.try_into().expect("8 bytes"));
-    let mut lanes: [u64; 4] = [
-        0x6C64_6774_6162_6C65,
-        0x6C64_6774_6162_6C66,
-        0x6C64_6774_6162_6C67,
-        0x6C64_6774_6162_6C68,
-    ];
+    let mut sum = [0u64; LANES];
+    let mut sums = [0u64; LANES];
+    let mut lengths = 0x6C64_6774_6162_6C65u64;
     for part in [head, body] {
-        let mut quads = part.chunks_exact(32);
-        for q in &mut quads {
-            for (i, lane) in lanes.iter_mut().enumerate() {
-                *lane = step(*lane, word(&q[i * 8..i * 8 + 8]));
-            }
-        }
-        let mut words = quads.remainder().chunks_exact(8);
-        for (lane, c) in lanes.iter_mut().zip(&mut words) {
-            *lane = step(*lane, word(c));
-        }
-        let rest = words.remainder();
-        let mut last = [0u8; 8];
-        last[..rest.len()].copy_from_slice(rest);
-        lanes[3] = step(
-            lanes[3],
-            u64::from_le_bytes(last) ^ (part.len() as u64) << 56,
-        );
+        let whole = part.len() / (8 * LANES) * (8 * LANES);
+        add_rounds(&part[..whole], &mut sum, &mut sums);
+        let mut last = [0u8; 8 * LANES];
+        last[..part.len() - whole].copy_from_slice(&part[whole..]);
+        add_rounds(&last, &mut sum, &mut sums);
+        lengths = step(lengths, part.len() as u64);
     }
-    lanes.iter().fold(0, |h, &l| step(h, l))
+    sum.iter()
+        .zip(&sums)
+        .fold(lengths, |h, (&a, &b)| step(step(h, a), b))
+}
+
+/// The rounds of [`checksum`] over `blocks` (a multiple of `8 * LANES`
+/// bytes long). Written so that the lanes stay in vector registers, and
+/// not inlined: inlined into its caller, it was compiled to scalar adds.
+#[inline(never)]
+fn add_rounds(blocks: &[u8], sum: &mut [u64; LANES], sums: &mut [u64; LANES]) {
+    let (mut a, mut b) = (*sum, *sums);
+    for block in blocks.chunks_exact(8 * LANES) {
+        let block: &[u8; 8 * LANES] = block.try_into().expect("a whole block");
+        for i in 0..LANES {
+            let w = u64::from_le_bytes(block[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+            a[i] = a[i].wrapping_add(w);
+            b[i] = b[i].wrapping_add(a[i]);
+        }
+    }
+    *sum = a;
+    *sums = b;
 }
 
 /// Appends the payload's values.
 #[derive(Default)]
 pub(crate) struct Writer {
     buf: Vec<u8>,
-    /// Glob texts, validated as UTF-8 once by the reader.
-    strings: String,
+    /// The patterns of every glob table, which records point into.
+    strings: Vec<u8>,
 }
 
 impl Writer {
     #[cfg(test)]
     pub fn into_bytes(self) -> Vec<u8> {
         self.buf
+    }
+    /// The payload's values and the glob patterns they point into.
+    #[cfg(test)]
+    pub fn into_parts(self) -> (Vec<u8>, Vec<u8>) {
+        (self.buf, self.strings)
     }
     pub fn u8(&mut self, v: u8) {
         self.buf.push(v);
@@ -322,50 +342,33 @@ impl Writer {
         self.len(b.len());
         self.buf.extend_from_slice(b);
     }
-    pub fn u32s(&mut self, v: &[u32]) {
-        self.len(v.len());
-        for &x in v {
-            self.u32(x);
+    /// A glob table: its record count and records, its patterns' bytes
+    /// appended to the payload's shared text (each record's offset moved
+    /// accordingly), so that a reader borrows both in place.
+    pub fn glob_table(&mut self, table: &GlobTable) {
+        let (records, text) = table.parts();
+        let base = u32::try_from(self.strings.len()).expect("tables stay below 4 GiB");
+        self.len(records.len() / GLOB_RECORD);
+        for rec in records.chunks_exact(GLOB_RECORD) {
+            let at = u32::from_le_bytes(rec[..4].try_into().expect("4 bytes"));
+            self.u32(base + at);
+            self.raw(&rec[4..]);
         }
+        self.strings.extend_from_slice(text);
     }
-    pub fn u64s(&mut self, v: &[u64]) {
-        self.len(v.len());
-        for &x in v {
-            self.u64(x);
-        }
-    }
-    pub fn globs(&mut self, globs: &[Glob]) {
-        self.len(globs.len());
-        for g in globs {
-            self.u8(match g.style() {
-                GlobStyle::Path => 0,
-                GlobStyle::Unix => 1,
-                GlobStyle::Host => 2,
-            });
-            self.u32(self.strings.len() as u32);
-            self.len(g.as_str().len());
-            self.strings.push_str(g.as_str());
-            let (prefix_len, literal, suffix_start) = g.table_parts();
-            self.len(prefix_len);
-            self.len(suffix_start);
-            self.bool(literal);
-        }
-    }
-    pub fn opt_globs(&mut self, globs: Option<&[Glob]>) {
-        match globs {
-            None => self.bool(false),
-            Some(g) => {
-                self.bool(true);
-                self.globs(g);
-            }
-        }
+    /// Records of `size` bytes each, after their count (what
+    /// [`Reader::records`] borrows).
+    pub fn records(&mut self, size: usize, bytes: &[u8]) {
+        debug_assert_eq!(bytes.len() % size, 0);
+        self.len(bytes.len() / size);
+        self.raw(bytes);
     }
 }
 
 /// Reads the payload's values; every read is bounds-checked.
 pub(crate) struct Reader<'a> {
     buf: &'a [u8],
-    strings: &'a str,
+    strings: &'a [u8],
 }
 
 pub(crate) type Read<T> = Result<T, FlatError>;
@@ -375,7 +378,17 @@ const SHORT: FlatError = FlatError::Damaged("payload ends early");
 impl<'a> Reader<'a> {
     #[cfg(test)]
     pub fn new(buf: &'a [u8]) -> Reader<'a> {
-        Reader { buf, strings: "" }
+        Reader { buf, strings: &[] }
+    }
+    /// A reader of `buf` whose glob tables point into `strings`.
+    #[cfg(test)]
+    pub fn with_strings(buf: &'a [u8], strings: &'a [u8]) -> Reader<'a> {
+        Reader { buf, strings }
+    }
+    /// Whether every value was read.
+    #[cfg(test)]
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
     }
     pub fn take(&mut self, n: usize) -> Read<&'a [u8]> {
         if self.buf.len() < n {
@@ -417,21 +430,10 @@ impl<'a> Reader<'a> {
     pub fn str(&mut self) -> Read<&'a str> {
         std::str::from_utf8(self.bytes()?).map_err(|_| FlatError::Damaged("bad UTF-8"))
     }
-    pub fn u32s(&mut self) -> Read<Box<[u32]>> {
-        let n = self.len(4)?;
-        let raw = self.take(n * 4)?;
-        Ok(raw
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes(c.try_into().expect("4")))
-            .collect())
-    }
-    pub fn u64s(&mut self) -> Read<Box<[u64]>> {
-        let n = self.len(8)?;
-        let raw = self.take(n * 8)?;
-        Ok(raw
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().expect("8")))
-            .collect())
+    /// Records of `size` bytes written by [`Writer::records`], in place.
+    pub fn records(&mut self, size: usize) -> Read<&'a [u8]> {
+        let n = self.len(size)?;
+        self.take(n * size)
     }
     /// One of `all`, by its index.
     pub fn pick<T: Copy>(&mut self, all: &[T]) -> Read<T> {
@@ -441,48 +443,14 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Globs borrow their text from the table, which lives for the process.
+/// What is read in place borrows from the table, which lives for the
+/// process.
 impl Reader<'static> {
-    pub fn globs(&mut self) -> Read<Vec<Glob>> {
-        const RECORD: usize = 18;
-        let n = self.len(RECORD)?;
-        // One bounds check for all records, then fixed-size fields.
-        let records = self.take(n * RECORD)?;
-        let mut out = Vec::with_capacity(n);
-        for rec in records.chunks_exact(RECORD) {
-            let rec: &[u8; RECORD] = rec.try_into().expect("RECORD bytes");
-            let u32_at = |at: usize| {
-                u32::from_le_bytes([rec[at], rec[at + 1], rec[at + 2], rec[at + 3]]) as usize
-            };
-            let style = match rec[0] {
-                0 => GlobStyle::Path,
-                1 => GlobStyle::Unix,
-                2 => GlobStyle::Host,
-                _ => return damaged("bad glob style"),
-            };
-            let (at, len, prefix_len, suffix_start) = (u32_at(1), u32_at(5), u32_at(9), u32_at(13));
-            let literal = match rec[17] {
-                0 => false,
-                1 => true,
-                _ => return damaged("bad flag"),
-            };
-            let text = self
-                .strings
-                .get(at..at.saturating_add(len))
-                .ok_or(FlatError::Damaged("bad glob text"))?;
-            out.push(
-                Glob::from_table(text, style, (prefix_len, literal, suffix_start))
-                    .ok_or(FlatError::Damaged("bad glob parts"))?,
-            );
-        }
-        Ok(out)
-    }
-    pub fn opt_globs(&mut self) -> Read<Option<Box<[Glob]>>> {
-        Ok(if self.bool()? {
-            Some(self.globs()?.into())
-        } else {
-            None
-        })
+    /// A glob table written by [`Writer::glob_table`], in place: its
+    /// records are checked when a glob is used ([`GlobTable::get`]).
+    pub fn glob_table(&mut self) -> Read<GlobTable> {
+        let records = self.records(GLOB_RECORD)?;
+        Ok(GlobTable::borrowed(records, self.strings))
     }
 }
 
@@ -504,4 +472,63 @@ pub fn reseal(bytes: &mut [u8]) {
     }
     let sum = checksum(&bytes[..96], &bytes[104..text_at]);
     bytes[96..104].copy_from_slice(&sum.to_le_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::checksum;
+
+    /// Bytes that look like a table: small integers, repeats and zeros.
+    fn sample(len: usize) -> Vec<u8> {
+        (0..len)
+            .map(|i| match i % 37 {
+                0..=9 => 0,
+                10..=19 => (i / 37) as u8,
+                _ => (i * 7 % 251) as u8,
+            })
+            .collect()
+    }
+
+    /// What the checksum promises: any changed byte (every bit of every
+    /// position, in the head, the body, full blocks and the tail), words
+    /// swapped (within a lane and across lanes), a zeroed word, and the
+    /// split between head and body all change it.
+    #[test]
+    fn checksum_sees_changed_bytes_swapped_and_zeroed_words() {
+        let head = sample(96);
+        let body = sample(1000);
+        let good = checksum(&head, &body);
+        for at in 0..head.len() + body.len() {
+            for bit in 0..8 {
+                let (mut h, mut b) = (head.clone(), body.clone());
+                match at.checked_sub(head.len()) {
+                    None => h[at] ^= 1 << bit,
+                    Some(i) => b[i] ^= 1 << bit,
+                }
+                assert_ne!(checksum(&h, &b), good, "byte {at} bit {bit}");
+            }
+        }
+        let word = |b: &[u8], i: usize| b[i * 8..i * 8 + 8].to_vec();
+        let words = body.len() / 8;
+        for i in 0..words {
+            for j in [i + 1, i + 8, i + 16, i + 3] {
+                if j >= words || word(&body, i) == word(&body, j) {
+                    continue;
+                }
+                let mut b = body.clone();
+                let (wi, wj) = (word(&body, i), word(&body, j));
+                b[i * 8..i * 8 + 8].copy_from_slice(&wj);
+                b[j * 8..j * 8 + 8].copy_from_slice(&wi);
+                assert_ne!(checksum(&head, &b), good, "words {i} and {j} swapped");
+            }
+            if word(&body, i) != [0; 8] {
+                let mut b = body.clone();
+                b[i * 8..i * 8 + 8].fill(0);
+                assert_ne!(checksum(&head, &b), good, "word {i} zeroed");
+            }
+        }
+        let mut moved = head.clone();
+        moved.extend_from_slice(&body[..8]);
+        assert_ne!(checksum(&moved, &body[8..]), good);
+    }
 }

@@ -35,10 +35,9 @@ impl GlobStyle {
 /// A compiled glob.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Glob {
-    /// Borrowed from a compiled-table file (see `crate::flat`), else owned.
-    text: Cow<'static, str>,
+    text: Box<str>,
     /// The pattern bytes as matched (lower-cased for hosts).
-    bytes: Cow<'static, [u8]>,
+    bytes: Box<[u8]>,
     style: GlobStyle,
     /// Length of the literal prefix every match starts with.
     prefix_len: usize,
@@ -108,51 +107,6 @@ impl Glob {
             GlobStyle::Host => pattern.to_ascii_lowercase().into_bytes().into(),
             _ => pattern.as_bytes().into(),
         };
-        Ok(Glob::with_bytes(
-            Cow::Owned(pattern.into()),
-            Cow::Owned(bytes.into()),
-            style,
-        ))
-    }
-
-    /// A glob of a compiled-table file, borrowing its text: no allocation
-    /// (except a host glob with upper-case letters) and no validation,
-    /// since the writer validated it and the file's checksum covers it;
-    /// the matcher is safe on any bytes.
-    /// `parts` are [`Glob::table_parts`] as the writer recorded them
-    /// (checked against the pattern's length): no scan of the pattern.
-    pub(crate) fn from_table(
-        pattern: &'static str,
-        style: GlobStyle,
-        parts: (usize, bool, usize),
-    ) -> Option<Glob> {
-        let (prefix_len, literal, suffix_start) = parts;
-        if prefix_len > pattern.len() || suffix_start > pattern.len() {
-            return None;
-        }
-        let bytes = if style == GlobStyle::Host && pattern.bytes().any(|b| b.is_ascii_uppercase()) {
-            Cow::Owned(pattern.to_ascii_lowercase().into_bytes())
-        } else {
-            Cow::Borrowed(pattern.as_bytes())
-        };
-        Some(Glob {
-            text: Cow::Borrowed(pattern),
-            bytes,
-            style,
-            prefix_len,
-            literal,
-            suffix_start,
-        })
-    }
-
-    /// What [`Glob::from_table`] takes besides the pattern: the literal
-    /// prefix's length, whether there is no wildcard, and where the literal
-    /// suffix starts.
-    pub(crate) fn table_parts(&self) -> (usize, bool, usize) {
-        (self.prefix_len, self.literal, self.suffix_start)
-    }
-
-    fn with_bytes(text: Cow<'static, str>, bytes: Cow<'static, [u8]>, style: GlobStyle) -> Glob {
         let sep = style.separator();
         let first_wild = bytes.iter().position(|&b| b == b'*' || b == b'?');
         let (prefix_len, literal) = match first_wild {
@@ -172,13 +126,25 @@ impl Glob {
             .iter()
             .rposition(|&b| b == b'*' || b == b'?')
             .map_or(0, |i| i + 1);
-        Glob {
-            text,
+        Ok(Glob {
+            text: pattern.into(),
             bytes,
             style,
             prefix_len,
             literal,
             suffix_start,
+        })
+    }
+
+    /// The glob as the matcher sees it.
+    #[inline]
+    pub(crate) fn view(&self) -> GlobRef<'_> {
+        GlobRef {
+            bytes: &self.bytes,
+            style: self.style,
+            prefix_len: self.prefix_len,
+            literal: self.literal,
+            suffix_start: self.suffix_start,
         }
     }
 
@@ -250,26 +216,73 @@ impl Glob {
     /// the literal prefix, matches the tail (with [`Glob::is_match`]'s
     /// answer when the prefix matched and the text is not `/`).
     pub fn tail_matches(&self, rest: &[u8]) -> bool {
-        !rest.contains(&b'/') && match_segment::<false>(&self.bytes[self.prefix_len..], rest)
+        self.view().tail_matches(rest)
     }
 
     /// For [`GlobShape::Basename`] globs: whether the last segment of `text`
     /// matches (equivalent to [`Glob::is_match`] for them).
     pub fn basename_matches(&self, text: &[u8]) -> bool {
-        let last = match text.iter().rposition(|&b| b == b'/') {
-            Some(i) => &text[i + 1..],
-            None => text,
-        };
-        match_segment::<false>(&self.bytes[3..], last)
+        self.view().basename_matches(text)
     }
 
     /// For [`GlobShape::Contains`] globs and an absolute `text`: whether the
     /// literal segments occur as whole segments (equivalent to
     /// [`Glob::is_match`] for them).
     pub fn contains_matches(&self, text: &[u8]) -> bool {
-        // The needle keeps its leading `/` so that it starts at a segment.
-        let needle = &self.bytes[2..self.bytes.len() - 3];
-        if text.len() < needle.len() {
+        self.view().contains_matches(text)
+    }
+
+    /// Whether `text` matches the whole glob.
+    pub fn is_match(&self, text: &[u8]) -> bool {
+        self.view().is_match(text)
+    }
+}
+
+/// A glob as the matcher uses it, borrowed from a [`Glob`] or from a
+/// [`GlobTable`] (and so from a mapped compiled-table file). Every method
+/// is safe on any bytes and parts: a damaged table can give a wrong
+/// answer, never a panic.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct GlobRef<'a> {
+    bytes: &'a [u8],
+    style: GlobStyle,
+    prefix_len: usize,
+    literal: bool,
+    suffix_start: usize,
+}
+
+impl<'a> GlobRef<'a> {
+    #[inline]
+    pub fn literal_suffix(&self) -> &'a [u8] {
+        self.bytes.get(self.suffix_start..).unwrap_or_default()
+    }
+
+    #[inline]
+    pub fn tail_matches(&self, rest: &[u8]) -> bool {
+        let tail = self.bytes.get(self.prefix_len..).unwrap_or_default();
+        !rest.contains(&b'/') && match_segment::<false>(tail, rest)
+    }
+
+    pub fn basename_matches(&self, text: &[u8]) -> bool {
+        let last = match text.iter().rposition(|&b| b == b'/') {
+            Some(i) => &text[i + 1..],
+            None => text,
+        };
+        match_segment::<false>(self.bytes.get(3..).unwrap_or_default(), last)
+    }
+
+    /// The `/LITERAL` of a `**/LITERAL/**` glob (its leading `/` included,
+    /// so that it starts at a segment).
+    #[inline]
+    pub fn contains_needle(&self) -> &'a [u8] {
+        self.bytes
+            .get(2..self.bytes.len().saturating_sub(3))
+            .unwrap_or_default()
+    }
+
+    pub fn contains_matches(&self, text: &[u8]) -> bool {
+        let needle = self.contains_needle();
+        if needle.is_empty() || text.len() < needle.len() {
             return false;
         }
         // Byte loops rather than `starts_with`: the needles are short and a
@@ -285,23 +298,174 @@ impl Glob {
         })
     }
 
-    /// Whether `text` matches the whole glob.
     pub fn is_match(&self, text: &[u8]) -> bool {
         match self.style {
             GlobStyle::Host => {
                 let text = text.strip_suffix(b".").unwrap_or(text);
                 if self.literal {
-                    return text.eq_ignore_ascii_case(&self.bytes);
+                    return text.eq_ignore_ascii_case(self.bytes);
                 }
-                match_segments::<true>(&self.bytes, text, b'.')
+                match_segments::<true>(self.bytes, text, b'.')
             }
             _ => {
                 if self.literal {
                     return *text == *self.bytes;
                 }
-                match_segments::<false>(&self.bytes, text, b'/')
+                match_segments::<false>(self.bytes, text, b'/')
             }
         }
+    }
+}
+
+/// Bytes of a record of a [`GlobTable`]: the pattern's offset and length in
+/// the table's text, its literal prefix's length and the start of its
+/// literal suffix (little-endian `u32`s), then its style, whether it is
+/// literal, and a byte its owner may use (the path index stores each
+/// glob's test there), and one byte of padding.
+pub(crate) const GLOB_RECORD: usize = 20;
+
+/// Globs as the compiled table stores them: fixed-size records and the
+/// patterns' bytes (as matched), both borrowed from the mapped table file
+/// when read from one (nothing is copied or allocated at start-up) and
+/// owned when built from a policy. [`GlobTable::get`] checks every bound
+/// of the record it reads.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct GlobTable {
+    records: Cow<'static, [u8]>,
+    text: Cow<'static, [u8]>,
+}
+
+/// The little-endian `u32` at byte `at` of `bytes`, if there is one.
+#[inline(always)]
+pub(crate) fn le_u32(bytes: &[u8], at: usize) -> Option<u32> {
+    let b = bytes.get(at..at.checked_add(4)?)?;
+    Some(u32::from_le_bytes(b.try_into().ok()?))
+}
+
+impl GlobTable {
+    /// `globs` with each one's extra byte (see [`GLOB_RECORD`]).
+    pub fn build<'g>(globs: impl IntoIterator<Item = (&'g Glob, u8)>) -> GlobTable {
+        let mut records = Vec::new();
+        let mut text = Vec::new();
+        for (g, extra) in globs {
+            for x in [text.len(), g.bytes.len(), g.prefix_len, g.suffix_start] {
+                records.extend_from_slice(&(x as u32).to_le_bytes());
+            }
+            records.extend_from_slice(&[style_byte(g.style), g.literal as u8, extra, 0]);
+            text.extend_from_slice(&g.bytes);
+        }
+        GlobTable {
+            records: records.into(),
+            text: text.into(),
+        }
+    }
+
+    /// Records and text as they are stored: the caller places the text
+    /// (see `crate::flat::Writer::glob_table`).
+    pub fn parts(&self) -> (&[u8], &[u8]) {
+        (&self.records, &self.text)
+    }
+
+    /// The table over `records`, whose offsets point into `text`.
+    pub fn borrowed(records: &'static [u8], text: &'static [u8]) -> GlobTable {
+        GlobTable {
+            records: Cow::Borrowed(records),
+            text: Cow::Borrowed(text),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.records.len() / GLOB_RECORD
+    }
+
+    /// Bytes of its records and text together (see [`GlobTable::with_byte`]).
+    #[cfg(test)]
+    pub fn stored_len(&self) -> usize {
+        self.records.len() + self.text.len()
+    }
+
+    /// The table with byte `at` of its records, then of its text, set to
+    /// `value` (damage, for tests).
+    #[cfg(test)]
+    pub fn with_byte(&self, at: usize, value: u8) -> GlobTable {
+        let (mut records, mut text) = (self.records.to_vec(), self.text.to_vec());
+        match at.checked_sub(records.len()) {
+            None => records[at] = value,
+            Some(i) => text[i] = value,
+        }
+        GlobTable {
+            records: records.into(),
+            text: text.into(),
+        }
+    }
+
+    /// Whether the records are borrowed (read in place from a table).
+    #[cfg(test)]
+    pub fn is_borrowed(&self) -> bool {
+        matches!(self.records, Cow::Borrowed(_)) && matches!(self.text, Cow::Borrowed(_))
+    }
+
+    /// Glob `i` and its extra byte; `None` when the table has no such
+    /// glob or its record does not fit its text.
+    #[inline]
+    pub fn get(&self, i: usize) -> Option<(GlobRef<'_>, u8)> {
+        let at = i.checked_mul(GLOB_RECORD)?;
+        let rec = self.records.get(at..at.checked_add(GLOB_RECORD)?)?;
+        let field = |k: usize| le_u32(rec, k * 4).map(|x| x as usize);
+        let (start, len) = (field(0)?, field(1)?);
+        let bytes = self.text.get(start..start.checked_add(len)?)?;
+        let (prefix_len, suffix_start) = (field(2)?, field(3)?);
+        if prefix_len > len || suffix_start > len {
+            return None;
+        }
+        let style = match rec[16] {
+            0 => GlobStyle::Path,
+            1 => GlobStyle::Unix,
+            2 => GlobStyle::Host,
+            _ => return None,
+        };
+        Some((
+            GlobRef {
+                bytes,
+                style,
+                prefix_len,
+                literal: rec[17] != 0,
+                suffix_start,
+            },
+            rec[18],
+        ))
+    }
+
+    /// Glob `i`'s pattern bytes alone (as matched).
+    #[inline(always)]
+    pub fn bytes_of(&self, i: usize) -> Option<&[u8]> {
+        let at = i.checked_mul(GLOB_RECORD)?;
+        let start = le_u32(&self.records, at)? as usize;
+        let len = le_u32(&self.records, at.checked_add(4)?)? as usize;
+        self.text.get(start..start.checked_add(len)?)
+    }
+
+    /// Glob `i`'s extra byte alone.
+    #[inline(always)]
+    pub fn extra(&self, i: usize) -> Option<u8> {
+        self.records
+            .get(i.checked_mul(GLOB_RECORD)?.checked_add(18)?)
+            .copied()
+    }
+
+    /// Whether glob `i` matches `text` (`false` for a glob the table does
+    /// not have).
+    #[inline]
+    pub fn is_match(&self, i: usize, text: &[u8]) -> bool {
+        self.get(i).is_some_and(|(g, _)| g.is_match(text))
+    }
+}
+
+fn style_byte(style: GlobStyle) -> u8 {
+    match style {
+        GlobStyle::Path => 0,
+        GlobStyle::Unix => 1,
+        GlobStyle::Host => 2,
     }
 }
 

@@ -305,7 +305,20 @@ pub fn cached_path(cache_dir: &Path, location: &str, program: &[u8]) -> PathBuf 
             h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
         }
     }
-    tables_dir(cache_dir).join(format!("{h:016x}.table"))
+    // Written out rather than two `join`s and a `format!`: every process
+    // with a policy file asks for this name at start-up.
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let dir = cache_dir.as_os_str().as_bytes();
+    let mut name = Vec::with_capacity(dir.len() + 30);
+    name.extend_from_slice(dir);
+    if !dir.ends_with(b"/") {
+        name.push(b'/');
+    }
+    name.extend_from_slice(b"tables/");
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    name.extend((0..16).rev().map(|i| DIGITS[(h >> (i * 4)) as usize & 15]));
+    name.extend_from_slice(b".table");
+    PathBuf::from(std::ffi::OsString::from_vec(name))
 }
 
 /// Where `ldguard-layer` bakes the generic table of the policy file `location`.
@@ -399,6 +412,25 @@ pub fn check(bytes: &'static [u8], text: &[u8], program: &[u8]) -> Result<(), Fl
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The name written out by hand is `<cacheDir>/tables/<16 hex>.table`,
+    /// as `Path::join` would make it, with or without a trailing `/`.
+    #[test]
+    fn cached_path_is_the_joined_name() {
+        for dir in ["/run/ldguard", "/run/ldguard/", "/"] {
+            let got = cached_path(Path::new(dir), "/etc/ldguard/policy.json", b"/bin/true");
+            let name = got.file_name().unwrap().to_str().unwrap();
+            assert_eq!(name.len(), 16 + ".table".len(), "{got:?}");
+            assert!(name[..16]
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+            assert_eq!(got, Path::new(dir).join("tables").join(name));
+            assert_eq!(got.to_str().unwrap().matches("//").count(), 0, "{got:?}");
+        }
+        let a = cached_path(Path::new("/c"), "/p", b"/bin/true");
+        assert_ne!(a, cached_path(Path::new("/c"), "/p", b"/bin/false"));
+        assert_ne!(a, cached_path(Path::new("/c"), "/q", b"/bin/true"));
+    }
 
     /// The policy is compared in 4 KiB pieces: a difference anywhere,
     /// at a piece's first or last byte included, or a file longer or

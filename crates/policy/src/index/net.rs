@@ -17,16 +17,18 @@ use std::net::IpAddr;
 
 use super::{Cand, NONE};
 use crate::flat::{damaged, Read, Reader, Writer};
-use crate::glob::Glob;
+use crate::glob::{le_u32, GlobTable};
 use crate::net::{unmap, Cidr};
 use crate::{Protocol, Rule};
 
-#[derive(Clone, Debug)]
-struct Lazy {
-    check_program: bool,
-    unix: Option<Box<[Glob]>>,
-    host: Option<Box<[Glob]>>,
-}
+/// Bytes of a rule's one-by-one checks in [`NetIndex::lazy`]: flags
+/// ([`CHECK_PROGRAM`], [`HAS_UNIX`], [`HAS_HOST`]), then the first glob and
+/// the glob count of its `unix` and of its `host` globs in
+/// [`NetIndex::globs`], little-endian `u32`s.
+const LAZY_SIZE: usize = 20;
+const CHECK_PROGRAM: u32 = 1;
+const HAS_UNIX: u32 = 2;
+const HAS_HOST: u32 = 4;
 
 /// Buckets with at most this many starts are counted in one fixed window.
 const WINDOW: usize = 8;
@@ -302,16 +304,21 @@ impl<T: Key> Intervals<T> {
     }
 }
 
-/// Index for one direction.
+/// Index for one direction. Every array is little-endian bytes, borrowed
+/// from the mapped table file when read from one.
 #[derive(Clone, Debug, Default)]
 pub struct NetIndex {
-    /// Local bit → document rule index, with [`LAZY`] set when
+    /// Local bit → document rule index (`u32`), with [`LAZY`] set when
     /// `lazy[local]` must be checked.
-    rules: Box<[u32]>,
-    lazy: Box<[Option<Lazy>]>,
+    rules: Cow<'static, [u8]>,
+    /// Per local rule, its one-by-one checks ([`LAZY_SIZE`] bytes).
+    lazy: Cow<'static, [u8]>,
+    /// The `unix` and `host` globs `lazy` points into.
+    globs: GlobTable,
     words: usize,
-    /// 3 protocols (tcp, udp, none) × 16 presence combinations × words.
-    shape: Box<[u64]>,
+    /// 3 protocols (tcp, udp, none) × 16 presence combinations × words
+    /// (`u64`).
+    shape: Cow<'static, [u8]>,
     v4: Intervals<u32>,
     v6: Intervals<u128>,
     ports: Intervals<u16>,
@@ -336,11 +343,12 @@ impl NetIndex {
         let mut idx = NetIndex {
             rules: rules
                 .iter()
-                .map(|(c, r)| {
+                .flat_map(|(c, r)| {
                     let lazy = c.check_program || r.unix.is_some() || r.host.is_some();
-                    c.rule | if lazy { LAZY } else { 0 }
+                    (c.rule | if lazy { LAZY } else { 0 }).to_le_bytes()
                 })
-                .collect(),
+                .collect::<Vec<u8>>()
+                .into(),
             words,
             ..NetIndex::default()
         };
@@ -349,7 +357,8 @@ impl NetIndex {
         let mut always_addr = vec![0u64; words];
         let mut always_port = vec![0u64; words];
         let (mut r4, mut r6, mut rp) = (Vec::new(), Vec::new(), Vec::new());
-        let mut lazy = Vec::with_capacity(n);
+        let mut lazy = Vec::with_capacity(n * LAZY_SIZE);
+        let mut globs = Vec::new();
         for (i, (cand, rule)) in rules.iter().enumerate() {
             for proto in 0..3 {
                 let p = match proto {
@@ -394,14 +403,29 @@ impl NetIndex {
                 None => set(&mut always_port, i),
                 Some(ports) => rp.extend(ports.iter().map(|p| (p.lo as u128, p.hi as u128, i))),
             }
-            let needs = cand.check_program || rule.unix.is_some() || rule.host.is_some();
-            lazy.push(needs.then(|| Lazy {
-                check_program: cand.check_program,
-                unix: rule.unix.clone().map(Into::into),
-                host: rule.host.clone().map(Into::into),
-            }));
+            let mut flags = if cand.check_program { CHECK_PROGRAM } else { 0 };
+            let mut ranges = [0u32; 4];
+            for (k, (has, list)) in [(HAS_UNIX, &rule.unix), (HAS_HOST, &rule.host)]
+                .into_iter()
+                .enumerate()
+            {
+                if let Some(list) = list {
+                    flags |= has;
+                    ranges[k * 2] = globs.len() as u32;
+                    ranges[k * 2 + 1] = list.len() as u32;
+                    globs.extend(list.iter());
+                }
+            }
+            for x in std::iter::once(flags).chain(ranges) {
+                lazy.extend_from_slice(&x.to_le_bytes());
+            }
         }
-        idx.shape = shape.into();
+        idx.globs = GlobTable::build(globs.into_iter().map(|g| (g, 0)));
+        idx.shape = shape
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect::<Vec<u8>>()
+            .into();
         idx.v4 = Intervals::build(&r4, &always_addr, words, u32::MAX as u128);
         idx.v6 = Intervals::build(&r6, &always_addr, words, u128::MAX);
         idx.ports = Intervals::build(&rp, &always_port, words, u16::MAX as u128);
@@ -409,62 +433,80 @@ impl NetIndex {
         idx
     }
 
+    /// Number of rules (local bits).
+    fn len(&self) -> usize {
+        self.rules.len() / 4
+    }
+
     pub(crate) fn encode(&self, w: &mut Writer) {
-        w.u32s(&self.rules);
-        for l in self.lazy.iter() {
-            match l {
-                None => w.u8(0),
-                Some(l) => {
-                    w.u8(1);
-                    w.bool(l.check_program);
-                    w.opt_globs(l.unix.as_deref());
-                    w.opt_globs(l.host.as_deref());
-                }
-            }
-        }
+        w.records(4, &self.rules);
+        w.records(LAZY_SIZE, &self.lazy);
+        w.glob_table(&self.globs);
         w.len(self.words);
-        w.u64s(&self.shape);
-        let n = self.rules.len();
+        w.records(8, &self.shape);
+        let n = self.len();
         self.v4.encode(w, self.words, n);
         self.v6.encode(w, self.words, n);
         self.ports.encode(w, self.words, n);
     }
 
-    /// The inverse of [`NetIndex::encode`], with every index checked.
-    pub(crate) fn decode(r: &mut Reader<'static>, n_rules: u32) -> Read<NetIndex> {
-        let rules = r.u32s()?;
-        if rules.iter().any(|&x| x & !LAZY >= n_rules) {
-            return damaged("bad rule index");
-        }
-        let mut lazy = Vec::with_capacity(rules.len());
-        for _ in 0..rules.len() {
-            lazy.push(match r.u8()? {
-                0 => None,
-                1 => Some(Lazy {
-                    check_program: r.bool()?,
-                    unix: r.opt_globs()?,
-                    host: r.opt_globs()?,
-                }),
-                _ => return damaged("bad network entry"),
-            });
-        }
-        let n = rules.len();
+    /// The inverse of [`NetIndex::encode`], in place. Sizes are checked
+    /// here; rule indexes and glob ranges where they are used (a rule the
+    /// table does not have is answered for by `RuleTable`, a glob range is
+    /// clipped to the globs there are).
+    pub(crate) fn decode(r: &mut Reader<'static>) -> Read<NetIndex> {
+        let rules = r.records(4)?;
+        let lazy = r.records(LAZY_SIZE)?;
+        let globs = r.glob_table()?;
+        let n = rules.len() / 4;
         let words = r.u32()? as usize;
-        let shape = r.u64s()?;
+        let shape = r.records(8)?;
         // A stray bit past the last rule (which encoding never writes and
         // the checksum would catch) is ignored by `lookup`.
-        if words != n.div_ceil(64).max(1) || shape.len() != 3 * 16 * words {
+        if lazy.len() != n * LAZY_SIZE
+            || words != n.div_ceil(64).max(1)
+            || shape.len() != 3 * 16 * words * 8
+        {
             return damaged("bad network shape");
         }
         Ok(NetIndex {
-            rules,
-            lazy: lazy.into(),
+            rules: Cow::Borrowed(rules),
+            lazy: Cow::Borrowed(lazy),
+            globs,
             words,
-            shape,
+            shape: Cow::Borrowed(shape),
             v4: Intervals::decode(r, words)?,
             v6: Intervals::decode(r, words)?,
             ports: Intervals::decode(r, words)?,
         })
+    }
+
+    /// Whether one of `count` globs from `first` matches `text`.
+    fn any_glob(&self, first: u32, count: u32, text: &[u8]) -> bool {
+        let first = first as usize;
+        let end = first.saturating_add(count as usize).min(self.globs.len());
+        (first..end).any(|i| self.globs.is_match(i, text))
+    }
+
+    /// Whether rule `local`'s one-by-one checks pass (`rule` is its
+    /// document index).
+    fn lazy_ok(
+        &self,
+        local: usize,
+        rule: u32,
+        unix: Option<&[u8]>,
+        host: Option<&str>,
+        program_ok: &impl Fn(u32) -> bool,
+    ) -> bool {
+        let Some(rec) = self.lazy.get(local * LAZY_SIZE..(local + 1) * LAZY_SIZE) else {
+            return false;
+        };
+        let f = |k: usize| le_u32(rec, k * 4).unwrap_or(0);
+        let flags = f(0);
+        (flags & CHECK_PROGRAM == 0 || program_ok(rule))
+            && (flags & HAS_UNIX == 0 || unix.is_some_and(|u| self.any_glob(f(1), f(2), u)))
+            && (flags & HAS_HOST == 0
+                || host.is_some_and(|h| self.any_glob(f(3), f(4), h.as_bytes())))
     }
 
     /// Lowest matching rule index, or [`NONE`].
@@ -482,6 +524,7 @@ impl NetIndex {
         if self.rules.is_empty() {
             return NONE;
         }
+
         let words = self.words;
         let proto = match protocol {
             Some(Protocol::Tcp) => 0,
@@ -492,14 +535,17 @@ impl NetIndex {
             | (usize::from(port.is_some()) * PORT)
             | (usize::from(unix.is_some()) * UNIX)
             | (usize::from(host.is_some()) * HOST);
-        let shape = &self.shape[(proto * 16 + present) * words..][..words];
+        let at = (proto * 16 + present) * words * 8;
+        let Some(shape) = self.shape.get(at..at + words * 8) else {
+            return NONE;
+        };
         let addr_bits = address.map(|a| match unmap(a) {
             IpAddr::V4(v4) => self.v4.lookup(u32::from(v4), words),
             IpAddr::V6(v6) => self.v6.lookup(u128::from(v6), words),
         });
         let port_bits = port.map(|p| self.ports.lookup(p, words));
-        for (w, &shape_word) in shape.iter().enumerate() {
-            let mut bits = shape_word;
+        for w in 0..words {
+            let mut bits = word_at(shape, w);
             if let Some(a) = addr_bits {
                 bits &= word_at(a, w);
             }
@@ -511,27 +557,15 @@ impl NetIndex {
                 bits &= bits - 1;
                 // `get`: no bit past the last rule is ever written, but a
                 // damaged table must not panic inside a hook.
-                let Some(&rule) = self.rules.get(local) else {
+                let Some(rule) = le_u32(&self.rules, local * 4) else {
                     return NONE;
                 };
                 if rule & LAZY == 0 {
                     return rule;
                 }
                 let rule = rule & !LAZY;
-                match self.lazy.get(local).and_then(Option::as_ref) {
-                    None => return rule,
-                    Some(l) => {
-                        let ok = (!l.check_program || program_ok(rule))
-                            && l.unix.as_ref().is_none_or(|g| {
-                                unix.is_some_and(|u| g.iter().any(|g| g.is_match(u)))
-                            })
-                            && l.host.as_ref().is_none_or(|g| {
-                                host.is_some_and(|h| g.iter().any(|g| g.is_match(h.as_bytes())))
-                            });
-                        if ok {
-                            return rule;
-                        }
-                    }
+                if self.lazy_ok(local, rule, unix, host, program_ok) {
+                    return rule;
                 }
             }
         }
@@ -581,7 +615,7 @@ mod tests {
     #[test]
     fn interval_tables_are_checked_when_written() {
         let idx = bench_index();
-        let n = idx.rules.len();
+        let n = idx.len();
         assert!(n > 8, "a real network table ({n} rules)");
         assert!(idx.v4.well_formed(idx.words, n));
         assert!(idx.v6.well_formed(idx.words, n));
@@ -605,6 +639,85 @@ mod tests {
         stray.bits = bits.into();
         assert!(n < idx.words * 64, "a spare bit exists");
         assert!(!stray.well_formed(idx.words, n));
+    }
+
+    fn lookups(idx: &NetIndex) -> Vec<u32> {
+        let mut out = Vec::new();
+        for a in ["169.254.169.254", "10.1.2.3", "::1", "255.255.255.255"] {
+            for port in [None, Some(22), Some(443)] {
+                for proto in [None, Some(Protocol::Tcp), Some(Protocol::Udp)] {
+                    out.push(
+                        idx.lookup(Some(a.parse().unwrap()), port, proto, None, None, &|r| {
+                            r % 2 == 0
+                        }),
+                    );
+                }
+            }
+        }
+        for unix in ["/run/docker.sock", "/var/run/docker.sock", "@x"] {
+            out.push(idx.lookup(None, None, None, Some(unix.as_bytes()), None, &|_| true));
+        }
+        for host in ["metadata.google.internal", "example.com", "API.Example.COM"] {
+            out.push(idx.lookup(
+                None,
+                Some(443),
+                Some(Protocol::Tcp),
+                None,
+                Some(host),
+                &|_| true,
+            ));
+        }
+        out
+    }
+
+    /// A decoded index borrows every array from the table bytes and
+    /// answers as the built one; any byte of it as the table stores it
+    /// (rules, one-by-one checks, glob records and patterns, shape,
+    /// interval tables) changed: refused, or every lookup answers without
+    /// panicking.
+    #[test]
+    fn indexes_are_read_in_place_and_damage_never_panics() {
+        let idx = bench_index();
+        let mut w = Writer::default();
+        idx.encode(&mut w);
+        let (buf, strings) = w.into_parts();
+        let decode = |buf: Vec<u8>, strings: Vec<u8>| {
+            let buf: &'static [u8] = Box::leak(buf.into_boxed_slice());
+            let strings: &'static [u8] = Box::leak(strings.into_boxed_slice());
+            let mut r = Reader::with_strings(buf, strings);
+            NetIndex::decode(&mut r).and_then(|d| match r.is_empty() {
+                true => Ok(d),
+                false => damaged("bytes after the index"),
+            })
+        };
+        let read = decode(buf.clone(), strings.clone()).unwrap();
+        for array in [&read.rules, &read.lazy, &read.shape] {
+            assert!(matches!(array, Cow::Borrowed(_)));
+        }
+        assert!(read.globs.is_borrowed() && read.globs.len() > 0);
+        assert_eq!(lookups(&read), lookups(&idx));
+        assert!(lookups(&idx).iter().any(|&r| r != NONE));
+        let mut accepted = 0;
+        for (in_strings, len) in [(false, buf.len()), (true, strings.len())] {
+            for at in 0..len {
+                for value in [0x00u8, 0x01, 0x07, 0x7f, 0xff] {
+                    let (mut b, mut s) = (buf.clone(), strings.clone());
+                    if in_strings {
+                        s[at] = value;
+                    } else {
+                        b[at] = value;
+                    }
+                    if let Ok(d) = decode(b, s) {
+                        accepted += 1;
+                        let _ = lookups(&d);
+                    }
+                }
+            }
+        }
+        assert!(
+            accepted > 1000,
+            "most damage decodes and is looked up ({accepted})"
+        );
     }
 
     /// A damaged table that passes the size checks answers without
