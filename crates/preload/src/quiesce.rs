@@ -109,7 +109,7 @@ pub fn sleep(duration: Duration) {
 
 fn futex(op: libc::c_int, value: u32, timeout: Option<Duration>) {
     let ts = timeout.map(|t| libc::timespec {
-        tv_sec: t.as_secs() as libc::time_t,
+        tv_sec: t.as_secs() as _,
         tv_nsec: t.subsec_nanos() as libc::c_long,
     });
     crate::sys::raw_syscall(
