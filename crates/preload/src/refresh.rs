@@ -78,12 +78,7 @@ pub fn start() {
     }
     if matches!(source.config().location, Location::File(_)) {
         let _ = FILE_DUE.set(Instant::now() + source.config().refresh);
-        CHILD_WRITES
-            .restart_pid
-            .store(crate::sys::getpid(), Ordering::Relaxed);
-        CHILD_WRITES
-            .restart
-            .store(FILE_CALLS_BEFORE_START, Ordering::Release);
+        arm_restart(FILE_CALLS_BEFORE_START);
         return;
     }
     // A short process that may be the container's fetcher this interval
@@ -158,12 +153,16 @@ extern "C" fn after_fork_in_child() {
     if IN_FLIGHT.load(Ordering::Relaxed) {
         IN_FLIGHT.store(false, Ordering::Relaxed);
     }
+    arm_restart(CHILD_CALLS_BEFORE_START);
+}
+
+/// Starts this process's refresher after `calls` more hooked calls
+/// ([`poll`]).
+fn arm_restart(calls: u32) {
     CHILD_WRITES
         .restart_pid
         .store(crate::sys::getpid(), Ordering::Relaxed);
-    CHILD_WRITES
-        .restart
-        .store(CHILD_CALLS_BEFORE_START, Ordering::Release);
+    CHILD_WRITES.restart.store(calls, Ordering::Release);
 }
 
 extern "C" fn at_exit() {
@@ -236,12 +235,7 @@ fn refresher() {
 /// forked child.
 pub fn restart_after_stop() {
     if STOPPED.swap(false, Ordering::AcqRel) {
-        CHILD_WRITES
-            .restart_pid
-            .store(crate::sys::getpid(), Ordering::Relaxed);
-        CHILD_WRITES
-            .restart
-            .store(CHILD_CALLS_BEFORE_START, Ordering::Release);
+        arm_restart(CHILD_CALLS_BEFORE_START);
     }
 }
 

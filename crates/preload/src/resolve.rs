@@ -677,19 +677,7 @@ pub fn kernel_path_short(
         return None;
     }
     let fd = fd as c_int;
-    let mut link = [0u8; 32];
-    let len = sys::proc_fd_path(fd, &mut link);
-    let n = sys::syscall6(
-        libc::SYS_readlinkat,
-        [
-            libc::AT_FDCWD as c_long,
-            link[..=len].as_ptr() as c_long,
-            out.as_mut_ptr() as c_long,
-            out.len() as c_long,
-            0,
-            0,
-        ],
-    );
+    let n = sys::fd_link_raw(fd, out);
     sys::close(fd);
     // A full buffer may be a cut path; a deleted file is named as it was
     // and an object with no path is left to `kernel_path_c` (as in
@@ -1082,20 +1070,8 @@ fn resolved_from(
         );
         if fd >= 0 {
             let fd = fd as c_int;
-            let mut link = [0u8; 32];
-            let len = sys::proc_fd_path(fd, &mut link);
             let out_buf = &mut out.buf[..PATH_CAP - 1];
-            let n = sys::syscall6(
-                libc::SYS_readlinkat,
-                [
-                    libc::AT_FDCWD as c_long,
-                    link[..=len].as_ptr() as c_long,
-                    out_buf.as_mut_ptr() as c_long,
-                    out_buf.len() as c_long,
-                    0,
-                    0,
-                ],
-            );
+            let n = sys::fd_link_raw(fd, out_buf);
             sys::close(fd);
             if n < 0 {
                 return Err(-n as c_int);

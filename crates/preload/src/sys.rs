@@ -189,6 +189,25 @@ pub fn readlink(path: &[u8], out: &mut [u8]) -> Option<usize> {
     (n >= 0 && (n as usize) < out.len()).then_some(n as usize)
 }
 
+/// `readlink` of `fd`'s `/proc/self/fd/N` into `out`, as the system call
+/// returns it (`-errno` on failure; errno untouched: in a forked child its
+/// page would be one more fault).
+pub fn fd_link_raw(fd: c_int, out: &mut [u8]) -> c_long {
+    let mut link = [0u8; 32];
+    let len = proc_fd_path(fd, &mut link);
+    syscall6(
+        libc::SYS_readlinkat,
+        [
+            libc::AT_FDCWD as c_long,
+            link[..=len].as_ptr() as c_long,
+            out.as_mut_ptr() as c_long,
+            out.len() as c_long,
+            0,
+            0,
+        ],
+    )
+}
+
 /// What a file descriptor refers to, as `/proc/self/fd` names it.
 pub enum FdObject {
     /// A file by its path, `out[..n]` ([`link_name`]).

@@ -395,14 +395,10 @@ mod tests {
     fn mount_data_is_read_up_to_a_page() {
         let data = vec![b'a'; MOUNT_DATA_MAX + 10];
         // SAFETY: `data` is readable for more than the bound.
-        assert_eq!(
-            unsafe { bounded_cstr(data.as_ptr(), MOUNT_DATA_MAX) }.len(),
-            MOUNT_DATA_MAX
-        );
+        let long = unsafe { bounded_cstr(data.as_ptr(), MOUNT_DATA_MAX) };
+        assert_eq!(long.len(), MOUNT_DATA_MAX);
         // SAFETY: a NUL-terminated literal.
-        assert_eq!(
-            unsafe { bounded_cstr(b"ab\0c".as_ptr(), MOUNT_DATA_MAX) },
-            b"ab"
-        );
+        let short = unsafe { bounded_cstr(b"ab\0c".as_ptr(), MOUNT_DATA_MAX) };
+        assert_eq!(short, b"ab");
     }
 }
