@@ -85,6 +85,9 @@ const FSOPEN_READ: &str = "import ctypes, os, sys\nlibc = ctypes.CDLL(None, use_
 /// An `O_PATH` descriptor of A (it reads nothing), `unlink(A)`, then reads
 /// the file through `/proc/self/fd/N`.
 const UNLINK_THEN_REOPEN: &str = "import os, sys\nfd = os.open(sys.argv[1], os.O_PATH)\nos.unlink(sys.argv[1])\ntry:\n    print(open('/proc/self/fd/%d' % fd).read(), end='')\nexcept OSError as e:\n    print('error:', e.strerror)\n    sys.exit(1)\n";
+/// As [`FSCONFIG_OVERLAY_READ`], each layer given as an `O_PATH`
+/// descriptor (`FSCONFIG_SET_FD`, Linux 6.13 and later).
+const FSCONFIG_OVERLAY_FD_READ: &str = "import ctypes, os, sys\nlibc = ctypes.CDLL(None, use_errno=True)\ndef check(r):\n    if r < 0:\n        print('error:', os.strerror(ctypes.get_errno()))\n        sys.exit(1)\n    return r\nfs = check(libc.fsopen(b'overlay', 0))\nfor layer in sys.argv[1].split(':'):\n    fd = os.open(layer, os.O_PATH | os.O_DIRECTORY)\n    check(libc.fsconfig(fs, 5, b'lowerdir+', None, fd))\ncheck(libc.fsconfig(fs, 6, None, None, 0))\nmnt = check(libc.fsmount(fs, 0, 0))\ncheck(libc.move_mount(mnt, b'', -100, sys.argv[2].encode(), 4))\nprint(open(sys.argv[2] + '/' + sys.argv[3]).read(), end='')\n";
 /// `syscall(SYS_chroot, A)`, then prints the file B names under the new root.
 const SYSCALL_CHROOT_READ: &str = "import ctypes, os, sys\nlibc = ctypes.CDLL(None, use_errno=True)\nif libc.syscall(161, sys.argv[1].encode()) != 0:\n    print('error:', os.strerror(ctypes.get_errno()))\n    sys.exit(1)\nprint(open(sys.argv[2]).read(), end='')\n";
 /// `chroot(A)`, then prints the file B names under the new root.
@@ -157,6 +160,16 @@ fn filesystem_images(d: &Path) -> Box<dyn Any> {
         std::fs::remove_dir_all(&tree).unwrap();
     }
     std::fs::create_dir_all(d.join("pub/x")).unwrap();
+    Box::new(())
+}
+
+/// Layers for an overlay beside the scenario's trees: `pub/m` (holding
+/// `a`) and an empty `pub/l`, and the mount point `pub/x`.
+fn overlay_layers(d: &Path) -> Box<dyn Any> {
+    for dir in ["pub/m", "pub/l", "pub/x"] {
+        std::fs::create_dir_all(d.join(dir)).unwrap();
+    }
+    std::fs::write(d.join("pub/m/a"), "public data\n").unwrap();
     Box::new(())
 }
 
@@ -721,6 +734,11 @@ scenarios! {
         twin: &["unshare", "-rm", "/bin/sh", "-c", "mkdir {d}/pub/x {d}/pub/l && python3 -c \"$0\" {d}/pub:{d}/pub/l {d}/pub/x a", FSCONFIG_OVERLAY_READ],
         rules: SECRET_READ, text: PERM, rule: "secret-read", calls: &["mount"],
         target: "{d}/secret", program: PY, ..BASE };
+    overlay_layer_by_descriptor => Scenario {
+        attack: &["unshare", "-rm", "python3", "-c", FSCONFIG_OVERLAY_FD_READ, "{d}/secret:{d}/pub/l", "{d}/pub/x", "f"],
+        twin: &["unshare", "-rm", "python3", "-c", FSCONFIG_OVERLAY_FD_READ, "{d}/pub/m:{d}/pub/l", "{d}/pub/x", "a"],
+        rules: SECRET_READ, text: PERM, rule: "secret-read", calls: &["mount"],
+        target: "/proc/self/fd/4", program: PY, setup: overlay_layers, ..BASE };
     // A file system on a block device may hold any file a rule names (the
     // container's own root lies on one): a second name for every file.
     block_device_mounted_again => Scenario {
