@@ -65,8 +65,12 @@ pub fn scratch(name: &str) -> PathBuf {
     std::fs::canonicalize(dir).unwrap()
 }
 
-/// Compiles `tests/c/<name>.c` once per test binary into the target
-/// directory and returns the executable.
+/// Compiles `tests/c/<name>.c` once into the target directory and returns
+/// the executable. Test processes run side by side (nextest starts one per
+/// test): a file lock makes the others wait for the first compiler and
+/// then find the program fresh, instead of each replacing it while another
+/// runs it (its `/proc/self/exe` then says `(deleted)`, and the events
+/// name another program).
 pub fn c_program(name: &str, extra: &[&str]) -> PathBuf {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _g = LOCK.lock().unwrap();
@@ -74,6 +78,8 @@ pub fn c_program(name: &str, extra: &[&str]) -> PathBuf {
         .join("tests/c")
         .join(format!("{name}.c"));
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("c-{name}"));
+    let lock = std::fs::File::create(out.with_extension("lock")).unwrap();
+    lock.lock().unwrap();
     let fresh = out
         .metadata()
         .and_then(|o| Ok(o.modified()? >= src.metadata()?.modified()?))
