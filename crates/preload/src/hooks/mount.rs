@@ -48,7 +48,9 @@ pub fn check_new_filesystem(
     let options = unsafe { bounded_cstr(data.cast(), MOUNT_DATA_MAX) };
     let mut v = Verdict::Allow;
     for_each_option(options, |key, value| {
-        v = check_layer_value(key, value);
+        if let Some((layer, kind)) = Layer::of_key(key) {
+            v = check_layers(layer, kind, value);
+        }
         !turns.end_at(v)
     });
     v
@@ -79,11 +81,11 @@ pub fn check_fsconfig(
     let mut fd_path = [0u8; 32];
     let (dirfd, path): (c_int, *const c_char) = match cmd {
         SET_STRING => {
-            if let Some((layer, Value::List | Value::Escaped)) = layer {
+            if let Some((layer, kind @ (Value::List | Value::Escaped))) = layer {
                 // SAFETY: a string value is NUL-terminated (the kernel
                 // copies it as one).
                 let value = unsafe { cstr(value.cast()) }.unwrap_or(b"");
-                return check_layers(layer, key, value);
+                return check_layers(layer, kind, value);
             }
             (libc::AT_FDCWD, value.cast())
         }
@@ -205,22 +207,14 @@ impl Layer {
     }
 }
 
-/// One `key=value` option of overlay mount data.
-fn check_layer_value(key: &[u8], value: &[u8]) -> Verdict {
-    match Layer::of_key(key) {
-        Some((layer, _)) => check_layers(layer, key, value),
-        None => Verdict::Allow,
-    }
-}
-
-/// Each path `value` names for option `key`, decided as `layer`.
-fn check_layers(layer: Layer, key: &[u8], value: &[u8]) -> Verdict {
+/// Each path `value` names (read as `kind`), decided as `layer`.
+fn check_layers(layer: Layer, kind: Value, value: &[u8]) -> Verdict {
     let turns = Turns::start();
     let mut v = Verdict::Allow;
-    for_each_layer_path(key, value, |path| {
+    for_each_layer_path(kind, value, |path| {
         // A path the kernel cannot take (too long) fails the mount by itself.
         let mut buf = [0u8; libc::PATH_MAX as usize + 1];
-        let Some(len) = unescape_into(path, Layer::of_key(key).map(|k| k.1), &mut buf) else {
+        let Some(len) = unescape_into(path, kind, &mut buf) else {
             return true;
         };
         buf[len] = 0;
@@ -250,21 +244,17 @@ fn for_each_option(options: &[u8], mut each: impl FnMut(&[u8], &[u8]) -> bool) {
     }
 }
 
-/// Calls `each` with every (still escaped) path of option `key`'s
-/// `value`; stops when it returns false.
-fn for_each_layer_path(key: &[u8], value: &[u8], mut each: impl FnMut(&[u8]) -> bool) {
-    match Layer::of_key(key) {
-        Some((_, Value::List)) => {
-            for path in split_unescaped(value, b':').filter(|p| !p.is_empty()) {
-                if !each(path) {
-                    return;
-                }
-            }
+/// Calls `each` with every (still escaped) path a `value` read as `kind`
+/// names; stops when it returns false.
+fn for_each_layer_path(kind: Value, value: &[u8], mut each: impl FnMut(&[u8]) -> bool) {
+    if kind != Value::List {
+        each(value);
+        return;
+    }
+    for path in split_unescaped(value, b':').filter(|p| !p.is_empty()) {
+        if !each(path) {
+            return;
         }
-        Some(_) => {
-            each(value);
-        }
-        None => {}
     }
 }
 
@@ -292,8 +282,8 @@ fn split_unescaped(bytes: &[u8], sep: u8) -> impl Iterator<Item = &[u8]> {
 
 /// Copies `path` into `out` (leaving room for a NUL), dropping each escaping
 /// backslash unless the value is read as is; `None` when it does not fit.
-fn unescape_into(path: &[u8], value: Option<Value>, out: &mut [u8]) -> Option<usize> {
-    let verbatim = value == Some(Value::Verbatim);
+fn unescape_into(path: &[u8], kind: Value, out: &mut [u8]) -> Option<usize> {
+    let verbatim = kind == Value::Verbatim;
     let mut len = 0;
     let mut bytes = path.iter();
     while let Some(&b) = bytes.next() {
@@ -336,9 +326,9 @@ mod tests {
         let mut found = Vec::new();
         for_each_option(data, |key, value| {
             if let Some((layer, kind)) = Layer::of_key(key) {
-                for_each_layer_path(key, value, |path| {
+                for_each_layer_path(kind, value, |path| {
                     let mut buf = [0u8; 64];
-                    let len = unescape_into(path, Some(kind), &mut buf).unwrap();
+                    let len = unescape_into(path, kind, &mut buf).unwrap();
                     found.push((key.to_vec(), layer, buf[..len].to_vec()));
                     true
                 });
@@ -373,7 +363,7 @@ mod tests {
     #[test]
     fn added_layers_are_taken_as_given() {
         let mut buf = [0u8; 16];
-        let len = unescape_into(b"/a\\b", Some(Value::Verbatim), &mut buf).unwrap();
+        let len = unescape_into(b"/a\\b", Value::Verbatim, &mut buf).unwrap();
         assert_eq!(&buf[..len], b"/a\\b");
         assert_eq!(
             Layer::of_key(b"datadir+"),
@@ -384,11 +374,8 @@ mod tests {
     #[test]
     fn a_path_too_long_for_the_kernel_is_not_copied() {
         let mut buf = [0u8; 4];
-        assert_eq!(unescape_into(b"/abc", Some(Value::Escaped), &mut buf), None);
-        assert_eq!(
-            unescape_into(b"/ab", Some(Value::Escaped), &mut buf),
-            Some(3)
-        );
+        assert_eq!(unescape_into(b"/abc", Value::Escaped, &mut buf), None);
+        assert_eq!(unescape_into(b"/ab", Value::Escaped, &mut buf), Some(3));
     }
 
     #[test]
