@@ -215,6 +215,43 @@ fn io_uring_is_refused_while_file_rules_are_in_force() {
     assert_eq!(with.stdout, "denied EPERM\n", "{}", with.stderr);
 }
 
+/// libuv (Node.js) makes its rings through libc's `syscall()`, which the
+/// library interposes: without any backstop, the hooks refuse the ring
+/// itself while a rule could block what its operations would do.
+#[test]
+fn a_ring_made_through_libc_syscall_is_refused_by_the_hooks() {
+    let s = scene("io-uring-libc");
+    let argv = [
+        dynamic_probe().into_os_string(),
+        "uring-libc".into(),
+        s.secret.clone().into_os_string(),
+    ];
+    let with_mode = |mode: &str| {
+        let mut p = policy(&s, false);
+        p["mode"] = json!(mode);
+        Run::new(&s.dir, Some(p)).cmd(&argv)
+    };
+    let refusals = |o: &Outcome| -> Vec<(String, bool)> {
+        o.events
+            .iter()
+            .filter(|e| e.kind == "status" && e.message.contains("io_uring"))
+            .map(|e| (e.action.clone(), e.enforced))
+            .collect()
+    };
+    let enforced = with_mode("enforce");
+    assert_eq!(enforced.stdout, "denied EPERM\n", "{}", enforced.stderr);
+    assert_eq!(refusals(&enforced), [("deny".to_string(), true)]);
+    let permissive = with_mode("permissive");
+    assert_eq!(permissive.stdout, "ok\n", "{}", permissive.stderr);
+    assert_eq!(refusals(&permissive), [("allow".to_string(), false)]);
+    // Nothing a ring could get past: the program keeps its ring.
+    let mut allow_all = policy(&s, false);
+    allow_all["rules"] = json!([]);
+    let free = Run::new(&s.dir, Some(allow_all)).cmd(&argv);
+    assert_eq!(free.stdout, "ok\n", "{}", free.stderr);
+    assert_eq!(refusals(&free), []);
+}
+
 #[test]
 fn clone_newuser_and_x32_numbers_meet_the_unshare_rule() {
     let s = scene("clone");

@@ -5,7 +5,10 @@
  *   read PATH      open(2)+read through libc
  *   raw-read PATH  openat through an inline `syscall` instruction
  *   exec PATH      execv
- *   uring PATH     IORING_OP_OPENAT through io_uring (liburing)
+ *   uring PATH     IORING_OP_OPENAT through io_uring (liburing, which
+ *                  makes its system calls with inline instructions)
+ *   uring-libc PATH  the same on a ring made with libc's syscall()
+ *                  (as libuv makes its rings): the hooks see the setup
  *   clone-newuser  clone(CLONE_NEWUSER) as a raw syscall instruction
  *                  (libc's syscall() is interposed, so the hooks would see it)
  *   x32-unshare    unshare(CLONE_NEWUSER) with the x32 bit set, raw
@@ -53,9 +56,19 @@ static long raw_clone(unsigned long flags) {
     return rc;
 }
 
-static int uring_open(const char *path) {
+static int uring_open(const char *path, int through_libc) {
     struct io_uring ring;
-    int rc = io_uring_queue_init(4, &ring, 0);
+    int rc;
+    if (through_libc) {
+        struct io_uring_params params;
+        memset(&params, 0, sizeof params);
+        int fd = (int)syscall(SYS_io_uring_setup, 4, &params);
+        if (fd < 0)
+            return report(-1, errno);
+        rc = io_uring_queue_mmap(fd, &params, &ring);
+    } else {
+        rc = io_uring_queue_init(4, &ring, 0);
+    }
     if (rc < 0)
         return report(-1, -rc);
     struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
@@ -90,7 +103,9 @@ int main(int argc, char **argv) {
         return report(-1, errno);
     }
     if (!strcmp(mode, "uring"))
-        return uring_open(path);
+        return uring_open(path, 0);
+    if (!strcmp(mode, "uring-libc"))
+        return uring_open(path, 1);
     if (!strcmp(mode, "clone-newuser")) {
         long pid = raw_clone(CLONE_NEWUSER | SIGCHLD);
         if (pid == 0)
