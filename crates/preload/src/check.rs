@@ -108,19 +108,32 @@ fn drop_payload(payload: Box<dyn std::any::Any + Send>) {
 #[cold]
 #[inline(never)]
 fn check_failed(active: &'static Active) -> Verdict {
+    refuse_unruled(
+        active,
+        libc::EACCES,
+        b"a check failed inside the library (a bug); the call was denied (enforce mode)",
+        b"a check failed inside the library (a bug); the call proceeded (not enforcing)",
+    )
+}
+
+/// A call refused for a reason no rule names (the library cannot decide
+/// it), reported as a status note that says which way it went: denied
+/// with `errno` in enforce mode, let through otherwise. No allocation.
+pub fn refuse_unruled(
+    active: &'static Active,
+    errno: i32,
+    denied: &[u8],
+    let_through: &[u8],
+) -> Verdict {
     let enforced = active.mode == Mode::Enforce;
     let mut r = Record::new(What::Status);
-    r.target.push(if enforced {
-        b"a check failed inside the library (a bug); the call was denied (enforce mode)"
-    } else {
-        b"a check failed inside the library (a bug); the call proceeded (not enforcing)"
-    });
+    r.target.push(if enforced { denied } else { let_through });
     r.enforced = enforced;
-    r.errno = if enforced { libc::EACCES } else { 0 };
+    r.errno = if enforced { errno } else { 0 };
     r.active = Some(active);
     emit::send(r);
     if enforced {
-        Verdict::Deny(libc::EACCES)
+        Verdict::Deny(errno)
     } else {
         Verdict::Allow
     }

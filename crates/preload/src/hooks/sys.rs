@@ -2,7 +2,7 @@
 //! their numbers. Wrappers glibc lacks (or gained late) fall back to the
 //! raw system call.
 
-use crate::check::{fail, judge, run, Verdict};
+use crate::check::{fail, judge, refuse_unruled, run, Verdict};
 use crate::real::next;
 use crate::sys::raw_syscall;
 use ldguard_policy::{Call, Kind, Request};
@@ -127,6 +127,9 @@ fn native_number(nr: c_int) -> c_int {
 /// 32-bit int, then routed to the check of the operation it performs.
 fn check_number(nr: c_long, a: &[c_long; 6]) -> Verdict {
     let nr = native_number(nr as c_int);
+    if nr as c_long == libc::SYS_io_uring_setup {
+        return check_ring();
+    }
     if let Some(call) = call_for_number(nr, a) {
         return match call {
             Call::Chroot | Call::PivotRoot => check_root(call, a[0] as *const c_char),
@@ -150,6 +153,34 @@ fn check_number(nr: c_long, a: &[c_long; 6]) -> Verdict {
         };
     }
     super::routed::check(nr as c_long, a)
+}
+
+/// `io_uring_setup`: the operations a ring carries (open, connect, rename,
+/// ...) reach the kernel through `io_uring_enter` without passing through
+/// libc, so no hook would see them. libuv, for one, makes its rings through
+/// `syscall()`. The ring is refused while any rule, or the file or network
+/// default, could block something; the program falls back to plain calls
+/// (libuv does), which are checked. No rule names the ring, so it is
+/// reported as a status note.
+fn check_ring() -> Verdict {
+    run(|active| {
+        let table = &active.table;
+        let could_block = [Kind::File, Kind::Network]
+            .into_iter()
+            .any(|kind| table.default_action(kind).blocks())
+            // The call given only selects logging; the action is the rule's.
+            || (0..table.rule_count() as u32)
+                .any(|rule| table.decision_of_rule(rule, Call::Mount).action.blocks());
+        if !could_block {
+            return Verdict::Allow;
+        }
+        refuse_unruled(
+            active,
+            libc::EPERM,
+            b"io_uring_setup refused: operations submitted through a ring would pass no file or network check (enforce mode)",
+            b"io_uring_setup allowed (not enforcing); operations submitted through the ring pass no file or network check",
+        )
+    })
 }
 
 /// Target of the C shim's `syscall`.
