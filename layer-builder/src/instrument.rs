@@ -2,18 +2,18 @@
 //! its libc and a library that loads there, and produces the image with the
 //! ldguard layer on top (replacing an earlier one).
 
-use crate::digest::{unwrap_io, HashingReader};
 use crate::error::{Error, Result};
+use crate::image::digest::{unwrap_io, HashingReader};
 use crate::image::{
     canonical_json, layer_compression, read_blob, Compression, Family, ImageOut, LayerOut, Output,
     RawManifest, Source,
 };
-use crate::layer::{self, LayerInputs};
-use crate::libc::{self, Libc, LibcKind};
-use crate::library::{self, Library};
+use crate::inspect::libc::{self, Libc, LibcKind};
+use crate::inspect::rootfs::{RootFs, ScanDepth};
+use crate::payload::layer::{self, LayerInputs};
+use crate::payload::library::{self, Library};
+use crate::payload::runtime_config::{ImageIdentity, PolicyOptions, LIBRARY_PATH};
 use crate::report::{BackstopReport, CheckReport, LayerReport, LibcReport, PlatformReport};
-use crate::rootfs::{RootFs, ScanDepth};
-use crate::runtime_config::{ImageIdentity, PolicyOptions, LIBRARY_PATH};
 use oci_spec::image::{
     Arch, Descriptor, ImageConfiguration, ImageIndex, ImageManifest, ImageManifestBuilder,
     MediaType, Os, Platform, PlatformBuilder,
@@ -171,7 +171,7 @@ fn analyze(
             opts.progress,
         )?;
     }
-    let want = crate::elf::arch_from_oci(&arch);
+    let want = crate::inspect::elf::arch_from_oci(&arch);
     let libc = libc::detect(&rootfs, want);
     let image = format!("{place} ({platform})");
     let library = if os != "linux" {
@@ -298,7 +298,7 @@ fn build_image(
         d.set_media_type(MediaType::from(
             layer_type_for(family, d.media_type().as_ref()).as_str(),
         ));
-        let diff_id = crate::digest::parse_digest("diff_id", &diff_ids[i])?;
+        let diff_id = crate::image::digest::parse_digest("diff_id", &diff_ids[i])?;
         new_diff_ids.push(diff_ids[i].clone());
         layers.push(LayerOut {
             desc: d,
@@ -673,7 +673,10 @@ fn backstop_report(
         None => match baked_in_image(src, a)? {
             Some(bytes) => (
                 bytes,
-                format!("/{} of the image", crate::runtime_config::POLICY_PATH),
+                format!(
+                    "/{} of the image",
+                    crate::payload::runtime_config::POLICY_PATH
+                ),
             ),
             None => return Ok(None),
         },
@@ -718,6 +721,6 @@ fn baked_in_image(src: &mut dyn Source, a: &Analysis) -> Result<Option<Vec<u8>>>
         crate::progress::Progress::new(true),
     )?;
     Ok(layer
-        .read(crate::runtime_config::POLICY_PATH)
+        .read(crate::payload::runtime_config::POLICY_PATH)
         .map(|(_, data)| data.to_vec()))
 }

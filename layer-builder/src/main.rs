@@ -1,3 +1,3 @@
 fn main() {
-    std::process::exit(ldguard_layer::app::main(std::env::args_os().collect()));
+    std::process::exit(ldguard_layer::cli::main(std::env::args_os().collect()));
 }

@@ -34,7 +34,7 @@ pub struct PlatformReport {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LibcReport {
-    pub kind: crate::libc::LibcKind,
+    pub kind: crate::inspect::libc::LibcKind,
     pub version: Option<String>,
     pub path: String,
 }
@@ -51,7 +51,7 @@ pub struct BackstopReport {
     pub mode: String,
     /// Whether the library installs it as the policy stands (enforce mode).
     pub installed: bool,
-    pub privileged_files: Vec<crate::rootfs::PrivilegedFile>,
+    pub privileged_files: Vec<crate::inspect::rootfs::PrivilegedFile>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -94,8 +94,8 @@ impl CheckReport {
                 Some(l) => s.push_str(&format!(
                     "  libc:          {} {} ({})\n",
                     match l.kind {
-                        crate::libc::LibcKind::Glibc => "glibc",
-                        crate::libc::LibcKind::Musl => "musl",
+                        crate::inspect::libc::LibcKind::Glibc => "glibc",
+                        crate::inspect::libc::LibcKind::Musl => "musl",
                     },
                     l.version.as_deref().unwrap_or("(version unknown)"),
                     l.path

@@ -7,7 +7,7 @@ mod common;
 #[path = "common/fake_vault.rs"]
 mod fake_vault;
 use fake_vault::FakeVault;
-use ldguard_layer::vault::{KvVersion, VaultConfig};
+use ldguard_layer::transport::vault::{KvVersion, VaultConfig};
 use serde_json::json;
 
 const REGISTRY: &str = "127.0.0.1:5000";

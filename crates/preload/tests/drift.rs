@@ -2,7 +2,7 @@
 //! image's manifest does not list, or that changed since, is denied (or
 //! reported) with one event of kind `drift`; listed files run unchanged.
 //!
-//! The manifest is the one the layer builder writes (`ldguard_layer::drift`)
+//! The manifest is the one the layer builder writes (`ldguard_layer::payload::drift`)
 //! for a scratch tree, re-rooted at the tree's real location so that the
 //! host's paths match it, and handed to the library with
 //! `LDGUARD_DRIFT_MANIFEST` (honoured where environment overrides are, as
@@ -11,7 +11,7 @@
 mod common;
 
 use common::{policy, scratch, Outcome, Run};
-use ldguard_layer::rootfs::{RootFs, ScanDepth};
+use ldguard_layer::inspect::rootfs::{RootFs, ScanDepth};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -36,7 +36,7 @@ impl Tree {
             std::fs::copy(from, d.join(to)).unwrap();
         }
         let fs = RootFs::from_dir(&d, ScanDepth::Loader).unwrap();
-        let built = ldguard_layer::drift::manifest(&fs);
+        let built = ldguard_layer::payload::drift::manifest(&fs);
         let m = ldguard_drift::Manifest::new(&built).unwrap();
         let rows: Vec<(Vec<u8>, ldguard_drift::Entry)> = m
             .iter()

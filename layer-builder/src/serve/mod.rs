@@ -11,13 +11,13 @@ pub mod client;
 pub mod health;
 
 use crate::error::{Error, Result};
+use crate::image::reference::ImageRef;
 use crate::instrument::{self, Options};
+use crate::payload::runtime_config::PolicyOptions;
 use crate::progress::Progress;
-use crate::reference::ImageRef;
-use crate::runtime_config::PolicyOptions;
 use crate::transport::net::NetOptions;
+use crate::transport::vault::{KvVersion, VaultConfig};
 use crate::transport::{open_destination, open_source, OpenOptions};
-use crate::vault::{KvVersion, VaultConfig};
 use clap::Parser;
 use client::{Job, Report, ServerClient};
 use std::path::PathBuf;
@@ -121,7 +121,7 @@ fn log(msg: &str) {
 }
 
 pub fn run(a: &ServeArgs) -> Result<i32> {
-    if !crate::runtime_config::is_url(&a.server) {
+    if !crate::payload::runtime_config::is_url(&a.server) {
         return Err(Error::invalid("--server", "expected an http(s):// URL"));
     }
     let vault_addr = a
@@ -165,7 +165,7 @@ pub fn run(a: &ServeArgs) -> Result<i32> {
             "is empty: write it to --token-file (or the Vault secret's key token)",
         ));
     }
-    let lib_dir = crate::library::resolve_lib_dir(a.lib_dir.as_deref())?;
+    let lib_dir = crate::payload::library::resolve_lib_dir(a.lib_dir.as_deref())?;
     let image_server = a.image_server.clone().unwrap_or_else(|| a.server.clone());
     // The image options are checked once, before any job is claimed.
     PolicyOptions {

@@ -3,8 +3,8 @@
 //! archive as a Docker schema 2 image; the destination writes layers
 //! uncompressed, as `docker save` does.
 
-use crate::digest::{unwrap_io, HashingReader, HashingWriter, VerifyingReader};
 use crate::error::{Error, Result};
+use crate::image::digest::{unwrap_io, HashingReader, HashingWriter, VerifyingReader};
 use crate::image::{
     canonical_json, Destination, Family, Output, RawManifest, Source, DOCKER_CONFIG,
 };
@@ -37,7 +37,7 @@ pub struct ArchiveSource {
 }
 
 fn member_key(p: &str) -> String {
-    crate::rootfs::normalize(p)
+    crate::inspect::rootfs::normalize(p)
 }
 
 /// Matches `podman save`'s `localhost/…` and docker's `docker.io/library/…`

@@ -5,10 +5,11 @@ pub mod docker_archive;
 pub mod net;
 pub mod oci;
 pub mod registry;
+pub mod vault;
 
 use crate::error::Result;
+use crate::image::reference::ImageRef;
 use crate::image::{Destination, Source};
-use crate::reference::ImageRef;
 
 pub struct OpenOptions {
     pub net: net::NetOptions,

@@ -1,8 +1,8 @@
 //! OCI image layouts (`oci:DIR[:TAG]`): blobs under blobs/sha256, the tag as
 //! an `org.opencontainers.image.ref.name` annotation in index.json.
 
-use crate::digest::{hex_of, unwrap_io, VerifyingReader};
 use crate::error::{Error, Result};
+use crate::image::digest::{hex_of, unwrap_io, VerifyingReader};
 use crate::image::{canonical_json, Destination, Output, RawManifest, Source, OCI_INDEX};
 use crate::progress::Progress;
 use oci_spec::image::{Descriptor, ImageIndex, MediaType};

@@ -5,13 +5,13 @@
 
 use super::auth::{self, Challenge, Credentials, TokenReply};
 use super::net::{self, NetOptions};
-use crate::digest::{parse_digest, unwrap_io, VerifyingReader};
 use crate::error::{Error, Result};
+use crate::image::digest::{parse_digest, unwrap_io, VerifyingReader};
+use crate::image::reference::RegistryRef;
 use crate::image::{
     Destination, Output, RawManifest, Source, DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST,
 };
 use crate::progress::Progress;
-use crate::reference::RegistryRef;
 use oci_spec::image::Descriptor;
 use std::collections::HashMap;
 use std::io::Read;

@@ -4,8 +4,8 @@
 //! content of the few files the builder reads (libc, loaders,
 //! /etc/ld.so.preload, and for `--check` every ELF executable) are kept.
 
-use crate::elf::{ElfInfo, ELF_MAGIC};
 use crate::error::{Error, Result};
+use crate::inspect::elf::{ElfInfo, ELF_MAGIC};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::Path;
@@ -90,7 +90,7 @@ pub struct RootFs {
 fn wanted_content(path: &str) -> bool {
     let base = path.rsplit('/').next().unwrap_or(path);
     path == "etc/ld.so.preload"
-        || path == crate::runtime_config::POLICY_PATH
+        || path == crate::payload::runtime_config::POLICY_PATH
         || base == "libc.so.6"
         || (base.starts_with("libc-") && base.ends_with(".so"))
         || (base.starts_with("ld-musl-") && base.ends_with(".so.1"))
@@ -145,10 +145,10 @@ impl RootFs {
         let mut opaque: Vec<String> = Vec::new();
         let entries = archive
             .entries()
-            .map_err(|e| crate::digest::unwrap_io(place, "reading the layer", e))?;
+            .map_err(|e| crate::image::digest::unwrap_io(place, "reading the layer", e))?;
         for entry in entries {
-            let mut entry =
-                entry.map_err(|e| crate::digest::unwrap_io(place, "reading the layer", e))?;
+            let mut entry = entry
+                .map_err(|e| crate::image::digest::unwrap_io(place, "reading the layer", e))?;
             let raw = entry.path_bytes();
             let name = String::from_utf8_lossy(&raw).into_owned();
             let path = normalize(&name);
@@ -205,7 +205,9 @@ impl RootFs {
                     (&mut entry)
                         .take(MAX_EXE_READ)
                         .read_to_end(&mut buf)
-                        .map_err(|e| crate::digest::unwrap_io(place, "reading the layer", e))?;
+                        .map_err(|e| {
+                            crate::image::digest::unwrap_io(place, "reading the layer", e)
+                        })?;
                     digest = listed.then(|| sha256(&buf));
                     if exe && buf.starts_with(ELF_MAGIC) {
                         static_exe = ElfInfo::parse(&buf).is_ok_and(|i| i.is_static_executable());

@@ -2,8 +2,8 @@
 //! files: glibc's libc.so.6 (its version from the GLIBC_x.y versions it
 //! defines) or musl's ld-musl-ARCH.so.1.
 
-use crate::elf::{ElfInfo, Version};
-use crate::rootfs::RootFs;
+use crate::inspect::elf::{ElfInfo, Version};
+use crate::inspect::rootfs::RootFs;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

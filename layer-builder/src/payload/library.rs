@@ -4,10 +4,10 @@
 //! (a newer GLIBC_x.y, a missing DT_NEEDED) breaks every program in the
 //! container, so anything doubtful is refused.
 
-use crate::elf::ElfInfo;
 use crate::error::{Error, Result};
-use crate::libc::{library_dirs, Libc, LibcKind};
-use crate::rootfs::RootFs;
+use crate::inspect::elf::ElfInfo;
+use crate::inspect::libc::{library_dirs, Libc, LibcKind};
+use crate::inspect::rootfs::RootFs;
 use std::path::{Path, PathBuf};
 
 pub const LIB_FILE: &str = "libldguard.so";
@@ -80,7 +80,7 @@ pub fn select(
     libc: Option<&Libc>,
     config_arch: &str,
 ) -> Result<Library> {
-    let arch = crate::elf::arch_from_oci(config_arch)
+    let arch = crate::inspect::elf::arch_from_oci(config_arch)
         .ok_or_else(|| Error::refused(image, format!("architecture '{config_arch}' is not supported (supported: amd64, arm64, 386, arm, ppc64le, s390x, riscv64)")))?;
     let libc = libc.ok_or_else(|| {
         Error::refused(
@@ -156,7 +156,7 @@ fn newer_glibc_build(variant_dir: &Path, libc: &Libc) -> Option<PathBuf> {
     NEWER_GLIBC_BUILDS
         .iter()
         .rev()
-        .filter(|v| crate::elf::Version::parse(v).is_some_and(|v| &v <= have))
+        .filter(|v| crate::inspect::elf::Version::parse(v).is_some_and(|v| &v <= have))
         .map(|v| variant_dir.join(format!("glibc-{v}")).join(LIB_FILE))
         .find(|p| p.is_file())
 }

@@ -3,11 +3,11 @@
 //! definitions that parse the command line, so they cannot drift from it.
 //!
 //! The builder's command line is a positional image (`ldguard-layer SRC
-//! [DST]`) beside the `install` subcommand, which [`crate::app::main`]
+//! [DST]`) beside the `install` subcommand, which [`crate::cli::main`]
 //! dispatches by hand; [`command`] puts both (and these two) into one clap
 //! tree for the generators.
 
-use crate::app::{BuildArgs, InstallArgs};
+use crate::cli::{BuildArgs, InstallArgs};
 use clap::{value_parser, Arg, Command, CommandFactory};
 use std::ffi::OsString;
 use std::path::PathBuf;

@@ -1,13 +1,15 @@
 //! Command line: `ldguard-layer SRC [DST] …` and `ldguard-layer install …`.
 
+pub mod docs;
+
 use crate::error::{Error, Result};
+use crate::image::reference::ImageRef;
 use crate::image::Family;
-use crate::install::{install, InstallOptions};
 use crate::instrument::{self, Options};
+use crate::payload::install::{install, InstallOptions};
+use crate::payload::runtime_config::PolicyOptions;
 use crate::progress::Progress;
-use crate::reference::ImageRef;
 use crate::report::Summary;
-use crate::runtime_config::PolicyOptions;
 use crate::transport::auth::{parse_creds, Credentials};
 use crate::transport::net::NetOptions;
 use crate::transport::{open_destination, open_source, OpenOptions};
@@ -152,7 +154,7 @@ pub fn main(mut args: Vec<OsString>) -> i32 {
         args.remove(1);
         args.push("--help".into());
     }
-    if let Some(code) = crate::cli_docs::dispatch(&args) {
+    if let Some(code) = crate::cli::docs::dispatch(&args) {
         return code;
     }
     let is_install = args.get(1).is_some_and(|a| a == "install");
@@ -188,7 +190,7 @@ pub fn main(mut args: Vec<OsString>) -> i32 {
 fn run_install(a: &InstallArgs) -> Result<i32> {
     let o = InstallOptions {
         root: a.root.clone(),
-        lib_dir: crate::library::resolve_lib_dir(a.common.lib_dir.as_deref())?,
+        lib_dir: crate::payload::library::resolve_lib_dir(a.common.lib_dir.as_deref())?,
         policy: a.common.options(),
         image_name: a.common.image_name.clone(),
     };
@@ -234,7 +236,7 @@ fn run_build(a: &BuildArgs) -> Result<i32> {
         },
         progress: Progress::new(a.quiet || a.common.format == Format::Json),
     };
-    let lib_dir = crate::library::resolve_lib_dir(a.common.lib_dir.as_deref());
+    let lib_dir = crate::payload::library::resolve_lib_dir(a.common.lib_dir.as_deref());
     let mut src = open_source(&src_ref, &open)?;
     let mut opts = Options {
         // --check reports a missing library directory per platform instead of failing.

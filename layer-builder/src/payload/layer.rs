@@ -2,11 +2,11 @@
 //! config and the baked policy, built so that the same inputs give the same
 //! bytes (sorted entries, fixed times and owners, fixed gzip settings).
 
-use crate::digest::{sha256_digest, HashingWriter};
 use crate::error::{Error, Result};
-use crate::libc::LibcKind;
-use crate::rootfs::{Kind, RootFs};
-use crate::runtime_config::{CONFIG_PATH, LIBRARY_PATH, NET_LIBRARY_PATH, POLICY_PATH};
+use crate::image::digest::{sha256_digest, HashingWriter};
+use crate::inspect::libc::LibcKind;
+use crate::inspect::rootfs::{Kind, RootFs};
+use crate::payload::runtime_config::{CONFIG_PATH, LIBRARY_PATH, NET_LIBRARY_PATH, POLICY_PATH};
 use flate2::{Compression, GzBuilder};
 use oci_spec::image::Digest;
 use std::collections::BTreeMap;
@@ -106,10 +106,10 @@ fn items<'a>(inp: &'a LayerInputs<'a>) -> Result<BTreeMap<String, Item<'a>>> {
         },
     );
     m.insert(
-        crate::drift::MANIFEST_PATH.to_string(),
+        crate::payload::drift::MANIFEST_PATH.to_string(),
         Item {
             mode: 0o644,
-            content: Content::Owned(crate::drift::manifest(inp.rootfs)),
+            content: Content::Owned(crate::payload::drift::manifest(inp.rootfs)),
         },
     );
     if let Some(p) = inp.policy {
@@ -120,9 +120,9 @@ fn items<'a>(inp: &'a LayerInputs<'a>) -> Result<BTreeMap<String, Item<'a>>> {
                 content: Content::File(p),
             },
         );
-        if let Some(table) = crate::baked_table::encode(p) {
+        if let Some(table) = crate::payload::baked_table::encode(p) {
             m.insert(
-                format!("{POLICY_PATH}{}", crate::baked_table::SUFFIX),
+                format!("{POLICY_PATH}{}", crate::payload::baked_table::SUFFIX),
                 Item {
                     mode: 0o644,
                     content: Content::Owned(table),
@@ -404,7 +404,7 @@ mod tests {
         }
         let data = b.into_inner().unwrap();
         let mut fs = RootFs::new();
-        fs.apply_layer(0, &data[..], crate::rootfs::ScanDepth::Loader, "t")
+        fs.apply_layer(0, &data[..], crate::inspect::rootfs::ScanDepth::Loader, "t")
             .unwrap();
         fs
     }

@@ -2,8 +2,11 @@
 //! families, manifests as bytes plus parsed form, and what the builder
 //! produces for a destination to write.
 
-use crate::digest::sha256_digest;
+pub mod digest;
+pub mod reference;
+
 use crate::error::{Error, Result};
+use crate::image::digest::sha256_digest;
 use oci_spec::image::{Descriptor, Digest, ImageIndex, ImageManifest, MediaType, Platform};
 use std::io::Read;
 use std::sync::Arc;
@@ -183,7 +186,7 @@ pub trait Source {
     /// the descriptor.
     fn blob(&mut self, desc: &Descriptor) -> Result<Box<dyn Read + '_>>;
     /// A registry source, for cross-repository mounts.
-    fn registry(&self) -> Option<&crate::reference::RegistryRef> {
+    fn registry(&self) -> Option<&crate::image::reference::RegistryRef> {
         None
     }
 }
@@ -193,7 +196,7 @@ pub fn read_blob(src: &mut dyn Source, desc: &Descriptor) -> Result<Vec<u8>> {
     let mut r = src.blob(desc)?;
     let mut v = Vec::new();
     r.read_to_end(&mut v)
-        .map_err(|e| crate::digest::unwrap_io(&place, "reading a blob", e))?;
+        .map_err(|e| crate::image::digest::unwrap_io(&place, "reading a blob", e))?;
     Ok(v)
 }
 

@@ -198,7 +198,7 @@ impl RuntimeConfig {
     /// creates world-writable (sticky) so every uid can log.
     pub fn events_dir(&self) -> Option<String> {
         let path = self.events.as_deref()?.strip_prefix("file:")?;
-        let dir = crate::rootfs::normalize(path.rsplit_once('/')?.0);
+        let dir = crate::inspect::rootfs::normalize(path.rsplit_once('/')?.0);
         (!dir.is_empty()).then_some(dir)
     }
 

@@ -2,11 +2,11 @@
 //! root filesystem from inside a Dockerfile `RUN` step.
 
 use crate::error::{Error, Result};
-use crate::layer::{install_into, LayerInputs};
-use crate::libc::LibcKind;
+use crate::inspect::libc::LibcKind;
+use crate::inspect::rootfs::{RootFs, ScanDepth};
+use crate::payload::layer::{install_into, LayerInputs};
+use crate::payload::runtime_config::{ImageIdentity, PolicyOptions, LIBRARY_PATH};
 use crate::report::{LibcReport, PlatformReport};
-use crate::rootfs::{RootFs, ScanDepth};
-use crate::runtime_config::{ImageIdentity, PolicyOptions, LIBRARY_PATH};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -58,15 +58,16 @@ pub fn install(o: &InstallOptions) -> Result<InstallReport> {
     o.policy.validate()?;
     let rootfs = RootFs::from_dir(&o.root, ScanDepth::Loader)?;
     let here = std::env::consts::ARCH;
-    let libc =
-        crate::libc::detect(&rootfs, Some(here)).or_else(|| crate::libc::detect(&rootfs, None));
+    let libc = crate::inspect::libc::detect(&rootfs, Some(here))
+        .or_else(|| crate::inspect::libc::detect(&rootfs, None));
     let oci_arch = libc
         .as_ref()
         .and_then(|l| l.arch)
-        .and_then(crate::elf::oci_from_arch)
+        .and_then(crate::inspect::elf::oci_from_arch)
         .unwrap_or("unknown");
     let image = o.root.display().to_string();
-    let library = crate::library::select(&o.lib_dir, &image, &rootfs, libc.as_ref(), oci_arch)?;
+    let library =
+        crate::payload::library::select(&o.lib_dir, &image, &rootfs, libc.as_ref(), oci_arch)?;
     let libc = libc.expect("a selected library implies a libc");
     let baked = o.policy.load_baked()?;
     let identity = o.image_name.clone().map(|name| ImageIdentity {

@@ -4,7 +4,7 @@
 //! library can tell a program of the image from one that was dropped,
 //! copied or modified at run time.
 
-use crate::rootfs::{Kind, RootFs};
+use crate::inspect::rootfs::{Kind, RootFs};
 use ldguard_drift::Entry;
 
 /// The image path of the manifest inside the ldguard layer.
@@ -38,7 +38,7 @@ pub fn manifest(rootfs: &RootFs) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rootfs::ScanDepth;
+    use crate::inspect::rootfs::ScanDepth;
 
     #[test]
     fn lists_executables_libraries_and_hard_links_only() {

@@ -243,7 +243,7 @@ pub fn parse_name_tag<'a>(whole: &str, n: &'a str) -> Result<(&'a str, &'a str)>
 fn parse_registry(whole: &str, rest: &str) -> Result<RegistryRef> {
     let (name, digest) = match rest.split_once('@') {
         Some((n, d)) => {
-            crate::digest::parse_digest(whole, d)
+            crate::image::digest::parse_digest(whole, d)
                 .map_err(|_| bad(whole, format!("'{d}' is not a sha256 digest")))?;
             (n, Some(d.to_string()))
         }
