@@ -31,7 +31,8 @@ const USAGE: &str = "usage: ldguard-bench --lib LIB [--policy FILE] [--work DIR]
   --work DIR       fixtures and scratch (default target/bench)
   --json FILE      where the results go (default WORK/results.json)
   --smoke          tiny sizes: checks the harness works, figures meaningless
-  --reps N         repetitions per configuration (default 5, micro 3x that; smoke 1)
+  --reps N         repetitions per configuration (default 5; micro, python and git
+                   3x that; smoke 1)
   --only IDS       workloads to run: open,stat,fopen,udp,exec,spawn,tar,python,git,nginx
   --no-callgrind   skip the instruction counts
   --callgrind-only only the instruction counts (deterministic: fine on a busy machine)";
@@ -155,7 +156,7 @@ fn real_main() -> Result<(), Error> {
     let scale = if args.smoke {
         Scale {
             reps: args.reps.unwrap_or(1),
-            micro_reps: args.reps.unwrap_or(1),
+            short_reps: args.reps.unwrap_or(1),
             syscall_iters: 200,
             process_iters: 4,
             chunks: 2,
@@ -171,7 +172,7 @@ fn real_main() -> Result<(), Error> {
     } else {
         Scale {
             reps: args.reps.unwrap_or(5),
-            micro_reps: args.reps.map_or(15, |r| r * 3),
+            short_reps: args.reps.map_or(15, |r| r * 3),
             syscall_iters: 20_000,
             process_iters: 200,
             chunks: 10,
@@ -263,8 +264,8 @@ fn real_main() -> Result<(), Error> {
             w.run(&ctx, c)?;
         }
         let mut samples: BTreeMap<Config, Vec<f64>> = BTreeMap::new();
-        let reps = if w.is_micro() {
-            scale.micro_reps
+        let reps = if w.is_short() {
+            scale.short_reps
         } else {
             scale.reps
         };

@@ -111,9 +111,11 @@ pub const PY_MODULES: &str = "json, re, decimal, datetime, collections, argparse
 pub struct Scale {
     /// Repetitions of each macro workload per configuration.
     pub reps: usize,
-    /// Repetitions of each micro workload per configuration: they are
-    /// short, so more of them buy a steadier median on a busy machine.
-    pub micro_reps: usize,
+    /// Repetitions of each short workload per configuration (the micro
+    /// loops, python and git, tens of milliseconds a run): one run of them
+    /// is easily slowed by a neighbour, and more of them buy a steadier
+    /// median for little time.
+    pub short_reps: usize,
     /// Iterations of the cheap micro workloads (open, stat, fopen, udp).
     pub syscall_iters: u64,
     /// Iterations of exec and spawn.
@@ -146,8 +148,9 @@ pub struct Ctx<'a> {
 }
 
 impl Workload {
-    pub fn is_micro(&self) -> bool {
-        matches!(self.job, Job::Micro(_))
+    /// Runs short enough to repeat [`Scale::short_reps`] times.
+    pub fn is_short(&self) -> bool {
+        matches!(self.job, Job::Micro(_) | Job::Python | Job::Git)
     }
 
     /// One timed run under `config`, in the workload's unit.
@@ -382,7 +385,7 @@ mod tests {
     fn strace_runs_fewer_micro_iterations() {
         let scale = Scale {
             reps: 1,
-            micro_reps: 1,
+            short_reps: 1,
             syscall_iters: 20_000,
             process_iters: 200,
             chunks: 10,
