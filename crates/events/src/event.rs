@@ -1,6 +1,8 @@
 //! One event, as docs/distribution.md shows it.
 
+use crate::line::{FixedText, Fmt};
 use serde::{Deserialize, Serialize};
+use std::fmt::Write;
 
 /// One decision (or a status note from the library) worth reporting.
 ///
@@ -81,16 +83,26 @@ impl Event {
 
 /// Formats a Unix time as `2026-11-23T06:30:00.123456Z`.
 pub fn format_time(secs: i64, nanos: u32) -> String {
+    time_text(secs, nanos).as_str().to_owned()
+}
+
+/// [`format_time`] without allocation (for lines built on a hook path).
+pub fn time_text(secs: i64, nanos: u32) -> FixedText<40> {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!(
+    let mut text = FixedText::new();
+    // Into a fixed buffer: cannot fail (a cut would only shorten it, and
+    // 40 bytes hold every year an i64 of seconds can name).
+    let _ = write!(
+        Fmt(&mut text),
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:06}Z",
         rem / 3600,
         rem % 3600 / 60,
         rem % 60,
         nanos / 1000
-    )
+    );
+    text
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
@@ -121,6 +133,9 @@ mod tests {
         );
         assert_eq!(format_time(0, 0), "1970-01-01T00:00:00.000000Z");
         assert_eq!(format_time(951_782_400, 0), "2000-02-29T00:00:00.000000Z");
+        // The fixed buffer holds the longest (not cut: the `Z` is there).
+        assert!(format_time(i64::MAX, 999_999_999).ends_with(".999999Z"));
+        assert!(format_time(i64::MIN, 0).ends_with(".000000Z"));
     }
 
     #[test]
