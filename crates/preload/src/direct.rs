@@ -116,7 +116,7 @@ fn deliver(line: &[u8], spec: &SinkSpec, name: &mut [u8; NAME], other: &mut [u8;
     if let SinkSpec::File(path) = spec {
         match append(path, line, ROTATION, name, other) {
             Ok(()) => return,
-            Err(errno) => file_unusable(path, errno),
+            Err(errno) => file_unusable(path, errno, other),
         }
     }
     write_stderr(line);
@@ -131,7 +131,7 @@ pub fn write_stderr(line: &[u8]) {
 /// Says once per process, on stderr, that the event file could not be
 /// opened and that events go to stderr instead.
 #[cold]
-fn file_unusable(path: &Path, errno: c_int) {
+fn file_unusable(path: &Path, errno: c_int, scratch: &mut [u8; NAME]) {
     static SAID: AtomicI32 = AtomicI32::new(0);
     let pid = crate::sys::getpid();
     if SAID.swap(pid, Ordering::Relaxed) == pid {
@@ -144,13 +144,21 @@ fn file_unusable(path: &Path, errno: c_int) {
     note.target.push(errno_name(errno).as_bytes());
     note.target.push(b"); writing events to stderr instead");
     let context = Context::current();
-    // A short note: on the stack (the record's text is at most 1 KiB).
-    let mut buf = [0u8; 4096];
-    let mut line = Line::new(&mut buf);
+    // In the caller's scratch (free again: the file was not opened), not
+    // on the stack, which may be a signal handler's small one.
+    let mut line = Line::new(scratch);
     note.write_line(&context, &mut line);
     if let Some(bytes) = line.finish() {
         write_stderr(bytes);
+        return;
     }
+    with_mapping(line.needed(), |buf| {
+        let mut line = Line::new(buf);
+        note.write_line(&context, &mut line);
+        if let Some(bytes) = line.finish() {
+            write_stderr(bytes);
+        }
+    });
 }
 
 fn errno_name(errno: c_int) -> &'static str {

@@ -157,7 +157,11 @@ fn file_events_need_no_thread_and_every_writer_gets_whole_lines() {
     assert_eq!(out.code(), 0, "{} {}", out.stdout, out.stderr);
     let line = out.stdout.trim();
     assert_eq!(field(line, "tasks"), 1, "no library thread: {line}");
-    assert_eq!(field(line, "single"), 1, "glibc still single-threaded: {line}");
+    assert_eq!(
+        field(line, "single"),
+        1,
+        "glibc still single-threaded: {line}"
+    );
     // Main thread, signal handler, main again, fork, vfork, after close,
     // threads. (The forked and vfork children count in their own memory
     // or the parent's: only the events are counted here.)
@@ -169,9 +173,9 @@ fn file_events_need_no_thread_and_every_writer_gets_whole_lines() {
         "every deny is in the file (stderr: {})",
         out.stderr
     );
-    assert!(decisions
-        .iter()
-        .all(|e| e.action == "deny" && e.enforced && e.target.as_deref() == Some(denied.to_str().unwrap())));
+    assert!(decisions.iter().all(|e| e.action == "deny"
+        && e.enforced
+        && e.target.as_deref() == Some(denied.to_str().unwrap())));
     let mut per_pid = HashMap::<u32, usize>::new();
     for e in &decisions {
         *per_pid.entry(e.pid).or_default() += 1;
