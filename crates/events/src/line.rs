@@ -19,11 +19,16 @@ pub trait Text {
     /// sequence one U+FFFD. Each call converts on its own, as a separate
     /// `from_utf8_lossy` would.
     fn lossy(&mut self, bytes: &[u8]) {
-        for chunk in bytes.utf8_chunks() {
-            self.text(chunk.valid());
-            if !chunk.invalid().is_empty() {
-                self.text("\u{FFFD}");
-            }
+        lossy_chunks(self, bytes);
+    }
+}
+
+/// [`Text::lossy`]'s conversion, chunk by chunk.
+fn lossy_chunks<T: Text + ?Sized>(out: &mut T, bytes: &[u8]) {
+    for chunk in bytes.utf8_chunks() {
+        out.text(chunk.valid());
+        if !chunk.invalid().is_empty() {
+            out.text("\u{FFFD}");
         }
     }
 }
@@ -162,7 +167,18 @@ impl Text for JsonString<'_, '_> {
     fn text(&mut self, s: &str) {
         let bytes = s.as_bytes();
         let mut start = 0;
-        for (i, &b) in bytes.iter().enumerate() {
+        let mut i = 0;
+        while i < bytes.len() {
+            // Eight bytes at a time while none needs an escape (paths and
+            // messages rarely do).
+            if let Some(word) = bytes.get(i..i + 8) {
+                let word = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
+                if !needs_escape(word) {
+                    i += 8;
+                    continue;
+                }
+            }
+            let b = bytes[i];
             let escape: &[u8] = match b {
                 b'"' => b"\\\"",
                 b'\\' => b"\\\\",
@@ -182,17 +198,41 @@ impl Text for JsonString<'_, '_> {
                         HEX[(b >> 4) as usize],
                         HEX[(b & 15) as usize],
                     ]);
-                    start = i + 1;
+                    i += 1;
+                    start = i;
                     continue;
                 }
-                _ => continue,
+                _ => {
+                    i += 1;
+                    continue;
+                }
             };
             self.0.raw(&bytes[start..i]);
             self.0.raw(escape);
-            start = i + 1;
+            i += 1;
+            start = i;
         }
         self.0.raw(&bytes[start..]);
     }
+
+    fn lossy(&mut self, bytes: &[u8]) {
+        match std::str::from_utf8(bytes) {
+            Ok(s) => self.text(s),
+            Err(_) => lossy_chunks(self, bytes),
+        }
+    }
+}
+
+/// Whether any of the eight bytes of `word` is a control character, `"` or
+/// `\\` (exact: the classic "has a byte less than n" and "has a zero byte"
+/// tests, which have no false positives for the question "any?").
+#[inline]
+fn needs_escape(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH != 0;
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGH != 0;
+    below_space || has_zero(word ^ (ONES * b'"' as u64)) || has_zero(word ^ (ONES * b'\\' as u64))
 }
 
 /// The items of a JSON array of strings in a [`Line`].
@@ -281,6 +321,30 @@ mod tests {
     }
 
     #[test]
+    fn the_eight_byte_test_finds_every_byte_that_needs_an_escape() {
+        for b in 0..=255u8 {
+            for at in 0..8 {
+                let mut word = *b"abcdefgh";
+                word[at] = b;
+                let special = b < 0x20 || b == b'"' || b == b'\\';
+                assert_eq!(
+                    needs_escape(u64::from_le_bytes(word)),
+                    special,
+                    "{b:#x} at {at}"
+                );
+            }
+        }
+        // Every pair, so a borrow from one byte cannot hide another.
+        for a in 0..=255u8 {
+            for b in 0..=255u8 {
+                let word = u64::from_le_bytes([a, b, a, b, b, a, 0x7f, 0xff]);
+                let special = [a, b].iter().any(|&c| c < 0x20 || c == b'"' || c == b'\\');
+                assert_eq!(needs_escape(word), special, "{a:#x} {b:#x}");
+            }
+        }
+    }
+
+    #[test]
     fn lossy_text_is_from_utf8_lossy() {
         for bytes in [
             &b"plain"[..],
@@ -293,6 +357,13 @@ mod tests {
             let mut s = String::new();
             s.lossy(bytes);
             assert_eq!(s, String::from_utf8_lossy(bytes), "{bytes:?}");
+            let mut buf = [0u8; 64];
+            let mut line = Line::new(&mut buf);
+            line.string("s", |s| s.lossy(bytes));
+            let mut want = b"{\"s\":".to_vec();
+            want.extend(serde_string(&String::from_utf8_lossy(bytes)));
+            want.extend(b"}\n");
+            assert_eq!(line.finish().unwrap(), want);
         }
     }
 
