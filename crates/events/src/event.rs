@@ -60,7 +60,9 @@ pub struct Event {
     /// errno the call failed with, when it was blocked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub errno: Option<i32>,
-    /// Events lost because the queue was full, reported by a status event.
+    /// Events lost because the queue was full, reported by a status event
+    /// (an HTTP sink only: the library writes file and stderr events on the
+    /// thread that makes them, and drops none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dropped: Option<u64>,
     /// Set on `behavior` records (policy `log: ["behavior"]`): the first
