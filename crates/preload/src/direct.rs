@@ -60,17 +60,20 @@ struct Scratch {
 }
 
 struct Pool {
-    taken: [AtomicBool; SLOTS],
     scratch: [UnsafeCell<Scratch>; SLOTS],
 }
 
 // SAFETY: a slot's scratch is used only by the thread that moved its
-// `taken` flag from false to true, until it stores false again.
+// `TAKEN` flag from false to true, until it stores false again.
 unsafe impl Sync for Pool {}
+
+/// Which of [`POOL`]'s slots are in use. A static of its own, not a field
+/// of the pool: the fork child handler reads it, and a page of the pool
+/// that the parent never touched would be a fault of its own to read.
+static TAKEN: [AtomicBool; SLOTS] = [const { AtomicBool::new(false) }; SLOTS];
 
 /// In `.bss`: pages untouched until a process writes events.
 static POOL: Pool = Pool {
-    taken: [const { AtomicBool::new(false) }; SLOTS],
     scratch: [const {
         UnsafeCell::new(Scratch {
             line: [0; LINE],
@@ -83,7 +86,7 @@ static POOL: Pool = Pool {
 /// A forked child has none of the threads that held slots at the fork.
 /// Each flag is written only when set: a page a child writes is a fault.
 pub fn after_fork_in_child() {
-    for taken in &POOL.taken {
+    for taken in &TAKEN {
         if taken.load(Ordering::Relaxed) {
             taken.store(false, Ordering::Relaxed);
         }
@@ -180,7 +183,7 @@ fn errno_name(errno: c_int) -> &'static str {
 /// faults, but never a wait: the holder may be the very code this signal
 /// handler interrupted).
 fn with_scratch(body: impl FnOnce(&mut Scratch)) {
-    for (i, taken) in POOL.taken.iter().enumerate() {
+    for (i, taken) in TAKEN.iter().enumerate() {
         if !taken.load(Ordering::Relaxed)
             && taken
                 .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
