@@ -26,7 +26,7 @@ use std::cell::UnsafeCell;
 use std::ffi::{c_int, c_long};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 
 /// Bytes of one line's buffer: a record with every inline buffer full of
 /// bytes that need escaping can need more (then a mapping of the exact size
@@ -64,13 +64,34 @@ struct Pool {
 }
 
 // SAFETY: a slot's scratch is used only by the thread that moved its
-// `TAKEN` flag from false to true, until it stores false again.
+// `taken` flag from false to true, until it stores false again.
 unsafe impl Sync for Pool {}
 
-/// Which of [`POOL`]'s slots are in use. A static of its own, not a field
-/// of the pool: the fork child handler reads it, and a page of the pool
-/// that the parent never touched would be a fault of its own to read.
-static TAKEN: [AtomicBool; SLOTS] = [const { AtomicBool::new(false) }; SLOTS];
+/// What the fork child handlers read and write in every forked child
+/// (`emit`'s, `refresh`'s and this module's), kept in one aligned block:
+/// each page a child touches is a fault (a copy-on-write one, several
+/// microseconds, when it writes), and as separate statics they lay on
+/// several pages. Here because this is the lowest of the three modules.
+#[repr(C, align(64))]
+pub struct ChildWrites {
+    /// The process that owns `emit`'s pipeline (updated in a forked child);
+    /// another pid here means a vfork child running on its parent's memory.
+    pub owner: AtomicI32,
+    /// `refresh`'s countdown armed in a forked child; 0 when nothing is to
+    /// be started.
+    pub restart: AtomicU32,
+    /// The process the countdown belongs to (a vfork child shares our memory).
+    pub restart_pid: AtomicI32,
+    /// Which of [`POOL`]'s slots are in use.
+    taken: [AtomicBool; SLOTS],
+}
+
+pub static CHILD_WRITES: ChildWrites = ChildWrites {
+    owner: AtomicI32::new(0),
+    restart: AtomicU32::new(0),
+    restart_pid: AtomicI32::new(0),
+    taken: [const { AtomicBool::new(false) }; SLOTS],
+};
 
 /// In `.bss`: pages untouched until a process writes events.
 static POOL: Pool = Pool {
@@ -86,7 +107,7 @@ static POOL: Pool = Pool {
 /// A forked child has none of the threads that held slots at the fork.
 /// Each flag is written only when set: a page a child writes is a fault.
 pub fn after_fork_in_child() {
-    for taken in &TAKEN {
+    for taken in &CHILD_WRITES.taken {
         if taken.load(Ordering::Relaxed) {
             taken.store(false, Ordering::Relaxed);
         }
@@ -183,7 +204,7 @@ fn errno_name(errno: c_int) -> &'static str {
 /// faults, but never a wait: the holder may be the very code this signal
 /// handler interrupted).
 fn with_scratch(body: impl FnOnce(&mut Scratch)) {
-    for (i, taken) in TAKEN.iter().enumerate() {
+    for (i, taken) in CHILD_WRITES.taken.iter().enumerate() {
         if !taken.load(Ordering::Relaxed)
             && taken
                 .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)

@@ -24,6 +24,7 @@
 //!   sends it with its next event or at exit.
 
 use crate::active;
+use crate::direct::CHILD_WRITES;
 use crate::guard::{self, Internal};
 use crate::queue::Queue;
 use crate::record::{Context, Record, What};
@@ -33,9 +34,7 @@ use std::cell::UnsafeCell;
 use std::io;
 use std::mem::MaybeUninit;
 use std::path::PathBuf;
-use std::sync::atomic::{
-    AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering,
-};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 /// Queue slots (~2.3 KiB each, zeroed pages touched only when used); the
@@ -52,28 +51,6 @@ struct Pipeline {
 static PIPE: AtomicPtr<Pipeline> = AtomicPtr::new(std::ptr::null_mut());
 static STARTING: AtomicBool = AtomicBool::new(false);
 static DROPPED: AtomicU64 = AtomicU64::new(0);
-/// What the fork child handlers write in every forked child, this module's
-/// and `refresh`'s, kept in one aligned block: each page a child writes is
-/// a copy-on-write fault (several microseconds), and as separate statics
-/// they lay on two pages.
-#[repr(C, align(64))]
-pub struct ChildWrites {
-    /// The process that owns the pipeline (updated in a forked child);
-    /// another pid here means a vfork child running on its parent's memory.
-    owner: AtomicI32,
-    /// `refresh`'s countdown armed in a forked child; 0 when nothing is to
-    /// be started.
-    pub restart: AtomicU32,
-    /// The process the countdown belongs to (a vfork child shares our memory).
-    pub restart_pid: AtomicI32,
-}
-
-pub static CHILD_WRITES: ChildWrites = ChildWrites {
-    owner: AtomicI32::new(0),
-    restart: AtomicU32::new(0),
-    restart_pid: AtomicI32::new(0),
-};
-
 /// Called once per process image, during initialisation.
 pub fn register_process_hooks() {
     CHILD_WRITES
