@@ -26,7 +26,7 @@ use std::cell::UnsafeCell;
 use std::ffi::{c_int, c_long};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 
 /// Bytes of one line's buffer: a record with every inline buffer full of
 /// bytes that need escaping can need more (then a mapping of the exact size
@@ -279,11 +279,31 @@ pub fn append(
     }
     let fd = fd as c_int;
     let _ = write_all(fd, line);
-    if fstat(fd).is_ok_and(|st| st.st_size as u64 >= rotation.max_bytes) {
+    if size_check_due(&UNCHECKED, line.len(), rotation)
+        && fstat(fd).is_ok_and(|st| st.st_size as u64 >= rotation.max_bytes)
+    {
         rotate(fd, path, rotation, name, other);
     }
     crate::sys::close(fd);
     Ok(())
+}
+
+/// Bytes this process has appended since it last asked the file's size.
+static UNCHECKED: AtomicU64 = AtomicU64::new(u64::MAX / 2);
+
+/// Whether this line's writer asks the file's size (an `fstat`, a fourth
+/// of a line's system calls): on a process's first line, then once it has
+/// written 1/1024 of the rotation size (64 KiB of 64 MiB) since it last
+/// asked. The file can then pass its size by that much per process
+/// writing to it at the time, which rotation does not need to be exact
+/// about.
+fn size_check_due(unchecked: &AtomicU64, len: usize, rotation: Rotation) -> bool {
+    let bytes = unchecked.fetch_add(len as u64, Ordering::Relaxed) + len as u64;
+    if bytes < rotation.max_bytes / 1024 {
+        return false;
+    }
+    unchecked.store(0, Ordering::Relaxed);
+    true
 }
 
 /// Shifts the rotated files up and moves the full file to `.1`, under an
@@ -530,6 +550,20 @@ mod tests {
         tail.extend(pids(&std::fs::read_to_string(&path).unwrap_or_default()));
         let first = tail[0];
         assert_eq!(tail, (first..100).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn the_size_is_asked_on_the_first_line_then_every_1024th_of_the_limit() {
+        let unchecked = AtomicU64::new(u64::MAX / 2);
+        let rotation = Rotation {
+            max_bytes: 1024 * 1000,
+            keep: 1,
+        };
+        let asked: Vec<bool> = (0..25)
+            .map(|_| size_check_due(&unchecked, 100, rotation))
+            .collect();
+        let at: Vec<usize> = (0..25).filter(|&i| asked[i]).collect();
+        assert_eq!(at, [0, 10, 20]);
     }
 
     #[test]
