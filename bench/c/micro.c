@@ -45,6 +45,12 @@ static void w_open(void) {
     close(fd);
 }
 
+/* opendenied: FILE is one the policy denies (each open an event). */
+static void w_opendenied(void) {
+    int fd = open(file, O_RDONLY);
+    if (fd >= 0) fail("open (denied) succeeded");
+}
+
 static void w_opencold(void) {
     int fd = open(cold[cold_next++ % COLD], O_RDONLY);
     if (fd < 0) fail("open (cold)");
@@ -101,7 +107,7 @@ static int cmp(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
     if (argc != 5) {
-        fprintf(stderr, "usage: micro open|opencold|stat|fopen|udp|exec|spawn ITERATIONS CHUNKS FILE\n");
+        fprintf(stderr, "usage: micro open|opencold|opendenied|stat|fopen|udp|exec|spawn ITERATIONS CHUNKS FILE\n");
         return 2;
     }
     const char *name = argv[1];
@@ -111,6 +117,7 @@ int main(int argc, char **argv) {
     void (*w)(void) = NULL;
     if (!strcmp(name, "open")) w = w_open;
     else if (!strcmp(name, "opencold")) w = w_opencold;
+    else if (!strcmp(name, "opendenied")) w = w_opendenied;
     else if (!strcmp(name, "stat")) w = w_stat;
     else if (!strcmp(name, "fopen")) w = w_fopen;
     else if (!strcmp(name, "udp")) w = w_udp;

@@ -1,6 +1,8 @@
 //! One event, as docs/distribution.md shows it.
 
+use crate::line::{FixedText, Fmt, Text};
 use serde::{Deserialize, Serialize};
+use std::fmt::Write;
 
 /// One decision (or a status note from the library) worth reporting.
 ///
@@ -58,7 +60,9 @@ pub struct Event {
     /// errno the call failed with, when it was blocked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub errno: Option<i32>,
-    /// Events lost because the queue was full, reported by a status event.
+    /// Events lost because the queue was full, reported by a status event
+    /// (an HTTP sink only: the library writes file and stderr events on the
+    /// thread that makes them, and drops none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dropped: Option<u64>,
     /// Set on `behavior` records (policy `log: ["behavior"]`): the first
@@ -81,16 +85,43 @@ impl Event {
 
 /// Formats a Unix time as `2026-11-23T06:30:00.123456Z`.
 pub fn format_time(secs: i64, nanos: u32) -> String {
+    time_text(secs, nanos).as_str().to_owned()
+}
+
+/// [`format_time`] without allocation (for lines built on a hook path).
+pub fn time_text(secs: i64, nanos: u32) -> FixedText<40> {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:06}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        nanos / 1000
-    )
+    let mut text = FixedText::<40>::new();
+    let (h, min, sec, micros) = (rem / 3600, rem % 3600 / 60, rem % 60, nanos / 1000);
+    if (0..=9999).contains(&y) && micros < 1_000_000 {
+        // Every event's clock: digits by hand (core::fmt's padding costs
+        // hundreds of instructions per field).
+        let mut b = *b"0000-00-00T00:00:00.000000Z";
+        let mut put = |at: usize, width: usize, mut v: u64| {
+            for i in (at..at + width).rev() {
+                b[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        put(0, 4, y as u64);
+        put(5, 2, u64::from(m));
+        put(8, 2, u64::from(d));
+        put(11, 2, h as u64);
+        put(14, 2, min as u64);
+        put(17, 2, sec as u64);
+        put(20, 6, u64::from(micros));
+        text.text(std::str::from_utf8(&b).unwrap_or_default());
+        return text;
+    }
+    // Into a fixed buffer: cannot fail (a cut would only shorten it, and
+    // 40 bytes hold every year an i64 of seconds can name).
+    let _ = write!(
+        Fmt(&mut text),
+        "{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{sec:02}.{micros:06}Z"
+    );
+    text
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
@@ -121,6 +152,22 @@ mod tests {
         );
         assert_eq!(format_time(0, 0), "1970-01-01T00:00:00.000000Z");
         assert_eq!(format_time(951_782_400, 0), "2000-02-29T00:00:00.000000Z");
+        // Years outside 0..=9999 take core::fmt's way: the same form.
+        for secs in [-62_167_219_200i64 - 1, 253_402_300_800, -1, 1_795_415_400] {
+            let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+            let (y, m, d) = civil_from_days(days);
+            let by_fmt = format!(
+                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:06}Z",
+                rem / 3600,
+                rem % 3600 / 60,
+                rem % 60,
+                7
+            );
+            assert_eq!(format_time(secs, 7_999), by_fmt);
+        }
+        // The fixed buffer holds the longest (not cut: the `Z` is there).
+        assert!(format_time(i64::MAX, 999_999_999).ends_with(".999999Z"));
+        assert!(format_time(i64::MIN, 0).ends_with(".000000Z"));
     }
 
     #[test]

@@ -1,43 +1,22 @@
 //! The ldguard event schema (docs/distribution.md) and the sinks that ship events.
 //!
 //! An [`Event`] is one JSON object per line on the `file:` and `stderr`
-//! sinks. The preload library builds events on its background writer thread
-//! (never on a hooked call path) and hands them to a [`Sink`] in batches.
+//! sinks. The preload library writes those lines itself, on the thread
+//! that made the event, with [`line`] (no allocation: the same bytes as
+//! [`Event::to_line`]); for an `http(s)://` sink its background writer
+//! thread builds [`Event`]s and hands them to [`http::HttpSink`] in batches.
 //!
-//! New sinks implement [`Sink`] in their own module and get a [`SinkSpec`]
-//! variant plus an arm in [`open`].
+//! Sinks driven by a writer thread implement [`Sink`] in their own module
+//! and get a [`SinkSpec`] variant.
 
 mod event;
 pub mod http;
+pub mod line;
 mod read;
 mod sink;
 mod spec;
 
-pub use event::{format_time, Event};
+pub use event::{format_time, time_text, Event};
 pub use read::{parse_time, EventReader, LineError};
-pub use sink::{FileSink, NullSink, Rotation, Sink, StderrSink};
+pub use sink::{NullSink, Sink};
 pub use spec::{SinkSpec, SpecError};
-
-use std::io;
-
-/// Opens the sink that `spec` names.
-///
-/// An `http(s)://` sink opened here sends no token and trusts the system
-/// roots only; the library builds [`http::HttpSink`] itself to add its token
-/// and CA file.
-pub fn open(spec: &SinkSpec) -> io::Result<Box<dyn Sink>> {
-    open_with_spawner(spec, http::std_spawner)
-}
-
-/// [`open`], an `http(s)://` sink's sender thread started by `spawn`.
-pub fn open_with_spawner(spec: &SinkSpec, spawn: http::Spawner) -> io::Result<Box<dyn Sink>> {
-    match spec {
-        SinkSpec::None => Ok(Box::new(NullSink)),
-        SinkSpec::Stderr => Ok(Box::new(StderrSink::new())),
-        SinkSpec::File(path) => Ok(Box::new(FileSink::open(path)?)),
-        SinkSpec::Http(url) => Ok(Box::new(http::HttpSink::with_spawner(
-            http::HttpSinkConfig::new(url.clone()),
-            spawn,
-        )?)),
-    }
-}

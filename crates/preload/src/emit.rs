@@ -1,37 +1,40 @@
-//! The event pipeline: hooks push fixed-size [`Record`]s into a bounded,
-//! lock-free [`Queue`]; a background writer thread (`ldguard-events`,
-//! started on the first event, internal for life and with every signal
-//! blocked) turns them into JSON and hands batches to the sink.
+//! The event pipeline. For a `file:` or `stderr` sink there is none: the
+//! hook's own thread writes each record as it is made (`direct`), so the
+//! library starts no thread for its events, nothing is queued and nothing
+//! is dropped. For an `http(s)://` sink, hooks push fixed-size
+//! [`Record`]s into a bounded, lock-free [`Queue`]; a background writer
+//! thread (`ldguard-events`, started on the first event, internal for life
+//! and with every signal blocked) turns them into JSON and hands batches to
+//! the HTTP sink.
 //!
+//! HTTP sink only:
 //! - Full queue: an allow, audit, behavior or status record is dropped and
-//!   counted; the writer reports the count as an event of its own. Deny and
-//!   kill records are never dropped: they have reserved room, then wait for
-//!   the writer within a per-process budget, then are written synchronously
-//!   (file and stderr sinks; an HTTP sink counts them as dropped instead,
-//!   as it does for what its own buffer cannot hold while the collector is
-//!   down).
+//!   counted; the writer reports the count as an event of its own
+//!   (`dropped`). Deny and kill records have reserved room, then wait for
+//!   the writer within a per-process budget, then are counted as dropped
+//!   too (the collector is what is slow), as is what the sink's own buffer
+//!   cannot hold while the collector is down.
 //! - Normal exit (`atexit`) and a successful exec wait (bounded) until the
 //!   writer has written everything queued so far.
 //! - `fork`: the child has no writer thread; an atfork handler forgets the
 //!   inherited pipeline so the child starts its own on its first event.
 //! - `vfork`: the child shares the parent's memory, so it uses the parent's
 //!   pipeline; with none yet (starting a thread in a vfork child would be
-//!   wrong), it writes its event directly to a file or stderr sink, and for
-//!   an HTTP sink parks it in the parent's memory, where the parent sends it
-//!   with its next event or at exit.
+//!   wrong), it parks the record in the parent's memory, where the parent
+//!   sends it with its next event or at exit.
 
 use crate::active;
+use crate::direct::CHILD_WRITES;
 use crate::guard::{self, Internal};
 use crate::queue::Queue;
 use crate::record::{Context, Record, What};
 use ldguard_events::http::{HttpSink, HttpSinkConfig};
 use ldguard_events::{Event, Sink, SinkSpec};
 use std::cell::UnsafeCell;
+use std::io;
 use std::mem::MaybeUninit;
 use std::path::PathBuf;
-use std::sync::atomic::{
-    AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering,
-};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 /// Queue slots (~2.3 KiB each, zeroed pages touched only when used); the
@@ -48,28 +51,6 @@ struct Pipeline {
 static PIPE: AtomicPtr<Pipeline> = AtomicPtr::new(std::ptr::null_mut());
 static STARTING: AtomicBool = AtomicBool::new(false);
 static DROPPED: AtomicU64 = AtomicU64::new(0);
-/// What the fork child handlers write in every forked child, this module's
-/// and `refresh`'s, kept in one aligned block: each page a child writes is
-/// a copy-on-write fault (several microseconds), and as separate statics
-/// they lay on two pages.
-#[repr(C, align(64))]
-pub struct ChildWrites {
-    /// The process that owns the pipeline (updated in a forked child);
-    /// another pid here means a vfork child running on its parent's memory.
-    owner: AtomicI32,
-    /// `refresh`'s countdown armed in a forked child; 0 when nothing is to
-    /// be started.
-    pub restart: AtomicU32,
-    /// The process the countdown belongs to (a vfork child shares our memory).
-    pub restart_pid: AtomicI32,
-}
-
-pub static CHILD_WRITES: ChildWrites = ChildWrites {
-    owner: AtomicI32::new(0),
-    restart: AtomicU32::new(0),
-    restart_pid: AtomicI32::new(0),
-};
-
 /// Called once per process image, during initialisation.
 pub fn register_process_hooks() {
     CHILD_WRITES
@@ -111,6 +92,7 @@ extern "C" fn after_fork_in_child() {
     CHILD_WRITES
         .owner
         .store(crate::sys::getpid(), Ordering::Relaxed);
+    crate::direct::after_fork_in_child();
     // The parent sends what its vfork children parked; a copy here would
     // be sent twice.
     if ANY_PARKED.load(Ordering::Relaxed) {
@@ -139,16 +121,15 @@ fn sink_spec() -> Option<&'static SinkSpec> {
     (*spec != SinkSpec::None).then_some(spec)
 }
 
-/// Queues `record`. Ordinary records never block: on a full queue they
-/// are dropped and counted. Deny and kill records are never dropped by a
-/// file or stderr sink: they have reserved room, and when even that is full
-/// they wait for the writer (within a per-process budget) and are then
-/// written synchronously.
+/// Writes `record` now (file or stderr sink) or queues it (HTTP). A
+/// queued record never blocks: on a full queue it is dropped and counted,
+/// except deny and kill records, which have reserved room and then wait
+/// for the writer (within a per-process budget) before they are counted.
 pub fn send(record: Record) {
     send_with(record, Patience::for_record(&record));
 }
 
-/// Like [`send`], but a full queue is waited on within a per-process
+/// Like [`send`], but a full HTTP queue is waited on within a per-process
 /// budget. For `behavior` records: a learning run wants every first
 /// sighting more than it wants speed, and the budget keeps a stuck sink
 /// from slowing the program for long.
@@ -166,8 +147,7 @@ enum Patience {
     Drop,
     /// Wait for room within the budget, then drop and count.
     Wait,
-    /// Never drop: use the reserved room, wait within the budget, then
-    /// write directly.
+    /// Use the reserved room, then wait within the budget.
     Keep,
 }
 
@@ -187,19 +167,18 @@ static WAITED_US: AtomicU64 = AtomicU64::new(0);
 static IMPORTANT_WAITED_US: AtomicU64 = AtomicU64::new(0);
 
 fn send_with(record: Record, patience: Patience) {
-    if sink_spec().is_none() {
+    let Some(spec) = sink_spec() else {
+        return;
+    };
+    if !matches!(spec, SinkSpec::Http(_)) {
+        crate::direct::write(&record, spec);
         return;
     }
     let Some(pipe) = pipeline() else {
-        // A vfork child of a process without a pipeline: a file or stderr
-        // takes the record synchronously; an HTTP collector cannot, so the
-        // record waits in the parent's memory (shared until the exec) for
-        // the parent to send it.
-        if matches!(sink_spec(), Some(SinkSpec::Http(_))) {
-            park(&record);
-        } else {
-            write_direct(&record);
-        }
+        // A vfork child of a process without a pipeline: an HTTP collector
+        // cannot take the record synchronously, so it waits in the parent's
+        // memory (shared until the exec) for the parent to send it.
+        park(&record);
         return;
     };
     send_parked(pipe);
@@ -220,14 +199,7 @@ fn send_with(record: Record, patience: Patience) {
         std::thread::sleep(Duration::from_micros(100));
         waited.fetch_add(100, Ordering::Relaxed);
     }
-    // A file or stderr can take the record synchronously; an HTTP
-    // collector cannot (it is what is slow), so there the record is
-    // counted like any other drop rather than stall the program.
-    if important && matches!(sink_spec(), Some(SinkSpec::File(_) | SinkSpec::Stderr)) {
-        write_direct(&record);
-    } else {
-        DROPPED.fetch_add(1, Ordering::Relaxed);
-    }
+    DROPPED.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Records made by vfork children for an HTTP sink, waiting for the parent.
@@ -298,23 +270,12 @@ pub fn status(message: &str) {
     send(r);
 }
 
-/// Writes `record` synchronously, bypassing the queue: for `kill` (the
-/// process dies right after), for vfork children without a pipeline, and
-/// for a deny that found the queue full for too long.
+/// Writes `record` synchronously, bypassing any queue: for `kill` (the
+/// process dies right after). A file or stderr sink writes it as usual;
+/// with an HTTP sink it goes to stderr.
 pub fn write_direct(record: &Record) {
-    let Some(spec) = sink_spec() else { return };
-    let _section = Internal::enter();
-    let event = record.event(&Context::gather());
-    let written = match spec {
-        SinkSpec::File(path) => ldguard_events::FileSink::open(path)
-            .and_then(|mut sink| sink.write_batch(std::slice::from_ref(&event)))
-            .is_ok(),
-        _ => false,
-    };
-    if !written {
-        // stderr, and the fallback for sinks that cannot be written
-        // synchronously (HTTP) or files that cannot be opened.
-        let _ = ldguard_events::StderrSink::new().write_batch(std::slice::from_ref(&event));
+    if let Some(spec) = sink_spec() {
+        crate::direct::write(record, spec);
     }
 }
 
@@ -363,7 +324,7 @@ fn start_internal() -> Option<&'static Pipeline> {
             r.target
                 .push(format!("{e}; writing events to stderr instead").as_bytes());
             notes.push(r);
-            Box::new(ldguard_events::StderrSink::new())
+            Box::new(StderrLines)
         }
     };
     let pipe: &'static Pipeline = Box::leak(Box::new(Pipeline {
@@ -379,18 +340,33 @@ fn start_internal() -> Option<&'static Pipeline> {
     Some(pipe)
 }
 
-/// Opens the event sink: an `http(s)://` sink gets the policy server's
-/// token and CA file (the same token as for the policy); the others open as usual.
-pub fn open_sink(spec: &SinkSpec) -> std::io::Result<Box<dyn Sink>> {
-    let (SinkSpec::Http(url), Some(process)) = (spec, active::process()) else {
-        return ldguard_events::open_with_spawner(spec, spawn_http_sender);
+/// Opens the HTTP sink with the policy server's token and CA file (the
+/// same token as for the policy).
+fn open_sink(spec: &SinkSpec) -> io::Result<Box<dyn Sink>> {
+    let SinkSpec::Http(url) = spec else {
+        return Ok(Box::new(StderrLines));
     };
-    let settings = &process.settings;
     let mut config = HttpSinkConfig::new(url.clone());
-    // No status event from here: this runs while the pipeline is starting.
-    config.token = crate::config::token(settings).0;
-    config.ca_file = settings.ca_file.as_deref().map(PathBuf::from);
+    if let Some(process) = active::process() {
+        let settings = &process.settings;
+        // No status event from here: this runs while the pipeline is starting.
+        config.token = crate::config::token(settings).0;
+        config.ca_file = settings.ca_file.as_deref().map(PathBuf::from);
+    }
     Ok(Box::new(HttpSink::with_spawner(config, spawn_http_sender)?))
+}
+
+/// The writer's fallback when the HTTP sink cannot be made: each event's
+/// line to stderr.
+struct StderrLines;
+
+impl Sink for StderrLines {
+    fn write_batch(&mut self, events: &[Event]) -> io::Result<()> {
+        for event in events {
+            crate::direct::write_stderr(&event.to_line());
+        }
+        Ok(())
+    }
 }
 
 /// The HTTP sink's sender thread, without `std::thread` (see
@@ -408,7 +384,7 @@ fn spawn_http_sender(name: &'static str, body: Box<dyn FnOnce() + Send>) -> std:
 }
 
 fn writer(pipe: &'static Pipeline, mut sink: Box<dyn Sink>, notes: Vec<Record>) {
-    let ctx = Context::gather();
+    let ctx = Context::current();
     let mut notes: Vec<Event> = notes.iter().map(|r| r.event(&ctx)).collect();
     let mut reported_drops = 0u64;
     let mut batch: Vec<Event> = Vec::with_capacity(BATCH);

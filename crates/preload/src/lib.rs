@@ -12,6 +12,7 @@ mod backstop;
 mod behavior;
 mod check;
 pub mod config;
+mod direct;
 pub mod drift;
 mod emit;
 mod guard;

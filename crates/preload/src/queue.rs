@@ -1,5 +1,7 @@
 //! The bounded event queue between the hooks (many producers, any thread,
-//! signal handlers included) and the event writer thread (one consumer).
+//! signal handlers included) and the event writer thread (one consumer)
+//! of an HTTP sink (`file:` and `stderr` events are written at once: see
+//! `direct`).
 //!
 //! Why not a channel crate: a hook may run in a signal handler that
 //! interrupted another hook's send on the same thread. crossbeam's bounded

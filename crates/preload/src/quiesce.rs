@@ -1,9 +1,10 @@
 //! The kernel refuses some calls to a process with more than one thread:
 //! making a user namespace (`unshare(CLONE_NEWUSER)`, as `unshare -r`,
 //! podman and bwrap do) and joining a mount or user namespace (`setns`, as
-//! `nsenter`). The library's own threads (the event writer, the refresher,
-//! the HTTP sink's sender) must not make a single-threaded program fail
-//! them. Those calls ask the threads to stop ([`request_stop`]); each
+//! `nsenter`). The library's own threads (the refresher, and for an HTTP
+//! event sink its writer and sender; `file:` and `stderr` events are
+//! written by the threads that make them and need none) must not make a
+//! single-threaded program fail them. Those calls ask the threads to stop ([`request_stop`]); each
 //! finishes its work first (events written and delivered, a fetch in
 //! progress completed), then returns; they start again when next needed,
 //! as in a forked child.
@@ -71,7 +72,8 @@ pub fn stopping() -> bool {
 }
 
 /// Asks every library thread to finish its work and return, and wakes
-/// those idle in [`sleep`] (the event writer is woken by its queue).
+/// those idle in [`sleep`] (the HTTP sink's event writer is woken by its
+/// queue).
 pub fn request_stop() {
     STOPPING.store(1, Ordering::Release);
     futex(libc::FUTEX_WAKE, i32::MAX as u32, None);

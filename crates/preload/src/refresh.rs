@@ -27,7 +27,8 @@
 //!   and the next processes do not have to fetch again.
 
 use crate::active;
-use crate::emit::{self, CHILD_WRITES};
+use crate::direct::CHILD_WRITES;
+use crate::emit;
 use crate::guard::{self, Internal};
 use crate::policy_source;
 use ldguard_policy::{compile_str, RuleTable};

@@ -45,13 +45,15 @@ fn signal_handlers_on_library_threads_and_inside_hooks_are_checked() {
             denied,
             allowed,
             rounds.to_string(),
+            "1".into(),
         ]);
     let line = out.stdout.trim();
     assert_eq!(out.code(), 0, "{line} {}", out.stderr);
     assert_eq!(
         field(line, "threads"),
-        2,
-        "both library threads (ldguard-events, ldguard-refresh) were found: {line}"
+        1,
+        "the refresher (ldguard-refresh) was found, and no event writer (the \
+         file sink is written by the threads that make the events): {line}"
     );
     assert_eq!(
         field(line, "leaked"),
@@ -123,4 +125,72 @@ fn a_flood_of_denials_loses_no_deny_record_enforce() {
 #[test]
 fn a_flood_of_denials_loses_no_deny_record_permissive() {
     flood("permissive", 20_000);
+}
+
+/// With a file sink, events are written by the threads that make them: a
+/// single-threaded program stays single-threaded after its first events
+/// (glibc keeps its single-threaded paths), and events from a signal
+/// handler, concurrent threads, a forked child, a vfork child and a
+/// program that closed every descriptor and put its own file on every
+/// number are all in the event file, one well-formed line each, and none
+/// in the program's file.
+#[test]
+fn file_events_need_no_thread_and_every_writer_gets_whole_lines() {
+    let d = scratch("inline-events");
+    let denied = d.join("denied");
+    std::fs::write(&denied, "x").unwrap();
+    let own = d.join("own-file");
+    let p = policy(
+        "enforce",
+        &["deny"],
+        json!([{"name": "denied", "kind": "file", "path": [denied.display().to_string()], "action": "deny"}]),
+    );
+    let prog = c_program("inline_events", &["-pthread"]);
+    let (threads, each) = (8, 200);
+    let out = Run::new(&d, Some(p)).cmd(&[
+        prog.display().to_string(),
+        denied.display().to_string(),
+        own.display().to_string(),
+        threads.to_string(),
+        each.to_string(),
+    ]);
+    assert_eq!(out.code(), 0, "{} {}", out.stdout, out.stderr);
+    let line = out.stdout.trim();
+    assert_eq!(field(line, "tasks"), 1, "no library thread: {line}");
+    assert_eq!(
+        field(line, "single"),
+        1,
+        "glibc still single-threaded: {line}"
+    );
+    // Main thread, signal handler, main again, fork, vfork, after close,
+    // threads. (The forked and vfork children count in their own memory
+    // or the parent's: only the events are counted here.)
+    let writers = 6 + threads;
+    let decisions = out.decisions();
+    assert_eq!(
+        decisions.len(),
+        writers * each,
+        "every deny is in the file (stderr: {})",
+        out.stderr
+    );
+    assert!(decisions.iter().all(|e| e.action == "deny"
+        && e.enforced
+        && e.target.as_deref() == Some(denied.to_str().unwrap())));
+    let mut per_pid = HashMap::<u32, usize>::new();
+    for e in &decisions {
+        *per_pid.entry(e.pid).or_default() += 1;
+    }
+    let mut counts: Vec<usize> = per_pid.values().copied().collect();
+    counts.sort_unstable();
+    assert_eq!(
+        counts,
+        [each, each, (writers - 2) * each],
+        "the forked and the vfork child's events carry their own pid"
+    );
+    assert!(out.events.iter().all(|e| e.dropped.is_none()));
+    assert_eq!(
+        std::fs::read(&own).unwrap().len(),
+        0,
+        "no event went into the program's own file"
+    );
 }

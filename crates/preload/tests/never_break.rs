@@ -131,23 +131,36 @@ fn signal_handler_calls_open_while_main_thread_is_in_a_hook() {
 #[test]
 fn calls_that_need_a_single_thread_work_after_an_event() {
     let f = files("single-thread");
-    let script = "import ctypes, os, sys\nlibc = ctypes.CDLL(None, use_errno=True)\ntry:\n    open(sys.argv[1]).read()\nexcept OSError:\n    pass\nthreads = len(os.listdir('/proc/self/task'))\nfd = os.open('/proc/self/ns/mnt', os.O_RDONLY)\nr1 = libc.setns(fd, 0x20000)\ne1 = ctypes.get_errno()\nr2 = libc.unshare(0x10000000)\ne2 = ctypes.get_errno()\nprint(threads, r1, os.strerror(e1) if r1 else 'ok', r2, os.strerror(e2) if r2 else 'ok')\n";
+    // After a denied open (an event), waits until the process has THREADS
+    // threads (making hooked calls meanwhile), then makes the two calls.
+    let script = "import ctypes, os, sys, time\nlibc = ctypes.CDLL(None, use_errno=True)\ntry:\n    open(sys.argv[1]).read()\nexcept OSError:\n    pass\ndeadline = time.time() + 10\nwhile len(os.listdir('/proc/self/task')) < int(sys.argv[2]) and time.time() < deadline:\n    for _ in range(100):\n        os.close(os.open('/dev/null', os.O_RDONLY))\n    time.sleep(0.05)\nthreads = len(os.listdir('/proc/self/task'))\nfd = os.open('/proc/self/ns/mnt', os.O_RDONLY)\nr1 = libc.setns(fd, 0x20000)\ne1 = ctypes.get_errno()\nr2 = libc.unshare(0x10000000)\ne2 = ctypes.get_errno()\nprint(threads, r1, os.strerror(e1) if r1 else 'ok', r2, os.strerror(e2) if r2 else 'ok')\n";
+    // The refresher of a policy file starts at a hooked call once
+    // refreshSeconds have passed: one second here.
+    let config = f.d.join("refresh-1s.json");
+    std::fs::write(&config, r#"{"refreshSeconds": 1}"#).unwrap();
     for mode in ["permissive", "enforce"] {
-        let out = Run::new(&f.d, Some(policy(mode, &["deny"], rules(&f))))
-            .cmd(&["python3", "-c", script, &f.denied]);
-        // Two threads before the calls: the program's and the writer.
-        assert_eq!(
-            out.stdout.trim(),
-            "2 0 ok 0 ok",
-            "{mode}: stderr {}",
-            out.stderr
-        );
-        let denied = out
-            .decisions()
-            .iter()
-            .filter(|e| e.rule.as_deref() == Some("denied-file"))
-            .count();
-        assert_eq!(denied, 1, "{mode}: events {:#?}", out.events);
+        // The event file needs no thread of the library's: one thread (the
+        // program's). With the refresher running, two: it is stopped for
+        // the calls and both still succeed.
+        for (threads, refresher) in [(1, false), (2, true)] {
+            let mut run = Run::new(&f.d, Some(policy(mode, &["deny"], rules(&f))));
+            if refresher {
+                run = run.env("LDGUARD_CONFIG", config.to_str().unwrap());
+            }
+            let out = run.cmd(&["python3", "-c", script, &f.denied, &threads.to_string()]);
+            assert_eq!(
+                out.stdout.trim(),
+                format!("{threads} 0 ok 0 ok"),
+                "{mode}: stderr {}",
+                out.stderr
+            );
+            let denied = out
+                .decisions()
+                .iter()
+                .filter(|e| e.rule.as_deref() == Some("denied-file"))
+                .count();
+            assert_eq!(denied, 1, "{mode}: events {:#?}", out.events);
+        }
     }
 }
 

@@ -1,12 +1,14 @@
 /*
- * signal_threads DENIED ALLOWED ROUNDS: a signal handler that opens DENIED,
+ * signal_threads DENIED ALLOWED ROUNDS THREADS: a signal handler that opens
+ * DENIED,
  * run every way an attacker can make it run:
  *  - sent with tgkill to each of the library's own threads (found by their
  *    names in /proc/self/task/<tid>/comm),
  *  - sent with tgkill to the main thread while it is inside a hook that is
  *    deciding (it loops opening DENIED),
  *  - sent to the process.
- * Prints what the handler's opens did, and how many library threads it found.
+ * Prints what the handler's opens did, and how many library threads it found
+ * (it waits up to 10 s for THREADS of them).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -73,18 +75,19 @@ static void *hammer(void *arg) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 4) return 2;
+    if (argc != 5) return 2;
     denied = argv[1];
     const char *allowed = argv[2];
     int rounds = atoi(argv[3]);
+    int want = atoi(argv[4]);
     main_tid = syscall(SYS_gettid);
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
     sa.sa_flags = SA_RESTART;
     sigaction(SIGUSR1, &sa, NULL);
 
-    /* One deny starts the event writer; hooked calls after the refresh
-     * interval (1 s here) the refresher. */
+    /* Hooked calls after the refresh interval (1 s here) start the
+     * refresher; an HTTP event sink would start the event writer too. */
     long main_bad = 0;
     if (open(denied, O_RDONLY) >= 0 || errno != EACCES) main_bad++;
     for (int i = 0; i < 200; i++) {
@@ -93,7 +96,7 @@ int main(int argc, char **argv) {
     }
     pid_t tids[8];
     int n = 0;
-    for (int i = 0; i < 1000 && (n = library_threads(tids, 8)) < 2; i++) usleep(10000);
+    for (int i = 0; i < 1000 && (n = library_threads(tids, 8)) < want; i++) usleep(10000);
 
     struct timespec ts = {0, 50000};
     for (int t = 0; t < n; t++)
