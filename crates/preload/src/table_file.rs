@@ -64,9 +64,11 @@ pub struct PolicyFile {
 
 impl PolicyFile {
     pub fn open(path: &str) -> std::io::Result<PolicyFile> {
-        let file = fs::File::open(path)?;
-        let len = file.metadata()?.len();
-        Ok(PolicyFile { file, len })
+        let (file, st) = crate::sys::open_read(path.as_bytes(), 0)?;
+        Ok(PolicyFile {
+            file,
+            len: st.st_size as u64,
+        })
     }
 
     /// Whether the file holds exactly `text`, compared in pieces through a
@@ -80,21 +82,26 @@ impl PolicyFile {
         let mut buf = std::mem::MaybeUninit::<[u8; 4096]>::uninit();
         let mut at = 0usize;
         loop {
-            // SAFETY: reads at most 4096 bytes into `buf`, which has room
-            // for them; the fd stays open for `self`'s lifetime.
-            let n = unsafe {
-                libc::pread(
-                    self.file.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
+            // The system call (libc's `pread64` would be one more lazy
+            // binding at start-up): it writes at most 4096 bytes into
+            // `buf`, which has room for them; the fd stays open for
+            // `self`'s lifetime.
+            let n = crate::sys::syscall6(
+                libc::SYS_pread64,
+                [
+                    self.file.as_raw_fd() as libc::c_long,
+                    buf.as_mut_ptr() as libc::c_long,
                     4096,
-                    at as libc::off_t,
-                )
-            };
+                    at as libc::c_long,
+                    0,
+                    0,
+                ],
+            );
             if n == 0 {
                 return at == text.len();
             }
             if n < 0 {
-                if crate::sys::errno() == libc::EINTR {
+                if n == -(libc::EINTR as libc::c_long) {
                     continue;
                 }
                 return false;
@@ -148,25 +155,22 @@ pub fn load(
 }
 
 fn read(path: &Path, policy: &PolicyFile, program: &[u8]) -> Result<Found, Option<String>> {
-    let file = match fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
-    {
-        Ok(f) => f,
+    use std::os::unix::ffi::OsStrExt;
+    let (file, st) = match crate::sys::open_read(path.as_os_str().as_bytes(), libc::O_NOFOLLOW) {
+        Ok(opened) => opened,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(None),
         Err(e) => return Err(Some(e.to_string())),
     };
-    let meta = file.metadata().map_err(|e| Some(e.to_string()))?;
-    if !trusted(&meta) {
+    if !trusted(&st) {
         return Err(Some(
             "not a regular file owned by this user or root and writable only by its owner".into(),
         ));
     }
-    if meta.len() > MAX_TABLE_BYTES {
+    let len = st.st_size as u64;
+    if len > MAX_TABLE_BYTES {
         return Err(Some("too large".into()));
     }
-    let Some(bytes) = map_whole(&file, meta.len() as usize) else {
+    let Some(bytes) = map_whole(&file, len as usize) else {
         return Err(Some(format!(
             "cannot be mapped: {}",
             std::io::Error::last_os_error()
@@ -221,12 +225,11 @@ fn map_whole(file: &fs::File, len: usize) -> Option<&'static [u8]> {
     Some(unsafe { std::slice::from_raw_parts(at as *const u8, len) })
 }
 
-fn trusted(meta: &fs::Metadata) -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
-    meta.file_type().is_file()
-        && (meta.uid() == euid || meta.uid() == 0)
-        && meta.mode() & 0o022 == 0
+fn trusted(st: &libc::stat) -> bool {
+    let euid = crate::sys::geteuid();
+    st.st_mode & libc::S_IFMT == libc::S_IFREG
+        && (st.st_uid == euid || st.st_uid == 0)
+        && st.st_mode & 0o022 == 0
 }
 
 /// Writes the table of `text` (compiled and specialised for `program`)
