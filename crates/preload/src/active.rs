@@ -151,3 +151,22 @@ pub fn publish(process: &'static Process, table: RuleTable, origin: String) {
         Ordering::Release,
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Program;
+
+    /// Read once, on first use, from any thread: every reader gets the same
+    /// bytes at the same address (a reader may keep the slice forever).
+    #[test]
+    fn the_program_name_is_read_once_and_shared() {
+        let program: &'static Program = Box::leak(Box::new(Program::unread()));
+        let readers: Vec<_> = (0..4)
+            .map(|_| std::thread::spawn(move || program.as_ptr() as usize))
+            .collect();
+        let addresses: Vec<usize> = readers.into_iter().map(|r| r.join().unwrap()).collect();
+        assert!(addresses.iter().all(|&a| a == program.as_ptr() as usize));
+        let exe = std::fs::read_link("/proc/self/exe").unwrap();
+        assert_eq!(&**program, exe.as_os_str().as_encoded_bytes());
+    }
+}
