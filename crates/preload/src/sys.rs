@@ -290,17 +290,22 @@ pub fn open_read(path: &[u8], extra: c_int) -> std::io::Result<(std::fs::File, l
     use std::os::fd::FromRawFd;
     let path = std::ffi::CString::new(path)?;
     let flags = libc::O_RDONLY | libc::O_CLOEXEC | extra;
-    let fd = syscall6(
-        libc::SYS_openat,
-        [
-            libc::AT_FDCWD as c_long,
-            path.as_ptr() as c_long,
-            flags as c_long,
-            0,
-            0,
-            0,
-        ],
-    );
+    let open = [
+        libc::AT_FDCWD as c_long,
+        path.as_ptr() as c_long,
+        flags as c_long,
+        0,
+        0,
+        0,
+    ];
+    let fd = loop {
+        let fd = syscall6(libc::SYS_openat, open);
+        // Opened again when interrupted, as std's `File::open` does (a
+        // FIFO, a network file system).
+        if fd != -(libc::EINTR as c_long) {
+            break fd;
+        }
+    };
     if fd < 0 {
         return Err(std::io::Error::from_raw_os_error(-fd as c_int));
     }
