@@ -29,9 +29,51 @@ static PROCESS: OnceLock<Process> = OnceLock::new();
 
 /// What stays the same for the life of the process image.
 pub struct Process {
-    /// Resolved `/proc/self/exe`.
-    pub program: Box<[u8]>,
+    pub program: Program,
     pub settings: Settings,
+}
+
+/// The program's resolved path (`sys::self_exe`), read on first use: a
+/// process that loads no policy (`disabled`, nothing configured) never
+/// needs it, and in a freshly exec'd process that `readlink` of
+/// `/proc/self/exe` is the dearest system call of start-up (~10 µs: procfs
+/// builds the new pid's entries; BENCHMARKS.md section 21). Lock-free, so
+/// a forked child or a signal handler never waits on a thread that is not
+/// there; two first uses at once both read it and one copy is kept.
+pub struct Program(AtomicPtr<Box<[u8]>>);
+
+impl Program {
+    pub const fn unread() -> Program {
+        Program(AtomicPtr::new(std::ptr::null_mut()))
+    }
+}
+
+impl std::ops::Deref for Program {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        let mut name = self.0.load(Ordering::Acquire);
+        if name.is_null() {
+            let read = Box::into_raw(Box::new(crate::sys::self_exe()));
+            name = match self.0.compare_exchange(
+                std::ptr::null_mut(),
+                read,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => read,
+                Err(first) => {
+                    // SAFETY: `read` came from `Box::into_raw` above and was
+                    // not published: nothing else can refer to it.
+                    drop(unsafe { Box::from_raw(read) });
+                    first
+                }
+            };
+        }
+        // SAFETY: a non-null pointer here was published from
+        // `Box::into_raw` and is never freed or replaced afterwards.
+        unsafe { &*name }
+    }
 }
 
 /// One published policy, specialised for this program.
@@ -108,4 +150,23 @@ pub fn publish(process: &'static Process, table: RuleTable, origin: String) {
         if mode == Mode::Disabled { OFF } else { ON },
         Ordering::Release,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Program;
+
+    /// Read once, on first use, from any thread: every reader gets the same
+    /// bytes at the same address (a reader may keep the slice forever).
+    #[test]
+    fn the_program_name_is_read_once_and_shared() {
+        let program: &'static Program = Box::leak(Box::new(Program::unread()));
+        let readers: Vec<_> = (0..4)
+            .map(|_| std::thread::spawn(move || program.as_ptr() as usize))
+            .collect();
+        let addresses: Vec<usize> = readers.into_iter().map(|r| r.join().unwrap()).collect();
+        assert!(addresses.iter().all(|&a| a == program.as_ptr() as usize));
+        let exe = std::fs::read_link("/proc/self/exe").unwrap();
+        assert_eq!(&**program, exe.as_os_str().as_encoded_bytes());
+    }
 }

@@ -24,7 +24,6 @@
 //! signal handlers and `calloc`-triggered re-entry included.
 
 use std::cell::{Cell, UnsafeCell};
-use std::mem::MaybeUninit;
 use std::sync::atomic::AtomicPtr;
 
 /// Nested checks a thread can be in at once: a hook, and a hook in a signal
@@ -424,7 +423,7 @@ pub fn check_depth() -> u8 {
 /// signals wait until it ends.
 pub struct Internal {
     previous: u8,
-    mask: MaybeUninit<libc::sigset_t>,
+    mask: u64,
 }
 
 impl Internal {
@@ -444,23 +443,44 @@ impl Internal {
 impl Drop for Internal {
     fn drop(&mut self) {
         with_depth(|depth| depth.set(self.previous));
-        // SAFETY: `mask` was filled by pthread_sigmask in `block_all_signals`.
-        unsafe {
-            libc::pthread_sigmask(libc::SIG_SETMASK, self.mask.as_ptr(), std::ptr::null_mut())
-        };
+        set_signal_mask(libc::SIG_SETMASK, self.mask);
     }
 }
 
-/// Blocks every signal on this thread; returns the previous mask. glibc
-/// keeps its own two internal signals (thread cancellation, set*id) open.
-fn block_all_signals() -> MaybeUninit<libc::sigset_t> {
-    let mut all = MaybeUninit::<libc::sigset_t>::uninit();
-    let mut old = MaybeUninit::<libc::sigset_t>::uninit();
-    // SAFETY: sigfillset initialises `all`; pthread_sigmask writes `old`.
-    unsafe {
-        libc::sigfillset(all.as_mut_ptr());
-        libc::pthread_sigmask(libc::SIG_BLOCK, all.as_ptr(), old.as_mut_ptr());
-    }
+/// Every signal but the C library's own, as the kernel's mask (bit n - 1
+/// for signal n): glibc's `pthread_sigmask` keeps its thread cancellation
+/// and set*id signals (32, 33) open, musl's `sigfillset` its timer,
+/// cancellation and synccall signals (32, 33, 34). Blocked on one thread,
+/// a `setuid` or a cancellation in another would wait for it forever.
+#[cfg(target_env = "musl")]
+const ALL_SIGNALS: u64 = !(0b111 << 31);
+#[cfg(not(target_env = "musl"))]
+const ALL_SIGNALS: u64 = !(0b11 << 31);
+
+/// Blocks every signal on this thread but the C library's own; returns
+/// the previous mask.
+fn block_all_signals() -> u64 {
+    set_signal_mask(libc::SIG_BLOCK, ALL_SIGNALS)
+}
+
+/// `rt_sigprocmask(how, set)`, the system call as libc's `pthread_sigmask`
+/// makes it: here, `sigfillset` and `pthread_sigmask` were two lazy
+/// bindings (~1.6k instructions) in every process's start-up. Returns the
+/// previous mask (all blocked if the call failed, which with these
+/// arguments it cannot).
+fn set_signal_mask(how: libc::c_int, set: u64) -> u64 {
+    let mut old = u64::MAX;
+    crate::sys::syscall6(
+        libc::SYS_rt_sigprocmask,
+        [
+            how as libc::c_long,
+            &set as *const u64 as libc::c_long,
+            &mut old as *mut u64 as libc::c_long,
+            std::mem::size_of::<u64>() as libc::c_long,
+            0,
+            0,
+        ],
+    );
     old
 }
 
@@ -756,6 +776,7 @@ pub mod recent {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::mem::MaybeUninit;
 
     fn all_zero<T>(v: &T) -> bool {
         // SAFETY: reads the bytes of a live value of a type without padding
@@ -935,6 +956,48 @@ mod tests {
         assert!(Internal::enter().is_none());
         drop(section);
         assert!(Guard::enter().is_some());
+    }
+
+    /// This thread's signal mask as libc reports it.
+    fn blocked_signals() -> Vec<libc::c_int> {
+        let mut mask = MaybeUninit::<libc::sigset_t>::uninit();
+        // SAFETY: reads this thread's mask into `mask`, then only tests it.
+        unsafe {
+            libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), mask.as_mut_ptr());
+            (1..=64)
+                .filter(|&s| libc::sigismember(mask.as_ptr(), s) == 1)
+                .collect()
+        }
+    }
+
+    #[test]
+    fn internal_sections_block_all_but_libc_signals_and_restore_the_mask() {
+        // SAFETY: changes this test thread's own mask only.
+        let set_usr2 = |how| unsafe {
+            let mut set = MaybeUninit::<libc::sigset_t>::uninit();
+            libc::sigemptyset(set.as_mut_ptr());
+            libc::sigaddset(set.as_mut_ptr(), libc::SIGUSR2);
+            libc::pthread_sigmask(how, set.as_ptr(), std::ptr::null_mut());
+        };
+        set_usr2(libc::SIG_BLOCK);
+        let before = blocked_signals();
+        assert!(before.contains(&libc::SIGUSR2) && !before.contains(&libc::SIGUSR1));
+        let section = Internal::enter().expect("not internal yet");
+        let inside = blocked_signals();
+        // The C library's own signals stay open (glibc: 32, 33; musl also 34).
+        let libc_own: &[libc::c_int] = if cfg!(target_env = "musl") {
+            &[32, 33, 34]
+        } else {
+            &[32, 33]
+        };
+        for signal in 1..=64 {
+            let expected =
+                !libc_own.contains(&signal) && signal != libc::SIGKILL && signal != libc::SIGSTOP;
+            assert_eq!(inside.contains(&signal), expected, "signal {signal}");
+        }
+        drop(section);
+        assert_eq!(blocked_signals(), before, "the previous mask, exactly");
+        set_usr2(libc::SIG_UNBLOCK);
     }
 
     #[test]

@@ -93,8 +93,10 @@ pub fn initialise() -> bool {
 
 fn load_initial() -> bool {
     let settings = config::load();
-    let program = crate::sys::self_exe();
-    let process = active::set_process(|| active::Process { program, settings });
+    let process = active::set_process(|| active::Process {
+        program: active::Program::unread(),
+        settings,
+    });
     crate::emit::register_process_hooks();
     for note in &process.settings.notes {
         crate::emit::status(note);
@@ -137,7 +139,11 @@ const NOTHING_CONFIGURED: &str =
     "no policy configured (set LDGUARD_POLICY or \"policy\" in the config)";
 
 /// Where the layer builder bakes a policy into an image (`bakedPolicy`'s default).
-const DEFAULT_BAKED_POLICY: &str = "/etc/ldguard/policy.json";
+const DEFAULT_BAKED_POLICY_C: &std::ffi::CStr = c"/etc/ldguard/policy.json";
+const DEFAULT_BAKED_POLICY: &str = match DEFAULT_BAKED_POLICY_C.to_str() {
+    Ok(path) => path,
+    Err(_) => panic!("the baked policy's path is UTF-8"),
+};
 
 /// The fallback for `onNoPolicy: deny`.
 const DENY_ALL: &str = r#"{"apiVersion":"ldguard.policy/v1","name":"ldguard-no-policy","mode":"enforce",
@@ -148,15 +154,19 @@ const DENY_ALL: &str = r#"{"apiVersion":"ldguard.policy/v1","name":"ldguard-no-p
 /// from the shared cache when it has them, else the baked policy is used.
 fn load_policy(settings: &Settings, program: &[u8]) -> Result<(RuleTable, String), String> {
     let mut problems = Vec::new();
-    let default_baked = std::path::Path::new(DEFAULT_BAKED_POLICY)
-        .exists()
-        .then_some(DEFAULT_BAKED_POLICY);
-    for location in [
-        settings.policy.as_deref(),
-        settings.baked_policy.as_deref().or(default_baked),
-    ]
-    .into_iter()
-    .flatten()
+    // Looked for only when the configured policy cannot be used: a process
+    // whose policy loads makes no system call for it.
+    let baked = || {
+        settings.baked_policy.as_deref().or_else(|| {
+            crate::sys::fstatat(libc::AT_FDCWD, DEFAULT_BAKED_POLICY_C.as_ptr(), 0)
+                .is_ok()
+                .then_some(DEFAULT_BAKED_POLICY)
+        })
+    };
+    let configured = settings.policy.as_deref();
+    for location in configured
+        .into_iter()
+        .chain(std::iter::once_with(baked).flatten())
     {
         if location.starts_with("http://") || location.starts_with("https://") {
             match crate::policy_source::cached_policy(settings, location, program) {

@@ -133,3 +133,70 @@ fn start_up_from_a_compiled_table_holds_little_heap() {
         "start-up from the compiled table left {enforce} bytes of heap"
     );
 }
+
+/// The system calls of one `/bin/true` started as `run` says (strace's
+/// list, one call a line).
+fn start_up_calls(run: Run, dir: &std::path::Path) -> (String, common::Outcome) {
+    let trace = dir.join(format!("trace-{}", std::process::id()));
+    let out = run.cmd(&["strace", "-qq", "-o", trace.to_str().unwrap(), "/bin/true"]);
+    assert_eq!(out.code(), 0, "{}{}", out.stdout, out.stderr);
+    (std::fs::read_to_string(&trace).unwrap(), out)
+}
+
+/// In a freshly exec'd process the `readlink` of `/proc/self/exe` is the
+/// dearest system call of start-up (~10 µs: procfs makes the new pid's
+/// entries; BENCHMARKS.md section 21): a process that loads no policy
+/// does not read its program name, and its events still carry it.
+#[test]
+fn a_process_that_loads_no_policy_does_not_read_its_program_name() {
+    let dir = scratch("no-program-name");
+    let p = policy(
+        "enforce",
+        &["deny"],
+        json!([{"name": "no-apt", "kind": "exec", "path": ["/usr/bin/apt*"], "action": "deny"}]),
+    );
+    let disabled = || Run::new(&dir, Some(p.clone())).env("LDGUARD_MODE", "disabled");
+    let (calls, _) = start_up_calls(disabled(), &dir);
+    assert!(!calls.contains("/proc/self/exe"), "{calls}");
+    // A note to report: a status event, which names the program.
+    let missing = dir.join("missing.json");
+    let (_, out) = start_up_calls(
+        disabled().env("LDGUARD_CONFIG", missing.to_str().unwrap()),
+        &dir,
+    );
+    // (strace runs under the library too, and reports the same note.)
+    assert!(
+        out.events
+            .iter()
+            .any(|e| e.kind == "status" && e.program.ends_with("/true")),
+        "a status note naming the program: {:#?}\n{}",
+        out.events,
+        out.stderr
+    );
+}
+
+/// A process whose configured policy loads (here from its compiled table)
+/// neither looks for the baked policy nor lets std probe for `statx`.
+#[test]
+fn a_loaded_policy_costs_no_search_for_another() {
+    let dir = scratch("no-baked-search");
+    let cache = dir.join("cache");
+    let policy_path = dir.join("policy.json");
+    let p = policy(
+        "enforce",
+        &["deny"],
+        json!([{"name": "no-apt", "kind": "exec", "path": ["/usr/bin/apt*"], "action": "deny"}]),
+    );
+    std::fs::write(&policy_path, serde_json::to_vec_pretty(&p).unwrap()).unwrap();
+    let run = || {
+        Run::new(&dir, Some(json!({})))
+            .env("LDGUARD_POLICY", policy_path.to_str().unwrap())
+            .env("LDGUARD_CACHE_DIR", cache.to_str().unwrap())
+    };
+    start_up_calls(run(), &dir); // parses the policy and writes the table
+    let (calls, _) = start_up_calls(run(), &dir);
+    assert!(calls.contains(".table"), "started from the table: {calls}");
+    assert!(calls.contains("/proc/self/exe"), "{calls}");
+    assert!(!calls.contains("/etc/ldguard/policy.json"), "{calls}");
+    assert!(!calls.contains("statx"), "{calls}");
+}
