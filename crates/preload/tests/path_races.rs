@@ -140,3 +140,8 @@ fn chown_through_a_swapped_directory() {
 fn utimensat_through_a_swapped_directory() {
     Fx::new("race-utimensat").race("utimensat", "ro", "ro", "f");
 }
+
+#[test]
+fn setxattr_through_a_swapped_directory() {
+    Fx::new("race-setxattr").race("setxattr", "ro", "ro", "f");
+}

@@ -274,7 +274,7 @@ impl Acted {
         }
     }
 
-    fn of(v: Verdict) -> Acted {
+    pub fn of(v: Verdict) -> Acted {
         match v {
             Verdict::Deny(e) => Acted::Deny(e),
             Verdict::Allow => Acted::Next,
@@ -300,6 +300,10 @@ pub struct PathArg {
     path: *const c_char,
     target: Target,
     checks: [Option<(Access, Scope)>; 2],
+    /// The call changes an existing object and fails by itself on a
+    /// missing one: nothing to decide then (`touch` of a new file in a
+    /// denied directory reports the denied `open` once, not twice).
+    existing: bool,
 }
 
 impl PathArg {
@@ -310,6 +314,16 @@ impl PathArg {
             path,
             target,
             checks: [Some((access, Scope::Object)), None],
+            existing: false,
+        }
+    }
+
+    /// A write to the existing object `(dirfd, path)` reaches: metadata
+    /// calls (see [`PathArg::existing`]).
+    pub fn existing(dirfd: c_int, path: *const c_char, follow: Follow) -> PathArg {
+        PathArg {
+            existing: true,
+            ..PathArg::new(dirfd, path, Target::Object(follow), Access::Write)
         }
     }
 
@@ -386,6 +400,14 @@ fn hold_decided(
     let needs = always || needs_object(active, &arg);
     if !needs {
         if let Some(abs) = lexical {
+            if arg.existing
+                && matches!(
+                    sys::fstatat(arg.dirfd, arg.path, arg.follow().stat_flags()),
+                    Err(libc::ENOENT)
+                )
+            {
+                return Err(Acted::Next);
+            }
             decide_lexical(abs)?;
             return Err(Acted::Next);
         }
@@ -642,12 +664,14 @@ pub fn move_args(
             path: p1,
             target: first.0,
             checks: first.1,
+            existing: false,
         },
         PathArg {
             dirfd: d2,
             path: p2,
             target: Target::Name,
             checks: second,
+            existing: false,
         },
     )
 }
@@ -660,6 +684,7 @@ fn tree_arg(dirfd: c_int, path: *const c_char) -> PathArg {
         path,
         target: Target::Name,
         checks: [Some((Access::Write, Scope::Tree)), None],
+        existing: false,
     }
 }
 
