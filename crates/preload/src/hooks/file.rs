@@ -2109,13 +2109,8 @@ pub unsafe extern "C" fn mknodat(
     unsafe { mknod_common(Call::Mknodat, dirfd, path, mode, dev) }
 }
 
-/// `mknod`: a write of the new name, and for a device node a read and a
-/// write of the device itself. A block or character device is the same
-/// object under any name (the kernel opens it by number), so a node made
-/// in `/tmp` for the disk behind `/dev/vda` is decided as `/dev/vda`: its
-/// name under `/dev`, from `/sys/dev/{block,char}/MAJ:MIN/uevent`. When
-/// the device has no such name (no `/sys`, an unknown number) and a deny
-/// rule covers something under `/dev`, the node is denied (fail closed).
+/// `mknod`: a write of the new name, and for a device node the device
+/// itself ([`check_device`]).
 pub fn check_mknod(
     call: Call,
     dirfd: c_int,
@@ -2125,10 +2120,25 @@ pub fn check_mknod(
 ) -> Verdict {
     let turns = crate::check::Turns::start();
     let v = check_write(call, dirfd, path, Follow::No);
-    let kind = mode & libc::S_IFMT;
-    if turns.end_at(v) || (kind != libc::S_IFBLK && kind != libc::S_IFCHR) {
+    if turns.end_at(v) {
         return v;
     }
+    check_device(call, mode, dev)
+}
+
+/// A device node made by `mknod` is a read and a write of the device
+/// itself. A block or character device is the same object under any name
+/// (the kernel opens it by number), so a node made in `/tmp` for the disk
+/// behind `/dev/vda` is decided as `/dev/vda`: its name under `/dev`, from
+/// `/sys/dev/{block,char}/MAJ:MIN/uevent`. When the device has no such
+/// name (no `/sys`, an unknown number) and a deny rule covers something
+/// under `/dev`, the node is denied (fail closed).
+fn check_device(call: Call, mode: mode_t, dev: dev_t) -> Verdict {
+    let kind = mode & libc::S_IFMT;
+    if kind != libc::S_IFBLK && kind != libc::S_IFCHR {
+        return Verdict::Allow;
+    }
+    let turns = crate::check::Turns::start();
     run(|active| {
         let mut name = [0u8; 160];
         let base = Request::new(Kind::File, call, active.program);
@@ -2233,25 +2243,36 @@ unsafe fn mknod_common(
     mode: mode_t,
     dev: dev_t,
 ) -> c_int {
-    if let Verdict::Deny(e) = check_mknod(call, dirfd, path, mode, dev) {
-        return fail(e, -1);
-    }
-    type F = unsafe extern "C" fn(c_int, *const c_char, mode_t, dev_t) -> c_int;
-    match next!(mknodat: F) {
-        // SAFETY: forwarding.
-        Some(f) => unsafe { f(dirfd, path, mode, dev) },
-        None => raw_syscall(
-            libc::SYS_mknodat,
-            [
-                dirfd as c_long,
-                path as c_long,
-                mode as c_long,
-                dev as c_long,
-                0,
-                0,
-            ],
-        ) as c_int,
-    }
+    let turns = crate::check::Turns::start();
+    let device = check_device(call, mode, dev);
+    let acted = if turns.end_at(device) {
+        Acted::of(device)
+    } else {
+        act_on(name(dirfd, path), call, |dir, last| {
+            syscall(
+                libc::SYS_mknodat,
+                [dir as c_long, last as c_long, mode as c_long, dev as c_long, 0, 0],
+            )
+        })
+    };
+    acted.finish(|| {
+        type F = unsafe extern "C" fn(c_int, *const c_char, mode_t, dev_t) -> c_int;
+        match next!(mknodat: F) {
+            // SAFETY: forwarding.
+            Some(f) => unsafe { f(dirfd, path, mode, dev) },
+            None => raw_syscall(
+                libc::SYS_mknodat,
+                [
+                    dirfd as c_long,
+                    path as c_long,
+                    mode as c_long,
+                    dev as c_long,
+                    0,
+                    0,
+                ],
+            ) as c_int,
+        }
+    })
 }
 
 /// # Safety
