@@ -1322,6 +1322,34 @@ mod tests {
     use super::*;
     use std::os::fd::AsRawFd;
 
+    /// The directory and the name a call on a last name is made with: the
+    /// name keeps its trailing slashes, and a path with no `/` before its
+    /// last segment (or `/` alone) has no directory of its own.
+    #[test]
+    fn split_last_keeps_what_the_kernel_reads() {
+        let cases: [(&[u8], &[u8], &[u8]); 10] = [
+            (b"f", b"", b"f"),
+            (b"d/", b"", b"d/"),
+            (b"/", b"", b"/"),
+            (b"", b"", b""),
+            (b"/f", b"/", b"f"),
+            (b"a/b", b"a", b"b"),
+            (b"a/b//", b"a", b"b//"),
+            (b"a//b", b"a/", b"b"),
+            (b"/x/y/..", b"/x/y", b".."),
+            (b"//f", b"/", b"f"),
+        ];
+        for (path, dir, name) in cases {
+            let (d, at) = split_last(path);
+            assert_eq!(
+                (d, &path[at..]),
+                (dir, name),
+                "{:?}",
+                String::from_utf8_lossy(path)
+            );
+        }
+    }
+
     fn tmp(name: &str) -> std::path::PathBuf {
         let d = std::env::temp_dir().join(format!("ldguard-resolve-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);

@@ -348,19 +348,21 @@ struct Hold {
 }
 
 /// Whether deciding `arg` needs the object (a rule could tell its
-/// spellings apart, a tree moves, a process's memory file could be behind
-/// a link): then the call is made on the held object.
+/// spellings apart, a tree moves; also when a process's memory file could
+/// be behind a link, asked apart): then the call is made on the held
+/// object.
 fn needs_object(active: &'static Active, arg: &PathArg) -> bool {
     arg.checks().any(|(access, scope)| {
         scope == Scope::Tree || active.table.needs_resolution(Kind::File, access)
-    }) || crate::check::ptrace_matters(active)
+    })
 }
 
 /// Decides `arg` on the object the call will act on and holds that object
-/// (or, for a [`Target::Name`], its directory). `Err` is the call's outcome
-/// without acting: denied, failed before reaching anything, or `Next` when
-/// the caller's own spelling may run (nothing a link could change is at
-/// stake and `always` is not set, or a blocked call proceeds).
+/// (or, for a [`Target::Name`], its directory). `Ok(None)`: allowed on the
+/// lexical path, and nothing a link could change is at stake (`always`
+/// not set): the caller's own spelling may run. `Err` is the call's
+/// outcome without acting: denied, failed before reaching anything, or
+/// `Next` when a blocked call proceeds (not enforcing).
 ///
 /// The lexical path is decided first, as before the object is known; the
 /// held object is the one the lexical path names when `openat2` reached it
@@ -372,7 +374,7 @@ fn hold_decided(
     always: bool,
     turns: crate::check::Turns,
     s: &mut resolve::Scratch,
-) -> Result<Hold, Acted> {
+) -> Result<Option<Hold>, Acted> {
     // SAFETY: libc callers pass NUL-terminated paths (or null).
     let Some(given) = (unsafe { cstr(arg.path) }) else {
         // The call fails by itself (EFAULT).
@@ -397,7 +399,8 @@ fn hold_decided(
         }
         Ok(())
     };
-    let needs = always || needs_object(active, &arg);
+    let ptrace = crate::check::ptrace_matters(active);
+    let needs = always || ptrace || needs_object(active, &arg);
     if !needs {
         if let Some(abs) = lexical {
             if arg.existing
@@ -409,7 +412,7 @@ fn hold_decided(
                 return Err(Acted::Next);
             }
             decide_lexical(abs)?;
-            return Err(Acted::Next);
+            return Ok(None);
         }
     }
     let (held, name, at_dirfd) = match arg.target {
@@ -492,7 +495,10 @@ fn hold_decided(
             }
         }
     };
-    for (access, scope) in arg.checks() {
+    // Proven and no tree moved: the lexical decisions above were the ones.
+    let trees = arg.checks().any(|(_, scope)| scope == Scope::Tree);
+    let decided = proven && !trees;
+    for (access, scope) in arg.checks().filter(|_| !decided) {
         let req = Request {
             access,
             path: Some(lexical.or(kernel).unwrap_or(given)),
@@ -511,7 +517,7 @@ fn hold_decided(
             return Err(Acted::of(v));
         }
     }
-    if crate::check::ptrace_matters(active) {
+    if ptrace {
         if let Some(object) = kernel.or(lexical) {
             let v = crate::check::process_memory(active, call, lexical.unwrap_or(given), object);
             if turns.end_at(v) {
@@ -520,7 +526,7 @@ fn hold_decided(
         }
     }
     let fd = held.as_ref().map_or(arg.dirfd, |h| h.fd);
-    Ok(Hold { held, fd, name })
+    Ok(Some(Hold { held, fd, name }))
 }
 
 /// No descriptor free to hold the object: decided on the links walked one
@@ -569,11 +575,12 @@ pub fn act_on(arg: PathArg, call: Call, act: impl FnOnce(c_int, *const c_char) -
         resolve::with_scratch(|s| {
             let turns = crate::check::Turns::start();
             match hold_decided(active, call, arg, false, turns, s) {
-                Ok(h) => {
+                Ok(Some(h)) => {
                     let r = act(h.fd, h.name);
                     drop(h.held);
                     Acted::Done(r)
                 }
+                Ok(None) => Acted::Next,
                 Err(acted) => acted,
             }
         })
@@ -591,7 +598,9 @@ pub fn act_on_two(
     act: impl FnOnce(c_int, *const c_char, c_int, *const c_char) -> c_long,
 ) -> Acted {
     run_or(Acted::Next, |active| {
-        let always = needs_object(active, &first) || needs_object(active, &second);
+        let always = needs_object(active, &first)
+            || needs_object(active, &second)
+            || crate::check::ptrace_matters(active);
         let turns = crate::check::Turns::start();
         let held = resolve::with_scratch(|s| {
             let a = hold_decided(active, call, first, always, turns, s)?;
@@ -603,6 +612,8 @@ pub fn act_on_two(
             Err(acted) => return acted,
         };
         let exchange = matches!(how, Move::Rename { exchange: true });
+        // The unix socket names that move are decided whether or not the
+        // file rules needed the objects.
         let moved = [(first.dirfd, first.path, first.follow())]
             .into_iter()
             .chain(exchange.then_some((second.dirfd, second.path, Follow::No)));
@@ -612,7 +623,11 @@ pub fn act_on_two(
                 return Acted::of(v);
             }
         }
-        Acted::Done(act(a.fd, a.name, b.fd, b.name))
+        match (a, b) {
+            (Some(a), Some(b)) => Acted::Done(act(a.fd, a.name, b.fd, b.name)),
+            // Decided on the spellings (nothing held: `always` was not set).
+            _ => Acted::Next,
+        }
     })
 }
 
@@ -2251,7 +2266,14 @@ unsafe fn mknod_common(
         act_on(name(dirfd, path), call, |dir, last| {
             syscall(
                 libc::SYS_mknodat,
-                [dir as c_long, last as c_long, mode as c_long, dev as c_long, 0, 0],
+                [
+                    dir as c_long,
+                    last as c_long,
+                    mode as c_long,
+                    dev as c_long,
+                    0,
+                    0,
+                ],
             )
         })
     };
