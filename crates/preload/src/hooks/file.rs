@@ -339,6 +339,20 @@ impl PathArg {
     }
 }
 
+/// When a call made of several decisions ends ([`crate::check::Turns`]):
+/// at a deny, or at a decision that blocked without enforcing (permissive
+/// reports one event per call). A decision that says whether it blocked
+/// needs no count; the count (a thread-local) is kept only when a decision
+/// cannot say (a tree's rule below, several paths).
+#[derive(Clone, Copy)]
+struct Ends(Option<crate::check::Turns>);
+
+impl Ends {
+    fn at(self, v: Verdict, blocked: bool) -> bool {
+        v != Verdict::Allow || blocked || self.0.is_some_and(|t| t.end_at(v))
+    }
+}
+
 /// What a decided call acts on: a descriptor (held here, or the caller's
 /// `dirfd`) and the name relative to it (empty for a held object).
 struct Hold {
@@ -372,7 +386,7 @@ fn hold_decided(
     call: Call,
     arg: PathArg,
     always: bool,
-    turns: crate::check::Turns,
+    ends: Ends,
     s: &mut resolve::Scratch,
 ) -> Result<Option<Hold>, Acted> {
     // SAFETY: libc callers pass NUL-terminated paths (or null).
@@ -385,7 +399,7 @@ fn hold_decided(
     let base = Request::new(Kind::File, call, active.program);
     let decide_lexical = |abs: &[u8]| -> Result<(), Acted> {
         for (access, _) in arg.checks() {
-            let (v, _) = settle(
+            let (v, blocked) = settle(
                 active,
                 &Request {
                     access,
@@ -393,7 +407,7 @@ fn hold_decided(
                     ..base
                 },
             );
-            if turns.end_at(v) {
+            if ends.at(v, blocked) {
                 return Err(Acted::of(v));
             }
         }
@@ -436,7 +450,7 @@ fn hold_decided(
                 match resolve::hold(arg.dirfd, tmp.c_path().ptr(), libc::O_DIRECTORY) {
                     Ok(h) => (Some(h), name, false),
                     Err(e) if resolve::no_descriptor(e) => {
-                        return Err(without_descriptor(active, call, arg, given, turns, s))
+                        return Err(without_descriptor(active, call, arg, given, s))
                     }
                     Err(e) => return Err(Acted::Done(-e as c_long)),
                 }
@@ -458,7 +472,7 @@ fn hold_decided(
                     (Some(h), c"".as_ptr(), false)
                 }
                 Err(e) if resolve::no_descriptor(e) => {
-                    return Err(without_descriptor(active, call, arg, given, turns, s))
+                    return Err(without_descriptor(active, call, arg, given, s))
                 }
                 Err(e) => return Err(Acted::Done(-e as c_long)),
             }
@@ -488,7 +502,7 @@ fn hold_decided(
                     ..base
                 };
                 let v = unresolvable(active, &req);
-                if turns.end_at(v) {
+                if ends.at(v, true) {
                     return Err(Acted::of(v));
                 }
                 None
@@ -505,22 +519,35 @@ fn hold_decided(
             resolved_path: kernel.filter(|k| lexical.is_some_and(|abs| abs != *k)),
             ..base
         };
-        let v = match (lexical, req.resolved_path) {
+        let (v, blocked) = match (lexical, req.resolved_path) {
             // Decided above on the lexical path, which names the object.
-            (Some(_), None) => then_tree(active, &req, Verdict::Allow, scope, &[]),
-            (Some(abs), Some(_)) => {
-                then_tree(active, &req, judge(active, &req, |_| {}), scope, &[abs])
+            (Some(_), None) => (Verdict::Allow, false),
+            _ => {
+                let (v, blocked, _) = settle_uncached(active, &req);
+                (v, blocked)
             }
-            (None, _) => then_tree(active, &req, judge(active, &req, |_| {}), scope, &[]),
         };
-        if turns.end_at(v) {
+        if ends.at(v, blocked) {
+            return Err(Acted::of(v));
+        }
+        // The lexical name too, when the kernel's differs: a rule below
+        // either name stops a tree from moving.
+        let named = [lexical.unwrap_or(b"")];
+        let more: &[&[u8]] = if lexical.is_some() && req.resolved_path.is_some() {
+            &named
+        } else {
+            &[]
+        };
+        let v = then_tree(active, &req, Verdict::Allow, scope, more);
+        if ends.at(v, false) {
             return Err(Acted::of(v));
         }
     }
     if ptrace {
         if let Some(object) = kernel.or(lexical) {
+            // The last decision: not enforced, the call goes on either way.
             let v = crate::check::process_memory(active, call, lexical.unwrap_or(given), object);
-            if turns.end_at(v) {
+            if v != Verdict::Allow {
                 return Err(Acted::of(v));
             }
         }
@@ -541,9 +568,9 @@ fn without_descriptor(
     call: Call,
     arg: PathArg,
     given: &[u8],
-    turns: crate::check::Turns,
     s: &mut resolve::Scratch,
 ) -> Acted {
+    let turns = crate::check::Turns::start();
     for (access, scope) in arg.checks() {
         let v = decide_inner(
             active,
@@ -573,8 +600,11 @@ fn without_descriptor(
 pub fn act_on(arg: PathArg, call: Call, act: impl FnOnce(c_int, *const c_char) -> c_long) -> Acted {
     run_or(Acted::Next, |active| {
         resolve::with_scratch(|s| {
-            let turns = crate::check::Turns::start();
-            match hold_decided(active, call, arg, false, turns, s) {
+            // Counting blocks costs a thread-local lookup per decision:
+            // only a tree's extra decision needs it (`Ends`).
+            let trees = arg.checks().any(|(_, scope)| scope == Scope::Tree);
+            let ends = Ends(trees.then(crate::check::Turns::start));
+            match hold_decided(active, call, arg, false, ends, s) {
                 Ok(Some(h)) => {
                     let r = act(h.fd, h.name);
                     drop(h.held);
@@ -603,8 +633,8 @@ pub fn act_on_two(
             || crate::check::ptrace_matters(active);
         let turns = crate::check::Turns::start();
         let held = resolve::with_scratch(|s| {
-            let a = hold_decided(active, call, first, always, turns, s)?;
-            let b = hold_decided(active, call, second, always, turns, s)?;
+            let a = hold_decided(active, call, first, always, Ends(Some(turns)), s)?;
+            let b = hold_decided(active, call, second, always, Ends(Some(turns)), s)?;
             Ok((a, b))
         });
         let (a, b) = match held {
