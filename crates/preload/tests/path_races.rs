@@ -13,7 +13,6 @@ mod common;
 
 use common::{c_program, policy, scratch, Outcome, Run};
 use serde_json::json;
-use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
