@@ -1880,17 +1880,17 @@ pub unsafe extern "C" fn opendir(path: *const c_char) -> *mut DIR {
 const NO_RAW: c_long = -1;
 
 acted_hook!(truncate(path: *const c_char, len: off_t), libc::SYS_truncate,
-    act_on(object(AT, path, Follow::Yes), Call::Truncate, |fd, _| truncate_held(fd, len as c_long)));
+    unless_refused(len < 0, || act_on(object(AT, path, Follow::Yes), Call::Truncate, |fd, _| truncate_held(fd, len as c_long))));
 acted_hook!(truncate64(path: *const c_char, len: libc::off64_t), libc::SYS_truncate,
-    act_on(object(AT, path, Follow::Yes), Call::Truncate64, |fd, _| truncate_held(fd, len as c_long)));
+    unless_refused(len < 0, || act_on(object(AT, path, Follow::Yes), Call::Truncate64, |fd, _| truncate_held(fd, len as c_long))));
 acted_hook!(unlink(path: *const c_char), NO_RAW,
     act_on(name(AT, path), Call::Unlink, |dir, last| unlinkat_in(dir, last, 0)));
 acted_hook!(unlinkat(dirfd: c_int, path: *const c_char, flags: c_int), libc::SYS_unlinkat,
-act_on(
+unless_refused(flags & !libc::AT_REMOVEDIR != 0, || act_on(
     if flags & libc::AT_REMOVEDIR != 0 { tree_arg(dirfd, path) } else { name(dirfd, path) },
     Call::Unlinkat,
     |dir, last| unlinkat_in(dir, last, flags),
-));
+)));
 acted_hook!(rename(old: *const c_char, new: *const c_char), NO_RAW,
     rename_held(Call::Rename, AT, old, AT, new, 0));
 acted_hook!(renameat(od: c_int, old: *const c_char, nd: c_int, new: *const c_char), NO_RAW,
@@ -1923,12 +1923,25 @@ acted_hook!(chown(path: *const c_char, uid: uid_t, gid: gid_t), NO_RAW,
 acted_hook!(lchown(path: *const c_char, uid: uid_t, gid: gid_t), NO_RAW,
     act_on(object(AT, path, Follow::No), Call::Lchown, |fd, _| chown_held(fd, uid, gid)));
 acted_hook!(fchownat(dirfd: c_int, path: *const c_char, uid: uid_t, gid: gid_t, flags: c_int), libc::SYS_fchownat,
-if flags & libc::AT_EMPTY_PATH != 0 {
+if flags & !(libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH) != 0 {
+    Acted::Next
+} else if flags & libc::AT_EMPTY_PATH != 0 {
     // The dirfd's own object (an empty path), or libc's answer.
     Acted::of(check_write(Call::Fchownat, dirfd, path, follow_unless_nofollow(flags)))
 } else {
     act_on(object(dirfd, path, follow_unless_nofollow(flags)), Call::Fchownat, |fd, _| chown_held(fd, uid, gid))
 });
+
+/// Arguments the kernel refuses before it looks the path up (`EINVAL`,
+/// `ERANGE`, `E2BIG`): the call changes nothing and fails as libc's does
+/// (deciding first would answer `ENOENT` for a missing path instead).
+pub fn unless_refused(refused: bool, acted: impl FnOnce() -> Acted) -> Acted {
+    if refused {
+        Acted::Next
+    } else {
+        acted()
+    }
+}
 
 /// A write to the last name of `(dirfd, path)`, not followed.
 fn name(dirfd: c_int, path: *const c_char) -> PathArg {
@@ -2052,6 +2065,9 @@ fn link_held(
     flags: c_int,
 ) -> Acted {
     let how = Move::Link(link_follow(flags));
+    if flags & !(libc::AT_SYMLINK_FOLLOW | libc::AT_EMPTY_PATH) != 0 {
+        return Acted::Next;
+    }
     if flags & libc::AT_EMPTY_PATH != 0 {
         return Acted::of(check_move(call, od, old, nd, new, how));
     }

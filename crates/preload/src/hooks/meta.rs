@@ -4,7 +4,8 @@
 //! checked, not how it was opened).
 
 use super::borrowed::{
-    act_on, check_fd_write, check_file, chmod_held, syscall, via_proc, Acted, Follow, PathArg,
+    act_on, check_fd_write, check_file, chmod_held, syscall, unless_refused, via_proc, Acted,
+    Follow, PathArg,
 };
 use crate::check::Verdict;
 use crate::sys::cstr;
@@ -150,9 +151,26 @@ fn xattr_path(
     nr: c_long,
     a: [c_long; 4],
 ) -> Acted {
-    write(call, AT, path, follow, |fd| {
-        via_proc(fd, |p| {
-            syscall(nr, [p as c_long, a[0], a[1], a[2], a[3], 0])
+    // What the kernel refuses before the lookup: flags, the name's length,
+    // the value's size.
+    const XATTR_NAME_MAX: usize = 255;
+    const XATTR_SIZE_MAX: c_long = 65536;
+    let flags = if nr == libc::SYS_setxattr {
+        a[3] as c_int
+    } else {
+        0
+    };
+    // SAFETY: the caller's NUL-terminated attribute name (or null).
+    let name_len = unsafe { crate::sys::cstr(a[0] as *const c_char) }.map_or(0, |n| n.len());
+    let refused = flags & !(libc::XATTR_CREATE | libc::XATTR_REPLACE) != 0
+        || name_len == 0
+        || name_len > XATTR_NAME_MAX
+        || (nr == libc::SYS_setxattr && a[2] > XATTR_SIZE_MAX);
+    unless_refused(refused, || {
+        write(call, AT, path, follow, |fd| {
+            via_proc(fd, |p| {
+                syscall(nr, [p as c_long, a[0], a[1], a[2], a[3], 0])
+            })
         })
     })
 }
