@@ -144,3 +144,17 @@ fn utimensat_through_a_swapped_directory() {
 fn setxattr_through_a_swapped_directory() {
     Fx::new("race-setxattr").race("setxattr", "ro", "ro", "f");
 }
+
+/// The same calls made through libc's `syscall()`, which the library
+/// routes to the same decisions.
+#[test]
+fn syscall_truncate_unlink_rename_chmod_through_a_swapped_directory() {
+    for call in ["sys-truncate", "sys-unlink", "sys-rename", "sys-chmod"] {
+        Fx::new(&format!("race-{call}")).race(call, "ro", "ro", "f");
+    }
+}
+
+#[test]
+fn syscall_link_of_a_read_denied_file_through_a_swapped_directory() {
+    Fx::new("race-sys-link").race("sys-link", "secret", "secret", "f");
+}

@@ -16,6 +16,9 @@ pub use file::{
     check_every_file, check_mknod, check_move, check_new_root, check_tree_as, check_tree_mount,
     check_unnamed, link_follow, Follow, Move,
 };
+pub use file::{
+    chmod_at, chown_at, link_held, mkdir_at, rename_held, symlink_at, truncate_path, unlink_at,
+};
 
 /// Checks one path of a file operation (made absolute against `dirfd`,
 /// normalised, and resolved as the kernel will).

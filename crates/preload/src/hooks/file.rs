@@ -1880,57 +1880,129 @@ pub unsafe extern "C" fn opendir(path: *const c_char) -> *mut DIR {
 const NO_RAW: c_long = -1;
 
 acted_hook!(truncate(path: *const c_char, len: off_t), libc::SYS_truncate,
-    unless_refused(len < 0, || act_on(object(AT, path, Follow::Yes), Call::Truncate, |fd, _| truncate_held(fd, len as c_long))));
+    truncate_path(Call::Truncate, path, len as c_long));
 acted_hook!(truncate64(path: *const c_char, len: libc::off64_t), libc::SYS_truncate,
-    unless_refused(len < 0, || act_on(object(AT, path, Follow::Yes), Call::Truncate64, |fd, _| truncate_held(fd, len as c_long))));
+    truncate_path(Call::Truncate64, path, len as c_long));
 acted_hook!(unlink(path: *const c_char), NO_RAW,
-    act_on(name(AT, path), Call::Unlink, |dir, last| unlinkat_in(dir, last, 0)));
+    unlink_at(Call::Unlink, AT, path, 0));
 acted_hook!(unlinkat(dirfd: c_int, path: *const c_char, flags: c_int), libc::SYS_unlinkat,
-unless_refused(flags & !libc::AT_REMOVEDIR != 0, || act_on(
-    if flags & libc::AT_REMOVEDIR != 0 { tree_arg(dirfd, path) } else { name(dirfd, path) },
-    Call::Unlinkat,
-    |dir, last| unlinkat_in(dir, last, flags),
-)));
+    unlink_at(Call::Unlinkat, dirfd, path, flags));
 acted_hook!(rename(old: *const c_char, new: *const c_char), NO_RAW,
     rename_held(Call::Rename, AT, old, AT, new, 0));
 acted_hook!(renameat(od: c_int, old: *const c_char, nd: c_int, new: *const c_char), NO_RAW,
     rename_held(Call::Renameat, od, old, nd, new, 0));
 acted_hook!(mkdir(path: *const c_char, mode: mode_t), NO_RAW,
-    act_on(name(AT, path), Call::Mkdir, |dir, last| syscall(libc::SYS_mkdirat, [dir as c_long, last as c_long, mode as c_long, 0, 0, 0])));
+    mkdir_at(Call::Mkdir, AT, path, mode));
 acted_hook!(mkdirat(dirfd: c_int, path: *const c_char, mode: mode_t), libc::SYS_mkdirat,
-    act_on(name(dirfd, path), Call::Mkdirat, |dir, last| syscall(libc::SYS_mkdirat, [dir as c_long, last as c_long, mode as c_long, 0, 0, 0])));
+    mkdir_at(Call::Mkdirat, dirfd, path, mode));
 acted_hook!(rmdir(path: *const c_char), NO_RAW,
-    act_on(tree_arg(AT, path), Call::Rmdir, |dir, last| unlinkat_in(dir, last, libc::AT_REMOVEDIR)));
+    unlink_at(Call::Rmdir, AT, path, libc::AT_REMOVEDIR));
 acted_hook!(link(old: *const c_char, new: *const c_char), NO_RAW,
     link_held(Call::Link, AT, old, AT, new, 0));
 acted_hook!(linkat(od: c_int, old: *const c_char, nd: c_int, new: *const c_char, flags: c_int), libc::SYS_linkat,
     link_held(Call::Linkat, od, old, nd, new, flags));
 acted_hook!(symlink(target: *const c_char, linkpath: *const c_char), NO_RAW,
-    act_on(name(AT, linkpath), Call::Symlink, |dir, last| syscall(libc::SYS_symlinkat, [target as c_long, dir as c_long, last as c_long, 0, 0, 0])));
+    symlink_at(Call::Symlink, target, AT, linkpath));
 acted_hook!(symlinkat(target: *const c_char, dirfd: c_int, linkpath: *const c_char), libc::SYS_symlinkat,
-    act_on(name(dirfd, linkpath), Call::Symlinkat, |dir, last| syscall(libc::SYS_symlinkat, [target as c_long, dir as c_long, last as c_long, 0, 0, 0])));
+    symlink_at(Call::Symlinkat, target, dirfd, linkpath));
 acted_hook!(chmod(path: *const c_char, mode: mode_t), NO_RAW,
-    act_on(object(AT, path, Follow::Yes), Call::Chmod, |fd, _| chmod_held(fd, mode)));
+    chmod_at(Call::Chmod, AT, path, mode, 0));
 acted_hook!(fchmodat(dirfd: c_int, path: *const c_char, mode: mode_t, flags: c_int), libc::SYS_fchmodat,
-if flags & !libc::AT_SYMLINK_NOFOLLOW != 0 {
-    // Flags libc answers itself (EINVAL, or an empty path): decided on the path.
-    Acted::of(check_write(Call::Fchmodat, dirfd, path, follow_unless_nofollow(flags)))
-} else {
-    act_on(object(dirfd, path, follow_unless_nofollow(flags)), Call::Fchmodat, |fd, _| chmod_held(fd, mode))
-});
+    chmod_at(Call::Fchmodat, dirfd, path, mode, flags));
 acted_hook!(chown(path: *const c_char, uid: uid_t, gid: gid_t), NO_RAW,
-    act_on(object(AT, path, Follow::Yes), Call::Chown, |fd, _| chown_held(fd, uid, gid)));
+    chown_at(Call::Chown, AT, path, uid, gid, 0));
 acted_hook!(lchown(path: *const c_char, uid: uid_t, gid: gid_t), NO_RAW,
-    act_on(object(AT, path, Follow::No), Call::Lchown, |fd, _| chown_held(fd, uid, gid)));
+    chown_at(Call::Lchown, AT, path, uid, gid, libc::AT_SYMLINK_NOFOLLOW));
 acted_hook!(fchownat(dirfd: c_int, path: *const c_char, uid: uid_t, gid: gid_t, flags: c_int), libc::SYS_fchownat,
-if flags & !(libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH) != 0 {
-    Acted::Next
-} else if flags & libc::AT_EMPTY_PATH != 0 {
-    // The dirfd's own object (an empty path), or libc's answer.
-    Acted::of(check_write(Call::Fchownat, dirfd, path, follow_unless_nofollow(flags)))
-} else {
-    act_on(object(dirfd, path, follow_unless_nofollow(flags)), Call::Fchownat, |fd, _| chown_held(fd, uid, gid))
-});
+    chown_at(Call::Fchownat, dirfd, path, uid, gid, flags));
+
+/// `truncate`, made on the held object.
+pub fn truncate_path(call: Call, path: *const c_char, len: c_long) -> Acted {
+    unless_refused(len < 0, || {
+        act_on(object(AT, path, Follow::Yes), call, |fd, _| {
+            truncate_held(fd, len)
+        })
+    })
+}
+
+/// `unlinkat` (`rmdir` with `AT_REMOVEDIR`: a tree), made relative to the
+/// held directory.
+pub fn unlink_at(call: Call, dirfd: c_int, path: *const c_char, flags: c_int) -> Acted {
+    unless_refused(flags & !libc::AT_REMOVEDIR != 0, || {
+        let arg = if flags & libc::AT_REMOVEDIR != 0 {
+            tree_arg(dirfd, path)
+        } else {
+            name(dirfd, path)
+        };
+        act_on(arg, call, |dir, last| unlinkat_in(dir, last, flags))
+    })
+}
+
+/// `mkdirat`, made relative to the held directory.
+pub fn mkdir_at(call: Call, dirfd: c_int, path: *const c_char, mode: mode_t) -> Acted {
+    act_on(name(dirfd, path), call, |dir, last| {
+        syscall(
+            libc::SYS_mkdirat,
+            [dir as c_long, last as c_long, mode as c_long, 0, 0, 0],
+        )
+    })
+}
+
+/// `symlinkat`, the new name made relative to its held directory.
+pub fn symlink_at(
+    call: Call,
+    target: *const c_char,
+    dirfd: c_int,
+    linkpath: *const c_char,
+) -> Acted {
+    act_on(name(dirfd, linkpath), call, |dir, last| {
+        syscall(
+            libc::SYS_symlinkat,
+            [target as c_long, dir as c_long, last as c_long, 0, 0, 0],
+        )
+    })
+}
+
+/// `fchmodat` with `flags`, made on the held object. Flags libc answers
+/// itself (`EINVAL`, or an empty path with `AT_EMPTY_PATH` in newer
+/// glibc) are decided on the path.
+pub fn chmod_at(
+    call: Call,
+    dirfd: c_int,
+    path: *const c_char,
+    mode: mode_t,
+    flags: c_int,
+) -> Acted {
+    let follow = follow_unless_nofollow(flags);
+    if flags & !libc::AT_SYMLINK_NOFOLLOW != 0 {
+        return Acted::of(check_write(call, dirfd, path, follow));
+    }
+    act_on(object(dirfd, path, follow), call, |fd, _| {
+        chmod_held(fd, mode)
+    })
+}
+
+/// `fchownat` with `flags`, made on the held object; `AT_EMPTY_PATH` (the
+/// dirfd's own object) is decided on the path.
+pub fn chown_at(
+    call: Call,
+    dirfd: c_int,
+    path: *const c_char,
+    uid: uid_t,
+    gid: gid_t,
+    flags: c_int,
+) -> Acted {
+    let follow = follow_unless_nofollow(flags);
+    if flags & !(libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH) != 0 {
+        Acted::Next
+    } else if flags & libc::AT_EMPTY_PATH != 0 {
+        Acted::of(check_write(call, dirfd, path, follow))
+    } else {
+        act_on(object(dirfd, path, follow), call, |fd, _| {
+            chown_held(fd, uid, gid)
+        })
+    }
+}
 
 /// Arguments the kernel refuses before it looks the path up (`EINVAL`,
 /// `ERANGE`, `E2BIG`): the call changes nothing and fails as libc's does
@@ -2023,7 +2095,7 @@ pub fn chown_held(fd: c_int, uid: uid_t, gid: gid_t) -> c_long {
 }
 
 /// A rename decided and made on both held directories.
-fn rename_held(
+pub fn rename_held(
     call: Call,
     od: c_int,
     old: *const c_char,
@@ -2056,7 +2128,7 @@ fn rename_held(
 /// or, when a final link is followed (`AT_SYMLINK_FOLLOW`), the object
 /// itself through its `/proc` link (which `linkat` follows to it).
 /// `AT_EMPTY_PATH` (the dirfd's own object) is decided on the path.
-fn link_held(
+pub fn link_held(
     call: Call,
     od: c_int,
     old: *const c_char,

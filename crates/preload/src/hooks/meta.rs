@@ -31,7 +31,7 @@ fn write(
 /// `utimensat(dirfd, NULL, ...)` (the kernel's form of `futimens`) changes
 /// the descriptor's file; `AT_EMPTY_PATH` with `""` does the same. A path
 /// is decided and changed on its object ([`utimens_held`]).
-fn times_at(
+pub(super) fn times_at(
     call: Call,
     dirfd: c_int,
     path: *const c_char,
@@ -144,7 +144,7 @@ fn utime_path(path: *const c_char, times: *const libc::utimbuf) -> Acted {
 
 /// An extended attribute set or removed on the held object through its
 /// `/proc` link (the `*xattrat` calls that take one are Linux 6.13).
-fn xattr_path(
+pub(super) fn xattr_path(
     call: Call,
     path: *const c_char,
     follow: Follow,

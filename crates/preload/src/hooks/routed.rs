@@ -7,6 +7,10 @@ use super::borrowed::{
     check_exec, check_fd_write, check_file, check_mknod, check_move, check_open_flags,
     check_unnamed, link_follow, Follow, Move,
 };
+use super::borrowed::{
+    chmod_at, chown_at, link_held, mkdir_at, rename_held, symlink_at, truncate_path, unlink_at,
+    Acted,
+};
 use super::net;
 use crate::check::Verdict;
 use ldguard_policy::{Access, Call};
@@ -20,6 +24,83 @@ fn follow_unless(flags: c_long, nofollow: c_int) -> Follow {
     } else {
         Follow::Yes
     }
+}
+
+/// The path calls the library makes itself on the object it decided
+/// (docs/preload.md, *Other path calls are made on the object decided*):
+/// for those numbers, the outcome, as the libc function's hook gives it;
+/// `None` for every other number (checked by [`check`], then made).
+pub fn held(nr: c_long, a: &[c_long; 6]) -> Option<Acted> {
+    let fd = |i: usize| a[i] as c_int;
+    let path = |i: usize| a[i] as *const c_char;
+    let uid = |i: usize| a[i] as libc::uid_t;
+    let gid = |i: usize| a[i] as libc::gid_t;
+    let xattr = |call, follow, nr| {
+        super::meta::xattr_path(call, path(0), follow, nr, [a[1], a[2], a[3], a[4]])
+    };
+    Some(match nr {
+        libc::SYS_truncate => truncate_path(Call::Truncate, path(0), a[1]),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_unlink => unlink_at(Call::Unlink, AT, path(0), 0),
+        libc::SYS_unlinkat => unlink_at(Call::Unlinkat, fd(0), path(1), a[2] as c_int),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_rmdir => unlink_at(Call::Rmdir, AT, path(0), libc::AT_REMOVEDIR),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_mkdir => mkdir_at(Call::Mkdir, AT, path(0), a[1] as libc::mode_t),
+        libc::SYS_mkdirat => mkdir_at(Call::Mkdirat, fd(0), path(1), a[2] as libc::mode_t),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_symlink => symlink_at(Call::Symlink, path(0), AT, path(1)),
+        libc::SYS_symlinkat => symlink_at(Call::Symlinkat, path(0), fd(1), path(2)),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_rename => rename_held(Call::Rename, AT, path(0), AT, path(1), 0),
+        libc::SYS_renameat => rename_held(Call::Renameat, fd(0), path(1), fd(2), path(3), 0),
+        libc::SYS_renameat2 => rename_held(
+            Call::Renameat2,
+            fd(0),
+            path(1),
+            fd(2),
+            path(3),
+            a[4] as libc::c_uint,
+        ),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_link => link_held(Call::Link, AT, path(0), AT, path(1), 0),
+        libc::SYS_linkat => link_held(Call::Linkat, fd(0), path(1), fd(2), path(3), a[4] as c_int),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_chmod => chmod_at(Call::Chmod, AT, path(0), a[1] as libc::mode_t, 0),
+        // fchmodat(2) has no flags; fchmodat2 (452, Linux 6.6) does.
+        libc::SYS_fchmodat => chmod_at(Call::Fchmodat, fd(0), path(1), a[2] as libc::mode_t, 0),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_chown => chown_at(Call::Chown, AT, path(0), uid(1), gid(2), 0),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_lchown => chown_at(
+            Call::Lchown,
+            AT,
+            path(0),
+            uid(1),
+            gid(2),
+            libc::AT_SYMLINK_NOFOLLOW,
+        ),
+        libc::SYS_fchownat => chown_at(
+            Call::Fchownat,
+            fd(0),
+            path(1),
+            uid(2),
+            gid(3),
+            a[4] as c_int,
+        ),
+        libc::SYS_utimensat if a[1] != 0 => super::meta::times_at(
+            Call::Utimensat,
+            fd(0),
+            path(1),
+            a[2] as *const libc::timespec,
+            a[3] as c_int,
+        ),
+        libc::SYS_setxattr => xattr(Call::Setxattr, Follow::Yes, libc::SYS_setxattr),
+        libc::SYS_lsetxattr => xattr(Call::Setxattr, Follow::No, libc::SYS_setxattr),
+        libc::SYS_removexattr => xattr(Call::Removexattr, Follow::Yes, libc::SYS_removexattr),
+        libc::SYS_lremovexattr => xattr(Call::Removexattr, Follow::No, libc::SYS_removexattr),
+        _ => return None,
+    })
 }
 
 /// The check for system call `nr` with arguments `a`; `Allow` for numbers
