@@ -4,8 +4,7 @@
 //! call itself is made unchanged.
 
 use super::borrowed::{
-    check_exec, check_fd_write, check_file, check_mknod, check_move, check_open_flags,
-    check_unnamed, link_follow, Follow, Move,
+    check_exec, check_fd_write, check_file, check_mknod, check_open_flags, check_unnamed, Follow,
 };
 use super::borrowed::{
     chmod_at, chown_at, link_held, mkdir_at, rename_held, symlink_at, truncate_path, unlink_at,
@@ -103,13 +102,12 @@ pub fn held(nr: c_long, a: &[c_long; 6]) -> Option<Acted> {
     })
 }
 
-/// The check for system call `nr` with arguments `a`; `Allow` for numbers
-/// no hook governs.
+/// The check for system call `nr` with arguments `a` (the numbers
+/// [`held`] does not take); `Allow` for numbers no hook governs.
 pub fn check(nr: c_long, a: &[c_long; 6]) -> Verdict {
     let fd = |i: usize| a[i] as c_int;
     let path = |i: usize| a[i] as *const c_char;
     let write = |call, dirfd, p, follow| check_file(call, dirfd, p, Access::Write, follow);
-    let rename = |exchange| Move::Rename { exchange };
     let sock = |i: usize| (a[i] as *const sockaddr, a[i + 1] as socklen_t);
     match nr {
         // open family
@@ -124,66 +122,12 @@ pub fn check(nr: c_long, a: &[c_long; 6]) -> Verdict {
             libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC,
         ),
         libc::SYS_openat2 => openat2(fd(0), path(1), a[2], a[3]),
-        // path writes
-        libc::SYS_truncate => write(Call::Truncate, AT, path(0), Follow::Yes),
-        #[cfg(target_arch = "x86_64")]
-        libc::SYS_unlink => write(Call::Unlink, AT, path(0), Follow::No),
-        libc::SYS_unlinkat => write(Call::Unlinkat, fd(0), path(1), Follow::No),
-        #[cfg(target_arch = "x86_64")]
-        libc::SYS_rmdir => write(Call::Rmdir, AT, path(0), Follow::No),
-        #[cfg(target_arch = "x86_64")]
-        libc::SYS_mkdir => write(Call::Mkdir, AT, path(0), Follow::No),
-        libc::SYS_mkdirat => write(Call::Mkdirat, fd(0), path(1), Follow::No),
+        // Path writes the held route ([`held`]) does not make: checked here.
         #[cfg(target_arch = "x86_64")]
         libc::SYS_mknod => check_mknod(Call::Mknod, AT, path(0), a[1] as _, a[2] as _),
         libc::SYS_mknodat => check_mknod(Call::Mknodat, fd(0), path(1), a[2] as _, a[3] as _),
-        #[cfg(target_arch = "x86_64")]
-        libc::SYS_symlink => write(Call::Symlink, AT, path(1), Follow::No),
-        libc::SYS_symlinkat => write(Call::Symlinkat, fd(1), path(2), Follow::No),
-        #[cfg(target_arch = "x86_64")]
-        libc::SYS_rename => check_move(Call::Rename, AT, path(0), AT, path(1), rename(false)),
-        libc::SYS_renameat => check_move(
-            Call::Renameat,
-            fd(0),
-            path(1),
-            fd(2),
-            path(3),
-            rename(false),
-        ),
-        libc::SYS_renameat2 => {
-            let exchange = a[4] as libc::c_uint & libc::RENAME_EXCHANGE != 0;
-            check_move(
-                Call::Renameat2,
-                fd(0),
-                path(1),
-                fd(2),
-                path(3),
-                rename(exchange),
-            )
-        }
-        #[cfg(target_arch = "x86_64")]
-        libc::SYS_link => check_move(Call::Link, AT, path(0), AT, path(1), Move::Link(Follow::No)),
-        libc::SYS_linkat => {
-            let follow = link_follow(a[4] as c_int);
-            check_move(
-                Call::Linkat,
-                fd(0),
-                path(1),
-                fd(2),
-                path(3),
-                Move::Link(follow),
-            )
-        }
-        #[cfg(target_arch = "x86_64")]
-        libc::SYS_chmod => write(Call::Chmod, AT, path(0), Follow::Yes),
-        // fchmodat(2) has no flags; fchmodat2 (452, Linux 6.6) does.
-        libc::SYS_fchmodat => write(Call::Fchmodat, fd(0), path(1), Follow::Yes),
+        // fchmodat2 (452, Linux 6.6).
         452 => at_path_write(Call::Fchmodat, fd(0), path(1), a[3]),
-        #[cfg(target_arch = "x86_64")]
-        libc::SYS_chown => write(Call::Chown, AT, path(0), Follow::Yes),
-        #[cfg(target_arch = "x86_64")]
-        libc::SYS_lchown => write(Call::Lchown, AT, path(0), Follow::No),
-        libc::SYS_fchownat => at_path_write(Call::Fchownat, fd(0), path(1), a[4]),
         libc::SYS_fchmod => check_fd_write(Call::Fchmod, fd(0)),
         libc::SYS_fchown => check_fd_write(Call::Fchown, fd(0)),
         #[cfg(target_arch = "x86_64")]
@@ -191,12 +135,7 @@ pub fn check(nr: c_long, a: &[c_long; 6]) -> Verdict {
         #[cfg(target_arch = "x86_64")]
         libc::SYS_futimesat => write(Call::Utimes, fd(0), path(1), Follow::Yes),
         libc::SYS_utimensat if a[1] == 0 => check_fd_write(Call::Utimensat, fd(0)),
-        libc::SYS_utimensat => at_path_write(Call::Utimensat, fd(0), path(1), a[3]),
-        libc::SYS_setxattr => write(Call::Setxattr, AT, path(0), Follow::Yes),
-        libc::SYS_lsetxattr => write(Call::Setxattr, AT, path(0), Follow::No),
         libc::SYS_fsetxattr => check_fd_write(Call::Setxattr, fd(0)),
-        libc::SYS_removexattr => write(Call::Removexattr, AT, path(0), Follow::Yes),
-        libc::SYS_lremovexattr => write(Call::Removexattr, AT, path(0), Follow::No),
         libc::SYS_fremovexattr => check_fd_write(Call::Removexattr, fd(0)),
         // exec
         libc::SYS_execve => check_exec(Call::Execve, AT, path(0), a[1] as _),
