@@ -68,6 +68,33 @@ static void w_fopen(void) {
     fclose(f);
 }
 
+/* Path calls that are not opens, each on an existing path beside FILE
+ * (FILE.0, made by the harness for opencold); the pairs undo themselves. */
+static char aside[4096], aside_moved[4096], aside_dir[4096];
+static off_t aside_size;
+
+static void w_chmod(void) {
+    if (chmod(aside, 0644) != 0) fail("chmod");
+}
+
+static void w_truncate(void) {
+    if (truncate(aside, aside_size) != 0) fail("truncate");
+}
+
+static void w_utimens(void) {
+    if (utimensat(AT_FDCWD, aside, NULL, 0) != 0) fail("utimensat");
+}
+
+/* Two renames per iteration (there and back). */
+static void w_rename(void) {
+    if (rename(aside, aside_moved) != 0 || rename(aside_moved, aside) != 0) fail("rename");
+}
+
+/* mkdir and rmdir (the rmdir removes a tree: the library decides on it). */
+static void w_mkdir(void) {
+    if (mkdir(aside_dir, 0755) != 0 || rmdir(aside_dir) != 0) fail("mkdir+rmdir");
+}
+
 static void w_udp(void) {
     if (connect(udp, (struct sockaddr *)&udp_peer, sizeof udp_peer) != 0) fail("connect");
 }
@@ -107,7 +134,7 @@ static int cmp(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
     if (argc != 5) {
-        fprintf(stderr, "usage: micro open|opencold|opendenied|stat|fopen|udp|exec|spawn ITERATIONS CHUNKS FILE\n");
+        fprintf(stderr, "usage: micro open|opencold|opendenied|stat|fopen|udp|exec|spawn|chmod|truncate|utimens|rename|mkdir ITERATIONS CHUNKS FILE\n");
         return 2;
     }
     const char *name = argv[1];
@@ -123,11 +150,21 @@ int main(int argc, char **argv) {
     else if (!strcmp(name, "udp")) w = w_udp;
     else if (!strcmp(name, "exec")) w = w_exec;
     else if (!strcmp(name, "spawn")) w = w_spawn;
+    else if (!strcmp(name, "chmod")) w = w_chmod;
+    else if (!strcmp(name, "truncate")) w = w_truncate;
+    else if (!strcmp(name, "utimens")) w = w_utimens;
+    else if (!strcmp(name, "rename")) w = w_rename;
+    else if (!strcmp(name, "mkdir")) w = w_mkdir;
     if (!w || iters < 1 || chunks < 1 || chunks > 1000) {
         fprintf(stderr, "micro: bad arguments\n");
         return 2;
     }
     for (int i = 0; i < COLD; i++) snprintf(cold[i], sizeof cold[i], "%s.%d", file, i);
+    snprintf(aside, sizeof aside, "%s.0", file);
+    snprintf(aside_moved, sizeof aside_moved, "%s.0.moved", file);
+    snprintf(aside_dir, sizeof aside_dir, "%s.dir", file);
+    struct stat aside_st;
+    if (stat(aside, &aside_st) == 0) aside_size = aside_st.st_size;
     if (w == w_udp) {
         udp = socket(AF_INET, SOCK_DGRAM, 0);
         if (udp < 0) fail("socket");

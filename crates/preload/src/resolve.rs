@@ -598,6 +598,120 @@ fn reached_without_links(dirfd: c_int, path: *const c_char, follow: bool) -> boo
     }
 }
 
+/// Whether a failed no-links `openat2` hands over to a descriptor that
+/// follows links: a link on the way (`ELOOP`), or `openat2` itself
+/// refused (`EXDEV`, `ENOSYS`, `EPERM`, `EINVAL` for flags it is stricter
+/// about, `EAGAIN`).
+#[inline]
+pub fn pins(e: c_int) -> bool {
+    matches!(
+        e,
+        libc::ELOOP | libc::EXDEV | libc::ENOSYS | libc::EPERM | libc::EINVAL | libc::EAGAIN
+    )
+}
+
+/// Whether `e` says no descriptor (or no memory for one) could be had:
+/// the object was not looked at, so nothing is known about it.
+#[inline]
+pub fn no_descriptor(e: c_int) -> bool {
+    matches!(e, libc::EMFILE | libc::ENFILE | libc::ENOMEM)
+}
+
+/// `path` split before its last segment: the spelling of the directory it
+/// lies in and the offset of the last segment (trailing slashes stay with
+/// it: they change what the kernel accepts there). The directory is empty
+/// when `path` has no `/` before its last segment (the directory is the
+/// `dirfd`'s, or the cwd) or is `/` alone.
+pub fn split_last(path: &[u8]) -> (&[u8], usize) {
+    let trimmed = trim_trailing_slashes(path);
+    match trimmed.iter().rposition(|&b| b == b'/') {
+        Some(0) if trimmed.len() == 1 => (b"", 0),
+        Some(0) => (b"/", 1),
+        Some(i) => (&path[..i], i + 1),
+        None => (b"", 0),
+    }
+}
+
+/// An `O_PATH` descriptor that holds an object for a call made on it
+/// (closed on drop).
+pub struct Held {
+    pub fd: c_int,
+    /// Reached without following any link: the object is the one the
+    /// lexical path names.
+    pub without_links: bool,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        sys::syscall6(libc::SYS_close, [self.fd as c_long, 0, 0, 0, 0, 0]);
+    }
+}
+
+/// Holds `(dirfd, path)` (NUL-terminated) with `O_PATH | extra`: `openat2`
+/// refusing every link first (success proves the lexical path names the
+/// object), else, on a link on the way or `openat2` refused, an `openat`
+/// that follows them (the kernel's path of the descriptor then names it).
+/// The error is the kernel's: the object cannot be reached (the call
+/// itself would fail so), or no descriptor is free ([`no_descriptor`]).
+/// errno is left alone.
+pub fn hold(dirfd: c_int, path: *const c_char, extra: c_int) -> Result<Held, c_int> {
+    let flags = libc::O_PATH | libc::O_CLOEXEC | extra;
+    if openat2_usable() {
+        match openat2_raw(dirfd, path, flags, 0, NO_LINKS) {
+            Ok(fd) => {
+                return Ok(Held {
+                    fd,
+                    without_links: true,
+                })
+            }
+            Err(e) if !pins(e) => return Err(e),
+            Err(_) => {}
+        }
+    }
+    let fd = sys::syscall6(
+        libc::SYS_openat,
+        [dirfd as c_long, path as c_long, flags as c_long, 0, 0, 0],
+    );
+    if fd < 0 {
+        return Err(-fd as c_int);
+    }
+    Ok(Held {
+        fd: fd as c_int,
+        without_links: false,
+    })
+}
+
+/// The kernel's path of what `dir` (a held directory) holds under `last`
+/// (one segment, perhaps `.`, `..` or with trailing slashes), normalised
+/// into `out`; `tmp` takes the directory's path.
+pub fn path_in(dir: c_int, last: &[u8], tmp: &mut PathBuf, out: &mut PathBuf) -> Found {
+    let n = match sys::fd_object(dir, &mut tmp.buf[..PATH_CAP - 1]) {
+        sys::FdObject::Path(n) => n,
+        sys::FdObject::Nameless => return Found::Nameless,
+        sys::FdObject::Unknown => return Found::Unknown,
+    };
+    tmp.len = n;
+    match ldguard_policy::path::normalize_into(&tmp.buf[..n], last, &mut out.buf[..PATH_CAP - 1]) {
+        Some(n) => {
+            out.len = n;
+            Found::Path
+        }
+        None => Found::Unknown,
+    }
+}
+
+/// The kernel's path of the object `fd` holds, into `out`.
+pub fn path_of(fd: c_int, out: &mut PathBuf) -> Found {
+    match sys::fd_object(fd, &mut out.buf[..PATH_CAP - 1]) {
+        sys::FdObject::Path(n) => {
+            out.len = n;
+            Found::Path
+        }
+        sys::FdObject::Nameless => Found::Nameless,
+        sys::FdObject::Unknown => Found::Unknown,
+    }
+}
+
 /// What [`kernel_path`] found.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Found {
@@ -1207,6 +1321,34 @@ impl ConcatInto for [&[u8]; 3] {
 mod tests {
     use super::*;
     use std::os::fd::AsRawFd;
+
+    /// The directory and the name a call on a last name is made with: the
+    /// name keeps its trailing slashes, and a path with no `/` before its
+    /// last segment (or `/` alone) has no directory of its own.
+    #[test]
+    fn split_last_keeps_what_the_kernel_reads() {
+        let cases: [(&[u8], &[u8], &[u8]); 10] = [
+            (b"f", b"", b"f"),
+            (b"d/", b"", b"d/"),
+            (b"/", b"", b"/"),
+            (b"", b"", b""),
+            (b"/f", b"/", b"f"),
+            (b"a/b", b"a", b"b"),
+            (b"a/b//", b"a", b"b//"),
+            (b"a//b", b"a/", b"b"),
+            (b"/x/y/..", b"/x/y", b".."),
+            (b"//f", b"/", b"f"),
+        ];
+        for (path, dir, name) in cases {
+            let (d, at) = split_last(path);
+            assert_eq!(
+                (d, &path[at..]),
+                (dir, name),
+                "{:?}",
+                String::from_utf8_lossy(path)
+            );
+        }
+    }
 
     fn tmp(name: &str) -> std::path::PathBuf {
         let d = std::env::temp_dir().join(format!("ldguard-resolve-{}-{name}", std::process::id()));

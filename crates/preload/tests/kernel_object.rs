@@ -267,6 +267,25 @@ fn open_semantics_match_libc() {
 }
 
 #[test]
+fn path_call_semantics_match_libc() {
+    // The path calls the library makes itself on a held directory or
+    // object (every one takes that route: a path rule makes links matter),
+    // in their corner cases: each result and what it changed must come out
+    // as without the library (`tests/c/pathsem.c`).
+    let d = scratch("ko-pathsem");
+    let prog = c_program("pathsem", &[]);
+    let rules = json!([
+        {"name": "elsewhere", "kind": "file", "path": ["/nonexistent-ldguard/**"], "action": "deny"}
+    ]);
+    let (base, with) = stdout_without_and_with(&d, &prog, policy("enforce", &["deny"], rules));
+    assert!(base.lines().count() > 100, "{base}");
+    for (b, w) in base.lines().zip(with.lines()) {
+        assert_eq!(w, b, "with the library vs without");
+    }
+    assert_eq!(base.lines().count(), with.lines().count());
+}
+
+#[test]
 fn open_stays_a_cancellation_point() {
     // The library performs the checked open itself (openat2); cancellation
     // must act where libc's open acts: a request made by the process

@@ -242,14 +242,519 @@ fn then_tree(
     }
 }
 
-fn check_write(call: Call, dirfd: c_int, path: *const c_char, follow: Follow) -> Verdict {
-    check_path(call, dirfd, path, Access::Write, follow)
+/// How a path call that is not an open ran, when the library made it
+/// itself on the object it decided on (docs/preload.md, *Paths*).
+pub enum Acted {
+    /// The next definition (libc's) with the caller's arguments: checks
+    /// are off, this thread is inside the library, nothing a link could
+    /// change is at stake, or a blocked call proceeds (not enforcing).
+    Next,
+    /// Denied, with this errno.
+    Deny(c_int),
+    /// Made here: the kernel's answer (`-errno` on failure), also when the
+    /// object could not be reached (the call itself fails the same way).
+    Done(c_long),
 }
 
-/// Removing or renaming what may be a directory: a write to it and to
-/// everything below.
-fn check_tree(call: Call, dirfd: c_int, path: *const c_char) -> Verdict {
-    check_path_as(call, dirfd, path, Access::Write, Follow::No, Scope::Tree)
+impl crate::check::Fallback for Acted {
+    fn denied(errno: c_int) -> Acted {
+        Acted::Deny(errno)
+    }
+}
+
+impl Acted {
+    /// The hook's C return value; `next` makes the call when the library
+    /// did not.
+    pub fn finish(self, next: impl FnOnce() -> c_int) -> c_int {
+        match self {
+            Acted::Next => next(),
+            Acted::Deny(e) => fail(e, -1),
+            Acted::Done(r) if r < 0 => fail(-r as c_int, -1),
+            Acted::Done(r) => r as c_int,
+        }
+    }
+
+    pub fn of(v: Verdict) -> Acted {
+        match v {
+            Verdict::Deny(e) => Acted::Deny(e),
+            Verdict::Allow => Acted::Next,
+        }
+    }
+}
+
+/// What a call acts on through one path argument.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// The last name, not followed (`unlink`, `rename`, `mkdir`, `link`'s
+    /// new name): its directory is held and the call made relative to it.
+    Name,
+    /// The object the path reaches (a final link followed as `Follow`
+    /// says): it is held and the call made on the descriptor.
+    Object(Follow),
+}
+
+/// One path argument of a call and what is decided on it.
+#[derive(Clone, Copy)]
+pub struct PathArg {
+    dirfd: c_int,
+    path: *const c_char,
+    target: Target,
+    checks: [Option<(Access, Scope)>; 2],
+    /// The call changes an existing object and fails by itself on a
+    /// missing one: nothing to decide then (`touch` of a new file in a
+    /// denied directory reports the denied `open` once, not twice).
+    existing: bool,
+}
+
+impl PathArg {
+    /// `access` to the object `(dirfd, path)` reaches (or names).
+    pub fn new(dirfd: c_int, path: *const c_char, target: Target, access: Access) -> PathArg {
+        PathArg {
+            dirfd,
+            path,
+            target,
+            checks: [Some((access, Scope::Object)), None],
+            existing: false,
+        }
+    }
+
+    /// A write to the existing object `(dirfd, path)` reaches: metadata
+    /// calls (see [`PathArg::existing`]).
+    pub fn existing(dirfd: c_int, path: *const c_char, follow: Follow) -> PathArg {
+        PathArg {
+            existing: true,
+            ..PathArg::new(dirfd, path, Target::Object(follow), Access::Write)
+        }
+    }
+
+    fn checks(&self) -> impl Iterator<Item = (Access, Scope)> + '_ {
+        self.checks.iter().flatten().copied()
+    }
+
+    fn follow(&self) -> Follow {
+        match self.target {
+            Target::Name => Follow::No,
+            Target::Object(follow) => follow,
+        }
+    }
+}
+
+/// When a call made of several decisions ends ([`crate::check::Turns`]):
+/// at a deny, or at a decision that blocked without enforcing (permissive
+/// reports one event per call). A decision that says whether it blocked
+/// needs no count; the count (a thread-local) is kept only when a decision
+/// cannot say (a tree's rule below, several paths).
+#[derive(Clone, Copy)]
+struct Ends(Option<crate::check::Turns>);
+
+impl Ends {
+    fn at(self, v: Verdict, blocked: bool) -> bool {
+        v != Verdict::Allow || blocked || self.0.is_some_and(|t| t.end_at(v))
+    }
+}
+
+/// What a decided call acts on: a descriptor (held here, or the caller's
+/// `dirfd`) and the name relative to it (empty for a held object).
+struct Hold {
+    held: Option<resolve::Held>,
+    fd: c_int,
+    name: *const c_char,
+}
+
+/// Whether deciding `arg` needs the object (a rule could tell its
+/// spellings apart, a tree moves; also when a process's memory file could
+/// be behind a link, asked apart): then the call is made on the held
+/// object.
+fn needs_object(active: &'static Active, arg: &PathArg) -> bool {
+    arg.checks().any(|(access, scope)| {
+        scope == Scope::Tree || active.table.needs_resolution(Kind::File, access)
+    })
+}
+
+/// Decides `arg` on the object the call will act on and holds that object
+/// (or, for a [`Target::Name`], its directory). `Ok(None)`: allowed on the
+/// lexical path, and nothing a link could change is at stake (`always`
+/// not set): the caller's own spelling may run. `Err` is the call's
+/// outcome without acting: denied, failed before reaching anything, or
+/// `Next` when a blocked call proceeds (not enforcing).
+///
+/// The lexical path is decided first, as before the object is known; the
+/// held object is the one the lexical path names when `openat2` reached it
+/// without a link, else its kernel path is read and decided.
+fn hold_decided(
+    active: &'static Active,
+    call: Call,
+    arg: PathArg,
+    always: bool,
+    ends: Ends,
+    s: &mut resolve::Scratch,
+) -> Result<Option<Hold>, Acted> {
+    // SAFETY: libc callers pass NUL-terminated paths (or null).
+    let Some(given) = (unsafe { cstr(arg.path) }) else {
+        // The call fails by itself (EFAULT).
+        return Err(Acted::Next);
+    };
+    let (tmp, abs, res) = (&mut s.a, &mut s.b, &mut s.c);
+    let lexical = resolve::lexical(arg.dirfd, given, tmp, abs);
+    let base = Request::new(Kind::File, call, active.program);
+    let decide_lexical = |abs: &[u8]| -> Result<(), Acted> {
+        for (access, _) in arg.checks() {
+            let (v, blocked) = settle(
+                active,
+                &Request {
+                    access,
+                    path: Some(abs),
+                    ..base
+                },
+            );
+            if ends.at(v, blocked) {
+                return Err(Acted::of(v));
+            }
+        }
+        Ok(())
+    };
+    let ptrace = crate::check::ptrace_matters(active);
+    let needs = always || ptrace || needs_object(active, &arg);
+    if !needs {
+        if let Some(abs) = lexical {
+            if arg.existing
+                && matches!(
+                    sys::fstatat(arg.dirfd, arg.path, arg.follow().stat_flags()),
+                    Err(libc::ENOENT)
+                )
+            {
+                return Err(Acted::Next);
+            }
+            decide_lexical(abs)?;
+            return Ok(None);
+        }
+    }
+    let (held, name, at_dirfd) = match arg.target {
+        Target::Name => {
+            // A name decided lexically first: removing a missing name in a
+            // denied tree is reported as before.
+            if let Some(abs) = lexical {
+                decide_lexical(abs)?;
+            }
+            let (parent, at) = resolve::split_last(given);
+            // SAFETY: `at` is within the NUL-terminated `given`.
+            let name = unsafe { arg.path.add(at) };
+            if parent.is_empty() {
+                // The directory is the dirfd's (or the cwd's) object,
+                // which no later path change moves.
+                (None, name, true)
+            } else {
+                if tmp.set(&[parent]).is_none() {
+                    return Err(Acted::Done(-libc::ENAMETOOLONG as c_long));
+                }
+                match resolve::hold(arg.dirfd, tmp.c_path().ptr(), libc::O_DIRECTORY) {
+                    Ok(h) => (Some(h), name, false),
+                    Err(e) if resolve::no_descriptor(e) => {
+                        return Err(without_descriptor(active, call, arg, given, s))
+                    }
+                    Err(e) => return Err(Acted::Done(-e as c_long)),
+                }
+            }
+        }
+        Target::Object(follow) => {
+            let extra = if follow == Follow::Yes {
+                0
+            } else {
+                libc::O_NOFOLLOW
+            };
+            match resolve::hold(arg.dirfd, arg.path, extra) {
+                // These calls change an existing object: on a missing one
+                // the kernel fails them, and there is nothing to decide.
+                Ok(h) => {
+                    if let Some(abs) = lexical {
+                        decide_lexical(abs)?;
+                    }
+                    (Some(h), c"".as_ptr(), false)
+                }
+                Err(e) if resolve::no_descriptor(e) => {
+                    return Err(without_descriptor(active, call, arg, given, s))
+                }
+                Err(e) => return Err(Acted::Done(-e as c_long)),
+            }
+        }
+    };
+    let proven = lexical.is_some() && (at_dirfd || held.as_ref().is_some_and(|h| h.without_links));
+    let kernel: Option<&[u8]> = if proven {
+        None
+    } else {
+        let found = match (&held, arg.target) {
+            (Some(h), Target::Name) => {
+                // SAFETY: `name` is the NUL-terminated tail of `given`.
+                let last = unsafe { cstr(name) }.unwrap_or(b"");
+                resolve::path_in(h.fd, last, tmp, res)
+            }
+            (Some(h), Target::Object(_)) => resolve::path_of(h.fd, res),
+            // No lexical path, the dirfd's own object: its kernel path.
+            (None, _) => resolve::kernel_path(arg.dirfd, given, false, tmp, res),
+        };
+        match found {
+            Found::Path => Some(res.as_bytes()),
+            Found::Nameless | Found::Unreachable => None,
+            Found::Unknown => {
+                let req = Request {
+                    access: arg.checks().next().map_or(Access::Write, |c| c.0),
+                    path: Some(lexical.unwrap_or(given)),
+                    ..base
+                };
+                let v = unresolvable(active, &req);
+                if ends.at(v, true) {
+                    return Err(Acted::of(v));
+                }
+                None
+            }
+        }
+    };
+    // Proven and no tree moved: the lexical decisions above were the ones.
+    let trees = arg.checks().any(|(_, scope)| scope == Scope::Tree);
+    let decided = proven && !trees;
+    for (access, scope) in arg.checks().filter(|_| !decided) {
+        let req = Request {
+            access,
+            path: Some(lexical.or(kernel).unwrap_or(given)),
+            resolved_path: kernel.filter(|k| lexical.is_some_and(|abs| abs != *k)),
+            ..base
+        };
+        let (v, blocked) = match (lexical, req.resolved_path) {
+            // Decided above on the lexical path, which names the object.
+            (Some(_), None) => (Verdict::Allow, false),
+            _ => {
+                let (v, blocked, _) = settle_uncached(active, &req);
+                (v, blocked)
+            }
+        };
+        if ends.at(v, blocked) {
+            return Err(Acted::of(v));
+        }
+        // The lexical name too, when the kernel's differs: a rule below
+        // either name stops a tree from moving.
+        let named = [lexical.unwrap_or(b"")];
+        let more: &[&[u8]] = if lexical.is_some() && req.resolved_path.is_some() {
+            &named
+        } else {
+            &[]
+        };
+        let v = then_tree(active, &req, Verdict::Allow, scope, more);
+        if ends.at(v, false) {
+            return Err(Acted::of(v));
+        }
+    }
+    if ptrace {
+        if let Some(object) = kernel.or(lexical) {
+            // The last decision: not enforced, the call goes on either way.
+            let v = crate::check::process_memory(active, call, lexical.unwrap_or(given), object);
+            if v != Verdict::Allow {
+                return Err(Acted::of(v));
+            }
+        }
+    }
+    let fd = held.as_ref().map_or(arg.dirfd, |h| h.fd);
+    Ok(Some(Hold { held, fd, name }))
+}
+
+/// No descriptor free to hold the object: decided on the links walked one
+/// by one ([`decide_inner`], so a denied object is reported with its
+/// rule), and, allowed so, still denied when a rule could apply: a swap
+/// can outrun the walk and nothing holds what was decided (never fail
+/// open).
+#[cold]
+#[inline(never)]
+fn without_descriptor(
+    active: &'static Active,
+    call: Call,
+    arg: PathArg,
+    given: &[u8],
+    s: &mut resolve::Scratch,
+) -> Acted {
+    let turns = crate::check::Turns::start();
+    for (access, scope) in arg.checks() {
+        let v = decide_inner(
+            active,
+            call,
+            arg.dirfd,
+            given,
+            access,
+            arg.follow(),
+            scope,
+            s,
+        );
+        if turns.end_at(v) {
+            return Acted::of(v);
+        }
+    }
+    let req = Request {
+        access: arg.checks().next().map_or(Access::Write, |c| c.0),
+        path: Some(given),
+        ..Request::new(Kind::File, call, active.program)
+    };
+    Acted::of(unresolvable(active, &req))
+}
+
+/// A call on one path, decided on the object it acts on and made by `act`
+/// on the held descriptor and the name relative to it (empty for a
+/// [`Target::Object`]): the kernel's answer, `-errno` on failure.
+pub fn act_on(arg: PathArg, call: Call, act: impl FnOnce(c_int, *const c_char) -> c_long) -> Acted {
+    run_or(Acted::Next, |active| {
+        resolve::with_scratch(|s| {
+            // Counting blocks costs a thread-local lookup per decision:
+            // only a tree's extra decision needs it (`Ends`).
+            let trees = arg.checks().any(|(_, scope)| scope == Scope::Tree);
+            let ends = Ends(trees.then(crate::check::Turns::start));
+            match hold_decided(active, call, arg, false, ends, s) {
+                Ok(Some(h)) => {
+                    let r = act(h.fd, h.name);
+                    drop(h.held);
+                    Acted::Done(r)
+                }
+                Ok(None) => Acted::Next,
+                Err(acted) => acted,
+            }
+        })
+    })
+}
+
+/// A call on two paths (`rename`, `link`), each decided and held as
+/// [`act_on`] does, then made by `act` on both (`how` adds the checks on
+/// unix socket names that move).
+pub fn act_on_two(
+    call: Call,
+    first: PathArg,
+    second: PathArg,
+    how: Move,
+    act: impl FnOnce(c_int, *const c_char, c_int, *const c_char) -> c_long,
+) -> Acted {
+    run_or(Acted::Next, |active| {
+        let always = needs_object(active, &first)
+            || needs_object(active, &second)
+            || crate::check::ptrace_matters(active);
+        let turns = crate::check::Turns::start();
+        let held = resolve::with_scratch(|s| {
+            let a = hold_decided(active, call, first, always, Ends(Some(turns)), s)?;
+            let b = hold_decided(active, call, second, always, Ends(Some(turns)), s)?;
+            Ok((a, b))
+        });
+        let (a, b) = match held {
+            Ok(pair) => pair,
+            Err(acted) => return acted,
+        };
+        let exchange = matches!(how, Move::Rename { exchange: true });
+        // The unix socket names that move are decided whether or not the
+        // file rules needed the objects.
+        let moved = [(first.dirfd, first.path, first.follow())]
+            .into_iter()
+            .chain(exchange.then_some((second.dirfd, second.path, Follow::No)));
+        for (dirfd, path, follow) in moved {
+            let v = check_socket_name(call, dirfd, path, follow);
+            if turns.end_at(v) {
+                return Acted::of(v);
+            }
+        }
+        match (a, b) {
+            (Some(a), Some(b)) => Acted::Done(act(a.fd, a.name, b.fd, b.name)),
+            // Decided on the spellings (nothing held: `always` was not set).
+            _ => Acted::Next,
+        }
+    })
+}
+
+/// The two path arguments of a rename or link, with what is decided on
+/// each: both are written (a rename moves whole trees, on both sides), and
+/// what moves must be readable (under its new name it would be read past
+/// the rule that denies reading it under the old one).
+pub fn move_args(
+    d1: c_int,
+    p1: *const c_char,
+    d2: c_int,
+    p2: *const c_char,
+    how: Move,
+) -> (PathArg, PathArg) {
+    let (first, second) = match how {
+        Move::Link(follow) => {
+            let target = match follow {
+                Follow::Yes => Target::Object(Follow::Yes),
+                Follow::No => Target::Name,
+            };
+            (
+                (
+                    target,
+                    [
+                        Some((Access::Write, Scope::Object)),
+                        Some((Access::Read, Scope::Object)),
+                    ],
+                ),
+                [Some((Access::Write, Scope::Object)), None],
+            )
+        }
+        Move::Rename { exchange } => (
+            (
+                Target::Name,
+                [
+                    Some((Access::Write, Scope::Tree)),
+                    Some((Access::Read, Scope::Object)),
+                ],
+            ),
+            [
+                Some((Access::Write, Scope::Tree)),
+                exchange.then_some((Access::Read, Scope::Object)),
+            ],
+        ),
+    };
+    (
+        PathArg {
+            dirfd: d1,
+            path: p1,
+            target: first.0,
+            checks: first.1,
+            existing: false,
+        },
+        PathArg {
+            dirfd: d2,
+            path: p2,
+            target: Target::Name,
+            checks: second,
+            existing: false,
+        },
+    )
+}
+
+/// A removal of what may be a directory: a write to it and to everything
+/// below, made relative to its held directory.
+fn tree_arg(dirfd: c_int, path: *const c_char) -> PathArg {
+    PathArg {
+        dirfd,
+        path,
+        target: Target::Name,
+        checks: [Some((Access::Write, Scope::Tree)), None],
+        existing: false,
+    }
+}
+
+/// `/proc/self/fd/N` of a held descriptor, for the calls that have no form
+/// taking an `O_PATH` descriptor: the kernel follows the magic link to the
+/// object itself, so nothing is resolved by name again. Without `/proc`
+/// the call cannot be made on what was decided: `EACCES`.
+pub fn via_proc(fd: c_int, call: impl FnOnce(*const c_char) -> c_long) -> c_long {
+    let mut link = [0u8; 32];
+    sys::proc_fd_path(fd, &mut link);
+    let r = call(link.as_ptr().cast());
+    if r == -(libc::ENOENT as c_long) {
+        // The held object always has its link; ENOENT is /proc missing.
+        return -(libc::EACCES as c_long);
+    }
+    r
+}
+
+/// A system call made here, the kernel's answer (`-errno` on failure).
+pub fn syscall(nr: c_long, a: [c_long; 6]) -> c_long {
+    sys::syscall6(nr, a)
+}
+
+fn check_write(call: Call, dirfd: c_int, path: *const c_char, follow: Follow) -> Verdict {
+    check_path(call, dirfd, path, Access::Write, follow)
 }
 
 /// What a link or rename does with its first path.
@@ -760,20 +1265,9 @@ fn open_routed_as(
     }
     match openat2_cancellable(dirfd, path, flags, mode) {
         Ok(fd) => Opened::Fd(fd),
-        Err(e) if pins(e) => open_pinned(call, dirfd, path, flags, mode),
+        Err(e) if resolve::pins(e) => open_pinned(call, dirfd, path, flags, mode),
         Err(e) => Opened::Err(e),
     }
-}
-
-/// Whether a failed no-links `openat2` hands over to the pinned path: a
-/// link on the way (`ELOOP`), or `openat2` itself refused (`EXDEV`,
-/// `ENOSYS`, `EPERM`, `EINVAL` for flags it is stricter about, `EAGAIN`).
-#[inline]
-fn pins(e: c_int) -> bool {
-    matches!(
-        e,
-        libc::ELOOP | libc::EXDEV | libc::ENOSYS | libc::EPERM | libc::EINVAL | libc::EAGAIN
-    )
 }
 
 /// A link on the way (or `openat2` refused): the pinned path.
@@ -1117,7 +1611,7 @@ pub unsafe extern "C" fn ldguard_open(
             Err(e) => {
                 // A missing file, or a link on the way: out of the way too.
                 std::hint::cold_path();
-                if !pins(e) {
+                if !resolve::pins(e) {
                     return fail(e, -1);
                 }
                 let call = OPEN_CALLS[(which as usize).min(3)];
@@ -1381,46 +1875,299 @@ pub unsafe extern "C" fn opendir(path: *const c_char) -> *mut DIR {
         }
     }
 }
-hook!(truncate(path: *const c_char, len: off_t) -> c_int, err = -1,
-    check_write(Call::Truncate, AT, path, Follow::Yes));
-hook!(truncate64(path: *const c_char, len: libc::off64_t) -> c_int, err = -1,
-    check_write(Call::Truncate64, AT, path, Follow::Yes));
-hook!(unlink(path: *const c_char) -> c_int, err = -1,
-    check_write(Call::Unlink, AT, path, Follow::No));
-hook!(unlinkat(dirfd: c_int, path: *const c_char, flags: c_int) -> c_int, err = -1,
-if flags & libc::AT_REMOVEDIR != 0 {
-    check_tree(Call::Unlinkat, dirfd, path)
-} else {
-    check_write(Call::Unlinkat, dirfd, path, Follow::No)
-});
-hook!(rename(old: *const c_char, new: *const c_char) -> c_int, err = -1,
-    check_move(Call::Rename, AT, old, AT, new, Move::Rename { exchange: false }));
-hook!(renameat(od: c_int, old: *const c_char, nd: c_int, new: *const c_char) -> c_int, err = -1,
-    check_move(Call::Renameat, od, old, nd, new, Move::Rename { exchange: false }));
-hook!(mkdir(path: *const c_char, mode: mode_t) -> c_int, err = -1,
-    check_write(Call::Mkdir, AT, path, Follow::No));
-hook!(mkdirat(dirfd: c_int, path: *const c_char, mode: mode_t) -> c_int, err = -1,
-    check_write(Call::Mkdirat, dirfd, path, Follow::No));
-hook!(rmdir(path: *const c_char) -> c_int, err = -1,
-    check_tree(Call::Rmdir, AT, path));
-hook!(link(old: *const c_char, new: *const c_char) -> c_int, err = -1,
-    check_move(Call::Link, AT, old, AT, new, Move::Link(Follow::No)));
-hook!(linkat(od: c_int, old: *const c_char, nd: c_int, new: *const c_char, flags: c_int) -> c_int, err = -1,
-    check_move(Call::Linkat, od, old, nd, new, Move::Link(link_follow(flags))));
-hook!(symlink(target: *const c_char, linkpath: *const c_char) -> c_int, err = -1,
-    check_write(Call::Symlink, AT, linkpath, Follow::No));
-hook!(symlinkat(target: *const c_char, dirfd: c_int, linkpath: *const c_char) -> c_int, err = -1,
-    check_write(Call::Symlinkat, dirfd, linkpath, Follow::No));
-hook!(chmod(path: *const c_char, mode: mode_t) -> c_int, err = -1,
-    check_write(Call::Chmod, AT, path, Follow::Yes));
-hook!(fchmodat(dirfd: c_int, path: *const c_char, mode: mode_t, flags: c_int) -> c_int, err = -1,
-    check_write(Call::Fchmodat, dirfd, path, follow_unless_nofollow(flags)));
-hook!(chown(path: *const c_char, uid: uid_t, gid: gid_t) -> c_int, err = -1,
-    check_write(Call::Chown, AT, path, Follow::Yes));
-hook!(lchown(path: *const c_char, uid: uid_t, gid: gid_t) -> c_int, err = -1,
-    check_write(Call::Lchown, AT, path, Follow::No));
-hook!(fchownat(dirfd: c_int, path: *const c_char, uid: uid_t, gid: gid_t, flags: c_int) -> c_int, err = -1,
-    check_write(Call::Fchownat, dirfd, path, follow_unless_nofollow(flags)));
+/// For hooks of functions every libc has: no system call to fall back to
+/// (`ENOSYS`, which never happens).
+const NO_RAW: c_long = -1;
+
+acted_hook!(truncate(path: *const c_char, len: off_t), libc::SYS_truncate,
+    truncate_path(Call::Truncate, path, len as c_long));
+acted_hook!(truncate64(path: *const c_char, len: libc::off64_t), libc::SYS_truncate,
+    truncate_path(Call::Truncate64, path, len as c_long));
+acted_hook!(unlink(path: *const c_char), NO_RAW,
+    unlink_at(Call::Unlink, AT, path, 0));
+acted_hook!(unlinkat(dirfd: c_int, path: *const c_char, flags: c_int), libc::SYS_unlinkat,
+    unlink_at(Call::Unlinkat, dirfd, path, flags));
+acted_hook!(rename(old: *const c_char, new: *const c_char), NO_RAW,
+    rename_held(Call::Rename, AT, old, AT, new, 0));
+acted_hook!(renameat(od: c_int, old: *const c_char, nd: c_int, new: *const c_char), NO_RAW,
+    rename_held(Call::Renameat, od, old, nd, new, 0));
+acted_hook!(mkdir(path: *const c_char, mode: mode_t), NO_RAW,
+    mkdir_at(Call::Mkdir, AT, path, mode));
+acted_hook!(mkdirat(dirfd: c_int, path: *const c_char, mode: mode_t), libc::SYS_mkdirat,
+    mkdir_at(Call::Mkdirat, dirfd, path, mode));
+acted_hook!(rmdir(path: *const c_char), NO_RAW,
+    unlink_at(Call::Rmdir, AT, path, libc::AT_REMOVEDIR));
+acted_hook!(link(old: *const c_char, new: *const c_char), NO_RAW,
+    link_held(Call::Link, AT, old, AT, new, 0));
+acted_hook!(linkat(od: c_int, old: *const c_char, nd: c_int, new: *const c_char, flags: c_int), libc::SYS_linkat,
+    link_held(Call::Linkat, od, old, nd, new, flags));
+acted_hook!(symlink(target: *const c_char, linkpath: *const c_char), NO_RAW,
+    symlink_at(Call::Symlink, target, AT, linkpath));
+acted_hook!(symlinkat(target: *const c_char, dirfd: c_int, linkpath: *const c_char), libc::SYS_symlinkat,
+    symlink_at(Call::Symlinkat, target, dirfd, linkpath));
+acted_hook!(chmod(path: *const c_char, mode: mode_t), NO_RAW,
+    chmod_at(Call::Chmod, AT, path, mode, 0));
+acted_hook!(fchmodat(dirfd: c_int, path: *const c_char, mode: mode_t, flags: c_int), libc::SYS_fchmodat,
+    chmod_at(Call::Fchmodat, dirfd, path, mode, flags));
+acted_hook!(chown(path: *const c_char, uid: uid_t, gid: gid_t), NO_RAW,
+    chown_at(Call::Chown, AT, path, uid, gid, 0));
+acted_hook!(lchown(path: *const c_char, uid: uid_t, gid: gid_t), NO_RAW,
+    chown_at(Call::Lchown, AT, path, uid, gid, libc::AT_SYMLINK_NOFOLLOW));
+acted_hook!(fchownat(dirfd: c_int, path: *const c_char, uid: uid_t, gid: gid_t, flags: c_int), libc::SYS_fchownat,
+    chown_at(Call::Fchownat, dirfd, path, uid, gid, flags));
+
+/// `truncate`, made on the held object.
+pub fn truncate_path(call: Call, path: *const c_char, len: c_long) -> Acted {
+    unless_refused(len < 0, || {
+        act_on(object(AT, path, Follow::Yes), call, |fd, _| {
+            truncate_held(fd, len)
+        })
+    })
+}
+
+/// `unlinkat` (`rmdir` with `AT_REMOVEDIR`: a tree), made relative to the
+/// held directory.
+pub fn unlink_at(call: Call, dirfd: c_int, path: *const c_char, flags: c_int) -> Acted {
+    unless_refused(flags & !libc::AT_REMOVEDIR != 0, || {
+        let arg = if flags & libc::AT_REMOVEDIR != 0 {
+            tree_arg(dirfd, path)
+        } else {
+            name(dirfd, path)
+        };
+        act_on(arg, call, |dir, last| unlinkat_in(dir, last, flags))
+    })
+}
+
+/// `mkdirat`, made relative to the held directory.
+pub fn mkdir_at(call: Call, dirfd: c_int, path: *const c_char, mode: mode_t) -> Acted {
+    act_on(name(dirfd, path), call, |dir, last| {
+        syscall(
+            libc::SYS_mkdirat,
+            [dir as c_long, last as c_long, mode as c_long, 0, 0, 0],
+        )
+    })
+}
+
+/// `symlinkat`, the new name made relative to its held directory.
+pub fn symlink_at(
+    call: Call,
+    target: *const c_char,
+    dirfd: c_int,
+    linkpath: *const c_char,
+) -> Acted {
+    act_on(name(dirfd, linkpath), call, |dir, last| {
+        syscall(
+            libc::SYS_symlinkat,
+            [target as c_long, dir as c_long, last as c_long, 0, 0, 0],
+        )
+    })
+}
+
+/// `fchmodat` with `flags`, made on the held object. Flags libc answers
+/// itself (`EINVAL`, or an empty path with `AT_EMPTY_PATH` in newer
+/// glibc) are decided on the path.
+pub fn chmod_at(
+    call: Call,
+    dirfd: c_int,
+    path: *const c_char,
+    mode: mode_t,
+    flags: c_int,
+) -> Acted {
+    let follow = follow_unless_nofollow(flags);
+    if flags & !libc::AT_SYMLINK_NOFOLLOW != 0 {
+        return Acted::of(check_write(call, dirfd, path, follow));
+    }
+    act_on(object(dirfd, path, follow), call, |fd, _| {
+        chmod_held(fd, mode)
+    })
+}
+
+/// `fchownat` with `flags`, made on the held object; `AT_EMPTY_PATH` (the
+/// dirfd's own object) is decided on the path.
+pub fn chown_at(
+    call: Call,
+    dirfd: c_int,
+    path: *const c_char,
+    uid: uid_t,
+    gid: gid_t,
+    flags: c_int,
+) -> Acted {
+    let follow = follow_unless_nofollow(flags);
+    if flags & !(libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH) != 0 {
+        Acted::Next
+    } else if flags & libc::AT_EMPTY_PATH != 0 {
+        Acted::of(check_write(call, dirfd, path, follow))
+    } else {
+        act_on(object(dirfd, path, follow), call, |fd, _| {
+            chown_held(fd, uid, gid)
+        })
+    }
+}
+
+/// Arguments the kernel refuses before it looks the path up (`EINVAL`,
+/// `ERANGE`, `E2BIG`): the call changes nothing and fails as libc's does
+/// (deciding first would answer `ENOENT` for a missing path instead).
+pub fn unless_refused(refused: bool, acted: impl FnOnce() -> Acted) -> Acted {
+    if refused {
+        Acted::Next
+    } else {
+        acted()
+    }
+}
+
+/// A write to the last name of `(dirfd, path)`, not followed.
+fn name(dirfd: c_int, path: *const c_char) -> PathArg {
+    PathArg::new(dirfd, path, Target::Name, Access::Write)
+}
+
+/// A write to the object `(dirfd, path)` reaches.
+pub fn object(dirfd: c_int, path: *const c_char, follow: Follow) -> PathArg {
+    PathArg::new(dirfd, path, Target::Object(follow), Access::Write)
+}
+
+fn unlinkat_in(dir: c_int, last: *const c_char, flags: c_int) -> c_long {
+    syscall(
+        libc::SYS_unlinkat,
+        [dir as c_long, last as c_long, flags as c_long, 0, 0, 0],
+    )
+}
+
+/// `truncate` has no form taking a descriptor that is not open for
+/// writing: through the held object's `/proc` link.
+fn truncate_held(fd: c_int, len: c_long) -> c_long {
+    via_proc(fd, |p| {
+        syscall(libc::SYS_truncate, [p as c_long, len, 0, 0, 0, 0])
+    })
+}
+
+/// `fchmodat2` (Linux 6.6) on the held descriptor, else through its
+/// `/proc` link, which reaches a held symlink itself: glibc's
+/// `AT_SYMLINK_NOFOLLOW` answer for one (`EOPNOTSUPP`) is kept.
+pub fn chmod_held(fd: c_int, mode: mode_t) -> c_long {
+    const SYS_FCHMODAT2: c_long = 452;
+    let r = syscall(
+        SYS_FCHMODAT2,
+        [
+            fd as c_long,
+            c"".as_ptr() as c_long,
+            mode as c_long,
+            libc::AT_EMPTY_PATH as c_long,
+            0,
+            0,
+        ],
+    );
+    if r != -(libc::ENOSYS as c_long) {
+        return r;
+    }
+    let symlink = sys::fstatat(fd, c"".as_ptr(), libc::AT_EMPTY_PATH)
+        .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFLNK);
+    if symlink {
+        return -(libc::EOPNOTSUPP as c_long);
+    }
+    via_proc(fd, |p| {
+        syscall(
+            libc::SYS_fchmodat,
+            [
+                libc::AT_FDCWD as c_long,
+                p as c_long,
+                mode as c_long,
+                0,
+                0,
+                0,
+            ],
+        )
+    })
+}
+
+/// `fchownat(fd, "", AT_EMPTY_PATH)` takes an `O_PATH` descriptor.
+pub fn chown_held(fd: c_int, uid: uid_t, gid: gid_t) -> c_long {
+    syscall(
+        libc::SYS_fchownat,
+        [
+            fd as c_long,
+            c"".as_ptr() as c_long,
+            uid as c_long,
+            gid as c_long,
+            libc::AT_EMPTY_PATH as c_long,
+            0,
+        ],
+    )
+}
+
+/// A rename decided and made on both held directories.
+pub fn rename_held(
+    call: Call,
+    od: c_int,
+    old: *const c_char,
+    nd: c_int,
+    new: *const c_char,
+    flags: c_uint,
+) -> Acted {
+    let exchange = flags & libc::RENAME_EXCHANGE != 0;
+    let how = Move::Rename { exchange };
+    let (first, second) = move_args(od, old, nd, new, how);
+    act_on_two(call, first, second, how, |d1, n1, d2, n2| {
+        let args = [d1 as c_long, n1 as c_long, d2 as c_long, n2 as c_long];
+        let r = syscall(
+            libc::SYS_renameat2,
+            [args[0], args[1], args[2], args[3], flags as c_long, 0],
+        );
+        #[cfg(target_arch = "x86_64")]
+        if r == -(libc::ENOSYS as c_long) && flags == 0 {
+            // Before Linux 3.15.
+            return syscall(
+                libc::SYS_renameat,
+                [args[0], args[1], args[2], args[3], 0, 0],
+            );
+        }
+        r
+    })
+}
+
+/// A link decided and made on the held objects: the old name's directory,
+/// or, when a final link is followed (`AT_SYMLINK_FOLLOW`), the object
+/// itself through its `/proc` link (which `linkat` follows to it).
+/// `AT_EMPTY_PATH` (the dirfd's own object) is decided on the path.
+pub fn link_held(
+    call: Call,
+    od: c_int,
+    old: *const c_char,
+    nd: c_int,
+    new: *const c_char,
+    flags: c_int,
+) -> Acted {
+    let how = Move::Link(link_follow(flags));
+    if flags & !(libc::AT_SYMLINK_FOLLOW | libc::AT_EMPTY_PATH) != 0 {
+        return Acted::Next;
+    }
+    if flags & libc::AT_EMPTY_PATH != 0 {
+        return Acted::of(check_move(call, od, old, nd, new, how));
+    }
+    let (first, second) = move_args(od, old, nd, new, how);
+    let follow = link_follow(flags) == Follow::Yes;
+    act_on_two(call, first, second, how, |d1, n1, d2, n2| {
+        if follow {
+            via_proc(d1, |p| {
+                syscall(
+                    libc::SYS_linkat,
+                    [
+                        libc::AT_FDCWD as c_long,
+                        p as c_long,
+                        d2 as c_long,
+                        n2 as c_long,
+                        libc::AT_SYMLINK_FOLLOW as c_long,
+                        0,
+                    ],
+                )
+            })
+        } else {
+            syscall(
+                libc::SYS_linkat,
+                [d1 as c_long, n1 as c_long, d2 as c_long, n2 as c_long, 0, 0],
+            )
+        }
+    })
+}
 
 /// `linkat` follows a symlink only when asked (`AT_SYMLINK_FOLLOW`).
 pub fn link_follow(flags: c_int) -> Follow {
@@ -1451,28 +2198,24 @@ pub unsafe extern "C" fn renameat2(
     new: *const c_char,
     flags: c_uint,
 ) -> c_int {
-    let exchange = flags & libc::RENAME_EXCHANGE != 0;
-    if let Verdict::Deny(e) =
-        check_move(Call::Renameat2, od, old, nd, new, Move::Rename { exchange })
-    {
-        return fail(e, -1);
-    }
-    type F = unsafe extern "C" fn(c_int, *const c_char, c_int, *const c_char, c_uint) -> c_int;
-    match next!(renameat2: F) {
-        // SAFETY: forwarding.
-        Some(f) => unsafe { f(od, old, nd, new, flags) },
-        None => raw_syscall(
-            libc::SYS_renameat2,
-            [
-                od as c_long,
-                old as c_long,
-                nd as c_long,
-                new as c_long,
-                flags as c_long,
-                0,
-            ],
-        ) as c_int,
-    }
+    rename_held(Call::Renameat2, od, old, nd, new, flags).finish(|| {
+        type F = unsafe extern "C" fn(c_int, *const c_char, c_int, *const c_char, c_uint) -> c_int;
+        match next!(renameat2: F) {
+            // SAFETY: forwarding.
+            Some(f) => unsafe { f(od, old, nd, new, flags) },
+            None => raw_syscall(
+                libc::SYS_renameat2,
+                [
+                    od as c_long,
+                    old as c_long,
+                    nd as c_long,
+                    new as c_long,
+                    flags as c_long,
+                    0,
+                ],
+            ) as c_int,
+        }
+    })
 }
 
 /// mknod/mknodat are functions since glibc 2.33; before that they were
@@ -1499,13 +2242,8 @@ pub unsafe extern "C" fn mknodat(
     unsafe { mknod_common(Call::Mknodat, dirfd, path, mode, dev) }
 }
 
-/// `mknod`: a write of the new name, and for a device node a read and a
-/// write of the device itself. A block or character device is the same
-/// object under any name (the kernel opens it by number), so a node made
-/// in `/tmp` for the disk behind `/dev/vda` is decided as `/dev/vda`: its
-/// name under `/dev`, from `/sys/dev/{block,char}/MAJ:MIN/uevent`. When
-/// the device has no such name (no `/sys`, an unknown number) and a deny
-/// rule covers something under `/dev`, the node is denied (fail closed).
+/// `mknod`: a write of the new name, and for a device node the device
+/// itself ([`check_device`]).
 pub fn check_mknod(
     call: Call,
     dirfd: c_int,
@@ -1515,10 +2253,25 @@ pub fn check_mknod(
 ) -> Verdict {
     let turns = crate::check::Turns::start();
     let v = check_write(call, dirfd, path, Follow::No);
-    let kind = mode & libc::S_IFMT;
-    if turns.end_at(v) || (kind != libc::S_IFBLK && kind != libc::S_IFCHR) {
+    if turns.end_at(v) {
         return v;
     }
+    check_device(call, mode, dev)
+}
+
+/// A device node made by `mknod` is a read and a write of the device
+/// itself. A block or character device is the same object under any name
+/// (the kernel opens it by number), so a node made in `/tmp` for the disk
+/// behind `/dev/vda` is decided as `/dev/vda`: its name under `/dev`, from
+/// `/sys/dev/{block,char}/MAJ:MIN/uevent`. When the device has no such
+/// name (no `/sys`, an unknown number) and a deny rule covers something
+/// under `/dev`, the node is denied (fail closed).
+fn check_device(call: Call, mode: mode_t, dev: dev_t) -> Verdict {
+    let kind = mode & libc::S_IFMT;
+    if kind != libc::S_IFBLK && kind != libc::S_IFCHR {
+        return Verdict::Allow;
+    }
+    let turns = crate::check::Turns::start();
     run(|active| {
         let mut name = [0u8; 160];
         let base = Request::new(Kind::File, call, active.program);
@@ -1623,25 +2376,43 @@ unsafe fn mknod_common(
     mode: mode_t,
     dev: dev_t,
 ) -> c_int {
-    if let Verdict::Deny(e) = check_mknod(call, dirfd, path, mode, dev) {
-        return fail(e, -1);
-    }
-    type F = unsafe extern "C" fn(c_int, *const c_char, mode_t, dev_t) -> c_int;
-    match next!(mknodat: F) {
-        // SAFETY: forwarding.
-        Some(f) => unsafe { f(dirfd, path, mode, dev) },
-        None => raw_syscall(
-            libc::SYS_mknodat,
-            [
-                dirfd as c_long,
-                path as c_long,
-                mode as c_long,
-                dev as c_long,
-                0,
-                0,
-            ],
-        ) as c_int,
-    }
+    let turns = crate::check::Turns::start();
+    let device = check_device(call, mode, dev);
+    let acted = if turns.end_at(device) {
+        Acted::of(device)
+    } else {
+        act_on(name(dirfd, path), call, |dir, last| {
+            syscall(
+                libc::SYS_mknodat,
+                [
+                    dir as c_long,
+                    last as c_long,
+                    mode as c_long,
+                    dev as c_long,
+                    0,
+                    0,
+                ],
+            )
+        })
+    };
+    acted.finish(|| {
+        type F = unsafe extern "C" fn(c_int, *const c_char, mode_t, dev_t) -> c_int;
+        match next!(mknodat: F) {
+            // SAFETY: forwarding.
+            Some(f) => unsafe { f(dirfd, path, mode, dev) },
+            None => raw_syscall(
+                libc::SYS_mknodat,
+                [
+                    dirfd as c_long,
+                    path as c_long,
+                    mode as c_long,
+                    dev as c_long,
+                    0,
+                    0,
+                ],
+            ) as c_int,
+        }
+    })
 }
 
 /// # Safety

@@ -30,6 +30,33 @@ macro_rules! checked_hook {
     };
 }
 
+/// Defines a hook whose call the library makes itself on the object it
+/// decided on (`$acted`, a [`file::Acted`]); when it does not, the call
+/// goes to the next definition, or to the system call `$nr` when libc
+/// lacks the function.
+macro_rules! acted_hook {
+    ($name:ident($($arg:ident: $ty:ty),*), $nr:expr, $acted:expr) => {
+        /// # Safety
+        /// libc ABI.
+        #[no_mangle]
+        pub unsafe extern "C" fn $name($($arg: $ty),*) -> libc::c_int {
+            $acted.finish(|| {
+                type F = unsafe extern "C" fn($($ty),*) -> libc::c_int;
+                match $crate::real::next!($name: F) {
+                    // SAFETY: forwarding the caller's arguments.
+                    Some(f) => unsafe { f($($arg),*) },
+                    None => {
+                        let mut a = [0 as libc::c_long; 6];
+                        let args = [$($arg as libc::c_long),*];
+                        a[..args.len()].copy_from_slice(&args);
+                        $crate::sys::raw_syscall($nr, a) as libc::c_int
+                    }
+                }
+            })
+        }
+    };
+}
+
 pub mod alias;
 mod borrowed;
 pub mod exec;

@@ -4,8 +4,11 @@
 //! call itself is made unchanged.
 
 use super::borrowed::{
-    check_exec, check_fd_write, check_file, check_mknod, check_move, check_open_flags,
-    check_unnamed, link_follow, Follow, Move,
+    check_exec, check_fd_write, check_file, check_mknod, check_open_flags, check_unnamed, Follow,
+};
+use super::borrowed::{
+    chmod_at, chown_at, link_held, mkdir_at, rename_held, symlink_at, truncate_path, unlink_at,
+    Acted,
 };
 use super::net;
 use crate::check::Verdict;
@@ -22,13 +25,89 @@ fn follow_unless(flags: c_long, nofollow: c_int) -> Follow {
     }
 }
 
-/// The check for system call `nr` with arguments `a`; `Allow` for numbers
-/// no hook governs.
+/// The path calls the library makes itself on the object it decided
+/// (docs/preload.md, *Other path calls are made on the object decided*):
+/// for those numbers, the outcome, as the libc function's hook gives it;
+/// `None` for every other number (checked by [`check`], then made).
+pub fn held(nr: c_long, a: &[c_long; 6]) -> Option<Acted> {
+    let fd = |i: usize| a[i] as c_int;
+    let path = |i: usize| a[i] as *const c_char;
+    let uid = |i: usize| a[i] as libc::uid_t;
+    let gid = |i: usize| a[i] as libc::gid_t;
+    let xattr = |call, follow, nr| {
+        super::meta::xattr_path(call, path(0), follow, nr, [a[1], a[2], a[3], a[4]])
+    };
+    Some(match nr {
+        libc::SYS_truncate => truncate_path(Call::Truncate, path(0), a[1]),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_unlink => unlink_at(Call::Unlink, AT, path(0), 0),
+        libc::SYS_unlinkat => unlink_at(Call::Unlinkat, fd(0), path(1), a[2] as c_int),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_rmdir => unlink_at(Call::Rmdir, AT, path(0), libc::AT_REMOVEDIR),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_mkdir => mkdir_at(Call::Mkdir, AT, path(0), a[1] as libc::mode_t),
+        libc::SYS_mkdirat => mkdir_at(Call::Mkdirat, fd(0), path(1), a[2] as libc::mode_t),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_symlink => symlink_at(Call::Symlink, path(0), AT, path(1)),
+        libc::SYS_symlinkat => symlink_at(Call::Symlinkat, path(0), fd(1), path(2)),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_rename => rename_held(Call::Rename, AT, path(0), AT, path(1), 0),
+        libc::SYS_renameat => rename_held(Call::Renameat, fd(0), path(1), fd(2), path(3), 0),
+        libc::SYS_renameat2 => rename_held(
+            Call::Renameat2,
+            fd(0),
+            path(1),
+            fd(2),
+            path(3),
+            a[4] as libc::c_uint,
+        ),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_link => link_held(Call::Link, AT, path(0), AT, path(1), 0),
+        libc::SYS_linkat => link_held(Call::Linkat, fd(0), path(1), fd(2), path(3), a[4] as c_int),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_chmod => chmod_at(Call::Chmod, AT, path(0), a[1] as libc::mode_t, 0),
+        // fchmodat(2) has no flags; fchmodat2 (452, Linux 6.6) does.
+        libc::SYS_fchmodat => chmod_at(Call::Fchmodat, fd(0), path(1), a[2] as libc::mode_t, 0),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_chown => chown_at(Call::Chown, AT, path(0), uid(1), gid(2), 0),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_lchown => chown_at(
+            Call::Lchown,
+            AT,
+            path(0),
+            uid(1),
+            gid(2),
+            libc::AT_SYMLINK_NOFOLLOW,
+        ),
+        libc::SYS_fchownat => chown_at(
+            Call::Fchownat,
+            fd(0),
+            path(1),
+            uid(2),
+            gid(3),
+            a[4] as c_int,
+        ),
+        libc::SYS_utimensat if a[1] != 0 => super::meta::times_at(
+            Call::Utimensat,
+            fd(0),
+            path(1),
+            a[2] as *const libc::timespec,
+            a[3] as c_int,
+        ),
+        libc::SYS_setxattr => xattr(Call::Setxattr, Follow::Yes, libc::SYS_setxattr),
+        libc::SYS_lsetxattr => xattr(Call::Setxattr, Follow::No, libc::SYS_setxattr),
+        libc::SYS_removexattr => xattr(Call::Removexattr, Follow::Yes, libc::SYS_removexattr),
+        libc::SYS_lremovexattr => xattr(Call::Removexattr, Follow::No, libc::SYS_removexattr),
+        _ => return None,
+    })
+}
+
+/// The check for system call `nr` with arguments `a` (the numbers
+/// [`held`] does not take); `Allow` for numbers no hook governs.
 pub fn check(nr: c_long, a: &[c_long; 6]) -> Verdict {
     let fd = |i: usize| a[i] as c_int;
     let path = |i: usize| a[i] as *const c_char;
     let write = |call, dirfd, p, follow| check_file(call, dirfd, p, Access::Write, follow);
-    let rename = |exchange| Move::Rename { exchange };
     let sock = |i: usize| (a[i] as *const sockaddr, a[i + 1] as socklen_t);
     match nr {
         // open family
@@ -43,66 +122,12 @@ pub fn check(nr: c_long, a: &[c_long; 6]) -> Verdict {
             libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC,
         ),
         libc::SYS_openat2 => openat2(fd(0), path(1), a[2], a[3]),
-        // path writes
-        libc::SYS_truncate => write(Call::Truncate, AT, path(0), Follow::Yes),
-        #[cfg(target_arch = "x86_64")]
-        libc::SYS_unlink => write(Call::Unlink, AT, path(0), Follow::No),
-        libc::SYS_unlinkat => write(Call::Unlinkat, fd(0), path(1), Follow::No),
-        #[cfg(target_arch = "x86_64")]
-        libc::SYS_rmdir => write(Call::Rmdir, AT, path(0), Follow::No),
-        #[cfg(target_arch = "x86_64")]
-        libc::SYS_mkdir => write(Call::Mkdir, AT, path(0), Follow::No),
-        libc::SYS_mkdirat => write(Call::Mkdirat, fd(0), path(1), Follow::No),
+        // Path writes the held route ([`held`]) does not make: checked here.
         #[cfg(target_arch = "x86_64")]
         libc::SYS_mknod => check_mknod(Call::Mknod, AT, path(0), a[1] as _, a[2] as _),
         libc::SYS_mknodat => check_mknod(Call::Mknodat, fd(0), path(1), a[2] as _, a[3] as _),
-        #[cfg(target_arch = "x86_64")]
-        libc::SYS_symlink => write(Call::Symlink, AT, path(1), Follow::No),
-        libc::SYS_symlinkat => write(Call::Symlinkat, fd(1), path(2), Follow::No),
-        #[cfg(target_arch = "x86_64")]
-        libc::SYS_rename => check_move(Call::Rename, AT, path(0), AT, path(1), rename(false)),
-        libc::SYS_renameat => check_move(
-            Call::Renameat,
-            fd(0),
-            path(1),
-            fd(2),
-            path(3),
-            rename(false),
-        ),
-        libc::SYS_renameat2 => {
-            let exchange = a[4] as libc::c_uint & libc::RENAME_EXCHANGE != 0;
-            check_move(
-                Call::Renameat2,
-                fd(0),
-                path(1),
-                fd(2),
-                path(3),
-                rename(exchange),
-            )
-        }
-        #[cfg(target_arch = "x86_64")]
-        libc::SYS_link => check_move(Call::Link, AT, path(0), AT, path(1), Move::Link(Follow::No)),
-        libc::SYS_linkat => {
-            let follow = link_follow(a[4] as c_int);
-            check_move(
-                Call::Linkat,
-                fd(0),
-                path(1),
-                fd(2),
-                path(3),
-                Move::Link(follow),
-            )
-        }
-        #[cfg(target_arch = "x86_64")]
-        libc::SYS_chmod => write(Call::Chmod, AT, path(0), Follow::Yes),
-        // fchmodat(2) has no flags; fchmodat2 (452, Linux 6.6) does.
-        libc::SYS_fchmodat => write(Call::Fchmodat, fd(0), path(1), Follow::Yes),
+        // fchmodat2 (452, Linux 6.6).
         452 => at_path_write(Call::Fchmodat, fd(0), path(1), a[3]),
-        #[cfg(target_arch = "x86_64")]
-        libc::SYS_chown => write(Call::Chown, AT, path(0), Follow::Yes),
-        #[cfg(target_arch = "x86_64")]
-        libc::SYS_lchown => write(Call::Lchown, AT, path(0), Follow::No),
-        libc::SYS_fchownat => at_path_write(Call::Fchownat, fd(0), path(1), a[4]),
         libc::SYS_fchmod => check_fd_write(Call::Fchmod, fd(0)),
         libc::SYS_fchown => check_fd_write(Call::Fchown, fd(0)),
         #[cfg(target_arch = "x86_64")]
@@ -110,12 +135,7 @@ pub fn check(nr: c_long, a: &[c_long; 6]) -> Verdict {
         #[cfg(target_arch = "x86_64")]
         libc::SYS_futimesat => write(Call::Utimes, fd(0), path(1), Follow::Yes),
         libc::SYS_utimensat if a[1] == 0 => check_fd_write(Call::Utimensat, fd(0)),
-        libc::SYS_utimensat => at_path_write(Call::Utimensat, fd(0), path(1), a[3]),
-        libc::SYS_setxattr => write(Call::Setxattr, AT, path(0), Follow::Yes),
-        libc::SYS_lsetxattr => write(Call::Setxattr, AT, path(0), Follow::No),
         libc::SYS_fsetxattr => check_fd_write(Call::Setxattr, fd(0)),
-        libc::SYS_removexattr => write(Call::Removexattr, AT, path(0), Follow::Yes),
-        libc::SYS_lremovexattr => write(Call::Removexattr, AT, path(0), Follow::No),
         libc::SYS_fremovexattr => check_fd_write(Call::Removexattr, fd(0)),
         // exec
         libc::SYS_execve => check_exec(Call::Execve, AT, path(0), a[1] as _),

@@ -198,10 +198,14 @@ pub unsafe extern "C" fn ldguard_syscall(
     a6: c_long,
 ) -> c_long {
     let args = [a1, a2, a3, a4, a5, a6];
+    let native = native_number(nr as c_int) as c_long;
+    // A path call the library makes itself on the object it decides on.
+    if let Some(acted) = super::routed::held(native, &args) {
+        return acted.finish(|| crate::sys::libc_syscall(nr, args) as c_int) as c_long;
+    }
     if let Verdict::Deny(e) = check_number(nr, &args) {
         return fail(e, -1);
     }
-    let native = native_number(nr as c_int) as c_long;
     if native == libc::SYS_execve || native == libc::SYS_execveat {
         super::borrowed::before_exec();
     }

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -108,6 +110,179 @@ static int race(const char *dir, const char *pub, const char *secret, long n) {
     return 0;
 }
 
+/* A file made, filled or removed by raw system calls (unchecked set-up). */
+static void put_file(const char *path, const char *text) {
+    long fd = raw(SYS_openat, AT_FDCWD, L(path), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        perror("put_file");
+        exit(3);
+    }
+    raw(SYS_write, fd, L(text), (long)strlen(text), 0);
+    raw(SYS_close, fd, 0, 0, 0);
+    raw(SYS_fchmodat, AT_FDCWD, L(path), 0644, 0);
+}
+
+static int raw_stat(const char *path, struct stat *st) {
+    return (int)raw(SYS_newfstatat, AT_FDCWD, L(path), L(st), AT_SYMLINK_NOFOLLOW);
+}
+
+/* race-call CALL DIR PUB DENIED N: DIR/sw is swapped in a thread between a
+ * symlink to PUB and one to DENIED (directories, each holding a file `f`
+ * and a directory `d`, and DIR/PUB/out free to write) while the main
+ * thread makes CALL on a path through DIR/sw N times. A win is the call
+ * reaching DENIED's object (checked and repaired with raw system calls
+ * after every call that succeeded). Prints "wins W ok K". */
+static int race_call(const char *call, const char *dir, const char *pub, const char *denied,
+                     long n) {
+    g_dir = dir;
+    g_pub = pub;
+    g_secret = denied;
+    char sw[4096], f[4096], d[4096], pub_f[4096], pub_d[4096], den_f[4096], den_d[4096],
+        out[4096];
+    snprintf(sw, sizeof sw, "%s/sw", dir);
+    snprintf(f, sizeof f, "%s/sw/f", dir);
+    snprintf(d, sizeof d, "%s/sw/d", dir);
+    snprintf(pub_f, sizeof pub_f, "%s/f", pub);
+    snprintf(pub_d, sizeof pub_d, "%s/d", pub);
+    snprintf(den_f, sizeof den_f, "%s/f", denied);
+    snprintf(den_d, sizeof den_d, "%s/d", denied);
+    snprintf(out, sizeof out, "%s/out", pub);
+    struct stat den0;
+    if (raw_stat(den_f, &den0) != 0) {
+        perror("race-call: denied file");
+        return 3;
+    }
+    raw(SYS_symlinkat, L(pub), AT_FDCWD, L(sw), 0);
+    pthread_t t;
+    pthread_create(&t, NULL, swapper, NULL);
+    long wins = 0, ok = 0;
+    const struct timespec epoch[2] = {{0, 0}, {0, 0}};
+    /* "sys-CALL": the same call made through libc's syscall(). */
+    const int via_syscall = strncmp(call, "sys-", 4) == 0;
+    if (via_syscall)
+        call += 4;
+#define CALL(name) (strcmp(call, name) == 0)
+    for (long i = 0; i < n; i++) {
+        long r;
+        if (via_syscall && CALL("truncate")) {
+            r = syscall(SYS_truncate, f, 0);
+        } else if (via_syscall && CALL("unlink")) {
+            r = syscall(SYS_unlinkat, AT_FDCWD, f, 0);
+        } else if (via_syscall && CALL("rename")) {
+            r = syscall(SYS_renameat2, AT_FDCWD, f, AT_FDCWD, out, 0);
+        } else if (via_syscall && CALL("chmod")) {
+            r = syscall(SYS_fchmodat, AT_FDCWD, f, 0600);
+        } else if (via_syscall && CALL("link")) {
+            r = syscall(SYS_linkat, AT_FDCWD, f, AT_FDCWD, out, 0);
+        } else if (via_syscall) {
+            fprintf(stderr, "race-call: no syscall form of %s\n", call);
+            return 2;
+        } else if (CALL("truncate")) {
+            r = truncate(f, 0);
+        } else if (CALL("chmod")) {
+            r = chmod(f, 0600);
+        } else if (CALL("chown")) {
+            r = chown(f, getuid(), getgid());
+        } else if (CALL("utimensat")) {
+            r = utimensat(AT_FDCWD, f, epoch, 0);
+        } else if (CALL("setxattr")) {
+            r = setxattr(f, "user.ldguard", "x", 1, 0);
+        } else if (CALL("unlink")) {
+            r = unlink(f);
+        } else if (CALL("rmdir")) {
+            r = rmdir(d);
+        } else if (CALL("rename")) {
+            r = rename(f, out);
+        } else if (CALL("link")) {
+            r = link(f, out);
+        } else {
+            fprintf(stderr, "race-call: unknown call %s\n", call);
+            return 2;
+        }
+        if (r != 0)
+            continue;
+        ok++;
+        struct stat st;
+        int gone = raw_stat(den_f, &st) != 0;
+        int won = 0;
+        if (CALL("truncate")) {
+            won = st.st_size == 0;
+        } else if (CALL("chmod")) {
+            won = (st.st_mode & 07777) != 0644;
+        } else if (CALL("chown")) {
+            won = st.st_ctim.tv_sec != den0.st_ctim.tv_sec ||
+                  st.st_ctim.tv_nsec != den0.st_ctim.tv_nsec;
+        } else if (CALL("utimensat")) {
+            won = st.st_mtim.tv_sec == 0;
+        } else if (CALL("setxattr")) {
+            char v[4];
+            won = raw(SYS_getxattr, L(den_f), L("user.ldguard"), L(v), sizeof v) > 0;
+            if (won)
+                raw(SYS_removexattr, L(den_f), L("user.ldguard"), 0, 0);
+        } else if (CALL("rmdir")) {
+            won = raw_stat(den_d, &st) != 0;
+            if (won)
+                raw(SYS_mkdirat, AT_FDCWD, L(den_d), 0755, 0);
+            raw(SYS_mkdirat, AT_FDCWD, L(pub_d), 0755, 0);
+        } else if (CALL("link")) {
+            struct stat o;
+            won = raw_stat(out, &o) == 0 && o.st_ino == den0.st_ino;
+            raw(SYS_unlinkat, AT_FDCWD, L(out), 0, 0);
+        } else {
+            won = gone;
+        }
+        if (won) {
+            wins++;
+            if (!CALL("rmdir") && !CALL("link") && !CALL("setxattr")) {
+                put_file(den_f, "original\n");
+                raw_stat(den_f, &den0);
+            }
+        }
+        if (CALL("unlink") || CALL("rename")) {
+            if (raw_stat(pub_f, &st) != 0)
+                put_file(pub_f, "public\n");
+            raw(SYS_unlinkat, AT_FDCWD, L(out), 0, 0);
+        }
+    }
+#undef CALL
+    g_stop = 1;
+    pthread_join(t, NULL);
+    printf("wins %ld ok %ld\n", wins, ok);
+    return 0;
+}
+
+/* race-exec DIR ALLOWED DENIED N: DIR/sw is swapped between symlinks to
+ * two programs while a child is forked and execs DIR/sw N times (its
+ * stdout: the program's). Prints "ran K" (the children that exec'd). */
+static int race_exec(const char *dir, const char *allowed, const char *denied, long n) {
+    g_dir = dir;
+    g_pub = allowed;
+    g_secret = denied;
+    char sw[4096];
+    snprintf(sw, sizeof sw, "%s/sw", dir);
+    raw(SYS_symlinkat, L(allowed), AT_FDCWD, L(sw), 0);
+    pthread_t t;
+    pthread_create(&t, NULL, swapper, NULL);
+    long ran = 0;
+    fflush(stdout);
+    for (long i = 0; i < n; i++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            char *const argv[] = {sw, NULL};
+            execv(sw, argv);
+            _exit(127);
+        }
+        int status = 0;
+        waitpid(pid, &status, 0);
+        if (WIFEXITED(status) && WEXITSTATUS(status) != 127)
+            ran++;
+    }
+    g_stop = 1;
+    pthread_join(t, NULL);
+    printf("ran %ld\n", ran);
+    return 0;
+}
+
 /* deep: builds a directory chain deeper than PATH_MAX below the cwd,
  * enters it, makes LINK -> TARGET there and opens LINK for reading. */
 static int deep(const char *target) {
@@ -147,6 +322,9 @@ int main(int argc, char **argv) {
     char *const exec_argv[] = {(char *)"escape-child", NULL};
 #define IS(name) (strcmp(c, name) == 0)
     if (IS("race") && argc == 6) return race(a, argv[3], argv[4], atol(argv[5]));
+    if (IS("race-call") && argc == 7)
+        return race_call(a, argv[3], argv[4], argv[5], atol(argv[6]));
+    if (IS("race-exec") && argc == 6) return race_exec(a, argv[3], argv[4], atol(argv[5]));
     if (IS("deep")) return deep(a);
     if (IS("full-execv")) {
         fill_descriptors();

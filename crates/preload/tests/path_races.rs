@@ -1,0 +1,160 @@
+//! A symlink swapped on the way while a path call that is not an open runs:
+//! a thread flips `sw` between a free directory and a denied one (or
+//! between two programs) as fast as it can while the main thread makes the
+//! call through `sw` thousands of times. When the library checks a path and
+//! then lets libc resolve it again, some calls reach the denied object (on
+//! this VM: hundreds per 20,000 for `truncate`). Each call must act on the
+//! object it decided on: no call may reach the denied side, the free side
+//! stays usable, and every denied attempt is reported with the rule, the
+//! program and the denied target. (`kernel_object::symlink_swapped_while_opening`
+//! is the open's version.)
+
+mod common;
+
+use common::{c_program, policy, scratch, Outcome, Run};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+fn escape() -> PathBuf {
+    static P: OnceLock<PathBuf> = OnceLock::new();
+    P.get_or_init(|| c_program("escape", &["-ldl", "-lpthread"]))
+        .clone()
+}
+
+/// Attempts per race: enough that the unfixed library loses every race
+/// class many times (see the module comment), few enough for a few seconds.
+const TRIES: &str = "20000";
+
+/// `pub/` is free, `ro/` may not be written, `secret/` may not be touched;
+/// each holds a file `f` ("original") and a directory `d`.
+struct Fx {
+    d: PathBuf,
+}
+
+impl Fx {
+    fn new(name: &str) -> Fx {
+        let d = scratch(name);
+        for side in ["pub", "ro", "secret"] {
+            std::fs::create_dir_all(d.join(side).join("d")).unwrap();
+            std::fs::write(d.join(side).join("f"), "original\n").unwrap();
+        }
+        Fx { d }
+    }
+
+    fn p(&self, s: &str) -> String {
+        self.d.join(s).display().to_string()
+    }
+
+    fn run(&self, argv: &[&str]) -> Outcome {
+        let rules = json!([
+            {"name": "secret", "kind": "file", "path": [self.p("secret/**")], "action": "deny"},
+            {"name": "ro", "kind": "file", "access": ["write"], "path": [self.p("ro/**")], "action": "deny"},
+            {"name": "no-id", "kind": "exec", "path": ["/usr/bin/id"], "action": "deny"},
+        ]);
+        Run::new(&self.d, Some(policy("enforce", &["deny"], rules)))
+            .cwd(&self.d)
+            .env("LC_ALL", "C")
+            .cmd(argv)
+    }
+
+    /// `call` through `sw/…` while `sw` flips between `pub` and `denied`;
+    /// asserts no win, some successes on the free side, and that every
+    /// event is a deny by `rule` of `escape` on `denied/target`.
+    fn race(&self, call: &str, denied: &str, rule: &str, target: &str) {
+        let exe = escape().display().to_string();
+        let out = self.run(&[
+            &exe,
+            "race-call",
+            call,
+            &self.p(""),
+            &self.p("pub"),
+            &self.p(denied),
+            TRIES,
+        ]);
+        let words: Vec<&str> = out.stdout.split_whitespace().collect();
+        assert_eq!(words.len(), 4, "{call}: {} {}", out.stdout, out.stderr);
+        assert_eq!(words[1], "0", "{call} reached {denied}: {}", out.stdout);
+        let ok: u64 = words[3].parse().unwrap();
+        assert!(ok > 0, "{call}: the free side must stay usable");
+        let denies = out.decisions();
+        assert!(!denies.is_empty(), "{call}: the swaps reached {denied}");
+        let want = format!("/{denied}/{target}");
+        for e in denies {
+            assert_eq!(e.action, "deny", "{e:#?}");
+            assert!(e.enforced, "{e:#?}");
+            assert_eq!(e.rule.as_deref(), Some(rule), "{call}: {e:#?}");
+            assert_eq!(e.program, exe, "{e:#?}");
+            let names = [e.target.as_deref(), e.resolved.as_deref()];
+            assert!(
+                names.iter().flatten().any(|t| t.ends_with(&want)),
+                "{call}: target {want} not in {e:#?}"
+            );
+        }
+        assert_eq!(
+            std::fs::read_to_string(self.d.join(denied).join("f")).unwrap(),
+            "original\n"
+        );
+    }
+}
+
+#[test]
+fn truncate_through_a_swapped_directory() {
+    Fx::new("race-truncate").race("truncate", "ro", "ro", "f");
+}
+
+#[test]
+fn unlink_through_a_swapped_directory() {
+    Fx::new("race-unlink").race("unlink", "ro", "ro", "f");
+}
+
+#[test]
+fn rename_through_a_swapped_directory() {
+    Fx::new("race-rename").race("rename", "ro", "ro", "f");
+}
+
+#[test]
+fn rmdir_through_a_swapped_directory() {
+    let f = Fx::new("race-rmdir");
+    f.race("rmdir", "ro", "ro", "d");
+    assert!(Path::new(&f.p("ro/d")).is_dir());
+}
+
+#[test]
+fn link_of_a_read_denied_file_through_a_swapped_directory() {
+    Fx::new("race-link").race("link", "secret", "secret", "f");
+}
+
+#[test]
+fn chmod_through_a_swapped_directory() {
+    Fx::new("race-chmod").race("chmod", "ro", "ro", "f");
+}
+
+#[test]
+fn chown_through_a_swapped_directory() {
+    Fx::new("race-chown").race("chown", "ro", "ro", "f");
+}
+
+#[test]
+fn utimensat_through_a_swapped_directory() {
+    Fx::new("race-utimensat").race("utimensat", "ro", "ro", "f");
+}
+
+#[test]
+fn setxattr_through_a_swapped_directory() {
+    Fx::new("race-setxattr").race("setxattr", "ro", "ro", "f");
+}
+
+/// The same calls made through libc's `syscall()`, which the library
+/// routes to the same decisions.
+#[test]
+fn syscall_truncate_unlink_rename_chmod_through_a_swapped_directory() {
+    for call in ["sys-truncate", "sys-unlink", "sys-rename", "sys-chmod"] {
+        Fx::new(&format!("race-{call}")).race(call, "ro", "ro", "f");
+    }
+}
+
+#[test]
+fn syscall_link_of_a_read_denied_file_through_a_swapped_directory() {
+    Fx::new("race-sys-link").race("sys-link", "secret", "secret", "f");
+}
