@@ -107,7 +107,6 @@ pub fn held(nr: c_long, a: &[c_long; 6]) -> Option<Acted> {
 pub fn check(nr: c_long, a: &[c_long; 6]) -> Verdict {
     let fd = |i: usize| a[i] as c_int;
     let path = |i: usize| a[i] as *const c_char;
-    let write = |call, dirfd, p, follow| check_file(call, dirfd, p, Access::Write, follow);
     let sock = |i: usize| (a[i] as *const sockaddr, a[i + 1] as socklen_t);
     match nr {
         // open family
@@ -131,9 +130,11 @@ pub fn check(nr: c_long, a: &[c_long; 6]) -> Verdict {
         libc::SYS_fchmod => check_fd_write(Call::Fchmod, fd(0)),
         libc::SYS_fchown => check_fd_write(Call::Fchown, fd(0)),
         #[cfg(target_arch = "x86_64")]
-        libc::SYS_utime | libc::SYS_utimes => write(Call::Utimes, AT, path(0), Follow::Yes),
+        libc::SYS_utime | libc::SYS_utimes => {
+            check_file(Call::Utimes, AT, path(0), Access::Write, Follow::Yes)
+        }
         #[cfg(target_arch = "x86_64")]
-        libc::SYS_futimesat => write(Call::Utimes, fd(0), path(1), Follow::Yes),
+        libc::SYS_futimesat => check_file(Call::Utimes, fd(0), path(1), Access::Write, Follow::Yes),
         libc::SYS_utimensat if a[1] == 0 => check_fd_write(Call::Utimensat, fd(0)),
         libc::SYS_fsetxattr => check_fd_write(Call::Setxattr, fd(0)),
         libc::SYS_fremovexattr => check_fd_write(Call::Removexattr, fd(0)),
