@@ -7,29 +7,14 @@
 //! preserved on allowed paths, calls made from inside the library are not
 //! checked, and the hot path takes no lock and allocates nothing.
 
-mod active;
-mod backstop;
-mod behavior;
-mod check;
-pub mod config;
-mod direct;
-pub mod drift;
-mod emit;
-mod guard;
+pub mod decide;
+mod events;
 mod hooks;
-mod hosts;
-mod policy_source;
-mod queue;
-mod quiesce;
-mod real;
-mod record;
-mod refresh;
-mod resolve;
-mod state;
-mod sys;
-pub mod table_file;
+pub mod load;
+mod os;
+pub mod process;
 
-pub use active::{install, Active};
+pub use process::active::{install, Active};
 
 /// Our own constructor initialises eagerly, so a program's `main` starts
 /// with the policy in place. Other libraries' constructors may run first and
@@ -48,6 +33,6 @@ extern "C" fn constructor() {
         // their own panic messages.
         #[cfg(not(test))]
         std::panic::set_hook(Box::new(|_| {}));
-        state::initialise();
+        load::state::initialise();
     });
 }

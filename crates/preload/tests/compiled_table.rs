@@ -9,7 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{policy, scratch, Run};
-use ldguard::table_file::LIBRARY_VERSION;
+use ldguard::load::table_file::LIBRARY_VERSION;
 use ldguard_policy::{compile_str, compile_str_for_program, flat};
 use serde_json::json;
 
@@ -98,7 +98,7 @@ impl Setup {
     fn table_is_good(&self) -> bool {
         let bytes: &'static [u8] =
             Box::leak(std::fs::read(self.table()).unwrap().into_boxed_slice());
-        ldguard::table_file::check(bytes, self.deny_text.as_bytes(), &cat()).is_ok()
+        ldguard::load::table_file::check(bytes, self.deny_text.as_bytes(), &cat()).is_ok()
     }
 
     /// A table of the allow-everything policy that claims to be the deny
@@ -199,7 +199,7 @@ fn a_baked_generic_table_is_used_without_a_cache() {
     let baked = PathBuf::from(format!(
         "{}{}",
         s.policy_path.display(),
-        ldguard::table_file::BAKED_SUFFIX
+        ldguard::load::table_file::BAKED_SUFFIX
     ));
     write(&baked, &s.forged(None, LIBRARY_VERSION));
     assert!(!s.denied(), "the baked (generic) table was used");

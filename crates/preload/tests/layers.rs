@@ -4,17 +4,29 @@
 //! `queue`), the event record (`record`) and the published process facts
 //! (`active`, `config`). A cycle among them is how a refresh ends up
 //! re-entering start-up, or an event being built calls back into the code
-//! that is emitting it; this test reads the sources and fails on one.
+//! that is emitting it; this test reads the sources and fails on one. The
+//! folders the modules live in (`os`, `process`, `events`, `load`,
+//! `decide`, `hooks`) are layers too: no two of them use each other.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-/// `module -> modules it names as crate::x`, from the non-test code of
-/// src/*.rs and src/hooks/*.rs (hooks count as one module, `hooks`).
-fn edges() -> BTreeMap<String, BTreeSet<String>> {
+/// Module and folder edges, from the non-test code of src/*.rs and
+/// src/FOLDER/*.rs: a module is named `crate::folder::module` (hooks count
+/// as one module, `hooks`).
+struct Edges {
+    modules: BTreeMap<String, BTreeSet<String>>,
+    folders: BTreeMap<String, BTreeSet<String>>,
+}
+
+fn edges() -> Edges {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
-    for dir in [src.clone(), src.join("hooks")] {
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let dir = entry.unwrap().path();
+        if !dir.is_dir() {
+            continue;
+        }
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "rs") {
@@ -22,35 +34,69 @@ fn edges() -> BTreeMap<String, BTreeSet<String>> {
             }
         }
     }
-    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut edges = Edges {
+        modules: BTreeMap::new(),
+        folders: BTreeMap::new(),
+    };
+    let name_at = |code: &str, at: usize| -> String {
+        code[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+            .collect()
+    };
     for path in files {
-        let module = if path.parent().unwrap().ends_with("hooks") {
+        let folder = path
+            .parent()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let stem = path.file_stem().unwrap().to_str().unwrap();
+        let module = if folder == "hooks" {
             "hooks".to_owned()
-        } else {
-            path.file_stem().unwrap().to_str().unwrap().to_owned()
-        };
-        if module == "lib" {
+        } else if stem == "mod" {
             continue;
-        }
+        } else {
+            stem.to_owned()
+        };
         let text = std::fs::read_to_string(&path).unwrap();
         let code = text.split("#[cfg(test)]\nmod tests").next().unwrap();
+        let grouped = code.contains("crate::{")
+            || ["os", "process", "events", "load", "decide"]
+                .iter()
+                .any(|f| code.contains(&format!("crate::{f}::{{")));
         assert!(
-            !code.contains("crate::{"),
+            !grouped,
             "{}: grouped `crate::{{…}}` imports hide edges from this test; name each module",
             path.display()
         );
-        let out = graph.entry(module.clone()).or_default();
+        let uses = edges.modules.entry(module.clone()).or_default();
+        let folder_uses = edges.folders.entry(folder.clone()).or_default();
         for (i, _) in code.match_indices("crate::") {
-            let name: String = code[i + 7..]
-                .chars()
-                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
-                .collect();
-            if !name.is_empty() && name != module {
-                out.insert(name);
+            let used_folder = name_at(code, i + 7);
+            if used_folder.is_empty() || used_folder == folder {
+                if used_folder == folder && folder != "hooks" {
+                    let used = name_at(code, i + 7 + folder.len() + 2);
+                    if !used.is_empty() && used != module {
+                        uses.insert(used);
+                    }
+                }
+                continue;
+            }
+            folder_uses.insert(used_folder.clone());
+            let used = if used_folder == "hooks" {
+                "hooks".to_owned()
+            } else {
+                name_at(code, i + 7 + used_folder.len() + 2)
+            };
+            if !used.is_empty() && used != module {
+                uses.insert(used);
             }
         }
     }
-    graph
+    edges
 }
 
 /// A cycle of `graph`, if there is one (depth-first search).
@@ -90,7 +136,10 @@ fn cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
 
 #[test]
 fn modules_form_layers_without_cycles() {
-    let graph = edges();
+    let Edges {
+        modules: graph,
+        folders,
+    } = edges();
     // The reader sees the modules it should (a renamed module must not
     // make this test vacuous).
     for m in ["state", "refresh", "emit", "record", "active", "config"] {
@@ -102,6 +151,16 @@ fn modules_form_layers_without_cycles() {
     );
     if let Some(c) = cycle(&graph) {
         panic!("module cycle: {}", c.join(" -> "));
+    }
+    for f in ["os", "process", "events", "load", "decide", "hooks"] {
+        assert!(folders.contains_key(f), "folder {f} not found: {folders:?}");
+    }
+    assert!(
+        folders["load"].contains("events") && folders["events"].contains("process"),
+        "the folder edges this test is about are seen: {folders:?}"
+    );
+    if let Some(c) = cycle(&folders) {
+        panic!("folder cycle: {}", c.join(" -> "));
     }
     // The lower layers never name the ones above them.
     let above = |m: &str, of: &[&str]| {

@@ -7,7 +7,7 @@
 
 use sha2::Digest as _;
 
-/// Must equal the library's (`ldguard::table_file::LIBRARY_VERSION`): both
+/// Must equal the library's (`ldguard::load::table_file::LIBRARY_VERSION`): both
 /// crates take the workspace version.
 pub const LIBRARY_VERSION: &str = concat!("ldguard ", env!("CARGO_PKG_VERSION"));
 

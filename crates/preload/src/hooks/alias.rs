@@ -5,8 +5,8 @@
 //! the network hooks.
 
 use super::borrowed;
-use crate::check::{fail, Verdict};
-use crate::real::next;
+use crate::decide::check::{fail, Verdict};
+use crate::os::real::next;
 use ldguard_policy::Call;
 use libc::{c_char, FILE};
 use std::ptr::null_mut;

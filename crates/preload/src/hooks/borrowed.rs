@@ -4,10 +4,10 @@
 //! at one seam. (The C shim's `__open*` aliases forward to `ldguard_open`
 //! directly; see `shim/ldguard_shim.c`.)
 
-use crate::check::Verdict;
+use crate::decide::check::Verdict;
+use crate::decide::resolve;
 use crate::hooks::{exec, file};
-use crate::resolve;
-use crate::sys;
+use crate::os::sys;
 use ldguard_policy::{Access, Call};
 use libc::{c_char, c_int, FILE};
 
@@ -40,13 +40,13 @@ pub fn check_fd_write(call: Call, fd: c_int) -> Verdict {
     // No system call when no check would run: checks off (after what
     // every hooked call does, `check::run_or`: a disabled process still
     // learns of a new mode) or this thread inside the library.
-    if crate::state::is_off() {
-        crate::refresh::poll();
-        if crate::state::is_off() {
+    if crate::load::state::is_off() {
+        crate::load::refresh::poll();
+        if crate::load::state::is_off() {
             return Verdict::Allow;
         }
     }
-    if crate::guard::check_depth() >= crate::guard::MAX_CHECK_DEPTH {
+    if crate::os::guard::check_depth() >= crate::os::guard::MAX_CHECK_DEPTH {
         return Verdict::Allow;
     }
     // The one system call, inline (errno untouched). Refused: the path
@@ -104,15 +104,15 @@ pub fn check_exec(
     argv: *const *const c_char,
 ) -> Verdict {
     // SAFETY: exec paths are NUL-terminated C strings (or null).
-    let path = unsafe { crate::resolve::CPath::from_ptr(path) };
+    let path = unsafe { crate::decide::resolve::CPath::from_ptr(path) };
     exec::check_exec(call, dirfd, path, argv)
 }
 
 /// Before an allowed exec replaces the image: write out queued events, as
 /// the exec hooks do.
 pub fn before_exec() {
-    if !crate::state::is_off() {
-        crate::emit::flush_before_exec();
+    if !crate::load::state::is_off() {
+        crate::events::emit::flush_before_exec();
     }
 }
 

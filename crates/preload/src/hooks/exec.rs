@@ -3,14 +3,14 @@
 //! `/usr/bin/dash`). Queued events are flushed before the image is
 //! replaced.
 
-use crate::check::{self, fail, judge, run, unresolvable, Verdict};
-use crate::drift::{self, Drift, Use};
-use crate::emit;
-use crate::real::next;
-use crate::record::{Inline, Record};
-use crate::resolve::{self, CPath, Found, PathBuf};
-use crate::state::Active;
-use crate::sys::{self, cstr, raw_syscall};
+use crate::decide::check::{self, fail, judge, run, unresolvable, Verdict};
+use crate::decide::drift::{self, Drift, Use};
+use crate::decide::resolve::{self, CPath, Found, PathBuf};
+use crate::events::emit;
+use crate::events::record::{Inline, Record};
+use crate::load::state::Active;
+use crate::os::real::next;
+use crate::os::sys::{self, cstr, raw_syscall};
 use ldguard_policy::{Access, Action, Call, Kind, Request};
 use libc::{c_char, c_int, c_long, pid_t, posix_spawn_file_actions_t, posix_spawnattr_t, FILE};
 use std::ptr::null_mut;
@@ -53,8 +53,8 @@ fn check_chain(
 ) -> Verdict {
     // The caller holds a check guard (`run`): a signal handler's exec hook
     // that interrupts this one is one level deeper and gets the next set.
-    let level = crate::guard::scratch_level();
-    match crate::guard::chain_bytes(level) {
+    let level = crate::os::guard::scratch_level();
+    match crate::os::guard::chain_bytes(level) {
         // SAFETY: exclusive per the level argument above; the bytes are
         // this thread's own, large and aligned enough (checked below), and
         // any bytes left there are valid `PathBuf`s (byte arrays and
@@ -70,7 +70,7 @@ fn check_chain(
 /// `#!` line arguments that started each.
 struct ChainBufs([PathBuf; 4]);
 
-const _: () = assert!(std::mem::size_of::<ChainBufs>() <= crate::guard::CHAIN_BYTES);
+const _: () = assert!(std::mem::size_of::<ChainBufs>() <= crate::os::guard::CHAIN_BYTES);
 const _: () = assert!(std::mem::align_of::<ChainBufs>() <= 8);
 
 /// No scratch area could be mapped (out of memory or address space).
@@ -530,7 +530,7 @@ fn bytes<'a>(p: *const c_char) -> &'a [u8] {
 
 /// After an allowed check: flush queued events, then run the real exec.
 fn proceed<T>(f: impl FnOnce() -> T) -> T {
-    if !crate::state::is_off() {
+    if !crate::load::state::is_off() {
         emit::flush_before_exec();
     }
     f()
@@ -541,7 +541,7 @@ type ExecveFn = unsafe extern "C" fn(*const c_char, Argv, Argv) -> c_int;
 /// libc's `execve`: one cached lookup for every exec hook, made before
 /// the first fork (see `real::EXECVE`).
 fn next_execve() -> Option<ExecveFn> {
-    crate::real::EXECVE.get().map(|p| {
+    crate::os::real::EXECVE.get().map(|p| {
         // SAFETY: the symbol is libc's `execve`, whose C signature
         // `ExecveFn` transcribes.
         unsafe { std::mem::transmute::<*mut std::ffi::c_void, ExecveFn>(p) }
@@ -857,7 +857,7 @@ pub unsafe extern "C" fn posix_spawnp(
 ) -> c_int {
     let spelled = c_path(file);
     let name = spelled.bytes();
-    if name.contains(&b'/') || name.is_empty() || crate::state::is_off() {
+    if name.contains(&b'/') || name.is_empty() || crate::load::state::is_off() {
         if let Verdict::Deny(e) = check_actions(Call::PosixSpawnp, actions) {
             return e;
         }
@@ -936,7 +936,7 @@ fn find_runnable(name: &[u8], out: &mut PathBuf) -> Result<(), c_int> {
 /// child will be in by then (`addchdir_np`/`addfchdir_np` actions before
 /// it, including a directory an earlier open action put on that fd).
 fn check_actions(call: Call, actions: *const posix_spawn_file_actions_t) -> Verdict {
-    if actions.is_null() || crate::state::is_off() {
+    if actions.is_null() || crate::load::state::is_off() {
         return Verdict::Allow;
     }
     let mut base = Base::Cwd;

@@ -1,14 +1,14 @@
 //! File hooks: every path is checked as given (absolute, normalised) and as
 //! the kernel resolves it (symlinks, `..`, `/proc/self/fd/N`).
 
-use crate::check::{
+use crate::decide::check::{
     by_rule, fail, generation, judge, run, run_or, settle, settle_uncached, unresolvable, Verdict,
 };
-use crate::guard::recent;
-use crate::real::next;
-use crate::resolve::{self, Found, Pinned};
-use crate::state::Active;
-use crate::sys::{self, cstr, raw_syscall};
+use crate::decide::resolve::{self, Found, Pinned};
+use crate::load::state::Active;
+use crate::os::guard::recent;
+use crate::os::real::next;
+use crate::os::sys::{self, cstr, raw_syscall};
 use ldguard_policy::{Access, Call, Kind, Request};
 use libc::{c_char, c_int, c_long, c_uint, dev_t, gid_t, mode_t, off_t, uid_t, DIR, FILE};
 use std::ptr::null_mut;
@@ -44,7 +44,7 @@ pub fn check_path(
 
 /// A path call whose object the library cannot name (its kernel path is
 /// longer than `PATH_MAX` or deleted): denied and reported, as
-/// [`crate::check::unresolvable`], when a rule that looks at paths could
+/// [`crate::decide::check::unresolvable`], when a rule that looks at paths could
 /// deny; decided on the spelling otherwise.
 pub fn check_unnamed(call: Call, path: *const c_char, access: Access) -> Verdict {
     run(|active| {
@@ -92,7 +92,7 @@ fn check_path_as(
 
 /// [`decide_inner`], then, when a `ptrace` rule matters and the call may
 /// reach a process's memory file, the object the kernel reaches
-/// ([`crate::check::process_memory`]).
+/// ([`crate::decide::check::process_memory`]).
 #[allow(clippy::too_many_arguments)]
 fn decide_path(
     active: &'static Active,
@@ -105,19 +105,19 @@ fn decide_path(
     s: &mut resolve::Scratch,
 ) -> Verdict {
     let v = decide_inner(active, call, dirfd, given, access, follow, scope, s);
-    if v != Verdict::Allow || !crate::check::ptrace_matters(active) {
+    if v != Verdict::Allow || !crate::decide::check::ptrace_matters(active) {
         return v;
     }
     let follows = follow == Follow::Yes;
     let (scratch, abs, res) = (&mut s.a, &mut s.b, &mut s.c);
     let spelled = resolve::lexical(dirfd, given, scratch, abs).unwrap_or(given);
-    if !crate::check::names_memory(spelled)
+    if !crate::decide::check::names_memory(spelled)
         && resolve::without_links(dirfd, given, follows, scratch)
     {
         return v;
     }
     match resolve::kernel_path(dirfd, given, follows, scratch, res) {
-        Found::Path => crate::check::process_memory(active, call, spelled, res.as_bytes()),
+        Found::Path => crate::decide::check::process_memory(active, call, spelled, res.as_bytes()),
         _ => v,
     }
 }
@@ -128,7 +128,7 @@ fn decide_path(
 /// else (no descriptor free) a `readlink` walk. When there is no lexical
 /// path (deleted or too-deep cwd, a dirfd without a path) the kernel's
 /// path decides alone; when neither can be had and a rule could deny, the
-/// call is denied ([`crate::check::unresolvable`]).
+/// call is denied ([`crate::decide::check::unresolvable`]).
 #[allow(clippy::too_many_arguments)]
 fn decide_inner(
     active: &'static Active,
@@ -256,7 +256,7 @@ pub enum Acted {
     Done(c_long),
 }
 
-impl crate::check::Fallback for Acted {
+impl crate::decide::check::Fallback for Acted {
     fn denied(errno: c_int) -> Acted {
         Acted::Deny(errno)
     }
@@ -339,13 +339,13 @@ impl PathArg {
     }
 }
 
-/// When a call made of several decisions ends ([`crate::check::Turns`]):
+/// When a call made of several decisions ends ([`crate::decide::check::Turns`]):
 /// at a deny, or at a decision that blocked without enforcing (permissive
 /// reports one event per call). A decision that says whether it blocked
 /// needs no count; the count (a thread-local) is kept only when a decision
 /// cannot say (a tree's rule below, several paths).
 #[derive(Clone, Copy)]
-struct Ends(Option<crate::check::Turns>);
+struct Ends(Option<crate::decide::check::Turns>);
 
 impl Ends {
     fn at(self, v: Verdict, blocked: bool) -> bool {
@@ -413,7 +413,7 @@ fn hold_decided(
         }
         Ok(())
     };
-    let ptrace = crate::check::ptrace_matters(active);
+    let ptrace = crate::decide::check::ptrace_matters(active);
     let needs = always || ptrace || needs_object(active, &arg);
     if !needs {
         if let Some(abs) = lexical {
@@ -546,7 +546,12 @@ fn hold_decided(
     if ptrace {
         if let Some(object) = kernel.or(lexical) {
             // The last decision: not enforced, the call goes on either way.
-            let v = crate::check::process_memory(active, call, lexical.unwrap_or(given), object);
+            let v = crate::decide::check::process_memory(
+                active,
+                call,
+                lexical.unwrap_or(given),
+                object,
+            );
             if v != Verdict::Allow {
                 return Err(Acted::of(v));
             }
@@ -570,7 +575,7 @@ fn without_descriptor(
     given: &[u8],
     s: &mut resolve::Scratch,
 ) -> Acted {
-    let turns = crate::check::Turns::start();
+    let turns = crate::decide::check::Turns::start();
     for (access, scope) in arg.checks() {
         let v = decide_inner(
             active,
@@ -603,7 +608,7 @@ pub fn act_on(arg: PathArg, call: Call, act: impl FnOnce(c_int, *const c_char) -
             // Counting blocks costs a thread-local lookup per decision:
             // only a tree's extra decision needs it (`Ends`).
             let trees = arg.checks().any(|(_, scope)| scope == Scope::Tree);
-            let ends = Ends(trees.then(crate::check::Turns::start));
+            let ends = Ends(trees.then(crate::decide::check::Turns::start));
             match hold_decided(active, call, arg, false, ends, s) {
                 Ok(Some(h)) => {
                     let r = act(h.fd, h.name);
@@ -630,8 +635,8 @@ pub fn act_on_two(
     run_or(Acted::Next, |active| {
         let always = needs_object(active, &first)
             || needs_object(active, &second)
-            || crate::check::ptrace_matters(active);
-        let turns = crate::check::Turns::start();
+            || crate::decide::check::ptrace_matters(active);
+        let turns = crate::decide::check::Turns::start();
         let held = resolve::with_scratch(|s| {
             let a = hold_decided(active, call, first, always, Ends(Some(turns)), s)?;
             let b = hold_decided(active, call, second, always, Ends(Some(turns)), s)?;
@@ -790,7 +795,7 @@ pub fn check_move(
         (d2, p2, Access::Write, Follow::No, scope),
     ];
     let exchanged = exchange.then_some((d2, p2, Access::Read, Follow::No, Scope::Object));
-    let turns = crate::check::Turns::start();
+    let turns = crate::decide::check::Turns::start();
     for (dirfd, path, access, follow, scope) in checks.into_iter().chain(exchanged) {
         let v = check_path_as(call, dirfd, path, access, follow, scope);
         if turns.end_at(v) {
@@ -893,7 +898,7 @@ pub fn check_tree_mount(
     target: Option<*const c_char>,
     tree_gets_a_name: bool,
 ) -> Verdict {
-    let turns = crate::check::Turns::start();
+    let turns = crate::decide::check::Turns::start();
     if tree_gets_a_name {
         let v = check_tree_as(call, dirfd, source, &[Access::Read, Access::Write]);
         if turns.end_at(v) {
@@ -915,7 +920,7 @@ pub fn check_tree_as(
     path: *const c_char,
     accesses: &[Access],
 ) -> Verdict {
-    let turns = crate::check::Turns::start();
+    let turns = crate::decide::check::Turns::start();
     for &access in accesses {
         let v = check_path_as(call, dirfd, path, access, Follow::Yes, Scope::Tree);
         if turns.end_at(v) {
@@ -934,7 +939,7 @@ pub fn check_tree_as(
 /// every path gets another name, so any rule that could be passed that
 /// way denies it.
 pub fn check_new_root(call: Call, path: *const c_char) -> Verdict {
-    let turns = crate::check::Turns::start();
+    let turns = crate::decide::check::Turns::start();
     let v = check_tree_mount(call, libc::AT_FDCWD, path, None, true);
     if turns.end_at(v) {
         return v;
@@ -986,7 +991,7 @@ enum Route {
     Done(c_int, c_int),
 }
 
-impl crate::check::Fallback for Route {
+impl crate::decide::check::Fallback for Route {
     fn denied(errno: c_int) -> Route {
         Route::Deny(errno)
     }
@@ -1024,7 +1029,7 @@ fn route_open(
         let (writes, reads) = open_accesses(flags);
         let table = &active.table;
         // A link may lead to a process's memory file, decided as `ptrace`.
-        let guarded = crate::check::ptrace_matters(active);
+        let guarded = crate::decide::check::ptrace_matters(active);
         let needs = (writes && table.needs_resolution(Kind::File, Access::Write))
             || (reads && table.needs_resolution(Kind::File, Access::Read))
             || guarded;
@@ -1118,7 +1123,7 @@ fn route_lexical(
     if silent && !known {
         recent::remember_here(key.0, key.1, abs, needs);
     }
-    if guarded && crate::check::names_memory(abs) {
+    if guarded && crate::decide::check::names_memory(abs) {
         // Decided on the object (a link may lead elsewhere, and the
         // pinned path's check sees where).
         let abs = resolve::absolute(dirfd, given, &mut s.a, &mut s.b).map(|_| s.b.len());
@@ -1190,7 +1195,7 @@ fn pinned(
                 return Err(e);
             }
         }
-        match crate::check::process_memory(active, call, abs.unwrap_or(kpath), kpath) {
+        match crate::decide::check::process_memory(active, call, abs.unwrap_or(kpath), kpath) {
             Verdict::Deny(e) => Err(e),
             Verdict::Allow => Ok(()),
         }
@@ -1302,7 +1307,9 @@ fn open_pinned(call: Call, dirfd: c_int, path: *const c_char, flags: c_int, mode
 /// so it runs outside `catch_unwind`; it does not touch errno.
 #[inline(always)]
 fn open_recent(path: *const c_char, flags: c_int, len: &mut Option<usize>) -> Option<Route> {
-    if crate::active::STATUS.load(std::sync::atomic::Ordering::Acquire) != crate::active::ON {
+    if crate::process::active::STATUS.load(std::sync::atomic::Ordering::Acquire)
+        != crate::process::active::ON
+    {
         return None;
     }
     open_recent_on(path, flags, len)
@@ -1314,7 +1321,7 @@ fn open_recent_on(path: *const c_char, flags: c_int, len: &mut Option<usize>) ->
     if flags & libc::O_PATH != 0 || path.is_null() {
         return None;
     }
-    let active = crate::active::published()?;
+    let active = crate::process::active::published()?;
     // SAFETY: non-null, and libc callers pass NUL-terminated paths.
     let n = unsafe { resolve::c_len(path) };
     *len = Some(n);
@@ -1323,8 +1330,8 @@ fn open_recent_on(path: *const c_char, flags: c_int, len: &mut Option<usize>) ->
     let needs = recent::hit(generation(active), access_of(flags), given)?;
     // What every hooked call does (`check::run_or`; a miss does it there),
     // here on one repeated open in sixteen (`guard::poll_due`).
-    if crate::guard::poll_due() {
-        crate::refresh::poll();
+    if crate::os::guard::poll_due() {
+        crate::load::refresh::poll();
     }
     if !needs {
         Some(Route::Next)
@@ -1374,9 +1381,11 @@ fn fopen_checked(
     // `disabled`: libc's fopen, after what every hooked call does
     // (`check::run_or`: a disabled process still learns of a new mode),
     // without parsing the mode or entering the open's route.
-    if crate::active::STATUS.load(std::sync::atomic::Ordering::Acquire) == crate::active::OFF {
-        crate::refresh::poll();
-        if crate::active::is_off() {
+    if crate::process::active::STATUS.load(std::sync::atomic::Ordering::Acquire)
+        == crate::process::active::OFF
+    {
+        crate::load::refresh::poll();
+        if crate::process::active::is_off() {
             return next();
         }
     }
@@ -1469,7 +1478,7 @@ static THREADED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::
 /// (created in an internal section) are not.
 #[inline]
 fn note_threaded() {
-    if crate::guard::check_depth() != crate::guard::INTERNAL {
+    if crate::os::guard::check_depth() != crate::os::guard::INTERNAL {
         THREADED.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 }
@@ -1583,19 +1592,19 @@ pub unsafe extern "C" fn ldguard_open(
 ) -> c_int {
     // libc's open reads `mode` only when the flags create a file, and
     // `openat2_raw` passes it only then: garbage elsewhere goes nowhere.
-    let status = crate::active::STATUS.load(std::sync::atomic::Ordering::Acquire);
-    if status != crate::active::ON {
+    let status = crate::process::active::STATUS.load(std::sync::atomic::Ordering::Acquire);
+    if status != crate::process::active::ON {
         // Out of the way of the repeated open below (laid out after it, so
         // that the code every request of a server runs lies in as few
         // instruction-cache lines as it can: BENCHMARKS.md, section 16),
         // but in this function: start-up runs it, and start-up's code is
         // placed together (`hot-text.ld`).
         std::hint::cold_path();
-        if status == crate::active::OFF {
+        if status == crate::process::active::OFF {
             // `disabled`: libc's open, after what every hooked call does
             // (`check::run_or`: a disabled process still learns of a new mode).
-            crate::refresh::poll();
-            if crate::active::is_off() {
+            crate::load::refresh::poll();
+            if crate::process::active::is_off() {
                 // SAFETY: the caller's arguments.
                 return unsafe { open_next(which, dirfd, path, flags, mode) };
             }
@@ -2251,7 +2260,7 @@ pub fn check_mknod(
     mode: mode_t,
     dev: dev_t,
 ) -> Verdict {
-    let turns = crate::check::Turns::start();
+    let turns = crate::decide::check::Turns::start();
     let v = check_write(call, dirfd, path, Follow::No);
     if turns.end_at(v) {
         return v;
@@ -2271,7 +2280,7 @@ fn check_device(call: Call, mode: mode_t, dev: dev_t) -> Verdict {
     if kind != libc::S_IFBLK && kind != libc::S_IFCHR {
         return Verdict::Allow;
     }
-    let turns = crate::check::Turns::start();
+    let turns = crate::decide::check::Turns::start();
     run(|active| {
         let mut name = [0u8; 160];
         let base = Request::new(Kind::File, call, active.program);
@@ -2376,7 +2385,7 @@ unsafe fn mknod_common(
     mode: mode_t,
     dev: dev_t,
 ) -> c_int {
-    let turns = crate::check::Turns::start();
+    let turns = crate::decide::check::Turns::start();
     let device = check_device(call, mode, dev);
     let acted = if turns.end_at(device) {
         Acted::of(device)

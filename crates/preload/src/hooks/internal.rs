@@ -5,9 +5,9 @@
 //! then calls it.
 
 use super::borrowed::{check_file, check_open_flags, check_shell, Follow};
-use crate::check::{fail, Verdict};
-use crate::real::next;
-use crate::sys::cstr;
+use crate::decide::check::{fail, Verdict};
+use crate::os::real::next;
+use crate::os::sys::cstr;
 use ldguard_policy::{Access, Call};
 use libc::{c_char, c_int, c_void, gid_t, uid_t, FILE};
 use std::ptr::null_mut;
@@ -156,7 +156,7 @@ pub fn check_reopen(call: Call, mode: *const c_char, stream: *mut FILE) -> Verdi
         return Verdict::Allow;
     }
     let mut path = [0u8; libc::PATH_MAX as usize + 1];
-    if crate::sys::fd_path(fd, &mut path[..libc::PATH_MAX as usize]).is_none() {
+    if crate::os::sys::fd_path(fd, &mut path[..libc::PATH_MAX as usize]).is_none() {
         return Verdict::Allow; // a pipe, a socket, a deleted file: no path
     }
     check_open_flags(call, AT, path.as_ptr().cast(), mode_flags(mode))
@@ -233,7 +233,7 @@ unsafe extern "C" fn glob_closedir(dir: *mut c_void) {
 }
 
 fn fstatat(path: *const c_char, st: *mut c_void, flags: c_int) -> c_int {
-    let r = crate::sys::raw_syscall(
+    let r = crate::os::sys::raw_syscall(
         libc::SYS_newfstatat,
         [AT as _, path as _, st as _, flags as _, 0, 0],
     );
@@ -273,7 +273,7 @@ unsafe fn checked_glob(
         if let Verdict::Deny(e) = check_glob_prefix(pattern) {
             return fail(e, GLOB_ABORTED);
         }
-    } else if flags & GLOB_ALTDIRFUNC == 0 && !g.is_null() && !crate::state::is_off() {
+    } else if flags & GLOB_ALTDIRFUNC == 0 && !g.is_null() && !crate::load::state::is_off() {
         // SAFETY: the caller's glob_t.
         let g = unsafe { &mut *g };
         g.opendir = Some(glob_opendir);

@@ -7,8 +7,8 @@ use super::borrowed::{
     act_on, check_fd_write, check_file, chmod_held, syscall, unless_refused, via_proc, Acted,
     Follow, PathArg,
 };
-use crate::check::Verdict;
-use crate::sys::cstr;
+use crate::decide::check::Verdict;
+use crate::os::sys::cstr;
 use ldguard_policy::{Access, Call};
 use libc::{c_char, c_int, c_long, c_void, gid_t, mode_t, timespec, timeval, uid_t};
 
@@ -161,7 +161,7 @@ pub(super) fn xattr_path(
         0
     };
     // SAFETY: the caller's NUL-terminated attribute name (or null).
-    let name_len = unsafe { crate::sys::cstr(a[0] as *const c_char) }.map_or(0, |n| n.len());
+    let name_len = unsafe { crate::os::sys::cstr(a[0] as *const c_char) }.map_or(0, |n| n.len());
     let refused = flags & !(libc::XATTR_CREATE | libc::XATTR_REPLACE) != 0
         || name_len == 0
         || name_len > XATTR_NAME_MAX
@@ -237,7 +237,7 @@ checked_hook!(acct(path: *const c_char) -> c_int, libc::SYS_acct,
 fn check_existing(call: Call, dirfd: c_int, path: *const c_char, follow: Follow) -> Verdict {
     let missing = !path.is_null()
         && matches!(
-            crate::sys::fstatat(dirfd, path, follow.stat_flags()),
+            crate::os::sys::fstatat(dirfd, path, follow.stat_flags()),
             Err(libc::ENOENT)
         );
     if path.is_null() || missing {

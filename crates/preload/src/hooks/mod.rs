@@ -1,5 +1,5 @@
 //! The interposed libc entry points, by rule kind. Every hook follows one
-//! pattern: check (see [`crate::check::run`]), then call the next definition
+//! pattern: check (see [`crate::decide::check::run`]), then call the next definition
 //! of the symbol, or fail with the policy's errno. When the next definition
 //! is missing (a symbol newer than the process's libc) the hook makes the
 //! system call itself.
@@ -12,18 +12,18 @@ macro_rules! checked_hook {
         /// libc ABI.
         #[no_mangle]
         pub unsafe extern "C" fn $name($($arg: $ty),*) -> $ret {
-            if let $crate::check::Verdict::Deny(e) = $check {
-                return $crate::check::fail(e, -1 as $ret);
+            if let $crate::decide::check::Verdict::Deny(e) = $check {
+                return $crate::decide::check::fail(e, -1 as $ret);
             }
             type F = unsafe extern "C" fn($($ty),*) -> $ret;
-            match $crate::real::next!($name: F) {
+            match $crate::os::real::next!($name: F) {
                 // SAFETY: forwarding the caller's arguments.
                 Some(f) => unsafe { f($($arg),*) },
                 None => {
                     let mut a = [0 as libc::c_long; 6];
                     let args = [$($arg as libc::c_long),*];
                     a[..args.len()].copy_from_slice(&args);
-                    $crate::sys::raw_syscall($nr, a) as $ret
+                    $crate::os::sys::raw_syscall($nr, a) as $ret
                 }
             }
         }
@@ -42,14 +42,14 @@ macro_rules! acted_hook {
         pub unsafe extern "C" fn $name($($arg: $ty),*) -> libc::c_int {
             $acted.finish(|| {
                 type F = unsafe extern "C" fn($($ty),*) -> libc::c_int;
-                match $crate::real::next!($name: F) {
+                match $crate::os::real::next!($name: F) {
                     // SAFETY: forwarding the caller's arguments.
                     Some(f) => unsafe { f($($arg),*) },
                     None => {
                         let mut a = [0 as libc::c_long; 6];
                         let args = [$($arg as libc::c_long),*];
                         a[..args.len()].copy_from_slice(&args);
-                        $crate::sys::raw_syscall($nr, a) as libc::c_int
+                        $crate::os::sys::raw_syscall($nr, a) as libc::c_int
                     }
                 }
             })

@@ -5,8 +5,8 @@
 //! bind or a moved mount is `file::check_tree_mount`'s.
 
 use super::borrowed::{check_every_file, check_file, check_tree_as, Follow};
-use crate::check::{Turns, Verdict};
-use crate::sys::{self, cstr};
+use crate::decide::check::{Turns, Verdict};
+use crate::os::sys::{self, cstr};
 use ldguard_policy::{Access, Call};
 use libc::{c_char, c_int, c_uint, c_ulong, c_void};
 

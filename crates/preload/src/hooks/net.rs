@@ -2,10 +2,10 @@
 //! inbound (accepted peers), listen (bind, listen), and name resolution.
 
 use super::borrowed;
-use crate::check::{fail, judge, run, Verdict};
-use crate::hosts;
-use crate::real::next;
-use crate::sys::cstr;
+use crate::decide::check::{fail, judge, run, Verdict};
+use crate::decide::hosts;
+use crate::os::real::next;
+use crate::os::sys::cstr;
 use ldguard_policy::{Access, Call, Direction, Kind, Protocol, Request};
 use libc::{addrinfo, c_char, c_int, c_long, c_uint, c_void, msghdr, sockaddr, socklen_t, ssize_t};
 use std::mem::size_of;
@@ -497,7 +497,7 @@ pub unsafe extern "C" fn getaddrinfo(
     };
     // SAFETY: forwarding.
     let r = unsafe { f(node, service, hints, res) };
-    if r == 0 && !crate::state::is_off() {
+    if r == 0 && !crate::load::state::is_off() {
         if let Some(name) = name {
             // SAFETY: on success *res is a valid list owned by the caller.
             let mut ai = unsafe { *res };
@@ -533,7 +533,7 @@ pub unsafe extern "C" fn sendmmsg(
     match next!(sendmmsg: F) {
         // SAFETY: forwarding.
         Some(f) => unsafe { f(fd, msgs, n, flags) },
-        None => crate::sys::raw_syscall(
+        None => crate::os::sys::raw_syscall(
             libc::SYS_sendmmsg,
             [
                 fd as c_long,
@@ -589,7 +589,7 @@ fn remember_hostent(name: *const c_char, h: *const libc::hostent) {
     let Some(h) = (unsafe { h.as_ref() }) else {
         return;
     };
-    if crate::state::is_off() || h.h_addr_list.is_null() {
+    if crate::load::state::is_off() || h.h_addr_list.is_null() {
         return;
     }
     for i in 0..64 {

@@ -11,7 +11,7 @@ use super::borrowed::{
     Acted,
 };
 use super::net;
-use crate::check::Verdict;
+use crate::decide::check::Verdict;
 use ldguard_policy::{Access, Call};
 use libc::{c_char, c_int, c_long, sockaddr, socklen_t};
 
@@ -164,7 +164,7 @@ pub fn check(nr: c_long, a: &[c_long; 6]) -> Verdict {
 /// `*at` calls with `AT_SYMLINK_NOFOLLOW` and `AT_EMPTY_PATH` flags.
 fn at_path_write(call: Call, dirfd: c_int, path: *const c_char, flags: c_long) -> Verdict {
     // SAFETY: a NUL-terminated path or null, as the kernel reads it.
-    let empty = unsafe { crate::sys::cstr(path) }.is_none_or(|p| p.is_empty());
+    let empty = unsafe { crate::os::sys::cstr(path) }.is_none_or(|p| p.is_empty());
     if empty && flags as c_int & libc::AT_EMPTY_PATH != 0 {
         return check_fd_write(call, dirfd);
     }
@@ -211,13 +211,14 @@ fn in_root(dirfd: c_int, path: *const c_char, flags: c_int, resolve: u64) -> Ver
     let nofollow = flags & libc::O_NOFOLLOW;
     let pin = |p: *const c_char, extra: c_int| {
         let pin_flags = libc::O_PATH | libc::O_CLOEXEC | extra;
-        crate::resolve::openat2_raw(dirfd, p, pin_flags, 0, resolve)
+        crate::decide::resolve::openat2_raw(dirfd, p, pin_flags, 0, resolve)
     };
-    let mut kernel = [0u8; crate::resolve::PATH_CAP + 1];
+    let mut kernel = [0u8; crate::decide::resolve::PATH_CAP + 1];
     match pin(path, nofollow) {
         Ok(fd) => {
-            let found = crate::sys::fd_path(fd, &mut kernel[..crate::resolve::PATH_CAP]);
-            crate::sys::close(fd);
+            let found =
+                crate::os::sys::fd_path(fd, &mut kernel[..crate::decide::resolve::PATH_CAP]);
+            crate::os::sys::close(fd);
             if found.is_some() {
                 return check_open_flags(Call::OpenatSys2, AT, kernel.as_ptr().cast(), flags);
             }
@@ -242,23 +243,23 @@ fn in_root(dirfd: c_int, path: *const c_char, flags: c_int, resolve: u64) -> Ver
 fn in_root_new_file(
     path: *const c_char,
     flags: c_int,
-    kernel: &mut [u8; crate::resolve::PATH_CAP + 1],
+    kernel: &mut [u8; crate::decide::resolve::PATH_CAP + 1],
     pin: impl Fn(*const c_char) -> Result<c_int, c_int>,
 ) -> Option<Verdict> {
     // SAFETY: the caller's path is NUL-terminated (the pin above read it).
-    let given = unsafe { crate::sys::cstr(path) }?;
+    let given = unsafe { crate::os::sys::cstr(path) }?;
     let (dir, name) = match given.iter().rposition(|&b| b == b'/') {
         Some(i) => (&given[..i.max(1)], &given[i + 1..]),
         None => (&b"."[..], given),
     };
-    let mut dir_c = [0u8; crate::resolve::PATH_CAP + 1];
+    let mut dir_c = [0u8; crate::decide::resolve::PATH_CAP + 1];
     if dir.len() >= dir_c.len() {
         return None;
     }
     dir_c[..dir.len()].copy_from_slice(dir);
     let fd = pin(dir_c.as_ptr().cast()).ok()?;
-    let found = crate::sys::fd_path(fd, &mut kernel[..crate::resolve::PATH_CAP]);
-    crate::sys::close(fd);
+    let found = crate::os::sys::fd_path(fd, &mut kernel[..crate::decide::resolve::PATH_CAP]);
+    crate::os::sys::close(fd);
     let len = found?;
     let total = len + 1 + name.len();
     if total >= kernel.len() {
@@ -282,10 +283,10 @@ fn execveat(
     flags: c_long,
 ) -> Verdict {
     // SAFETY: as in `at_path_write`.
-    let empty = unsafe { crate::sys::cstr(path) }.is_none_or(|p| p.is_empty());
+    let empty = unsafe { crate::os::sys::cstr(path) }.is_none_or(|p| p.is_empty());
     if empty && flags as c_int & libc::AT_EMPTY_PATH != 0 {
         let mut link = [0u8; 32];
-        crate::sys::proc_fd_path(dirfd, &mut link);
+        crate::os::sys::proc_fd_path(dirfd, &mut link);
         return check_exec(Call::Execveat, AT, link.as_ptr().cast(), argv);
     }
     check_exec(Call::Execveat, dirfd, path, argv)

@@ -2,9 +2,9 @@
 //! their numbers. Wrappers glibc lacks (or gained late) fall back to the
 //! raw system call.
 
-use crate::check::{fail, judge, refuse_unruled, run, Verdict};
-use crate::real::next;
-use crate::sys::raw_syscall;
+use crate::decide::check::{fail, judge, refuse_unruled, run, Verdict};
+use crate::os::real::next;
+use crate::os::sys::raw_syscall;
 use ldguard_policy::{Call, Kind, Request};
 use libc::{c_char, c_int, c_long, c_uint, c_ulong, c_void, gid_t, pid_t, uid_t};
 
@@ -201,7 +201,7 @@ pub unsafe extern "C" fn ldguard_syscall(
     let native = native_number(nr as c_int) as c_long;
     // A path call the library makes itself on the object it decides on.
     if let Some(acted) = super::routed::held(native, &args) {
-        return acted.finish(|| crate::sys::libc_syscall(nr, args) as c_int) as c_long;
+        return acted.finish(|| crate::os::sys::libc_syscall(nr, args) as c_int) as c_long;
     }
     if let Verdict::Deny(e) = check_number(nr, &args) {
         return fail(e, -1);
@@ -215,9 +215,9 @@ pub unsafe extern "C" fn ldguard_syscall(
         _ => false,
     };
     if one_thread {
-        return alone(|| crate::sys::libc_syscall(nr, args));
+        return alone(|| crate::os::sys::libc_syscall(nr, args));
     }
-    crate::sys::libc_syscall(nr, args)
+    crate::os::sys::libc_syscall(nr, args)
 }
 
 /// Target of the C shim's `ptrace`.
@@ -366,23 +366,23 @@ fn setns_needs_one_thread(nstype: c_long) -> bool {
 /// A program with threads of its own gets the kernel's `EINVAL` as
 /// without the library.
 fn alone(mut call: impl FnMut() -> c_long) -> c_long {
-    if !crate::quiesce::any_live() {
+    if !crate::os::quiesce::any_live() {
         return call();
     }
-    crate::quiesce::request_stop();
-    crate::emit::wake_writer();
-    crate::quiesce::wait_stopped(std::time::Duration::from_secs(3));
+    crate::os::quiesce::request_stop();
+    crate::events::emit::wake_writer();
+    crate::os::quiesce::wait_stopped(std::time::Duration::from_secs(3));
     // A thread that has returned may still be leaving the kernel's thread
     // group for a moment.
     let deadline = std::time::Instant::now() + std::time::Duration::from_millis(50);
     let mut r = call();
-    while r < 0 && crate::sys::errno() == libc::EINVAL && std::time::Instant::now() < deadline {
+    while r < 0 && crate::os::sys::errno() == libc::EINVAL && std::time::Instant::now() < deadline {
         // SAFETY: no preconditions.
         unsafe { libc::sched_yield() };
         r = call();
     }
-    crate::quiesce::release();
-    crate::refresh::restart_after_stop();
+    crate::os::quiesce::release();
+    crate::load::refresh::restart_after_stop();
     r
 }
 sys_hook!(setuid = Setuid, libc::SYS_setuid, (uid: uid_t) -> c_int);
@@ -407,9 +407,9 @@ sys_hook!(personality = Personality, libc::SYS_personality, (persona: c_ulong) -
 
 /// The call's own `syscall` rule, then, when `paths` is `Some`, what the
 /// call does to the files it gives another name (a new root, a mounted
-/// tree): one call's decisions in turn ([`crate::check::Turns`]).
+/// tree): one call's decisions in turn ([`crate::decide::check::Turns`]).
 fn rule_then(call: Call, paths: Option<impl FnOnce() -> Verdict>) -> Verdict {
-    let turns = crate::check::Turns::start();
+    let turns = crate::decide::check::Turns::start();
     let v = check_call(call);
     match paths {
         Some(paths) if !turns.end_at(v) => paths(),
@@ -441,7 +441,7 @@ fn check_mount(
     rule_then(
         Call::Mount,
         Some(|| {
-            let turns = crate::check::Turns::start();
+            let turns = crate::decide::check::Turns::start();
             let at = libc::AT_FDCWD;
             let v =
                 super::borrowed::check_tree_mount(Call::Mount, at, src, Some(target), names_a_tree);

@@ -6,9 +6,9 @@
 //! `FTW_ACTIONRETVAL`), with one event per denied directory.
 
 use super::borrowed::{check_file, Follow};
-use crate::check::{fail, Verdict};
-use crate::real::next;
-use crate::sys::cstr;
+use crate::decide::check::{fail, Verdict};
+use crate::os::real::next;
+use crate::os::sys::cstr;
 use ldguard_policy::{Access, Call};
 use libc::{c_char, c_int, c_void};
 use std::cell::RefCell;
@@ -125,7 +125,7 @@ fn walk(
     if let Verdict::Deny(e) = read_dir(Call::Nftw, dir) {
         return fail(e, -1);
     }
-    if let (true, Callback::Nftw(cb)) = (crate::state::is_off(), callback) {
+    if let (true, Callback::Nftw(cb)) = (crate::load::state::is_off(), callback) {
         return run(cb);
     }
     // The root was just checked: its entries need no second check.
@@ -179,7 +179,7 @@ macro_rules! ftw_hook {
         /// libc ABI.
         #[no_mangle]
         pub unsafe extern "C" fn $name(dir: *const c_char, cb: FtwFn, fds: c_int) -> c_int {
-            if crate::state::is_off() {
+            if crate::load::state::is_off() {
                 type F = unsafe extern "C" fn(*const c_char, FtwFn, c_int) -> c_int;
                 // SAFETY: forwarding.
                 return next!($name: F).map_or_else(|| fail(libc::ENOSYS, -1), |f| unsafe { f(dir, cb, fds) });

@@ -1,7 +1,7 @@
 //! Small libc helpers for hook code: no allocation, no lock, and no call
 //! that lands in one of our own hooks.
 
-use crate::real::next;
+use crate::os::real::next;
 use std::ffi::{c_char, c_int, c_long, c_void};
 
 #[inline]

@@ -71,7 +71,7 @@ pub struct PolicyFile {
 
 impl PolicyFile {
     pub fn open(path: &str) -> std::io::Result<PolicyFile> {
-        let (file, st) = crate::sys::open_read(path.as_bytes(), 0)?;
+        let (file, st) = crate::os::sys::open_read(path.as_bytes(), 0)?;
         Ok(PolicyFile {
             file,
             len: st.st_size as u64,
@@ -93,7 +93,7 @@ impl PolicyFile {
             // binding at start-up): it writes at most COMPARED_PIECE bytes
             // into `buf`, which has room for them; the fd stays open for
             // `self`'s lifetime.
-            let n = crate::sys::syscall6(
+            let n = crate::os::sys::syscall6(
                 libc::SYS_pread64,
                 [
                     self.file.as_raw_fd() as libc::c_long,
@@ -169,7 +169,8 @@ pub fn load(
 
 fn read(path: &Path, policy: &PolicyFile, program: &[u8]) -> Result<Found, Option<String>> {
     use std::os::unix::ffi::OsStrExt;
-    let (file, st) = match crate::sys::open_read(path.as_os_str().as_bytes(), libc::O_NOFOLLOW) {
+    let (file, st) = match crate::os::sys::open_read(path.as_os_str().as_bytes(), libc::O_NOFOLLOW)
+    {
         Ok(opened) => opened,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(None),
         Err(e) => return Err(Some(e.to_string())),
@@ -239,7 +240,7 @@ fn map_whole(file: &fs::File, len: usize) -> Option<&'static [u8]> {
 }
 
 fn trusted(st: &libc::stat) -> bool {
-    let euid = crate::sys::geteuid();
+    let euid = crate::os::sys::geteuid();
     st.st_mode & libc::S_IFMT == libc::S_IFREG
         && (st.st_uid == euid || st.st_uid == 0)
         && st.st_mode & 0o022 == 0

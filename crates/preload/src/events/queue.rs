@@ -147,7 +147,7 @@ impl<T: Copy + 'static> Queue<T> {
             tv_sec: (timeout_ms / 1000) as _,
             tv_nsec: ((timeout_ms % 1000) * 1_000_000) as _,
         };
-        crate::sys::raw_syscall(
+        crate::os::sys::raw_syscall(
             libc::SYS_futex,
             [
                 self.sleeping.as_ptr() as libc::c_long,
@@ -173,7 +173,7 @@ impl<T: Copy + 'static> Queue<T> {
         if self.sleeping.load(Ordering::Relaxed) == 1
             && self.sleeping.swap(0, Ordering::SeqCst) == 1
         {
-            crate::sys::raw_syscall(
+            crate::os::sys::raw_syscall(
                 libc::SYS_futex,
                 [
                     self.sleeping.as_ptr() as libc::c_long,

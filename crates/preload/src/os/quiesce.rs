@@ -46,7 +46,7 @@ impl Drop for Counted {
 
 /// A library thread is about to be created.
 fn thread_starting() {
-    let pid = crate::sys::getpid();
+    let pid = crate::os::sys::getpid();
     if OWNER.load(Ordering::Acquire) != pid {
         // This process's first thread: what the count says is a parent's.
         LIVE.store(0, Ordering::Release);
@@ -62,7 +62,7 @@ fn thread_ended() {
 
 /// Whether a library thread exists in this process.
 pub fn any_live() -> bool {
-    LIVE.load(Ordering::Acquire) != 0 && OWNER.load(Ordering::Acquire) == crate::sys::getpid()
+    LIVE.load(Ordering::Acquire) != 0 && OWNER.load(Ordering::Acquire) == crate::os::sys::getpid()
 }
 
 /// Whether the library's threads are asked to finish and return.
@@ -114,7 +114,7 @@ fn futex(op: libc::c_int, value: u32, timeout: Option<Duration>) {
         tv_sec: t.as_secs() as _,
         tv_nsec: t.subsec_nanos() as libc::c_long,
     });
-    crate::sys::raw_syscall(
+    crate::os::sys::raw_syscall(
         libc::SYS_futex,
         [
             STOPPING.as_ptr() as libc::c_long,

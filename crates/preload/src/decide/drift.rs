@@ -54,10 +54,10 @@ static CTIME: AtomicI64 = AtomicI64::new(0);
 /// allows environment overrides (a developer's machine, tests), else the
 /// image's.
 fn manifest_path(buf: &mut [u8; 4096]) -> Option<()> {
-    let allowed = crate::active::process().is_some_and(|p| p.settings.env_allowed);
+    let allowed = crate::process::active::process().is_some_and(|p| p.settings.env_allowed);
     // SAFETY: getenv reads the environment without allocating.
     let over = allowed
-        .then(|| unsafe { crate::sys::cstr(libc::getenv(c"LDGUARD_DRIFT_MANIFEST".as_ptr())) })
+        .then(|| unsafe { crate::os::sys::cstr(libc::getenv(c"LDGUARD_DRIFT_MANIFEST".as_ptr())) })
         .flatten()
         .filter(|p| !p.is_empty());
     let path = over.unwrap_or(MANIFEST_PATH.as_bytes());
@@ -73,7 +73,7 @@ fn manifest_path(buf: &mut [u8; 4096]) -> Option<()> {
 fn load() -> Result<(&'static [u8], i64), u8> {
     let mut path = [0u8; 4096];
     manifest_path(&mut path).ok_or(4)?;
-    let fd = crate::sys::raw_syscall(
+    let fd = crate::os::sys::raw_syscall(
         libc::SYS_openat,
         [
             libc::AT_FDCWD as libc::c_long,
@@ -85,14 +85,14 @@ fn load() -> Result<(&'static [u8], i64), u8> {
         ],
     ) as libc::c_int;
     if fd < 0 {
-        return Err(if crate::sys::errno() == libc::ENOENT {
+        return Err(if crate::os::sys::errno() == libc::ENOENT {
             1
         } else {
             2
         });
     }
     let mapped = map(fd);
-    crate::sys::close(fd);
+    crate::os::sys::close(fd);
     let (bytes, ctime) = mapped.ok_or(2)?;
     if Manifest::new(bytes).is_err() {
         return Err(3);
@@ -176,8 +176,8 @@ pub fn verdict_for_fd(fd: libc::c_int, usage: Use) -> Drift {
         Ok(l) => l,
         Err(_) => return Drift::NoManifest,
     };
-    let mut link = [0u8; crate::resolve::PATH_CAP];
-    let path = match crate::sys::fd_path(fd, &mut link) {
+    let mut link = [0u8; crate::decide::resolve::PATH_CAP];
+    let path = match crate::os::sys::fd_path(fd, &mut link) {
         Some(n) => &link[..n],
         // Anonymous inodes have no path ("anon_inode:…"); deleted files
         // keep theirs with " (deleted)" and are told apart by nlink below.
@@ -194,14 +194,14 @@ pub fn verdict_at(dirfd: libc::c_int, path: &[u8], usage: Use) -> Option<Drift> 
     if inert_reason().is_some() {
         return Some(Drift::NoManifest);
     }
-    let mut z = crate::resolve::PathBuf::new();
+    let mut z = crate::decide::resolve::PathBuf::new();
     z.set(&[path, b"\0"])?;
-    let fd = crate::sys::open_path(dirfd, z.as_bytes().as_ptr().cast(), 0);
+    let fd = crate::os::sys::open_path(dirfd, z.as_bytes().as_ptr().cast(), 0);
     if fd < 0 {
         return None;
     }
     let v = verdict_for_fd(fd, usage);
-    crate::sys::close(fd);
+    crate::os::sys::close(fd);
     Some(v)
 }
 
@@ -226,7 +226,8 @@ pub fn verdict(
     }
     // Long enough for any memfd name ("/memfd:" + 249 bytes + " (deleted)").
     let mut link = [0u8; 512];
-    if crate::sys::fd_path(fd, &mut link).is_some_and(|len| link[..len].starts_with(b"/memfd:")) {
+    if crate::os::sys::fd_path(fd, &mut link).is_some_and(|len| link[..len].starts_with(b"/memfd:"))
+    {
         return Drift::Drifted("runs from memory (memfd)");
     }
     if st.st_nlink == 0 {
@@ -257,13 +258,13 @@ fn ns(secs: i64, nsecs: i64) -> i64 {
 
 fn sha256_of_fd(fd: libc::c_int) -> Option<[u8; 32]> {
     let first = hash_fd(fd);
-    if first.is_some() || crate::sys::errno() != libc::EBADF {
+    if first.is_some() || crate::os::sys::errno() != libc::EBADF {
         return first;
     }
     // An `O_PATH` descriptor cannot be read: reopen the same inode.
     let mut link = [0u8; 32];
-    crate::sys::proc_fd_path(fd, &mut link);
-    let readable = crate::sys::raw_syscall(
+    crate::os::sys::proc_fd_path(fd, &mut link);
+    let readable = crate::os::sys::raw_syscall(
         libc::SYS_openat,
         [
             libc::AT_FDCWD as libc::c_long,
@@ -278,7 +279,7 @@ fn sha256_of_fd(fd: libc::c_int) -> Option<[u8; 32]> {
         return None;
     }
     let digest = hash_fd(readable);
-    crate::sys::close(readable);
+    crate::os::sys::close(readable);
     digest
 }
 
@@ -299,7 +300,7 @@ fn hash_fd(fd: libc::c_int) -> Option<[u8; 32]> {
                 hasher.update(&buf[..n as usize]);
                 offset += n as libc::off_t;
             }
-            _ if crate::sys::errno() == libc::EINTR => {}
+            _ if crate::os::sys::errno() == libc::EINTR => {}
             _ => return None,
         }
     }

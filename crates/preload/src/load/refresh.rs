@@ -26,11 +26,11 @@
 //!   that won the lock) waits for the fetch, bounded, so the cache is written
 //!   and the next processes do not have to fetch again.
 
-use crate::active;
-use crate::direct::CHILD_WRITES;
-use crate::emit;
-use crate::guard::{self, Internal};
-use crate::policy_source;
+use crate::events::direct::CHILD_WRITES;
+use crate::events::emit;
+use crate::load::policy_source;
+use crate::os::guard::{self, Internal};
+use crate::process::active;
 use ldguard_policy::{compile_str, RuleTable};
 use ldguard_source::{Location, RefreshOutcome};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -126,7 +126,7 @@ fn start_after_countdown() {
             .store(FILE_CALLS_BEFORE_START, Ordering::Relaxed);
         return;
     }
-    if CHILD_WRITES.restart_pid.load(Ordering::Relaxed) != crate::sys::getpid() {
+    if CHILD_WRITES.restart_pid.load(Ordering::Relaxed) != crate::os::sys::getpid() {
         // A vfork child running on its parent's memory: never start a thread here.
         CHILD_WRITES.restart.store(1, Ordering::Relaxed);
         return;
@@ -162,7 +162,7 @@ extern "C" fn after_fork_in_child() {
 fn arm_restart(calls: u32) {
     CHILD_WRITES
         .restart_pid
-        .store(crate::sys::getpid(), Ordering::Relaxed);
+        .store(crate::os::sys::getpid(), Ordering::Relaxed);
     CHILD_WRITES.restart.store(calls, Ordering::Release);
 }
 
@@ -192,8 +192,8 @@ fn refresher() {
     if source.shared_cache().is_none() && matches!(source.config().location, Location::Http(_)) {
         // No shared cache: every process would fetch for itself, so short
         // processes must not. Only one that lives a while asks the server.
-        crate::quiesce::sleep(interval.min(Duration::from_secs(2)));
-        if crate::quiesce::stopping() {
+        crate::os::quiesce::sleep(interval.min(Duration::from_secs(2)));
+        if crate::os::quiesce::stopping() {
             STOPPED.store(true, Ordering::Release);
             return;
         }
@@ -223,8 +223,8 @@ fn refresher() {
         }
         // Only now: the report above must be queued before an exit may proceed.
         IN_FLIGHT.store(false, Ordering::Release);
-        crate::quiesce::sleep(interval);
-        if crate::quiesce::stopping() {
+        crate::os::quiesce::sleep(interval);
+        if crate::os::quiesce::stopping() {
             STOPPED.store(true, Ordering::Release);
             return;
         }

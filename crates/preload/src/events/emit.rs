@@ -23,11 +23,11 @@
 //!   wrong), it parks the record in the parent's memory, where the parent
 //!   sends it with its next event or at exit.
 
-use crate::active;
-use crate::direct::CHILD_WRITES;
-use crate::guard::{self, Internal};
-use crate::queue::Queue;
-use crate::record::{Context, Record, What};
+use crate::events::direct::CHILD_WRITES;
+use crate::events::queue::Queue;
+use crate::events::record::{Context, Record, What};
+use crate::os::guard::{self, Internal};
+use crate::process::active;
 use ldguard_events::http::{HttpSink, HttpSinkConfig};
 use ldguard_events::{Event, Sink, SinkSpec};
 use std::cell::UnsafeCell;
@@ -55,7 +55,7 @@ static DROPPED: AtomicU64 = AtomicU64::new(0);
 pub fn register_process_hooks() {
     CHILD_WRITES
         .owner
-        .store(crate::sys::getpid(), Ordering::Relaxed);
+        .store(crate::os::sys::getpid(), Ordering::Relaxed);
     // SAFETY: plain registration of `extern "C"` handlers that look up
     // libc's `execve` once (before a fork), only touch atomics (in the
     // child) or flush with a bounded wait (at exit).
@@ -67,7 +67,7 @@ pub fn register_process_hooks() {
 
 extern "C" fn before_fork() {
     // Once per process in effect (a cached pointer afterwards).
-    let _ = crate::real::EXECVE.get();
+    let _ = crate::os::real::EXECVE.get();
     // Once per thread that forks, when checks are on.
     if !active::is_off() {
         guard::scratch::before_fork();
@@ -91,8 +91,8 @@ extern "C" fn after_fork_in_child() {
     }
     CHILD_WRITES
         .owner
-        .store(crate::sys::getpid(), Ordering::Relaxed);
-    crate::direct::after_fork_in_child();
+        .store(crate::os::sys::getpid(), Ordering::Relaxed);
+    crate::events::direct::after_fork_in_child();
     // The parent sends what its vfork children parked; a copy here would
     // be sent twice.
     if ANY_PARKED.load(Ordering::Relaxed) {
@@ -171,7 +171,7 @@ fn send_with(record: Record, patience: Patience) {
         return;
     };
     if !matches!(spec, SinkSpec::Http(_)) {
-        crate::direct::write(&record, spec);
+        crate::events::direct::write(&record, spec);
         return;
     }
     let Some(pipe) = pipeline() else {
@@ -275,7 +275,7 @@ pub fn status(message: &str) {
 /// with an HTTP sink it goes to stderr.
 pub fn write_direct(record: &Record) {
     if let Some(spec) = sink_spec() {
-        crate::direct::write(record, spec);
+        crate::events::direct::write(record, spec);
     }
 }
 
@@ -288,7 +288,7 @@ fn pipeline() -> Option<&'static Pipeline> {
         if let Some(p) = unsafe { p.as_ref() } {
             return Some(p);
         }
-        if CHILD_WRITES.owner.load(Ordering::Relaxed) != crate::sys::getpid() {
+        if CHILD_WRITES.owner.load(Ordering::Relaxed) != crate::os::sys::getpid() {
             return None;
         }
         if STARTING
@@ -350,7 +350,7 @@ fn open_sink(spec: &SinkSpec) -> io::Result<Box<dyn Sink>> {
     if let Some(process) = active::process() {
         let settings = &process.settings;
         // No status event from here: this runs while the pipeline is starting.
-        config.token = crate::config::token(settings).0;
+        config.token = crate::process::config::token(settings).0;
         config.ca_file = settings.ca_file.as_deref().map(PathBuf::from);
     }
     Ok(Box::new(HttpSink::with_spawner(config, spawn_http_sender)?))
@@ -363,7 +363,7 @@ struct StderrLines;
 impl Sink for StderrLines {
     fn write_batch(&mut self, events: &[Event]) -> io::Result<()> {
         for event in events {
-            crate::direct::write_stderr(&event.to_line());
+            crate::events::direct::write_stderr(&event.to_line());
         }
         Ok(())
     }
@@ -372,8 +372,8 @@ impl Sink for StderrLines {
 /// The HTTP sink's sender thread, without `std::thread` (see
 /// `sys::spawn_thread`); std's default stack size, as it had.
 fn spawn_http_sender(name: &'static str, body: Box<dyn FnOnce() + Send>) -> std::io::Result<()> {
-    let counted = crate::quiesce::Counted::new();
-    crate::sys::spawn_thread(
+    let counted = crate::os::quiesce::Counted::new();
+    crate::os::sys::spawn_thread(
         name,
         2 << 20,
         Box::new(move || {
@@ -406,7 +406,7 @@ fn writer(pipe: &'static Pipeline, mut sink: Box<dyn Sink>, notes: Vec<Record>) 
             reported_drops = dropped;
         }
         if batch.is_empty() {
-            if crate::quiesce::stopping() {
+            if crate::os::quiesce::stopping() {
                 // Everything queued is written: deliver it, then leave; the
                 // next event starts a pipeline again.
                 let _ = sink.flush();

@@ -53,8 +53,8 @@ pub static EXECVE: Next = Next::new(b"execve\0");
 /// `name` cast to the function pointer type `TYPE`.
 macro_rules! next {
     ($name:ident : $ty:ty) => {{
-        static NEXT: $crate::real::Next =
-            $crate::real::Next::new(concat!(stringify!($name), "\0").as_bytes());
+        static NEXT: $crate::os::real::Next =
+            $crate::os::real::Next::new(concat!(stringify!($name), "\0").as_bytes());
         // SAFETY: the symbol is the libc function of that name, whose C
         // signature `$ty` transcribes.
         NEXT.get().map(|p| {

@@ -18,8 +18,8 @@
 //!
 //! `stderr` is the process's descriptor 2 at the time of the event.
 
-use crate::record::{Context, Record};
-use crate::sys::syscall6;
+use crate::events::record::{Context, Record};
+use crate::os::sys::syscall6;
 use ldguard_events::line::Line;
 use ldguard_events::SinkSpec;
 use std::cell::UnsafeCell;
@@ -157,11 +157,11 @@ pub fn write_stderr(line: &[u8]) {
 #[cold]
 fn file_unusable(path: &Path, errno: c_int, scratch: &mut [u8; NAME]) {
     static SAID: AtomicI32 = AtomicI32::new(0);
-    let pid = crate::sys::getpid();
+    let pid = crate::os::sys::getpid();
     if SAID.swap(pid, Ordering::Relaxed) == pid {
         return;
     }
-    let mut note = Record::new(crate::record::What::Status);
+    let mut note = Record::new(crate::events::record::What::Status);
     note.target.push(b"event file ");
     note.target.push(path.as_os_str().as_bytes());
     note.target.push(b" cannot be opened (");
@@ -284,7 +284,7 @@ pub fn append(
     {
         rotate(fd, path, rotation, name, other);
     }
-    crate::sys::close(fd);
+    crate::os::sys::close(fd);
     Ok(())
 }
 
@@ -326,7 +326,7 @@ fn rotate(
     }
     let (Ok(ours), Ok(named)) = (
         fstat(fd),
-        crate::sys::fstatat(libc::AT_FDCWD, name.as_ptr().cast(), 0),
+        crate::os::sys::fstatat(libc::AT_FDCWD, name.as_ptr().cast(), 0),
     ) else {
         return;
     };

@@ -4,7 +4,7 @@
 //! writes it as a JSON line ([`Record::write_line`], no allocation); for an
 //! HTTP sink the writer thread turns it into an [`Event`].
 
-use crate::active::{self, Active};
+use crate::process::active::{self, Active};
 use ldguard_events::line::{Fmt, Line, Text};
 use ldguard_events::{format_time, time_text, Event};
 use ldguard_policy::{Action, Call, Kind, Severity};
@@ -121,8 +121,8 @@ impl Record {
         let (ppid, uid) = unsafe { (libc::getppid(), libc::getuid()) };
         Record {
             what,
-            time: crate::sys::now(),
-            pid: crate::sys::getpid(),
+            time: crate::os::sys::now(),
+            pid: crate::os::sys::getpid(),
             ppid,
             uid,
             enforced: false,
@@ -507,7 +507,7 @@ static GATHERED: Gathered = Gathered {
 /// buffers: this runs on a hook path.
 fn container_id() -> Inline<64> {
     const PATH: &[u8] = b"/proc/self/cgroup\0";
-    let fd = crate::sys::syscall6(
+    let fd = crate::os::sys::syscall6(
         libc::SYS_openat,
         [
             libc::AT_FDCWD as c_long,
@@ -525,7 +525,7 @@ fn container_id() -> Inline<64> {
         let mut run_len = 0usize;
         let mut found = None;
         'read: loop {
-            let n = crate::sys::syscall6(
+            let n = crate::os::sys::syscall6(
                 libc::SYS_read,
                 [
                     fd,
@@ -559,14 +559,14 @@ fn container_id() -> Inline<64> {
                 break;
             }
         }
-        crate::sys::close(fd as i32);
+        crate::os::sys::close(fd as i32);
         if let Some(id) = found {
             return Inline::from_bytes(&id);
         }
     }
     // SAFETY: an all-zero utsname is valid; the kernel fills it.
     let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
-    if crate::sys::syscall6(
+    if crate::os::sys::syscall6(
         libc::SYS_uname,
         [(&mut uts as *mut libc::utsname) as c_long, 0, 0, 0, 0, 0],
     ) != 0

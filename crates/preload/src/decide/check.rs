@@ -2,11 +2,11 @@
 //! guard while deciding, keep errno, catch panics, report, and say whether
 //! the real function may run.
 
-use crate::emit;
-use crate::guard::{recent, Guard};
-use crate::record::{Inline, Record, What};
-use crate::state::{self, Active};
-use crate::sys;
+use crate::events::emit;
+use crate::events::record::{Inline, Record, What};
+use crate::load::state::{self, Active};
+use crate::os::guard::{recent, Guard};
+use crate::os::sys;
 use ldguard_policy::{Access, Action, Kind, Mode, Request};
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -46,7 +46,7 @@ pub fn run(check: impl FnOnce(&'static Active) -> Verdict) -> Verdict {
 #[inline]
 pub fn run_or<R: Fallback>(pass: R, check: impl FnOnce(&'static Active) -> R) -> R {
     // Before the `disabled` exit: a disabled process must still learn of a new mode.
-    crate::refresh::poll();
+    crate::load::refresh::poll();
     // `None` also when checks are off (`disabled`).
     let Some(active) = state::current() else {
         return pass;
@@ -56,7 +56,7 @@ pub fn run_or<R: Fallback>(pass: R, check: impl FnOnce(&'static Active) -> R) ->
     };
     // This thread's errno slot, valid for the thread's life (one lookup
     // for the save and the restore).
-    let errno = crate::guard::errno_slot();
+    let errno = crate::os::guard::errno_slot();
     // SAFETY: `errno_slot` is this thread's errno, valid and written only
     // by this thread for its whole life.
     let saved = unsafe { *errno };
@@ -369,7 +369,7 @@ fn report(
     }
     let enforced = d.action.blocks() && active.mode == Mode::Enforce;
     let kill = enforced && d.action == Action::Kill;
-    let first = crate::behavior::first_time(active, req);
+    let first = crate::decide::behavior::first_time(active, req);
     if d.log || kill || first {
         record_decision(active, req, d, (enforced, kill, first), fill);
     }

@@ -4,8 +4,8 @@
 //! records what it delivered here, and the refresher, when it runs, takes
 //! the same `Source` from here.
 
-use crate::config::{self, Settings};
-use crate::emit;
+use crate::events::emit;
+use crate::process::config::{self, Settings};
 use ldguard_policy::{compile_str_for_program, RuleTable};
 use ldguard_source::{Location, Source, SourceConfig};
 use std::path::PathBuf;

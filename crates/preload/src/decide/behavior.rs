@@ -15,7 +15,7 @@
 //! stays bounded whatever the workload does; past the cap operations are
 //! counted and a status event says so once.
 
-use crate::emit;
+use crate::events::emit;
 use ldguard_policy::{Kind, Request};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -40,7 +40,7 @@ static SUPPRESSION_REPORTED: AtomicBool = AtomicBool::new(false);
 /// Whether `req` is an operation this process has not reported yet, when
 /// the policy records behaviour. Ignored calls are never behaviour.
 #[inline]
-pub fn first_time(active: &crate::active::Active, req: &Request<'_>) -> bool {
+pub fn first_time(active: &crate::process::active::Active, req: &Request<'_>) -> bool {
     let table = &active.table;
     if !table.log_classes().behavior() || table.is_ignored(req.call) {
         return false;

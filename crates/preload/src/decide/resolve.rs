@@ -7,7 +7,7 @@
 //! descriptor), so it agrees with what the real call will do. All buffers
 //! are on the caller's stack; nothing allocates.
 
-use crate::sys;
+use crate::os::sys;
 use std::ffi::{c_char, c_int, c_long};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -210,17 +210,17 @@ pub struct Scratch {
 // zero when mapped (three empty buffers): every bit pattern left there is
 // a valid `Scratch` (byte arrays and lengths, which only `PathBuf`'s own
 // methods write), and it must fit there.
-const _: () = assert!(std::mem::size_of::<Scratch>() <= crate::guard::SCRATCH_BYTES);
+const _: () = assert!(std::mem::size_of::<Scratch>() <= crate::os::guard::SCRATCH_BYTES);
 const _: () = assert!(std::mem::align_of::<Scratch>() <= 8);
 
 /// Runs `f` with this thread's buffers for the current check level.
 ///
-/// Callers hold a check guard ([`crate::guard::Guard`]) for the whole
+/// Callers hold a check guard ([`crate::os::guard::Guard`]) for the whole
 /// call: a signal handler that interrupts `f` and calls a hook is one level
 /// deeper and gets the next set, so the `&mut` is unique.
 pub fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
-    let level = crate::guard::scratch_level();
-    match crate::guard::scratch_bytes(level) {
+    let level = crate::os::guard::scratch_level();
+    match crate::os::guard::scratch_bytes(level) {
         // SAFETY: exclusive per the level argument above; the bytes are
         // this thread's own, large and aligned enough (checked above), and
         // any bytes left there are a valid `Scratch`.
@@ -235,7 +235,7 @@ pub fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
 /// for as long as it uses them, and takes one `&mut` from the pointer.
 #[inline(always)]
 pub fn thread_scratch() -> Option<*mut Scratch> {
-    crate::guard::scratch_bytes(crate::guard::scratch_level()).map(|b| b.cast::<Scratch>())
+    crate::os::guard::scratch_bytes(crate::os::guard::scratch_level()).map(|b| b.cast::<Scratch>())
 }
 
 /// No area could be mapped (out of memory or address space): buffers on

@@ -11,7 +11,7 @@ use ldguard_backstop::{Needs, Plan};
 use ldguard_events::SinkSpec;
 use ldguard_policy::{LandlockLevel, Mode};
 
-use crate::active::Process;
+use crate::process::active::Process;
 
 /// Marks a process tree that already has the backstop. Trusted only
 /// together with `no_new_privs`, which both mechanisms set and nothing can
@@ -24,7 +24,7 @@ const REFUSED: i32 = 126;
 
 /// Called once per process, right after the start-up policy is published.
 pub fn install_at_start(process: &Process) {
-    let Some(active) = crate::active::published() else {
+    let Some(active) = crate::process::active::published() else {
         return;
     };
     if active.mode != Mode::Enforce {
@@ -44,7 +44,7 @@ pub fn install_at_start(process: &Process) {
     }
     let foreign = foreign_threads();
     if foreign > 0 {
-        crate::emit::status(&format!(
+        crate::events::emit::status(&format!(
             "kernel backstop of policy `{}` not installed: the program already runs {foreign} other thread(s), which Landlock would not cover",
             policy.name
         ));
@@ -55,22 +55,22 @@ pub fn install_at_start(process: &Process) {
             // Single-threaded (checked above): nothing reads the
             // environment concurrently.
             std::env::set_var(MARKER, "1");
-            crate::emit::status(&format!(
+            crate::events::emit::status(&format!(
                 "kernel backstop of policy `{}` installed for this process tree: {done}; it only ever tightens: switching the policy to permissive or disabled later does not loosen it in these processes",
                 policy.name
             ));
         }
         Err(why) if plan.backstop.landlock == LandlockLevel::Required => {
-            crate::emit::status(&format!(
+            crate::events::emit::status(&format!(
                 "kernel backstop of policy `{}` required but not installed ({why}); refusing to run",
                 policy.name
             ));
-            crate::emit::flush(std::time::Duration::from_millis(500));
+            crate::events::emit::flush(std::time::Duration::from_millis(500));
             // SAFETY: _exit has no preconditions; nothing of the program
             // has run yet.
             unsafe { libc::_exit(REFUSED) };
         }
-        Err(why) => crate::emit::status(&format!(
+        Err(why) => crate::events::emit::status(&format!(
             "kernel backstop of policy `{}` not installed: {why}",
             policy.name
         )),

@@ -2,13 +2,13 @@
 //! the policy and publishes the first table (see `active`), run from our
 //! constructor or from the first hook that fires before it.
 
-use crate::active::{self, forced_disabled, INITIALIZING, OFF, ON, STATUS, UNINIT};
-use crate::config::{self, OnNoPolicy, Settings};
-use crate::guard::Internal;
+use crate::os::guard::Internal;
+use crate::process::active::{self, forced_disabled, INITIALIZING, OFF, ON, STATUS, UNINIT};
+use crate::process::config::{self, OnNoPolicy, Settings};
 use ldguard_policy::{compile_str, compile_str_for_program, RuleTable};
 use std::sync::atomic::{AtomicI32, Ordering};
 
-pub use crate::active::{is_off, Active};
+pub use crate::process::active::{is_off, Active};
 
 /// Pid of the thread group doing the initialisation, so a child forked in
 /// the middle of it does not wait forever for a thread it does not have.
@@ -38,7 +38,7 @@ pub fn initialise() -> bool {
     loop {
         match STATUS.compare_exchange(UNINIT, INITIALIZING, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => {
-                INIT_PID.store(crate::sys::getpid(), Ordering::Relaxed);
+                INIT_PID.store(crate::os::sys::getpid(), Ordering::Relaxed);
                 let on = match Internal::enter() {
                     Some(section) => {
                         let on = std::panic::catch_unwind(load_initial).unwrap_or(false);
@@ -51,7 +51,7 @@ pub fn initialise() -> bool {
                         // makes every libc call of the process take its
                         // multi-threaded (slower) path.
                         if !forced_disabled() {
-                            let _ = std::panic::catch_unwind(crate::refresh::start);
+                            let _ = std::panic::catch_unwind(crate::load::refresh::start);
                         }
                         drop(section);
                         on
@@ -70,10 +70,10 @@ pub fn initialise() -> bool {
             Err(_) => {
                 // Another thread is initialising. Our own re-entrant calls
                 // (made while loading) are internal and skip checks.
-                if crate::guard::check_depth() != 0 {
+                if crate::os::guard::check_depth() != 0 {
                     return false;
                 }
-                if INIT_PID.load(Ordering::Relaxed) != crate::sys::getpid() {
+                if INIT_PID.load(Ordering::Relaxed) != crate::os::sys::getpid() {
                     // Forked while another thread was initialising: that
                     // thread does not exist here, so start over.
                     let _ = STATUS.compare_exchange(
@@ -97,9 +97,9 @@ fn load_initial() -> bool {
         program: active::Program::unread(),
         settings,
     });
-    crate::emit::register_process_hooks();
+    crate::events::emit::register_process_hooks();
     for note in &process.settings.notes {
-        crate::emit::status(note);
+        crate::events::emit::status(note);
     }
     if forced_disabled() {
         // `LDGUARD_MODE=disabled` overrides every policy's mode: reading and
@@ -108,12 +108,12 @@ fn load_initial() -> bool {
     }
     // The thread-exit hook of the hooks' mapped path buffers, made here
     // and not on a thread's first check (musl's key creation takes a lock).
-    crate::guard::scratch::prepare();
+    crate::os::guard::scratch::prepare();
     match load_policy(&process.settings, &process.program) {
         Ok((table, origin)) => {
             active::publish(process, table, origin);
             // Kernel backstop: enforce mode, once per process tree.
-            crate::backstop::install_at_start(process);
+            crate::load::backstop::install_at_start(process);
             !active::is_off()
         }
         Err(why) => match process.settings.on_no_policy {
@@ -121,14 +121,18 @@ fn load_initial() -> bool {
             // that inherited LD_PRELOAD, a test binary).
             OnNoPolicy::Allow if why == NOTHING_CONFIGURED => false,
             OnNoPolicy::Allow => {
-                crate::emit::status(&format!("{why}; running unchecked (onNoPolicy: allow)"));
+                crate::events::emit::status(&format!(
+                    "{why}; running unchecked (onNoPolicy: allow)"
+                ));
                 false
             }
             OnNoPolicy::Deny => {
                 let table = compile_str(DENY_ALL, "built-in deny-all policy")
                     .expect("the built-in policy is valid");
                 active::publish(process, table, "built-in deny-all policy".into());
-                crate::emit::status(&format!("{why}; denying everything (onNoPolicy: deny)"));
+                crate::events::emit::status(&format!(
+                    "{why}; denying everything (onNoPolicy: deny)"
+                ));
                 true
             }
         },
@@ -158,7 +162,7 @@ fn load_policy(settings: &Settings, program: &[u8]) -> Result<(RuleTable, String
     // whose policy loads makes no system call for it.
     let baked = || {
         settings.baked_policy.as_deref().or_else(|| {
-            crate::sys::fstatat(libc::AT_FDCWD, DEFAULT_BAKED_POLICY_C.as_ptr(), 0)
+            crate::os::sys::fstatat(libc::AT_FDCWD, DEFAULT_BAKED_POLICY_C.as_ptr(), 0)
                 .is_ok()
                 .then_some(DEFAULT_BAKED_POLICY)
         })
@@ -169,13 +173,13 @@ fn load_policy(settings: &Settings, program: &[u8]) -> Result<(RuleTable, String
         .chain(std::iter::once_with(baked).flatten())
     {
         if location.starts_with("http://") || location.starts_with("https://") {
-            match crate::policy_source::cached_policy(settings, location, program) {
+            match crate::load::policy_source::cached_policy(settings, location, program) {
                 Ok(found) => return Ok(found),
                 Err(why) => problems.push(why),
             }
             continue;
         }
-        let file = match crate::table_file::PolicyFile::open(location) {
+        let file = match crate::load::table_file::PolicyFile::open(location) {
             Ok(file) => file,
             Err(e) => {
                 problems.push(format!("policy {location}: {e}"));
@@ -192,9 +196,9 @@ fn load_policy(settings: &Settings, program: &[u8]) -> Result<(RuleTable, String
         // A compiled table of exactly this file's bytes: nothing to parse,
         // check, index or hash, and the policy is only compared, never
         // copied. Anything wrong with it means parsing, below.
-        if let Ok(found) = crate::table_file::load(cache_dir, location, &file, program) {
+        if let Ok(found) = crate::load::table_file::load(cache_dir, location, &file, program) {
             if is_configured {
-                crate::policy_source::started_with_sha256(settings, found.sha256_hex);
+                crate::load::policy_source::started_with_sha256(settings, found.sha256_hex);
             }
             return Ok((found.table, location.to_owned()));
         }
@@ -220,9 +224,9 @@ fn load_policy(settings: &Settings, program: &[u8]) -> Result<(RuleTable, String
             Ok(table) => {
                 // For the next process; best effort (a read-only or
                 // foreign cache directory only costs them the parse).
-                let _ = crate::table_file::store(cache_dir, location, &text, &table, program);
+                let _ = crate::load::table_file::store(cache_dir, location, &text, &table, program);
                 if is_configured {
-                    crate::policy_source::started_with(settings, text);
+                    crate::load::policy_source::started_with(settings, text);
                 }
                 return Ok((table, location.to_owned()));
             }

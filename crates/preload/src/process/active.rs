@@ -11,7 +11,7 @@
 //! KiB per policy change, which is rare); that is the price of a hot path
 //! that is safe in signal handlers and across fork.
 
-use crate::config::Settings;
+use crate::process::config::Settings;
 use ldguard_policy::{Mode, RuleTable};
 use std::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 use std::sync::OnceLock;
@@ -54,7 +54,7 @@ impl std::ops::Deref for Program {
     fn deref(&self) -> &[u8] {
         let mut name = self.0.load(Ordering::Acquire);
         if name.is_null() {
-            let read = Box::into_raw(Box::new(crate::sys::self_exe()));
+            let read = Box::into_raw(Box::new(crate::os::sys::self_exe()));
             name = match self.0.compare_exchange(
                 std::ptr::null_mut(),
                 read,

@@ -470,7 +470,7 @@ fn block_all_signals() -> u64 {
 /// arguments it cannot).
 fn set_signal_mask(how: libc::c_int, set: u64) -> u64 {
     let mut old = u64::MAX;
-    crate::sys::syscall6(
+    crate::os::sys::syscall6(
         libc::SYS_rt_sigprocmask,
         [
             how as libc::c_long,
@@ -493,8 +493,8 @@ pub fn spawn_library_thread(
     body: impl FnOnce() + Send + 'static,
 ) -> std::io::Result<()> {
     let section = Internal::enter();
-    let counted = crate::quiesce::Counted::new();
-    let spawned = crate::sys::spawn_thread(
+    let counted = crate::os::quiesce::Counted::new();
+    let spawned = crate::os::sys::spawn_thread(
         name,
         stack_size,
         Box::new(move || {
@@ -894,7 +894,7 @@ mod tests {
             scratch::REFUSE.with(|r| r.set(true));
             assert!(scratch_bytes(0).is_none() && chain_bytes(0).is_none());
             let g = Guard::enter().unwrap();
-            let path = crate::resolve::with_scratch(|s| {
+            let path = crate::decide::resolve::with_scratch(|s| {
                 s.a.set(&[b"/etc/", b"passwd"]).unwrap();
                 s.a.as_bytes().to_vec()
             });

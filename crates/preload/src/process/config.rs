@@ -105,7 +105,7 @@ fn read_system_config() -> Option<String> {
     // Errno untouched (the kernel's result): a `disabled` process then
     // calls neither libc's `__errno_location` nor anything else through a
     // PLT slot here, each a lazy binding (~800 instructions) on first use.
-    let fd = crate::sys::syscall6(
+    let fd = crate::os::sys::syscall6(
         libc::SYS_openat,
         [
             libc::AT_FDCWD as c_long,
