@@ -25,6 +25,13 @@ fn edges() -> Edges {
     for entry in std::fs::read_dir(&src).unwrap() {
         let dir = entry.unwrap().path();
         if !dir.is_dir() {
+            // A module beside lib.rs would escape the folder layers.
+            let name = dir.file_name().unwrap();
+            assert!(
+                name == "lib.rs",
+                "{}: a module belongs in one of the folders",
+                dir.display()
+            );
             continue;
         }
         for entry in std::fs::read_dir(&dir).unwrap() {
