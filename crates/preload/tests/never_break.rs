@@ -317,3 +317,38 @@ fn setuid_program_through_etc_ld_so_preload() {
         "the machine's /etc/ld.so.preload must be untouched"
     );
 }
+
+/// The event file's rotation lock held elsewhere (a rotating process that
+/// died holding it while a forked child kept its descriptor, or a signal
+/// handler interrupting this very thread's rotation) never blocks a
+/// program: rotation waits for a later line instead.
+#[test]
+fn an_event_file_whose_rotation_lock_is_held_never_blocks_the_program() {
+    let dir = scratch("rotation-lock");
+    let secret = dir.join("secret");
+    std::fs::write(&secret, "secret\n").unwrap();
+    let events = dir.join("events.jsonl");
+    // As full as the rotation size: the program's first line rotates it.
+    let held = std::fs::File::create(&events).unwrap();
+    held.set_len(64 << 20).unwrap();
+    held.lock().unwrap();
+    let rules = json!([{"name": "secret", "kind": "file",
+        "path": [secret.to_str().unwrap()], "action": "deny"}]);
+    let started = std::time::Instant::now();
+    let out = Run::new(&dir, Some(policy("enforce", &["deny"], rules)))
+        .env("LDGUARD_EVENTS", &format!("file:{}", events.display()))
+        .cmd(&["/bin/cat", secret.to_str().unwrap()]);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "the program waited {:?} for the rotation lock",
+        started.elapsed()
+    );
+    assert_ne!(out.code(), 0, "{}", out.stderr);
+    let text = std::fs::read(&events).unwrap();
+    let tail = String::from_utf8_lossy(&text[64 << 20..]);
+    assert!(
+        tail.contains("\"rule\":\"secret\"") && tail.ends_with('\n'),
+        "the deny line was appended: {tail:?}"
+    );
+    drop(held);
+}

@@ -307,9 +307,16 @@ fn size_check_due(unchecked: &AtomicU64, len: usize, rotation: Rotation) -> bool
 }
 
 /// Shifts the rotated files up and moves the full file to `.1`, under an
-/// exclusive lock on it (released when `fd` is closed): of the processes
-/// that see it full, the first rotates and the others find that the path
-/// names another file.
+/// exclusive lock on it: of the processes that see it full, the first
+/// rotates and the others find that the path names another file.
+///
+/// The lock is waited for only a bounded while (another writer's rotation
+/// takes a few renames): a lock belongs to the open file, which a child
+/// forked during a rotation shares, so a rotator that dies holding it
+/// (threads end anywhere at exit) leaves it held for as long as the child
+/// lives, and a signal handler that rotates while its own thread holds it
+/// would wait for itself. Then this line's writer leaves the rotation to a
+/// later line.
 fn rotate(
     fd: c_int,
     path: &[u8],
@@ -317,13 +324,31 @@ fn rotate(
     name: &mut [u8; NAME],
     other: &mut [u8; NAME],
 ) {
-    if syscall6(
-        libc::SYS_flock,
-        [fd as c_long, libc::LOCK_EX as c_long, 0, 0, 0, 0],
-    ) != 0
-    {
-        return;
+    let flock = |how: c_int| syscall6(libc::SYS_flock, [fd as c_long, how as c_long, 0, 0, 0, 0]);
+    let mut tries = 0;
+    while flock(libc::LOCK_EX | libc::LOCK_NB) != 0 {
+        tries += 1;
+        if tries == ROTATION_LOCK_TRIES {
+            return;
+        }
+        syscall6(libc::SYS_sched_yield, [0; 6]);
     }
+    rotate_locked(fd, path, rotation, name, other);
+    // Explicitly: a child forked meanwhile shares the open file (and so the
+    // lock) until it closes its copy of the descriptor.
+    flock(libc::LOCK_UN);
+}
+
+/// Tries for the rotation lock, a yield apart (a millisecond or so).
+const ROTATION_LOCK_TRIES: u32 = 1000;
+
+fn rotate_locked(
+    fd: c_int,
+    path: &[u8],
+    rotation: Rotation,
+    name: &mut [u8; NAME],
+    other: &mut [u8; NAME],
+) {
     let (Ok(ours), Ok(named)) = (
         fstat(fd),
         crate::os::sys::fstatat(libc::AT_FDCWD, name.as_ptr().cast(), 0),
