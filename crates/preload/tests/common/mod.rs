@@ -209,9 +209,20 @@ impl Run {
             status: out.status,
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            events: read_events(&events),
+            events: read_rotated_events(&events),
         }
     }
+}
+
+/// The run's events, the rotated files' (`.3` oldest, then `.2`, `.1`)
+/// before the current one's: a flood of events rotates the file.
+fn read_rotated_events(path: &Path) -> Vec<Event> {
+    let mut all = Vec::new();
+    for n in (1..=3).rev() {
+        all.extend(read_events(Path::new(&format!("{}.{n}", path.display()))));
+    }
+    all.extend(read_events(path));
+    all
 }
 
 fn unique() -> u64 {
