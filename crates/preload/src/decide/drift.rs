@@ -55,9 +55,11 @@ static CTIME: AtomicI64 = AtomicI64::new(0);
 /// image's.
 fn manifest_path(buf: &mut [u8; 4096]) -> Option<()> {
     let allowed = crate::process::active::process().is_some_and(|p| p.settings.env_allowed);
-    // SAFETY: getenv reads the environment without allocating.
     let over = allowed
-        .then(|| unsafe { crate::os::sys::cstr(libc::getenv(c"LDGUARD_DRIFT_MANIFEST".as_ptr())) })
+        .then(|| {
+            // SAFETY: getenv reads the environment without allocating.
+            unsafe { crate::os::sys::cstr(libc::getenv(c"LDGUARD_DRIFT_MANIFEST".as_ptr())) }
+        })
         .flatten()
         .filter(|p| !p.is_empty());
     let path = over.unwrap_or(MANIFEST_PATH.as_bytes());
