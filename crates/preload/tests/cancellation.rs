@@ -18,13 +18,25 @@ fn a_pending_cancellation_acts_at_each_hooked_call_and_unwinds_cleanly() {
     // Rules of both kinds, so the file and the network hooks both decide.
     let rules = json!([
         {"name": "elsewhere", "kind": "file", "path": ["/nonexistent-ldguard/**"], "action": "deny"},
-        {"name": "far-host", "kind": "network", "address": ["10.9.9.9/32"], "action": "deny"}
+        {"name": "far-host", "kind": "network", "address": ["10.9.9.9/32"], "action": "deny"},
+        {"name": "no-socket", "kind": "network", "direction": "outbound",
+         "unix": ["/nonexistent-ldguard/s"], "action": "deny"}
     ]);
     let (base, with) = stdout_without_and_with(&d, &prog, policy("enforce", &["deny"], rules));
-    let expected: String = ["open", "openat", "creat", "fopen", "connect", "sendto"]
-        .iter()
-        .map(|call| format!("{call}: cancelled\n{call}: joined, cancelled\n"))
-        .collect();
+    let expected: String = [
+        "open",
+        "openat",
+        "creat",
+        "fopen",
+        "connect",
+        "sendto",
+        "connect-unix",
+        "sendto-unix",
+        "sendmsg-unix",
+    ]
+    .iter()
+    .map(|call| format!("{call}: cancelled\n{call}: joined, cancelled\n"))
+    .collect();
     assert_eq!(base, expected, "without the library");
     assert_eq!(with, base, "with the library vs without");
 }

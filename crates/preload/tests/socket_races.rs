@@ -8,6 +8,7 @@
 mod common;
 
 use common::{c_program, policy, scratch, Outcome, Run};
+use ldguard_events::Event;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -43,19 +44,19 @@ fn fixture(name: &str) -> PathBuf {
     d
 }
 
-/// Every event is a deny by the socket rule of `unix_escape` on `denied/s`.
-fn assert_denies(out: &Outcome, call: &str) {
-    let denies = out.decisions();
-    assert!(!denies.is_empty(), "{call}: no deny reported: {}", out.stderr);
-    for e in denies {
+/// Every event is a deny of `unix_escape`, by `rule`, naming a path that
+/// ends with `target`.
+fn assert_denies(events: &[&Event], call: &str, rule: Option<&str>, target: &str) {
+    assert!(!events.is_empty(), "{call}: no deny reported");
+    for e in events {
         assert_eq!(e.action, "deny", "{e:#?}");
         assert!(e.enforced, "{e:#?}");
-        assert_eq!(e.rule.as_deref(), Some("no-runtime-socket"), "{call}: {e:#?}");
+        assert_eq!(e.rule.as_deref(), rule, "{call}: {e:#?}");
         assert_eq!(e.program, unix_escape().display().to_string(), "{e:#?}");
         let names = [e.target.as_deref(), e.resolved.as_deref()];
         assert!(
-            names.iter().flatten().any(|t| t.ends_with("/denied/s")),
-            "{call}: the denied socket is not named in {e:#?}"
+            names.iter().flatten().any(|t| t.ends_with(target)),
+            "{call}: {target} is not named in {e:#?}"
         );
     }
 }
@@ -66,10 +67,19 @@ fn race(call: &str) {
     let out = run(&d, &[&exe, "race", call, ".", "pub", "denied", TRIES]);
     let words: Vec<&str> = out.stdout.split_whitespace().collect();
     assert_eq!(words.len(), 4, "{call}: {} {}", out.stdout, out.stderr);
-    assert_eq!(words[1], "0", "{call} reached the denied socket: {}", out.stdout);
+    assert_eq!(
+        words[1], "0",
+        "{call} reached the denied socket: {}",
+        out.stdout
+    );
     let ok: u64 = words[3].parse().unwrap();
     assert!(ok > 0, "{call}: the free socket must stay usable");
-    assert_denies(&out, call);
+    assert_denies(
+        &out.decisions(),
+        call,
+        Some("no-runtime-socket"),
+        "/denied/s",
+    );
 }
 
 #[test]
@@ -87,9 +97,22 @@ fn sendmsg_through_a_swapped_directory() {
     race("sendmsg");
 }
 
+#[test]
+fn sendmmsg_through_a_swapped_directory() {
+    race("sendmmsg");
+}
+
+/// libc's `syscall()` is routed to the same decisions.
+#[test]
+fn syscall_connect_and_sendto_through_a_swapped_directory() {
+    race("sys-connect");
+    race("sys-sendto");
+}
+
 /// With every descriptor taken, the link cannot be resolved by the library:
 /// a deny rule on sockets could apply, so the call is denied (EACCES), not
-/// waved through on its spelling.
+/// waved through on its spelling. The event file cannot be opened either:
+/// the deny is written to stderr.
 fn full(call: &str) {
     let d = fixture(&format!("unix-full-{call}"));
     std::os::unix::fs::symlink("denied", d.join("lnk")).unwrap();
@@ -101,7 +124,18 @@ fn full(call: &str) {
         "{call}: {}",
         out.stderr
     );
-    assert_denies(&out, call);
+    assert!(out.decisions().is_empty(), "{:#?}", out.events);
+    let on_stderr: Vec<Event> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|e: &Event| e.kind != "status")
+        .collect();
+    assert_eq!(on_stderr.len(), 1, "{call}: {}", out.stderr);
+    // No rule is named: which would apply is what could not be learnt.
+    let events: Vec<&Event> = on_stderr.iter().collect();
+    assert_denies(&events, call, None, "/lnk/s");
 }
 
 #[test]
@@ -112,4 +146,51 @@ fn connect_with_no_descriptor_left() {
 #[test]
 fn sendto_with_no_descriptor_left() {
     full("sendto");
+}
+
+/// What a program sees of connects and sends to socket paths, allowed or
+/// failing, is what it sees without the library (the call goes through
+/// `/proc/self/fd/N` once a rule looks at socket paths): the errno of each
+/// failure, the peer's name, relative paths, links and `..`.
+#[test]
+fn socket_path_calls_behave_as_without_the_library() {
+    let d = scratch("unix-semantics");
+    let script = r#"
+import errno, os, socket
+os.mkdir('d'); open('f', 'w').close()
+os.symlink('loop', 'loop'); os.symlink('srv', 'ln'); os.symlink('missing', 'dangling')
+srv = socket.socket(socket.AF_UNIX); srv.bind('srv'); srv.listen()
+bound = socket.socket(socket.AF_UNIX); bound.bind('bound')
+dg = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); dg.bind('dg')
+long = 'd/' + 'x' * 100
+for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM, socket.SOCK_SEQPACKET):
+    for path in ['srv', './srv', os.path.abspath('srv'), 'ln', 'd/../srv', 'dangling',
+                 'missing', 'f', 'd', 'f/x', 'loop', 'dg', 'bound', '/nonexistent/x', long]:
+        s = socket.socket(socket.AF_UNIX, kind)
+        try:
+            if kind == socket.SOCK_DGRAM:
+                s.sendto(b'x', path)
+                r = 'sent'
+            else:
+                s.connect(path)
+                r = 'connected to ' + s.getpeername()
+        except OSError as e:
+            r = errno.errorcode.get(e.errno, str(e.errno))
+        print(kind, path[:20], r)
+        s.close()
+"#;
+    let rules = json!([
+        {"name": "no-runtime-socket", "kind": "network", "direction": "outbound",
+         "unix": ["/run/nothing-here.sock"], "action": "deny"},
+    ]);
+    let work = d.join("work");
+    common::assert_same_as_baseline(
+        &d.join("work"),
+        policy("enforce", &["deny"], rules),
+        &["python3", "-c", script],
+        &|| {
+            let _ = std::fs::remove_dir_all(&work);
+            std::fs::create_dir_all(&work).unwrap();
+        },
+    );
 }

@@ -141,6 +141,24 @@ pub fn socket_path_forms<R>(
     })
 }
 
+/// A unix socket path made absolute and normalised against the cwd
+/// (`None` when it cannot be: a deleted or too deep cwd), and the kernel's
+/// path of the socket file `held` names (`None` without one, or when the
+/// file has no path `/proc` can give); `f` decides on them.
+pub fn socket_file_forms<R>(
+    path: &[u8],
+    held: Option<c_int>,
+    f: impl FnOnce(Option<&[u8]>, Option<&[u8]>) -> R,
+) -> R {
+    let mut kernel = [0u8; resolve::PATH_CAP + 1];
+    let named = held.and_then(|fd| sys::fd_path(fd, &mut kernel[..resolve::PATH_CAP]));
+    resolve::with_scratch(|s| {
+        let (scratch, abs) = (&mut s.a, &mut s.b);
+        let made = resolve::absolute(libc::AT_FDCWD, path, scratch, abs).is_some();
+        f(made.then(|| abs.as_bytes()), named.map(|n| &kernel[..n]))
+    })
+}
+
 /// `fopen` through its hook (for glibc's `_IO_fopen` alias).
 ///
 /// # Safety

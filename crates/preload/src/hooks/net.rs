@@ -1,11 +1,12 @@
 //! Network hooks: outbound (connect, sendto/sendmsg with an address),
 //! inbound (accepted peers), listen (bind, listen), and name resolution.
 
-use super::borrowed;
-use crate::decide::check::{fail, judge, run, Verdict};
+use super::borrowed::{self, Acted};
+use crate::decide::check::{fail, judge, run, run_or, unresolvable, Verdict};
 use crate::decide::hosts;
 use crate::os::real::next;
 use crate::os::sys::cstr;
+use crate::process::active::Active;
 use ldguard_policy::{Access, Call, Direction, Kind, Protocol, Request};
 use libc::{addrinfo, c_char, c_int, c_long, c_uint, c_void, msghdr, sockaddr, socklen_t, ssize_t};
 use std::mem::size_of;
@@ -20,7 +21,7 @@ enum Peer<'a> {
 
 /// How the kernel reads the family of an address passed to a call.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Family {
+pub enum Family {
     /// connect, bind, accepted peers: the family as given.
     AsGiven,
     /// sendto/sendmsg: IPv4 datagram and raw sockets take `AF_UNSPEC` as
@@ -139,59 +140,248 @@ fn check_addr(
     run(|active| {
         let mut buf = [0u8; 110];
         // SAFETY: the caller's (addr, len) pair, as passed to libc.
-        let Some(p) = (unsafe { peer(addr, len, family, &mut buf) }) else {
-            return Verdict::Allow;
-        };
-        let mut req = Request {
-            direction,
-            ..Request::new(Kind::Network, call, active.program)
-        };
-        let mut name = [0u8; 128];
-        match p {
-            Peer::Ip(ip, port) => {
-                let ip = if direction == Direction::Outbound {
-                    destination(ip)
-                } else {
-                    ip
+        let p = unsafe { peer(addr, len, family, &mut buf) };
+        decide_peer(active, call, direction, fd, p)
+    })
+}
+
+/// Decides a network operation on `fd` towards (or from) `peer`.
+fn decide_peer(
+    active: &'static Active,
+    call: Call,
+    direction: Direction,
+    fd: c_int,
+    peer: Option<Peer<'_>>,
+) -> Verdict {
+    let Some(p) = peer else {
+        return Verdict::Allow;
+    };
+    let mut req = Request {
+        direction,
+        ..Request::new(Kind::Network, call, active.program)
+    };
+    let mut name = [0u8; 128];
+    match p {
+        Peer::Ip(ip, port) => {
+            let ip = if direction == Direction::Outbound {
+                destination(ip)
+            } else {
+                ip
+            };
+            req.address = Some(ip);
+            req.port = Some(port);
+            req.protocol = protocol(fd);
+            req.host =
+                hosts::lookup(ip, &mut name).and_then(|n| std::str::from_utf8(&name[..n]).ok());
+            judge(active, &req, |_| {})
+        }
+        Peer::Unix(path) if path.first() == Some(&b'@') => {
+            req.unix = Some(path);
+            judge(active, &req, |_| {})
+        }
+        Peer::Unix(path) => {
+            // A socket path is a file path: relative to the cwd, with
+            // `..`, `//` and symlinks. Both the absolute spelling and
+            // the file the kernel reaches are decided on; the first
+            // that blocks is the one judged (and reported).
+            let resolve = active.table.needs_resolution(Kind::Network, Access::Read);
+            borrowed::socket_path_forms(path, resolve, |abs, resolved| {
+                let mut r = Request {
+                    unix: Some(abs),
+                    ..req
                 };
-                req.address = Some(ip);
-                req.port = Some(port);
-                req.protocol = protocol(fd);
-                req.host =
-                    hosts::lookup(ip, &mut name).and_then(|n| std::str::from_utf8(&name[..n]).ok());
-                judge(active, &req, |_| {})
-            }
-            Peer::Unix(path) if path.first() == Some(&b'@') => {
-                req.unix = Some(path);
-                judge(active, &req, |_| {})
-            }
-            Peer::Unix(path) => {
-                // A socket path is a file path: relative to the cwd, with
-                // `..`, `//` and symlinks. Both the absolute spelling and
-                // the file the kernel reaches are decided on; the first
-                // that blocks is the one judged (and reported).
-                let resolve = active.table.needs_resolution(Kind::Network, Access::Read);
-                borrowed::socket_path_forms(path, resolve, |abs, resolved| {
-                    let mut r = Request {
-                        unix: Some(abs),
-                        ..req
-                    };
-                    if let Some(res) = resolved {
-                        if !active.table.decide(&r).action.blocks() {
-                            r.unix = Some(res);
-                        }
+                if let Some(res) = resolved {
+                    if !active.table.decide(&r).action.blocks() {
+                        r.unix = Some(res);
                     }
-                    judge(active, &r, |_| {})
-                })
-                .unwrap_or(Verdict::Allow)
+                }
+                judge(active, &r, |_| {})
+            })
+            .unwrap_or(Verdict::Allow)
+        }
+    }
+}
+
+/// Where an outbound call that names an address goes.
+pub enum Route {
+    /// To the caller's address: an IP address or an abstract name decided
+    /// and allowed, or no rule looks at socket paths.
+    Given,
+    /// Nowhere: denied (and reported), or the socket path cannot be looked
+    /// up (`ENOENT`, `ENOTDIR`, `ELOOP`, `EACCES`...), with this errno.
+    Refused(c_int),
+    /// To the socket file decided on, through the descriptor holding it.
+    Held(HeldSocket),
+}
+
+impl crate::decide::check::Fallback for Route {
+    fn denied(errno: c_int) -> Route {
+        Route::Refused(errno)
+    }
+}
+
+impl Route {
+    /// The address to make the call with (the caller's, or the held
+    /// socket file's), or the errno to fail with.
+    pub fn target(
+        &self,
+        addr: *const sockaddr,
+        len: socklen_t,
+    ) -> Result<(*const sockaddr, socklen_t), c_int> {
+        match self {
+            Route::Given => Ok((addr, len)),
+            Route::Refused(e) => Err(*e),
+            Route::Held(h) => Ok((h.address(), h.len)),
+        }
+    }
+
+    /// `msg` with the address [`Route::target`] gives.
+    pub fn message(&self, msg: &msghdr) -> Result<msghdr, c_int> {
+        let (name, len) = self.target(msg.msg_name as *const sockaddr, msg.msg_namelen)?;
+        let mut m = *msg;
+        m.msg_name = name as *mut c_void;
+        m.msg_namelen = len;
+        Ok(m)
+    }
+}
+
+/// A unix socket file held by an `O_PATH` descriptor, and the address
+/// `/proc/self/fd/N` that reaches it: the kernel follows that magic link
+/// to the very inode decided on, whatever the path names by then. The
+/// peer sees nothing of it (its own name is what `getpeername` gives).
+pub struct HeldSocket {
+    fd: c_int,
+    addr: libc::sockaddr_un,
+    len: socklen_t,
+}
+
+impl HeldSocket {
+    fn new(fd: c_int) -> HeldSocket {
+        let mut addr: libc::sockaddr_un = unsafe_zeroed();
+        addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        let mut link = [0u8; 32];
+        let n = crate::os::sys::proc_fd_path(fd, &mut link);
+        for (d, s) in addr.sun_path.iter_mut().zip(&link[..n]) {
+            *d = *s as c_char;
+        }
+        let len = (size_of::<libc::sa_family_t>() + n + 1) as socklen_t;
+        HeldSocket { fd, addr, len }
+    }
+
+    fn address(&self) -> *const sockaddr {
+        (&self.addr as *const libc::sockaddr_un).cast()
+    }
+}
+
+impl Drop for HeldSocket {
+    fn drop(&mut self) {
+        // errno untouched: the call made through it has just set it.
+        crate::os::sys::syscall6(libc::SYS_close, [self.fd as c_long, 0, 0, 0, 0, 0]);
+    }
+}
+
+/// Decides an outbound call to `addr`; for a unix socket path, on the
+/// socket file the kernel reaches, which is then held for the call
+/// (docs/preload.md, *Unix socket paths*).
+pub fn route(
+    call: Call,
+    family: Family,
+    fd: c_int,
+    addr: *const sockaddr,
+    len: socklen_t,
+) -> Route {
+    run_or(Route::Given, |active| {
+        let mut buf = [0u8; 110];
+        // SAFETY: the caller's (addr, len) pair, as passed to libc.
+        match unsafe { peer(addr, len, family, &mut buf) } {
+            Some(Peer::Unix(path))
+                if path.first() != Some(&b'@')
+                    && active.table.needs_resolution(Kind::Network, Access::Read) =>
+            {
+                hold_socket(active, call, path)
             }
+            p => match decide_peer(active, call, Direction::Outbound, fd, p) {
+                Verdict::Allow => Route::Given,
+                Verdict::Deny(e) => Route::Refused(e),
+            },
         }
     })
 }
 
-/// Outbound: connect (and its aliases).
-pub fn check_connect(call: Call, fd: c_int, addr: *const sockaddr, len: socklen_t) -> Verdict {
-    check_addr(call, Direction::Outbound, Family::AsGiven, fd, addr, len)
+/// The socket file `path` names, opened `O_PATH` (following links, as the
+/// kernel's lookup does), decided on its spelling and then on its kernel
+/// path. Without a descriptor or a name for it, a rule on socket paths
+/// could apply: denied (never waved through on the spelling).
+fn hold_socket(active: &'static Active, call: Call, path: &[u8]) -> Route {
+    let req = Request {
+        direction: Direction::Outbound,
+        ..Request::new(Kind::Network, call, active.program)
+    };
+    let mut c_path = [0u8; 110];
+    c_path[..path.len()].copy_from_slice(path);
+    let opened = crate::os::sys::syscall6(
+        libc::SYS_openat,
+        [
+            libc::AT_FDCWD as c_long,
+            c_path.as_ptr() as c_long,
+            (libc::O_PATH | libc::O_CLOEXEC) as c_long,
+            0,
+            0,
+            0,
+        ],
+    );
+    let held = (opened >= 0).then(|| HeldSocket::new(opened as c_int));
+    borrowed::socket_file_forms(path, held.as_ref().map(|h| h.fd), |abs, kernel| {
+        let Some(abs) = abs else {
+            return refuse(unresolvable(
+                active,
+                &Request {
+                    unix: Some(path),
+                    ..req
+                },
+            ));
+        };
+        let spelled = Request {
+            unix: Some(abs),
+            ..req
+        };
+        if active.table.decide(&spelled).action.blocks() {
+            return refuse(judge(active, &spelled, |_| {}));
+        }
+        let Some(held) = held else {
+            let e = -opened as c_int;
+            return match e {
+                // What the kernel's own lookup answers: the call fails so
+                // (reported as allowed when the policy logs that).
+                libc::ENOENT | libc::ENOTDIR | libc::ELOOP | libc::EACCES | libc::ENAMETOOLONG => {
+                    judge(active, &spelled, |_| {});
+                    Route::Refused(e)
+                }
+                // No descriptor (EMFILE, ENFILE, ENOMEM): no object to decide.
+                _ => refuse(unresolvable(active, &spelled)),
+            };
+        };
+        let Some(kernel) = kernel else {
+            return refuse(unresolvable(active, &spelled));
+        };
+        let reached = Request {
+            unix: Some(kernel),
+            ..req
+        };
+        match judge(active, &reached, |_| {}) {
+            Verdict::Allow => Route::Held(held),
+            Verdict::Deny(e) => Route::Refused(e),
+        }
+    })
+}
+
+/// A denial as a route; a verdict that lets the call proceed (`permissive`)
+/// sends it to the caller's address.
+fn refuse(v: Verdict) -> Route {
+    match v {
+        Verdict::Allow => Route::Given,
+        Verdict::Deny(e) => Route::Refused(e),
+    }
 }
 
 /// Outbound with an explicit address: sendto, sendmsg, sendmmsg.
@@ -258,7 +448,7 @@ pub fn check_mmsg(fd: c_int, msgs: *mut libc::mmsghdr, n: u32) -> Verdict {
         return Verdict::Allow;
     }
     // The kernel sends at most UIO_MAXIOV messages per call.
-    for i in 0..n.min(1024) as usize {
+    for i in 0..n.min(UIO_MAXIOV) as usize {
         // SAFETY: the caller's array of `n` messages.
         let hdr = unsafe { &(*msgs.add(i)).msg_hdr };
         if let v @ Verdict::Deny(_) = check_msg(Call::Sendmmsg, fd, hdr) {
@@ -267,6 +457,103 @@ pub fn check_mmsg(fd: c_int, msgs: *mut libc::mmsghdr, n: u32) -> Verdict {
     }
     Verdict::Allow
 }
+
+/// The route of a message's address (none: [`Route::Given`]).
+pub fn msg_route(call: Call, fd: c_int, msg: &msghdr) -> Route {
+    if msg.msg_name.is_null() {
+        return Route::Given;
+    }
+    let name = msg.msg_name as *const sockaddr;
+    route(call, Family::UnspecIsInet, fd, name, msg.msg_namelen)
+}
+
+/// Whether a message of a `sendmmsg` names a unix socket path (which
+/// are then sent one by one, each to the socket file decided on).
+pub fn names_socket_path(msgs: *const libc::mmsghdr, n: c_uint) -> bool {
+    if msgs.is_null() {
+        return false;
+    }
+    (0..n.min(UIO_MAXIOV) as usize).any(|i| {
+        // SAFETY: the caller's array of `n` messages.
+        let m = unsafe { &(*msgs.add(i)).msg_hdr };
+        let mut buf = [0u8; 110];
+        // SAFETY: the message's (name, length) pair, as the kernel reads it.
+        let p = unsafe {
+            peer(
+                m.msg_name as *const sockaddr,
+                m.msg_namelen,
+                Family::UnspecIsInet,
+                &mut buf,
+            )
+        };
+        matches!(p, Some(Peer::Unix(path)) if path.first() != Some(&b'@'))
+    })
+}
+
+/// `syscall(SYS_connect | SYS_sendto | SYS_sendmsg | SYS_sendmmsg, ...)`
+/// made here, to the address each route gives; `None` when no address is
+/// named (a `sendto` without one, a `sendmmsg` naming no socket path:
+/// checked, then made as given).
+pub fn made(nr: c_long, a: &[c_long; 6]) -> Option<Acted> {
+    let fd = a[0] as c_int;
+    let sys = |args: [c_long; 6]| crate::os::sys::syscall6(nr, args);
+    let done = |r: Result<c_long, c_int>| match r {
+        Ok(r) => Acted::Done(r),
+        Err(e) => Acted::Deny(e),
+    };
+    Some(match nr {
+        libc::SYS_connect => {
+            let (addr, len) = (a[1] as *const sockaddr, a[2] as socklen_t);
+            let route = route(Call::Connect, Family::AsGiven, fd, addr, len);
+            done(
+                route
+                    .target(addr, len)
+                    .map(|(p, l)| sys([a[0], p as c_long, l as c_long, 0, 0, 0])),
+            )
+        }
+        libc::SYS_sendto if a[4] != 0 => {
+            let (addr, len) = (a[4] as *const sockaddr, a[5] as socklen_t);
+            let route = route(Call::Sendto, Family::UnspecIsInet, fd, addr, len);
+            done(
+                route
+                    .target(addr, len)
+                    .map(|(p, l)| sys([a[0], a[1], a[2], a[3], p as c_long, l as c_long])),
+            )
+        }
+        libc::SYS_sendmsg => {
+            // SAFETY: the caller's msghdr (or null: the kernel reports EFAULT).
+            let msg = unsafe { (a[1] as *const msghdr).as_ref() }?;
+            let route = msg_route(Call::Sendmsg, fd, msg);
+            done(
+                route
+                    .message(msg)
+                    .map(|m| sys([a[0], &m as *const msghdr as c_long, a[2], 0, 0, 0])),
+            )
+        }
+        // The kernel's answer as libc's `sendmmsg` gives it (one by one
+        // through libc's `sendmsg`, as the hook does).
+        libc::SYS_sendmmsg if names_socket_path(a[1] as *const libc::mmsghdr, a[2] as c_uint) => {
+            // SAFETY: the caller's arguments, as the kernel reads them.
+            let r = unsafe {
+                sendmmsg(
+                    fd,
+                    a[1] as *mut libc::mmsghdr,
+                    a[2] as c_uint,
+                    a[3] as c_int,
+                )
+            };
+            done(Ok(if r < 0 {
+                -(crate::os::sys::errno() as c_long)
+            } else {
+                r as c_long
+            }))
+        }
+        _ => return None,
+    })
+}
+
+/// The most messages the kernel sends per `sendmmsg`.
+const UIO_MAXIOV: c_uint = 1024;
 
 /// The local address of `fd`, for `listen`.
 fn check_local(call: Call, fd: c_int) -> Verdict {
@@ -303,14 +590,20 @@ fn unsafe_zeroed<T: Copy>() -> T {
 /// libc ABI.
 #[no_mangle]
 pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
-    if let Verdict::Deny(e) = check_connect(Call::Connect, fd, addr, len) {
-        return fail(e, -1);
-    }
-    match next!(connect: unsafe extern "C" fn(c_int, *const sockaddr, socklen_t) -> c_int) {
-        // SAFETY: forwarding.
-        Some(f) => unsafe { f(fd, addr, len) },
-        None => fail(libc::ENOSYS, -1),
-    }
+    let Some(f) = next!(connect: unsafe extern "C" fn(c_int, *const sockaddr, socklen_t) -> c_int)
+    else {
+        return fail(libc::ENOSYS, -1);
+    };
+    // The call is made right here: a cancellation acting in it unwinds
+    // through this frame only (`tests/cancellation.rs`).
+    let route = route(Call::Connect, Family::AsGiven, fd, addr, len);
+    let (addr, len) = match route.target(addr, len) {
+        Ok(t) => t,
+        Err(e) => return fail(e, -1),
+    };
+    // SAFETY: forwarding, with the caller's address or one naming the same
+    // socket file through the descriptor `route` holds until it is dropped.
+    unsafe { f(fd, addr, len) }
 }
 
 /// # Safety
@@ -420,11 +713,6 @@ pub unsafe extern "C" fn sendto(
     addr: *const sockaddr,
     len: socklen_t,
 ) -> ssize_t {
-    if !addr.is_null() {
-        if let Verdict::Deny(e) = check_send(Call::Sendto, fd, addr, len) {
-            return fail(e, -1);
-        }
-    }
     type F = unsafe extern "C" fn(
         c_int,
         *const libc::c_void,
@@ -433,25 +721,44 @@ pub unsafe extern "C" fn sendto(
         *const sockaddr,
         socklen_t,
     ) -> ssize_t;
-    match next!(sendto: F) {
+    let Some(f) = next!(sendto: F) else {
+        return fail(libc::ENOSYS, -1);
+    };
+    if addr.is_null() {
         // SAFETY: forwarding.
-        Some(f) => unsafe { f(fd, buf, n, flags, addr, len) },
-        None => fail(libc::ENOSYS, -1),
+        return unsafe { f(fd, buf, n, flags, addr, len) };
     }
+    let route = route(Call::Sendto, Family::UnspecIsInet, fd, addr, len);
+    let (addr, len) = match route.target(addr, len) {
+        Ok(t) => t,
+        Err(e) => return fail(e, -1),
+    };
+    // SAFETY: forwarding, with the caller's address or one naming the same
+    // socket file through the descriptor `route` holds until it is dropped.
+    unsafe { f(fd, buf, n, flags, addr, len) }
 }
 
 /// # Safety
 /// libc ABI.
 #[no_mangle]
 pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
-    if let Verdict::Deny(e) = check_msg(Call::Sendmsg, fd, msg) {
-        return fail(e, -1);
-    }
-    match next!(sendmsg: unsafe extern "C" fn(c_int, *const msghdr, c_int) -> ssize_t) {
+    let Some(f) = next!(sendmsg: unsafe extern "C" fn(c_int, *const msghdr, c_int) -> ssize_t)
+    else {
+        return fail(libc::ENOSYS, -1);
+    };
+    // SAFETY: the caller's msghdr (or null: the kernel reports EFAULT).
+    let Some(m) = (unsafe { msg.as_ref() }) else {
         // SAFETY: forwarding.
-        Some(f) => unsafe { f(fd, msg, flags) },
-        None => fail(libc::ENOSYS, -1),
-    }
+        return unsafe { f(fd, msg, flags) };
+    };
+    let route = msg_route(Call::Sendmsg, fd, m);
+    let m = match route.message(m) {
+        Ok(m) => m,
+        Err(e) => return fail(e, -1),
+    };
+    // SAFETY: forwarding a copy of the caller's message, its address the
+    // caller's or one naming the same socket file (held by `route`).
+    unsafe { f(fd, &m, flags) }
 }
 
 /// Checks a name about to be resolved against `host` rules.
@@ -526,6 +833,32 @@ pub unsafe extern "C" fn sendmmsg(
     n: c_uint,
     flags: c_int,
 ) -> c_int {
+    if names_socket_path(msgs, n) {
+        let Some(f) = next!(sendmsg: unsafe extern "C" fn(c_int, *const msghdr, c_int) -> ssize_t)
+        else {
+            return fail(libc::ENOSYS, -1);
+        };
+        // Message by message, as the kernel's own loop does: the count
+        // sent, or the first message's error when none was.
+        let mut sent = 0;
+        for i in 0..n.min(UIO_MAXIOV) as usize {
+            // SAFETY: the caller's array of `n` messages.
+            let mm = unsafe { &mut *msgs.add(i) };
+            let route = msg_route(Call::Sendmmsg, fd, &mm.msg_hdr);
+            let r = match route.message(&mm.msg_hdr) {
+                // SAFETY: forwarding a copy of the caller's message, its
+                // address one naming the same socket file (held by `route`).
+                Ok(m) => unsafe { f(fd, &m, flags) },
+                Err(e) => fail(e, -1),
+            };
+            if r < 0 {
+                return if sent > 0 { sent } else { -1 };
+            }
+            mm.msg_len = r as c_uint;
+            sent += 1;
+        }
+        return sent;
+    }
     if let Verdict::Deny(e) = check_mmsg(fd, msgs, n) {
         return fail(e, -1);
     }

@@ -98,6 +98,9 @@ pub fn held(nr: c_long, a: &[c_long; 6]) -> Option<Acted> {
         libc::SYS_lsetxattr => xattr(Call::Setxattr, Follow::No, libc::SYS_setxattr),
         libc::SYS_removexattr => xattr(Call::Removexattr, Follow::Yes, libc::SYS_removexattr),
         libc::SYS_lremovexattr => xattr(Call::Removexattr, Follow::No, libc::SYS_removexattr),
+        libc::SYS_connect | libc::SYS_sendto | libc::SYS_sendmsg | libc::SYS_sendmmsg => {
+            return net::made(nr, a)
+        }
         _ => return None,
     })
 }
@@ -142,20 +145,11 @@ pub fn check(nr: c_long, a: &[c_long; 6]) -> Verdict {
         libc::SYS_execve => check_exec(Call::Execve, AT, path(0), a[1] as _),
         libc::SYS_execveat => execveat(fd(0), path(1), a[2] as _, a[4]),
         // network
-        libc::SYS_connect => {
-            let (addr, len) = sock(1);
-            net::check_connect(Call::Connect, fd(0), addr, len)
-        }
         libc::SYS_bind => {
             let (addr, len) = sock(1);
             net::check_bind(fd(0), addr, len)
         }
         libc::SYS_listen => net::check_listen(fd(0)),
-        libc::SYS_sendto if a[4] != 0 => {
-            let (addr, len) = sock(4);
-            net::check_send(Call::Sendto, fd(0), addr, len)
-        }
-        libc::SYS_sendmsg => net::check_msg(Call::Sendmsg, fd(0), a[1] as *const libc::msghdr),
         libc::SYS_sendmmsg => net::check_mmsg(fd(0), a[1] as *mut libc::mmsghdr, a[2] as u32),
         _ => Verdict::Allow,
     }

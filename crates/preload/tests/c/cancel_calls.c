@@ -14,10 +14,14 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 static char file[4096];
 static struct sockaddr_in tcp_peer, udp_peer;
+/* Unix sockets reached by path: the library holds the socket file for the
+ * call when a rule looks at socket paths. */
+static struct sockaddr_un unix_stream_peer, unix_dgram_peer;
 
 static void say(const char *s) {
     if (write(1, s, strlen(s)) < 0) _exit(3);
@@ -48,6 +52,23 @@ static void call(const char *what) {
     } else if (!strcmp(what, "sendto")) {
         int s = socket(AF_INET, SOCK_DGRAM, 0);
         sendto(s, "x", 1, 0, (struct sockaddr *)&udp_peer, sizeof udp_peer);
+        close(s);
+    } else if (!strcmp(what, "connect-unix")) {
+        int s = socket(AF_UNIX, SOCK_STREAM, 0);
+        connect(s, (struct sockaddr *)&unix_stream_peer, sizeof unix_stream_peer);
+        close(s);
+    } else if (!strcmp(what, "sendto-unix")) {
+        int s = socket(AF_UNIX, SOCK_DGRAM, 0);
+        sendto(s, "x", 1, 0, (struct sockaddr *)&unix_dgram_peer, sizeof unix_dgram_peer);
+        close(s);
+    } else if (!strcmp(what, "sendmsg-unix")) {
+        int s = socket(AF_UNIX, SOCK_DGRAM, 0);
+        struct iovec iov = {(void *)"x", 1};
+        struct msghdr m = {.msg_name = &unix_dgram_peer,
+                           .msg_namelen = sizeof unix_dgram_peer,
+                           .msg_iov = &iov,
+                           .msg_iovlen = 1};
+        sendmsg(s, &m, 0);
         close(s);
     }
 }
@@ -80,6 +101,18 @@ static void listen_on(int type, struct sockaddr_in *a) {
     }
 }
 
+static void listen_unix(int type, struct sockaddr_un *a, const char *dir, const char *name) {
+    int s = socket(AF_UNIX, type, 0);
+    memset(a, 0, sizeof *a);
+    a->sun_family = AF_UNIX;
+    snprintf(a->sun_path, sizeof a->sun_path, "%s/%s", dir, name);
+    if (s < 0 || bind(s, (struct sockaddr *)a, sizeof *a) != 0 ||
+        (type == SOCK_STREAM && listen(s, 8) != 0)) {
+        perror("setup");
+        _exit(2);
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: cancel_calls EMPTY-DIR\n");
@@ -93,7 +126,16 @@ int main(int argc, char **argv) {
     }
     listen_on(SOCK_STREAM, &tcp_peer);
     listen_on(SOCK_DGRAM, &udp_peer);
-    const char *calls[] = {"open", "openat", "creat", "fopen", "connect", "sendto"};
+    /* Relative to the cwd (a path under the scratch directory can be
+     * longer than a socket address holds). */
+    if (chdir(argv[1]) != 0) {
+        perror("setup");
+        return 2;
+    }
+    listen_unix(SOCK_STREAM, &unix_stream_peer, ".", "stream");
+    listen_unix(SOCK_DGRAM, &unix_dgram_peer, ".", "dgram");
+    const char *calls[] = {"open",         "openat",      "creat",       "fopen", "connect",
+                           "sendto",       "connect-unix", "sendto-unix", "sendmsg-unix"};
     for (size_t i = 0; i < sizeof calls / sizeof *calls; i++) {
         pthread_t t;
         void *res;

@@ -8,7 +8,9 @@
  *
  *   race CALL DIR PUB DENIED N   DIR/sw flips between PUB and DENIED in a
  *                                thread while CALL (connect, sendto,
- *                                sendmsg) goes through DIR/sw/s N times;
+ *                                sendmsg, sendmmsg, and sys-connect and
+ *                                sys-sendto through syscall()) goes
+ *                                through DIR/sw/s N times;
  *                                prints "denied-reached W ok K"
  *   full CALL DIR LINK           CALL through LINK/s with the descriptor
  *                                table full; prints "ok" or "err N"
@@ -115,8 +117,14 @@ static int send_to(const char *call, int s, const char *path) {
     char byte = 'x';
     if (strcmp(call, "sendto") == 0)
         return sendto(s, &byte, 1, 0, (struct sockaddr *)&a, len) == 1 ? 0 : -1;
+    if (strcmp(call, "sys-sendto") == 0)
+        return syscall(SYS_sendto, s, &byte, 1, 0, &a, len) == 1 ? 0 : -1;
     struct iovec iov = {&byte, 1};
     struct msghdr m = {.msg_name = &a, .msg_namelen = len, .msg_iov = &iov, .msg_iovlen = 1};
+    if (strcmp(call, "sendmmsg") == 0) {
+        struct mmsghdr mm = {.msg_hdr = m};
+        return sendmmsg(s, &mm, 1, 0) == 1 && mm.msg_len == 1 ? 0 : -1;
+    }
     return sendmsg(s, &m, 0) == 1 ? 0 : -1;
 }
 
@@ -129,14 +137,20 @@ static long received(int s) {
     return n;
 }
 
+static int type_of(const char *call) {
+    return strstr(call, "connect") ? SOCK_STREAM : SOCK_DGRAM;
+}
+
 /* One CALL through PATH; 1 when it reached the denied server, 0 when the
  * free one, -1 when refused (errno set). */
 static int attempt(const char *call, const char *path, int denied_dgram) {
-    if (strcmp(call, "connect") == 0) {
+    if (type_of(call) == SOCK_STREAM) {
         int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         struct sockaddr_un a;
         socklen_t len = address(&a, path);
-        if (connect(s, (struct sockaddr *)&a, len) != 0) {
+        int r = strcmp(call, "sys-connect") == 0 ? (int)syscall(SYS_connect, s, &a, len)
+                                                  : connect(s, (struct sockaddr *)&a, len);
+        if (r != 0) {
             int e = errno;
             close(s);
             errno = e;
@@ -158,10 +172,6 @@ static int attempt(const char *call, const char *path, int denied_dgram) {
         return -1;
     }
     return received(denied_dgram) > 0;
-}
-
-static int type_of(const char *call) {
-    return strcmp(call, "connect") == 0 ? SOCK_STREAM : SOCK_DGRAM;
 }
 
 static int race(const char *call, const char *dir, const char *pub, const char *denied, long n) {
