@@ -3,8 +3,7 @@
  * the library decides on a spelling of the socket's path instead of the
  * socket file the kernel connects to. Two servers listen, at PUB/s and at
  * DENIED/s (each answers to its own name through getpeername); the client
- * connects or sends through a symlink. Set-up steps that must not be
- * checked (swapping the symlink) use libc's own syscall().
+ * connects or sends through a symlink (swap.h swaps it).
  *
  *   race CALL DIR PUB DENIED N   DIR/sw flips between PUB and DENIED in a
  *                                thread while CALL (connect, sendto,
@@ -31,19 +30,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-static long raw(long nr, long a, long b, long c, long d) {
-    static long (*f)(long, ...);
-    if (!f) {
-        void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
-        f = libc ? (long (*)(long, ...))dlsym(libc, "syscall") : NULL;
-        if (!f) {
-            fprintf(stderr, "unix_escape: no libc syscall\n");
-            exit(3);
-        }
-    }
-    return f(nr, a, b, c, d);
-}
-#define L(x) ((long)(x))
+#include "swap.h"
 
 static socklen_t address(struct sockaddr_un *a, const char *path) {
     memset(a, 0, sizeof *a);
@@ -73,14 +60,13 @@ static int serve(const char *dir, int type) {
 }
 
 static int g_listen[2];
-static volatile int g_stop;
-static const char *g_dir, *g_pub, *g_denied;
+static const char *g_denied;
 
 /* Accepts and drops every connection, so the backlogs never fill. */
 static void *acceptor(void *arg) {
     (void)arg;
     struct pollfd p[2] = {{g_listen[0], POLLIN, 0}, {g_listen[1], POLLIN, 0}};
-    while (!g_stop) {
+    while (!swap_stop) {
         if (poll(p, 2, 50) <= 0)
             continue;
         for (int i = 0; i < 2; i++)
@@ -89,23 +75,6 @@ static void *acceptor(void *arg) {
                 if (c >= 0)
                     close(c);
             }
-    }
-    return NULL;
-}
-
-static void *swapper(void *arg) {
-    (void)arg;
-    char tmp_pub[4096], tmp_denied[4096], sw[4096];
-    snprintf(tmp_pub, sizeof tmp_pub, "%s/sw.pub", g_dir);
-    snprintf(tmp_denied, sizeof tmp_denied, "%s/sw.denied", g_dir);
-    snprintf(sw, sizeof sw, "%s/sw", g_dir);
-    while (!g_stop) {
-        raw(SYS_unlinkat, AT_FDCWD, L(tmp_pub), 0, 0);
-        raw(SYS_symlinkat, L(g_pub), AT_FDCWD, L(tmp_pub), 0);
-        raw(SYS_renameat, AT_FDCWD, L(tmp_pub), AT_FDCWD, L(sw));
-        raw(SYS_unlinkat, AT_FDCWD, L(tmp_denied), 0, 0);
-        raw(SYS_symlinkat, L(g_denied), AT_FDCWD, L(tmp_denied), 0);
-        raw(SYS_renameat, AT_FDCWD, L(tmp_denied), AT_FDCWD, L(sw));
     }
     return NULL;
 }
@@ -175,18 +144,14 @@ static int attempt(const char *call, const char *path, int denied_dgram) {
 }
 
 static int race(const char *call, const char *dir, const char *pub, const char *denied, long n) {
-    g_dir = dir;
-    g_pub = pub;
     g_denied = denied;
     int type = type_of(call);
     g_listen[0] = serve(pub, type);
     g_listen[1] = serve(denied, type);
-    char sw[4096], path[4096];
-    snprintf(sw, sizeof sw, "%s/sw", dir);
+    char path[4096];
     snprintf(path, sizeof path, "%s/sw/s", dir);
-    raw(SYS_symlinkat, L(pub), AT_FDCWD, L(sw), 0);
-    pthread_t swap, acc;
-    pthread_create(&swap, NULL, swapper, NULL);
+    pthread_t acc;
+    swap_start(dir, pub, denied);
     if (type == SOCK_STREAM)
         pthread_create(&acc, NULL, acceptor, NULL);
     long reached = 0, ok = 0;
@@ -199,8 +164,7 @@ static int race(const char *call, const char *dir, const char *pub, const char *
         if (type == SOCK_DGRAM)
             received(g_listen[0]);
     }
-    g_stop = 1;
-    pthread_join(swap, NULL);
+    swap_end();
     if (type == SOCK_STREAM)
         pthread_join(acc, NULL);
     printf("denied-reached %ld ok %ld\n", reached, ok);

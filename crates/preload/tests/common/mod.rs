@@ -80,10 +80,18 @@ pub fn c_program(name: &str, extra: &[&str]) -> PathBuf {
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("c-{name}"));
     let lock = std::fs::File::create(out.with_extension("lock")).unwrap();
     lock.lock().unwrap();
+    // The program is as new as its source and the headers beside it.
+    let newest = std::fs::read_dir(src.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "h"))
+        .filter_map(|e| e.metadata().and_then(|m| m.modified()).ok())
+        .chain(src.metadata().and_then(|m| m.modified()).ok())
+        .max();
     let fresh = out
         .metadata()
-        .and_then(|o| Ok(o.modified()? >= src.metadata()?.modified()?))
-        .unwrap_or(false);
+        .and_then(|o| o.modified())
+        .is_ok_and(|built| newest.is_some_and(|n| built >= n));
     if !fresh {
         let tmp = out.with_extension(format!("tmp{}", std::process::id()));
         let status = Command::new("cc")

@@ -1,0 +1,70 @@
+//! A new root reached through a symlink swapped while `chroot` runs. A
+//! `chroot` into a directory above what a rule protects gives those files
+//! other names (`/secret/f` for `denied/secret/f`), so the library refuses
+//! it; through a symlink that flips between a free directory and that one,
+//! the library must refuse or allow the directory the kernel then enters,
+//! not the one it looked at. (Needs `CAP_SYS_CHROOT`, as root in a
+//! container has by default.)
+
+mod common;
+
+use common::{c_program, policy, scratch, Run};
+use serde_json::json;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+fn root_escape() -> PathBuf {
+    static P: OnceLock<PathBuf> = OnceLock::new();
+    P.get_or_init(|| c_program("root_escape", &["-ldl", "-lpthread"]))
+        .clone()
+}
+
+/// Forked children, one per attempt: fewer than the other races, and still
+/// hundreds of wins for a library that lets the kernel resolve the path
+/// again.
+const TRIES: &str = "3000";
+
+fn race(call: &str) {
+    let d = scratch(&format!("root-race-{call}"));
+    std::fs::create_dir_all(d.join("pub")).unwrap();
+    std::fs::create_dir_all(d.join("denied/secret")).unwrap();
+    std::fs::write(d.join("denied/denied-marker"), "").unwrap();
+    std::fs::write(d.join("denied/secret/f"), "secret\n").unwrap();
+    let secret = d.join("denied/secret/**").display().to_string();
+    let rules = json!([
+        {"name": "secret", "kind": "file", "path": [secret], "action": "deny"},
+    ]);
+    let exe = root_escape().display().to_string();
+    let dir = d.display().to_string();
+    let out = Run::new(&d, Some(policy("enforce", &["deny"], rules))).cmd(&[
+        &exe, "race", call, &dir, "pub", "denied", TRIES,
+    ]);
+    let words: Vec<&str> = out.stdout.split_whitespace().collect();
+    assert_eq!(words.len(), 8, "{call}: {} {}", out.stdout, out.stderr);
+    assert_eq!(words[1], "0", "{call} entered the denied root: {}", out.stdout);
+    assert!(words[3].parse::<u64>().unwrap() > 0, "{call}: {}", out.stdout);
+    assert_eq!(words[7], "0", "{call}: other failures: {}", out.stdout);
+    let denies = out.decisions();
+    assert!(!denies.is_empty(), "{call}: no chroot was refused");
+    for e in denies {
+        assert_eq!(e.action, "deny", "{e:#?}");
+        assert!(e.enforced, "{e:#?}");
+        assert_eq!(e.rule.as_deref(), Some("secret"), "{call}: {e:#?}");
+        assert_eq!(e.program, exe, "{e:#?}");
+        let names = [e.target.as_deref(), e.resolved.as_deref()];
+        assert!(
+            names.iter().flatten().any(|t| t.ends_with("/denied")),
+            "{call}: the denied root is not named in {e:#?}"
+        );
+    }
+}
+
+#[test]
+fn chroot_through_a_swapped_symlink() {
+    race("chroot");
+}
+
+#[test]
+fn syscall_chroot_through_a_swapped_symlink() {
+    race("sys-chroot");
+}
