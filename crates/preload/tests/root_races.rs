@@ -36,13 +36,20 @@ fn race(call: &str) {
     ]);
     let exe = root_escape().display().to_string();
     let dir = d.display().to_string();
-    let out = Run::new(&d, Some(policy("enforce", &["deny"], rules))).cmd(&[
-        &exe, "race", call, &dir, "pub", "denied", TRIES,
-    ]);
+    let out = Run::new(&d, Some(policy("enforce", &["deny"], rules)))
+        .cmd(&[&exe, "race", call, &dir, "pub", "denied", TRIES]);
     let words: Vec<&str> = out.stdout.split_whitespace().collect();
     assert_eq!(words.len(), 8, "{call}: {} {}", out.stdout, out.stderr);
-    assert_eq!(words[1], "0", "{call} entered the denied root: {}", out.stdout);
-    assert!(words[3].parse::<u64>().unwrap() > 0, "{call}: {}", out.stdout);
+    assert_eq!(
+        words[1], "0",
+        "{call} entered the denied root: {}",
+        out.stdout
+    );
+    assert!(
+        words[3].parse::<u64>().unwrap() > 0,
+        "{call}: {}",
+        out.stdout
+    );
     assert_eq!(words[7], "0", "{call}: other failures: {}", out.stdout);
     let denies = out.decisions();
     assert!(!denies.is_empty(), "{call}: no chroot was refused");
@@ -67,4 +74,36 @@ fn chroot_through_a_swapped_symlink() {
 #[test]
 fn syscall_chroot_through_a_swapped_symlink() {
     race("sys-chroot");
+}
+
+/// What `chroot` answers is what it answers without the library (each in
+/// a forked child: a process cannot leave its new root).
+#[test]
+fn chroot_fails_and_succeeds_as_without_the_library() {
+    let d = scratch("root-semantics");
+    let script = r#"
+import errno, os
+os.makedirs('d', exist_ok=True); open('f', 'w').close()
+if not os.path.lexists('loop'): os.symlink('loop', 'loop')
+if not os.path.lexists('ln'): os.symlink('d', 'ln')
+for p in ['missing', 'f', 'f/x', 'loop', '', 'd', 'ln', './d/../d', os.path.abspath('d')]:
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.chroot(p)
+            os._exit(0 if os.path.exists('/') else 99)
+        except OSError as e:
+            os._exit(e.errno)
+    _, st = os.waitpid(pid, 0)
+    print(repr(p[-8:]), errno.errorcode.get(os.waitstatus_to_exitcode(st), 'ok'))
+"#;
+    let rules = json!([
+        {"name": "secret", "kind": "file", "path": ["/nonexistent-ldguard/**"], "action": "deny"},
+    ]);
+    common::assert_same_as_baseline(
+        &d,
+        policy("enforce", &["deny"], rules),
+        &["python3", "-c", script],
+        &|| {},
+    );
 }

@@ -11,7 +11,9 @@ use crate::os::sys;
 use ldguard_policy::{Access, Call};
 use libc::{c_char, c_int, FILE};
 
-pub use file::{act_on, chmod_held, syscall, unless_refused, via_proc, Acted, PathArg};
+pub use file::{
+    act_on, chmod_held, chroot_held, syscall, unless_refused, via_proc, Acted, PathArg,
+};
 pub use file::{
     check_every_file, check_mknod, check_new_root, check_tree_as, check_tree_mount, check_unnamed,
     Follow,

@@ -327,6 +327,18 @@ impl PathArg {
         }
     }
 
+    /// The directory `(dirfd, path)` reaches, and everything below it,
+    /// given other names for reading and writing: a new root.
+    pub fn tree(dirfd: c_int, path: *const c_char) -> PathArg {
+        PathArg {
+            checks: [
+                Some((Access::Read, Scope::Tree)),
+                Some((Access::Write, Scope::Tree)),
+            ],
+            ..PathArg::new(dirfd, path, Target::Object(Follow::Yes), Access::Read)
+        }
+    }
+
     fn checks(&self) -> impl Iterator<Item = (Access, Scope)> + '_ {
         self.checks.iter().flatten().copied()
     }
@@ -948,6 +960,20 @@ pub fn check_new_root(call: Call, path: *const c_char) -> Verdict {
         return Verdict::Allow;
     }
     check_every_file(call)
+}
+
+/// `chroot`, entered through the held directory's `/proc` link: the root
+/// decided (as [`check_new_root`] decides it) is the root entered.
+pub fn chroot_held(path: *const c_char) -> Acted {
+    act_on(
+        PathArg::tree(libc::AT_FDCWD, path),
+        Call::Chroot,
+        |fd, _| {
+            via_proc(fd, |p| {
+                syscall(libc::SYS_chroot, [p as c_long, 0, 0, 0, 0, 0])
+            })
+        },
+    )
 }
 
 /// A call that gives every file another name (`pivot_root`'s old root, a

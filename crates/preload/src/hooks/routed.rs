@@ -98,6 +98,7 @@ pub fn held(nr: c_long, a: &[c_long; 6]) -> Option<Acted> {
         libc::SYS_lsetxattr => xattr(Call::Setxattr, Follow::No, libc::SYS_setxattr),
         libc::SYS_removexattr => xattr(Call::Removexattr, Follow::Yes, libc::SYS_removexattr),
         libc::SYS_lremovexattr => xattr(Call::Removexattr, Follow::No, libc::SYS_removexattr),
+        libc::SYS_chroot => super::sys::chroot_acted(path(0)),
         libc::SYS_connect | libc::SYS_sendto | libc::SYS_sendmsg | libc::SYS_sendmmsg => {
             return net::made(nr, a)
         }

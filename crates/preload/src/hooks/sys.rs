@@ -132,7 +132,7 @@ fn check_number(nr: c_long, a: &[c_long; 6]) -> Verdict {
     }
     if let Some(call) = call_for_number(nr, a) {
         return match call {
-            Call::Chroot | Call::PivotRoot => check_root(call, a[0] as *const c_char),
+            Call::PivotRoot => check_root(call, a[0] as *const c_char),
             Call::Mount if nr as c_long == libc::SYS_mount => {
                 check_mount(a[0] as _, a[1] as _, a[2] as _, a[3] as c_ulong, a[4] as _)
             }
@@ -294,7 +294,7 @@ macro_rules! sys_hook {
 checked_hook!(mount(src: *const c_char, target: *const c_char, fstype: *const c_char, flags: c_ulong,
     data: *const c_void) -> c_int, libc::SYS_mount, check_mount(src, target, fstype, flags, data));
 sys_hook!(umount2 = Umount2, libc::SYS_umount2, (target: *const c_char, flags: c_int) -> c_int);
-checked_hook!(chroot(path: *const c_char) -> c_int, libc::SYS_chroot, check_root(Call::Chroot, path));
+acted_hook!(chroot(path: *const c_char), libc::SYS_chroot, chroot_acted(path));
 checked_hook!(pivot_root(new_root: *const c_char, put_old: *const c_char) -> c_int,
     libc::SYS_pivot_root, check_root(Call::PivotRoot, new_root));
 
@@ -417,7 +417,18 @@ fn rule_then(call: Call, paths: Option<impl FnOnce() -> Verdict>) -> Verdict {
     }
 }
 
-/// `chroot` and `pivot_root`: what the new root does to every path
+/// `chroot`: the call's own `syscall` rule, then the new root decided and
+/// entered on the object (`file::chroot_held`; `syscall(SYS_chroot)` too).
+pub fn chroot_acted(path: *const c_char) -> super::borrowed::Acted {
+    let turns = crate::decide::check::Turns::start();
+    let v = check_call(Call::Chroot);
+    if turns.end_at(v) {
+        return super::borrowed::Acted::of(v);
+    }
+    super::borrowed::chroot_held(path)
+}
+
+/// `pivot_root`: what the new root does to every path
 /// (`file::check_new_root`).
 fn check_root(call: Call, new_root: *const c_char) -> Verdict {
     rule_then(
