@@ -15,11 +15,11 @@ pub use file::{
     act_on, chmod_held, chroot_held, syscall, unless_refused, via_proc, Acted, PathArg,
 };
 pub use file::{
-    check_every_file, check_mknod, check_new_root, check_tree_as, check_tree_mount, check_unnamed,
-    Follow,
+    check_every_file, check_new_root, check_tree_as, check_tree_mount, check_unnamed, Follow,
 };
 pub use file::{
-    chmod_at, chown_at, link_held, mkdir_at, rename_held, symlink_at, truncate_path, unlink_at,
+    chmod_at, chown_at, link_held, mkdir_at, mknod_at, rename_held, symlink_at, truncate_path,
+    unlink_at,
 };
 
 /// Checks one path of a file operation (made absolute against `dirfd`,

@@ -2277,9 +2277,32 @@ pub unsafe extern "C" fn mknodat(
     unsafe { mknod_common(Call::Mknodat, dirfd, path, mode, dev) }
 }
 
+/// `mknodat`, the device (if one) decided, the new name made relative to
+/// its held directory.
+pub fn mknod_at(call: Call, dirfd: c_int, path: *const c_char, mode: mode_t, dev: dev_t) -> Acted {
+    let turns = crate::decide::check::Turns::start();
+    let device = check_device(call, mode, dev);
+    if turns.end_at(device) {
+        return Acted::of(device);
+    }
+    act_on(name(dirfd, path), call, |dir, last| {
+        syscall(
+            libc::SYS_mknodat,
+            [
+                dir as c_long,
+                last as c_long,
+                mode as c_long,
+                dev as c_long,
+                0,
+                0,
+            ],
+        )
+    })
+}
+
 /// `mknod`: a write of the new name, and for a device node the device
 /// itself ([`check_device`]).
-pub fn check_mknod(
+fn check_mknod(
     call: Call,
     dirfd: c_int,
     path: *const c_char,
@@ -2411,25 +2434,7 @@ unsafe fn mknod_common(
     mode: mode_t,
     dev: dev_t,
 ) -> c_int {
-    let turns = crate::decide::check::Turns::start();
-    let device = check_device(call, mode, dev);
-    let acted = if turns.end_at(device) {
-        Acted::of(device)
-    } else {
-        act_on(name(dirfd, path), call, |dir, last| {
-            syscall(
-                libc::SYS_mknodat,
-                [
-                    dir as c_long,
-                    last as c_long,
-                    mode as c_long,
-                    dev as c_long,
-                    0,
-                    0,
-                ],
-            )
-        })
-    };
+    let acted = mknod_at(call, dirfd, path, mode, dev);
     acted.finish(|| {
         type F = unsafe extern "C" fn(c_int, *const c_char, mode_t, dev_t) -> c_int;
         match next!(mknodat: F) {

@@ -4,11 +4,11 @@
 //! call itself is made unchanged.
 
 use super::borrowed::{
-    check_exec, check_fd_write, check_file, check_mknod, check_open_flags, check_unnamed, Follow,
+    act_on, chmod_at, chown_at, link_held, mkdir_at, mknod_at, rename_held, symlink_at, syscall,
+    truncate_path, unlink_at, via_proc, Acted, PathArg,
 };
 use super::borrowed::{
-    chmod_at, chown_at, link_held, mkdir_at, rename_held, symlink_at, truncate_path, unlink_at,
-    Acted,
+    check_exec, check_fd_write, check_file, check_open_flags, check_unnamed, Follow,
 };
 use super::net;
 use crate::decide::check::Verdict;
@@ -98,6 +98,26 @@ pub fn held(nr: c_long, a: &[c_long; 6]) -> Option<Acted> {
         libc::SYS_lsetxattr => xattr(Call::Setxattr, Follow::No, libc::SYS_setxattr),
         libc::SYS_removexattr => xattr(Call::Removexattr, Follow::Yes, libc::SYS_removexattr),
         libc::SYS_lremovexattr => xattr(Call::Removexattr, Follow::No, libc::SYS_removexattr),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_mknod => mknod_at(Call::Mknod, AT, path(0), a[1] as _, a[2] as _),
+        libc::SYS_mknodat => mknod_at(Call::Mknodat, fd(0), path(1), a[2] as _, a[3] as _),
+        // fchmodat2 (452, Linux 6.6); with AT_EMPTY_PATH it acts on the
+        // descriptor's own object: checked, then made ([`check`]).
+        452 if a[3] as c_int & libc::AT_EMPTY_PATH == 0 => chmod_at(
+            Call::Fchmodat,
+            fd(0),
+            path(1),
+            a[2] as libc::mode_t,
+            a[3] as c_int,
+        ),
+        // The old time calls follow links; their times are passed to the
+        // kernel untouched, on the held object's `/proc` link.
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_utime | libc::SYS_utimes => times_held(Call::Utimes, nr, AT, path(0), [a[1], 0]),
+        #[cfg(target_arch = "x86_64")]
+        libc::SYS_futimesat if a[1] != 0 => {
+            times_held(Call::Utimes, nr, fd(0), path(1), [AT as c_long, a[2]])
+        }
         libc::SYS_chroot => super::sys::chroot_acted(path(0)),
         libc::SYS_connect | libc::SYS_sendto | libc::SYS_sendmsg | libc::SYS_sendmmsg => {
             return net::made(nr, a)
@@ -127,18 +147,12 @@ pub fn check(nr: c_long, a: &[c_long; 6]) -> Verdict {
         libc::SYS_openat2 => openat2(fd(0), path(1), a[2], a[3]),
         // Path writes the held route ([`held`]) does not make: checked here.
         #[cfg(target_arch = "x86_64")]
-        libc::SYS_mknod => check_mknod(Call::Mknod, AT, path(0), a[1] as _, a[2] as _),
-        libc::SYS_mknodat => check_mknod(Call::Mknodat, fd(0), path(1), a[2] as _, a[3] as _),
-        // fchmodat2 (452, Linux 6.6).
+        // fchmodat2 with AT_EMPTY_PATH (the descriptor's own object).
         452 => at_path_write(Call::Fchmodat, fd(0), path(1), a[3]),
         libc::SYS_fchmod => check_fd_write(Call::Fchmod, fd(0)),
         libc::SYS_fchown => check_fd_write(Call::Fchown, fd(0)),
         #[cfg(target_arch = "x86_64")]
-        libc::SYS_utime | libc::SYS_utimes => {
-            check_file(Call::Utimes, AT, path(0), Access::Write, Follow::Yes)
-        }
-        #[cfg(target_arch = "x86_64")]
-        libc::SYS_futimesat => check_file(Call::Utimes, fd(0), path(1), Access::Write, Follow::Yes),
+        libc::SYS_futimesat => check_fd_write(Call::Utimes, fd(0)),
         libc::SYS_utimensat if a[1] == 0 => check_fd_write(Call::Utimensat, fd(0)),
         libc::SYS_fsetxattr => check_fd_write(Call::Setxattr, fd(0)),
         libc::SYS_fremovexattr => check_fd_write(Call::Removexattr, fd(0)),
@@ -154,6 +168,32 @@ pub fn check(nr: c_long, a: &[c_long; 6]) -> Verdict {
         libc::SYS_sendmmsg => net::check_mmsg(fd(0), a[1] as *mut libc::mmsghdr, a[2] as u32),
         _ => Verdict::Allow,
     }
+}
+
+/// `utime`, `utimes` (`[times, 0]`) or `futimesat` (`[AT_FDCWD, times]`)
+/// of the object `(dirfd, path)` reaches, made on its `/proc` link.
+#[cfg(target_arch = "x86_64")]
+fn times_held(
+    call: Call,
+    nr: c_long,
+    dirfd: c_int,
+    path: *const c_char,
+    args: [c_long; 2],
+) -> Acted {
+    act_on(
+        PathArg::existing(dirfd, path, Follow::Yes),
+        call,
+        |fd, _| {
+            via_proc(fd, |p| {
+                let a = if nr == libc::SYS_futimesat {
+                    [args[0], p as c_long, args[1], 0, 0, 0]
+                } else {
+                    [p as c_long, args[0], 0, 0, 0, 0]
+                };
+                syscall(nr, a)
+            })
+        },
+    )
 }
 
 /// `*at` calls with `AT_SYMLINK_NOFOLLOW` and `AT_EMPTY_PATH` flags.
