@@ -2302,13 +2302,7 @@ pub fn mknod_at(call: Call, dirfd: c_int, path: *const c_char, mode: mode_t, dev
 
 /// `mknod`: a write of the new name, and for a device node the device
 /// itself ([`check_device`]).
-fn check_mknod(
-    call: Call,
-    dirfd: c_int,
-    path: *const c_char,
-    mode: mode_t,
-    dev: dev_t,
-) -> Verdict {
+fn check_mknod(call: Call, dirfd: c_int, path: *const c_char, mode: mode_t, dev: dev_t) -> Verdict {
     let turns = crate::decide::check::Turns::start();
     let v = check_write(call, dirfd, path, Follow::No);
     if turns.end_at(v) {

@@ -4,12 +4,10 @@
 //! checked, not how it was opened).
 
 use super::borrowed::{
-    act_on, check_fd_write, check_file, chmod_held, syscall, unless_refused, via_proc, Acted,
-    Follow, PathArg,
+    act_on, check_fd_write, chmod_held, syscall, unless_refused, via_proc, Acted, Follow, PathArg,
 };
-use crate::decide::check::Verdict;
 use crate::os::sys::cstr;
-use ldguard_policy::{Access, Call};
+use ldguard_policy::Call;
 use libc::{c_char, c_int, c_long, c_void, gid_t, mode_t, timespec, timeval, uid_t};
 
 /// A metadata write on a path, decided on the object it reaches and made
@@ -228,20 +226,17 @@ checked_hook!(fremovexattr(fd: c_int, name: *const c_char) -> c_int,
     libc::SYS_fremovexattr, check_fd_write(Call::Removexattr, fd));
 acted_hook!(lchmod(path: *const c_char, mode: mode_t), -1,
     write(Call::Chmod, AT, path, Follow::No, |fd| chmod_held(fd, mode)));
-// acct creates nothing either: it appends to an existing file.
-checked_hook!(acct(path: *const c_char) -> c_int, libc::SYS_acct,
-    check_existing(Call::Acct, AT, path, Follow::Yes));
+acted_hook!(acct(path: *const c_char), libc::SYS_acct, acct_held(path));
 
-/// A write check on an existing file, decided on the path (`acct`: the
-/// kernel opens the file itself, later, by the name given).
-fn check_existing(call: Call, dirfd: c_int, path: *const c_char, follow: Follow) -> Verdict {
-    let missing = !path.is_null()
-        && matches!(
-            crate::os::sys::fstatat(dirfd, path, follow.stat_flags()),
-            Err(libc::ENOENT)
-        );
-    if path.is_null() || missing {
-        return Verdict::Allow;
+/// `acct`: the kernel opens the file itself, by name, for appending: it is
+/// given the held object's `/proc` link (null turns accounting off).
+pub(super) fn acct_held(path: *const c_char) -> Acted {
+    if path.is_null() {
+        return Acted::Next;
     }
-    check_file(call, dirfd, path, Access::Write, follow)
+    write(Call::Acct, AT, path, Follow::Yes, |fd| {
+        via_proc(fd, |p| {
+            syscall(libc::SYS_acct, [p as c_long, 0, 0, 0, 0, 0])
+        })
+    })
 }

@@ -119,6 +119,7 @@ pub fn held(nr: c_long, a: &[c_long; 6]) -> Option<Acted> {
             times_held(Call::Utimes, nr, fd(0), path(1), [AT as c_long, a[2]])
         }
         libc::SYS_chroot => super::sys::chroot_acted(path(0)),
+        libc::SYS_acct => super::meta::acct_held(path(0)),
         libc::SYS_connect | libc::SYS_sendto | libc::SYS_sendmsg | libc::SYS_sendmmsg => {
             return net::made(nr, a)
         }
