@@ -16,11 +16,12 @@
 //! counted and a status event says so once.
 
 use crate::events::emit;
+use crate::os::mapped::Lazy;
 use ldguard_policy::{Kind, Request};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-/// Slots in the set (32 KiB of static memory). A python web app touches a
+/// Slots in the set (64 KiB, mapped when the first operation is recorded). A python web app touches a
 /// few hundred distinct operations, nginx fewer.
 const SLOTS: usize = 8192;
 /// Slots probed before the set counts as full for an operation.
@@ -28,9 +29,10 @@ const PROBE: usize = 32;
 /// Reports allowed once the set is full, before reports are suppressed.
 const OVERFLOW_BUDGET: u64 = SLOTS as u64;
 
-#[allow(clippy::declare_interior_mutable_const)] // only used to build SET
-const EMPTY: AtomicU64 = AtomicU64::new(0);
-static SET: [AtomicU64; SLOTS] = [EMPTY; SLOTS];
+/// Mapped by the first process that records behaviour (most processes
+/// never do); without it every operation is reported as one the set could
+/// not deduplicate (counted and capped).
+static SET: Lazy<[AtomicU64; SLOTS]> = Lazy::new();
 /// Operations reported without a slot of their own (imprecise dedup).
 static OVERFLOWED: AtomicU64 = AtomicU64::new(0);
 /// Operations not reported at all because the overflow budget was spent.
@@ -45,7 +47,10 @@ pub fn first_time(active: &crate::process::active::Active, req: &Request<'_>) ->
     if !table.log_classes().behavior() || table.is_ignored(req.call) {
         return false;
     }
-    match insert(&SET, operation_hash(req)) {
+    let Some(set) = SET.get() else {
+        return overflow();
+    };
+    match insert(set, operation_hash(req)) {
         Insert::New => true,
         Insert::Seen => false,
         Insert::Full => overflow(),
