@@ -787,16 +787,6 @@ mod tests {
     use super::*;
     use std::mem::MaybeUninit;
 
-    fn all_zero<T>(v: &T) -> bool {
-        // SAFETY: reads the bytes of a live value of a type without padding
-        // holes that matter here (every field is an integer or byte array;
-        // padding of a const-built value is not inspected by the kernel).
-        let bytes = unsafe {
-            std::slice::from_raw_parts((v as *const T).cast::<u8>(), std::mem::size_of::<T>())
-        };
-        bytes.iter().all(|&b| b == 0)
-    }
-
     /// x86_64's block starts as zero bytes (`.tbss`): that must be what
     /// the `const` initialisers of other targets build.
     #[test]
