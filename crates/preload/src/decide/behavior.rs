@@ -47,10 +47,16 @@ pub fn first_time(active: &crate::process::active::Active, req: &Request<'_>) ->
     if !table.log_classes().behavior() || table.is_ignored(req.call) {
         return false;
     }
-    let Some(set) = SET.get() else {
+    report_once(SET.get().map(|set| &set[..]), operation_hash(req))
+}
+
+/// Whether the operation `hash` is reported: the first time it is seen in
+/// `set`, or, without a set or a free slot, within the overflow budget.
+fn report_once(set: Option<&[AtomicU64]>, hash: u64) -> bool {
+    let Some(set) = set else {
         return overflow();
     };
-    match insert(set, operation_hash(req)) {
+    match insert(set, hash) {
         Insert::New => true,
         Insert::Seen => false,
         Insert::Full => overflow(),
@@ -205,6 +211,17 @@ mod tests {
         // Every slot is taken: a new hash overwrites one instead of looping.
         assert_eq!(insert(&set, 1000), Insert::Full);
         assert_eq!(insert(&set, 1000), Insert::Seen, "it took a slot");
+    }
+
+    #[test]
+    fn without_a_set_operations_are_reported_and_counted_as_overflow() {
+        let before = OVERFLOWED.load(Ordering::Relaxed);
+        assert!(report_once(None, 42), "reported (within the budget)");
+        assert!(report_once(None, 42), "no set: no dedup");
+        assert!(OVERFLOWED.load(Ordering::Relaxed) >= before + 2, "counted");
+        let set: Vec<AtomicU64> = (0..64).map(|_| AtomicU64::new(0)).collect();
+        assert!(report_once(Some(&set), 42));
+        assert!(!report_once(Some(&set), 42), "with a set: once");
     }
 
     #[test]

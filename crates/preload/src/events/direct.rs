@@ -201,7 +201,13 @@ fn errno_name(errno: c_int) -> &'static str {
 /// faults, but never a wait: the holder may be the very code this signal
 /// handler interrupted).
 fn with_scratch(body: impl FnOnce(&mut Scratch)) {
-    if let Some(pool) = POOL.get() {
+    with_scratch_from(POOL.get(), body)
+}
+
+/// [`with_scratch`] with `pool`'s buffers, or a mapping of its own when
+/// there is no pool or all its buffers are taken.
+fn with_scratch_from(pool: Option<&Pool>, body: impl FnOnce(&mut Scratch)) {
+    if let Some(pool) = pool {
         for (i, taken) in CHILD_WRITES.taken.iter().enumerate() {
             if !taken.load(Ordering::Relaxed)
                 && taken
@@ -462,6 +468,17 @@ fn write_all(fd: c_int, mut data: &[u8]) -> Result<(), c_int> {
 mod tests {
     use super::*;
     use ldguard_events::Event;
+
+    #[test]
+    fn without_a_pool_a_writer_formats_in_a_zeroed_mapping_of_its_own() {
+        let mut ran = false;
+        with_scratch_from(None, |scratch| {
+            assert!(scratch.line.iter().all(|&b| b == 0));
+            scratch.line[LINE - 1] = 1;
+            ran = true;
+        });
+        assert!(ran);
+    }
 
     fn line(n: u32) -> Vec<u8> {
         Event {

@@ -230,7 +230,12 @@ static ANY_PARKED: AtomicBool = AtomicBool::new(false);
 /// Leaves `record` for the parent; counted as dropped when every slot is
 /// taken. No allocation, no lock: this runs in a vfork child.
 fn park(record: &Record) {
-    let Some(parked) = PARKED.get() else {
+    park_in(PARKED.get(), record)
+}
+
+/// [`park`] into `parked`; without it the record is counted as dropped.
+fn park_in(parked: Option<&Parking>, record: &Record) {
+    let Some(parked) = parked else {
         DROPPED.fetch_add(1, Ordering::Relaxed);
         return;
     };
@@ -484,4 +489,16 @@ fn wait_written(timeout: Duration) {
 /// Before an exec replaces the image: flush what is queued.
 pub fn flush_before_exec() {
     flush(Duration::from_secs(1));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_parking_a_record_is_counted_as_dropped() {
+        let before = DROPPED.load(Ordering::Relaxed);
+        park_in(None, &Record::new(What::Status));
+        assert!(DROPPED.load(Ordering::Relaxed) > before);
+    }
 }
