@@ -16,11 +16,12 @@
 //! counted and a status event says so once.
 
 use crate::events::emit;
+use crate::os::mapped::Lazy;
 use ldguard_policy::{Kind, Request};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-/// Slots in the set (32 KiB of static memory). A python web app touches a
+/// Slots in the set (64 KiB, mapped when the first operation is recorded). A python web app touches a
 /// few hundred distinct operations, nginx fewer.
 const SLOTS: usize = 8192;
 /// Slots probed before the set counts as full for an operation.
@@ -28,9 +29,10 @@ const PROBE: usize = 32;
 /// Reports allowed once the set is full, before reports are suppressed.
 const OVERFLOW_BUDGET: u64 = SLOTS as u64;
 
-#[allow(clippy::declare_interior_mutable_const)] // only used to build SET
-const EMPTY: AtomicU64 = AtomicU64::new(0);
-static SET: [AtomicU64; SLOTS] = [EMPTY; SLOTS];
+/// Mapped by the first process that records behaviour (most processes
+/// never do); without it every operation is reported as one the set could
+/// not deduplicate (counted and capped).
+static SET: Lazy<[AtomicU64; SLOTS]> = Lazy::new();
 /// Operations reported without a slot of their own (imprecise dedup).
 static OVERFLOWED: AtomicU64 = AtomicU64::new(0);
 /// Operations not reported at all because the overflow budget was spent.
@@ -45,7 +47,16 @@ pub fn first_time(active: &crate::process::active::Active, req: &Request<'_>) ->
     if !table.log_classes().behavior() || table.is_ignored(req.call) {
         return false;
     }
-    match insert(&SET, operation_hash(req)) {
+    report_once(SET.get().map(|set| &set[..]), operation_hash(req))
+}
+
+/// Whether the operation `hash` is reported: the first time it is seen in
+/// `set`, or, without a set or a free slot, within the overflow budget.
+fn report_once(set: Option<&[AtomicU64]>, hash: u64) -> bool {
+    let Some(set) = set else {
+        return overflow();
+    };
+    match insert(set, hash) {
         Insert::New => true,
         Insert::Seen => false,
         Insert::Full => overflow(),
@@ -200,6 +211,17 @@ mod tests {
         // Every slot is taken: a new hash overwrites one instead of looping.
         assert_eq!(insert(&set, 1000), Insert::Full);
         assert_eq!(insert(&set, 1000), Insert::Seen, "it took a slot");
+    }
+
+    #[test]
+    fn without_a_set_operations_are_reported_and_counted_as_overflow() {
+        let before = OVERFLOWED.load(Ordering::Relaxed);
+        assert!(report_once(None, 42), "reported (within the budget)");
+        assert!(report_once(None, 42), "no set: no dedup");
+        assert!(OVERFLOWED.load(Ordering::Relaxed) >= before + 2, "counted");
+        let set: Vec<AtomicU64> = (0..64).map(|_| AtomicU64::new(0)).collect();
+        assert!(report_once(Some(&set), 42));
+        assert!(!report_once(Some(&set), 42), "with a set: once");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! writers (getaddrinfo) and readers (connect) take no lock and allocate
 //! nothing; a reader that races a writer retries or misses.
 
+use crate::os::mapped::{Lazy, Zeroed};
 use std::net::IpAddr;
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
@@ -18,15 +19,13 @@ struct Slot {
     name: [AtomicU64; NAME / 8],
 }
 
-#[allow(clippy::declare_interior_mutable_const)]
-const EMPTY: Slot = Slot {
-    seq: AtomicU64::new(0),
-    addr: [const { AtomicU64::new(0) }; 2],
-    len: AtomicU32::new(0),
-    name: [const { AtomicU64::new(0) }; NAME / 8],
-};
+// SAFETY: atomics only; all zero is a free slot (sequence 0).
+unsafe impl Zeroed for Slot {}
 
-static TABLE: [Slot; SLOTS] = [EMPTY; SLOTS];
+/// Mapped by the first name remembered (10 KiB most processes never use).
+/// Without it no name is remembered, as for names pushed out of a full
+/// table: `host` rules still apply to the lookup itself.
+static TABLE: Lazy<[Slot; SLOTS]> = Lazy::new();
 static NEXT: AtomicU32 = AtomicU32::new(0);
 /// How many slots were ever claimed (never decreases): `lookup` scans only
 /// those, so the many processes that never call getaddrinfo pay nothing
@@ -50,11 +49,14 @@ pub fn remember(ip: IpAddr, name: &[u8]) {
     if name.is_empty() || name.len() > NAME {
         return;
     }
+    let Some(table) = TABLE.get() else {
+        return;
+    };
     let index = NEXT.fetch_add(1, Ordering::Relaxed) as usize % SLOTS;
     // Before the slot is written: a reader that sees the claim but not yet
     // the data finds the slot odd (being written) and retries or misses.
     USED.fetch_max(index as u32 + 1, Ordering::AcqRel);
-    let slot = &TABLE[index];
+    let slot = &table[index];
     let seq = slot.seq.fetch_add(1, Ordering::Acquire); // odd: writing
     if seq % 2 == 1 {
         // Another writer holds this slot; skip rather than wait.
@@ -80,8 +82,12 @@ pub fn remember(ip: IpAddr, name: &[u8]) {
 /// The name last remembered for `ip`, copied into `out`.
 pub fn lookup(ip: IpAddr, out: &mut [u8; NAME]) -> Option<usize> {
     let used = (USED.load(Ordering::Acquire) as usize).min(SLOTS);
+    if used == 0 {
+        return None;
+    }
+    let table = TABLE.if_mapped()?;
     let k = key(ip);
-    for slot in TABLE[..used].iter() {
+    for slot in table[..used].iter() {
         for _ in 0..3 {
             let before = slot.seq.load(Ordering::Acquire);
             if before == 0 {

@@ -19,6 +19,7 @@
 //! `stderr` is the process's descriptor 2 at the time of the event.
 
 use crate::events::record::{Context, Record};
+use crate::os::mapped::{Lazy, Zeroed};
 use crate::os::sys::syscall6;
 use ldguard_events::line::Line;
 use ldguard_events::SinkSpec;
@@ -67,6 +68,9 @@ struct Pool {
 // `taken` flag from false to true, until it stores false again.
 unsafe impl Sync for Pool {}
 
+// SAFETY: byte arrays only.
+unsafe impl Zeroed for Pool {}
+
 /// What the fork child handlers read and write in every forked child
 /// (`emit`'s, `refresh`'s and this module's), kept in one aligned block:
 /// each page a child touches is a fault (a copy-on-write one, several
@@ -93,16 +97,9 @@ pub static CHILD_WRITES: ChildWrites = ChildWrites {
     taken: [const { AtomicBool::new(false) }; SLOTS],
 };
 
-/// In `.bss`: pages untouched until a process writes events.
-static POOL: Pool = Pool {
-    scratch: [const {
-        UnsafeCell::new(Scratch {
-            line: [0; LINE],
-            name: [0; NAME],
-            other: [0; NAME],
-        })
-    }; SLOTS],
-};
+/// Mapped by the first event written (98 KiB that most processes never
+/// use); without it each writer maps a buffer of its own.
+static POOL: Lazy<Pool> = Lazy::new();
 
 /// A forked child has none of the threads that held slots at the fork.
 /// Each flag is written only when set: a page a child writes is a fault.
@@ -204,17 +201,25 @@ fn errno_name(errno: c_int) -> &'static str {
 /// faults, but never a wait: the holder may be the very code this signal
 /// handler interrupted).
 fn with_scratch(body: impl FnOnce(&mut Scratch)) {
-    for (i, taken) in CHILD_WRITES.taken.iter().enumerate() {
-        if !taken.load(Ordering::Relaxed)
-            && taken
-                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
-        {
-            // SAFETY: the false -> true exchange gave this thread slot i
-            // until the Release store below.
-            body(unsafe { &mut *POOL.scratch[i].get() });
-            taken.store(false, Ordering::Release);
-            return;
+    with_scratch_from(POOL.get(), body)
+}
+
+/// [`with_scratch`] with `pool`'s buffers, or a mapping of its own when
+/// there is no pool or all its buffers are taken.
+fn with_scratch_from(pool: Option<&Pool>, body: impl FnOnce(&mut Scratch)) {
+    if let Some(pool) = pool {
+        for (i, taken) in CHILD_WRITES.taken.iter().enumerate() {
+            if !taken.load(Ordering::Relaxed)
+                && taken
+                    .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            {
+                // SAFETY: the false -> true exchange gave this thread slot i
+                // until the Release store below.
+                body(unsafe { &mut *pool.scratch[i].get() });
+                taken.store(false, Ordering::Release);
+                return;
+            }
         }
     }
     with_mapping(std::mem::size_of::<Scratch>(), |bytes| {
@@ -463,6 +468,17 @@ fn write_all(fd: c_int, mut data: &[u8]) -> Result<(), c_int> {
 mod tests {
     use super::*;
     use ldguard_events::Event;
+
+    #[test]
+    fn without_a_pool_a_writer_formats_in_a_zeroed_mapping_of_its_own() {
+        let mut ran = false;
+        with_scratch_from(None, |scratch| {
+            assert!(scratch.line.iter().all(|&b| b == 0));
+            scratch.line[LINE - 1] = 1;
+            ran = true;
+        });
+        assert!(ran);
+    }
 
     fn line(n: u32) -> Vec<u8> {
         Event {

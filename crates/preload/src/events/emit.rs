@@ -27,6 +27,7 @@ use crate::events::direct::CHILD_WRITES;
 use crate::events::queue::Queue;
 use crate::events::record::{Context, Record, What};
 use crate::os::guard::{self, Internal};
+use crate::os::mapped::{Lazy, Zeroed};
 use crate::process::active;
 use ldguard_events::http::{HttpSink, HttpSinkConfig};
 use ldguard_events::{Event, Sink, SinkSpec};
@@ -98,7 +99,7 @@ extern "C" fn after_fork_in_child() {
     if ANY_PARKED.load(Ordering::Relaxed) {
         ANY_PARKED.store(false, Ordering::Relaxed);
     }
-    for state in &PARKED.state {
+    for state in PARKED.if_mapped().iter().flat_map(|parked| &parked.state) {
         if state.load(Ordering::Relaxed) != 0 {
             state.store(0, Ordering::Relaxed);
         }
@@ -216,23 +217,35 @@ struct Parking {
 // after the Release store of 2 that published it.
 unsafe impl Sync for Parking {}
 
-static PARKED: Parking = Parking {
-    state: [const { AtomicU8::new(0) }; PARKING],
-    records: [const { UnsafeCell::new(MaybeUninit::uninit()) }; PARKING],
-};
+// SAFETY: all zero is every slot free (state 0) with no record in it.
+unsafe impl Zeroed for Parking {}
+
+/// Mapped by the first vfork child that parks a record (37 KiB that a
+/// process without an HTTP sink and vfork children never uses); without
+/// it the record is counted as dropped.
+static PARKED: Lazy<Parking> = Lazy::new();
 /// Whether any slot may be ready: one relaxed load when nothing waits.
 static ANY_PARKED: AtomicBool = AtomicBool::new(false);
 
 /// Leaves `record` for the parent; counted as dropped when every slot is
 /// taken. No allocation, no lock: this runs in a vfork child.
 fn park(record: &Record) {
-    for (i, state) in PARKED.state.iter().enumerate() {
+    park_in(PARKED.get(), record)
+}
+
+/// [`park`] into `parked`; without it the record is counted as dropped.
+fn park_in(parked: Option<&Parking>, record: &Record) {
+    let Some(parked) = parked else {
+        DROPPED.fetch_add(1, Ordering::Relaxed);
+        return;
+    };
+    for (i, state) in parked.state.iter().enumerate() {
         if state
             .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
         {
             // SAFETY: this thread owns slot i (state 1) until it stores 2.
-            unsafe { (*PARKED.records[i].get()).write(*record) };
+            unsafe { (*parked.records[i].get()).write(*record) };
             state.store(2, Ordering::Release);
             ANY_PARKED.store(true, Ordering::Release);
             return;
@@ -248,13 +261,16 @@ fn send_parked(pipe: &Pipeline) {
     if !ANY_PARKED.load(Ordering::Relaxed) || !ANY_PARKED.swap(false, Ordering::AcqRel) {
         return;
     }
-    for (i, state) in PARKED.state.iter().enumerate() {
+    let Some(parked) = PARKED.if_mapped() else {
+        return;
+    };
+    for (i, state) in parked.state.iter().enumerate() {
         if state
             .compare_exchange(2, 1, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
         {
             // SAFETY: state 2 -> 1 gives this thread the published record.
-            let record = unsafe { (*PARKED.records[i].get()).assume_init_read() };
+            let record = unsafe { (*parked.records[i].get()).assume_init_read() };
             state.store(0, Ordering::Release);
             if pipe.queue.push(record, true).is_err() {
                 DROPPED.fetch_add(1, Ordering::Relaxed);
@@ -473,4 +489,16 @@ fn wait_written(timeout: Duration) {
 /// Before an exec replaces the image: flush what is queued.
 pub fn flush_before_exec() {
     flush(Duration::from_secs(1));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_parking_a_record_is_counted_as_dropped() {
+        let before = DROPPED.load(Ordering::Relaxed);
+        park_in(None, &Record::new(What::Status));
+        assert!(DROPPED.load(Ordering::Relaxed) > before);
+    }
 }

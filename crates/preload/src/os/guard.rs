@@ -15,15 +15,17 @@
 //!   ([`spawn_library_thread`]): a signal sent to them with `tgkill` stays
 //!   pending and never runs a handler there.
 //!
-//! The same per-thread block holds the thread's cache of recent silent
-//! allows ([`recent`]): one thread-local access serves both, which is all
-//! a repeated open pays for them.
+//! The thread's cache of recent silent allows ([`recent`]) lives in the
+//! same per-thread mapping as its path buffers ([`scratch`]), which every
+//! checking thread makes anyway: a repeated open pays one thread-local
+//! access and one load for it, and a thread (or a process) that checks
+//! nothing carries no cache at all.
 //!
 //! `const` initialiser and no destructor: no destructor is registered and
 //! the first access allocates nothing, so this is safe from any hook,
 //! signal handlers and `calloc`-triggered re-entry included.
 
-use std::cell::{Cell, UnsafeCell};
+use std::cell::Cell;
 use std::sync::atomic::AtomicPtr;
 
 /// Nested checks a thread can be in at once: a hook, and a hook in a signal
@@ -43,8 +45,7 @@ pub const INTERNAL: u8 = u8::MAX;
 /// no page fault of its own; at the start of the block it cost one.
 #[repr(C)]
 pub struct PerThread {
-    recent: UnsafeCell<recent::Slots>,
-    /// This thread's path buffers ([`scratch::Area`]), mapped on first use.
+    /// This thread's path buffers and cache ([`scratch::Area`]), mapped on first use.
     scratch: AtomicPtr<scratch::Area>,
     /// libc's errno slot of this thread ([`errno_slot`]), asked once.
     errno: Cell<*mut libc::c_int>,
@@ -117,8 +118,11 @@ pub mod scratch {
     use std::ffi::c_void;
     use std::sync::atomic::{AtomicU32, Ordering};
 
+    /// The cache first: 4 KiB, one page of its own, and the path buffers
+    /// after it start on a page as before.
     #[repr(C)]
     pub struct Area {
+        pub recent: super::recent::Slots,
         pub levels: [(ScratchBytes, ChainBytes); MAX_CHECK_DEPTH as usize],
     }
 
@@ -308,13 +312,12 @@ mod block {
 #[cfg(not(target_arch = "x86_64"))]
 mod block {
     use super::PerThread;
-    use std::cell::{Cell, UnsafeCell};
+    use std::cell::Cell;
     use std::sync::atomic::AtomicPtr;
 
     thread_local! {
         static THREAD: PerThread = const {
             PerThread {
-                recent: UnsafeCell::new(super::recent::EMPTY),
                 scratch: AtomicPtr::new(std::ptr::null_mut()),
                 errno: Cell::new(std::ptr::null_mut()),
                 hits: Cell::new(0),
@@ -524,6 +527,13 @@ pub fn spawn_library_thread(
 /// raises the level to 1 while it reads) and 1, so a handler that
 /// interrupts a read or a write runs at level 2 and touches no slot. A
 /// forked child inherits the slots with the tables they name: still true.
+///
+/// The slots are in the thread's [`scratch::Area`](super::scratch::Area),
+/// not in the static thread-local block: the loader zero-fills that block
+/// in every process and for every thread (4 KiB of it were the slots, one
+/// or two fresh pages per process: BENCHMARKS.md section 23). A thread
+/// without an area yet has an empty cache: a miss, and nothing is
+/// remembered until its first check maps the area.
 pub mod recent {
     use super::{this_thread, PerThread};
     use std::sync::atomic::{compiler_fence, Ordering};
@@ -542,16 +552,6 @@ pub mod recent {
     }
 
     pub type Slots = [Slot; SLOTS];
-
-    // x86_64's block is these as zero bytes (tests::initial_block_is_zero).
-    #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
-    pub const EMPTY: Slots = [Slot {
-        table: 0,
-        len: 0,
-        access: 0,
-        needs: false,
-        path: [0; KEY],
-    }; SLOTS];
 
     /// Bit of `access` for a read; [`WRITE`] for a write.
     pub const READ: u8 = 1;
@@ -702,9 +702,14 @@ pub mod recent {
         if !cacheable(path) {
             return None;
         }
-        // SAFETY: this thread's own slots, read at a level no writer runs
-        // at (see the module comment): no `&mut` to them is live.
-        let s = unsafe { &(*t.recent.get())[slot_of(path)] };
+        let area = t.scratch.load(Ordering::Relaxed);
+        if area.is_null() {
+            return None;
+        }
+        // SAFETY: this thread's own live area (a zeroed slot is a valid,
+        // empty one); its slots are read at a level no writer runs at (see
+        // the module comment): no `&mut` to them is live.
+        let s = unsafe { &*std::ptr::addr_of!((*area).recent[slot_of(path)]) };
         (s.table == table
             && s.access == access
             && usize::from(s.len) == path.len()
@@ -758,12 +763,16 @@ pub mod recent {
             if t.depth.get() != 1 {
                 return;
             }
-            // SAFETY: this thread's own slots at level 1, the only level
-            // that writes; readers at level 0 or 1 are not running (a
-            // level-0 reader raises the level first), and a signal handler
-            // interrupting this write runs at level 2, which neither reads
-            // nor writes (see the module comment).
-            let s = unsafe { &mut (*t.recent.get())[slot_of(path)] };
+            let area = t.scratch.load(Ordering::Relaxed);
+            if area.is_null() {
+                return;
+            }
+            // SAFETY: this thread's own slots in its live area, at level 1,
+            // the only level that writes; readers at level 0 or 1 are not
+            // running (a level-0 reader raises the level first), and a
+            // signal handler interrupting this write runs at level 2,
+            // which neither reads nor writes (see the module comment).
+            let s = unsafe { &mut *std::ptr::addr_of_mut!((*area).recent[slot_of(path)]) };
             copy_key(&mut s.path, path);
             s.len = path.len() as u8;
             s.access = access;
@@ -778,33 +787,22 @@ mod tests {
     use super::*;
     use std::mem::MaybeUninit;
 
-    fn all_zero<T>(v: &T) -> bool {
-        // SAFETY: reads the bytes of a live value of a type without padding
-        // holes that matter here (every field is an integer or byte array;
-        // padding of a const-built value is not inspected by the kernel).
-        let bytes = unsafe {
-            std::slice::from_raw_parts((v as *const T).cast::<u8>(), std::mem::size_of::<T>())
-        };
-        bytes.iter().all(|&b| b == 0)
-    }
-
     /// x86_64's block starts as zero bytes (`.tbss`): that must be what
     /// the `const` initialisers of other targets build.
     #[test]
     fn initial_block_is_zero() {
-        assert!(all_zero(&recent::EMPTY));
         let fresh = std::thread::spawn(|| {
             let t = this_thread();
             (
                 t.depth.get(),
-                // SAFETY: this thread's own block, nothing else holds it.
-                all_zero(unsafe { &*t.recent.get() }),
+                t.hits.get(),
+                t.errno.get().is_null(),
                 scratch::mapped(),
             )
         })
         .join()
         .unwrap();
-        assert_eq!(fresh, (0, true, false));
+        assert_eq!(fresh, (0, 0, true, false));
     }
 
     fn mapped_at(addr: usize) -> bool {

@@ -89,9 +89,11 @@ pub struct Settings {
 pub fn load() -> Settings {
     let system_text = read_system_config();
     let env = Environment::read();
-    resolve(system_text.as_deref(), &|name| env.get(name), &|p| {
-        std::fs::read_to_string(p).map_err(|e| e.to_string())
-    })
+    resolve(
+        system_text.as_deref(),
+        |name| env.get(name),
+        |p| std::fs::read_to_string(p).map_err(|e| e.to_string()),
+    )
 }
 
 /// [`SYSTEM_CONFIG`] for the system call.
@@ -211,10 +213,14 @@ fn has_prefix(var: *const c_char) -> bool {
 /// The pure part of [`load`]: `system` is the text of the system config
 /// (a leading NUL marks a read error message), `env` reads a variable and
 /// `read` reads a file.
+///
+/// Generic rather than `&dyn Fn`: each trait object's vtable is a block of
+/// pointers in RELRO that the loader relocates in every process, and the
+/// RELRO pages are written ones (BENCHMARKS.md section 23).
 pub fn resolve(
     system: Option<&str>,
-    env: &dyn Fn(&str) -> Option<String>,
-    read: &dyn Fn(&str) -> Result<String, String>,
+    env: impl Fn(&str) -> Option<String>,
+    read: impl Fn(&str) -> Result<String, String>,
 ) -> Settings {
     let mut notes = Vec::new();
     let mut file = match system {
@@ -491,12 +497,16 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        resolve(system, &|n| env.get(n).cloned(), &|p| {
-            files
-                .get(p)
-                .cloned()
-                .ok_or_else(|| "No such file".to_string())
-        })
+        resolve(
+            system,
+            |n| env.get(n).cloned(),
+            |p| {
+                files
+                    .get(p)
+                    .cloned()
+                    .ok_or_else(|| "No such file".to_string())
+            },
+        )
     }
 
     #[test]
