@@ -166,9 +166,13 @@ const EXEC_TRIES: &str = "3000";
 /// `mode` (see escape.c's `race-exec`) of `sw` while a thread flips it
 /// between `allowed` and `/usr/bin/false`, which a rule denies: the denied
 /// program must never run, the allowed one must, and every event is that
-/// rule's deny of `/usr/bin/false` by `escape`.
+/// rule's deny of `/usr/bin/false` by `escape`. An ELF runs nothing else;
+/// a script's interpreter opens the script by name, so the swap can hand
+/// it the denied file to read as a script (as `sh sw` would): it fails
+/// there (`other`) without running it.
 fn exec_race(name: &str, mode: &str, allowed: Option<&str>) {
     let d = scratch(name);
+    let allowed_is_elf = allowed.is_none();
     let allowed = match allowed {
         Some(script) => {
             let p = d.join("ok.sh");
@@ -196,12 +200,33 @@ fn exec_race(name: &str, mode: &str, allowed: Option<&str>) {
             EXEC_TRIES,
         ]);
     let words: Vec<&str> = out.stdout.split_whitespace().collect();
-    assert_eq!(words.len(), 6, "{mode}: {} {}", out.stdout, out.stderr);
-    assert_eq!(words[3], "0", "{mode}: the denied program ran: {}", out.stdout);
+    assert_eq!(words.len(), 8, "{mode}: {} {}", out.stdout, out.stderr);
+    assert_eq!(
+        words[3], "0",
+        "{mode}: the denied program ran: {}",
+        out.stdout
+    );
     let ok: u64 = words[1].parse().unwrap();
-    assert!(ok > 0, "{mode}: the allowed program must run: {}", out.stdout);
+    assert!(
+        ok > 0,
+        "{mode}: the allowed program must run: {}",
+        out.stdout
+    );
+    if allowed_is_elf {
+        assert_eq!(words[7], "0", "{mode}: {}", out.stdout);
+    }
     let denies = out.decisions();
-    assert!(!denies.is_empty(), "{mode}: the swaps never reached the denied program");
+    assert!(
+        !denies.is_empty(),
+        "{mode}: the swaps never reached the denied program"
+    );
+    let refused: usize = words[5].parse().unwrap();
+    assert_eq!(
+        denies.len(),
+        refused,
+        "{mode}: every refused exec is a deny: {}",
+        out.stdout
+    );
     for e in denies {
         assert_eq!(e.action, "deny", "{e:#?}");
         assert!(e.enforced, "{e:#?}");

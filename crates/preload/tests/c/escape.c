@@ -258,8 +258,10 @@ static int race_call(const char *call, const char *dir, const char *pub, const c
  * to two programs while DIR/sw is run N times, each in a new process:
  * MODE execv (fork, then execv), execvp (fork, then execvp("sw") with
  * PATH=DIR), spawn (posix_spawn), spawnp (posix_spawnp("sw") with
- * PATH=DIR). The allowed program exits 0 and the denied one with another
- * status; 127 is a refused exec. Prints "allowed A denied D refused R". */
+ * PATH=DIR). The allowed program exits 0 and the denied one (false) 1;
+ * 127 is a refused exec; any other end is counted as "other" (a script's
+ * interpreter that read the denied program as its script: it ran no
+ * program). Prints "allowed A denied D refused R other O". */
 static int race_exec(const char *mode, const char *dir, const char *allowed, const char *denied,
                      long n) {
     g_dir = dir;
@@ -272,7 +274,7 @@ static int race_exec(const char *mode, const char *dir, const char *allowed, con
     if (by_path) setenv("PATH", dir, 1);
     pthread_t t;
     pthread_create(&t, NULL, swapper, NULL);
-    long ok = 0, won = 0, refused = 0;
+    long ok = 0, won = 0, refused = 0, other = 0;
     fflush(stdout);
     char *const argv[] = {by_path ? (char *)"sw" : sw, NULL};
     for (long i = 0; i < n; i++) {
@@ -297,17 +299,19 @@ static int race_exec(const char *mode, const char *dir, const char *allowed, con
         int status = 0;
         waitpid(pid, &status, 0);
         if (!WIFEXITED(status))
-            won++;
+            other++;
         else if (WEXITSTATUS(status) == 0)
             ok++;
+        else if (WEXITSTATUS(status) == 1)
+            won++;
         else if (WEXITSTATUS(status) == 127)
             refused++;
         else
-            won++;
+            other++;
     }
     g_stop = 1;
     pthread_join(t, NULL);
-    printf("allowed %ld denied %ld refused %ld\n", ok, won, refused);
+    printf("allowed %ld denied %ld refused %ld other %ld\n", ok, won, refused, other);
     return 0;
 }
 
