@@ -172,6 +172,9 @@ const EXEC_TRIES: &str = "3000";
 /// there (`other`) without running it.
 fn exec_race(name: &str, mode: &str, allowed: Option<&str>) {
     let d = scratch(name);
+    let rules = json!([
+        {"name": "no-false", "kind": "exec", "path": ["/usr/bin/false"], "action": "deny"},
+    ]);
     let allowed_is_elf = allowed.is_none();
     let allowed = match allowed {
         Some(script) => {
@@ -183,20 +186,42 @@ fn exec_race(name: &str, mode: &str, allowed: Option<&str>) {
         }
         None => "/usr/bin/true".to_string(),
     };
-    let rules = json!([
-        {"name": "no-false", "kind": "exec", "path": ["/usr/bin/false"], "action": "deny"},
-    ]);
+    race_outcome(
+        &d,
+        mode,
+        &allowed,
+        "/usr/bin/false",
+        rules,
+        "no-false",
+        "/usr/bin/false",
+        allowed_is_elf,
+    );
+}
+
+/// Runs escape's `race-exec` and checks its counts and events (see
+/// [`exec_race`]); `target`: the denied program's name in the events.
+#[allow(clippy::too_many_arguments)]
+fn race_outcome(
+    d: &Path,
+    mode: &str,
+    allowed: &str,
+    denied: &str,
+    rules: serde_json::Value,
+    rule: &str,
+    target: &str,
+    allowed_is_elf: bool,
+) {
     let exe = escape().display().to_string();
-    let out = Run::new(&d, Some(policy("enforce", &["deny"], rules)))
-        .cwd(&d)
+    let out = Run::new(d, Some(policy("enforce", &["deny"], rules)))
+        .cwd(d)
         .env("LC_ALL", "C")
         .cmd(&[
             exe.as_str(),
             "race-exec",
             mode,
             &d.display().to_string(),
-            &allowed,
-            "/usr/bin/false",
+            allowed,
+            denied,
             EXEC_TRIES,
         ]);
     let words: Vec<&str> = out.stdout.split_whitespace().collect();
@@ -230,12 +255,12 @@ fn exec_race(name: &str, mode: &str, allowed: Option<&str>) {
     for e in denies {
         assert_eq!(e.action, "deny", "{e:#?}");
         assert!(e.enforced, "{e:#?}");
-        assert_eq!(e.rule.as_deref(), Some("no-false"), "{mode}: {e:#?}");
+        assert_eq!(e.rule.as_deref(), Some(rule), "{mode}: {e:#?}");
         assert_eq!(e.program, exe, "{e:#?}");
         let names = [e.target.as_deref(), e.resolved.as_deref()];
         assert!(
-            names.iter().flatten().any(|t| *t == "/usr/bin/false"),
-            "{mode}: /usr/bin/false not in {e:#?}"
+            names.iter().flatten().any(|t| *t == target),
+            "{mode}: {target} not in {e:#?}"
         );
     }
 }
@@ -263,4 +288,31 @@ fn posix_spawnp_of_a_swapped_symlink_found_along_path() {
 #[test]
 fn execv_of_a_symlink_swapped_between_a_script_and_a_denied_program() {
     exec_race("race-execv-script", "execv", Some("#!/bin/sh\nexit 0\n"));
+}
+
+/// The directory swapped instead of the program: `sw/true` runs
+/// `/usr/bin/true` or `secret/true` (a copy of `false`), which a rule
+/// denies. The exec holds the directory it reached through `sw`.
+#[test]
+fn execv_and_posix_spawn_through_a_swapped_directory() {
+    for mode in ["execv-dir", "spawn-dir"] {
+        let d = scratch(&format!("race-{mode}"));
+        std::fs::create_dir_all(d.join("secret")).unwrap();
+        std::fs::copy("/usr/bin/false", d.join("secret/true")).unwrap();
+        let secret = d.join("secret").display().to_string();
+        let rules = json!([
+            {"name": "no-secret", "kind": "exec", "path": [format!("{secret}/**")], "action": "deny"},
+        ]);
+        let target = format!("{secret}/true");
+        race_outcome(
+            &d,
+            mode,
+            "/usr/bin",
+            &secret,
+            rules,
+            "no-secret",
+            &target,
+            true,
+        );
+    }
 }

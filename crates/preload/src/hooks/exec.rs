@@ -237,9 +237,9 @@ pub struct Held {
     /// The object itself held (`dir`) and run with `AT_EMPTY_PATH`: an
     /// object with no name (a memfd behind `/proc/self/fd/N`).
     empty: bool,
-    /// Decided on the lexical path (its directories hold no link): a link
-    /// as the name makes the exec fail with `ELOOP`, and the exec is
-    /// decided again through the kernel's path.
+    /// Decided on the directory held and the name as spelled, the name
+    /// not looked at: a link there makes the exec fail with `ELOOP`, and
+    /// the exec is decided again through the kernel's path.
     lexical: bool,
     /// `name` is a link to the object's name in the same directory,
     /// followed by the exec (see [`Hold::of_path`]).
@@ -352,6 +352,54 @@ impl Held {
         let mut held = Held::open(dirfd, dir, &path[at..], true, scratch)?;
         held.lexical = true;
         Ok(held)
+    }
+
+    /// [`Held::spelled`] where the directory's spelling has a link: the
+    /// directory held following it (`openat`), its kernel path and the
+    /// last name written to `out` (the path decided on), its length
+    /// returned. `None`: a last name that is not a plain name, or a path
+    /// that does not fit; the caller resolves the whole path.
+    fn through_links(
+        dirfd: c_int,
+        path: &[u8],
+        scratch: &mut PathBuf,
+        out: &mut [u8],
+    ) -> Option<(Held, usize)> {
+        let (dir, at) = resolve::split_last(path);
+        let name = &path[at..];
+        if dir.is_empty() || name.contains(&b'/') || name == b"." || name == b".." {
+            return None;
+        }
+        scratch.set(&[dir])?;
+        let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
+        let fd = sys::syscall6(
+            libc::SYS_openat,
+            [
+                dirfd as c_long,
+                scratch.c_path().ptr() as c_long,
+                flags as c_long,
+                0,
+                0,
+                0,
+            ],
+        );
+        if fd < 0 {
+            return None;
+        }
+        let mut held = Held::named(fd as c_int, true, name).ok()?;
+        held.lexical = true;
+        let n = sys::fd_link_raw(held.dir, out);
+        if n <= 0 || n as usize >= out.len() {
+            return None;
+        }
+        let n = sys::link_name(out, n as usize)?;
+        let at = if n == 1 { 1 } else { n + 1 };
+        if at + name.len() >= out.len() {
+            return None;
+        }
+        out[at - 1] = b'/';
+        out[at..at + name.len()].copy_from_slice(name);
+        Some((held, at + name.len()))
     }
 
     fn open(
@@ -1031,8 +1079,21 @@ fn decide_exec(
                 **h = Hold::Held(held);
                 return judge(active, &req, fill);
             }
-            // A link on the way, or no descriptor: the kernel's path.
-            Err(e) if resolve::pins(e) || resolve::no_descriptor(e) => {}
+            // A link on the way (`/bin` on merged-/usr systems): the
+            // directory held through it, decided on its kernel path.
+            Err(e) if resolve::pins(e) => {
+                let mut short = [0u8; SHORT_PATH];
+                if let Some((held, n)) = Held::through_links(dirfd, given, scratch, &mut short) {
+                    **h = Hold::Held(held);
+                    let req = Request {
+                        resolved_path: Some(&short[..n]).filter(|r| *r != abs),
+                        ..req
+                    };
+                    return judge(active, &req, fill);
+                }
+            }
+            // No descriptor: the kernel's path, by a walk if need be.
+            Err(e) if resolve::no_descriptor(e) => {}
             Err(e) => {
                 **h = Hold::Failed(e);
                 return judge(active, &req, fill);

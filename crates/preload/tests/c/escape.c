@@ -258,7 +258,9 @@ static int race_call(const char *call, const char *dir, const char *pub, const c
  * to two programs while DIR/sw is run N times, each in a new process:
  * MODE execv (fork, then execv), execvp (fork, then execvp("sw") with
  * PATH=DIR), spawn (posix_spawn), spawnp (posix_spawnp("sw") with
- * PATH=DIR). The allowed program exits 0 and the denied one (false) 1;
+ * PATH=DIR); with "-dir" after MODE, ALLOWED and DENIED are directories
+ * and DIR/sw/true is run. The allowed program exits 0 and the denied one
+ * (false) 1;
  * 127 is a refused exec; any other end is counted as "other" (a script's
  * interpreter that read the denied program as its script: it ran no
  * program). Prints "allowed A denied D refused R other O". */
@@ -267,21 +269,22 @@ static int race_exec(const char *mode, const char *dir, const char *allowed, con
     g_dir = dir;
     g_pub = allowed;
     g_secret = denied;
-    char sw[4096];
+    char sw[4096], run[4104];
     snprintf(sw, sizeof sw, "%s/sw", dir);
     raw(SYS_symlinkat, L(allowed), AT_FDCWD, L(sw), 0);
+    snprintf(run, sizeof run, "%s%s", sw, strstr(mode, "-dir") ? "/true" : "");
     int by_path = strcmp(mode, "execvp") == 0 || strcmp(mode, "spawnp") == 0;
     if (by_path) setenv("PATH", dir, 1);
     pthread_t t;
     pthread_create(&t, NULL, swapper, NULL);
     long ok = 0, won = 0, refused = 0, other = 0;
     fflush(stdout);
-    char *const argv[] = {by_path ? (char *)"sw" : sw, NULL};
+    char *const argv[] = {by_path ? (char *)"sw" : run, NULL};
     for (long i = 0; i < n; i++) {
         pid_t pid = -1;
         if (strncmp(mode, "spawn", 5) == 0) {
             int e = by_path ? posix_spawnp(&pid, "sw", NULL, NULL, argv, environ)
-                            : posix_spawn(&pid, sw, NULL, NULL, argv, environ);
+                            : posix_spawn(&pid, run, NULL, NULL, argv, environ);
             if (e != 0) {
                 refused++;
                 continue;
@@ -292,7 +295,7 @@ static int race_exec(const char *mode, const char *dir, const char *allowed, con
                 if (by_path)
                     execvp("sw", argv);
                 else
-                    execv(sw, argv);
+                    execv(run, argv);
                 _exit(127);
             }
         }
