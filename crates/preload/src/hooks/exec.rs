@@ -557,6 +557,29 @@ enum Ran {
 }
 
 impl Plan {
+    /// Whether a name held without being looked at (`Held::lexical`) is
+    /// a link (which an exec through `/proc/self/fd/D/name` follows).
+    fn names_a_link(&self) -> bool {
+        [&self.file, &self.interp].iter().any(|h| match h {
+            Hold::Held(h) if h.lexical => {
+                let mut one = [0u8; 1];
+                let r = sys::syscall6(
+                    libc::SYS_readlinkat,
+                    [
+                        h.dir as c_long,
+                        h.name_ptr() as c_long,
+                        one.as_mut_ptr() as c_long,
+                        1,
+                        0,
+                        0,
+                    ],
+                );
+                r >= 0
+            }
+            _ => false,
+        })
+    }
+
     /// Runs what the check held; returns only when it did not run.
     /// `filename`: the script's name as the kernel would hand it to the
     /// interpreter (the exec's path as given).
@@ -1468,16 +1491,22 @@ struct Spawn {
 /// path that names the held object through this process's descriptor,
 /// `/proc/self/fd/D/name`, still open in the child at its exec (and
 /// closed by it). A script's interpreter is spawned so, with the
-/// arguments the kernel builds. The child follows a final link there,
-/// so the object is decided on its kernel's path (never on the lexical
-/// path alone).
+/// arguments the kernel builds. The child follows a final link there:
+/// a name held without being looked at is asked whether it is one
+/// (`readlinkat`), and if so the spawn is decided on the kernel's path.
 fn spawn_decided(call: Call, path: CPath<'_>, argv: Argv, spawn: &Spawn) -> c_int {
     let mut plan = Plan::new();
-    plan.resolve = true;
     let at = libc::AT_FDCWD;
-    let verdict = run(|active| check_chain(active, call, at, path, argv, Some(&mut plan)));
-    if let Verdict::Deny(e) = verdict {
-        return e;
+    loop {
+        let verdict = run(|active| check_chain(active, call, at, path, argv, Some(&mut plan)));
+        if let Verdict::Deny(e) = verdict {
+            return e;
+        }
+        if plan.resolve || !plan.names_a_link() {
+            break;
+        }
+        plan = Plan::new();
+        plan.resolve = true;
     }
     let by_path = || real_spawn(path.ptr(), argv, spawn);
     let file = match &plan.file {
