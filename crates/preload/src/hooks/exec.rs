@@ -520,6 +520,38 @@ impl Held {
         } else {
             libc::AT_SYMLINK_NOFOLLOW
         };
+        let e = self.exec_with(flags, argv, envp);
+        if e == libc::ELOOP
+            && flags == libc::AT_SYMLINK_NOFOLLOW
+            && !self.lexical
+            && !self.is_link()
+        {
+            // `ELOOP` for a name that is no link: an `execveat` that
+            // cannot refuse a final link (valgrind's fails every relative
+            // name so). The name was the kernel's own, and is still no
+            // link: run it as named.
+            return self.exec_with(0, argv, envp);
+        }
+        e
+    }
+
+    fn is_link(&self) -> bool {
+        let mut one = [0u8; 1];
+        let r = sys::syscall6(
+            libc::SYS_readlinkat,
+            [
+                self.dir as c_long,
+                self.name_ptr() as c_long,
+                one.as_mut_ptr() as c_long,
+                1,
+                0,
+                0,
+            ],
+        );
+        r >= 0
+    }
+
+    fn exec_with(&self, flags: c_int, argv: Argv, envp: Argv) -> c_int {
         let r = proceed(|| {
             sys::syscall6(
                 libc::SYS_execveat,
@@ -561,21 +593,7 @@ impl Plan {
     /// a link (which an exec through `/proc/self/fd/D/name` follows).
     fn names_a_link(&self) -> bool {
         [&self.file, &self.interp].iter().any(|h| match h {
-            Hold::Held(h) if h.lexical => {
-                let mut one = [0u8; 1];
-                let r = sys::syscall6(
-                    libc::SYS_readlinkat,
-                    [
-                        h.dir as c_long,
-                        h.name_ptr() as c_long,
-                        one.as_mut_ptr() as c_long,
-                        1,
-                        0,
-                        0,
-                    ],
-                );
-                r >= 0
-            }
+            Hold::Held(h) if h.lexical => h.is_link(),
             _ => false,
         })
     }
