@@ -216,6 +216,8 @@ fn failed_execs_fail_with_the_kernels_errno() {
     write_exec(&d.join("empty.sh"), "#!   \necho ran\n", 0o755);
     std::os::unix::fs::symlink("loop", d.join("loop")).unwrap();
     std::os::unix::fs::symlink("nowhere", d.join("dangling")).unwrap();
+    let noloader = c_program("noloader", &["-Wl,--dynamic-linker=/nonexistent/ld.so"]);
+    std::fs::copy(noloader, d.join("noloader")).unwrap();
     let cases = [
         ("missing", "ENOENT"),
         ("bin/show/x", "ENOTDIR"),
@@ -227,6 +229,9 @@ fn failed_execs_fail_with_the_kernels_errno() {
         ("nointerp.sh", "ENOENT"),
         ("crlf.sh", "ENOENT"),
         ("empty.sh", "ENOEXEC"),
+        // No script, refused with ENOENT: run again through a descriptor
+        // that stays open (as a `binfmt_misc` interpreter needs), ENOENT.
+        ("noloader", "ENOENT"),
     ];
     for mode in MODES {
         for (path, what) in cases {

@@ -535,6 +535,42 @@ impl Held {
         e
     }
 
+    /// The kernel refused the held name with `ENOENT` though it is no
+    /// script: a `binfmt_misc` format whose interpreter opens the file by
+    /// name (no `O` flag) refuses `/dev/fd/N/name` of a close-on-exec
+    /// descriptor as the script handler does (or the program's own loader
+    /// is missing: the same `ENOENT` again). Run through a copy of the
+    /// directory's descriptor that stays open across the exec, which that
+    /// interpreter can open; the program then has that descriptor open.
+    #[cold]
+    #[inline(never)]
+    fn run_inheritable(&self, argv: Argv, envp: Argv) -> Ran {
+        let dir = if self.dir == libc::AT_FDCWD {
+            libc::AT_FDCWD
+        } else {
+            let fd = sys::syscall6(
+                libc::SYS_fcntl,
+                [self.dir as c_long, libc::F_DUPFD as c_long, 3, 0, 0, 0],
+            );
+            if fd < 0 {
+                return Ran::Failed(libc::ENOENT);
+            }
+            fd as c_int
+        };
+        let copy = Held {
+            dir,
+            owned: dir != libc::AT_FDCWD,
+            name: self.name,
+            empty: false,
+            lexical: self.lexical,
+            follow: self.follow,
+        };
+        match copy.exec(argv, envp) {
+            libc::ELOOP if copy.lexical => Ran::Again,
+            e => Ran::Failed(e),
+        }
+    }
+
     fn is_link(&self) -> bool {
         let mut one = [0u8; 1];
         let r = sys::syscall6(
@@ -616,6 +652,7 @@ impl Plan {
             // close-on-exec descriptor, after checking that the script
             // may be executed: the interpreter is run as it would have.
             libc::ENOENT if self.script => self.run_interpreter(filename, argv, envp),
+            libc::ENOENT if !file.empty => file.run_inheritable(argv, envp),
             e => Ran::Failed(e),
         }
     }
