@@ -240,3 +240,23 @@ fn failed_execs_fail_with_the_kernels_errno() {
         }
     }
 }
+
+/// A memfd and a deleted file run through `/proc/self/fd/N`: their kernel
+/// path names nothing in a directory, so the library runs the object
+/// itself; the program runs as without the library.
+#[test]
+fn a_memfd_and_a_deleted_file_run_through_their_descriptor() {
+    let f = Fx::new("sem-memfd");
+    let script = "import os, sys\n\
+         if sys.argv[1] == 'memfd':\n    fd = os.memfd_create('x', 0)\n    os.write(fd, open('/usr/bin/echo', 'rb').read())\n\
+         else:\n    open('gone', 'wb').write(open('/usr/bin/echo', 'rb').read())\n    os.chmod('gone', 0o755)\n    fd = os.open('gone', os.O_RDONLY)\n    os.unlink('gone')\n\
+         try:\n    os.execv(f'/proc/self/fd/{fd}', ['echo', sys.argv[1], 'ran'])\n\
+         except OSError as e:\n    print('error:', e.strerror)\n";
+    for what in ["memfd", "deleted"] {
+        let argv = ["/usr/bin/python3", "-I", "-S", "-c", script, what];
+        let plain = f.run(false, &argv);
+        let checked = f.run(true, &argv);
+        assert_eq!(plain.stdout, format!("{what} ran\n"), "{}", plain.stderr);
+        assert_eq!(checked.stdout, plain.stdout, "{}", checked.stderr);
+    }
+}

@@ -130,6 +130,7 @@ fn chain(
             let spelled = path.bytes();
             let target = resolve::lexical(dirfd, spelled, &mut s.a, &mut s.b).unwrap_or(spelled);
             let object = match slot.as_ref().map(|(h, _)| &**h) {
+                Some(Hold::Held(h)) if h.empty => Object::Fd(h.dir),
                 Some(Hold::Held(h)) => Object::At(h.dir, h.name()),
                 _ => Object::At(dirfd, spelled),
             };
@@ -652,7 +653,12 @@ impl Plan {
             // close-on-exec descriptor, after checking that the script
             // may be executed: the interpreter is run as it would have.
             libc::ENOENT if self.script => self.run_interpreter(filename, argv, envp),
-            libc::ENOENT if !file.empty => file.run_inheritable(argv, envp),
+            libc::ENOENT if !file.lexical && !file.empty => {
+                match run_deleted(file, filename, argv, envp) {
+                    Some(ran) => ran,
+                    None => file.run_inheritable(argv, envp),
+                }
+            }
             e => Ran::Failed(e),
         }
     }
@@ -687,6 +693,40 @@ impl Plan {
             e => Ran::Failed(e),
         }
     }
+}
+
+/// The object decided was a deleted file or a memfd (reached through
+/// `/proc/self/fd/N`): its kernel path names nothing in its directory, so
+/// the held name was not found. The object is held itself and run with
+/// `AT_EMPTY_PATH` if it is still such an object under the name decided;
+/// `None` otherwise.
+#[cold]
+#[inline(never)]
+fn run_deleted(decided: &Held, filename: *const c_char, argv: Argv, envp: Argv) -> Option<Ran> {
+    let fd = sys::open_path(libc::AT_FDCWD, filename, 0);
+    if fd < 0 {
+        return None;
+    }
+    let held = Held {
+        dir: fd,
+        owned: true,
+        name: [0; NAME_CAP],
+        empty: true,
+        lexical: false,
+        follow: false,
+    };
+    let mut link = [0u8; resolve::PATH_CAP];
+    let n = sys::fd_link_raw(fd, &mut link);
+    if n <= 0 || n as usize >= link.len() {
+        return None;
+    }
+    let link = &link[..n as usize];
+    let gone = link.ends_with(b" (deleted)") || link.starts_with(b"/memfd:");
+    let name = link.strip_suffix(b" (deleted)").unwrap_or(link);
+    if !gone || !name.ends_with(decided.name()) {
+        return None;
+    }
+    Some(Ran::Failed(held.exec(argv, envp)))
 }
 
 /// Calls `f` with the argument vector `lead` followed by `argv[1..]`,
