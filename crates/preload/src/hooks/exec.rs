@@ -131,7 +131,7 @@ fn chain(
             let target = resolve::lexical(dirfd, spelled, &mut s.a, &mut s.b).unwrap_or(spelled);
             let object = match slot.as_ref().map(|(h, _)| &**h) {
                 Some(Hold::Held(h)) if h.empty => Object::Fd(h.dir),
-                Some(Hold::Held(h)) => Object::At(h.dir, h.name()),
+                Some(Hold::Held(h)) => Object::Held(h.dir, h.name(), dirfd, spelled),
                 _ => Object::At(dirfd, spelled),
             };
             drift_exec(active, call, object, target, argv)
@@ -810,9 +810,31 @@ fn exec_decided(call: Call, path: CPath<'_>, argv: Argv, envp: Argv) -> Result<c
     }
 }
 
-/// [`exec_decided`] as a hook's answer: `-1` with errno.
+/// [`exec_decided`] as a hook's answer: `-1` with errno. Checks off, or
+/// no exec rule that looks at paths (every object gets the same
+/// decision): checked and run by path, nothing held (a forked child
+/// touches no page of the holding code).
 fn exec_hook(call: Call, path: *const c_char, argv: Argv, envp: Argv) -> c_int {
-    match exec_decided(call, c_path(path), argv, envp) {
+    if !holds_execs() {
+        let spelled = c_path(path);
+        if let Verdict::Deny(e) = check_exec(call, libc::AT_FDCWD, spelled, argv) {
+            return fail(e, -1);
+        }
+        return proceed(|| real_execve(path, argv, envp));
+    }
+    exec_decided_cold(call, c_path(path), argv, envp)
+}
+
+/// Whether execs are held ([`Plan`]): checks on and an exec rule that
+/// looks at paths.
+fn holds_execs() -> bool {
+    crate::load::state::current()
+        .is_some_and(|a| a.table.needs_resolution(Kind::Exec, Access::Read))
+}
+
+#[inline(never)]
+fn exec_decided_cold(call: Call, path: CPath<'_>, argv: Argv, envp: Argv) -> c_int {
+    match exec_decided(call, path, argv, envp) {
         Ok(e) | Err(e) => fail(e, -1),
     }
 }
@@ -1071,6 +1093,10 @@ pub fn check_exec_fd(call: Call, fd: c_int, argv: Argv) -> Verdict {
 enum Object<'a> {
     At(c_int, &'a [u8]),
     Fd(c_int),
+    /// A held directory and name; when that reaches nothing (a deleted
+    /// file or a memfd decided on its stale path, run by its descriptor:
+    /// `run_deleted`), the object the spelled `(dirfd, path)` reaches.
+    Held(c_int, &'a [u8], c_int, &'a [u8]),
 }
 
 /// The policy's `drift` action for running `object` (spelled `target` in
@@ -1102,6 +1128,8 @@ fn drift_exec_checked(
 ) -> Verdict {
     let verdict = match object {
         Object::At(dirfd, path) => drift::verdict_at(dirfd, path, Use::Exec),
+        Object::Held(dir, name, dirfd, path) => drift::verdict_at(dir, name, Use::Exec)
+            .or_else(|| drift::verdict_at(dirfd, path, Use::Exec)),
         Object::Fd(fd) => Some(drift::verdict_for_fd(fd, Use::Exec)),
     };
     match verdict {
