@@ -99,26 +99,30 @@ static void w_udp(void) {
     if (connect(udp, (struct sockaddr *)&udp_peer, sizeof udp_peer) != 0) fail("connect");
 }
 
+/* `/bin/true` (through the `/bin` link on merged-/usr systems) or, for
+ * the `usr` variants, `/usr/bin/true` (a path without links). */
+static char *exec_path = "/bin/true";
+
 static void w_exec(void) {
     pid_t pid = fork();
     if (pid < 0) fail("fork");
     if (pid == 0) {
-        char *argv[] = {"/bin/true", NULL};
-        execve("/bin/true", argv, environ);
+        char *argv[] = {exec_path, NULL};
+        execve(exec_path, argv, environ);
         _exit(127);
     }
     int status;
     if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        fail("fork+exec /bin/true");
+        fail("fork+exec");
 }
 
 static void w_spawn(void) {
-    char *argv[] = {"/bin/true", NULL};
+    char *argv[] = {exec_path, NULL};
     pid_t pid;
-    if (posix_spawn(&pid, "/bin/true", NULL, NULL, argv, environ) != 0) fail("posix_spawn");
+    if (posix_spawn(&pid, exec_path, NULL, NULL, argv, environ) != 0) fail("posix_spawn");
     int status;
     if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        fail("posix_spawn /bin/true");
+        fail("posix_spawn");
 }
 
 static double now_ns(void) {
@@ -134,7 +138,7 @@ static int cmp(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
     if (argc != 5) {
-        fprintf(stderr, "usage: micro open|opencold|opendenied|stat|fopen|udp|exec|spawn|chmod|truncate|utimens|rename|mkdir ITERATIONS CHUNKS FILE\n");
+        fprintf(stderr, "usage: micro open|opencold|opendenied|stat|fopen|udp|exec|spawn|execusr|spawnusr|chmod|truncate|utimens|rename|mkdir ITERATIONS CHUNKS FILE\n");
         return 2;
     }
     const char *name = argv[1];
@@ -150,6 +154,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(name, "udp")) w = w_udp;
     else if (!strcmp(name, "exec")) w = w_exec;
     else if (!strcmp(name, "spawn")) w = w_spawn;
+    else if (!strcmp(name, "execusr")) w = w_exec, exec_path = "/usr/bin/true";
+    else if (!strcmp(name, "spawnusr")) w = w_spawn, exec_path = "/usr/bin/true";
     else if (!strcmp(name, "chmod")) w = w_chmod;
     else if (!strcmp(name, "truncate")) w = w_truncate;
     else if (!strcmp(name, "utimens")) w = w_utimens;

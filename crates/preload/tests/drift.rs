@@ -67,6 +67,17 @@ impl Tree {
     fn run(&self, mode: &str, drift: &str, manifest: &Path, argv: &[&str]) -> Outcome {
         // A rule that matches nothing here: `drift` alone decides.
         let rules = json!([{"name": "elsewhere", "kind": "file", "path": ["/nonexistent-ldguard/**"], "action": "deny"}]);
+        self.run_rules(mode, drift, manifest, rules, argv)
+    }
+
+    fn run_rules(
+        &self,
+        mode: &str,
+        drift: &str,
+        manifest: &Path,
+        rules: serde_json::Value,
+        argv: &[&str],
+    ) -> Outcome {
         let mut p = policy(mode, &["deny", "audit"], rules);
         p["drift"] = json!(drift);
         let run_dir = self.d.with_extension("run");
@@ -171,6 +182,35 @@ fn a_modified_binary_is_denied_as_drift() {
         msg.contains("differs from the file the image shipped"),
         "{msg}"
     );
+}
+
+/// By its `/proc/self/fd/N` path, with an exec rule that looks at paths
+/// (so the exec holds what it decides: the memfd's kernel path names
+/// nothing in a directory, and the memfd itself is run and judged).
+#[test]
+fn a_memfd_exec_by_path_is_denied_as_drift() {
+    let t = Tree::new("drift-memfd-path");
+    let script = format!(
+        "import os\n\
+         fd = os.memfd_create('x')\n\
+         os.write(fd, open('{}', 'rb').read())\n\
+         try:\n    os.execv(f'/proc/self/fd/{{fd}}', ['x'])\n\
+         except OSError as e:\n    print('error:', e.strerror)\n",
+        t.p("usr/bin/true")
+    );
+    let rules =
+        json!([{"name": "no-false", "kind": "exec", "path": ["/usr/bin/false"], "action": "deny"}]);
+    let argv = ["/usr/bin/python3", "-I", "-S", "-c", &script];
+    let out = t.run_rules("enforce", "deny", &t.manifest, rules, &argv);
+    assert!(
+        out.stdout.contains("error: Permission denied"),
+        "{} {}",
+        out.stdout,
+        out.stderr
+    );
+    let d = drift_events(&out);
+    assert_eq!(d.len(), 1, "{:#?}", out.events);
+    assert_eq!((d[0].call.as_str(), d[0].enforced), ("execv", true));
 }
 
 #[test]

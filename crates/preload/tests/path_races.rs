@@ -158,3 +158,161 @@ fn syscall_truncate_unlink_rename_chmod_through_a_swapped_directory() {
 fn syscall_link_of_a_read_denied_file_through_a_swapped_directory() {
     Fx::new("race-sys-link").race("sys-link", "secret", "secret", "f");
 }
+
+/// Execs per race: main's library ran the denied program about 80 times
+/// per 2,000 (BENCHMARKS.md section 20).
+const EXEC_TRIES: &str = "3000";
+
+/// `mode` (see escape.c's `race-exec`) of `sw` while a thread flips it
+/// between `allowed` and `/usr/bin/false`, which a rule denies: the denied
+/// program must never run, the allowed one must, and every event is that
+/// rule's deny of `/usr/bin/false` by `escape`. An ELF runs nothing else;
+/// a script's interpreter opens the script by name, so the swap can hand
+/// it the denied file to read as a script (as `sh sw` would): it fails
+/// there (`other`) without running it.
+fn exec_race(name: &str, mode: &str, allowed: Option<&str>) {
+    let d = scratch(name);
+    let rules = json!([
+        {"name": "no-false", "kind": "exec", "path": ["/usr/bin/false"], "action": "deny"},
+    ]);
+    let allowed_is_elf = allowed.is_none();
+    let allowed = match allowed {
+        Some(script) => {
+            let p = d.join("ok.sh");
+            std::fs::write(&p, script).unwrap();
+            std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .unwrap();
+            p.display().to_string()
+        }
+        None => "/usr/bin/true".to_string(),
+    };
+    race_outcome(
+        &d,
+        mode,
+        &allowed,
+        "/usr/bin/false",
+        rules,
+        "no-false",
+        "/usr/bin/false",
+        allowed_is_elf,
+    );
+}
+
+/// Runs escape's `race-exec` and checks its counts and events (see
+/// [`exec_race`]); `target`: the denied program's name in the events.
+#[allow(clippy::too_many_arguments)]
+fn race_outcome(
+    d: &Path,
+    mode: &str,
+    allowed: &str,
+    denied: &str,
+    rules: serde_json::Value,
+    rule: &str,
+    target: &str,
+    allowed_is_elf: bool,
+) {
+    let exe = escape().display().to_string();
+    let out = Run::new(d, Some(policy("enforce", &["deny"], rules)))
+        .cwd(d)
+        .env("LC_ALL", "C")
+        .cmd(&[
+            exe.as_str(),
+            "race-exec",
+            mode,
+            &d.display().to_string(),
+            allowed,
+            denied,
+            EXEC_TRIES,
+        ]);
+    let words: Vec<&str> = out.stdout.split_whitespace().collect();
+    assert_eq!(words.len(), 8, "{mode}: {} {}", out.stdout, out.stderr);
+    assert_eq!(
+        words[3], "0",
+        "{mode}: the denied program ran: {}",
+        out.stdout
+    );
+    let ok: u64 = words[1].parse().unwrap();
+    assert!(
+        ok > 0,
+        "{mode}: the allowed program must run: {}",
+        out.stdout
+    );
+    if allowed_is_elf {
+        assert_eq!(words[7], "0", "{mode}: {}", out.stdout);
+    }
+    let denies = out.decisions();
+    assert!(
+        !denies.is_empty(),
+        "{mode}: the swaps never reached the denied program"
+    );
+    let refused: usize = words[5].parse().unwrap();
+    assert_eq!(
+        denies.len(),
+        refused,
+        "{mode}: every refused exec is a deny: {}",
+        out.stdout
+    );
+    for e in denies {
+        assert_eq!(e.action, "deny", "{e:#?}");
+        assert!(e.enforced, "{e:#?}");
+        assert_eq!(e.rule.as_deref(), Some(rule), "{mode}: {e:#?}");
+        assert_eq!(e.program, exe, "{e:#?}");
+        let names = [e.target.as_deref(), e.resolved.as_deref()];
+        assert!(
+            names.iter().flatten().any(|t| *t == target),
+            "{mode}: {target} not in {e:#?}"
+        );
+    }
+}
+
+#[test]
+fn execv_of_a_swapped_symlink() {
+    exec_race("race-execv", "execv", None);
+}
+
+#[test]
+fn execvp_of_a_swapped_symlink_found_along_path() {
+    exec_race("race-execvp", "execvp", None);
+}
+
+#[test]
+fn posix_spawn_of_a_swapped_symlink() {
+    exec_race("race-spawn", "spawn", None);
+}
+
+#[test]
+fn posix_spawnp_of_a_swapped_symlink_found_along_path() {
+    exec_race("race-spawnp", "spawnp", None);
+}
+
+#[test]
+fn execv_of_a_symlink_swapped_between_a_script_and_a_denied_program() {
+    exec_race("race-execv-script", "execv", Some("#!/bin/sh\nexit 0\n"));
+}
+
+/// The directory swapped instead of the program: `sw/true` runs
+/// `/usr/bin/true` or `secret/true` (a copy of `false`), which a rule
+/// denies. The exec holds the directory it reached through `sw`.
+#[test]
+fn execv_and_posix_spawn_through_a_swapped_directory() {
+    for mode in ["execv-dir", "spawn-dir"] {
+        let d = scratch(&format!("race-{mode}"));
+        std::fs::create_dir_all(d.join("secret")).unwrap();
+        std::fs::copy("/usr/bin/false", d.join("secret/true")).unwrap();
+        let secret = d.join("secret").display().to_string();
+        let rules = json!([
+            {"name": "no-secret", "kind": "exec", "path": [format!("{secret}/**")], "action": "deny"},
+        ]);
+        let target = format!("{secret}/true");
+        race_outcome(
+            &d,
+            mode,
+            "/usr/bin",
+            &secret,
+            rules,
+            "no-secret",
+            &target,
+            true,
+        );
+    }
+}

@@ -27,7 +27,7 @@ type Argv = *const *const c_char;
 /// spelling alone. No descriptor free: a `readlink` walk. No way to tell
 /// while a rule could deny: denied.
 pub fn check_exec(call: Call, dirfd: c_int, path: CPath<'_>, argv: Argv) -> Verdict {
-    run(|active| check_chain(active, call, dirfd, path, argv))
+    run(|active| check_chain(active, call, dirfd, path, argv, None))
 }
 
 /// How many interpreters deep a `#!` chain is followed (the kernel's own
@@ -50,6 +50,7 @@ fn check_chain(
     dirfd: c_int,
     given: CPath<'_>,
     argv: Argv,
+    plan: Option<&mut Plan>,
 ) -> Verdict {
     // The caller holds a check guard (`run`): a signal handler's exec hook
     // that interrupts this one is one level deeper and gets the next set.
@@ -59,10 +60,10 @@ fn check_chain(
         // this thread's own, large and aligned enough (checked below), and
         // any bytes left there are valid `PathBuf`s (byte arrays and
         // lengths that only `PathBuf`'s own methods write).
-        Some(bytes) => chain(active, call, dirfd, given, argv, unsafe {
+        Some(bytes) => chain(active, call, dirfd, given, argv, plan, unsafe {
             &mut *bytes.cast::<ChainBufs>()
         }),
-        None => chain_on_stack(active, call, dirfd, given, argv),
+        None => chain_on_stack(active, call, dirfd, given, argv, plan),
     }
 }
 
@@ -82,6 +83,7 @@ fn chain_on_stack(
     dirfd: c_int,
     given: CPath<'_>,
     argv: Argv,
+    plan: Option<&mut Plan>,
 ) -> Verdict {
     let mut bufs = ChainBufs([
         PathBuf::new(),
@@ -89,7 +91,7 @@ fn chain_on_stack(
         PathBuf::new(),
         PathBuf::new(),
     ]);
-    chain(active, call, dirfd, given, argv, &mut bufs)
+    chain(active, call, dirfd, given, argv, plan, &mut bufs)
 }
 
 fn chain(
@@ -98,6 +100,7 @@ fn chain(
     dirfd: c_int,
     given: CPath<'_>,
     argv: Argv,
+    mut plan: Option<&mut Plan>,
     bufs: &mut ChainBufs,
 ) -> Verdict {
     let [cur, next, prev_arg, line_arg] = &mut bufs.0;
@@ -107,16 +110,31 @@ fn chain(
     let (mut prev_arg, mut line_arg) = (prev_arg, line_arg);
     let mut has_arg = false;
     let mut dirfd = dirfd;
+    // `cur` is the interpreter a `#!` line named.
+    let mut interpreter = false;
     for depth in 0..=MAX_CHAIN {
         let path = if depth == 0 { given } else { cur.c_path() };
+        // The objects the exec runs are held while they are decided: the
+        // file named, and the interpreter of a script (emulated: `Plan`).
+        let mut slot = match plan.as_deref_mut() {
+            Some(p) if depth == 0 => Some((&mut p.file, p.resolve)),
+            Some(p) if depth == 1 && interpreter => Some((&mut p.interp, p.resolve)),
+            _ => None,
+        };
         let verdict = resolve::with_scratch(|s| {
-            let verdict = decide_exec(active, call, dirfd, path, argv, s);
+            let hold = slot.as_mut().map(|(h, resolve)| (&mut **h, *resolve));
+            let verdict = decide_exec(active, call, dirfd, path, argv, s, hold);
             if verdict != Verdict::Allow {
                 return verdict;
             }
             let spelled = path.bytes();
             let target = resolve::lexical(dirfd, spelled, &mut s.a, &mut s.b).unwrap_or(spelled);
-            drift_exec(active, call, Object::At(dirfd, spelled), target, argv)
+            let object = match slot.as_ref().map(|(h, _)| &**h) {
+                Some(Hold::Held(h)) if h.empty => Object::Fd(h.dir),
+                Some(Hold::Held(h)) => Object::Held(h.dir, h.name(), dirfd, spelled),
+                _ => Object::At(dirfd, spelled),
+            };
+            drift_exec(active, call, object, target, argv)
         });
         if verdict != Verdict::Allow {
             return verdict;
@@ -128,7 +146,12 @@ fn chain(
         } else {
             LoaderArg::None
         };
-        match runs_next(active, dirfd, path, argv, loader_arg, next, line_arg) {
+        // The head is read from the object held, never from the path again.
+        let head_of = match slot.as_ref().map(|(h, _)| &**h) {
+            Some(Hold::Held(h)) => (h.dir, h.name_ptr(), libc::O_NOFOLLOW),
+            _ => (dirfd, path.ptr(), 0),
+        };
+        match runs_next(active, head_of, path, argv, loader_arg, next, line_arg) {
             Next::Nothing => return Verdict::Allow,
             Next::Unknown => {
                 let req = Request {
@@ -137,7 +160,17 @@ fn chain(
                 };
                 return unresolvable(active, &req);
             }
-            Next::Run { arg } => {
+            Next::Run { arg, script } => {
+                if let Some(p) = plan.as_deref_mut() {
+                    if depth == 0 && script {
+                        p.set_line(next.as_bytes(), arg.then(|| line_arg.as_bytes()));
+                    } else if depth >= 1 && interpreter {
+                        // An interpreter that is itself a script (or the
+                        // loader): not emulated (`Plan::nested`).
+                        p.nested = true;
+                    }
+                }
+                interpreter = depth == 0 && script;
                 has_arg = arg;
                 std::mem::swap(&mut cur, &mut next);
                 std::mem::swap(&mut prev_arg, &mut line_arg);
@@ -146,6 +179,664 @@ fn chain(
         }
     }
     Verdict::Allow // deeper than the kernel goes: ELOOP
+}
+
+/// What an allowed exec runs, held by the check that allowed it, so that
+/// the program run is the program decided on: a symlink swapped between
+/// the check and the exec cannot redirect it (`tests/path_races.rs`).
+///
+/// An object is held as its directory, opened without following any link,
+/// and its name there, and run with `execveat(dir, name,
+/// AT_SYMLINK_NOFOLLOW)`: the kernel runs what is named so inside the held
+/// directory (a rename there needs write access to it, where anything
+/// could have been put under that name anyway). `comm`, argv and
+/// `/proc/self/exe` are what a plain exec gives. A `#!` script is not run
+/// through the kernel's script handler (it would hand the interpreter
+/// `/dev/fd/N/name`, which a close-on-exec descriptor makes fail with
+/// `ENOENT`): its interpreter is held and run with the arguments the
+/// kernel builds (`Plan::run`).
+pub struct Plan {
+    /// The file the exec names.
+    file: Hold,
+    /// A `#!` script's interpreter.
+    interp: Hold,
+    /// The file is a script: its line as the kernel splits it, the name
+    /// and the argument each NUL-terminated.
+    script: bool,
+    line: [u8; HEAD],
+    /// Where the line's argument starts in `line`, if it has one.
+    line_arg: Option<usize>,
+    /// The interpreter is a script too (or the loader run as a program):
+    /// not emulated, run by path.
+    nested: bool,
+    /// Decide through the kernel's path of the object even when the
+    /// spelled directories hold no link (the name itself was a link).
+    resolve: bool,
+}
+
+/// How an object of [`Plan`] is held.
+// The name lies inline: boxing it would allocate in an exec hook (a vfork
+// child, a signal handler).
+#[allow(clippy::large_enum_variant)]
+pub enum Hold {
+    /// Not held: no exec rule looks at paths (any object gets the same
+    /// decision), or the check did not run.
+    None,
+    Held(Held),
+    /// Nothing to run: the exec fails with this errno (what the kernel
+    /// said when the object was looked up).
+    Failed(c_int),
+}
+
+/// A held directory and a name in it (see [`Plan`]).
+pub struct Held {
+    dir: c_int,
+    /// `dir` was opened here (else it is the caller's `dirfd`).
+    owned: bool,
+    /// NUL-terminated.
+    name: [u8; NAME_CAP],
+    /// The object itself held (`dir`) and run with `AT_EMPTY_PATH`: an
+    /// object with no name (a memfd behind `/proc/self/fd/N`).
+    empty: bool,
+    /// Decided on the directory held and the name as spelled, the name
+    /// not looked at: a link there makes the exec fail with `ELOOP`, and
+    /// the exec is decided again through the kernel's path.
+    lexical: bool,
+    /// `name` is a link to the object's name in the same directory,
+    /// followed by the exec (see [`Hold::of_path`]).
+    follow: bool,
+}
+
+/// The longest name in a directory, with its NUL.
+const NAME_CAP: usize = 256;
+
+impl Plan {
+    pub fn new() -> Plan {
+        Plan {
+            file: Hold::None,
+            interp: Hold::None,
+            script: false,
+            line: [0; HEAD],
+            line_arg: None,
+            nested: false,
+            resolve: false,
+        }
+    }
+
+    fn set_line(&mut self, name: &[u8], arg: Option<&[u8]>) {
+        self.script = true;
+        self.line_arg = None;
+        // Both come out of a `HEAD`-byte buffer, with a separator between.
+        if name.len() + arg.map_or(0, |a| a.len() + 1) + 1 > HEAD {
+            return;
+        }
+        self.line[..name.len()].copy_from_slice(name);
+        self.line[name.len()] = 0;
+        if let Some(arg) = arg {
+            let at = name.len() + 1;
+            self.line[at..at + arg.len()].copy_from_slice(arg);
+            self.line[at + arg.len()] = 0;
+            self.line_arg = Some(at);
+        }
+    }
+}
+
+impl Hold {
+    /// Holds the directory of `path`, an absolute kernel path with no
+    /// link in it (the kernel's own name of an object), refusing every
+    /// link on the way: a directory swapped for a link since is not
+    /// followed. `spelled`: the exec's path as given.
+    ///
+    /// The kernel names the process (`comm`) after the last name of the
+    /// path it was given: when that name is a link to a name beside it in
+    /// the same directory (`/usr/bin/python3` to `python3.11`, `/bin/sh`
+    /// to `dash`), the link is held instead and followed by the exec:
+    /// both names lie in the held directory, where a change needs write
+    /// access to it as a rename of the program itself does.
+    fn of_path(path: &[u8], spelled: &[u8], scratch: &mut PathBuf) -> Hold {
+        let Some(slash) = path.iter().rposition(|&b| b == b'/') else {
+            return Hold::Failed(libc::ENOENT);
+        };
+        let name = &path[slash + 1..];
+        let dir: &[u8] = if slash == 0 { b"/" } else { &path[..slash] };
+        let mut held = match Held::open(libc::AT_FDCWD, dir, name, false, scratch) {
+            Ok(h) => h,
+            Err(e) => return Hold::Failed(e),
+        };
+        let link = &spelled[spelled
+            .iter()
+            .rposition(|&b| b == b'/')
+            .map_or(0, |i| i + 1)..];
+        if !link.is_empty() && link != name && link.len() < NAME_CAP && link != b".." {
+            held.follow_link_to(link, name);
+        }
+        Hold::Held(held)
+    }
+
+    /// `(dirfd, path)` reached nothing a path rule can name: it failed
+    /// (the kernel's errno), or it is an object without a name, held
+    /// itself if it still has none.
+    fn without_name(dirfd: c_int, path: CPath<'_>) -> Hold {
+        let fd = sys::open_path(dirfd, path.ptr(), 0);
+        if fd < 0 {
+            return Hold::Failed(sys::errno());
+        }
+        let mut link = [0u8; 64];
+        if sys::fd_path(fd, &mut link).is_some() {
+            // It has a name now: swapped since it was decided.
+            sys::close(fd);
+            return Hold::Failed(libc::ENOENT);
+        }
+        Hold::Held(Held {
+            dir: fd,
+            owned: true,
+            name: [0; NAME_CAP],
+            empty: true,
+            lexical: false,
+            follow: false,
+        })
+    }
+}
+
+impl Held {
+    /// The directory of `(dirfd, path)` as spelled, refusing every link
+    /// on the way (`openat2`), and the last name; the error is the
+    /// kernel's (`ELOOP`: a link on the way).
+    fn spelled(dirfd: c_int, path: &[u8], scratch: &mut PathBuf) -> Result<Held, c_int> {
+        let (dir, at) = resolve::split_last(path);
+        if dir.is_empty() && at == 0 {
+            // One name, relative to `dirfd` (or `/` itself).
+            let mut held = Held::named(dirfd, false, path)?;
+            held.lexical = true;
+            return Ok(held);
+        }
+        let mut held = Held::open(dirfd, dir, &path[at..], true, scratch)?;
+        held.lexical = true;
+        Ok(held)
+    }
+
+    /// [`Held::spelled`] where the directory's spelling has a link: the
+    /// directory held following it (`openat`), its kernel path and the
+    /// last name written to `out` (the path decided on), its length
+    /// returned. `None`: a last name that is not a plain name, or a path
+    /// that does not fit; the caller resolves the whole path.
+    fn through_links(
+        dirfd: c_int,
+        path: &[u8],
+        scratch: &mut PathBuf,
+        out: &mut [u8],
+    ) -> Option<(Held, usize)> {
+        let (dir, at) = resolve::split_last(path);
+        let name = &path[at..];
+        if dir.is_empty() || name.contains(&b'/') || name == b"." || name == b".." {
+            return None;
+        }
+        scratch.set(&[dir])?;
+        let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
+        let fd = sys::syscall6(
+            libc::SYS_openat,
+            [
+                dirfd as c_long,
+                scratch.c_path().ptr() as c_long,
+                flags as c_long,
+                0,
+                0,
+                0,
+            ],
+        );
+        if fd < 0 {
+            return None;
+        }
+        let mut held = Held::named(fd as c_int, true, name).ok()?;
+        held.lexical = true;
+        let n = sys::fd_link_raw(held.dir, out);
+        if n <= 0 || n as usize >= out.len() {
+            return None;
+        }
+        let n = sys::link_name(out, n as usize)?;
+        let at = if n == 1 { 1 } else { n + 1 };
+        if at + name.len() >= out.len() {
+            return None;
+        }
+        out[at - 1] = b'/';
+        out[at..at + name.len()].copy_from_slice(name);
+        Some((held, at + name.len()))
+    }
+
+    fn open(
+        dirfd: c_int,
+        dir: &[u8],
+        name: &[u8],
+        spelled: bool,
+        scratch: &mut PathBuf,
+    ) -> Result<Held, c_int> {
+        if name.len() >= NAME_CAP {
+            return Err(libc::ENAMETOOLONG);
+        }
+        scratch.set(&[dir]).ok_or(libc::ENAMETOOLONG)?;
+        let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
+        let fd = if resolve::openat2_usable() {
+            resolve::openat2_raw(dirfd, scratch.c_path().ptr(), flags, 0, resolve::NO_LINKS)?
+        } else if spelled {
+            // No `openat2`: nothing proves the spelling has no link.
+            return Err(libc::ENOSYS);
+        } else {
+            // The kernel's own path, opened refusing a final link only
+            // (kernels before 5.6).
+            let fd = sys::syscall6(
+                libc::SYS_openat,
+                [
+                    dirfd as c_long,
+                    scratch.c_path().ptr() as c_long,
+                    (flags | libc::O_NOFOLLOW) as c_long,
+                    0,
+                    0,
+                    0,
+                ],
+            );
+            if fd < 0 {
+                return Err(-fd as c_int);
+            }
+            fd as c_int
+        };
+        Held::named(fd, true, name).inspect_err(|_| sys::close(fd))
+    }
+
+    fn named(dir: c_int, owned: bool, name: &[u8]) -> Result<Held, c_int> {
+        if name.len() >= NAME_CAP {
+            return Err(libc::ENAMETOOLONG);
+        }
+        let mut held = Held {
+            dir,
+            owned,
+            name: [0; NAME_CAP],
+            empty: false,
+            lexical: false,
+            follow: false,
+        };
+        held.name[..name.len()].copy_from_slice(name);
+        Ok(held)
+    }
+
+    fn name(&self) -> &[u8] {
+        let n = self.name.iter().position(|&b| b == 0).unwrap_or(0);
+        &self.name[..n]
+    }
+
+    fn name_ptr(&self) -> *const c_char {
+        self.name.as_ptr().cast()
+    }
+
+    /// `/proc/self/fd/D/name` (`/proc/self/fd/D` for an object held
+    /// itself), NUL-terminated: the held object's name in any process
+    /// that shares this descriptor table or a copy of it. `None` when the
+    /// spawn's file actions touch `D` before the exec.
+    fn proc_path(&self, actions: *const posix_spawn_file_actions_t) -> Option<[u8; 32 + NAME_CAP]> {
+        if !self.owned
+            || !actions.is_null() && spawn_actions::iter(actions).any(|a| a.closes(self.dir))
+        {
+            return None;
+        }
+        let mut out = [0u8; 32 + NAME_CAP];
+        let mut link = [0u8; 32];
+        let n = sys::proc_fd_path(self.dir, &mut link);
+        out[..n].copy_from_slice(&link[..n]);
+        if !self.empty {
+            let name = self.name();
+            out[n] = b'/';
+            out[n + 1..n + 1 + name.len()].copy_from_slice(name);
+        }
+        Some(out)
+    }
+
+    /// Holds `link` instead of the name when it is a link in the held
+    /// directory to exactly that name (see [`Hold::of_path`]).
+    fn follow_link_to(&mut self, link: &[u8], name: &[u8]) {
+        let mut z = [0u8; NAME_CAP];
+        z[..link.len()].copy_from_slice(link);
+        let mut target = [0u8; NAME_CAP];
+        let n = sys::syscall6(
+            libc::SYS_readlinkat,
+            [
+                self.dir as c_long,
+                z.as_ptr() as c_long,
+                target.as_mut_ptr() as c_long,
+                NAME_CAP as c_long,
+                0,
+                0,
+            ],
+        );
+        if n > 0 && target[..n as usize] == *name {
+            self.name = z;
+            self.follow = true;
+        }
+    }
+
+    /// Runs the held object; returns only on failure, with the errno.
+    fn exec(&self, argv: Argv, envp: Argv) -> c_int {
+        let flags = if self.empty {
+            libc::AT_EMPTY_PATH
+        } else if self.follow {
+            0
+        } else {
+            libc::AT_SYMLINK_NOFOLLOW
+        };
+        let e = self.exec_with(flags, argv, envp);
+        if e == libc::ELOOP
+            && flags == libc::AT_SYMLINK_NOFOLLOW
+            && !self.lexical
+            && !self.is_link()
+        {
+            // `ELOOP` for a name that is no link: an `execveat` that
+            // cannot refuse a final link (valgrind's fails every relative
+            // name so). The name was the kernel's own, and is still no
+            // link: run it as named.
+            return self.exec_with(0, argv, envp);
+        }
+        e
+    }
+
+    /// The kernel refused the held name with `ENOENT` though it is no
+    /// script: a `binfmt_misc` format whose interpreter opens the file by
+    /// name (no `O` flag) refuses `/dev/fd/N/name` of a close-on-exec
+    /// descriptor as the script handler does (or the program's own loader
+    /// is missing: the same `ENOENT` again). Run through a copy of the
+    /// directory's descriptor that stays open across the exec, which that
+    /// interpreter can open; the program then has that descriptor open.
+    #[cold]
+    #[inline(never)]
+    fn run_inheritable(&self, argv: Argv, envp: Argv) -> Ran {
+        let dir = if self.dir == libc::AT_FDCWD {
+            libc::AT_FDCWD
+        } else {
+            let fd = sys::syscall6(
+                libc::SYS_fcntl,
+                [self.dir as c_long, libc::F_DUPFD as c_long, 3, 0, 0, 0],
+            );
+            if fd < 0 {
+                return Ran::Failed(libc::ENOENT);
+            }
+            fd as c_int
+        };
+        let copy = Held {
+            dir,
+            owned: dir != libc::AT_FDCWD,
+            name: self.name,
+            empty: false,
+            lexical: self.lexical,
+            follow: self.follow,
+        };
+        match copy.exec(argv, envp) {
+            libc::ELOOP if copy.lexical => Ran::Again,
+            e => Ran::Failed(e),
+        }
+    }
+
+    fn is_link(&self) -> bool {
+        let mut one = [0u8; 1];
+        let r = sys::syscall6(
+            libc::SYS_readlinkat,
+            [
+                self.dir as c_long,
+                self.name_ptr() as c_long,
+                one.as_mut_ptr() as c_long,
+                1,
+                0,
+                0,
+            ],
+        );
+        r >= 0
+    }
+
+    fn exec_with(&self, flags: c_int, argv: Argv, envp: Argv) -> c_int {
+        let r = proceed(|| {
+            sys::syscall6(
+                libc::SYS_execveat,
+                [
+                    self.dir as c_long,
+                    self.name.as_ptr() as c_long,
+                    argv as c_long,
+                    envp as c_long,
+                    flags as c_long,
+                    0,
+                ],
+            )
+        });
+        -r as c_int
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if self.owned {
+            sys::close(self.dir);
+        }
+    }
+}
+
+/// What became of an exec run from its [`Plan`].
+enum Ran {
+    /// Failed with this errno.
+    Failed(c_int),
+    /// The name held turned out to be a link: decide again through the
+    /// kernel's path.
+    Again,
+    /// Nothing held: run by path.
+    ByPath,
+}
+
+impl Plan {
+    /// Whether a name held without being looked at (`Held::lexical`) is
+    /// a link (which an exec through `/proc/self/fd/D/name` follows).
+    fn names_a_link(&self) -> bool {
+        [&self.file, &self.interp].iter().any(|h| match h {
+            Hold::Held(h) if h.lexical => h.is_link(),
+            _ => false,
+        })
+    }
+
+    /// Runs what the check held; returns only when it did not run.
+    /// `filename`: the script's name as the kernel would hand it to the
+    /// interpreter (the exec's path as given).
+    fn run(&self, filename: *const c_char, argv: Argv, envp: Argv) -> Ran {
+        let file = match &self.file {
+            Hold::None => return Ran::ByPath,
+            Hold::Failed(e) => return Ran::Failed(*e),
+            Hold::Held(h) => h,
+        };
+        let e = file.exec(argv, envp);
+        match e {
+            libc::ELOOP if file.lexical => Ran::Again,
+            // A seccomp profile that refuses `execveat`.
+            libc::ENOSYS => Ran::ByPath,
+            // The kernel's script handler refuses `/dev/fd/N/name` of a
+            // close-on-exec descriptor, after checking that the script
+            // may be executed: the interpreter is run as it would have.
+            libc::ENOENT if self.script => self.run_interpreter(filename, argv, envp),
+            libc::ENOENT if !file.lexical && !file.empty => {
+                match run_deleted(file, filename, argv, envp) {
+                    Some(ran) => ran,
+                    None => file.run_inheritable(argv, envp),
+                }
+            }
+            e => Ran::Failed(e),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn run_interpreter(&self, filename: *const c_char, argv: Argv, envp: Argv) -> Ran {
+        if self.nested {
+            return Ran::ByPath;
+        }
+        let interp = match &self.interp {
+            Hold::None => return Ran::ByPath,
+            Hold::Failed(e) => return Ran::Failed(*e),
+            Hold::Held(h) => h,
+        };
+        // fs/binfmt_script.c: argv[0] replaced by the interpreter's name,
+        // its argument and the script's name as the exec was given it.
+        let mut words: [*const c_char; 3] = [self.line.as_ptr().cast(), std::ptr::null(), filename];
+        let lead: &[*const c_char] = match self.line_arg {
+            Some(at) => {
+                words[1] = self.line[at..].as_ptr().cast();
+                &words
+            }
+            None => {
+                words[1] = filename;
+                &words[..2]
+            }
+        };
+        let e = with_argv(lead, argv, |args| interp.exec(args, envp));
+        match e {
+            libc::ELOOP if interp.lexical => Ran::Again,
+            e => Ran::Failed(e),
+        }
+    }
+}
+
+/// The object decided was a deleted file or a memfd (reached through
+/// `/proc/self/fd/N`): its kernel path names nothing in its directory, so
+/// the held name was not found. The object is held itself and run with
+/// `AT_EMPTY_PATH` if it is still such an object under the name decided;
+/// `None` otherwise.
+#[cold]
+#[inline(never)]
+fn run_deleted(decided: &Held, filename: *const c_char, argv: Argv, envp: Argv) -> Option<Ran> {
+    let fd = sys::open_path(libc::AT_FDCWD, filename, 0);
+    if fd < 0 {
+        return None;
+    }
+    let held = Held {
+        dir: fd,
+        owned: true,
+        name: [0; NAME_CAP],
+        empty: true,
+        lexical: false,
+        follow: false,
+    };
+    let mut link = [0u8; resolve::PATH_CAP];
+    let n = sys::fd_link_raw(fd, &mut link);
+    if n <= 0 || n as usize >= link.len() {
+        return None;
+    }
+    let link = &link[..n as usize];
+    let gone = link.ends_with(b" (deleted)") || link.starts_with(b"/memfd:");
+    let name = link.strip_suffix(b" (deleted)").unwrap_or(link);
+    if !gone || !name.ends_with(decided.name()) {
+        return None;
+    }
+    Some(Ran::Failed(held.exec(argv, envp)))
+}
+
+/// Calls `f` with the argument vector `lead` followed by `argv[1..]`,
+/// NULL-terminated: on the stack when it fits, else in a fresh mapping
+/// (no allocator: this may run in a vfork child).
+fn with_argv(lead: &[*const c_char], argv: Argv, f: impl FnOnce(Argv) -> c_int) -> c_int {
+    let mut rest = 0;
+    if !argv.is_null() {
+        // SAFETY: argv is a NULL-terminated array (the exec's contract).
+        while unsafe { !(*argv.add(rest)).is_null() } {
+            rest += 1;
+        }
+    }
+    let rest = rest.saturating_sub(1);
+    let total = lead.len() + rest + 1;
+    let mut on_stack: [*const c_char; 512] = [std::ptr::null(); 512];
+    let (words, mapped) = if total <= on_stack.len() {
+        (on_stack.as_mut_ptr(), None)
+    } else {
+        let len = total * std::mem::size_of::<*const c_char>();
+        // SAFETY: a fresh anonymous private mapping.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return libc::E2BIG;
+        }
+        (p.cast::<*const c_char>(), Some(len))
+    };
+    // SAFETY: `words` has room for `total` pointers (above); argv has
+    // `rest + 1` entries before its NULL.
+    unsafe {
+        for (i, w) in lead.iter().enumerate() {
+            *words.add(i) = *w;
+        }
+        for i in 0..rest {
+            *words.add(lead.len() + i) = *argv.add(1 + i);
+        }
+        *words.add(total - 1) = std::ptr::null();
+    }
+    let e = f(words.cast_const());
+    if let Some(len) = mapped {
+        // SAFETY: the mapping made above, no longer used.
+        unsafe { libc::munmap(words.cast(), len) };
+    }
+    e
+}
+
+/// An exec of `path` checked and run on the object decided ([`Plan`]);
+/// returns only when it did not run: `Err(errno)` when the policy denied
+/// it, else `Ok(errno)` of the failed exec.
+fn exec_decided(call: Call, path: CPath<'_>, argv: Argv, envp: Argv) -> Result<c_int, c_int> {
+    let mut plan = Plan::new();
+    loop {
+        let at = libc::AT_FDCWD;
+        let verdict = run(|active| check_chain(active, call, at, path, argv, Some(&mut plan)));
+        if let Verdict::Deny(e) = verdict {
+            return Err(e);
+        }
+        let ran = plan.run(path.ptr(), argv, envp);
+        let resolve = plan.resolve;
+        plan = Plan::new();
+        match ran {
+            Ran::Failed(e) => return Ok(e),
+            Ran::Again if !resolve => plan.resolve = true,
+            // A link again where the kernel's path had none: swapped
+            // during this exec.
+            Ran::Again => return Ok(libc::ELOOP),
+            Ran::ByPath => {
+                proceed(|| real_execve(path.ptr(), argv, envp));
+                return Ok(sys::errno());
+            }
+        }
+    }
+}
+
+/// [`exec_decided`] as a hook's answer: `-1` with errno. Checks off, or
+/// no exec rule that looks at paths (every object gets the same
+/// decision): checked and run by path, nothing held (a forked child
+/// touches no page of the holding code).
+fn exec_hook(call: Call, path: *const c_char, argv: Argv, envp: Argv) -> c_int {
+    if !holds_execs() {
+        let spelled = c_path(path);
+        if let Verdict::Deny(e) = check_exec(call, libc::AT_FDCWD, spelled, argv) {
+            return fail(e, -1);
+        }
+        return proceed(|| real_execve(path, argv, envp));
+    }
+    exec_decided_cold(call, c_path(path), argv, envp)
+}
+
+/// Whether execs are held ([`Plan`]): checks on and an exec rule that
+/// looks at paths.
+fn holds_execs() -> bool {
+    crate::load::state::current()
+        .is_some_and(|a| a.table.needs_resolution(Kind::Exec, Access::Read))
+}
+
+#[inline(never)]
+fn exec_decided_cold(call: Call, path: CPath<'_>, argv: Argv, envp: Argv) -> c_int {
+    match exec_decided(call, path, argv, envp) {
+        Ok(e) | Err(e) => fail(e, -1),
+    }
 }
 
 /// Where the dynamic loader run as a program finds its program.
@@ -166,6 +857,8 @@ enum Next {
     /// a `#!` line gave it an argument (now in `line_arg`).
     Run {
         arg: bool,
+        /// Named by a `#!` line (else: the loader's program).
+        script: bool,
     },
     /// Cannot tell: the file is executable but unreadable to us (mode
     /// `--x`), or the loader gets an option it cannot be sure of.
@@ -178,7 +871,7 @@ enum Next {
 #[inline(never)]
 fn runs_next(
     active: &'static Active,
-    dirfd: c_int,
+    (dirfd, name, nofollow): (c_int, *const c_char, c_int),
     given: CPath<'_>,
     argv: Argv,
     loader_arg: LoaderArg<'_>,
@@ -188,11 +881,11 @@ fn runs_next(
     if given.bytes().len() >= resolve::PATH_CAP {
         return Next::Nothing; // ENAMETOOLONG from the kernel
     }
-    let pinned = sys::open_path(dirfd, given.ptr(), 0);
+    let pinned = sys::open_path(dirfd, name, nofollow);
     if pinned < 0 {
         return Next::Nothing; // the exec fails by itself
     }
-    let mut head = [0u8; 256];
+    let mut head = [0u8; HEAD];
     let read = read_head(pinned, &mut head);
     // Only its last segment matters (a loader's name), so a short buffer.
     let mut link = [0u8; 256];
@@ -208,22 +901,19 @@ fn runs_next(
             Next::Nothing
         };
     };
-    let head = &head[..n];
-    if let Some(line) = head.strip_prefix(b"#!") {
-        let line = line.split(|&b| b == b'\n').next().unwrap_or(b"");
-        let line = trim_blanks(line);
-        let split = line.iter().position(|&b| b == b' ' || b == b'\t');
-        let (interp, arg) = match split {
-            Some(i) => (&line[..i], trim_blanks(&line[i..])),
-            None => (line, &b""[..]),
-        };
-        if interp.is_empty() || next.set(&[interp]).is_none() || line_arg.set(&[arg]).is_none() {
-            return Next::Nothing; // ENOEXEC from the kernel
+    if let Some((interp, arg)) = shebang(&head) {
+        if next.set(&[interp]).is_none() || line_arg.set(&[arg.unwrap_or(b"")]).is_none() {
+            return Next::Nothing; // ENAMETOOLONG from the kernel
         }
         return Next::Run {
-            arg: !arg.is_empty(),
+            arg: arg.is_some(),
+            script: true,
         };
     }
+    if head[..2] == *b"#!" {
+        return Next::Nothing; // ENOEXEC from the kernel
+    }
+    let head = &head[..n];
     let is_loader = own.is_some_and(|n| sys::is_loader_path(&link[..n]));
     if head.starts_with(b"\x7fELF") && is_loader {
         let program = match loader_arg {
@@ -240,26 +930,61 @@ fn runs_next(
             LoaderArg::None => None,
         };
         if program.is_some_and(|p| next.set(&[p]).is_some()) {
-            return Next::Run { arg: false };
+            return Next::Run {
+                arg: false,
+                script: false,
+            };
         }
     }
     Next::Nothing
 }
 
-fn trim_blanks(mut s: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = s {
-        s = rest;
+/// A `#!` line split exactly as the kernel's `load_script` splits it
+/// (fs/binfmt_script.c): the interpreter's name and its one optional
+/// argument (possibly empty), out of the file's first 256 bytes (`head`,
+/// zero past the end of a shorter file). `None`: not a script, or a line
+/// the kernel refuses with `ENOEXEC` (no name; a name that may be cut
+/// short). Blanks are spaces and tabs only: a `\r` stays in the name.
+fn shebang(head: &[u8; HEAD]) -> Option<(&[u8], Option<&[u8]>)> {
+    if head[..2] != *b"#!" {
+        return None;
     }
-    while let [rest @ .., b' ' | b'\t' | b'\r'] = s {
-        s = rest;
+    let blank = |c: u8| c == b' ' || c == b'\t';
+    let last = HEAD - 1;
+    let mut end = match head.iter().position(|&c| c == b'\n') {
+        Some(i) => i,
+        None => {
+            // No newline: the name must end within the buffer, whose last
+            // byte the kernel then drops.
+            let first = (2..=last).find(|&i| !blank(head[i]))?;
+            (first..=last).find(|&i| blank(head[i]) || head[i] == 0)?;
+            last
+        }
+    };
+    while blank(head[end - 1]) {
+        end -= 1;
     }
-    s
+    let name_at = (2..end).find(|&i| !blank(head[i]))?;
+    let sep = (name_at..=end).find(|&i| blank(head[i]) || head[i] == 0);
+    let name = &head[name_at..sep.unwrap_or(end).min(end)];
+    let arg = match sep {
+        Some(j) if head[j] != 0 => (j..=end).find(|&i| !blank(head[i])).map(|at| {
+            let stop = (at..end).find(|&i| head[i] == 0).unwrap_or(end);
+            &head[at..stop.max(at)]
+        }),
+        _ => None,
+    };
+    Some((name, arg))
 }
+
+/// How much of a file the kernel reads to tell its format
+/// (`BINPRM_BUF_SIZE`).
+const HEAD: usize = 256;
 
 /// The first bytes of the file `pinned` (an `O_PATH` descriptor) holds,
 /// read through a fresh descriptor of the same inode; `None` when it may
 /// not be read or is not a regular file with an execute bit.
-fn read_head(pinned: c_int, head: &mut [u8; 256]) -> Option<usize> {
+fn read_head(pinned: c_int, head: &mut [u8; HEAD]) -> Option<usize> {
     // SAFETY: an all-zero `stat` is a valid value to be overwritten.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     let st_ptr = &mut st as *mut libc::stat;
@@ -352,7 +1077,7 @@ pub fn check_exec_fd(call: Call, fd: c_int, argv: Argv) -> Verdict {
         let target = spelled.bytes();
         if !target.is_empty() {
             let verdict = resolve::with_scratch(|s| {
-                decide_exec(active, call, libc::AT_FDCWD, spelled, argv, s)
+                decide_exec(active, call, libc::AT_FDCWD, spelled, argv, s, None)
             });
             if verdict != Verdict::Allow {
                 return verdict;
@@ -368,6 +1093,10 @@ pub fn check_exec_fd(call: Call, fd: c_int, argv: Argv) -> Verdict {
 enum Object<'a> {
     At(c_int, &'a [u8]),
     Fd(c_int),
+    /// A held directory and name; when that reaches nothing (a deleted
+    /// file or a memfd decided on its stale path, run by its descriptor:
+    /// `run_deleted`), the object the spelled `(dirfd, path)` reaches.
+    Held(c_int, &'a [u8], c_int, &'a [u8]),
 }
 
 /// The policy's `drift` action for running `object` (spelled `target` in
@@ -399,6 +1128,8 @@ fn drift_exec_checked(
 ) -> Verdict {
     let verdict = match object {
         Object::At(dirfd, path) => drift::verdict_at(dirfd, path, Use::Exec),
+        Object::Held(dir, name, dirfd, path) => drift::verdict_at(dir, name, Use::Exec)
+            .or_else(|| drift::verdict_at(dirfd, path, Use::Exec)),
         Object::Fd(fd) => Some(drift::verdict_for_fd(fd, Use::Exec)),
     };
     match verdict {
@@ -421,6 +1152,12 @@ fn drift_exec_checked(
 }
 
 /// The rules' decision on an exec of `given` (relative to `dirfd`).
+/// With `hold` (and a policy whose exec rules look at paths), the object
+/// decided on is held for the exec (`Hold`): the directory of the spelled
+/// path when `openat2` proves it has no link (one system call, which
+/// replaces the probe that proved it), else the directory of the kernel's
+/// path of the object; `resolve` skips the first (the name itself was a
+/// link).
 fn decide_exec(
     active: &'static Active,
     call: Call,
@@ -428,12 +1165,17 @@ fn decide_exec(
     spelled: CPath<'_>,
     argv: Argv,
     s: &mut resolve::Scratch,
+    hold: Option<(&mut Hold, bool)>,
 ) -> Verdict {
     let given = spelled.bytes();
     let (scratch, abs, res) = (&mut s.a, &mut s.b, &mut s.c);
     let needs = active.table.needs_resolution(Kind::Exec, Access::Read);
     let base = Request::new(Kind::Exec, call, active.program);
     let fill = |r: &mut Record| record_args(r, argv);
+    let (mut hold, resolve_first) = match hold {
+        Some((h, resolve)) if needs => (Some(h), resolve),
+        _ => (None, false),
+    };
     let Some(abs) = resolve::lexical(dirfd, given, scratch, abs) else {
         let req = Request {
             path: Some(given),
@@ -448,12 +1190,25 @@ fn decide_exec(
                     path: Some(res.as_bytes()),
                     ..base
                 };
+                if let Some(h) = hold {
+                    *h = Hold::of_path(res.as_bytes(), given, scratch);
+                }
                 judge(active, &req, fill)
             }
             // Nothing to run: the exec fails by itself.
-            Found::Unreachable => Verdict::Allow,
+            Found::Unreachable => {
+                if let Some(h) = hold {
+                    *h = Hold::without_name(dirfd, spelled);
+                }
+                Verdict::Allow
+            }
             // No name a rule can use: the spelling decides.
-            Found::Nameless => judge(active, &req, fill),
+            Found::Nameless => {
+                if let Some(h) = hold {
+                    *h = Hold::without_name(dirfd, spelled);
+                }
+                judge(active, &req, fill)
+            }
             Found::Unknown => unresolvable(active, &req),
         };
     };
@@ -461,8 +1216,41 @@ fn decide_exec(
         path: Some(abs),
         ..base
     };
-    if !needs || resolve::without_links_c(dirfd, spelled, true) {
+    if !needs {
         return judge(active, &req, fill);
+    }
+    match hold {
+        Some(ref mut h) if !resolve_first => match Held::spelled(dirfd, given, scratch) {
+            Ok(held) => {
+                **h = Hold::Held(held);
+                return judge(active, &req, fill);
+            }
+            // A link on the way (`/bin` on merged-/usr systems): the
+            // directory held through it, decided on its kernel path.
+            Err(e) if resolve::pins(e) => {
+                let mut short = [0u8; SHORT_PATH];
+                if let Some((held, n)) = Held::through_links(dirfd, given, scratch, &mut short) {
+                    **h = Hold::Held(held);
+                    let req = Request {
+                        resolved_path: Some(&short[..n]).filter(|r| *r != abs),
+                        ..req
+                    };
+                    return judge(active, &req, fill);
+                }
+            }
+            // No descriptor: the kernel's path, by a walk if need be.
+            Err(e) if resolve::no_descriptor(e) => {}
+            Err(e) => {
+                **h = Hold::Failed(e);
+                return judge(active, &req, fill);
+            }
+        },
+        Some(_) => {}
+        None => {
+            if resolve::without_links_c(dirfd, spelled, true) {
+                return judge(active, &req, fill);
+            }
+        }
     }
     // The usual answer (an existing program, a short path) on this frame's
     // stack; anything else through the scratch buffers.
@@ -476,6 +1264,12 @@ fn decide_exec(
             Found::Unknown => return unresolvable(active, &req),
         },
     };
+    if let Some(h) = hold {
+        *h = match resolved {
+            Some(p) => Hold::of_path(p, given, scratch),
+            None => Hold::without_name(dirfd, spelled),
+        };
+    }
     let req = Request {
         resolved_path: resolved.filter(|r| *r != abs),
         ..req
@@ -552,26 +1346,14 @@ fn next_execve() -> Option<ExecveFn> {
 /// libc ABI.
 #[no_mangle]
 pub unsafe extern "C" fn execve(path: *const c_char, argv: Argv, envp: Argv) -> c_int {
-    if let Verdict::Deny(e) = check_exec(Call::Execve, libc::AT_FDCWD, c_path(path), argv) {
-        return fail(e, -1);
-    }
-    proceed(|| real_execve(path, argv, envp))
+    exec_hook(Call::Execve, path, argv, envp)
 }
 
 /// # Safety
 /// libc ABI.
 #[no_mangle]
 pub unsafe extern "C" fn execv(path: *const c_char, argv: Argv) -> c_int {
-    if let Verdict::Deny(e) = check_exec(Call::Execv, libc::AT_FDCWD, c_path(path), argv) {
-        return fail(e, -1);
-    }
-    // SAFETY: forwarding.
-    proceed(
-        || match next!(execv: unsafe extern "C" fn(*const c_char, Argv) -> c_int) {
-            Some(f) => unsafe { f(path, argv) },
-            None => fail(libc::ENOSYS, -1),
-        },
-    )
+    exec_hook(Call::Execv, path, argv, environ())
 }
 
 /// `execvp`, `execvpe`, `execlp`: the `PATH` search is performed here, the
@@ -652,11 +1434,9 @@ fn try_exec(call: Call, path: &[u8], argv: Argv, envp: Argv, probe: bool) -> Res
             sys::close(fd);
         }
     }
-    if let Verdict::Deny(e) = check_exec(call, libc::AT_FDCWD, spelled, argv) {
-        return Err(e);
-    }
-    proceed(|| real_execve(c_path, argv, envp));
-    if sys::errno() != libc::ENOEXEC {
+    let failed = exec_decided(call, spelled, argv, envp)?;
+    sys::set_errno(failed);
+    if failed != libc::ENOEXEC {
         return Ok(());
     }
     // glibc runs a file without `#!` or ELF header with the shell.
@@ -673,10 +1453,8 @@ fn try_exec(call: Call, path: &[u8], argv: Argv, envp: Argv, probe: bool) -> Res
         shell_argv[i + 1] = a;
         i += 1;
     }
-    if let Verdict::Deny(e) = check_exec(call, libc::AT_FDCWD, SHELL, shell_argv.as_ptr()) {
-        return Err(e);
-    }
-    proceed(|| real_execve(c"/bin/sh".as_ptr(), shell_argv.as_ptr(), envp));
+    let failed = exec_decided(call, SHELL, shell_argv.as_ptr(), envp)?;
+    sys::set_errno(failed);
     Ok(())
 }
 
@@ -730,10 +1508,7 @@ pub unsafe extern "C" fn ldguard_execl(
         1 => return unsafe { exec_search(Call::Execlp, path, argv, envp) },
         _ => Call::Execle,
     };
-    if let Verdict::Deny(e) = check_exec(call, libc::AT_FDCWD, c_path(path), argv) {
-        return fail(e, -1);
-    }
-    proceed(|| real_execve(path, argv, envp))
+    exec_hook(call, path, argv, envp)
 }
 
 /// # Safety
@@ -817,20 +1592,94 @@ pub unsafe extern "C" fn posix_spawn(
     if let Verdict::Deny(e) = check_actions(Call::PosixSpawn, actions) {
         return e;
     }
-    if let Verdict::Deny(e) = check_exec(Call::PosixSpawn, libc::AT_FDCWD, c_path(path), argv) {
-        return e;
-    }
-    real_spawn(pid, path, actions, attr, argv, envp)
+    let spawn = Spawn {
+        pid,
+        actions,
+        attr,
+        envp,
+    };
+    spawn_decided(Call::PosixSpawn, c_path(path), argv, &spawn)
 }
 
-fn real_spawn(
+/// A spawn's arguments other than the program and its argv.
+struct Spawn {
     pid: *mut pid_t,
-    path: *const c_char,
     actions: *const posix_spawn_file_actions_t,
     attr: *const posix_spawnattr_t,
-    argv: Argv,
     envp: Argv,
-) -> c_int {
+}
+
+/// A spawn of `path` checked and run on the object decided ([`Plan`]).
+/// libc's child makes the exec, out of the hooks' reach: it is handed a
+/// path that names the held object through this process's descriptor,
+/// `/proc/self/fd/D/name`, still open in the child at its exec (and
+/// closed by it). A script's interpreter is spawned so, with the
+/// arguments the kernel builds. The child follows a final link there:
+/// a name held without being looked at is asked whether it is one
+/// (`readlinkat`), and if so the spawn is decided on the kernel's path.
+fn spawn_decided(call: Call, path: CPath<'_>, argv: Argv, spawn: &Spawn) -> c_int {
+    let mut plan = Plan::new();
+    let at = libc::AT_FDCWD;
+    loop {
+        let verdict = run(|active| check_chain(active, call, at, path, argv, Some(&mut plan)));
+        if let Verdict::Deny(e) = verdict {
+            return e;
+        }
+        if plan.resolve || !plan.names_a_link() {
+            break;
+        }
+        plan = Plan::new();
+        plan.resolve = true;
+    }
+    let by_path = || real_spawn(path.ptr(), argv, spawn);
+    let file = match &plan.file {
+        Hold::None => return by_path(),
+        Hold::Failed(e) => return *e,
+        Hold::Held(h) => h,
+    };
+    if !plan.script {
+        return match file.proc_path(spawn.actions) {
+            Some(named) => real_spawn(named.as_ptr().cast(), argv, spawn),
+            None => by_path(),
+        };
+    }
+    if plan.nested {
+        return by_path();
+    }
+    let interp = match &plan.interp {
+        Hold::None => return by_path(),
+        Hold::Failed(e) => return *e,
+        Hold::Held(h) => h,
+    };
+    // What the kernel checks of a script before reading its line.
+    // SAFETY: a held directory and a NUL-terminated name; not hooked.
+    if unsafe { libc::faccessat(file.dir, file.name_ptr(), libc::X_OK, libc::AT_EACCESS) } != 0 {
+        return sys::errno();
+    }
+    let Some(named) = interp.proc_path(spawn.actions) else {
+        return by_path();
+    };
+    let filename = path.ptr();
+    let mut words: [*const c_char; 3] = [plan.line.as_ptr().cast(), filename, filename];
+    let lead: &[*const c_char] = match plan.line_arg {
+        Some(at) => {
+            words[1] = plan.line[at..].as_ptr().cast();
+            &words
+        }
+        None => &words[..2],
+    };
+    with_argv(lead, argv, |args| {
+        real_spawn(named.as_ptr().cast(), args, spawn)
+    })
+}
+
+fn real_spawn(path: *const c_char, argv: Argv, spawn: &Spawn) -> c_int {
+    let Spawn {
+        pid,
+        actions,
+        attr,
+        envp,
+    } = *spawn;
     match next!(posix_spawn: SpawnFn) {
         // SAFETY: forwarding the caller's arguments.
         Some(f) => unsafe { f(pid, path, actions, attr, argv, envp) },
@@ -877,12 +1726,14 @@ pub unsafe extern "C" fn posix_spawnp(
             if let Verdict::Deny(e) = check_actions(Call::PosixSpawnp, actions) {
                 return e;
             }
-            let path = found.as_bytes();
-            let spelled = CPath::new(path).unwrap_or(CPath::EMPTY);
-            if let Verdict::Deny(e) = check_exec(Call::PosixSpawnp, libc::AT_FDCWD, spelled, argv) {
-                return e;
-            }
-            real_spawn(pid, path.as_ptr().cast(), actions, attr, argv, envp)
+            let spelled = CPath::new(found.as_bytes()).unwrap_or(CPath::EMPTY);
+            let spawn = Spawn {
+                pid,
+                actions,
+                attr,
+                envp,
+            };
+            spawn_decided(Call::PosixSpawnp, spelled, argv, &spawn)
         }
     }
 }
@@ -981,6 +1832,7 @@ fn check_actions(call: Call, actions: *const posix_spawn_file_actions_t) -> Verd
                 sys::proc_fd_path(src, &mut link);
                 base.set(sys::open_path(libc::AT_FDCWD, link.as_ptr().cast(), 0));
             }
+            spawn_actions::Action::Closes { .. } => {}
             spawn_actions::Action::Unknown => {
                 // A layout this library does not know: nothing after it
                 // can be checked.
@@ -1050,7 +1902,23 @@ mod spawn_actions {
         },
         Chdir(*const c_char),
         Fchdir(c_int),
+        /// Closes or replaces descriptor `fd` (`close`, `dup2` onto it),
+        /// or every one from `fd` up (`closefrom`).
+        Closes {
+            fd: c_int,
+            up: bool,
+        },
         Unknown,
+    }
+
+    impl Action {
+        /// Whether the child's descriptor `fd` is closed or replaced.
+        pub fn closes(&self, fd: c_int) -> bool {
+            match *self {
+                Action::Closes { fd: f, up } => f == fd || up && f <= fd,
+                _ => false,
+            }
+        }
     }
 
     #[cfg(target_env = "gnu")]
@@ -1063,7 +1931,7 @@ mod spawn_actions {
         struct Raw {
             /// `open_action.fd`, `fchdir_action.fd`
             first: c_int,
-            _pad: c_int,
+            second: c_int,
             path: *const c_char,
             oflag: c_int,
             _mode: c_int,
@@ -1094,8 +1962,21 @@ mod spawn_actions {
                 let r = unsafe { &*head.actions.add(i) };
                 let u = &r.union;
                 match r.tag {
-                    // close, dup2, closefrom, tcsetpgrp: no path
-                    0 | 1 | 5 | 6 => Action::Fchdir(-2),
+                    0 => Action::Closes {
+                        fd: u.first,
+                        up: false,
+                    },
+                    // `dup2_action` is `{int fd; int newfd;}`.
+                    1 => Action::Closes {
+                        fd: u.second,
+                        up: false,
+                    },
+                    5 => Action::Closes {
+                        fd: u.first,
+                        up: true,
+                    },
+                    // tcsetpgrp: no path, no descriptor
+                    6 => Action::Fchdir(-2),
                     2 => Action::Open {
                         fd: u.first,
                         path: u.path,
@@ -1140,14 +2021,14 @@ mod spawn_actions {
             last = unsafe { (*last).next };
         }
         let mut cur = last;
-        std::iter::from_fn(move || loop {
+        std::iter::from_fn(move || {
             if cur.is_null() {
                 return None;
             }
             // SAFETY: a node of the list.
             let op = unsafe { &*cur };
             cur = op.prev;
-            return Some(match op.cmd {
+            Some(match op.cmd {
                 3 => Action::Open {
                     fd: op.fd,
                     path: op.path.as_ptr(),
@@ -1155,9 +2036,13 @@ mod spawn_actions {
                 },
                 4 => Action::Chdir(op.path.as_ptr()),
                 5 => Action::Fchdir(op.fd),
-                1 | 2 => continue,
+                // FDOP_CLOSE, FDOP_DUP2: `fd` is the one closed or replaced.
+                1 | 2 => Action::Closes {
+                    fd: op.fd,
+                    up: false,
+                },
                 _ => Action::Unknown,
-            });
+            })
         })
     }
 }

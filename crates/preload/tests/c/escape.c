@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,8 @@
 #include <sys/xattr.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+extern char **environ;
 
 /* libc's own syscall(), past any interposed one, so set-up is unchecked. */
 static long raw(long nr, long a, long b, long c, long d) {
@@ -251,35 +254,67 @@ static int race_call(const char *call, const char *dir, const char *pub, const c
     return 0;
 }
 
-/* race-exec DIR ALLOWED DENIED N: DIR/sw is swapped between symlinks to
- * two programs while a child is forked and execs DIR/sw N times (its
- * stdout: the program's). Prints "ran K" (the children that exec'd). */
-static int race_exec(const char *dir, const char *allowed, const char *denied, long n) {
+/* race-exec MODE DIR ALLOWED DENIED N: DIR/sw is swapped between symlinks
+ * to two programs while DIR/sw is run N times, each in a new process:
+ * MODE execv (fork, then execv), execvp (fork, then execvp("sw") with
+ * PATH=DIR), spawn (posix_spawn), spawnp (posix_spawnp("sw") with
+ * PATH=DIR); with "-dir" after MODE, ALLOWED and DENIED are directories
+ * and DIR/sw/true is run. The allowed program exits 0 and the denied one
+ * (false) 1;
+ * 127 is a refused exec; any other end is counted as "other" (a script's
+ * interpreter that read the denied program as its script: it ran no
+ * program). Prints "allowed A denied D refused R other O". */
+static int race_exec(const char *mode, const char *dir, const char *allowed, const char *denied,
+                     long n) {
     g_dir = dir;
     g_pub = allowed;
     g_secret = denied;
-    char sw[4096];
+    char sw[4096], run[4104];
     snprintf(sw, sizeof sw, "%s/sw", dir);
     raw(SYS_symlinkat, L(allowed), AT_FDCWD, L(sw), 0);
+    snprintf(run, sizeof run, "%s%s", sw, strstr(mode, "-dir") ? "/true" : "");
+    int by_path = strcmp(mode, "execvp") == 0 || strcmp(mode, "spawnp") == 0;
+    if (by_path) setenv("PATH", dir, 1);
     pthread_t t;
     pthread_create(&t, NULL, swapper, NULL);
-    long ran = 0;
+    long ok = 0, won = 0, refused = 0, other = 0;
     fflush(stdout);
+    char *const argv[] = {by_path ? (char *)"sw" : run, NULL};
     for (long i = 0; i < n; i++) {
-        pid_t pid = fork();
-        if (pid == 0) {
-            char *const argv[] = {sw, NULL};
-            execv(sw, argv);
-            _exit(127);
+        pid_t pid = -1;
+        if (strncmp(mode, "spawn", 5) == 0) {
+            int e = by_path ? posix_spawnp(&pid, "sw", NULL, NULL, argv, environ)
+                            : posix_spawn(&pid, run, NULL, NULL, argv, environ);
+            if (e != 0) {
+                refused++;
+                continue;
+            }
+        } else {
+            pid = fork();
+            if (pid == 0) {
+                if (by_path)
+                    execvp("sw", argv);
+                else
+                    execv(run, argv);
+                _exit(127);
+            }
         }
         int status = 0;
         waitpid(pid, &status, 0);
-        if (WIFEXITED(status) && WEXITSTATUS(status) != 127)
-            ran++;
+        if (!WIFEXITED(status))
+            other++;
+        else if (WEXITSTATUS(status) == 0)
+            ok++;
+        else if (WEXITSTATUS(status) == 1)
+            won++;
+        else if (WEXITSTATUS(status) == 127)
+            refused++;
+        else
+            other++;
     }
     g_stop = 1;
     pthread_join(t, NULL);
-    printf("ran %ld\n", ran);
+    printf("allowed %ld denied %ld refused %ld other %ld\n", ok, won, refused, other);
     return 0;
 }
 
@@ -324,7 +359,8 @@ int main(int argc, char **argv) {
     if (IS("race") && argc == 6) return race(a, argv[3], argv[4], atol(argv[5]));
     if (IS("race-call") && argc == 7)
         return race_call(a, argv[3], argv[4], argv[5], atol(argv[6]));
-    if (IS("race-exec") && argc == 6) return race_exec(a, argv[3], argv[4], atol(argv[5]));
+    if (IS("race-exec") && argc == 7)
+        return race_exec(a, argv[3], argv[4], argv[5], atol(argv[6]));
     if (IS("deep")) return deep(a);
     if (IS("full-execv")) {
         fill_descriptors();
