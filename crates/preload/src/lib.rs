@@ -33,6 +33,7 @@ extern "C" fn constructor() {
         // their own panic messages.
         #[cfg(not(test))]
         std::panic::set_hook(Box::new(|_| {}));
+        process::script_comm::restore();
         load::state::initialise();
     });
 }

@@ -159,6 +159,22 @@ fn syscall_link_of_a_read_denied_file_through_a_swapped_directory() {
     Fx::new("race-sys-link").race("sys-link", "secret", "secret", "f");
 }
 
+/// The system calls the library makes on the object decided only when
+/// they come through `syscall()` (their libc functions were already):
+/// `mknod`, `mknodat` (a new name), `fchmodat2`, `utimes`, `futimesat`.
+#[test]
+fn syscall_mknod_fchmodat2_and_old_time_calls_through_a_swapped_directory() {
+    for (call, target) in [
+        ("sys-mknod", "n"),
+        ("sys-mknodat", "n"),
+        ("sys-fchmodat2", "f"),
+        ("sys-utimes", "f"),
+        ("sys-futimesat", "f"),
+    ] {
+        Fx::new(&format!("race-{call}")).race(call, "ro", "ro", target);
+    }
+}
+
 /// Execs per race: main's library ran the denied program about 80 times
 /// per 2,000 (BENCHMARKS.md section 20).
 const EXEC_TRIES: &str = "3000";

@@ -11,6 +11,7 @@ use crate::events::record::{Inline, Record};
 use crate::load::state::Active;
 use crate::os::real::next;
 use crate::os::sys::{self, cstr, raw_syscall};
+use crate::process::script_comm::{self, Who};
 use ldguard_policy::{Access, Action, Call, Kind, Request};
 use libc::{c_char, c_int, c_long, pid_t, posix_spawn_file_actions_t, posix_spawnattr_t, FILE};
 use std::ptr::null_mut;
@@ -687,7 +688,13 @@ impl Plan {
                 &words[..2]
             }
         };
-        let e = with_argv(lead, argv, |args| interp.exec(args, envp));
+        // The kernel would name the process after the script, not the
+        // interpreter: the new process's library names it back.
+        let mut marker = [0u8; script_comm::MARKER_LEN];
+        let marker = script_comm::marker(Who::This(sys::getpid()), bytes(filename), &mut marker);
+        let e = with_argv(lead, argv, |args| {
+            with_words(&[marker], envp, |env| interp.exec(args, env))
+        });
         match e {
             libc::ELOOP if interp.lexical => Ran::Again,
             e => Ran::Failed(e),
@@ -733,14 +740,27 @@ fn run_deleted(decided: &Held, filename: *const c_char, argv: Argv, envp: Argv) 
 /// NULL-terminated: on the stack when it fits, else in a fresh mapping
 /// (no allocator: this may run in a vfork child).
 fn with_argv(lead: &[*const c_char], argv: Argv, f: impl FnOnce(Argv) -> c_int) -> c_int {
+    // SAFETY: argv is NULL or a NULL-terminated array (the exec's
+    // contract): past a first entry lies at least its NULL.
+    let tail = if argv.is_null() || unsafe { (*argv).is_null() } {
+        std::ptr::null()
+    } else {
+        // SAFETY: as above.
+        unsafe { argv.add(1) }
+    };
+    with_words(lead, tail, f)
+}
+
+/// Calls `f` with the vector `lead` followed by all of `tail` (NULL or
+/// NULL-terminated), NULL-terminated, as [`with_argv`] builds it.
+fn with_words(lead: &[*const c_char], tail: Argv, f: impl FnOnce(Argv) -> c_int) -> c_int {
     let mut rest = 0;
-    if !argv.is_null() {
-        // SAFETY: argv is a NULL-terminated array (the exec's contract).
-        while unsafe { !(*argv.add(rest)).is_null() } {
+    if !tail.is_null() {
+        // SAFETY: tail is a NULL-terminated array (the caller's promise).
+        while unsafe { !(*tail.add(rest)).is_null() } {
             rest += 1;
         }
     }
-    let rest = rest.saturating_sub(1);
     let total = lead.len() + rest + 1;
     let mut on_stack: [*const c_char; 512] = [std::ptr::null(); 512];
     let (words, mapped) = if total <= on_stack.len() {
@@ -763,14 +783,14 @@ fn with_argv(lead: &[*const c_char], argv: Argv, f: impl FnOnce(Argv) -> c_int) 
         }
         (p.cast::<*const c_char>(), Some(len))
     };
-    // SAFETY: `words` has room for `total` pointers (above); argv has
-    // `rest + 1` entries before its NULL.
+    // SAFETY: `words` has room for `total` pointers (above); tail has
+    // `rest` entries before its NULL.
     unsafe {
         for (i, w) in lead.iter().enumerate() {
             *words.add(i) = *w;
         }
         for i in 0..rest {
-            *words.add(lead.len() + i) = *argv.add(1 + i);
+            *words.add(lead.len() + i) = *tail.add(i);
         }
         *words.add(total - 1) = std::ptr::null();
     }
@@ -1668,8 +1688,13 @@ fn spawn_decided(call: Call, path: CPath<'_>, argv: Argv, spawn: &Spawn) -> c_in
         }
         None => &words[..2],
     };
+    // As in `Plan::run_interpreter`: the child names itself after the script.
+    let mut marker = [0u8; script_comm::MARKER_LEN];
+    let marker = script_comm::marker(Who::ChildOf(sys::getpid()), bytes(filename), &mut marker);
     with_argv(lead, argv, |args| {
-        real_spawn(named.as_ptr().cast(), args, spawn)
+        with_words(&[marker], spawn.envp, |envp| {
+            real_spawn(named.as_ptr().cast(), args, &Spawn { envp, ..*spawn })
+        })
     })
 }
 

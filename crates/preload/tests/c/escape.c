@@ -19,24 +19,12 @@
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 extern char **environ;
 
-/* libc's own syscall(), past any interposed one, so set-up is unchecked. */
-static long raw(long nr, long a, long b, long c, long d) {
-    static long (*f)(long, ...);
-    if (!f) {
-        void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
-        f = libc ? (long (*)(long, ...))dlsym(libc, "syscall") : NULL;
-        if (!f) {
-            fprintf(stderr, "escape: no libc syscall\n");
-            exit(3);
-        }
-    }
-    return f(nr, a, b, c, d);
-}
-#define L(x) ((long)(x))
+#include "swap.h"
 
 static int report(long r) {
     if (r < 0) {
@@ -67,35 +55,10 @@ static void fill_descriptors(void) {
 /* race: SW swaps between a symlink to PUB and one to SECRET in a thread
  * while the main thread opens SW N times; prints how many opens read the
  * secret and how many succeeded at all. */
-static const char *g_dir, *g_pub, *g_secret;
-static volatile int g_stop;
-
-static void *swapper(void *arg) {
-    (void)arg;
-    char tmp_pub[4096], tmp_secret[4096], sw[4096];
-    snprintf(tmp_pub, sizeof tmp_pub, "%s/sw.pub", g_dir);
-    snprintf(tmp_secret, sizeof tmp_secret, "%s/sw.secret", g_dir);
-    snprintf(sw, sizeof sw, "%s/sw", g_dir);
-    while (!g_stop) {
-        raw(SYS_unlinkat, AT_FDCWD, L(tmp_pub), 0, 0);
-        raw(SYS_symlinkat, L(g_pub), AT_FDCWD, L(tmp_pub), 0);
-        raw(SYS_renameat, AT_FDCWD, L(tmp_pub), AT_FDCWD, L(sw));
-        raw(SYS_unlinkat, AT_FDCWD, L(tmp_secret), 0, 0);
-        raw(SYS_symlinkat, L(g_secret), AT_FDCWD, L(tmp_secret), 0);
-        raw(SYS_renameat, AT_FDCWD, L(tmp_secret), AT_FDCWD, L(sw));
-    }
-    return NULL;
-}
-
 static int race(const char *dir, const char *pub, const char *secret, long n) {
-    g_dir = dir;
-    g_pub = pub;
-    g_secret = secret;
     char sw[4096];
     snprintf(sw, sizeof sw, "%s/sw", dir);
-    raw(SYS_symlinkat, L(pub), AT_FDCWD, L(sw), 0);
-    pthread_t t;
-    pthread_create(&t, NULL, swapper, NULL);
+    swap_start(dir, pub, secret);
     long leaked = 0, opened = 0;
     for (long i = 0; i < n; i++) {
         int fd = open(sw, O_RDONLY);
@@ -107,8 +70,7 @@ static int race(const char *dir, const char *pub, const char *secret, long n) {
             leaked++;
         close(fd);
     }
-    g_stop = 1;
-    pthread_join(t, NULL);
+    swap_end();
     printf("secret %ld opened %ld\n", leaked, opened);
     return 0;
 }
@@ -137,11 +99,8 @@ static int raw_stat(const char *path, struct stat *st) {
  * after every call that succeeded). Prints "wins W ok K". */
 static int race_call(const char *call, const char *dir, const char *pub, const char *denied,
                      long n) {
-    g_dir = dir;
-    g_pub = pub;
-    g_secret = denied;
     char sw[4096], f[4096], d[4096], pub_f[4096], pub_d[4096], den_f[4096], den_d[4096],
-        out[4096];
+        out[4096], node[4096], pub_node[4096], den_node[4096];
     snprintf(sw, sizeof sw, "%s/sw", dir);
     snprintf(f, sizeof f, "%s/sw/f", dir);
     snprintf(d, sizeof d, "%s/sw/d", dir);
@@ -150,16 +109,19 @@ static int race_call(const char *call, const char *dir, const char *pub, const c
     snprintf(den_f, sizeof den_f, "%s/f", denied);
     snprintf(den_d, sizeof den_d, "%s/d", denied);
     snprintf(out, sizeof out, "%s/out", pub);
+    /* a name made by mknod, on neither side before the call */
+    snprintf(node, sizeof node, "%s/sw/n", dir);
+    snprintf(pub_node, sizeof pub_node, "%s/n", pub);
+    snprintf(den_node, sizeof den_node, "%s/n", denied);
     struct stat den0;
     if (raw_stat(den_f, &den0) != 0) {
         perror("race-call: denied file");
         return 3;
     }
-    raw(SYS_symlinkat, L(pub), AT_FDCWD, L(sw), 0);
-    pthread_t t;
-    pthread_create(&t, NULL, swapper, NULL);
+    swap_start(dir, pub, denied);
     long wins = 0, ok = 0;
     const struct timespec epoch[2] = {{0, 0}, {0, 0}};
+    const struct timeval epoch_tv[2] = {{0, 0}, {0, 0}};
     /* "sys-CALL": the same call made through libc's syscall(). */
     const int via_syscall = strncmp(call, "sys-", 4) == 0;
     if (via_syscall)
@@ -177,6 +139,18 @@ static int race_call(const char *call, const char *dir, const char *pub, const c
             r = syscall(SYS_fchmodat, AT_FDCWD, f, 0600);
         } else if (via_syscall && CALL("link")) {
             r = syscall(SYS_linkat, AT_FDCWD, f, AT_FDCWD, out, 0);
+#ifdef SYS_mknod /* x86_64's old calls; aarch64 has only the *at forms */
+        } else if (via_syscall && CALL("mknod")) {
+            r = syscall(SYS_mknod, node, S_IFREG | 0644, 0);
+        } else if (via_syscall && CALL("utimes")) {
+            r = syscall(SYS_utimes, f, epoch_tv);
+        } else if (via_syscall && CALL("futimesat")) {
+            r = syscall(SYS_futimesat, AT_FDCWD, f, epoch_tv);
+#endif
+        } else if (via_syscall && CALL("mknodat")) {
+            r = syscall(SYS_mknodat, AT_FDCWD, node, S_IFREG | 0644, 0);
+        } else if (via_syscall && CALL("fchmodat2")) {
+            r = syscall(452 /* SYS_fchmodat2 */, AT_FDCWD, f, 0600, 0);
         } else if (via_syscall) {
             fprintf(stderr, "race-call: no syscall form of %s\n", call);
             return 2;
@@ -210,12 +184,16 @@ static int race_call(const char *call, const char *dir, const char *pub, const c
         int won = 0;
         if (CALL("truncate")) {
             won = st.st_size == 0;
-        } else if (CALL("chmod")) {
+        } else if (CALL("mknod") || CALL("mknodat")) {
+            won = raw_stat(den_node, &st) == 0;
+            raw(SYS_unlinkat, AT_FDCWD, L(den_node), 0, 0);
+            raw(SYS_unlinkat, AT_FDCWD, L(pub_node), 0, 0);
+        } else if (CALL("chmod") || CALL("fchmodat2")) {
             won = (st.st_mode & 07777) != 0644;
         } else if (CALL("chown")) {
             won = st.st_ctim.tv_sec != den0.st_ctim.tv_sec ||
                   st.st_ctim.tv_nsec != den0.st_ctim.tv_nsec;
-        } else if (CALL("utimensat")) {
+        } else if (CALL("utimensat") || CALL("utimes") || CALL("futimesat")) {
             won = st.st_mtim.tv_sec == 0;
         } else if (CALL("setxattr")) {
             char v[4];
@@ -236,7 +214,8 @@ static int race_call(const char *call, const char *dir, const char *pub, const c
         }
         if (won) {
             wins++;
-            if (!CALL("rmdir") && !CALL("link") && !CALL("setxattr")) {
+            if (!CALL("rmdir") && !CALL("link") && !CALL("setxattr") && !CALL("mknod") &&
+                !CALL("mknodat")) {
                 put_file(den_f, "original\n");
                 raw_stat(den_f, &den0);
             }
@@ -248,8 +227,7 @@ static int race_call(const char *call, const char *dir, const char *pub, const c
         }
     }
 #undef CALL
-    g_stop = 1;
-    pthread_join(t, NULL);
+    swap_end();
     printf("wins %ld ok %ld\n", wins, ok);
     return 0;
 }
@@ -266,17 +244,12 @@ static int race_call(const char *call, const char *dir, const char *pub, const c
  * program). Prints "allowed A denied D refused R other O". */
 static int race_exec(const char *mode, const char *dir, const char *allowed, const char *denied,
                      long n) {
-    g_dir = dir;
-    g_pub = allowed;
-    g_secret = denied;
     char sw[4096], run[4104];
     snprintf(sw, sizeof sw, "%s/sw", dir);
-    raw(SYS_symlinkat, L(allowed), AT_FDCWD, L(sw), 0);
     snprintf(run, sizeof run, "%s%s", sw, strstr(mode, "-dir") ? "/true" : "");
     int by_path = strcmp(mode, "execvp") == 0 || strcmp(mode, "spawnp") == 0;
     if (by_path) setenv("PATH", dir, 1);
-    pthread_t t;
-    pthread_create(&t, NULL, swapper, NULL);
+    swap_start(dir, allowed, denied);
     long ok = 0, won = 0, refused = 0, other = 0;
     fflush(stdout);
     char *const argv[] = {by_path ? (char *)"sw" : run, NULL};
@@ -312,8 +285,7 @@ static int race_exec(const char *mode, const char *dir, const char *allowed, con
         else
             other++;
     }
-    g_stop = 1;
-    pthread_join(t, NULL);
+    swap_end();
     printf("allowed %ld denied %ld refused %ld other %ld\n", ok, won, refused, other);
     return 0;
 }
