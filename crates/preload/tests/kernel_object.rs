@@ -170,13 +170,7 @@ fn symlink_swapped_while_opening() {
 /// library says so and writes its events to stderr instead.
 fn one_deny_on_stderr(out: &Outcome, rule: &str, program: &str, target: &str) {
     assert!(out.decisions().is_empty(), "{:#?}", out.events);
-    let events: Vec<Event> = out
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).unwrap())
-        .filter(|e: &Event| e.kind != "status")
-        .collect();
+    let events = out.stderr_decisions();
     assert_eq!(events.len(), 1, "{}", out.stderr);
     check_deny(&events[0], rule, program, target);
 }

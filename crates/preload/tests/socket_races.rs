@@ -125,13 +125,7 @@ fn full(call: &str) {
         out.stderr
     );
     assert!(out.decisions().is_empty(), "{:#?}", out.events);
-    let on_stderr: Vec<Event> = out
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).unwrap())
-        .filter(|e: &Event| e.kind != "status")
-        .collect();
+    let on_stderr = out.stderr_decisions();
     assert_eq!(on_stderr.len(), 1, "{call}: {}", out.stderr);
     // No rule is named: which would apply is what could not be learnt.
     let events: Vec<&Event> = on_stderr.iter().collect();

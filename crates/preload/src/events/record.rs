@@ -574,7 +574,9 @@ fn container_id() -> Inline<64> {
         return Inline::EMPTY;
     }
     // SAFETY: c_char and u8 have the same size; the kernel NUL-terminates.
-    let name: &[u8] = unsafe { &*(&uts.nodename[..] as *const [libc::c_char] as *const [u8]) };
+    let name: &[u8] = unsafe {
+        std::slice::from_raw_parts(uts.nodename.as_ptr().cast::<u8>(), uts.nodename.len())
+    };
     let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
     Inline::from_bytes(name.trim_ascii())
 }

@@ -271,13 +271,13 @@ impl Plan {
         if name.len() + arg.map_or(0, |a| a.len() + 1) + 1 > HEAD {
             return;
         }
-        self.line[..name.len()].copy_from_slice(name);
-        self.line[name.len()] = 0;
+        let Some(at) = sys::put_cstr(&mut self.line, 0, name) else {
+            return;
+        };
         if let Some(arg) = arg {
-            let at = name.len() + 1;
-            self.line[at..at + arg.len()].copy_from_slice(arg);
-            self.line[at + arg.len()] = 0;
-            self.line_arg = Some(at);
+            if sys::put_cstr(&mut self.line, at, arg).is_some() {
+                self.line_arg = Some(at);
+            }
         }
     }
 }
@@ -295,19 +295,16 @@ impl Hold {
     /// both names lie in the held directory, where a change needs write
     /// access to it as a rename of the program itself does.
     fn of_path(path: &[u8], spelled: &[u8], scratch: &mut PathBuf) -> Hold {
-        let Some(slash) = path.iter().rposition(|&b| b == b'/') else {
+        let mut parts = path.rsplitn(2, |&b| b == b'/');
+        let (Some(name), Some(dir)) = (parts.next(), parts.next()) else {
             return Hold::Failed(libc::ENOENT);
         };
-        let name = &path[slash + 1..];
-        let dir: &[u8] = if slash == 0 { b"/" } else { &path[..slash] };
+        let dir: &[u8] = if dir.is_empty() { b"/" } else { dir };
         let mut held = match Held::open(libc::AT_FDCWD, dir, name, false, scratch) {
             Ok(h) => h,
             Err(e) => return Hold::Failed(e),
         };
-        let link = &spelled[spelled
-            .iter()
-            .rposition(|&b| b == b'/')
-            .map_or(0, |i| i + 1)..];
+        let link = sys::last_name(spelled);
         if !link.is_empty() && link != name && link.len() < NAME_CAP && link != b".." {
             held.follow_link_to(link, name);
         }
@@ -328,14 +325,7 @@ impl Hold {
             sys::close(fd);
             return Hold::Failed(libc::ENOENT);
         }
-        Hold::Held(Held {
-            dir: fd,
-            owned: true,
-            name: [0; NAME_CAP],
-            empty: true,
-            lexical: false,
-            follow: false,
-        })
+        Hold::Held(Held::object(fd))
     }
 }
 
@@ -441,6 +431,18 @@ impl Held {
             fd as c_int
         };
         Held::named(fd, true, name).inspect_err(|_| sys::close(fd))
+    }
+
+    /// The object itself, held by `fd` (owned), run with `AT_EMPTY_PATH`.
+    fn object(fd: c_int) -> Held {
+        Held {
+            dir: fd,
+            owned: true,
+            name: [0; NAME_CAP],
+            empty: true,
+            lexical: false,
+            follow: false,
+        }
     }
 
     fn named(dir: c_int, owned: bool, name: &[u8]) -> Result<Held, c_int> {
@@ -680,7 +682,7 @@ impl Plan {
         let mut words: [*const c_char; 3] = [self.line.as_ptr().cast(), std::ptr::null(), filename];
         let lead: &[*const c_char] = match self.line_arg {
             Some(at) => {
-                words[1] = self.line[at..].as_ptr().cast();
+                words[1] = self.line.as_ptr().wrapping_add(at).cast();
                 &words
             }
             None => {
@@ -714,14 +716,7 @@ fn run_deleted(decided: &Held, filename: *const c_char, argv: Argv, envp: Argv) 
     if fd < 0 {
         return None;
     }
-    let held = Held {
-        dir: fd,
-        owned: true,
-        name: [0; NAME_CAP],
-        empty: true,
-        lexical: false,
-        follow: false,
-    };
+    let held = Held::object(fd);
     let mut link = [0u8; resolve::PATH_CAP];
     let n = sys::fd_link_raw(fd, &mut link);
     if n <= 0 || n as usize >= link.len() {
@@ -930,11 +925,11 @@ fn runs_next(
             script: true,
         };
     }
-    if head[..2] == *b"#!" {
+    if head.starts_with(b"#!") {
         return Next::Nothing; // ENOEXEC from the kernel
     }
-    let head = &head[..n];
-    let is_loader = own.is_some_and(|n| sys::is_loader_path(&link[..n]));
+    let head = head.get(..n).unwrap_or_default();
+    let is_loader = own.is_some_and(|n| sys::is_loader_path(link.get(..n).unwrap_or_default()));
     if head.starts_with(b"\x7fELF") && is_loader {
         let program = match loader_arg {
             LoaderArg::Argv => loaded_program(argv),
@@ -965,32 +960,42 @@ fn runs_next(
 /// zero past the end of a shorter file). `None`: not a script, or a line
 /// the kernel refuses with `ENOEXEC` (no name; a name that may be cut
 /// short). Blanks are spaces and tabs only: a `\r` stays in the name.
+//
+// Written with `get` rather than indexing: every index is in bounds, but
+// each indexing the compiler cannot prove so leaves a panic location, a
+// relocated pointer on the RELRO pages every process writes.
 fn shebang(head: &[u8; HEAD]) -> Option<(&[u8], Option<&[u8]>)> {
-    if head[..2] != *b"#!" {
-        return None;
-    }
-    let blank = |c: u8| c == b' ' || c == b'\t';
-    let last = HEAD - 1;
-    let mut end = match head.iter().position(|&c| c == b'\n') {
-        Some(i) => i,
+    let rest = head.strip_prefix(b"#!")?;
+    let blank = |c: &u8| *c == b' ' || *c == b'\t';
+    let mut line = match rest.iter().position(|&c| c == b'\n') {
+        Some(i) => rest.get(..i)?,
         None => {
             // No newline: the name must end within the buffer, whose last
             // byte the kernel then drops.
-            let first = (2..=last).find(|&i| !blank(head[i]))?;
-            (first..=last).find(|&i| blank(head[i]) || head[i] == 0)?;
-            last
+            let first = rest.iter().position(|c| !blank(c))?;
+            if !rest.iter().skip(first).any(|c| blank(c) || *c == 0) {
+                return None;
+            }
+            rest.split_last()?.1
         }
     };
-    while blank(head[end - 1]) {
-        end -= 1;
+    while let [init @ .., last] = line {
+        if !blank(last) {
+            break;
+        }
+        line = init;
     }
-    let name_at = (2..end).find(|&i| !blank(head[i]))?;
-    let sep = (name_at..=end).find(|&i| blank(head[i]) || head[i] == 0);
-    let name = &head[name_at..sep.unwrap_or(end).min(end)];
-    let arg = match sep {
-        Some(j) if head[j] != 0 => (j..=end).find(|&i| !blank(head[i])).map(|at| {
-            let stop = (at..end).find(|&i| head[i] == 0).unwrap_or(end);
-            &head[at..stop.max(at)]
+    let line = line.get(line.iter().position(|c| !blank(c))?..)?;
+    let (name, after) = match line.iter().position(|c| blank(c) || *c == 0) {
+        Some(sep) => line.split_at_checked(sep)?,
+        None => (line, &[][..]),
+    };
+    // After a blank (not a NUL), the argument: from the next non-blank to
+    // a NUL or the line's end.
+    let arg = match after.first() {
+        Some(c) if blank(c) => after.iter().position(|c| !blank(c)).and_then(|at| {
+            let arg = after.get(at..)?;
+            arg.split(|&c| c == 0).next()
         }),
         _ => None,
     };
@@ -1683,7 +1688,7 @@ fn spawn_decided(call: Call, path: CPath<'_>, argv: Argv, spawn: &Spawn) -> c_in
     let mut words: [*const c_char; 3] = [plan.line.as_ptr().cast(), filename, filename];
     let lead: &[*const c_char] = match plan.line_arg {
         Some(at) => {
-            words[1] = plan.line[at..].as_ptr().cast();
+            words[1] = plan.line.as_ptr().wrapping_add(at).cast();
             &words
         }
         None => &words[..2],
@@ -2251,4 +2256,71 @@ fn search_library(name: &[u8], out: &mut PathBuf) -> bool {
         }
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(text: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
+        let mut head = [0u8; HEAD];
+        let n = text.len().min(HEAD);
+        head[..n].copy_from_slice(&text[..n]);
+        shebang(&head).map(|(name, arg)| (name.to_vec(), arg.map(<[u8]>::to_vec)))
+    }
+
+    fn parsed(name: &str, arg: Option<&str>) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
+        Some((name.into(), arg.map(Into::into)))
+    }
+
+    /// As fs/binfmt_script.c's `load_script` splits a line.
+    #[test]
+    fn a_line_is_split_as_the_kernel_splits_it() {
+        assert_eq!(line(b"#!/bin/sh\necho"), parsed("/bin/sh", None));
+        assert_eq!(line(b"#! \t/bin/sh \t\n"), parsed("/bin/sh", None));
+        assert_eq!(line(b"#!/bin/sh -e\n"), parsed("/bin/sh", Some("-e")));
+        // One argument: the rest of the line, inner blanks kept.
+        assert_eq!(
+            line(b"#!/usr/bin/env  python3 -u \n"),
+            parsed("/usr/bin/env", Some("python3 -u"))
+        );
+        // Only spaces and tabs are blanks: a carriage return stays.
+        assert_eq!(line(b"#!/bin/sh\r\n"), parsed("/bin/sh\r", None));
+        // A NUL ends the name, and the argument.
+        assert_eq!(line(b"#!/bin/sh\0 -x\n"), parsed("/bin/sh", None));
+        assert_eq!(line(b"#!/bin/sh -x\0y\n"), parsed("/bin/sh", Some("-x")));
+        // Not scripts, or lines the kernel refuses with ENOEXEC.
+        assert_eq!(line(b"\x7fELF"), None);
+        assert_eq!(line(b"#"), None);
+        assert_eq!(line(b"#!\n"), None);
+        assert_eq!(line(b"#!  \t \n/bin/sh\n"), None);
+        assert_eq!(line(b""), None);
+    }
+
+    #[test]
+    fn a_line_without_a_newline_must_end_its_name_in_the_buffer() {
+        // A short file: zeros follow, which end the name.
+        assert_eq!(line(b"#!/bin/sh"), parsed("/bin/sh", None));
+        let mut long = b"#!/bin/sh ".to_vec();
+        long.resize(HEAD, b'a');
+        // The buffer's last byte is dropped from the argument.
+        let arg = "a".repeat(HEAD - 11);
+        assert_eq!(line(&long), parsed("/bin/sh", Some(&arg)));
+        // A name that may go on past the buffer.
+        let mut cut = b"#!/".to_vec();
+        cut.resize(HEAD, b'b');
+        assert_eq!(line(&cut), None);
+        // Only blanks.
+        let mut blank = b"#!".to_vec();
+        blank.resize(HEAD, b' ');
+        assert_eq!(line(&blank), None);
+        // The name ends at the buffer's last byte, a blank.
+        let mut edge = b"#!/".to_vec();
+        edge.resize(HEAD - 1, b'c');
+        edge.push(b' ');
+        assert_eq!(
+            line(&edge),
+            parsed(std::str::from_utf8(&edge[2..HEAD - 1]).unwrap(), None)
+        );
+    }
 }

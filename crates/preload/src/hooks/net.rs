@@ -77,19 +77,19 @@ unsafe fn peer<'a>(
                 let off = size_of::<libc::sa_family_t>();
                 let n = len.saturating_sub(off).min(108);
                 let raw = std::slice::from_raw_parts((addr as *const u8).add(off), n);
-                if raw.is_empty() {
-                    return None; // unnamed
-                }
-                if raw[0] == 0 {
-                    buf[0] = b'@';
-                    let name = &raw[1..];
-                    buf[1..=name.len()].copy_from_slice(name);
-                    Some(Peer::Unix(&buf[..=name.len()]))
-                } else {
-                    let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
-                    buf[..end].copy_from_slice(&raw[..end]);
-                    Some(Peer::Unix(&buf[..end]))
-                }
+                // A path up to its NUL (which sun_path may lack), or an
+                // abstract name, shown as `@name`; written with a NUL after
+                // it, ready for a path call.
+                let (at, name) = match raw.split_first() {
+                    None => return None, // unnamed
+                    Some((0, abstract_name)) => {
+                        *buf.first_mut()? = b'@';
+                        (1, abstract_name)
+                    }
+                    Some(_) => (0, raw.split(|&b| b == 0).next().unwrap_or(raw)),
+                };
+                let end = crate::os::sys::put_cstr(buf, at, name)?;
+                Some(Peer::Unix(buf.get(..end - 1)?))
             }
             _ => None,
         }
@@ -317,19 +317,23 @@ fn hold_socket(active: &'static Active, call: Call, path: &[u8]) -> Route {
         direction: Direction::Outbound,
         ..Request::new(Kind::Network, call, active.program)
     };
+    // (A path of sun_path's 108 bytes always fits; one that did not would
+    // be held by nothing: decided as unresolvable below.)
     let mut c_path = [0u8; 110];
-    c_path[..path.len()].copy_from_slice(path);
-    let opened = crate::os::sys::syscall6(
-        libc::SYS_openat,
-        [
-            libc::AT_FDCWD as c_long,
-            c_path.as_ptr() as c_long,
-            (libc::O_PATH | libc::O_CLOEXEC) as c_long,
-            0,
-            0,
-            0,
-        ],
-    );
+    let opened = match crate::os::sys::put_cstr(&mut c_path, 0, path) {
+        Some(_) => crate::os::sys::syscall6(
+            libc::SYS_openat,
+            [
+                libc::AT_FDCWD as c_long,
+                c_path.as_ptr() as c_long,
+                (libc::O_PATH | libc::O_CLOEXEC) as c_long,
+                0,
+                0,
+                0,
+            ],
+        ),
+        None => -1,
+    };
     let held = (opened >= 0).then(|| HeldSocket::new(opened as c_int));
     borrowed::socket_file_forms(path, held.as_ref().map(|h| h.fd), |abs, kernel| {
         let Some(abs) = abs else {
@@ -411,17 +415,14 @@ pub fn check_bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> Verdict {
     let mut path = [0u8; 110];
     // SAFETY: the caller's (addr, len) pair.
     match unsafe { peer(addr, len, Family::AsGiven, &mut path) } {
-        Some(Peer::Unix(p)) if p.first() != Some(&b'@') => {
-            let n = p.len();
-            path[n] = 0; // the NUL that sun_path may lack
-            borrowed::check_file(
-                Call::Bind,
-                libc::AT_FDCWD,
-                path.as_ptr().cast(),
-                Access::Write,
-                borrowed::Follow::No,
-            )
-        }
+        // `peer` wrote a NUL after the path.
+        Some(Peer::Unix(p)) if p.first() != Some(&b'@') => borrowed::check_file(
+            Call::Bind,
+            libc::AT_FDCWD,
+            path.as_ptr().cast(),
+            Access::Write,
+            borrowed::Follow::No,
+        ),
         _ => Verdict::Allow,
     }
 }

@@ -4,11 +4,11 @@
 //! call itself is made unchanged.
 
 use super::borrowed::{
-    act_on, chmod_at, chown_at, link_held, mkdir_at, mknod_at, rename_held, symlink_at, syscall,
-    truncate_path, unlink_at, via_proc, Acted, PathArg,
+    check_exec, check_fd_write, check_file, check_open_flags, check_unnamed, Follow,
 };
 use super::borrowed::{
-    check_exec, check_fd_write, check_file, check_open_flags, check_unnamed, Follow,
+    chmod_at, chown_at, link_held, mkdir_at, mknod_at, rename_held, symlink_at, truncate_path,
+    unlink_at, Acted,
 };
 use super::net;
 use crate::decide::check::Verdict;
@@ -147,7 +147,6 @@ pub fn check(nr: c_long, a: &[c_long; 6]) -> Verdict {
         ),
         libc::SYS_openat2 => openat2(fd(0), path(1), a[2], a[3]),
         // Path writes the held route ([`held`]) does not make: checked here.
-        #[cfg(target_arch = "x86_64")]
         // fchmodat2 with AT_EMPTY_PATH (the descriptor's own object).
         452 => at_path_write(Call::Fchmodat, fd(0), path(1), a[3]),
         libc::SYS_fchmod => check_fd_write(Call::Fchmod, fd(0)),
@@ -181,6 +180,7 @@ fn times_held(
     path: *const c_char,
     args: [c_long; 2],
 ) -> Acted {
+    use super::borrowed::{act_on, syscall, via_proc, PathArg};
     act_on(
         PathArg::existing(dirfd, path, Follow::Yes),
         call,

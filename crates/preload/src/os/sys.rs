@@ -16,6 +16,23 @@ pub fn set_errno(value: c_int) {
     unsafe { *libc::__errno_location() = value }
 }
 
+/// Copies `bytes` and a NUL into `buf` at `at`; the index past the NUL,
+/// `None` (nothing written) when they do not fit. One place for the
+/// copies into fixed buffers, so one panic location (each is a relocated
+/// pointer on a page every process writes) where indexing left several.
+pub fn put_cstr(buf: &mut [u8], at: usize, bytes: &[u8]) -> Option<usize> {
+    let end = at.checked_add(bytes.len())?;
+    let (nul, dst) = buf.get_mut(at..=end)?.split_last_mut()?;
+    dst.copy_from_slice(bytes);
+    *nul = 0;
+    Some(end + 1)
+}
+
+/// What follows the last `/` of `path` (all of it without one).
+pub fn last_name(path: &[u8]) -> &[u8] {
+    path.rsplit(|&b| b == b'/').next().unwrap_or(path)
+}
+
 /// The system call made here, not libc's `getpid`: the fork child
 /// handlers ask it, and in a forked child libc's page was one more fault.
 #[inline]

@@ -206,7 +206,7 @@ fn has_prefix(var: *const c_char) -> bool {
     b"LDGUARD_".iter().enumerate().all(|(i, &b)| {
         // SAFETY: bytes 0..i matched the prefix, so none was the NUL and
         // byte i is still within the string.
-        (unsafe { *var.add(i) }) as u8 == b
+        (unsafe { *var.cast::<u8>().add(i) }) == b
     })
 }
 

@@ -16,6 +16,7 @@
 //! the library (static) would pass it on, and its children must not take
 //! the script's name.
 
+use crate::os::sys::{last_name, put_cstr};
 use std::ffi::c_char;
 
 /// The variable's name and `=`.
@@ -88,7 +89,7 @@ unsafe fn value_of<'a>(var: *const c_char) -> Option<&'a [u8]> {
     for (i, &b) in VAR.iter().enumerate() {
         // SAFETY: bytes 0..i matched, so none was the NUL and byte i is in
         // the string.
-        if unsafe { *var.add(i) } as u8 != b {
+        if unsafe { *var.cast::<u8>().add(i) } != b {
             return None;
         }
     }
@@ -115,43 +116,42 @@ fn own_name(value: &[u8]) -> Option<&[u8]> {
 
 fn set_comm(name: &[u8]) {
     let mut comm = [0u8; COMM_LEN + 1];
-    let n = name.len().min(COMM_LEN);
-    comm[..n].copy_from_slice(&name[..n]);
-    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
-    unsafe { libc::prctl(libc::PR_SET_NAME, comm.as_ptr()) };
+    if put_cstr(&mut comm, 0, name.get(..COMM_LEN).unwrap_or(name)).is_some() {
+        // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16
+        // bytes.
+        unsafe { libc::prctl(libc::PR_SET_NAME, comm.as_ptr()) };
+    }
 }
 
 /// Writes the variable that names `who` after the script at `path` (its
 /// last name, cut as the kernel cuts `comm`) into `out`, NUL-terminated;
 /// returns its pointer.
 pub fn marker(who: Who, path: &[u8], out: &mut [u8; MARKER_LEN]) -> *const c_char {
-    let name = &path[path.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1)..];
+    let name = last_name(path);
+    let name = name.get(..COMM_LEN).unwrap_or(name);
     let (tag, pid): (&[u8], i32) = match who {
         Who::This(pid) => (b"pid=", pid),
         Who::ChildOf(pid) => (b"ppid=", pid),
     };
-    let mut at = 0;
-    let mut put = |bytes: &[u8]| {
-        out[at..at + bytes.len()].copy_from_slice(bytes);
-        at += bytes.len();
-    };
-    put(VAR);
-    put(tag);
-    let mut digits = [0u8; 11];
-    let mut n = digits.len();
+    // The PID in decimal (at most 10 digits), written backwards.
+    let mut digits = [0u8; 10];
+    let mut len = 0;
     let mut v = pid.unsigned_abs();
-    loop {
-        n -= 1;
-        digits[n] = b'0' + (v % 10) as u8;
+    for d in digits.iter_mut() {
+        *d = b'0' + (v % 10) as u8;
+        len += 1;
         v /= 10;
         if v == 0 {
             break;
         }
     }
-    put(&digits[n..]);
-    put(b":");
-    put(&name[..name.len().min(COMM_LEN)]);
-    put(&[0]);
+    let digits = digits.get_mut(..len).unwrap_or_default();
+    digits.reverse();
+    // Each part overwrites the previous part's NUL; MARKER_LEN holds them.
+    let mut at = 0;
+    for part in [VAR, tag, &*digits, b":", name] {
+        at = put_cstr(out, at, part).map_or(at, |end| end - 1);
+    }
     out.as_ptr().cast()
 }
 

@@ -151,6 +151,17 @@ impl Outcome {
         self.events.iter().filter(|e| e.kind != "status").collect()
     }
 
+    /// Decision events the library wrote to stderr (its fallback when the
+    /// event file cannot be opened).
+    pub fn stderr_decisions(&self) -> Vec<Event> {
+        self.stderr
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| serde_json::from_str(l).unwrap())
+            .filter(|e: &Event| e.kind != "status")
+            .collect()
+    }
+
     /// Asserts exactly one decision event, and returns it.
     pub fn one_event(&self) -> &Event {
         let d = self.decisions();
