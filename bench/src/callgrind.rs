@@ -30,6 +30,16 @@ pub const WORKLOADS: [&str; 4] = ["open", "opencold", "stat", "fopen"];
 /// scripts/lib/valgrind-openat2.sh (relative to the checkout).
 pub const OPENAT2_VALGRIND: &str = "target/valgrind-openat2";
 
+/// Whether the valgrind of `version` (`valgrind-3.24.0`) is known to
+/// pass `openat2` through: 3.24 (Debian 13's, the one fetched) was checked
+/// here; 3.19 (Debian 12's) answers `ENOSYS`.
+pub fn knows_openat2(version: &str) -> bool {
+    let mut parts = version.trim_start_matches("valgrind-").split('.');
+    let major = parts.next().and_then(|p| p.parse::<u32>().ok());
+    let minor = parts.next().and_then(|p| p.parse::<u32>().ok());
+    matches!((major, minor), (Some(m), Some(n)) if (m, n) >= (3, 24))
+}
+
 /// The valgrind to count with: the unpacked newer one when it is there
 /// (Debian 12's 3.19 answers `openat2` with `ENOSYS`, so under it every
 /// checked open takes the library's fallback route and the figure is not
@@ -222,6 +232,14 @@ fn total(text: &str) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn openat2_is_known_from_3_24() {
+        assert!(super::knows_openat2("valgrind-3.24.0"));
+        assert!(super::knows_openat2("valgrind-4.0.1"));
+        assert!(!super::knows_openat2("valgrind-3.19.0"));
+        assert!(!super::knows_openat2(""));
+    }
+
     #[test]
     fn total_reads_summary_or_totals() {
         assert_eq!(super::total("events: Ir\nsummary: 12345\n"), Some(12345));

@@ -292,6 +292,14 @@ fn real_main() -> Result<(), Error> {
     } else {
         String::new()
     };
+    if args.callgrind && !callgrind::knows_openat2(&valgrind) {
+        eprintln!(
+            "ldguard-bench: warning: {valgrind} may answer openat2 with ENOSYS (Debian 12's 3.19 \
+             does): the per-call counts are then of the library's fallback route, not the one \
+             programs take; scripts/bench without --no-setup fetches valgrind 3.24 into {}",
+            callgrind::OPENAT2_VALGRIND
+        );
+    }
     let (counts, startup) = if args.callgrind {
         eprintln!("ldguard-bench: counting instructions with callgrind ({valgrind})");
         let (short, long) = if args.smoke { (20, 40) } else { (1_000, 3_000) };
