@@ -286,6 +286,13 @@ fn execv_of_a_swapped_symlink() {
     exec_race("race-execv", "execv", None);
 }
 
+/// An exec made through libc's `syscall()` runs as the `execve` hook
+/// runs it.
+#[test]
+fn syscall_execve_of_a_swapped_symlink() {
+    exec_race("race-sys-execve", "sys-execve", None);
+}
+
 #[test]
 fn execvp_of_a_swapped_symlink_found_along_path() {
     exec_race("race-execvp", "execvp", None);

@@ -110,13 +110,7 @@ pub fn check_exec(
     exec::check_exec(call, dirfd, path, argv)
 }
 
-/// Before an allowed exec replaces the image: write out queued events, as
-/// the exec hooks do.
-pub fn before_exec() {
-    if !crate::load::state::is_off() {
-        crate::events::emit::flush_before_exec();
-    }
-}
+pub use exec::{before_exec, execve_hook};
 
 /// Checks running `/bin/sh -c CMD`, as `system` and `popen` do.
 pub fn check_shell(call: Call, cmd: *const c_char) -> Verdict {

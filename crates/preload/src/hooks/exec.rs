@@ -1349,10 +1349,15 @@ fn bytes<'a>(p: *const c_char) -> &'a [u8] {
 
 /// After an allowed check: flush queued events, then run the real exec.
 fn proceed<T>(f: impl FnOnce() -> T) -> T {
+    before_exec();
+    f()
+}
+
+/// Before an allowed exec replaces the image: write out queued events.
+pub fn before_exec() {
     if !crate::load::state::is_off() {
         emit::flush_before_exec();
     }
-    f()
 }
 
 type ExecveFn = unsafe extern "C" fn(*const c_char, Argv, Argv) -> c_int;
@@ -1371,6 +1376,11 @@ fn next_execve() -> Option<ExecveFn> {
 /// libc ABI.
 #[no_mangle]
 pub unsafe extern "C" fn execve(path: *const c_char, argv: Argv, envp: Argv) -> c_int {
+    execve_hook(path, argv, envp)
+}
+
+/// `execve` as its hook makes it, also for `syscall(SYS_execve, …)`.
+pub fn execve_hook(path: *const c_char, argv: Argv, envp: Argv) -> c_int {
     exec_hook(Call::Execve, path, argv, envp)
 }
 
