@@ -293,6 +293,14 @@ fn syscall_execve_of_a_swapped_symlink() {
     exec_race("race-sys-execve", "sys-execve", None);
 }
 
+/// `execveat` with a path from the current directory, from libc and
+/// through `syscall()`: run as `execve` runs it.
+#[test]
+fn execveat_of_a_swapped_symlink() {
+    exec_race("race-execveat", "execveat", None);
+    exec_race("race-sys-execveat", "sys-execveat", None);
+}
+
 #[test]
 fn execvp_of_a_swapped_symlink_found_along_path() {
     exec_race("race-execvp", "execvp", None);

@@ -110,7 +110,7 @@ pub fn check_exec(
     exec::check_exec(call, dirfd, path, argv)
 }
 
-pub use exec::{before_exec, execve_hook};
+pub use exec::{before_exec, execve_hook, execveat_hook};
 
 /// Checks running `/bin/sh -c CMD`, as `system` and `popen` do.
 pub fn check_shell(call: Call, cmd: *const c_char) -> Verdict {

@@ -1574,7 +1574,25 @@ pub unsafe extern "C" fn execveat(
     envp: Argv,
     flags: c_int,
 ) -> c_int {
+    execveat_hook(dirfd, path, argv, envp, flags)
+}
+
+/// `execveat` as its hook makes it, also for `syscall(SYS_execveat, …)`.
+/// A path the current directory or the root resolves, without flags, is
+/// an `execve` of it, and runs as one (on the object decided); other
+/// forms are checked, then made as given.
+pub fn execveat_hook(
+    dirfd: c_int,
+    path: *const c_char,
+    argv: Argv,
+    envp: Argv,
+    flags: c_int,
+) -> c_int {
     let given = c_path(path);
+    let from_cwd_or_root = dirfd == libc::AT_FDCWD || given.bytes().first() == Some(&b'/');
+    if flags == 0 && from_cwd_or_root && !given.bytes().is_empty() {
+        return exec_hook(Call::Execveat, path, argv, envp);
+    }
     let verdict = if given.bytes().is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
         check_exec_fd(Call::Execveat, dirfd, argv)
     } else {

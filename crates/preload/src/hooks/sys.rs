@@ -199,10 +199,16 @@ pub unsafe extern "C" fn ldguard_syscall(
 ) -> c_long {
     let args = [a1, a2, a3, a4, a5, a6];
     let native = native_number(nr as c_int) as c_long;
-    // An exec runs as the `execve` hook runs it: on the object decided.
-    // (x32's execve, 520, passes 32-bit pointers: checked below, then made.)
+    // An exec runs as its hook runs it: on the object decided. (x32's
+    // execve and execveat, 520 and 545, pass 32-bit pointers: checked
+    // below, then made.)
     if nr == libc::SYS_execve {
         return super::borrowed::execve_hook(a1 as *const c_char, a2 as _, a3 as _) as c_long;
+    }
+    if nr == libc::SYS_execveat {
+        let (dirfd, flags) = (a1 as c_int, a5 as c_int);
+        return super::borrowed::execveat_hook(dirfd, a2 as *const c_char, a3 as _, a4 as _, flags)
+            as c_long;
     }
     // A path call the library makes itself on the object it decides on.
     if let Some(acted) = super::routed::held(native, &args) {

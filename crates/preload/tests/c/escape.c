@@ -235,7 +235,9 @@ static int race_call(const char *call, const char *dir, const char *pub, const c
 /* race-exec MODE DIR ALLOWED DENIED N: DIR/sw is swapped between symlinks
  * to two programs while DIR/sw is run N times, each in a new process:
  * MODE execv (fork, then execv), execvp (fork, then execvp("sw") with
- * PATH=DIR), sys-execve (fork, then syscall(SYS_execve)), spawn
+ * PATH=DIR), sys-execve (fork, then syscall(SYS_execve)), execveat and
+ * sys-execveat (fork, then execveat(AT_FDCWD, path) from libc or by
+ * syscall()), spawn
  * (posix_spawn), spawnp (posix_spawnp("sw") with
  * PATH=DIR); with "-dir" after MODE, ALLOWED and DENIED are directories
  * and DIR/sw/true is run. The allowed program exits 0 and the denied one
@@ -270,6 +272,10 @@ static int race_exec(const char *mode, const char *dir, const char *allowed, con
                     execvp("sw", argv);
                 else if (strncmp(mode, "sys-execve", 10) == 0)
                     syscall(SYS_execve, run, argv, environ);
+                else if (strncmp(mode, "sys-execveat", 12) == 0)
+                    syscall(SYS_execveat, AT_FDCWD, run, argv, environ, 0);
+                else if (strncmp(mode, "execveat", 8) == 0)
+                    execveat(AT_FDCWD, run, argv, environ, 0);
                 else
                     execv(run, argv);
                 _exit(127);
