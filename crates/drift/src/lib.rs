@@ -1,5 +1,6 @@
 //! The drift manifest: every executable file and shared library of an
-//! image (path, size, mtime, mode, SHA-256 of the content), written by
+//! image (path, size, mtime, mode, the first 128 bits of the content's
+//! SHA-256), written by
 //! `ldguard-layer` into the ldguard layer and looked up by the preload
 //! library at exec and `dlopen`.
 //!
@@ -11,27 +12,31 @@
 //! ```text
 //! header  "LDGDRIFT" | version u32 | count u32 | strings offset u32 | 0 u32
 //! record  path offset u32 | path len u32 | size u64 | mtime i64 | mode u32
-//!         | 0 u32 | sha256 [32]                   (64 bytes, little-endian)
+//!         | 0 u32 | digest [16]                   (48 bytes, little-endian)
 //! strings the absolute paths, back to back, in record order
 //! ```
 //!
 //! Size: the ldguard layer is compressed, and the digests do not compress,
 //! so everything else is laid out to: sorted paths share their prefixes
 //! with their neighbours (no per-record hash, which would scatter them).
-//! Measured on a bookworm image in BENCHMARKS.md.
+//! The digest is SHA-256 cut to 128 bits: what it must resist is a second
+//! preimage (a file made to match one the image already holds), which
+//! takes ~2^128 hashes at that length; the full 256 bits were a third of
+//! the manifest gzipped. Measured on a bookworm image in BENCHMARKS.md.
 
 #![forbid(unsafe_code)]
 
 use std::cmp::Ordering;
 
 pub const MAGIC: &[u8; 8] = b"LDGDRIFT";
-/// 2: records sorted by path, no path hash (1 sorted by an FNV-1a hash).
-pub const VERSION: u32 = 2;
+/// 3: 128-bit digests (2: the full SHA-256; 1: sorted by an FNV-1a hash
+/// of the path).
+pub const VERSION: u32 = 3;
 /// Where the layer builder puts the manifest in an image.
 pub const MANIFEST_PATH: &str = "/etc/ldguard/drift.manifest";
 
 const HEADER: usize = 24;
-const RECORD: usize = 64;
+const RECORD: usize = 48;
 
 /// What the image says about one file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,7 +44,20 @@ pub struct Entry {
     pub size: u64,
     pub mtime: i64,
     pub mode: u32,
-    pub sha256: [u8; 32],
+    pub digest: Digest,
+}
+
+/// A file's content as the manifest records it: the first 16 bytes of
+/// its SHA-256.
+pub type Digest = [u8; 16];
+
+/// The manifest's digest of a content whose SHA-256 is `sha256`.
+pub fn digest_of(sha256: &[u8; 32]) -> Digest {
+    let mut d = [0; 16];
+    for (to, from) in d.iter_mut().zip(sha256) {
+        *to = *from;
+    }
+    d
 }
 
 /// Writes a manifest of `entries` (absolute paths; a repeated path keeps
@@ -63,7 +81,7 @@ pub fn encode<'a>(entries: impl IntoIterator<Item = (&'a [u8], Entry)>) -> Vec<u
         out.extend_from_slice(&e.mtime.to_le_bytes());
         out.extend_from_slice(&e.mode.to_le_bytes());
         out.extend_from_slice(&0u32.to_le_bytes());
-        out.extend_from_slice(&e.sha256);
+        out.extend_from_slice(&e.digest);
         offset += path.len() as u32;
     }
     for (path, _) in &rows {
@@ -136,7 +154,7 @@ impl<'a> Manifest<'a> {
             size: u64_at(self.bytes, r + 8),
             mtime: u64_at(self.bytes, r + 16) as i64,
             mode: u32_at(self.bytes, r + 24),
-            sha256: self.bytes[r + 32..r + 64].try_into().expect("32 bytes"),
+            digest: self.bytes[r + 32..r + 48].try_into().expect("16 bytes"),
         }
     }
 
@@ -171,7 +189,7 @@ mod tests {
             size: n as u64 * 1000,
             mtime: 1_700_000_000 + n as i64,
             mode: 0o100755,
-            sha256: [n; 32],
+            digest: [n; 16],
         }
     }
 
@@ -212,12 +230,14 @@ mod tests {
             Manifest::new(&bytes[..bytes.len() - 3]).is_ok_and(|m| m.lookup(b"/bin/ls").is_none())
         );
         assert!(Manifest::new(&bytes[..40]).is_err());
-        let mut v1 = bytes.clone();
-        v1[8] = 1;
-        assert!(
-            Manifest::new(&v1).is_err(),
-            "the hash-sorted version 1 is refused"
-        );
+        for old in [1, 2] {
+            let mut v = bytes.clone();
+            v[8] = old;
+            assert!(
+                Manifest::new(&v).is_err(),
+                "version {old} (hash-sorted; full digests) is refused"
+            );
+        }
         // A count whose table would overflow is refused, not wrapped.
         let mut huge = bytes.clone();
         huge[12..16].copy_from_slice(&u32::MAX.to_le_bytes());

@@ -27,7 +27,7 @@ pub fn manifest(rootfs: &RootFs) -> Vec<u8> {
                     size: file.size,
                     mtime: file.mtime as i64,
                     mode: file.mode,
-                    sha256: file.sha256?,
+                    digest: ldguard_drift::digest_of(&file.sha256?),
                 },
             ))
         })
@@ -64,8 +64,8 @@ mod tests {
         assert_eq!(tool.size, 18);
         use sha2::Digest as _;
         assert_eq!(
-            tool.sha256,
-            <[u8; 32]>::from(sha2::Sha256::digest(b"#!/bin/sh\necho hi\n"))
+            tool.digest,
+            ldguard_drift::digest_of(&sha2::Sha256::digest(b"#!/bin/sh\necho hi\n").into())
         );
         assert!(m.lookup(b"/usr/bin/tool2").is_some(), "hard link listed");
         assert!(

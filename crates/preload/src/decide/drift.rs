@@ -245,7 +245,7 @@ pub fn verdict(
         return Drift::Known;
     }
     match sha256_of_fd(fd) {
-        Some(digest) if digest == entry.sha256 => Drift::Known,
+        Some(sha256) if ldguard_drift::digest_of(&sha256) == entry.digest => Drift::Known,
         Some(_) => Drift::Drifted("differs from the file the image shipped"),
         None => Drift::Drifted("cannot be read to compare it with the image"),
     }
@@ -323,7 +323,9 @@ mod tests {
             size: meta.len(),
             mtime: meta.mtime(),
             mode: meta.mode(),
-            sha256: sha2::Sha256::digest(std::fs::read(path).unwrap()).into(),
+            digest: ldguard_drift::digest_of(
+                &sha2::Sha256::digest(std::fs::read(path).unwrap()).into(),
+            ),
         }
     }
 
