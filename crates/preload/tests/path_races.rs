@@ -306,6 +306,13 @@ fn execvp_of_a_swapped_symlink_found_along_path() {
     exec_race("race-execvp", "execvp", None);
 }
 
+/// A bare name (no `/`), from the current directory.
+#[test]
+fn posix_spawn_and_execv_of_a_swapped_symlink_by_its_bare_name() {
+    exec_race("race-spawn-here", "spawn-here", None);
+    exec_race("race-execv-here", "execv-here", None);
+}
+
 #[test]
 fn posix_spawn_of_a_swapped_symlink() {
     exec_race("race-spawn", "spawn", None);

@@ -240,7 +240,7 @@ static int race_call(const char *call, const char *dir, const char *pub, const c
  * syscall()), spawn
  * (posix_spawn), spawnp (posix_spawnp("sw") with
  * PATH=DIR); with "-dir" after MODE, ALLOWED and DENIED are directories
- * and DIR/sw/true is run. The allowed program exits 0 and the denied one
+ * and DIR/sw/true is run; with "-here", DIR/sw is run from DIR as "sw". The allowed program exits 0 and the denied one
  * (false) 1;
  * 127 is a refused exec; any other end is counted as "other" (a script's
  * interpreter that read the denied program as its script: it ran no
@@ -250,6 +250,14 @@ static int race_exec(const char *mode, const char *dir, const char *allowed, con
     char sw[4096], run[4104];
     snprintf(sw, sizeof sw, "%s/sw", dir);
     snprintf(run, sizeof run, "%s%s", sw, strstr(mode, "-dir") ? "/true" : "");
+    /* "-here": from DIR, by the bare name "sw" (no slash). */
+    if (strstr(mode, "-here")) {
+        if (chdir(dir) != 0) {
+            perror("chdir");
+            return 3;
+        }
+        snprintf(run, sizeof run, "sw");
+    }
     int by_path = strcmp(mode, "execvp") == 0 || strcmp(mode, "spawnp") == 0;
     if (by_path) setenv("PATH", dir, 1);
     swap_start(dir, allowed, denied);
