@@ -232,24 +232,13 @@ fn with_scratch_from(pool: Option<&Pool>, body: impl FnOnce(&mut Scratch)) {
 /// Runs `body` with `len` bytes of fresh anonymous memory; does nothing
 /// when none can be mapped.
 fn with_mapping(len: usize, body: impl FnOnce(&mut [u8])) {
-    let addr = syscall6(
-        libc::SYS_mmap,
-        [
-            0,
-            len as c_long,
-            (libc::PROT_READ | libc::PROT_WRITE) as c_long,
-            (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as c_long,
-            -1,
-            0,
-        ],
-    );
-    if (-4095..0).contains(&addr) {
+    let Some(addr) = crate::os::sys::map_anonymous(len) else {
         return;
-    }
+    };
     // SAFETY: the kernel mapped `len` readable, writable bytes at `addr`,
-    // which nothing else refers to until the munmap below.
-    body(unsafe { std::slice::from_raw_parts_mut(addr as *mut u8, len) });
-    syscall6(libc::SYS_munmap, [addr, len as c_long, 0, 0, 0, 0]);
+    // which nothing else refers to until the unmap below.
+    body(unsafe { std::slice::from_raw_parts_mut(addr, len) });
+    crate::os::sys::unmap(addr, len);
 }
 
 /// Appends `line` to the file at `path` (created `0640`), opened for this

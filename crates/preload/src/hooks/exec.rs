@@ -363,22 +363,9 @@ impl Held {
             return None;
         }
         scratch.set(&[dir])?;
-        let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
-        let fd = sys::syscall6(
-            libc::SYS_openat,
-            [
-                dirfd as c_long,
-                scratch.c_path().ptr() as c_long,
-                flags as c_long,
-                0,
-                0,
-                0,
-            ],
-        );
-        if fd < 0 {
-            return None;
-        }
-        let mut held = Held::named(fd as c_int, true, name).ok()?;
+        let flags = libc::O_PATH | libc::O_DIRECTORY;
+        let fd = sys::openat_quiet(dirfd, scratch.c_path().ptr(), flags).ok()?;
+        let mut held = Held::named(fd, true, name).ok()?;
         held.lexical = true;
         let n = sys::fd_link_raw(held.dir, out);
         if n <= 0 || n as usize >= out.len() {
@@ -414,21 +401,7 @@ impl Held {
         } else {
             // The kernel's own path, opened refusing a final link only
             // (kernels before 5.6).
-            let fd = sys::syscall6(
-                libc::SYS_openat,
-                [
-                    dirfd as c_long,
-                    scratch.c_path().ptr() as c_long,
-                    (flags | libc::O_NOFOLLOW) as c_long,
-                    0,
-                    0,
-                    0,
-                ],
-            );
-            if fd < 0 {
-                return Err(-fd as c_int);
-            }
-            fd as c_int
+            sys::openat_quiet(dirfd, scratch.c_path().ptr(), flags | libc::O_NOFOLLOW)?
         };
         Held::named(fd, true, name).inspect_err(|_| sys::close(fd))
     }
@@ -498,17 +471,7 @@ impl Held {
         let mut z = [0u8; NAME_CAP];
         z[..link.len()].copy_from_slice(link);
         let mut target = [0u8; NAME_CAP];
-        let n = sys::syscall6(
-            libc::SYS_readlinkat,
-            [
-                self.dir as c_long,
-                z.as_ptr() as c_long,
-                target.as_mut_ptr() as c_long,
-                NAME_CAP as c_long,
-                0,
-                0,
-            ],
-        );
+        let n = sys::readlinkat_quiet(self.dir, z.as_ptr().cast(), &mut target);
         if n > 0 && target[..n as usize] == *name {
             self.name = z;
             self.follow = true;
@@ -576,19 +539,7 @@ impl Held {
     }
 
     fn is_link(&self) -> bool {
-        let mut one = [0u8; 1];
-        let r = sys::syscall6(
-            libc::SYS_readlinkat,
-            [
-                self.dir as c_long,
-                self.name_ptr() as c_long,
-                one.as_mut_ptr() as c_long,
-                1,
-                0,
-                0,
-            ],
-        );
-        r >= 0
+        sys::readlinkat_quiet(self.dir, self.name_ptr(), &mut [0u8; 1]) >= 0
     }
 
     fn exec_with(&self, flags: c_int, argv: Argv, envp: Argv) -> c_int {
@@ -677,30 +628,46 @@ impl Plan {
             Hold::Failed(e) => return Ran::Failed(*e),
             Hold::Held(h) => h,
         };
-        // fs/binfmt_script.c: argv[0] replaced by the interpreter's name,
-        // its argument and the script's name as the exec was given it.
-        let mut words: [*const c_char; 3] = [self.line.as_ptr().cast(), std::ptr::null(), filename];
-        let lead: &[*const c_char] = match self.line_arg {
-            Some(at) => {
-                words[1] = self.line.as_ptr().wrapping_add(at).cast();
-                &words
-            }
-            None => {
-                words[1] = filename;
-                &words[..2]
-            }
-        };
-        // The kernel would name the process after the script, not the
-        // interpreter: the new process's library names it back.
-        let mut marker = [0u8; script_comm::MARKER_LEN];
-        let marker = script_comm::marker(Who::This(sys::getpid()), bytes(filename), &mut marker);
-        let e = with_argv(lead, argv, |args| {
-            with_words(&[marker], envp, |env| interp.exec(args, env))
+        let who = Who::This(sys::getpid());
+        let e = self.with_interpreter_args(filename, who, argv, envp, |args, env| {
+            interp.exec(args, env)
         });
         match e {
             libc::ELOOP if interp.lexical => Ran::Again,
             e => Ran::Failed(e),
         }
+    }
+}
+
+impl Plan {
+    /// Calls `f` with what the kernel's script handler hands the
+    /// interpreter (fs/binfmt_script.c: argv[0] replaced by the
+    /// interpreter's name, its argument and the script's name as the exec
+    /// was given it, `filename`), and `envp` with the variable that names
+    /// `who` after the script (the kernel would name the process after
+    /// the interpreter; the new process's library names it back:
+    /// `process::script_comm`).
+    fn with_interpreter_args(
+        &self,
+        filename: *const c_char,
+        who: Who,
+        argv: Argv,
+        envp: Argv,
+        f: impl FnOnce(Argv, Argv) -> c_int,
+    ) -> c_int {
+        let mut words: [*const c_char; 3] = [self.line.as_ptr().cast(), filename, filename];
+        let lead: &[*const c_char] = match self.line_arg {
+            Some(at) => {
+                words[1] = self.line.as_ptr().wrapping_add(at).cast();
+                &words
+            }
+            None => &words[..2],
+        };
+        let mut marker = [0u8; script_comm::MARKER_LEN];
+        let marker = script_comm::marker(who, bytes(filename), &mut marker);
+        with_argv(lead, argv, |args| {
+            with_words(&[marker], envp, |env| f(args, env))
+        })
     }
 }
 
@@ -762,20 +729,9 @@ fn with_words(lead: &[*const c_char], tail: Argv, f: impl FnOnce(Argv) -> c_int)
         (on_stack.as_mut_ptr(), None)
     } else {
         let len = total * std::mem::size_of::<*const c_char>();
-        // SAFETY: a fresh anonymous private mapping.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
+        let Some(p) = sys::map_anonymous(len) else {
             return libc::E2BIG;
-        }
+        };
         (p.cast::<*const c_char>(), Some(len))
     };
     // SAFETY: `words` has room for `total` pointers (above); tail has
@@ -791,8 +747,7 @@ fn with_words(lead: &[*const c_char], tail: Argv, f: impl FnOnce(Argv) -> c_int)
     }
     let e = f(words.cast_const());
     if let Some(len) = mapped {
-        // SAFETY: the mapping made above, no longer used.
-        unsafe { libc::munmap(words.cast(), len) };
+        sys::unmap(words.cast(), len);
     }
     e
 }
@@ -1712,22 +1667,9 @@ fn spawn_decided(call: Call, path: CPath<'_>, argv: Argv, spawn: &Spawn) -> c_in
     let Some(named) = interp.proc_path(spawn.actions) else {
         return by_path();
     };
-    let filename = path.ptr();
-    let mut words: [*const c_char; 3] = [plan.line.as_ptr().cast(), filename, filename];
-    let lead: &[*const c_char] = match plan.line_arg {
-        Some(at) => {
-            words[1] = plan.line.as_ptr().wrapping_add(at).cast();
-            &words
-        }
-        None => &words[..2],
-    };
-    // As in `Plan::run_interpreter`: the child names itself after the script.
-    let mut marker = [0u8; script_comm::MARKER_LEN];
-    let marker = script_comm::marker(Who::ChildOf(sys::getpid()), bytes(filename), &mut marker);
-    with_argv(lead, argv, |args| {
-        with_words(&[marker], spawn.envp, |envp| {
-            real_spawn(named.as_ptr().cast(), args, &Spawn { envp, ..*spawn })
-        })
+    let who = Who::ChildOf(sys::getpid());
+    plan.with_interpreter_args(path.ptr(), who, argv, spawn.envp, |args, envp| {
+        real_spawn(named.as_ptr().cast(), args, &Spawn { envp, ..*spawn })
     })
 }
 

@@ -300,10 +300,7 @@ pub fn route(
             {
                 hold_socket(active, call, path)
             }
-            p => match decide_peer(active, call, Direction::Outbound, fd, p) {
-                Verdict::Allow => Route::Given,
-                Verdict::Deny(e) => Route::Refused(e),
-            },
+            p => Route::from(decide_peer(active, call, Direction::Outbound, fd, p)),
         }
     })
 }
@@ -321,23 +318,15 @@ fn hold_socket(active: &'static Active, call: Call, path: &[u8]) -> Route {
     // be held by nothing: decided as unresolvable below.)
     let mut c_path = [0u8; 110];
     let opened = match crate::os::sys::put_cstr(&mut c_path, 0, path) {
-        Some(_) => crate::os::sys::syscall6(
-            libc::SYS_openat,
-            [
-                libc::AT_FDCWD as c_long,
-                c_path.as_ptr() as c_long,
-                (libc::O_PATH | libc::O_CLOEXEC) as c_long,
-                0,
-                0,
-                0,
-            ],
-        ),
-        None => -1,
+        Some(_) => {
+            crate::os::sys::openat_quiet(libc::AT_FDCWD, c_path.as_ptr().cast(), libc::O_PATH)
+        }
+        None => Err(libc::ENAMETOOLONG),
     };
-    let held = (opened >= 0).then(|| HeldSocket::new(opened as c_int));
-    borrowed::socket_file_forms(path, held.as_ref().map(|h| h.fd), |abs, kernel| {
+    let held = opened.map(HeldSocket::new);
+    borrowed::socket_file_forms(path, held.as_ref().ok().map(|h| h.fd), |abs, kernel| {
         let Some(abs) = abs else {
-            return refuse(unresolvable(
+            return Route::from(unresolvable(
                 active,
                 &Request {
                     unix: Some(path),
@@ -350,23 +339,29 @@ fn hold_socket(active: &'static Active, call: Call, path: &[u8]) -> Route {
             ..req
         };
         if active.table.decide(&spelled).action.blocks() {
-            return refuse(judge(active, &spelled, |_| {}));
+            return Route::from(judge(active, &spelled, |_| {}));
         }
-        let Some(held) = held else {
-            let e = -opened as c_int;
-            return match e {
-                // What the kernel's own lookup answers: the call fails so
-                // (reported as allowed when the policy logs that).
-                libc::ENOENT | libc::ENOTDIR | libc::ELOOP | libc::EACCES | libc::ENAMETOOLONG => {
-                    judge(active, &spelled, |_| {});
-                    Route::Refused(e)
-                }
-                // No descriptor (EMFILE, ENFILE, ENOMEM): no object to decide.
-                _ => refuse(unresolvable(active, &spelled)),
-            };
+        let held = match held {
+            Ok(held) => held,
+            Err(e) => {
+                return match e {
+                    // What the kernel's own lookup answers: the call fails so
+                    // (reported as allowed when the policy logs that).
+                    libc::ENOENT
+                    | libc::ENOTDIR
+                    | libc::ELOOP
+                    | libc::EACCES
+                    | libc::ENAMETOOLONG => {
+                        judge(active, &spelled, |_| {});
+                        Route::Refused(e)
+                    }
+                    // No descriptor (EMFILE, ENFILE, ENOMEM): no object to decide.
+                    _ => Route::from(unresolvable(active, &spelled)),
+                };
+            }
         };
         let Some(kernel) = kernel else {
-            return refuse(unresolvable(active, &spelled));
+            return Route::from(unresolvable(active, &spelled));
         };
         let reached = Request {
             unix: Some(kernel),
@@ -374,17 +369,19 @@ fn hold_socket(active: &'static Active, call: Call, path: &[u8]) -> Route {
         };
         match judge(active, &reached, |_| {}) {
             Verdict::Allow => Route::Held(held),
-            Verdict::Deny(e) => Route::Refused(e),
+            denied => Route::from(denied),
         }
     })
 }
 
-/// A denial as a route; a verdict that lets the call proceed (`permissive`)
-/// sends it to the caller's address.
-fn refuse(v: Verdict) -> Route {
-    match v {
-        Verdict::Allow => Route::Given,
-        Verdict::Deny(e) => Route::Refused(e),
+/// A verdict as a route: a denial refuses the call; a verdict that lets
+/// it proceed (`permissive`) sends it to the caller's address.
+impl From<Verdict> for Route {
+    fn from(v: Verdict) -> Route {
+        match v {
+            Verdict::Allow => Route::Given,
+            Verdict::Deny(e) => Route::Refused(e),
+        }
     }
 }
 

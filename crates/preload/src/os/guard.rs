@@ -189,22 +189,7 @@ pub mod scratch {
             return None;
         }
         let key = KEY.load(Ordering::Acquire).checked_sub(1)?;
-        // SAFETY: a fresh private anonymous mapping; no memory of ours
-        // is touched. mmap is async-signal-safe.
-        let fresh = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                SIZE,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if fresh == libc::MAP_FAILED {
-            return None;
-        }
-        let fresh = fresh.cast::<Area>();
+        let fresh = crate::os::sys::map_anonymous(SIZE)?.cast::<Area>();
         let slot = &this_thread().scratch;
         match slot.compare_exchange(
             std::ptr::null_mut(),
@@ -221,8 +206,8 @@ pub mod scratch {
             }
             // A signal handler's hook mapped one meanwhile: use it.
             Err(theirs) => {
-                // SAFETY: `fresh` is our own mapping, never published.
-                unsafe { libc::munmap(fresh.cast::<c_void>(), SIZE) };
+                // `fresh` is our own mapping, never published.
+                crate::os::sys::unmap(fresh.cast(), SIZE);
                 Some(theirs)
             }
         }

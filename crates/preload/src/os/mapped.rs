@@ -19,9 +19,8 @@
 //! parent, where the parent finds it. When no memory can be mapped the
 //! caller gets `None` and does without (each says how).
 
-use crate::os::sys::syscall6;
+use crate::os::sys::{map_anonymous, unmap};
 use std::cell::UnsafeCell;
-use std::ffi::c_long;
 use std::mem::MaybeUninit;
 use std::sync::atomic::Ordering;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, AtomicU8};
@@ -98,22 +97,8 @@ impl<T: Zeroed + Sync> Lazy<T> {
         if tests::REFUSE.with(|refuse| refuse.get()) {
             return None;
         }
-        let len = std::mem::size_of::<T>().max(1) as c_long;
-        let fresh = syscall6(
-            libc::SYS_mmap,
-            [
-                0,
-                len,
-                (libc::PROT_READ | libc::PROT_WRITE) as c_long,
-                (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as c_long,
-                -1,
-                0,
-            ],
-        );
-        if (-4095..0).contains(&fresh) {
-            return None;
-        }
-        let fresh = fresh as *mut T;
+        let len = std::mem::size_of::<T>().max(1);
+        let fresh = map_anonymous(len)?.cast::<T>();
         let published = match self.at.compare_exchange(
             std::ptr::null_mut(),
             fresh,
@@ -122,7 +107,7 @@ impl<T: Zeroed + Sync> Lazy<T> {
         ) {
             Ok(_) => fresh,
             Err(theirs) => {
-                syscall6(libc::SYS_munmap, [fresh as c_long, len, 0, 0, 0, 0]);
+                unmap(fresh.cast(), len);
                 theirs
             }
         };

@@ -212,17 +212,7 @@ pub fn readlink(path: &[u8], out: &mut [u8]) -> Option<usize> {
 pub fn fd_link_raw(fd: c_int, out: &mut [u8]) -> c_long {
     let mut link = [0u8; 32];
     let len = proc_fd_path(fd, &mut link);
-    syscall6(
-        libc::SYS_readlinkat,
-        [
-            libc::AT_FDCWD as c_long,
-            link[..=len].as_ptr() as c_long,
-            out.as_mut_ptr() as c_long,
-            out.len() as c_long,
-            0,
-            0,
-        ],
-    )
+    readlinkat_quiet(libc::AT_FDCWD, link[..=len].as_ptr().cast(), out)
 }
 
 /// What a file descriptor refers to, as `/proc/self/fd` names it.
@@ -290,6 +280,64 @@ pub fn open_path(dirfd: c_int, path: *const c_char, extra: c_int) -> c_int {
         libc::SYS_openat,
         [dirfd as c_long, path as c_long, flags as c_long, 0, 0, 0],
     ) as c_int
+}
+
+/// `openat(dirfd, path, flags | O_CLOEXEC)` with errno untouched: the
+/// descriptor, or the kernel's errno.
+pub fn openat_quiet(dirfd: c_int, path: *const c_char, flags: c_int) -> Result<c_int, c_int> {
+    let flags = flags | libc::O_CLOEXEC;
+    let r = syscall6(
+        libc::SYS_openat,
+        [dirfd as c_long, path as c_long, flags as c_long, 0, 0, 0],
+    );
+    if r < 0 {
+        Err(-r as c_int)
+    } else {
+        Ok(r as c_int)
+    }
+}
+
+/// `readlinkat(dirfd, path)` into `out` with errno untouched: the length
+/// read, or `-errno`.
+pub fn readlinkat_quiet(dirfd: c_int, path: *const c_char, out: &mut [u8]) -> c_long {
+    syscall6(
+        libc::SYS_readlinkat,
+        [
+            dirfd as c_long,
+            path as c_long,
+            out.as_mut_ptr() as c_long,
+            out.len() as c_long,
+            0,
+            0,
+        ],
+    )
+}
+
+/// `len` bytes of fresh zeroed memory (a private anonymous mapping, made
+/// with the system call: no allocator, no errno, safe in a signal handler
+/// or a `vfork` child); `None` when the kernel gives none. Give it back
+/// with [`unmap`].
+pub fn map_anonymous(len: usize) -> Option<*mut u8> {
+    let addr = syscall6(
+        libc::SYS_mmap,
+        [
+            0,
+            len as c_long,
+            (libc::PROT_READ | libc::PROT_WRITE) as c_long,
+            (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as c_long,
+            -1,
+            0,
+        ],
+    );
+    (!(-4095..0).contains(&addr)).then_some(addr as *mut u8)
+}
+
+/// Gives back a mapping of [`map_anonymous`].
+pub fn unmap(addr: *mut u8, len: usize) {
+    syscall6(
+        libc::SYS_munmap,
+        [addr as c_long, len as c_long, 0, 0, 0, 0],
+    );
 }
 
 /// The effective user id, as the system call (libc's `geteuid` would be one
