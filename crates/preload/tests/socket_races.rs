@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{c_program, policy, scratch, Outcome, Run};
+use common::{assert_all_denied, c_program, policy, race_counts, scratch, Outcome, Run};
 use ldguard_events::Event;
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -47,32 +47,18 @@ fn fixture(name: &str) -> PathBuf {
 /// Every event is a deny of `unix_escape`, by `rule`, naming a path that
 /// ends with `target`.
 fn assert_denies(events: &[&Event], call: &str, rule: Option<&str>, target: &str) {
-    assert!(!events.is_empty(), "{call}: no deny reported");
-    for e in events {
-        assert_eq!(e.action, "deny", "{e:#?}");
-        assert!(e.enforced, "{e:#?}");
-        assert_eq!(e.rule.as_deref(), rule, "{call}: {e:#?}");
-        assert_eq!(e.program, unix_escape().display().to_string(), "{e:#?}");
-        let names = [e.target.as_deref(), e.resolved.as_deref()];
-        assert!(
-            names.iter().flatten().any(|t| t.ends_with(target)),
-            "{call}: {target} is not named in {e:#?}"
-        );
-    }
+    let program = unix_escape().display().to_string();
+    assert_all_denied(events, call, rule, &program, |t| t.ends_with(target));
 }
 
 fn race(call: &str) {
     let d = fixture(&format!("unix-race-{call}"));
     let exe = unix_escape().display().to_string();
     let out = run(&d, &[&exe, "race", call, ".", "pub", "denied", TRIES]);
-    let words: Vec<&str> = out.stdout.split_whitespace().collect();
-    assert_eq!(words.len(), 4, "{call}: {} {}", out.stdout, out.stderr);
-    assert_eq!(
-        words[1], "0",
-        "{call} reached the denied socket: {}",
-        out.stdout
-    );
-    let ok: u64 = words[3].parse().unwrap();
+    let [wins, ok] = race_counts(&out, call, 2)[..] else {
+        unreachable!()
+    };
+    assert_eq!(wins, 0, "{call} reached the denied socket: {}", out.stdout);
     assert!(ok > 0, "{call}: the free socket must stay usable");
     assert_denies(
         &out.decisions(),

@@ -493,6 +493,20 @@ pub unsafe fn cstr<'a>(s: *const c_char) -> Option<&'a [u8]> {
     }
 }
 
+/// Whether the NUL-terminated string `s` starts with `prefix`, read only
+/// up to the first byte that differs (for most environment variables
+/// scanned for ours: the first).
+///
+/// # Safety
+/// `s` points to a NUL-terminated string.
+pub unsafe fn c_starts_with(s: *const c_char, prefix: &[u8]) -> bool {
+    prefix.iter().enumerate().all(|(i, &b)| {
+        // SAFETY: bytes 0..i matched the prefix, so none was the NUL and
+        // byte i is still within the string.
+        (unsafe { *s.cast::<u8>().add(i) }) == b
+    })
+}
+
 /// A thread body handed to [`spawn_thread`]'s start routine.
 struct ThreadStart {
     /// NUL-terminated, at most 15 bytes before the NUL (the kernel's limit).

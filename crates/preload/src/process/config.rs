@@ -200,14 +200,10 @@ impl Environment {
     }
 }
 
-/// Whether the NUL-terminated string `var` starts with `LDGUARD_`, read
-/// only up to the first byte that differs (most variables: the first).
+/// Whether the NUL-terminated string `var` starts with `LDGUARD_`.
 fn has_prefix(var: *const c_char) -> bool {
-    b"LDGUARD_".iter().enumerate().all(|(i, &b)| {
-        // SAFETY: bytes 0..i matched the prefix, so none was the NUL and
-        // byte i is still within the string.
-        (unsafe { *var.cast::<u8>().add(i) }) == b
-    })
+    // SAFETY: `var` is an entry of the environment, NUL-terminated.
+    unsafe { crate::os::sys::c_starts_with(var, b"LDGUARD_") }
 }
 
 /// The pure part of [`load`]: `system` is the text of the system config

@@ -86,12 +86,9 @@ pub fn restore() {
 /// # Safety
 /// `var` is a NUL-terminated string.
 unsafe fn value_of<'a>(var: *const c_char) -> Option<&'a [u8]> {
-    for (i, &b) in VAR.iter().enumerate() {
-        // SAFETY: bytes 0..i matched, so none was the NUL and byte i is in
-        // the string.
-        if unsafe { *var.cast::<u8>().add(i) } != b {
-            return None;
-        }
+    // SAFETY: the caller's promise.
+    if !unsafe { crate::os::sys::c_starts_with(var, VAR) } {
+        return None;
     }
     // SAFETY: the string goes on past the prefix to its NUL.
     Some(unsafe { std::ffi::CStr::from_ptr(var.add(VAR.len())) }.to_bytes())

@@ -343,3 +343,40 @@ pub fn assert_same_as_baseline<S: AsRef<std::ffi::OsStr>>(
         with.events
     );
 }
+
+/// The numbers of a race program's `name N name N …` line, asserting
+/// there are `n` of them (`what` names the race in messages).
+pub fn race_counts(out: &Outcome, what: &str, n: usize) -> Vec<u64> {
+    let words: Vec<&str> = out.stdout.split_whitespace().collect();
+    assert_eq!(words.len(), 2 * n, "{what}: {} {}", out.stdout, out.stderr);
+    words
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .map(|w| w.parse().unwrap())
+        .collect()
+}
+
+/// Asserts at least one event, and that every one is an enforced deny by
+/// `rule` (none: no rule could be named) of `program`, with a target or
+/// resolved path that `names` accepts.
+pub fn assert_all_denied(
+    events: &[&Event],
+    what: &str,
+    rule: Option<&str>,
+    program: &str,
+    names: impl Fn(&str) -> bool,
+) {
+    assert!(!events.is_empty(), "{what}: no deny reported");
+    for e in events {
+        assert_eq!(e.action, "deny", "{e:#?}");
+        assert!(e.enforced, "{e:#?}");
+        assert_eq!(e.rule.as_deref(), rule, "{what}: {e:#?}");
+        assert_eq!(e.program, program, "{e:#?}");
+        let named = [e.target.as_deref(), e.resolved.as_deref()];
+        assert!(
+            named.iter().flatten().any(|t| names(t)),
+            "{what}: the denied object is not named in {e:#?}"
+        );
+    }
+}
