@@ -180,6 +180,43 @@ fn scripts_get_the_arguments_the_kernel_builds() {
     }
 }
 
+/// `execveat` from a descriptor of the program's directory and with
+/// `AT_SYMLINK_NOFOLLOW`, and a spawn whose file actions close every
+/// descriptor the library could hold the program by: ELF programs,
+/// scripts, links and failures as without the library.
+#[test]
+fn execveat_forms_and_a_spawn_that_closes_every_descriptor() {
+    let f = Fx::new("sem-execveat");
+    let paths = [
+        f.p("bin/show"),
+        "bin/show".into(),
+        "./bin/../bin/show".into(),
+        f.p("linked/showlink"),
+        f.p("bin/show.sh"),
+        "bin/show-e.sh".into(),
+        f.p("missing"),
+    ];
+    for mode in ["execveat-at", "execveat-nofollow", "spawn-closefrom"] {
+        for path in &paths {
+            f.same(mode, path, &["x", "a"]);
+        }
+    }
+    // A script from a descriptor gets the kernel's /dev/fd/N/name.
+    let out = f.same("execveat-at", &f.p("bin/show.sh"), &["x", "a"]);
+    assert!(
+        out.contains("args=a\n") && out.contains("0=/dev/fd/"),
+        "{out}"
+    );
+    assert!(out.contains("comm=show.sh\n"), "{out}");
+    // A last name that is a link is refused (ELOOP); links on the way are not.
+    let out = f.same("execveat-nofollow", &f.p("linked/showlink"), &["x"]);
+    assert_eq!(out, format!("err {}\n", libc::ELOOP));
+    let out = f.same("execveat-nofollow", &f.p("linked/show"), &["x"]);
+    assert!(out.contains("comm=show\n"), "{out}");
+    let out = f.same("spawn-closefrom", &f.p("bin/show.sh"), &["x", "a"]);
+    assert!(out.contains("comm=show.sh\n"), "{out}");
+}
+
 /// Each failure of an exec, made with and without the library: the same
 /// errno (launch prints "err N").
 #[test]

@@ -277,6 +277,30 @@ fn execveat_of_a_swapped_symlink() {
     exec_race("race-sys-execveat", "sys-execveat", None);
 }
 
+/// `execveat` relative to a directory's descriptor, from libc and through
+/// `syscall()`, of a swapped symlink and through a swapped directory (and
+/// with `AT_SYMLINK_NOFOLLOW`, which still follows links on the way).
+#[test]
+fn execveat_relative_to_a_descriptor_and_with_nofollow() {
+    exec_race("race-execveat-atfd", "execveat-atfd", None);
+    exec_race("race-sys-execveat-atfd", "sys-execveat-atfd", None);
+    for mode in [
+        "execveat-atfd-dir",
+        "execveat-nofollow-dir",
+        "sys-execveat-atfd-nofollow-dir",
+    ] {
+        dir_race(mode);
+    }
+}
+
+/// A spawn whose file actions close every descriptor the library could
+/// hold the program by (`posix_spawn_file_actions_addclosefrom_np(3)`).
+#[test]
+fn posix_spawn_with_file_actions_that_close_every_descriptor() {
+    exec_race("race-spawn-closefrom", "spawn-closefrom", None);
+    dir_race("spawn-closefrom-dir");
+}
+
 #[test]
 fn execvp_of_a_swapped_symlink_found_along_path() {
     exec_race("race-execvp", "execvp", None);
@@ -310,23 +334,30 @@ fn execv_of_a_symlink_swapped_between_a_script_and_a_denied_program() {
 #[test]
 fn execv_and_posix_spawn_through_a_swapped_directory() {
     for mode in ["execv-dir", "spawn-dir"] {
-        let d = scratch(&format!("race-{mode}"));
-        std::fs::create_dir_all(d.join("secret")).unwrap();
-        std::fs::copy("/usr/bin/false", d.join("secret/true")).unwrap();
-        let secret = d.join("secret").display().to_string();
-        let rules = json!([
-            {"name": "no-secret", "kind": "exec", "path": [format!("{secret}/**")], "action": "deny"},
-        ]);
-        let target = format!("{secret}/true");
-        race_outcome(
-            &d,
-            mode,
-            "/usr/bin",
-            &secret,
-            rules,
-            "no-secret",
-            &target,
-            true,
-        );
+        dir_race(mode);
     }
+}
+
+/// `mode` (ending in `-dir`) of `sw/true` while `sw` flips between
+/// `/usr/bin` and `secret/`, whose `true` (a copy of `false`) a rule
+/// denies.
+fn dir_race(mode: &str) {
+    let d = scratch(&format!("race-{mode}"));
+    std::fs::create_dir_all(d.join("secret")).unwrap();
+    std::fs::copy("/usr/bin/false", d.join("secret/true")).unwrap();
+    let secret = d.join("secret").display().to_string();
+    let rules = json!([
+        {"name": "no-secret", "kind": "exec", "path": [format!("{secret}/**")], "action": "deny"},
+    ]);
+    let target = format!("{secret}/true");
+    race_outcome(
+        &d,
+        mode,
+        "/usr/bin",
+        &secret,
+        rules,
+        "no-secret",
+        &target,
+        true,
+    );
 }

@@ -445,17 +445,22 @@ impl Held {
 
     /// `/proc/self/fd/D/name` (`/proc/self/fd/D` for an object held
     /// itself), NUL-terminated: the held object's name in any process
-    /// that shares this descriptor table or a copy of it. `None` when the
-    /// spawn's file actions touch `D` before the exec.
+    /// that shares this descriptor table or a copy of it. When the spawn's
+    /// file actions close or replace `D` before the exec, the name goes
+    /// through this process's own table, `/proc/PID/fd/D/name`: libc's
+    /// spawn returns only once the child has exec'd, and `D` stays open
+    /// here until then. `None` when neither names it.
     fn proc_path(&self, actions: *const posix_spawn_file_actions_t) -> Option<[u8; 32 + NAME_CAP]> {
-        if !self.owned
-            || !actions.is_null() && spawn_actions::iter(actions).any(|a| a.closes(self.dir))
-        {
+        if !self.owned {
             return None;
         }
-        let mut out = [0u8; 32 + NAME_CAP];
         let mut link = [0u8; 32];
-        let n = sys::proc_fd_path(self.dir, &mut link);
+        let n = if !actions.is_null() && spawn_actions::iter(actions).any(|a| a.closes(self.dir)) {
+            own_fd_path(self.dir, &mut link)?
+        } else {
+            sys::proc_fd_path(self.dir, &mut link)
+        };
+        let mut out = [0u8; 32 + NAME_CAP];
         out[..n].copy_from_slice(&link[..n]);
         if !self.empty {
             let name = self.name();
@@ -566,6 +571,35 @@ impl Drop for Held {
             sys::close(self.dir);
         }
     }
+}
+
+/// `/proc/PID/fd/D` of this process, for a spawned child to reach `D`
+/// through: `None` unless the kernel lets the child look there (this
+/// process dumpable, and every user and group id one: the child has the
+/// same credentials, and `/proc/PID/fd` asks what `ptrace` would) and the
+/// name reaches `D`'s own object (a `/proc` of this process's pid
+/// namespace). Only spawns whose file actions close `D` come here.
+#[cold]
+#[inline(never)]
+fn own_fd_path(fd: c_int, out: &mut [u8; 32]) -> Option<usize> {
+    if sys::syscall6(
+        libc::SYS_prctl,
+        [libc::PR_GET_DUMPABLE as c_long, 0, 0, 0, 0, 0],
+    ) != 1
+    {
+        return None;
+    }
+    for nr in [libc::SYS_getresuid, libc::SYS_getresgid] {
+        let mut ids: [libc::uid_t; 3] = [0; 3];
+        let [a, b, c] = ids.each_mut().map(|id| id as *mut libc::uid_t as c_long);
+        if sys::syscall6(nr, [a, b, c, 0, 0, 0]) != 0 || ids[1] != ids[0] || ids[2] != ids[0] {
+            return None;
+        }
+    }
+    let n = sys::proc_pid_fd_path(sys::getpid(), fd, out)?;
+    let there = sys::fstatat(libc::AT_FDCWD, out.as_ptr().cast(), 0).ok()?;
+    let here = sys::fstatat(fd, c"".as_ptr(), libc::AT_EMPTY_PATH).ok()?;
+    (there.st_dev == here.st_dev && there.st_ino == here.st_ino).then_some(n)
 }
 
 /// What became of an exec run from its [`Plan`].
@@ -752,19 +786,59 @@ fn with_words(lead: &[*const c_char], tail: Argv, f: impl FnOnce(Argv) -> c_int)
     e
 }
 
+/// Where an exec's path starts and how its last name is taken: what
+/// `execveat` adds to `execve`.
+#[derive(Clone, Copy)]
+struct At {
+    dirfd: c_int,
+    /// `AT_SYMLINK_NOFOLLOW`: a last name that is a link is not run
+    /// (`ELOOP`); links on the way are followed.
+    nofollow: bool,
+    /// The script's name the kernel would hand an interpreter (the path
+    /// as given, or `/dev/fd/N/path` relative to a descriptor).
+    filename: *const c_char,
+}
+
+impl At {
+    /// `execve`'s: from the current directory, a last link followed.
+    fn cwd(path: *const c_char) -> At {
+        At {
+            dirfd: libc::AT_FDCWD,
+            nofollow: false,
+            filename: path,
+        }
+    }
+}
+
 /// An exec of `path` checked and run on the object decided ([`Plan`]);
 /// returns only when it did not run: `Err(errno)` when the policy denied
 /// it, else `Ok(errno)` of the failed exec.
-fn exec_decided(call: Call, path: CPath<'_>, argv: Argv, envp: Argv) -> Result<c_int, c_int> {
+fn exec_decided(
+    call: Call,
+    at: At,
+    path: CPath<'_>,
+    argv: Argv,
+    envp: Argv,
+) -> Result<c_int, c_int> {
+    if at.nofollow && names_link(at.dirfd, path) {
+        // The kernel's answer, before anything is looked at or decided.
+        return Ok(libc::ELOOP);
+    }
     let mut plan = Plan::new();
     loop {
-        let at = libc::AT_FDCWD;
-        let verdict = run(|active| check_chain(active, call, at, path, argv, Some(&mut plan)));
+        let verdict =
+            run(|active| check_chain(active, call, at.dirfd, path, argv, Some(&mut plan)));
         if let Verdict::Deny(e) = verdict {
             return Err(e);
         }
-        let ran = plan.run(path.ptr(), argv, envp);
+        let ran = plan.run(at.filename, argv, envp);
         let resolve = plan.resolve;
+        // (Only the file's own name: an interpreter's is followed.)
+        let file_is_link = || matches!(&plan.file, Hold::Held(h) if h.lexical && h.is_link());
+        if matches!(ran, Ran::Again) && at.nofollow && file_is_link() {
+            // The last name held is a link now: not followed.
+            return Ok(libc::ELOOP);
+        }
         plan = Plan::new();
         match ran {
             Ran::Failed(e) => return Ok(e),
@@ -773,11 +847,17 @@ fn exec_decided(call: Call, path: CPath<'_>, argv: Argv, envp: Argv) -> Result<c
             // during this exec.
             Ran::Again => return Ok(libc::ELOOP),
             Ran::ByPath => {
-                proceed(|| real_execve(path.ptr(), argv, envp));
+                proceed(|| real_exec_at(at, path.ptr(), argv, envp));
                 return Ok(sys::errno());
             }
         }
     }
+}
+
+/// Whether the last name of `(dirfd, path)` is a link (errno untouched).
+fn names_link(dirfd: c_int, path: CPath<'_>) -> bool {
+    sys::fstatat(dirfd, path.ptr(), libc::AT_SYMLINK_NOFOLLOW)
+        .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFLNK)
 }
 
 /// [`exec_decided`] as a hook's answer: `-1` with errno. Checks off, or
@@ -785,14 +865,18 @@ fn exec_decided(call: Call, path: CPath<'_>, argv: Argv, envp: Argv) -> Result<c
 /// decision): checked and run by path, nothing held (a forked child
 /// touches no page of the holding code).
 fn exec_hook(call: Call, path: *const c_char, argv: Argv, envp: Argv) -> c_int {
+    exec_hook_at(call, At::cwd(path), path, argv, envp)
+}
+
+fn exec_hook_at(call: Call, at: At, path: *const c_char, argv: Argv, envp: Argv) -> c_int {
     if !holds_execs() {
         let spelled = c_path(path);
-        if let Verdict::Deny(e) = check_exec(call, libc::AT_FDCWD, spelled, argv) {
+        if let Verdict::Deny(e) = check_exec(call, at.dirfd, spelled, argv) {
             return fail(e, -1);
         }
-        return proceed(|| real_execve(path, argv, envp));
+        return proceed(|| real_exec_at(at, path, argv, envp));
     }
-    exec_decided_cold(call, c_path(path), argv, envp)
+    exec_decided_cold(call, at, c_path(path), argv, envp)
 }
 
 /// Whether execs are held ([`Plan`]): checks on and an exec rule that
@@ -803,8 +887,8 @@ fn holds_execs() -> bool {
 }
 
 #[inline(never)]
-fn exec_decided_cold(call: Call, path: CPath<'_>, argv: Argv, envp: Argv) -> c_int {
-    match exec_decided(call, path, argv, envp) {
+fn exec_decided_cold(call: Call, at: At, path: CPath<'_>, argv: Argv, envp: Argv) -> c_int {
+    match exec_decided(call, at, path, argv, envp) {
         Ok(e) | Err(e) => fail(e, -1),
     }
 }
@@ -1424,7 +1508,7 @@ fn try_exec(call: Call, path: &[u8], argv: Argv, envp: Argv, probe: bool) -> Res
             sys::close(fd);
         }
     }
-    let failed = exec_decided(call, spelled, argv, envp)?;
+    let failed = exec_decided(call, At::cwd(c_path), spelled, argv, envp)?;
     sys::set_errno(failed);
     if failed != libc::ENOEXEC {
         return Ok(());
@@ -1443,7 +1527,7 @@ fn try_exec(call: Call, path: &[u8], argv: Argv, envp: Argv, probe: bool) -> Res
         shell_argv[i + 1] = a;
         i += 1;
     }
-    let failed = exec_decided(call, SHELL, shell_argv.as_ptr(), envp)?;
+    let failed = exec_decided(call, At::cwd(SHELL.ptr()), SHELL, shell_argv.as_ptr(), envp)?;
     sys::set_errno(failed);
     Ok(())
 }
@@ -1453,6 +1537,39 @@ fn real_execve(path: *const c_char, argv: Argv, envp: Argv) -> c_int {
         // SAFETY: forwarding the caller's arguments.
         Some(f) => unsafe { f(path, argv, envp) },
         None => fail(libc::ENOSYS, -1),
+    }
+}
+
+/// The exec as given, by path: `execve`, or `execveat` from a descriptor
+/// or with `AT_SYMLINK_NOFOLLOW`.
+fn real_exec_at(at: At, path: *const c_char, argv: Argv, envp: Argv) -> c_int {
+    if at.dirfd == libc::AT_FDCWD && !at.nofollow {
+        return real_execve(path, argv, envp);
+    }
+    let flags = if at.nofollow {
+        libc::AT_SYMLINK_NOFOLLOW
+    } else {
+        0
+    };
+    real_execveat(at.dirfd, path, argv, envp, flags)
+}
+
+fn real_execveat(dirfd: c_int, path: *const c_char, argv: Argv, envp: Argv, flags: c_int) -> c_int {
+    type F = unsafe extern "C" fn(c_int, *const c_char, Argv, Argv, c_int) -> c_int;
+    match next!(execveat: F) {
+        // SAFETY: forwarding.
+        Some(f) => unsafe { f(dirfd, path, argv, envp, flags) },
+        None => raw_syscall(
+            libc::SYS_execveat,
+            [
+                dirfd as c_long,
+                path as c_long,
+                argv as c_long,
+                envp as c_long,
+                flags as c_long,
+                0,
+            ],
+        ) as c_int,
     }
 }
 
@@ -1532,10 +1649,11 @@ pub unsafe extern "C" fn execveat(
     execveat_hook(dirfd, path, argv, envp, flags)
 }
 
-/// `execveat` as its hook makes it, also for `syscall(SYS_execveat, …)`.
-/// A path the current directory or the root resolves, without flags, is
-/// an `execve` of it, and runs as one (on the object decided); other
-/// forms are checked, then made as given.
+/// `execveat` as its hook makes it, also for `syscall(SYS_execveat, …)`:
+/// a path (from the current directory, the root or a descriptor, a last
+/// link followed or not) runs as `execve` runs one, on the object decided;
+/// a descriptor's own object (`AT_EMPTY_PATH`, as `fexecve`) is checked
+/// and run as given, and so are flags the kernel refuses (`EINVAL`).
 pub fn execveat_hook(
     dirfd: c_int,
     path: *const c_char,
@@ -1544,9 +1662,19 @@ pub fn execveat_hook(
     flags: c_int,
 ) -> c_int {
     let given = c_path(path);
-    let from_cwd_or_root = dirfd == libc::AT_FDCWD || given.bytes().first() == Some(&b'/');
-    if flags == 0 && from_cwd_or_root && !given.bytes().is_empty() {
-        return exec_hook(Call::Execveat, path, argv, envp);
+    let known = libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH;
+    if flags & !known == 0 && !given.bytes().is_empty() {
+        let nofollow = flags & libc::AT_SYMLINK_NOFOLLOW != 0;
+        let from_cwd_or_root = dirfd == libc::AT_FDCWD || given.bytes().first() == Some(&b'/');
+        if from_cwd_or_root {
+            let at = At {
+                dirfd: libc::AT_FDCWD,
+                nofollow,
+                filename: path,
+            };
+            return exec_hook_at(Call::Execveat, at, path, argv, envp);
+        }
+        return execveat_relative(dirfd, given, argv, envp, nofollow);
     }
     let verdict = if given.bytes().is_empty() && flags & libc::AT_EMPTY_PATH != 0 {
         check_exec_fd(Call::Execveat, dirfd, argv)
@@ -1556,22 +1684,36 @@ pub fn execveat_hook(
     if let Verdict::Deny(e) = verdict {
         return fail(e, -1);
     }
-    type F = unsafe extern "C" fn(c_int, *const c_char, Argv, Argv, c_int) -> c_int;
-    proceed(|| match next!(execveat: F) {
-        // SAFETY: forwarding.
-        Some(f) => unsafe { f(dirfd, path, argv, envp, flags) },
-        None => raw_syscall(
-            libc::SYS_execveat,
-            [
-                dirfd as c_long,
-                path as c_long,
-                argv as c_long,
-                envp as c_long,
-                flags as c_long,
-                0,
-            ],
-        ) as c_int,
-    })
+    proceed(|| real_execveat(dirfd, path, argv, envp, flags))
+}
+
+/// A path relative to a descriptor: the name a script's interpreter gets
+/// is the kernel's `/dev/fd/N/path` (which fails, as the kernel's own
+/// does, when the descriptor is closed on exec).
+#[inline(never)]
+fn execveat_relative(
+    dirfd: c_int,
+    given: CPath<'_>,
+    argv: Argv,
+    envp: Argv,
+    nofollow: bool,
+) -> c_int {
+    let mut filename = PathBuf::new();
+    let mut number = [0u8; 32];
+    let n = sys::proc_fd_path(dirfd, &mut number);
+    let digits = &number[b"/proc/self/fd/".len()..n];
+    if filename
+        .set(&[b"/dev/fd/", digits, b"/", given.bytes()])
+        .is_none()
+    {
+        return fail(libc::ENAMETOOLONG, -1);
+    }
+    let at = At {
+        dirfd,
+        nofollow,
+        filename: filename.c_path().ptr(),
+    };
+    exec_hook_at(Call::Execveat, at, given.ptr(), argv, envp)
 }
 
 type SpawnFn = unsafe extern "C" fn(

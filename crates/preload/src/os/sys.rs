@@ -188,6 +188,35 @@ pub fn proc_fd_path(fd: c_int, buf: &mut [u8; 32]) -> usize {
     len
 }
 
+/// `/proc/PID/fd/FD`, NUL-terminated, into `buf`; its length (`None`: a
+/// negative number).
+pub fn proc_pid_fd_path(pid: c_int, fd: c_int, buf: &mut [u8; 32]) -> Option<usize> {
+    let at = put_cstr(buf, 0, b"/proc/")? - 1;
+    let at = put_decimal(buf, at, pid)?;
+    let at = put_cstr(buf, at, b"/fd/")? - 1;
+    let at = put_decimal(buf, at, fd)?;
+    *buf.get_mut(at)? = 0;
+    Some(at)
+}
+
+/// Writes `n` (not negative) in decimal at `buf[at..]`; the index after it.
+fn put_decimal(buf: &mut [u8], at: usize, n: c_int) -> Option<usize> {
+    let mut n = u32::try_from(n).ok()?;
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let end = at + digits.len() - i;
+    buf.get_mut(at..end)?.copy_from_slice(&digits[i..]);
+    Some(end)
+}
+
 /// `readlink` into `out`; the target length, or `None` on error or when it
 /// does not fit. `path` must be NUL-terminated.
 pub fn readlink(path: &[u8], out: &mut [u8]) -> Option<usize> {
@@ -649,6 +678,16 @@ mod tests {
         rx.recv().unwrap();
         std::thread::sleep(std::time::Duration::from_millis(50));
         // Still here: the panic was caught in the thread.
+    }
+
+    #[test]
+    fn proc_pid_fd_path_formats_numbers() {
+        let mut b = [0u8; 32];
+        let n = proc_pid_fd_path(4194304, 1234567, &mut b).unwrap();
+        assert_eq!(&b[..=n], b"/proc/4194304/fd/1234567\0");
+        let n = proc_pid_fd_path(1, 0, &mut b).unwrap();
+        assert_eq!(&b[..=n], b"/proc/1/fd/0\0");
+        assert_eq!(proc_pid_fd_path(-1, 3, &mut b), None);
     }
 
     #[test]

@@ -240,7 +240,10 @@ static int race_call(const char *call, const char *dir, const char *pub, const c
  * syscall()), spawn
  * (posix_spawn), spawnp (posix_spawnp("sw") with
  * PATH=DIR); with "-dir" after MODE, ALLOWED and DENIED are directories
- * and DIR/sw/true is run; with "-here", DIR/sw is run from DIR as "sw". The allowed program exits 0 and the denied one
+ * and DIR/sw/true is run; with "-here", DIR/sw is run from DIR as "sw";
+ * "-closefrom" (spawn): file actions close descriptors 3 and up; "-atfd"
+ * (execveat): "sw" relative to a descriptor of DIR; "-nofollow"
+ * (execveat): with AT_SYMLINK_NOFOLLOW. The allowed program exits 0 and the denied one
  * (false) 1;
  * 127 is a refused exec; any other end is counted as "other" (a script's
  * interpreter that read the denied program as its script: it ran no
@@ -260,6 +263,28 @@ static int race_exec(const char *mode, const char *dir, const char *allowed, con
     }
     int by_path = strcmp(mode, "execvp") == 0 || strcmp(mode, "spawnp") == 0;
     if (by_path) setenv("PATH", dir, 1);
+    /* "-closefrom": the spawn's file actions close every descriptor from 3
+     * up in the child before its exec. */
+    posix_spawn_file_actions_t closing, *actions = NULL;
+    if (strstr(mode, "-closefrom")) {
+        posix_spawn_file_actions_init(&closing);
+        posix_spawn_file_actions_addclosefrom_np(&closing, 3);
+        actions = &closing;
+    }
+    /* "-atfd": execveat relative to a descriptor of DIR, by the name "sw"
+     * ("sw/true" with "-dir"). */
+    int dirfd = AT_FDCWD;
+    if (strstr(mode, "-atfd")) {
+        dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dirfd < 0) {
+            perror("open dir");
+            return 3;
+        }
+        snprintf(run, sizeof run, "sw%s", strstr(mode, "-dir") ? "/true" : "");
+    }
+    /* "-nofollow": execveat with AT_SYMLINK_NOFOLLOW (links on the way
+     * are followed; only a last name that is a link is refused). */
+    int at_flags = strstr(mode, "-nofollow") ? AT_SYMLINK_NOFOLLOW : 0;
     swap_start(dir, allowed, denied);
     long ok = 0, won = 0, refused = 0, other = 0;
     fflush(stdout);
@@ -267,8 +292,8 @@ static int race_exec(const char *mode, const char *dir, const char *allowed, con
     for (long i = 0; i < n; i++) {
         pid_t pid = -1;
         if (strncmp(mode, "spawn", 5) == 0) {
-            int e = by_path ? posix_spawnp(&pid, "sw", NULL, NULL, argv, environ)
-                            : posix_spawn(&pid, run, NULL, NULL, argv, environ);
+            int e = by_path ? posix_spawnp(&pid, "sw", actions, NULL, argv, environ)
+                            : posix_spawn(&pid, run, actions, NULL, argv, environ);
             if (e != 0) {
                 refused++;
                 continue;
@@ -281,9 +306,9 @@ static int race_exec(const char *mode, const char *dir, const char *allowed, con
                 else if (strncmp(mode, "sys-execve", 10) == 0)
                     syscall(SYS_execve, run, argv, environ);
                 else if (strncmp(mode, "sys-execveat", 12) == 0)
-                    syscall(SYS_execveat, AT_FDCWD, run, argv, environ, 0);
+                    syscall(SYS_execveat, dirfd, run, argv, environ, at_flags);
                 else if (strncmp(mode, "execveat", 8) == 0)
-                    execveat(AT_FDCWD, run, argv, environ, 0);
+                    execveat(dirfd, run, argv, environ, at_flags);
                 else
                     execv(run, argv);
                 _exit(127);

@@ -1,7 +1,11 @@
 /*
  * launch MODE PATH ARGS...: runs PATH with argv ARGS (ARGS[0] is argv[0])
  * the way MODE says: execv, execve, execvp (PATH searched along $PATH),
- * spawn (posix_spawn, waited for), spawnp (posix_spawnp, waited for).
+ * spawn (posix_spawn, waited for), spawnp (posix_spawnp, waited for),
+ * execveat-at (execveat from a descriptor of PATH's directory, left open
+ * across the exec, and its last name), execveat-nofollow (execveat with
+ * AT_SYMLINK_NOFOLLOW), spawn-closefrom (posix_spawn whose file actions
+ * close every descriptor from 3 up).
  * Prints "err N" when the exec or spawn fails; a spawned child's exit
  * status becomes launch's. Descriptor 5 is left open (not close-on-exec)
  * for the program to see, as a program's own descriptors are.
@@ -29,10 +33,28 @@ int main(int argc, char **argv) {
     if (strcmp(mode, "execv") == 0) execv(path, args);
     else if (strcmp(mode, "execve") == 0) execve(path, args, environ);
     else if (strcmp(mode, "execvp") == 0) execvp(path, args);
-    else if (strncmp(mode, "spawn", 5) == 0) {
+    else if (strcmp(mode, "execveat-nofollow") == 0)
+        execveat(AT_FDCWD, path, args, environ, AT_SYMLINK_NOFOLLOW);
+    else if (strcmp(mode, "execveat-at") == 0) {
+        char dir[4096];
+        const char *slash = strrchr(path, '/');
+        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + 1 : 1, slash ? path : ".");
+        int fd = open(dir, O_PATH | O_DIRECTORY);
+        if (fd < 0) {
+            printf("err %d\n", errno);
+            return 0;
+        }
+        execveat(fd, slash ? slash + 1 : path, args, environ, 0);
+    } else if (strncmp(mode, "spawn", 5) == 0) {
         pid_t pid;
-        int e = strcmp(mode, "spawnp") == 0 ? posix_spawnp(&pid, path, NULL, NULL, args, environ)
-                                            : posix_spawn(&pid, path, NULL, NULL, args, environ);
+        posix_spawn_file_actions_t closing, *actions = NULL;
+        if (strcmp(mode, "spawn-closefrom") == 0) {
+            posix_spawn_file_actions_init(&closing);
+            posix_spawn_file_actions_addclosefrom_np(&closing, 3);
+            actions = &closing;
+        }
+        int e = strcmp(mode, "spawnp") == 0 ? posix_spawnp(&pid, path, actions, NULL, args, environ)
+                                            : posix_spawn(&pid, path, actions, NULL, args, environ);
         if (e != 0) {
             printf("err %d\n", e);
             return 0;
