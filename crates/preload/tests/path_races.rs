@@ -93,6 +93,12 @@ fn truncate_through_a_swapped_directory() {
     Fx::new("race-truncate").race("truncate", "ro", "ro", "f");
 }
 
+/// `freopen` for writing truncates the file it reopens the stream on.
+#[test]
+fn freopen_through_a_swapped_directory() {
+    Fx::new("race-freopen").race("freopen", "ro", "ro", "f");
+}
+
 #[test]
 fn unlink_through_a_swapped_directory() {
     Fx::new("race-unlink").race("unlink", "ro", "ro", "f");

@@ -1800,24 +1800,6 @@ pub unsafe extern "C" fn __openat64_2(dirfd: c_int, path: *const c_char, flags: 
     })
 }
 
-/// Defines a hook whose arguments are forwarded unchanged; `$check` is an
-/// expression over the argument names that yields a [`Verdict`].
-macro_rules! hook {
-    ($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty, err = $err:expr, $check:expr) => {
-        /// # Safety
-        /// libc ABI.
-        #[no_mangle]
-        pub unsafe extern "C" fn $name($($arg: $ty),*) -> $ret {
-            if let Verdict::Deny(e) = $check {
-                return fail(e, $err);
-            }
-            type F = unsafe extern "C" fn($($ty),*) -> $ret;
-            // SAFETY: forwarding the caller's arguments to the real function.
-            or_enosys!(next!($name: F).map(|f| unsafe { f($($arg),*) }), $err)
-        }
-    };
-}
-
 const AT: c_int = libc::AT_FDCWD;
 
 /// # Safety
@@ -1872,24 +1854,95 @@ pub unsafe extern "C" fn fopen64(path: *const c_char, mode: *const c_char) -> *m
     })
 }
 
-/// freopen keeps libc's own open (it must reuse the stream): decided on
-/// the object the path names now.
-fn check_freopen(call: Call, path: *const c_char, mode: *const c_char) -> Verdict {
-    let (writes, reads) = open_accesses(fopen_flags(mode).unwrap_or(libc::O_RDWR));
-    for (wanted, access) in [(writes, Access::Write), (reads, Access::Read)] {
-        if wanted {
-            if let v @ Verdict::Deny(_) = check_path(call, AT, path, access, Follow::Yes) {
-                return v;
+type FreopenFn = unsafe extern "C" fn(*const c_char, *const c_char, *mut FILE) -> *mut FILE;
+
+/// freopen and freopen64: libc must make the open (it reuses the stream),
+/// so it is handed the object decided. The checked open (fopen's) opens
+/// it as `N`, libc reopens `/proc/self/fd/N` (the kernel follows that
+/// link to the very file opened, whatever the path names by then), and
+/// `N` is closed. A failed or denied open fails the call as libc's does,
+/// the stream closed. A NULL path (a new mode for the stream's own file)
+/// is checked as an open of that file; modes only libc understands are
+/// checked as a read and a write of the path, then passed on.
+fn freopen_checked(
+    call: Call,
+    path: *const c_char,
+    mode: *const c_char,
+    stream: *mut FILE,
+    next: Option<FreopenFn>,
+) -> *mut FILE {
+    let Some(next) = next else {
+        return fail(libc::ENOSYS, null_mut());
+    };
+    // SAFETY (all three calls): forwarding the caller's arguments, or the
+    // caller's stream and mode with a path of ours.
+    let forward = |path: *const c_char, mode: *const c_char| unsafe { next(path, mode, stream) };
+    if path.is_null() {
+        return match super::internal::check_reopen(call, mode, stream) {
+            Verdict::Deny(e) => fail(e, null_mut()),
+            Verdict::Allow => forward(path, mode),
+        };
+    }
+    let Some(flags) = fopen_flags(mode) else {
+        for access in [Access::Write, Access::Read] {
+            if let Verdict::Deny(e) = check_path(call, AT, path, access, Follow::Yes) {
+                return fail(e, null_mut());
             }
         }
+        return forward(path, mode);
+    };
+    match open_checked(call, AT, path, flags, 0o666) {
+        Opened::Fd(fd) => {
+            let mut link = [0u8; 32];
+            sys::proc_fd_path(fd, &mut link);
+            // The file exists now: `x` (O_EXCL) would refuse it.
+            const MODE_CAP: usize = 32;
+            let mut again = [0u8; MODE_CAP];
+            // SAFETY: fopen_flags parsed `mode` as a C string.
+            let given = unsafe { cstr(mode) }.unwrap_or(b"");
+            let kept = given.iter().filter(|&&c| c != b'x');
+            // (The last byte stays the NUL.)
+            for (slot, &c) in again.iter_mut().zip(kept).take(MODE_CAP - 1) {
+                *slot = c;
+            }
+            let reopened = forward(link.as_ptr().cast(), again.as_ptr().cast());
+            let e = sys::errno();
+            sys::close(fd);
+            // The object always has its link: ENOENT is /proc missing.
+            sys::set_errno(if e == libc::ENOENT { libc::EACCES } else { e });
+            reopened
+        }
+        Opened::Err(e) => {
+            // libc closes the stream when its open fails: an empty path
+            // fails it so, opening nothing.
+            forward(c"".as_ptr(), mode);
+            fail(e, null_mut())
+        }
+        Opened::Next => forward(path, mode),
     }
-    Verdict::Allow
 }
 
-hook!(freopen(path: *const c_char, mode: *const c_char, stream: *mut FILE) -> *mut FILE, err = null_mut(),
-    if path.is_null() { super::internal::check_reopen(Call::Freopen, mode, stream) } else { check_freopen(Call::Freopen, path, mode) });
-hook!(freopen64(path: *const c_char, mode: *const c_char, stream: *mut FILE) -> *mut FILE, err = null_mut(),
-    if path.is_null() { super::internal::check_reopen(Call::Freopen64, mode, stream) } else { check_freopen(Call::Freopen64, path, mode) });
+/// # Safety
+/// libc ABI.
+#[no_mangle]
+pub unsafe extern "C" fn freopen(
+    path: *const c_char,
+    mode: *const c_char,
+    stream: *mut FILE,
+) -> *mut FILE {
+    freopen_checked(Call::Freopen, path, mode, stream, next!(freopen: FreopenFn))
+}
+
+/// # Safety
+/// libc ABI.
+#[no_mangle]
+pub unsafe extern "C" fn freopen64(
+    path: *const c_char,
+    mode: *const c_char,
+    stream: *mut FILE,
+) -> *mut FILE {
+    freopen_checked(Call::Freopen64, path, mode, stream, next!(freopen64: FreopenFn))
+}
 
 /// opendir: the checked open of the directory, then `fdopendir`.
 ///

@@ -156,6 +156,13 @@ static int race_call(const char *call, const char *dir, const char *pub, const c
             return 2;
         } else if (CALL("truncate")) {
             r = truncate(f, 0);
+        } else if (CALL("freopen")) {
+            /* "w" truncates the file the stream is reopened on */
+            static FILE *stream;
+            if (!stream)
+                stream = fopen("/dev/null", "r");
+            stream = freopen(f, "w", stream);
+            r = stream ? 0 : -1;
         } else if (CALL("chmod")) {
             r = chmod(f, 0600);
         } else if (CALL("chown")) {
@@ -182,7 +189,7 @@ static int race_call(const char *call, const char *dir, const char *pub, const c
         struct stat st;
         int gone = raw_stat(den_f, &st) != 0;
         int won = 0;
-        if (CALL("truncate")) {
+        if (CALL("truncate") || CALL("freopen")) {
             won = st.st_size == 0;
         } else if (CALL("mknod") || CALL("mknodat")) {
             won = raw_stat(den_node, &st) == 0;

@@ -57,6 +57,7 @@ int main(int argc, char **argv) {
     symlink("d/f", "lf");
     symlink("d", "ld");
     symlink("d/new", "dangling");
+    symlink("d/new2", "dangling2");
     symlink("loop2", "loop1");
     symlink("loop1", "loop2");
     symlink("d/sub/..", "ldotdot");
@@ -121,6 +122,45 @@ int main(int argc, char **argv) {
     show_file("fopen re", fopen("d/f", "re"));
     show_file("fopen bad mode", fopen("d/f", "q"));
     show_file("fopen ccs", fopen("d/f", "r,ccs=UTF-8"));
+    /* freopen: the stream reused (stdout keeps descriptor 1), each mode,
+     * a failed open closing the stream, through a link and a dangling one. */
+    FILE *f1 = fopen("d/f", "r");
+    show_file("freopen w", freopen("d/fre", "w", f1));
+    mode_of("d/fre");
+    f1 = fopen("d/f", "r");
+    show_file("freopen a+ via link", freopen("lf", "a+", f1));
+    f1 = fopen("d/f", "r");
+    show_file("freopen wx existing", freopen("d/fre", "wx", f1));
+    f1 = fopen("d/f", "r");
+    show_file("freopen wxe new", freopen("d/frx", "wxe", f1));
+    f1 = fopen("d/f", "r");
+    show_file("freopen missing", freopen("d/nope", "r", f1));
+    f1 = fopen("d/f", "r");
+    show_file("freopen via dangling", freopen("dangling2", "w", f1));
+    f1 = fopen("d/f", "r");
+    show_file("freopen bad mode", freopen("d/f", "q", f1));
+    f1 = fopen("d/f", "r");
+    FILE *again = freopen("d/fre", "r+", f1);
+    printf("freopen keeps the stream: %d\n", again == f1);
+    if (again)
+        fclose(again);
+    fflush(stdout);
+    int saved = dup(1);
+    FILE *out = freopen("d/out", "w", stdout);
+    int out_fd = out ? fileno(out) : -1;
+    fprintf(stdout, "to the file\n");
+    fflush(stdout);
+    dup2(saved, 1);
+    close(saved);
+    printf("freopen stdout: fd %d\n", out_fd);
+    char line[64] = "";
+    FILE *back = fopen("d/out", "r");
+    if (back) {
+        if (!fgets(line, sizeof line, back))
+            line[0] = 0;
+        fclose(back);
+    }
+    printf("stdout went to: %s", line);
     DIR *dir = opendir("ld");
     printf("opendir via link: %s\n", dir ? "ok" : strerror(errno));
     if (dir) {
