@@ -200,3 +200,77 @@ fn a_loaded_policy_costs_no_search_for_another() {
     assert!(!calls.contains("/etc/ldguard/policy.json"), "{calls}");
     assert!(!calls.contains("statx"), "{calls}");
 }
+
+/// A forked child that execs runs the library's exec hook, code its parent
+/// may never have run: a call from it through a PLT slot the parent never
+/// used is a lazy binding in the child, a symbol lookup whose pages (the
+/// library's and libc's symbol tables, the loader's code) are all fresh
+/// faults there, ~7 per exec (BENCHMARKS.md section 25: `memset`). The
+/// parent binds those slots before it forks. Counted with the loader's
+/// own report (`LD_DEBUG=bindings`): a child's lines go to its parent's
+/// file until its exec.
+#[test]
+fn a_forked_child_binds_no_symbol_of_the_library_before_its_exec() {
+    let dir = scratch("child-bindings");
+    let p = policy(
+        "enforce",
+        &["deny"],
+        json!([{"name": "no-apt", "kind": "exec", "path": ["/usr/bin/apt*"], "action": "deny"}]),
+    );
+    let policy_path = dir.join("policy.json");
+    std::fs::write(&policy_path, serde_json::to_vec_pretty(&p).unwrap()).unwrap();
+    let cache = dir.join("cache");
+    let program = common::c_program("fork_exec", &[]);
+    let debug = dir.join("ld-debug");
+    let run = |env: &[(&str, &str)]| {
+        let mut run = Run::new(&dir, Some(json!({})))
+            .env("LDGUARD_POLICY", policy_path.to_str().unwrap())
+            .env("LDGUARD_CACHE_DIR", cache.to_str().unwrap());
+        for (k, v) in env {
+            run = run.env(k, v);
+        }
+        let out = run.cmd(&[program.to_str().unwrap(), "3"]);
+        assert_eq!(out.code(), 0, "{}{}", out.stdout, out.stderr);
+    };
+    // The first process compiles the policy (binding much on the way)
+    // and writes the table; the next starts from the table, as every
+    // process of a container after its first.
+    run(&[]);
+    run(&[
+        ("LD_DEBUG", "bindings"),
+        ("LD_DEBUG_OUTPUT", debug.to_str().unwrap()),
+    ]);
+    let lib = common::library();
+    let lib_name = lib.file_name().unwrap().to_str().unwrap();
+    let mut parents = 0;
+    for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+        let name = entry.file_name().into_string().unwrap();
+        let Some(pid) = name.strip_prefix("ld-debug.") else {
+            continue;
+        };
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        // The parent's file: its own lines, and its children's before exec.
+        if !text.contains("fork_exec") {
+            continue;
+        }
+        parents += 1;
+        let from_children: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("binding file") && l.trim_start().split(':').next() != Some(pid))
+            .collect();
+        assert!(
+            !from_children.is_empty(),
+            "the children's own execve binding is reported: {text}"
+        );
+        let ours: Vec<&&str> = from_children
+            .iter()
+            .filter(|l| {
+                l.split(" to ")
+                    .next()
+                    .is_some_and(|from| from.contains(lib_name))
+            })
+            .collect();
+        assert!(ours.is_empty(), "bound in a forked child: {ours:#?}");
+    }
+    assert_eq!(parents, 1, "one parent's report");
+}

@@ -69,6 +69,16 @@ pub fn register_process_hooks() {
 extern "C" fn before_fork() {
     // Once per process in effect (a cached pointer afterwards).
     let _ = crate::os::real::EXECVE.get();
+    // The child's exec hook zeroes buffers with libc's `memset`, which a
+    // process started from a compiled table may never have called: bound
+    // lazily (the library is linked `-z lazy`), that first call is a
+    // symbol lookup in the child, each page it reads a fresh fault there
+    // (4–7 per fork+exec: BENCHMARKS.md section 25). Called here, the
+    // child inherits the slot bound; `black_box` keeps it a call.
+    let mut byte = [1u8];
+    let at = std::hint::black_box(byte.as_mut_ptr());
+    // SAFETY: one byte of a local buffer.
+    unsafe { libc::memset(at.cast(), 0, std::hint::black_box(1)) };
     // Once per thread that forks, when checks are on.
     if !active::is_off() {
         guard::scratch::before_fork();

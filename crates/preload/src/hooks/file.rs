@@ -1941,7 +1941,13 @@ pub unsafe extern "C" fn freopen64(
     mode: *const c_char,
     stream: *mut FILE,
 ) -> *mut FILE {
-    freopen_checked(Call::Freopen64, path, mode, stream, next!(freopen64: FreopenFn))
+    freopen_checked(
+        Call::Freopen64,
+        path,
+        mode,
+        stream,
+        next!(freopen64: FreopenFn),
+    )
 }
 
 /// opendir: the checked open of the directory, then `fdopendir`.
