@@ -51,7 +51,7 @@ impl Fx {
              printf 'cmdline='; tr '\\0' ' ' < /proc/$$/cmdline; echo\n\
              echo \"exe=$(readlink /proc/$$/exe)\"\n\
              echo \"comm=$(cat /proc/$$/comm)\"\n\
-             echo \"fds=$(ls /proc/$$/fd | sort -n | tr '\\n' ' ')\"\n\
+             fds=; for f in /proc/$$/fd/*; do fds=\"$fds ${f##*/}\"; done; echo \"fds=$fds\"\n\
              echo \"MARK=$MARK\"\n\
              echo \"script-vars=$(env | grep -c '^LDGUARD_SCRIPT')\"\n";
         write_exec(
@@ -177,6 +177,54 @@ fn scripts_get_the_arguments_the_kernel_builds() {
             out.contains(&format!("0={} args=p\n", f.p("bin/show.sh"))),
             "{out}"
         );
+    }
+}
+
+/// A script whose interpreter is a script (and one more level, with an
+/// argument on each line): the arguments, name and descriptors the
+/// kernel's nested handling gives.
+#[test]
+fn scripts_whose_interpreter_is_a_script() {
+    let f = Fx::new("sem-nested");
+    let bin = f.d.join("bin");
+    write_exec(
+        &bin.join("nest.sh"),
+        &format!("#!{}\n", f.p("bin/show.sh")),
+        0o755,
+    );
+    write_exec(
+        &bin.join("nest2.sh"),
+        &format!("#!{} lvl1\n", f.p("bin/nest-e.sh")),
+        0o755,
+    );
+    write_exec(
+        &bin.join("nest-e.sh"),
+        &format!("#!{} lvl2\n", f.p("bin/show-e.sh")),
+        0o755,
+    );
+    // An intermediate script the kernel may not run: EACCES.
+    write_exec(
+        &bin.join("nest-noexec.sh"),
+        &format!("#!{}\n", f.p("bin/plain.sh")),
+        0o755,
+    );
+    write_exec(&bin.join("plain.sh"), "#!/bin/sh\necho ran\n", 0o644);
+    for mode in MODES {
+        let out = f.same(mode, &f.p("bin/nest.sh"), &["x", "a"]);
+        let want = format!("0={} args={} a\n", f.p("bin/show.sh"), f.p("bin/nest.sh"));
+        assert!(out.contains(&want), "{mode}: {out}");
+        assert!(out.contains("comm=nest.sh\n"), "{mode}: {out}");
+        let out = f.same(mode, "bin/nest2.sh", &["x", "b"]);
+        assert!(
+            out.contains(&format!(
+                "cmdline=/bin/sh -e {} lvl2 {} lvl1 bin/nest2.sh b \n",
+                f.p("bin/show-e.sh"),
+                f.p("bin/nest-e.sh")
+            )),
+            "{mode}: {out}"
+        );
+        let out = f.same(mode, &f.p("bin/nest-noexec.sh"), &["x"]);
+        assert!(out.starts_with("err "), "{mode}: {out}");
     }
 }
 

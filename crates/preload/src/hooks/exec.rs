@@ -117,9 +117,13 @@ fn chain(
         let path = if depth == 0 { given } else { cur.c_path() };
         // The objects the exec runs are held while they are decided: the
         // file named, and the interpreter of a script (emulated: `Plan`).
+        // An interpreter that is a script itself is held until its own
+        // interpreter replaces it: the last one held is the program run.
         let mut slot = match plan.as_deref_mut() {
             Some(p) if depth == 0 => Some((&mut p.file, p.resolve)),
-            Some(p) if depth == 1 && interpreter => Some((&mut p.interp, p.resolve)),
+            Some(p) if depth >= 1 && interpreter && !p.nested && !p.interp.failed() => {
+                Some((&mut p.interp, p.resolve))
+            }
             _ => None,
         };
         let verdict = resolve::with_scratch(|s| {
@@ -162,16 +166,20 @@ fn chain(
                 return unresolvable(active, &req);
             }
             Next::Run { arg, script } => {
+                // `#!` lines from the file's on; the loader run as a
+                // program by an interpreter line is not emulated.
+                let line = script && (depth == 0 || interpreter);
                 if let Some(p) = plan.as_deref_mut() {
-                    if depth == 0 && script {
-                        p.set_line(next.as_bytes(), arg.then(|| line_arg.as_bytes()));
+                    if line {
+                        if depth >= 1 {
+                            p.interp = p.interp.intermediate();
+                        }
+                        p.push_line(next.as_bytes(), arg.then(|| line_arg.as_bytes()));
                     } else if depth >= 1 && interpreter {
-                        // An interpreter that is itself a script (or the
-                        // loader): not emulated (`Plan::nested`).
                         p.nested = true;
                     }
                 }
-                interpreter = depth == 0 && script;
+                interpreter = line;
                 has_arg = arg;
                 std::mem::swap(&mut cur, &mut next);
                 std::mem::swap(&mut prev_arg, &mut line_arg);
@@ -201,14 +209,13 @@ pub struct Plan {
     file: Hold,
     /// A `#!` script's interpreter.
     interp: Hold,
-    /// The file is a script: its line as the kernel splits it, the name
-    /// and the argument each NUL-terminated.
+    /// The file is a script: its `#!` line and those of interpreters that
+    /// are scripts themselves, in that order (`lines[..scripts]`).
     script: bool,
-    line: [u8; HEAD],
-    /// Where the line's argument starts in `line`, if it has one.
-    line_arg: Option<usize>,
-    /// The interpreter is a script too (or the loader run as a program):
-    /// not emulated, run by path.
+    lines: [Line; MAX_SCRIPTS],
+    scripts: usize,
+    /// Not emulated, run by path: the loader run as a program by a `#!`
+    /// line, or more scripts than the kernel follows.
     nested: bool,
     /// Decide through the kernel's path of the object even when the
     /// spelled directories hold no link (the name itself was a link).
@@ -251,38 +258,83 @@ pub struct Held {
 /// The longest name in a directory, with its NUL.
 const NAME_CAP: usize = 256;
 
+/// A `#!` line as the kernel splits it: the interpreter's name and its
+/// argument, each NUL-terminated in `text` (both came out of one
+/// `HEAD`-byte head).
+#[derive(Clone, Copy)]
+struct Line {
+    text: [u8; HEAD],
+    /// Where the argument starts in `text`, if the line has one.
+    arg: Option<usize>,
+}
+
+/// The kernel follows five levels of `#!` (fs/exec.c, `exec_binprm`).
+const MAX_SCRIPTS: usize = 5;
+
 impl Plan {
     pub fn new() -> Plan {
         Plan {
             file: Hold::None,
             interp: Hold::None,
             script: false,
-            line: [0; HEAD],
-            line_arg: None,
+            lines: [Line {
+                text: [0; HEAD],
+                arg: None,
+            }; MAX_SCRIPTS],
+            scripts: 0,
             nested: false,
             resolve: false,
         }
     }
 
-    fn set_line(&mut self, name: &[u8], arg: Option<&[u8]>) {
+    fn push_line(&mut self, name: &[u8], arg: Option<&[u8]>) {
         self.script = true;
-        self.line_arg = None;
+        let Some(line) = self.lines.get_mut(self.scripts) else {
+            self.nested = true;
+            return;
+        };
+        self.scripts += 1;
+        line.arg = None;
         // Both come out of a `HEAD`-byte buffer, with a separator between.
         if name.len() + arg.map_or(0, |a| a.len() + 1) + 1 > HEAD {
             return;
         }
-        let Some(at) = sys::put_cstr(&mut self.line, 0, name) else {
+        let Some(at) = sys::put_cstr(&mut line.text, 0, name) else {
             return;
         };
         if let Some(arg) = arg {
-            if sys::put_cstr(&mut self.line, at, arg).is_some() {
-                self.line_arg = Some(at);
+            if sys::put_cstr(&mut line.text, at, arg).is_some() {
+                line.arg = Some(at);
             }
         }
     }
 }
 
 impl Hold {
+    fn failed(&self) -> bool {
+        matches!(self, Hold::Failed(_))
+    }
+
+    /// An interpreter found to be a script itself, before its own
+    /// interpreter is held in its place: the kernel runs only a script it
+    /// may execute (`EACCES` otherwise, as its exec would fail).
+    fn intermediate(&self) -> Hold {
+        match self {
+            Hold::Held(h) => {
+                // SAFETY: a held directory and a NUL-terminated name; not hooked.
+                let r =
+                    unsafe { libc::faccessat(h.dir, h.name_ptr(), libc::X_OK, libc::AT_EACCESS) };
+                if r == 0 {
+                    Hold::None
+                } else {
+                    Hold::Failed(sys::errno())
+                }
+            }
+            Hold::Failed(e) => Hold::Failed(*e),
+            Hold::None => Hold::None,
+        }
+    }
+
     /// Holds the directory of `path`, an absolute kernel path with no
     /// link in it (the kernel's own name of an object), refusing every
     /// link on the way: a directory swapped for a link since is not
@@ -689,14 +741,21 @@ impl Plan {
         envp: Argv,
         f: impl FnOnce(Argv, Argv) -> c_int,
     ) -> c_int {
-        let mut words: [*const c_char; 3] = [self.line.as_ptr().cast(), filename, filename];
-        let lead: &[*const c_char] = match self.line_arg {
-            Some(at) => {
-                words[1] = self.line.as_ptr().wrapping_add(at).cast();
-                &words
-            }
-            None => &words[..2],
-        };
+        // The last interpreter's name and argument, then each earlier
+        // line's (the name of the script it runs), then the file's name.
+        // (No indexing: a panic location is one more relocated page.)
+        let mut words: [*const c_char; 2 * MAX_SCRIPTS + 1] = [filename; 2 * MAX_SCRIPTS + 1];
+        let lines = self.lines.iter().take(self.scripts).rev();
+        let parts = lines.flat_map(|line| {
+            let text = line.text.as_ptr();
+            [Some(text), line.arg.map(|at| text.wrapping_add(at))]
+        });
+        let mut n = 0;
+        for (slot, part) in words.iter_mut().zip(parts.flatten()) {
+            *slot = part.cast();
+            n += 1;
+        }
+        let lead = words.get(..=n).unwrap_or(&words);
         let mut marker = [0u8; script_comm::MARKER_LEN];
         let marker = script_comm::marker(who, bytes(filename), &mut marker);
         with_argv(lead, argv, |args| {
@@ -1701,7 +1760,7 @@ fn execveat_relative(
     let mut filename = PathBuf::new();
     let mut number = [0u8; 32];
     let n = sys::proc_fd_path(dirfd, &mut number);
-    let digits = &number[b"/proc/self/fd/".len()..n];
+    let digits = number.get(b"/proc/self/fd/".len()..n).unwrap_or_default();
     if filename
         .set(&[b"/dev/fd/", digits, b"/", given.bytes()])
         .is_none()

@@ -201,20 +201,14 @@ pub fn proc_pid_fd_path(pid: c_int, fd: c_int, buf: &mut [u8; 32]) -> Option<usi
 
 /// Writes `n` (not negative) in decimal at `buf[at..]`; the index after it.
 fn put_decimal(buf: &mut [u8], at: usize, n: c_int) -> Option<usize> {
-    let mut n = u32::try_from(n).ok()?;
-    let mut digits = [0u8; 10];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+    let n = u32::try_from(n).ok()?;
+    let len = n.checked_ilog10().unwrap_or(0) as usize + 1;
+    let mut rest = n;
+    for slot in buf.get_mut(at..at + len)?.iter_mut().rev() {
+        *slot = b'0' + (rest % 10) as u8;
+        rest /= 10;
     }
-    let end = at + digits.len() - i;
-    buf.get_mut(at..end)?.copy_from_slice(&digits[i..]);
-    Some(end)
+    Some(at + len)
 }
 
 /// `readlink` into `out`; the target length, or `None` on error or when it

@@ -250,7 +250,8 @@ static int race_call(const char *call, const char *dir, const char *pub, const c
  * and DIR/sw/true is run; with "-here", DIR/sw is run from DIR as "sw";
  * "-closefrom" (spawn): file actions close descriptors 3 and up; "-atfd"
  * (execveat): "sw" relative to a descriptor of DIR; "-nofollow"
- * (execveat): with AT_SYMLINK_NOFOLLOW. The allowed program exits 0 and the denied one
+ * (execveat): with AT_SYMLINK_NOFOLLOW; "-via": DIR/via.sh is run, whose #!
+ * line names DIR/sw. The allowed program exits 0 and the denied one
  * (false) 1;
  * 127 is a refused exec; any other end is counted as "other" (a script's
  * interpreter that read the denied program as its script: it ran no
@@ -278,6 +279,9 @@ static int race_exec(const char *mode, const char *dir, const char *allowed, con
         posix_spawn_file_actions_addclosefrom_np(&closing, 3);
         actions = &closing;
     }
+    /* "-via": DIR/via.sh is run, a script whose #! line names DIR/sw. */
+    if (strstr(mode, "-via"))
+        snprintf(run, sizeof run, "%s/via.sh", dir);
     /* "-atfd": execveat relative to a descriptor of DIR, by the name "sw"
      * ("sw/true" with "-dir"). */
     int dirfd = AT_FDCWD;
