@@ -367,7 +367,7 @@ fn open_sink(spec: &SinkSpec) -> io::Result<Box<dyn Sink>> {
         let settings = &process.settings;
         // No status event from here: this runs while the pipeline is starting.
         config.token = crate::process::config::token(settings).0;
-        config.ca_file = settings.ca_file.as_deref().map(PathBuf::from);
+        config.ca_file = settings.ca_file.map(PathBuf::from);
     }
     Ok(Box::new(HttpSink::with_spawner(config, spawn_http_sender)?))
 }

@@ -161,13 +161,13 @@ fn load_policy(settings: &Settings, program: &[u8]) -> Result<(RuleTable, String
     // Looked for only when the configured policy cannot be used: a process
     // whose policy loads makes no system call for it.
     let baked = || {
-        settings.baked_policy.as_deref().or_else(|| {
+        settings.baked_policy.or_else(|| {
             crate::os::sys::fstatat(libc::AT_FDCWD, DEFAULT_BAKED_POLICY_C.as_ptr(), 0)
                 .is_ok()
                 .then_some(DEFAULT_BAKED_POLICY)
         })
     };
-    let configured = settings.policy.as_deref();
+    let configured = settings.policy;
     for location in configured
         .into_iter()
         .chain(std::iter::once_with(baked).flatten())
@@ -186,11 +186,10 @@ fn load_policy(settings: &Settings, program: &[u8]) -> Result<(RuleTable, String
                 continue;
             }
         };
-        let is_configured = settings.policy.as_deref() == Some(location);
+        let is_configured = settings.policy == Some(location);
         let cache_dir = std::path::Path::new(
             settings
                 .cache_dir
-                .as_deref()
                 .unwrap_or(ldguard_source::DEFAULT_CACHE_DIR),
         );
         // A compiled table of exactly this file's bytes: nothing to parse,
