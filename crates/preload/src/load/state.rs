@@ -195,13 +195,9 @@ fn load_policy(settings: &Settings, program: &[u8]) -> Result<(RuleTable, String
             }
             continue;
         }
-        let file = match crate::load::table_file::PolicyFile::open(location) {
-            Ok(file) => file,
-            Err(e) => {
-                problems.push(format!("policy {location}: {e}"));
-                continue;
-            }
-        };
+        // Opened only when a table's recorded identity does not stand for
+        // its bytes, or when it must be parsed (`table_file`).
+        let file = crate::load::table_file::PolicyFile::new(location);
         let is_configured = settings.policy == Some(location);
         let cache_dir = std::path::Path::new(
             settings
@@ -239,7 +235,14 @@ fn load_policy(settings: &Settings, program: &[u8]) -> Result<(RuleTable, String
             Ok(table) => {
                 // For the next process; best effort (a read-only or
                 // foreign cache directory only costs them the parse).
-                let _ = crate::load::table_file::store(cache_dir, location, &text, &table, program);
+                let _ = crate::load::table_file::store(
+                    cache_dir,
+                    location,
+                    &text,
+                    file.identity().as_ref(),
+                    &table,
+                    program,
+                );
                 if is_configured {
                     crate::load::policy_source::started_with(settings, text);
                 }
