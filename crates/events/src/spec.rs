@@ -1,9 +1,12 @@
 //! The textual sink names of docs/distribution.md (`LDGUARD_EVENTS`, config `events`).
 
+use std::borrow::Cow;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::Path;
 
-/// Where events go.
+/// Where events go. The path or URL is borrowed when the text it was
+/// parsed from lives for the whole process ([`SinkSpec::parse_static`]:
+/// the library's start-up makes no heap allocation for it).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SinkSpec {
     /// `none`: events are discarded.
@@ -11,9 +14,9 @@ pub enum SinkSpec {
     /// `stderr`: one JSON line per event on the process's standard error.
     Stderr,
     /// `file:/path`: one JSON line per event appended to the file.
-    File(PathBuf),
+    File(Cow<'static, Path>),
     /// `http://…` or `https://…`: batches posted to a server.
-    Http(String),
+    Http(Cow<'static, str>),
 }
 
 /// Why a sink name was rejected.
@@ -37,23 +40,51 @@ impl std::error::Error for SpecError {}
 
 impl SinkSpec {
     pub fn parse(text: &str) -> Result<SinkSpec, SpecError> {
+        Ok(match SinkSpec::parse_as(text)? {
+            Parsed::None => SinkSpec::None,
+            Parsed::Stderr => SinkSpec::Stderr,
+            Parsed::File(path) => SinkSpec::File(Cow::Owned(Path::new(path).to_path_buf())),
+            Parsed::Http(url) => SinkSpec::Http(Cow::Owned(url.to_owned())),
+        })
+    }
+
+    /// [`SinkSpec::parse`] of a text that lives for the process: the path
+    /// or URL is borrowed from it, not copied.
+    pub fn parse_static(text: &'static str) -> Result<SinkSpec, SpecError> {
+        Ok(match SinkSpec::parse_as(text)? {
+            Parsed::None => SinkSpec::None,
+            Parsed::Stderr => SinkSpec::Stderr,
+            Parsed::File(path) => SinkSpec::File(Cow::Borrowed(Path::new(path))),
+            Parsed::Http(url) => SinkSpec::Http(Cow::Borrowed(url)),
+        })
+    }
+
+    fn parse_as(text: &str) -> Result<Parsed<'_>, SpecError> {
         let err = |reason| SpecError {
             text: text.to_owned(),
             reason,
         };
         match text {
-            "none" | "" => Ok(SinkSpec::None),
-            "stderr" => Ok(SinkSpec::Stderr),
+            "none" | "" => Ok(Parsed::None),
+            "stderr" => Ok(Parsed::Stderr),
             _ if text.starts_with("http://") || text.starts_with("https://") => {
-                Ok(SinkSpec::Http(text.to_owned()))
+                Ok(Parsed::Http(text))
             }
             _ => match text.strip_prefix("file:") {
-                Some(path) if path.starts_with('/') => Ok(SinkSpec::File(PathBuf::from(path))),
+                Some(path) if path.starts_with('/') => Ok(Parsed::File(path)),
                 Some(_) => Err(err("a file sink needs an absolute path")),
                 None => Err(err("unknown sink")),
             },
         }
     }
+}
+
+/// A sink name's parts, borrowed from its text.
+enum Parsed<'a> {
+    None,
+    Stderr,
+    File(&'a str),
+    Http(&'a str),
 }
 
 impl fmt::Display for SinkSpec {
@@ -77,7 +108,7 @@ mod tests {
         assert_eq!(SinkSpec::parse("stderr"), Ok(SinkSpec::Stderr));
         assert_eq!(
             SinkSpec::parse("file:/var/log/e.jsonl"),
-            Ok(SinkSpec::File("/var/log/e.jsonl".into()))
+            Ok(SinkSpec::File(Path::new("/var/log/e.jsonl").into()))
         );
         assert_eq!(
             SinkSpec::parse("https://h/x"),
@@ -89,6 +120,38 @@ mod tests {
         );
         let e = SinkSpec::parse("syslog").unwrap_err();
         assert!(e.to_string().contains("unknown sink"), "{e}");
+    }
+
+    /// The same answers from a text that lives for the process, which is
+    /// borrowed rather than copied.
+    #[test]
+    fn parse_static_borrows_and_agrees() {
+        for t in [
+            "none",
+            "",
+            "stderr",
+            "file:/a/b",
+            "http://x/y",
+            "https://h",
+            "file:rel",
+            "x",
+        ] {
+            assert_eq!(SinkSpec::parse_static(t), SinkSpec::parse(t), "{t}");
+        }
+        let text: &'static str = "file:/var/log/e.jsonl";
+        match SinkSpec::parse_static(text).unwrap() {
+            SinkSpec::File(Cow::Borrowed(p)) => {
+                assert_eq!(
+                    p.as_os_str().as_encoded_bytes().as_ptr(),
+                    text[5..].as_ptr()
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            SinkSpec::parse_static("https://h/x").unwrap(),
+            SinkSpec::Http(Cow::Borrowed("https://h/x"))
+        ));
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! | --- | --- | --- |
 //! | 0 | 8 | magic `LDGTABLE` |
 //! | 8 | 4 | [`FORMAT_VERSION`] |
-//! | 12 | 4 | flags: bit 0 = specialised for the program below |
+//! | 12 | 4 | flags: bit 0 = specialised for the program below; bit 1 = the policy file's identity below was recorded |
 //! | 16 | 32 | library version (UTF-8, NUL padded) |
 //! | 48 | 32 | SHA-256 of the policy text |
 //! | 80 | 4 | program length |
@@ -20,12 +20,16 @@
 //! | 92 | 4 | reserved (0) |
 //! | 96 | 8 | checksum of everything before the policy text but itself |
 //! | 104 | 8 | reserved (0) |
-//! | 112 | … | program, payload, policy text; each starts 8-aligned |
+//! | 112 | 56 | the policy file's identity ([`PolicyIdentity`]: `st_dev`, `st_ino`, `st_size`, `st_mtime` seconds and nanoseconds, `st_ctime` seconds and nanoseconds, 8 bytes each) as the writer saw it before reading the text, or zeros |
+//! | 168 | … | program, payload, policy text; each starts 8-aligned |
 //!
 //! Reading checks the header (magic, format, library version, program,
-//! lengths) in constant time, compares the embedded policy text with the
-//! policy the caller has in hand byte for byte (so a table is only ever
-//! used for exactly the text it was compiled from), verifies the checksum
+//! lengths) in constant time, asks the caller whether the embedded policy
+//! text is the policy's (telling it the recorded identity: the preload
+//! library takes an identical file identity, long enough after the last
+//! change, for "the same bytes", and otherwise compares the text byte for
+//! byte, so a table is only ever used for exactly the text it was compiled
+//! from; see its `table_file` module), verifies the checksum
 //! (any changed byte of the header or payload is caught), and then reads
 //! the payload in place: every array (rule outcomes, names and program
 //! globs, candidates, glob records and patterns, the path radix trees, the
@@ -47,13 +51,59 @@ use std::fmt;
 use crate::compile::RuleTable;
 use crate::glob::{GlobTable, GLOB_RECORD};
 
-/// Bumped whenever the payload's layout or meaning changes.
-pub const FORMAT_VERSION: u32 = 4;
+/// Bumped whenever the payload's layout or meaning changes (5: the policy
+/// file's identity in the header).
+pub const FORMAT_VERSION: u32 = 5;
 
 const MAGIC: &[u8; 8] = b"LDGTABLE";
-const HEADER: usize = 112;
+const IDENTITY_AT: usize = 112;
+const IDENTITY_LEN: usize = 56;
+const HEADER: usize = IDENTITY_AT + IDENTITY_LEN;
 const VERSION_LEN: usize = 32;
 const FLAG_SPECIALISED: u32 = 1;
+const FLAG_IDENTITY: u32 = 2;
+
+/// What `stat` said of the policy file a table was compiled from, taken
+/// before its text was read: the fields that change when a file is
+/// replaced (`dev`, `ino`) or written (`size`, `mtime`, and `ctime`, which
+/// no unprivileged program can set back).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PolicyIdentity {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    pub mtime_sec: i64,
+    pub mtime_nsec: i64,
+    pub ctime_sec: i64,
+    pub ctime_nsec: i64,
+}
+
+impl PolicyIdentity {
+    fn words(&self) -> [u64; 7] {
+        [
+            self.dev,
+            self.ino,
+            self.size,
+            self.mtime_sec as u64,
+            self.mtime_nsec as u64,
+            self.ctime_sec as u64,
+            self.ctime_nsec as u64,
+        ]
+    }
+
+    fn from_bytes(b: &[u8]) -> PolicyIdentity {
+        let w = |i: usize| u64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+        PolicyIdentity {
+            dev: w(0),
+            ino: w(1),
+            size: w(2),
+            mtime_sec: w(3) as i64,
+            mtime_nsec: w(4) as i64,
+            ctime_sec: w(5) as i64,
+            ctime_nsec: w(6) as i64,
+        }
+    }
+}
 
 /// What a table file must match to be used.
 #[derive(Clone, Copy, Debug)]
@@ -117,6 +167,18 @@ pub fn encode(
     policy_sha256: [u8; 32],
     library_version: &str,
 ) -> Vec<u8> {
+    encode_with_identity(table, policy_text, policy_sha256, library_version, None)
+}
+
+/// [`encode`], recording `identity`: what `stat` said of the policy file
+/// before `policy_text` was read from it.
+pub fn encode_with_identity(
+    table: &RuleTable,
+    policy_text: &str,
+    policy_sha256: [u8; 32],
+    library_version: &str,
+    identity: Option<&PolicyIdentity>,
+) -> Vec<u8> {
     let mut w = Writer::default();
     table.encode_payload(&mut w);
     let mut payload = Vec::with_capacity(4 + w.strings.len() + w.buf.len());
@@ -128,11 +190,14 @@ pub fn encode(
         Vec::with_capacity(HEADER + program.len() + payload.len() + policy_text.len() + 16);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    let flags = if table.program().is_some() {
+    let mut flags = if table.program().is_some() {
         FLAG_SPECIALISED
     } else {
         0
     };
+    if identity.is_some() {
+        flags |= FLAG_IDENTITY;
+    }
     out.extend_from_slice(&flags.to_le_bytes());
     let mut version = [0u8; VERSION_LEN];
     let v = library_version.as_bytes();
@@ -143,6 +208,9 @@ pub fn encode(
         out.extend_from_slice(&(len as u32).to_le_bytes());
     }
     out.extend_from_slice(&[0u8; 16]);
+    for word in identity.copied().unwrap_or_default().words() {
+        out.extend_from_slice(&word.to_le_bytes());
+    }
     debug_assert_eq!(out.len(), HEADER);
     out.extend_from_slice(program);
     pad8(&mut out);
@@ -162,18 +230,20 @@ pub fn decode(bytes: &'static [u8], expect: &Expect<'_>) -> Result<Decoded, Flat
         bytes,
         expect.library_version,
         expect.program,
-        &mut |text: &[u8]| text == expect.policy_text,
+        &mut |text: &[u8], _| text == expect.policy_text,
     )
 }
 
 /// [`decode`] for a caller that does not hold the policy text in memory:
 /// `same_text` is asked whether the embedded text (all of it) equals the
-/// policy's, once the header matched and before anything else is read.
+/// policy's, with the policy file's identity when the writer recorded one,
+/// once the header matched and before anything else is read. (The
+/// checksum, which also covers the identity, is verified after it.)
 pub fn decode_for(
     bytes: &'static [u8],
     library_version: &str,
     expected_program: &[u8],
-    same_text: &mut dyn FnMut(&[u8]) -> bool,
+    same_text: &mut dyn FnMut(&[u8], Option<&PolicyIdentity>) -> bool,
 ) -> Result<Decoded, FlatError> {
     if bytes.len() < HEADER {
         return Err(FlatError::Truncated);
@@ -212,7 +282,9 @@ pub fn decode_for(
         return Err(FlatError::OtherProgram);
     }
     let text = &bytes[text_at..];
-    if !same_text(text) {
+    let identity = (flags & FLAG_IDENTITY != 0)
+        .then(|| PolicyIdentity::from_bytes(&bytes[IDENTITY_AT..HEADER]));
+    if !same_text(text, identity.as_ref()) {
         return Err(FlatError::OtherPolicy);
     }
     let payload = &bytes[payload_at..payload_at + payload_len];

@@ -187,7 +187,7 @@ fn resealed_damage_never_panics() {
     let text = bench_text();
     let bytes = good(&text);
     let mut refused = 0;
-    for at in (112..bytes.len() - text.len()).step_by(23) {
+    for at in (168..bytes.len() - text.len()).step_by(23) {
         for value in [0x00u8, 0xff, 0x7f, 0x80, 0x01] {
             let mut b = bytes.clone();
             if b[at] == value {
@@ -212,4 +212,51 @@ fn resealed_damage_never_panics() {
         }
     }
     assert!(refused > 0);
+}
+
+/// The policy file's identity is given back to the reader exactly as
+/// written, only when one was recorded, and is covered by the checksum;
+/// the text is still handed over for comparison either way.
+#[test]
+fn the_policy_identity_is_recorded_and_sealed() {
+    let text = bench_text();
+    let table = compile_str_for_program(&text, "p.json", PROGRAM).unwrap();
+    let id = flat::PolicyIdentity {
+        dev: 0x801,
+        ino: 1 << 40,
+        size: text.len() as u64,
+        mtime_sec: 1_700_000_000,
+        mtime_nsec: 999_999_999,
+        ctime_sec: -1,
+        ctime_nsec: 1,
+    };
+    let with = flat::encode_with_identity(&table, &text, [1; 32], "ldguard 1", Some(&id));
+    let without = good(&text);
+    assert_eq!(with.len(), without.len());
+    let seen = |bytes: Vec<u8>| {
+        let mut seen = None;
+        let r = flat::decode_for(leak(bytes), "ldguard 1", PROGRAM, &mut |t, i| {
+            seen = Some(i.copied());
+            t == text.as_bytes()
+        });
+        (r.is_ok(), seen)
+    };
+    assert_eq!(seen(with.clone()), (true, Some(Some(id))));
+    assert_eq!(seen(without), (true, Some(None)));
+    // Each byte of the identity is sealed: the table is refused even when
+    // the reader takes the changed identity for its file's.
+    for at in 112..168 {
+        let mut b = with.clone();
+        b[at] ^= 1;
+        let r = flat::decode_for(leak(b), "ldguard 1", PROGRAM, &mut |_, _| true);
+        assert_eq!(r.err(), Some(FlatError::Checksum), "identity byte {at}");
+    }
+    // A table of the previous format is refused.
+    let mut old = with.clone();
+    old[8..12].copy_from_slice(&4u32.to_le_bytes());
+    flat::reseal(&mut old);
+    assert_eq!(
+        flat::decode(leak(old), &expect(&text)).err(),
+        Some(FlatError::OtherFormat(4))
+    );
 }

@@ -52,11 +52,10 @@ struct Pipeline {
 static PIPE: AtomicPtr<Pipeline> = AtomicPtr::new(std::ptr::null_mut());
 static STARTING: AtomicBool = AtomicBool::new(false);
 static DROPPED: AtomicU64 = AtomicU64::new(0);
-/// Called once per process image, during initialisation.
-pub fn register_process_hooks() {
-    CHILD_WRITES
-        .owner
-        .store(crate::os::sys::getpid(), Ordering::Relaxed);
+/// Called once per process image, during initialisation, with the pid
+/// it asked for.
+pub fn register_process_hooks(pid: i32) {
+    CHILD_WRITES.owner.store(pid, Ordering::Relaxed);
     // SAFETY: plain registration of `extern "C"` handlers that look up
     // libc's `execve` once (before a fork), only touch atomics (in the
     // child) or flush with a bounded wait (at exit).
@@ -377,7 +376,7 @@ fn open_sink(spec: &SinkSpec) -> io::Result<Box<dyn Sink>> {
         let settings = &process.settings;
         // No status event from here: this runs while the pipeline is starting.
         config.token = crate::process::config::token(settings).0;
-        config.ca_file = settings.ca_file.as_deref().map(PathBuf::from);
+        config.ca_file = settings.ca_file.map(PathBuf::from);
     }
     Ok(Box::new(HttpSink::with_spawner(config, spawn_http_sender)?))
 }

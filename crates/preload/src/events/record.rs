@@ -459,7 +459,7 @@ impl Context {
         }
         let context = Context {
             container: container_id(),
-            image: active::process().and_then(|p| p.settings.image.as_deref()),
+            image: active::process().and_then(|p| p.settings.image),
         };
         if GATHERED
             .state

@@ -121,10 +121,7 @@ fn needs(process: &Process) -> Needs {
             needs.write.push(dir.to_path_buf());
         }
     }
-    let cache = s
-        .cache_dir
-        .as_deref()
-        .unwrap_or(ldguard_source::DEFAULT_CACHE_DIR);
+    let cache = s.cache_dir.unwrap_or(ldguard_source::DEFAULT_CACHE_DIR);
     needs.write.push(PathBuf::from(cache));
     needs.read.push(PathBuf::from(cache));
     needs

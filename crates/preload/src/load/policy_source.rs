@@ -86,10 +86,7 @@ pub fn for_settings(settings: &Settings) -> Result<&'static Source, String> {
     if let Some(s) = current() {
         return Ok(s);
     }
-    let location = settings
-        .policy
-        .as_deref()
-        .ok_or("no policy location configured")?;
+    let location = settings.policy.ok_or("no policy location configured")?;
     let location = Location::parse(location).map_err(|e| e.to_string())?;
     let mut config = SourceConfig::new(location);
     config.set_refresh(Duration::from_secs(
@@ -98,10 +95,9 @@ pub fn for_settings(settings: &Settings) -> Result<&'static Source, String> {
     config.cache_dir = Some(PathBuf::from(
         settings
             .cache_dir
-            .as_deref()
             .unwrap_or(ldguard_source::DEFAULT_CACHE_DIR),
     ));
-    config.ca_file = settings.ca_file.as_deref().map(PathBuf::from);
+    config.ca_file = settings.ca_file.map(PathBuf::from);
     let (token, note) = config::token(settings);
     if let Some(note) = note {
         emit::status(&note);

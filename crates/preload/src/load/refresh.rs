@@ -58,8 +58,9 @@ static IN_FLIGHT: AtomicBool = AtomicBool::new(false);
 static STOPPED: AtomicBool = AtomicBool::new(false);
 
 /// Starts the refresher when the configuration names a policy location.
-/// Called once the start-up policy (or fallback) is in force.
-pub fn start() {
+/// Called once the start-up policy (or fallback) is in force, with the pid
+/// start-up asked for.
+pub fn start(pid: i32) {
     let Some(process) = active::process() else {
         return;
     };
@@ -79,7 +80,7 @@ pub fn start() {
     }
     if matches!(source.config().location, Location::File(_)) {
         let _ = FILE_DUE.set(Instant::now() + source.config().refresh);
-        arm_restart(FILE_CALLS_BEFORE_START);
+        arm_restart(FILE_CALLS_BEFORE_START, pid);
         return;
     }
     // A short process that may be the container's fetcher this interval
@@ -154,15 +155,13 @@ extern "C" fn after_fork_in_child() {
     if IN_FLIGHT.load(Ordering::Relaxed) {
         IN_FLIGHT.store(false, Ordering::Relaxed);
     }
-    arm_restart(CHILD_CALLS_BEFORE_START);
+    arm_restart(CHILD_CALLS_BEFORE_START, crate::os::sys::getpid());
 }
 
 /// Starts this process's refresher after `calls` more hooked calls
-/// ([`poll`]).
-fn arm_restart(calls: u32) {
-    CHILD_WRITES
-        .restart_pid
-        .store(crate::os::sys::getpid(), Ordering::Relaxed);
+/// ([`poll`]); `pid` is this process's.
+fn arm_restart(calls: u32, pid: i32) {
+    CHILD_WRITES.restart_pid.store(pid, Ordering::Relaxed);
     CHILD_WRITES.restart.store(calls, Ordering::Release);
 }
 
@@ -236,7 +235,7 @@ fn refresher() {
 /// forked child.
 pub fn restart_after_stop() {
     if STOPPED.swap(false, Ordering::AcqRel) {
-        arm_restart(CHILD_CALLS_BEFORE_START);
+        arm_restart(CHILD_CALLS_BEFORE_START, crate::os::sys::getpid());
     }
 }
 

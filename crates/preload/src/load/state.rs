@@ -38,10 +38,25 @@ pub fn initialise() -> bool {
     loop {
         match STATUS.compare_exchange(UNINIT, INITIALIZING, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => {
-                INIT_PID.store(crate::os::sys::getpid(), Ordering::Relaxed);
+                // The one `getpid` of start-up (there is no pid to be had
+                // without one: glibc keeps no pid cache since 2.25, and its
+                // thread descriptor's layout is private): a waiter compares
+                // it with its own to see a fork made mid-initialisation, and
+                // the event writer's and the refresher's fork detectors
+                // start from it.
+                let pid = crate::os::sys::getpid();
+                INIT_PID.store(pid, Ordering::Relaxed);
+                // Every signal is blocked for the whole start-up (two
+                // `rt_sigprocmask`): the library's own calls pass through
+                // the hooks here, so a program's handler that ran now
+                // would run unchecked. That no handler is installed cannot
+                // be known without asking the kernel: other libraries'
+                // constructors, the program's preinit array, IFUNC
+                // resolvers and LD_AUDIT modules all run before ours and
+                // may install one (an exec resets caught signals only).
                 let on = match Internal::enter() {
                     Some(section) => {
-                        let on = std::panic::catch_unwind(load_initial).unwrap_or(false);
+                        let on = std::panic::catch_unwind(|| load_initial(pid)).unwrap_or(false);
                         if !on {
                             STATUS.store(OFF, Ordering::Release);
                         }
@@ -51,7 +66,7 @@ pub fn initialise() -> bool {
                         // makes every libc call of the process take its
                         // multi-threaded (slower) path.
                         if !forced_disabled() {
-                            let _ = std::panic::catch_unwind(crate::load::refresh::start);
+                            let _ = std::panic::catch_unwind(|| crate::load::refresh::start(pid));
                         }
                         drop(section);
                         on
@@ -91,13 +106,14 @@ pub fn initialise() -> bool {
     }
 }
 
-fn load_initial() -> bool {
+/// `pid`: this process's, asked once by [`initialise`].
+fn load_initial(pid: i32) -> bool {
     let settings = config::load();
     let process = active::set_process(|| active::Process {
         program: active::Program::unread(),
         settings,
     });
-    crate::events::emit::register_process_hooks();
+    crate::events::emit::register_process_hooks(pid);
     for note in &process.settings.notes {
         crate::events::emit::status(note);
     }
@@ -161,13 +177,13 @@ fn load_policy(settings: &Settings, program: &[u8]) -> Result<(RuleTable, String
     // Looked for only when the configured policy cannot be used: a process
     // whose policy loads makes no system call for it.
     let baked = || {
-        settings.baked_policy.as_deref().or_else(|| {
+        settings.baked_policy.or_else(|| {
             crate::os::sys::fstatat(libc::AT_FDCWD, DEFAULT_BAKED_POLICY_C.as_ptr(), 0)
                 .is_ok()
                 .then_some(DEFAULT_BAKED_POLICY)
         })
     };
-    let configured = settings.policy.as_deref();
+    let configured = settings.policy;
     for location in configured
         .into_iter()
         .chain(std::iter::once_with(baked).flatten())
@@ -179,18 +195,13 @@ fn load_policy(settings: &Settings, program: &[u8]) -> Result<(RuleTable, String
             }
             continue;
         }
-        let file = match crate::load::table_file::PolicyFile::open(location) {
-            Ok(file) => file,
-            Err(e) => {
-                problems.push(format!("policy {location}: {e}"));
-                continue;
-            }
-        };
-        let is_configured = settings.policy.as_deref() == Some(location);
+        // Opened only when a table's recorded identity does not stand for
+        // its bytes, or when it must be parsed (`table_file`).
+        let file = crate::load::table_file::PolicyFile::new(location);
+        let is_configured = settings.policy == Some(location);
         let cache_dir = std::path::Path::new(
             settings
                 .cache_dir
-                .as_deref()
                 .unwrap_or(ldguard_source::DEFAULT_CACHE_DIR),
         );
         // A compiled table of exactly this file's bytes: nothing to parse,
@@ -224,7 +235,14 @@ fn load_policy(settings: &Settings, program: &[u8]) -> Result<(RuleTable, String
             Ok(table) => {
                 // For the next process; best effort (a read-only or
                 // foreign cache directory only costs them the parse).
-                let _ = crate::load::table_file::store(cache_dir, location, &text, &table, program);
+                let _ = crate::load::table_file::store(
+                    cache_dir,
+                    location,
+                    &text,
+                    file.identity().as_ref(),
+                    &table,
+                    program,
+                );
                 if is_configured {
                     crate::load::policy_source::started_with(settings, text);
                 }

@@ -8,22 +8,40 @@
 //!    the policy's SHA-256 and holds the policy text it was compiled from,
 //!    which must equal P's bytes, so a changed policy is never paired with
 //!    an old table. The first process that parses a policy writes it
-//!    (temporary file, then `rename`: a reader sees a whole file or none).
+//!    (temporary file, then `rename`: a reader sees a whole file or none),
+//!    with P's identity as `fstat` gave it before the text was read.
 //! 2. `P.table`, written next to a baked policy by `ldguard-layer`: generic
 //!    (any program), so even the first process of a container parses
-//!    nothing.
+//!    nothing. It records no identity (the file's in a container is not
+//!    known when the image is built).
 //!
 //! Any mismatch or damage means "not found": the caller parses the policy.
+//!
+//! What "P's bytes equal the table's text" takes, in the manner of git's
+//! index ("racy git"): when the table records an identity, one `stat` of P
+//! (following symlinks, as opening it does). The same device, inode,
+//! size, modification time and change time (seconds and nanoseconds), with
+//! the recorded change time at least [`SETTLED`] older than the table
+//! file's own modification time, is taken for "the same bytes" without
+//! opening P. Writing a file in place or replacing it changes its change
+//! time or its inode, and no unprivileged program can set a change time
+//! back; the margin covers a write within the file system's timestamp
+//! granularity of the change the table saw (such a write leaves every
+//! field as it was; only a table written at least that much later tells
+//! it apart). Anything else (no identity, any field different, a change
+//! too recent, `stat` failing) compares P with the table's copy byte for
+//! byte, as a table without an identity always does: the identity only
+//! ever shortcuts to "equal", never to "different".
 //!
 //! The table file is mapped read-only, never copied: its pages are the page
 //! cache's, so a process faults in a few pages of the file instead of
 //! writing 70 KB of fresh memory (page faults are most of what a process
-//! start costs, BENCHMARKS.md section 11). The policy file is compared with
-//! the table's copy of it a few KiB at a time, and read whole only when no
-//! table matches. A mapped file truncated in place would fault the
-//! processes that use it: the library never rewrites a table in place
-//! (temporary file, then `rename`), and only the files' owner (this user
-//! or root, below) could.
+//! start costs, BENCHMARKS.md section 11). The policy file is opened only
+//! when it must be compared or parsed, compared with the table's copy of
+//! it a few KiB at a time, and read whole only when no table matches. A
+//! mapped file truncated in place would fault the processes that use it:
+//! the library never rewrites a table in place (temporary file, then
+//! `rename`), and only the files' owner (this user or root, below) could.
 //!
 //! Only files owned by this user (or root) that nobody else can write are
 //! read, and the cache directory is created private (0700), as for the
@@ -35,7 +53,7 @@ use std::os::unix::fs::FileExt;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use ldguard_policy::flat::{self, Expect, FlatError};
+use ldguard_policy::flat::{self, Expect, FlatError, PolicyIdentity};
 use ldguard_policy::RuleTable;
 
 /// What a table must have been written by: this library's version and
@@ -56,33 +74,103 @@ const COMPARED_PIECE: usize = 4 << 10;
 /// Largest table file read (policies are limited to a few MiB upstream).
 const MAX_TABLE_BYTES: u64 = 64 << 20;
 
+/// How much older than the table file the policy's recorded change must be
+/// for its identity to stand for its bytes: more than any file system's
+/// timestamp granularity (one or two seconds for the coarsest; nanoseconds
+/// for ext4, XFS, btrfs, tmpfs and overlayfs' upper layers).
+pub const SETTLED: i64 = 2;
+
 /// A table found for a policy, with the policy's SHA-256 (hex).
 pub struct Found {
     pub table: RuleTable,
     pub sha256_hex: String,
 }
 
-/// The policy file a table must have been compiled from, open, read only
-/// as far as the comparison with a table's copy needs.
-pub struct PolicyFile {
-    file: fs::File,
-    len: u64,
+/// The policy file a table must have been compiled from: looked at
+/// (`stat`), opened and read only as far as the comparison with a table
+/// needs.
+pub struct PolicyFile<'a> {
+    path: &'a str,
+    opened: std::cell::OnceCell<std::io::Result<Opened>>,
 }
 
-impl PolicyFile {
-    pub fn open(path: &str) -> std::io::Result<PolicyFile> {
-        let (file, st) = crate::os::sys::open_read(path.as_bytes(), 0)?;
-        Ok(PolicyFile {
-            file,
-            len: st.st_size as u64,
-        })
+struct Opened {
+    file: fs::File,
+    st: libc::stat,
+}
+
+/// The identity `stat` gives of a file ([`PolicyIdentity`]).
+pub fn identity_of(st: &libc::stat) -> PolicyIdentity {
+    PolicyIdentity {
+        dev: st.st_dev,
+        ino: st.st_ino,
+        size: st.st_size as u64,
+        mtime_sec: st.st_mtime,
+        mtime_nsec: st.st_mtime_nsec,
+        ctime_sec: st.st_ctime,
+        ctime_nsec: st.st_ctime_nsec,
+    }
+}
+
+impl<'a> PolicyFile<'a> {
+    /// The file at `path`, not opened yet.
+    pub fn new(path: &'a str) -> PolicyFile<'a> {
+        PolicyFile {
+            path,
+            opened: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// The file opened (once) with its `fstat`, or why not.
+    fn opened(&self) -> Result<&Opened, &std::io::Error> {
+        self.opened
+            .get_or_init(|| {
+                crate::os::sys::open_read(self.path.as_bytes(), 0)
+                    .map(|(file, st)| Opened { file, st })
+            })
+            .as_ref()
+    }
+
+    /// Whether the file has been opened (tests: a table whose recorded
+    /// identity stands for the file's bytes never opens it).
+    pub fn was_opened(&self) -> bool {
+        self.opened.get().is_some()
+    }
+
+    /// The file's identity as `fstat` gave it when it was opened, before
+    /// anything was read from it.
+    pub fn identity(&self) -> Option<PolicyIdentity> {
+        self.opened().ok().map(|o| identity_of(&o.st))
+    }
+
+    /// Whether the file still has the identity `recorded`, which changed
+    /// last at least [`SETTLED`] before `table_mtime` (the table file's
+    /// modification time, seconds and nanoseconds): then its bytes are the
+    /// ones the table was compiled from (module documentation). One `stat`
+    /// of the path; the file is not opened.
+    pub fn unchanged_since(&self, recorded: &PolicyIdentity, table_mtime: (i64, i64)) -> bool {
+        if (
+            recorded.ctime_sec.saturating_add(SETTLED),
+            recorded.ctime_nsec,
+        ) > table_mtime
+        {
+            return false;
+        }
+        let Ok(path) = std::ffi::CString::new(self.path) else {
+            return false;
+        };
+        crate::os::sys::fstatat(libc::AT_FDCWD, path.as_ptr(), 0)
+            .is_ok_and(|st| identity_of(&st) == *recorded)
     }
 
     /// Whether the file holds exactly `text`, compared in pieces through a
     /// buffer on the stack (no copy of the whole policy in fresh memory).
     pub fn holds(&self, text: &[u8]) -> bool {
         use std::os::fd::AsRawFd;
-        if self.len != text.len() as u64 {
+        let Ok(opened) = self.opened() else {
+            return false;
+        };
+        if opened.st.st_size as u64 != text.len() as u64 {
             return false;
         }
         // Not zeroed first: `pread` writes what is compared.
@@ -96,7 +184,7 @@ impl PolicyFile {
             let n = crate::os::sys::syscall6(
                 libc::SYS_pread64,
                 [
-                    self.file.as_raw_fd() as libc::c_long,
+                    opened.file.as_raw_fd() as libc::c_long,
                     buf.as_mut_ptr() as libc::c_long,
                     COMPARED_PIECE as libc::c_long,
                     at as libc::c_long,
@@ -131,10 +219,14 @@ impl PolicyFile {
 
     /// The whole file, for parsing.
     pub fn read_all(&self) -> std::io::Result<Vec<u8>> {
-        let mut bytes = Vec::with_capacity(self.len as usize);
+        // The same kind and message as the error of opening it.
+        let opened = self
+            .opened()
+            .map_err(|e| std::io::Error::new(e.kind(), e.to_string()))?;
+        let mut bytes = Vec::with_capacity(opened.st.st_size as usize);
         let mut buf = [0u8; 8192];
         loop {
-            match self.file.read_at(&mut buf, bytes.len() as u64) {
+            match opened.file.read_at(&mut buf, bytes.len() as u64) {
                 Ok(0) => return Ok(bytes),
                 Ok(n) => bytes.extend_from_slice(&buf[..n]),
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -190,8 +282,9 @@ fn read(path: &Path, policy: &PolicyFile, program: &[u8]) -> Result<Found, Optio
             std::io::Error::last_os_error()
         )));
     };
-    match flat::decode_for(bytes, LIBRARY_VERSION, program, &mut |text| {
-        policy.holds(text)
+    let table_mtime = (st.st_mtime, st.st_mtime_nsec);
+    match flat::decode_for(bytes, LIBRARY_VERSION, program, &mut |text, recorded| {
+        recorded.is_some_and(|id| policy.unchanged_since(id, table_mtime)) || policy.holds(text)
     }) {
         // Rule tables are never freed (see `active`); neither is the
         // mapping they borrow from.
@@ -240,19 +333,23 @@ fn map_whole(file: &fs::File, len: usize) -> Option<&'static [u8]> {
 }
 
 fn trusted(st: &libc::stat) -> bool {
-    let euid = crate::os::sys::geteuid();
+    // The effective uid is asked only for a file root does not own: root's
+    // files are trusted whoever we are (most containers' processes run as
+    // root and find root's tables), and the system call is one of start-up.
     st.st_mode & libc::S_IFMT == libc::S_IFREG
-        && (st.st_uid == euid || st.st_uid == 0)
+        && (st.st_uid == 0 || st.st_uid == crate::os::sys::geteuid())
         && st.st_mode & 0o022 == 0
 }
 
 /// Writes the table of `text` (compiled and specialised for `program`)
-/// into the cache directory for the next process. Best effort: the caller
-/// only reports a failure.
+/// into the cache directory for the next process, with `identity`: what
+/// `fstat` said of the policy file before `text` was read from it. Best
+/// effort: the caller only reports a failure.
 pub fn store(
     cache_dir: &Path,
     location: &str,
     text: &str,
+    identity: Option<&PolicyIdentity>,
     table: &RuleTable,
     program: &[u8],
 ) -> Result<(), String> {
@@ -271,7 +368,9 @@ pub fn store(
             dir.display()
         ));
     }
-    let bytes = encode(table, text);
+    use sha2::Digest as _;
+    let sha: [u8; 32] = sha2::Sha256::digest(text.as_bytes()).into();
+    let bytes = flat::encode_with_identity(table, text, sha, LIBRARY_VERSION, identity);
     let path = cached_path(cache_dir, location, program);
     write_atomically(&path, &bytes)
 }
@@ -459,7 +558,7 @@ mod tests {
         let len = 2 * COMPARED_PIECE + 1_000;
         let text: Vec<u8> = (0..len as u32).map(|i| (i % 251) as u8).collect();
         std::fs::write(&path, &text).unwrap();
-        let file = PolicyFile::open(path.to_str().unwrap()).unwrap();
+        let file = PolicyFile::new(path.to_str().unwrap());
         assert!(file.holds(&text));
         let piece = COMPARED_PIECE;
         for at in [0, piece - 1, piece, 2 * piece - 1, 2 * piece, len - 1] {
@@ -476,7 +575,7 @@ mod tests {
         // grows after it was opened is refused.
         let whole = &text[..2 * piece];
         std::fs::write(&path, whole).unwrap();
-        let file = PolicyFile::open(path.to_str().unwrap()).unwrap();
+        let file = PolicyFile::new(path.to_str().unwrap());
         assert!(file.holds(whole));
         std::fs::write(&path, &text).unwrap();
         assert!(!file.holds(whole), "grown since it was opened");
@@ -495,8 +594,8 @@ mod tests {
         let program = b"/bin/cat";
         let table = ldguard_policy::compile_str_for_program(text, location, program).unwrap();
         let cache = dir.path().join("cache");
-        store(&cache, location, text, &table, program).unwrap();
-        let policy = PolicyFile::open(location).unwrap();
+        store(&cache, location, text, None, &table, program).unwrap();
+        let policy = PolicyFile::new(location);
         let found = load(&cache, location, &policy, program).unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(found.table.rule_count(), 1);
         let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
@@ -514,9 +613,183 @@ mod tests {
         let mid = bytes.len() / 3;
         bytes[mid] ^= 0x40;
         std::fs::write(&bad, &bytes).unwrap();
-        let other_policy = PolicyFile::open(other_location).unwrap();
+        let other_policy = PolicyFile::new(other_location);
         assert!(load(&cache, other_location, &other_policy, program).is_err());
         let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
         assert!(!maps.contains(bad.to_str().unwrap()), "{maps}");
+    }
+
+    /// A policy, its cached table written with the identity its first
+    /// reader saw, and what a later process finds for it.
+    struct Cached {
+        _dir: tempfile::TempDir,
+        cache: PathBuf,
+        policy: PathBuf,
+        text: String,
+    }
+
+    const PROGRAM: &[u8] = b"/bin/cat";
+
+    impl Cached {
+        fn new() -> Cached {
+            let dir = tempfile::tempdir().unwrap();
+            let policy = dir.path().join("policy.json");
+            let text = r#"{"apiVersion":"ldguard.policy/v1","name":"t","mode":"enforce","log":["deny"],
+                "rules":[{"name":"r","kind":"file","access":["read"],"path":["/x/**"],"action":"deny"}]}"#;
+            std::fs::write(&policy, text).unwrap();
+            let cache = dir.path().join("cache");
+            let c = Cached {
+                _dir: dir,
+                cache,
+                policy,
+                text: text.to_owned(),
+            };
+            c.store();
+            c
+        }
+
+        fn location(&self) -> &str {
+            self.policy.to_str().unwrap()
+        }
+
+        /// As the process that parses the policy stores its table.
+        fn store(&self) {
+            let file = PolicyFile::new(self.location());
+            let text = String::from_utf8(file.read_all().unwrap()).unwrap();
+            let table =
+                ldguard_policy::compile_str_for_program(&text, self.location(), PROGRAM).unwrap();
+            let id = file.identity();
+            assert!(id.is_some());
+            store(
+                &self.cache,
+                self.location(),
+                &text,
+                id.as_ref(),
+                &table,
+                PROGRAM,
+            )
+            .unwrap();
+        }
+
+        /// The table file's modification time moved `by` seconds, as if it
+        /// had been written that much later.
+        fn age_table(&self, by: u64) {
+            let path = cached_path(&self.cache, self.location(), PROGRAM);
+            let t = std::fs::metadata(&path).unwrap().modified().unwrap();
+            let f = std::fs::File::options().write(true).open(&path).unwrap();
+            f.set_modified(t + std::time::Duration::from_secs(by))
+                .unwrap();
+        }
+
+        /// What a new process finds: the table's rule count, or why not,
+        /// and whether it opened the policy.
+        fn find(&self) -> (Result<usize, String>, bool) {
+            let policy = PolicyFile::new(self.location());
+            let found = load(&self.cache, self.location(), &policy, PROGRAM)
+                .map(|f| f.table.rule_count())
+                .map_err(|e| e.unwrap_or_default());
+            (found, policy.was_opened())
+        }
+
+        /// The policy written in place, same length, one byte changed.
+        fn edit_in_place(&self) {
+            use std::io::{Seek, Write};
+            let mut f = std::fs::File::options()
+                .write(true)
+                .open(&self.policy)
+                .unwrap();
+            let at = self.text.find("/x/").unwrap() as u64 + 1;
+            f.seek(std::io::SeekFrom::Start(at)).unwrap();
+            f.write_all(b"y").unwrap();
+        }
+    }
+
+    /// A recorded identity stands for the policy's bytes only once the
+    /// table is at least SETTLED newer than the policy's last change; a
+    /// fresh table, or any other identity, compares the bytes.
+    #[test]
+    fn a_settled_identity_stands_for_the_bytes() {
+        let c = Cached::new();
+        assert_eq!(c.find(), (Ok(1), true), "too recent: compared");
+        c.age_table(SETTLED as u64 + 1);
+        assert_eq!(c.find(), (Ok(1), false), "settled: not opened");
+        // Touched (a new modification time, same bytes): compared, and
+        // the table is still the right one.
+        let now = std::time::SystemTime::now() + std::time::Duration::from_secs(1);
+        std::fs::File::options()
+            .write(true)
+            .open(&c.policy)
+            .unwrap()
+            .set_modified(now)
+            .unwrap();
+        assert_eq!(c.find(), (Ok(1), true), "touched: compared");
+    }
+
+    /// A same-size edit in place right after the table was written: the
+    /// identity may even look unchanged within the timestamp granularity,
+    /// but the change is too recent to stand for anything.
+    #[test]
+    fn an_edit_right_after_the_table_is_seen() {
+        let c = Cached::new();
+        c.edit_in_place();
+        let (found, opened) = c.find();
+        assert!(found.unwrap_err().contains("another policy text"));
+        assert!(opened);
+    }
+
+    /// A same-size edit in place long after the table, with the policy's
+    /// modification time even set back to what the table recorded: its
+    /// change time moved, so the bytes are compared and the table refused.
+    #[test]
+    fn a_later_edit_of_the_same_size_is_seen() {
+        let c = Cached::new();
+        c.age_table(SETTLED as u64 + 1);
+        assert_eq!(c.find(), (Ok(1), false));
+        let mtime = std::fs::metadata(&c.policy).unwrap().modified().unwrap();
+        // A change time one tick of the coarsest clock later.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        c.edit_in_place();
+        std::fs::File::options()
+            .write(true)
+            .open(&c.policy)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        let (found, opened) = c.find();
+        assert!(found.unwrap_err().contains("another policy text"));
+        assert!(opened);
+    }
+
+    /// The policy replaced (rename over it) by a file of the same bytes:
+    /// another inode, so the bytes are compared, and they match.
+    #[test]
+    fn a_replaced_policy_of_the_same_bytes_is_compared() {
+        let c = Cached::new();
+        c.age_table(SETTLED as u64 + 1);
+        let tmp = c.policy.with_extension("new");
+        std::fs::write(&tmp, &c.text).unwrap();
+        std::fs::rename(&tmp, &c.policy).unwrap();
+        assert_eq!(c.find(), (Ok(1), true));
+        // Gone: the table is refused, as the policy cannot be read.
+        std::fs::remove_file(&c.policy).unwrap();
+        let (found, _) = c.find();
+        assert!(found.is_err());
+    }
+
+    /// A table of the previous format (without the identity) is refused:
+    /// the caller parses the policy and writes a new one.
+    #[test]
+    fn a_table_of_the_previous_format_is_refused() {
+        let c = Cached::new();
+        let path = cached_path(&c.cache, c.location(), PROGRAM);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[8..12].copy_from_slice(&4u32.to_le_bytes());
+        flat::reseal(&mut bytes);
+        std::fs::write(&path, &bytes).unwrap();
+        let (found, _) = c.find();
+        let why = found.unwrap_err();
+        assert!(why.contains("table format 4, expected 5"), "{why}");
+        c.store();
+        assert_eq!(c.find().0, Ok(1));
     }
 }

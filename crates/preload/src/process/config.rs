@@ -4,11 +4,26 @@
 //!
 //! Loading never fails: every problem becomes a note that is reported as a
 //! status event, and a safe value is used instead.
+//!
+//! A process whose configuration is in order allocates nothing on the heap
+//! for it: glibc's `malloc`, on its first use in a process, asks for a
+//! random tcache key and moves the break twice (three system calls) and
+//! writes a fresh heap page, which a `disabled` process and `/bin/true`
+//! otherwise never pay (BENCHMARKS.md section 25). So the system config is
+//! read into a small static area and parsed in place, its strings borrowed
+//! from it, and the environment's values are looked at where they lie and
+//! the ones kept copied into the same area ([`keep`]). Not borrowed from
+//! `environ` for good: a program may write over its environment's strings
+//! (nginx's and PostgreSQL's `setproctitle` reuse that memory for the
+//! process title), and the event sink and the refresher read these values
+//! long after start-up. Not on the stack either: a buffer there deepened
+//! every process's start-up by a fresh stack page, config file or not.
 
 use ldguard_events::SinkSpec;
 use ldguard_policy::Mode;
 use ldguard_source::Token;
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::ffi::{c_char, c_long, CStr};
 use std::path::PathBuf;
 
@@ -16,31 +31,84 @@ use std::path::PathBuf;
 pub const SYSTEM_CONFIG: &str = "/etc/ldguard/config.json";
 
 /// The config file, as the layer builder writes it. Unknown fields are
-/// accepted: a newer builder must not break an older library.
+/// accepted: a newer builder must not break an older library. Strings are
+/// borrowed from the file's text unless they hold an escape.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ConfigFile {
-    pub policy: Option<String>,
-    pub baked_policy: Option<String>,
-    pub events: Option<String>,
-    pub token_file: Option<String>,
-    pub ca_file: Option<String>,
+pub struct ConfigFile<'a> {
+    #[serde(borrow)]
+    pub policy: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub baked_policy: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub events: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub token_file: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub ca_file: Option<Text<'a>>,
     pub refresh_seconds: Option<u64>,
-    pub on_no_policy: Option<String>,
+    #[serde(borrow)]
+    pub on_no_policy: Option<Text<'a>>,
     #[serde(default)]
     pub allow_env_override: bool,
-    pub cache_dir: Option<String>,
-    pub image: Option<ImageInfo>,
+    #[serde(borrow)]
+    pub cache_dir: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub image: Option<ImageInfo<'a>>,
     /// An ldguard-server URL: with `image.name`, the policy and events
     /// locations follow from it (an explicit `policy` or `events` wins).
-    pub server: Option<String>,
+    #[serde(borrow)]
+    pub server: Option<Text<'a>>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ImageInfo {
-    pub name: Option<String>,
-    pub base_digest: Option<String>,
+pub struct ImageInfo<'a> {
+    #[serde(borrow)]
+    pub name: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub base_digest: Option<Text<'a>>,
+}
+
+/// A string of the config file: borrowed from its text unless it holds an
+/// escape. (serde borrows a `Cow<str>` field only when it is not inside an
+/// `Option`: an `Option<Cow<str>>` is always copied.)
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Text<'a>(pub Cow<'a, str>);
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Text<'de>;
+
+            // As `String`'s, so a value of the wrong type is reported as before.
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+
+            fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+
+            fn visit_string<E>(self, v: String) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(Visitor)
+    }
 }
 
 /// What to do when no policy could be loaded at all.
@@ -52,22 +120,23 @@ pub enum OnNoPolicy {
     Deny,
 }
 
-/// The effective settings of this process.
+/// The effective settings of this process. Its texts live for the
+/// process ([`keep`]).
 #[derive(Clone, Debug)]
 pub struct Settings {
     /// Policy location: a file path or an `http(s)://` URL.
-    pub policy: Option<String>,
+    pub policy: Option<&'static str>,
     /// Policy file shipped in the image, used when `policy` is unavailable.
-    pub baked_policy: Option<String>,
+    pub baked_policy: Option<&'static str>,
     pub events: SinkSpec,
     /// `LDGUARD_MODE`: overrides the policy's mode.
     pub mode: Option<Mode>,
     pub on_no_policy: OnNoPolicy,
-    pub image: Option<String>,
+    pub image: Option<&'static str>,
     pub refresh_seconds: Option<u64>,
-    pub token_file: Option<String>,
-    pub ca_file: Option<String>,
-    pub cache_dir: Option<String>,
+    pub token_file: Option<&'static str>,
+    pub ca_file: Option<&'static str>,
+    pub cache_dir: Option<&'static str>,
     /// Whether `LDGUARD_*` overrides are honoured (no system config, or it allows them).
     pub env_allowed: bool,
     /// `LDGUARD_TOKEN`, else `LDGUARD_TOKEN_FILE`, as the process started
@@ -88,7 +157,9 @@ pub struct Settings {
 /// environment lock and converted the name: ~1.1k instructions each).
 pub fn load() -> Settings {
     let system_text = read_system_config();
-    let env = Environment::read();
+    // SAFETY: the process environment, not changed by the library while
+    // this runs; its values are copied (`keep`) before `load` returns.
+    let env = unsafe { Environment::read() };
     resolve(
         system_text.as_deref(),
         |name| env.get(name),
@@ -96,14 +167,80 @@ pub fn load() -> Settings {
     )
 }
 
+/// Room for the system config's text and the texts [`keep`] copies. It
+/// lies in `.data` (hot-text.ld puts `.bss` there), on the page that also
+/// holds `.got.plt`, which every process writes anyway: using it costs no
+/// page fault (checked with `bench/exec-faults`, BENCHMARKS.md section
+/// 25). The layer builder's config file takes a few hundred bytes; what
+/// does not fit goes on the heap.
+const KEPT_BYTES: usize = 2048;
+
+struct KeptArea {
+    bytes: std::cell::UnsafeCell<[u8; KEPT_BYTES]>,
+    used: std::sync::atomic::AtomicUsize,
+}
+
+// SAFETY: every range of `bytes` is handed out once (a compare-and-swap on
+// `used`), written before it is shared, and never written again.
+unsafe impl Sync for KeptArea {}
+
+static KEPT: KeptArea = KeptArea {
+    bytes: std::cell::UnsafeCell::new([0; KEPT_BYTES]),
+    used: std::sync::atomic::AtomicUsize::new(0),
+};
+
+/// `text`, for the life of the process: as it is when it already lies in
+/// [`KEPT`] (the system config's strings), else copied there while it has
+/// room, else leaked on the heap. Settings are made once per process (and
+/// by tests), so nothing accumulates.
+pub fn keep(text: &str) -> &'static str {
+    use std::sync::atomic::Ordering;
+    if text.is_empty() {
+        return "";
+    }
+    let start = KEPT.bytes.get() as usize;
+    let handed_out = start..start + KEPT.used.load(Ordering::Acquire);
+    if handed_out.contains(&(text.as_ptr() as usize))
+        && handed_out.contains(&(text.as_ptr() as usize + text.len() - 1))
+    {
+        // SAFETY: `text` lies in a range of the area that was handed out,
+        // written, and is never written again: it is valid for the life
+        // of the process.
+        return unsafe { &*(text as *const str) };
+    }
+    let mut at = KEPT.used.load(Ordering::Relaxed);
+    loop {
+        let end = match at.checked_add(text.len()) {
+            Some(end) if end <= KEPT_BYTES => end,
+            _ => return String::leak(text.to_owned()),
+        };
+        match KEPT
+            .used
+            .compare_exchange_weak(at, end, Ordering::AcqRel, Ordering::Relaxed)
+        {
+            Ok(_) => break,
+            Err(now) => at = now,
+        }
+    }
+    // SAFETY: `at..at + len` lies within the area (checked above) and was
+    // handed to this call alone by the compare-and-swap; nothing has read
+    // it yet. The bytes are `text`'s, so the slice is UTF-8, and they are
+    // never written again.
+    unsafe {
+        let to = KEPT.bytes.get().cast::<u8>().add(at);
+        std::ptr::copy_nonoverlapping(text.as_ptr(), to, text.len());
+        std::str::from_utf8_unchecked(std::slice::from_raw_parts(to, text.len()))
+    }
+}
+
 /// [`SYSTEM_CONFIG`] for the system call.
 const SYSTEM_CONFIG_C: &CStr = c"/etc/ldguard/config.json";
 
 /// The text of [`SYSTEM_CONFIG`]: `None` when it does not exist, a leading
 /// NUL and the error when it cannot be read (as [`resolve`] expects).
-fn read_system_config() -> Option<String> {
-    use std::io::Read;
-    use std::os::fd::FromRawFd;
+/// In [`KEPT`] when it fits there.
+fn read_system_config() -> Option<Cow<'static, str>> {
+    use std::sync::atomic::Ordering;
     // Errno untouched (the kernel's result): a `disabled` process then
     // calls neither libc's `__errno_location` nor anything else through a
     // PLT slot here, each a lazy binding (~800 instructions) on first use.
@@ -121,15 +258,100 @@ fn read_system_config() -> Option<String> {
     if fd < 0 {
         let e = std::io::Error::from_raw_os_error(-fd as std::ffi::c_int);
         return (e.kind() != std::io::ErrorKind::NotFound)
-            .then(|| format!("\u{0}{SYSTEM_CONFIG}: {e}"));
+            .then(|| Cow::Owned(format!("\u{0}{SYSTEM_CONFIG}: {e}")));
     }
-    // SAFETY: `fd` was just opened here and is owned by nothing else.
-    let mut file = unsafe { std::fs::File::from_raw_fd(fd as std::ffi::c_int) };
-    let mut text = String::new();
-    Some(match file.read_to_string(&mut text) {
-        Ok(_) => text,
-        Err(e) => format!("\u{0}{SYSTEM_CONFIG}: {e}"),
+    let fd = fd as std::ffi::c_int;
+    // The rest of the area, taken whole (no other thread keeps texts while
+    // the process starts; one that did would use the heap), and what the
+    // text does not use given back.
+    let at = KEPT.used.swap(KEPT_BYTES, Ordering::AcqRel);
+    // SAFETY: `at..KEPT_BYTES` was free and is now this call's alone;
+    // `MaybeUninit` bytes may hold anything.
+    let rest = unsafe {
+        std::slice::from_raw_parts_mut(
+            KEPT.bytes.get().cast::<std::mem::MaybeUninit<u8>>().add(at),
+            KEPT_BYTES - at,
+        )
+    };
+    let read = read_whole(fd, rest);
+    crate::os::sys::close(fd);
+    let used = match &read {
+        Ok(Cow::Borrowed(text)) => text.len(),
+        _ => 0,
+    };
+    KEPT.used.store(at + used, Ordering::Release);
+    Some(match read {
+        Ok(text) => text,
+        Err(e) => Cow::Owned(format!("\u{0}{SYSTEM_CONFIG}: {e}")),
     })
+}
+
+/// The rest of the file open as `fd`, as text: in `buf` when it fits (a
+/// read that fills `buf` may have more behind it: then the heap), with
+/// `read_to_string`'s errors (an interrupted read is retried).
+fn read_whole(
+    fd: std::ffi::c_int,
+    buf: &mut [std::mem::MaybeUninit<u8>],
+) -> std::io::Result<Cow<'_, str>> {
+    let n_buf = buf.len();
+    let base = buf.as_mut_ptr().cast::<u8>();
+    let mut len = 0usize;
+    let mut more: Vec<u8> = Vec::new();
+    loop {
+        let (to, room) = if len < n_buf {
+            // SAFETY: `len < n_buf`: within `buf`.
+            (unsafe { base.add(len) }, n_buf - len)
+        } else {
+            if more.is_empty() {
+                // SAFETY: all of `buf` was written by `read`.
+                more.extend_from_slice(unsafe { std::slice::from_raw_parts(base, n_buf) });
+            }
+            more.reserve(n_buf.max(1024));
+            // SAFETY: `reserve` made room for this many more bytes at the end.
+            (
+                unsafe { more.as_mut_ptr().add(more.len()) },
+                more.capacity() - more.len(),
+            )
+        };
+        // The system call, as `read_system_config` opens: it writes at
+        // most `room` bytes at `to`, which has room for them.
+        let n = crate::os::sys::syscall6(
+            libc::SYS_read,
+            [fd as c_long, to as c_long, room as c_long, 0, 0, 0],
+        );
+        if n == -(libc::EINTR as c_long) {
+            continue;
+        }
+        if n < 0 {
+            return Err(std::io::Error::from_raw_os_error(-n as std::ffi::c_int));
+        }
+        if n == 0 {
+            break;
+        }
+        if len < n_buf {
+            len += n as usize;
+        } else {
+            // SAFETY: `read` initialised `n` more bytes after the old end,
+            // within the reserved room.
+            unsafe { more.set_len(more.len() + n as usize) };
+        }
+    }
+    let invalid = || {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        )
+    };
+    if len < n_buf {
+        // SAFETY: `read` initialised the first `len` bytes of `buf`.
+        let bytes = unsafe { std::slice::from_raw_parts(base, len) };
+        return std::str::from_utf8(bytes)
+            .map(Cow::Borrowed)
+            .map_err(|_| invalid());
+    }
+    String::from_utf8(more)
+        .map(Cow::Owned)
+        .map_err(|_| invalid())
 }
 
 /// The `LDGUARD_*` variables [`resolve`] asks for.
@@ -145,25 +367,29 @@ const VARIABLES: [&str; 7] = [
 
 /// [`VARIABLES`]' values in an environment, as `std::env::var` gives them:
 /// the first definition of a name, and none whose value is not UTF-8.
-struct Environment([Option<String>; VARIABLES.len()]);
+/// Borrowed from the environment's strings.
+struct Environment<'a>([Option<&'a str>; VARIABLES.len()]);
 
-impl Environment {
+impl<'a> Environment<'a> {
     /// The process environment's values.
-    fn read() -> Environment {
+    ///
+    /// # Safety
+    /// The environment's strings stay as they are while the result lives.
+    unsafe fn read() -> Environment<'a> {
         extern "C" {
             static environ: *const *const c_char;
         }
         // SAFETY: libc's `environ` is the process environment: NULL or a
         // NULL-terminated array of NUL-terminated strings, read here as
-        // `getenv` reads it.
+        // `getenv` reads it, which the caller keeps unchanged.
         unsafe { Environment::from_array(environ) }
     }
 
     /// # Safety
     /// `entry` is NULL or points to a NULL-terminated array of pointers to
-    /// NUL-terminated strings.
-    unsafe fn from_array(mut entry: *const *const c_char) -> Environment {
-        let mut found: [Option<String>; VARIABLES.len()] = Default::default();
+    /// NUL-terminated strings, which stay as they are for `'a`.
+    unsafe fn from_array(mut entry: *const *const c_char) -> Environment<'a> {
+        let mut found: [Option<&'a str>; VARIABLES.len()] = Default::default();
         if entry.is_null() {
             return Environment(found);
         }
@@ -179,24 +405,25 @@ impl Environment {
             if !has_prefix(var) {
                 continue;
             }
-            // SAFETY: `var` is a NUL-terminated string (the caller's promise).
-            let bytes = unsafe { CStr::from_ptr(var) }.to_bytes();
+            // SAFETY: `var` is a NUL-terminated string that stays for `'a`
+            // (the caller's promise).
+            let bytes: &'a [u8] = unsafe { CStr::from_ptr(var) }.to_bytes();
             let Some(eq) = bytes.iter().position(|&b| b == b'=') else {
                 continue;
             };
             let (name, value) = (&bytes[..eq], &bytes[eq + 1..]);
             if let Some(i) = VARIABLES.iter().position(|v| v.as_bytes() == name) {
                 if found[i].is_none() {
-                    found[i] = std::str::from_utf8(value).ok().map(str::to_owned);
+                    found[i] = std::str::from_utf8(value).ok();
                 }
             }
         }
         Environment(found)
     }
 
-    fn get(&self, name: &str) -> Option<String> {
+    fn get(&self, name: &str) -> Option<&'a str> {
         let i = VARIABLES.iter().position(|v| *v == name)?;
-        self.0[i].clone()
+        self.0[i]
     }
 }
 
@@ -213,12 +440,14 @@ fn has_prefix(var: *const c_char) -> bool {
 /// Generic rather than `&dyn Fn`: each trait object's vtable is a block of
 /// pointers in RELRO that the loader relocates in every process, and the
 /// RELRO pages are written ones (BENCHMARKS.md section 23).
-pub fn resolve(
+pub fn resolve<'e>(
     system: Option<&str>,
-    env: impl Fn(&str) -> Option<String>,
+    env: impl Fn(&str) -> Option<&'e str>,
     read: impl Fn(&str) -> Result<String, String>,
 ) -> Settings {
     let mut notes = Vec::new();
+    // The text of `LDGUARD_CONFIG`'s file, which `file` may borrow from.
+    let other_text;
     let mut file = match system {
         None => None,
         Some(text) if text.starts_with('\u{0}') => {
@@ -233,8 +462,11 @@ pub fn resolve(
     let mut ignored_env = Vec::new();
     if let Some(path) = env("LDGUARD_CONFIG") {
         if env_allowed {
-            match read(&path) {
-                Ok(text) => file = Some(parse(&text, &path, &mut notes)),
+            match read(path) {
+                Ok(text) => {
+                    other_text = text;
+                    file = Some(parse(&other_text, path, &mut notes));
+                }
                 Err(e) => notes.push(format!("LDGUARD_CONFIG={path}: {e}")),
             }
         } else {
@@ -245,24 +477,27 @@ pub fn resolve(
     if let Some(server) = file.server.take() {
         from_server(&server, &mut file, &mut notes);
     }
+    let kept = |text: Option<Text<'_>>| text.as_deref().map(keep);
     let mut settings = Settings {
-        policy: file.policy,
-        baked_policy: file.baked_policy,
+        policy: kept(file.policy),
+        baked_policy: kept(file.baked_policy),
         events: SinkSpec::Stderr,
         mode: None,
         on_no_policy: OnNoPolicy::Allow,
-        image: file.image.and_then(|i| i.name),
+        image: kept(file.image.and_then(|i| i.name)),
         refresh_seconds: file.refresh_seconds,
-        token_file: file.token_file,
-        ca_file: file.ca_file,
-        cache_dir: file.cache_dir,
+        token_file: kept(file.token_file),
+        ca_file: kept(file.ca_file),
+        cache_dir: kept(file.cache_dir),
         notes: Vec::new(),
         env_allowed,
+        // Only with a token configured, which only a server's policy or
+        // events use: owned, as `Token` holds it.
         env_token: match (
             env("LDGUARD_TOKEN").filter(|t| !t.is_empty()),
             env("LDGUARD_TOKEN_FILE").filter(|t| !t.is_empty()),
         ) {
-            (Some(value), _) => Token::Value(value),
+            (Some(value), _) => Token::Value(value.to_owned()),
             (None, Some(path)) => Token::File(PathBuf::from(path)),
             (None, None) => Token::None,
         },
@@ -281,9 +516,9 @@ pub fn resolve(
             continue;
         }
         match name {
-            "LDGUARD_POLICY" => settings.policy = Some(value),
-            "LDGUARD_EVENTS" => events = Some(value),
-            "LDGUARD_CACHE_DIR" => settings.cache_dir = Some(value),
+            "LDGUARD_POLICY" => settings.policy = Some(keep(value)),
+            "LDGUARD_EVENTS" => events = Some(Text(Cow::Borrowed(value))),
+            "LDGUARD_CACHE_DIR" => settings.cache_dir = Some(keep(value)),
             _ => mode = Some(value),
         }
     }
@@ -294,13 +529,14 @@ pub fn resolve(
         ));
     }
     if let Some(text) = events {
-        match SinkSpec::parse(&text) {
+        // Kept whole, so the sink's path or URL borrows it.
+        match SinkSpec::parse_static(keep(&text)) {
             Ok(spec) => settings.events = spec,
             Err(e) => notes.push(format!("{e}; using stderr")),
         }
     }
     if let Some(text) = mode {
-        match Mode::parse(&text) {
+        match Mode::parse(text) {
             Some(m) => settings.mode = Some(m),
             None => notes.push(format!(
                 "LDGUARD_MODE={text:?} is not a mode (enforce, permissive, disabled); using the policy's"
@@ -320,7 +556,7 @@ pub fn resolve(
 
 /// The `"server"` shorthand: ldguard-server's policy endpoint for this
 /// image, and its event endpoint, where the file does not name its own.
-fn from_server(server: &str, file: &mut ConfigFile, notes: &mut Vec<String>) {
+fn from_server(server: &str, file: &mut ConfigFile<'_>, notes: &mut Vec<String>) {
     let base = server.trim_end_matches('/');
     let image = file.image.as_ref();
     if file.policy.is_none() {
@@ -330,7 +566,7 @@ fn from_server(server: &str, file: &mut ConfigFile, notes: &mut Vec<String>) {
                 if let Some(digest) = image.and_then(|i| i.base_digest.as_deref()) {
                     url.push_str(&format!("&digest={}", query_encode(digest)));
                 }
-                file.policy = Some(url);
+                file.policy = Some(Text(Cow::Owned(url)));
             }
             None => notes.push(format!(
                 "\"server\": {server:?} needs \"image\": {{\"name\": …}} to fetch a policy; none fetched"
@@ -338,7 +574,7 @@ fn from_server(server: &str, file: &mut ConfigFile, notes: &mut Vec<String>) {
         }
     }
     if file.events.is_none() {
-        file.events = Some(format!("{base}/api/v1/agent/events"));
+        file.events = Some(Text(Cow::Owned(format!("{base}/api/v1/agent/events"))));
     }
 }
 
@@ -355,7 +591,7 @@ fn query_encode(text: &str) -> String {
     out
 }
 
-fn parse(text: &str, origin: &str, notes: &mut Vec<String>) -> ConfigFile {
+fn parse<'a>(text: &'a str, origin: &str, notes: &mut Vec<String>) -> ConfigFile<'a> {
     match serde_json::from_str(text) {
         Ok(cfg) => cfg,
         Err(e) => {
@@ -386,7 +622,7 @@ pub fn token(settings: &Settings) -> (Token, Option<String>) {
             SYSTEM_CONFIG
         ));
     }
-    let token = match &settings.token_file {
+    let token = match settings.token_file {
         Some(path) => Token::File(PathBuf::from(path)),
         None => Token::None,
     };
@@ -399,12 +635,17 @@ mod tests {
     use std::collections::HashMap;
     use std::ffi::CString;
 
-    fn environment(vars: &[&[u8]]) -> Environment {
-        let strings: Vec<CString> = vars.iter().map(|v| CString::new(*v).unwrap()).collect();
+    fn environment(vars: &[&[u8]]) -> Environment<'static> {
+        // Leaked: the environment's values are borrowed from its strings.
+        let strings: &'static [CString] = Vec::leak(
+            vars.iter()
+                .map(|v| CString::new(*v).unwrap())
+                .collect::<Vec<_>>(),
+        );
         let mut array: Vec<*const c_char> = strings.iter().map(|s| s.as_ptr()).collect();
         array.push(std::ptr::null());
         // SAFETY: a NULL-terminated array of NUL-terminated strings that
-        // outlive the call.
+        // are never freed (the array itself is read only during the call).
         unsafe { Environment::from_array(array.as_ptr()) }
     }
 
@@ -424,12 +665,12 @@ mod tests {
             b"LDGUARD_TOKEN=secret",
             b"LDGUARD_OTHER=x",
         ]);
-        assert_eq!(env.get("LDGUARD_MODE").as_deref(), Some("disabled"));
-        assert_eq!(env.get("LDGUARD_POLICY").as_deref(), Some(""));
+        assert_eq!(env.get("LDGUARD_MODE"), Some("disabled"));
+        assert_eq!(env.get("LDGUARD_POLICY"), Some(""));
         assert_eq!(env.get("LDGUARD_EVENTS"), None, "not UTF-8");
-        assert_eq!(env.get("LDGUARD_CACHE_DIR").as_deref(), Some("/c=d"));
+        assert_eq!(env.get("LDGUARD_CACHE_DIR"), Some("/c=d"));
         assert_eq!(env.get("LDGUARD_CONFIG"), None);
-        assert_eq!(env.get("LDGUARD_TOKEN").as_deref(), Some("secret"));
+        assert_eq!(env.get("LDGUARD_TOKEN"), Some("secret"));
         assert_eq!(
             env.get("LDGUARD_OTHER"),
             None,
@@ -440,9 +681,10 @@ mod tests {
         let none = unsafe { Environment::from_array(std::ptr::null()) };
         assert_eq!(none.get("LDGUARD_MODE"), None);
         // The process's own environment, as std reads it.
-        let own = Environment::read();
+        // SAFETY: no test changes these variables.
+        let own = unsafe { Environment::read() };
         for name in VARIABLES {
-            assert_eq!(own.get(name), std::env::var(name).ok(), "{name}");
+            assert_eq!(own.get(name), std::env::var(name).ok().as_deref(), "{name}");
         }
     }
 
@@ -484,6 +726,82 @@ mod tests {
         }
     }
 
+    /// A file is read as `read_to_string` reads it, from the stack buffer
+    /// when it fits (borrowed) and on the heap when not, at every length
+    /// around the buffer's, and with its error for text that is not UTF-8.
+    #[test]
+    fn files_are_read_whole_on_the_stack_or_the_heap() {
+        use std::os::fd::AsRawFd;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        const N: usize = 64;
+        for len in [0, 1, N - 1, N, N + 1, 2 * N, 3 * N + 5] {
+            let text: String = (0..len).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+            std::fs::write(&path, &text).unwrap();
+            let file = std::fs::File::open(&path).unwrap();
+            let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); N];
+            let read = read_whole(file.as_raw_fd(), &mut buf).unwrap();
+            assert_eq!(read, text, "{len} bytes");
+            assert_eq!(matches!(read, Cow::Borrowed(_)), len < N, "{len} bytes");
+        }
+        for bytes in [&b"{\"a\": \"\xff\"}"[..], &[b'x'; 2 * N][..]] {
+            let mut bytes = bytes.to_vec();
+            bytes.push(0xc3);
+            std::fs::write(&path, &bytes).unwrap();
+            let file = std::fs::File::open(&path).unwrap();
+            let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); N];
+            let ours = read_whole(file.as_raw_fd(), &mut buf).unwrap_err();
+            let std = std::fs::read_to_string(&path).unwrap_err();
+            assert_eq!(ours.to_string(), std.to_string());
+            assert_eq!(ours.kind(), std.kind());
+        }
+        let dir_fd = std::fs::File::open(dir.path()).unwrap();
+        let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); N];
+        let e = read_whole(dir_fd.as_raw_fd(), &mut buf).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EISDIR));
+    }
+
+    /// Kept texts are equal to what was kept, from the static area while
+    /// it has room, then from the heap; a config file's strings are
+    /// borrowed from its text unless they hold an escape.
+    #[test]
+    fn settings_keep_their_texts_for_the_process() {
+        let area = KEPT.bytes.get() as usize..KEPT.bytes.get() as usize + KEPT_BYTES;
+        let mut in_area = 0;
+        for i in 0..200 {
+            let text = format!("/var/lib/ldguard/{i}");
+            let kept = keep(&text);
+            assert_eq!(kept, text);
+            in_area += area.contains(&(kept.as_ptr() as usize)) as usize;
+        }
+        assert!(in_area > 0, "the first ones fit the area");
+        let first = keep("/var/lib/ldguard/0");
+        assert_eq!(keep(first).as_ptr(), first.as_ptr(), "kept once");
+        assert_eq!(keep(&first[1..]).as_ptr(), first[1..].as_ptr());
+        assert!(in_area < 200, "the area is bounded");
+        assert_eq!(keep(""), "");
+        let text = r#"{"policy": "/p.json", "events": "file:\/e", "image": {"name": "shop"}}"#;
+        let mut notes = Vec::new();
+        let file = parse(text, "c", &mut notes);
+        assert!(notes.is_empty(), "{notes:?}");
+        assert!(matches!(file.policy, Some(Text(Cow::Borrowed("/p.json")))));
+        assert!(matches!(file.events.as_ref(), Some(Text(Cow::Owned(e))) if e == "file:/e"));
+        assert!(matches!(
+            file.image.and_then(|i| i.name),
+            Some(Text(Cow::Borrowed("shop")))
+        ));
+        // Values of the wrong type are reported as for a `String`.
+        parse(r#"{"policy": 1, "cacheDir": null}"#, "c", &mut notes);
+        assert_eq!(
+            notes,
+            ["c:1:12: invalid type: integer `1`, expected a string at line 1 column 12; ignoring the file"]
+        );
+        let s = run(Some(text), &[], &[]);
+        assert_eq!(s.policy, Some("/p.json"));
+        assert_eq!(s.events, SinkSpec::File(std::path::Path::new("/e").into()));
+        assert_eq!(s.image, Some("shop"));
+    }
+
     fn run(system: Option<&str>, env: &[(&str, &str)], files: &[(&str, &str)]) -> Settings {
         let env: HashMap<String, String> = env
             .iter()
@@ -495,7 +813,7 @@ mod tests {
             .collect();
         resolve(
             system,
-            |n| env.get(n).cloned(),
+            |n| env.get(n).map(String::as_str),
             |p| {
                 files
                     .get(p)
@@ -516,8 +834,8 @@ mod tests {
             ],
             &[],
         );
-        assert_eq!(s.policy.as_deref(), Some("/p.json"));
-        assert_eq!(s.events, SinkSpec::File("/e".into()));
+        assert_eq!(s.policy, Some("/p.json"));
+        assert_eq!(s.events, SinkSpec::File(std::path::Path::new("/e").into()));
         assert_eq!(s.mode, Some(Mode::Permissive));
         assert!(s.notes.is_empty(), "{:?}", s.notes);
     }
@@ -534,7 +852,7 @@ mod tests {
         );
         assert_eq!(s.mode, None);
         assert_eq!(s.events, SinkSpec::None);
-        assert_eq!(s.baked_policy.as_deref(), Some("/etc/ldguard/policy.json"));
+        assert_eq!(s.baked_policy, Some("/etc/ldguard/policy.json"));
         assert!(
             s.notes[0].contains("ignored LDGUARD_CONFIG, LDGUARD_MODE"),
             "{:?}",
@@ -549,7 +867,7 @@ mod tests {
             &[("LDGUARD_CONFIG", "/c.json"), ("LDGUARD_MODE", "enforce")],
             &[("/c.json", r#"{"policy":"/b.json","onNoPolicy":"deny"}"#)],
         );
-        assert_eq!(s.policy.as_deref(), Some("/b.json"));
+        assert_eq!(s.policy, Some("/b.json"));
         assert_eq!(s.on_no_policy, OnNoPolicy::Deny);
         assert_eq!(s.mode, Some(Mode::Enforce));
     }
@@ -565,7 +883,7 @@ mod tests {
             &[],
         );
         assert_eq!(
-            s.policy.as_deref(),
+            s.policy,
             Some("https://ctl.example.com/api/v1/agent/policy?image=shop%2Fweb%3A1.4&digest=sha256%3Aab")
         );
         assert_eq!(
@@ -578,7 +896,7 @@ mod tests {
             &[],
             &[],
         );
-        assert_eq!(s.policy.as_deref(), Some("/p.json"));
+        assert_eq!(s.policy, Some("/p.json"));
         assert_eq!(s.events, SinkSpec::None);
         let s = run(Some(r#"{"server": "http://s"}"#), &[], &[]);
         assert_eq!(s.policy, None);
