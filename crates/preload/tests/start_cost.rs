@@ -205,7 +205,7 @@ fn a_loaded_policy_costs_no_search_for_another() {
 /// may never have run: a call from it through a PLT slot the parent never
 /// used is a lazy binding in the child, a symbol lookup whose pages (the
 /// library's and libc's symbol tables, the loader's code) are all fresh
-/// faults there, ~7 per exec (BENCHMARKS.md section 25: `memset`). The
+/// faults there, ~7 per exec (BENCHMARKS.md section 26: `memset`). The
 /// parent binds those slots before it forks. Counted with the loader's
 /// own report (`LD_DEBUG=bindings`): a child's lines go to its parent's
 /// file until its exec.

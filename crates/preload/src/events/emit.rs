@@ -72,7 +72,7 @@ extern "C" fn before_fork() {
     // process started from a compiled table may never have called: bound
     // lazily (the library is linked `-z lazy`), that first call is a
     // symbol lookup in the child, each page it reads a fresh fault there
-    // (4–7 per fork+exec: BENCHMARKS.md section 25). Called here, the
+    // (4–7 per fork+exec: BENCHMARKS.md section 26). Called here, the
     // child inherits the slot bound; `black_box` keeps it a call.
     let mut byte = [1u8];
     let at = std::hint::black_box(byte.as_mut_ptr());
