@@ -919,14 +919,15 @@ fn names_link(dirfd: c_int, path: CPath<'_>) -> bool {
         .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFLNK)
 }
 
-/// [`exec_decided`] as a hook's answer: `-1` with errno. Checks off, or
-/// no exec rule that looks at paths (every object gets the same
-/// decision): checked and run by path, nothing held (a forked child
-/// touches no page of the holding code).
+/// [`exec_hook_at`] of a path from the current directory (`execve`).
 fn exec_hook(call: Call, path: *const c_char, argv: Argv, envp: Argv) -> c_int {
     exec_hook_at(call, At::cwd(path), path, argv, envp)
 }
 
+/// [`exec_decided`] as a hook's answer: `-1` with errno. Checks off, or
+/// no exec rule that looks at paths (every object gets the same
+/// decision): checked and run by path, nothing held (a forked child
+/// touches no page of the holding code).
 fn exec_hook_at(call: Call, at: At, path: *const c_char, argv: Argv, envp: Argv) -> c_int {
     if !holds_execs() {
         let spelled = c_path(path);
