@@ -210,10 +210,9 @@ pub struct Plan {
     /// A `#!` script's interpreter.
     interp: Hold,
     /// The file is a script: its `#!` line and those of interpreters that
-    /// are scripts themselves, in that order (`lines[..scripts]`).
+    /// are scripts themselves, in that order.
     script: bool,
-    lines: [Line; MAX_SCRIPTS],
-    scripts: usize,
+    lines: Lines,
     /// Not emulated, run by path: the loader run as a program by a `#!`
     /// line, or more scripts than the kernel follows.
     nested: bool,
@@ -264,12 +263,80 @@ const NAME_CAP: usize = 256;
 #[derive(Clone, Copy)]
 struct Line {
     text: [u8; HEAD],
-    /// Where the argument starts in `text`, if the line has one.
-    arg: Option<usize>,
+    /// Where the argument starts in `text`; 0: none (the name, never
+    /// empty, comes first). All zero bytes are a valid empty line.
+    arg: usize,
 }
 
 /// The kernel follows five levels of `#!` (fs/exec.c, `exec_binprm`).
 const MAX_SCRIPTS: usize = 5;
+
+/// A plan's `#!` lines: the file's inline, an interpreter's own (a
+/// script run by a script, rare) in a mapping made when one is found,
+/// so that every exec's stack frame stays as small as it was (1 KiB
+/// more of it was one more copied stack page per forked child). A vfork
+/// child whose exec succeeds leaves that page to its parent, as
+/// `with_words` does.
+struct Lines {
+    first: Line,
+    deeper: *mut [Line; MAX_SCRIPTS - 1],
+    len: usize,
+}
+
+impl Lines {
+    const DEEPER_BYTES: usize = std::mem::size_of::<[Line; MAX_SCRIPTS - 1]>();
+
+    fn new() -> Lines {
+        Lines {
+            first: Line {
+                text: [0; HEAD],
+                arg: 0,
+            },
+            deeper: std::ptr::null_mut(),
+            len: 0,
+        }
+    }
+
+    /// The next line to fill, counted in; `None` past the kernel's depth
+    /// (or with no memory for it).
+    fn push(&mut self) -> Option<&mut Line> {
+        let at = self.len;
+        if at == 0 {
+            self.len = 1;
+            return Some(&mut self.first);
+        }
+        if self.deeper.is_null() {
+            self.deeper = sys::map_anonymous(Self::DEEPER_BYTES)?.cast();
+        }
+        // SAFETY: `deeper` is this plan's own zero-filled mapping of
+        // `DEEPER_BYTES` (all zero bytes are valid lines), aligned to a
+        // page, unmapped only on drop.
+        let line = unsafe { &mut *self.deeper }.get_mut(at - 1)?;
+        self.len += 1;
+        Some(line)
+    }
+
+    /// The lines, last first.
+    fn last_first(&self) -> impl Iterator<Item = &Line> {
+        let deeper: &[Line] = if self.deeper.is_null() {
+            &[]
+        } else {
+            // SAFETY: as in `push`; the lines past `first` it filled.
+            unsafe { &*self.deeper }
+        };
+        let filled = deeper.get(..self.len.saturating_sub(1)).unwrap_or_default();
+        let first = std::iter::once(&self.first).take(self.len);
+        filled.iter().rev().chain(first)
+    }
+}
+
+impl Drop for Lines {
+    fn drop(&mut self) {
+        if !self.deeper.is_null() {
+            sys::unmap(self.deeper.cast(), Self::DEEPER_BYTES);
+        }
+    }
+}
 
 impl Plan {
     pub fn new() -> Plan {
@@ -277,11 +344,7 @@ impl Plan {
             file: Hold::None,
             interp: Hold::None,
             script: false,
-            lines: [Line {
-                text: [0; HEAD],
-                arg: None,
-            }; MAX_SCRIPTS],
-            scripts: 0,
+            lines: Lines::new(),
             nested: false,
             resolve: false,
         }
@@ -289,12 +352,11 @@ impl Plan {
 
     fn push_line(&mut self, name: &[u8], arg: Option<&[u8]>) {
         self.script = true;
-        let Some(line) = self.lines.get_mut(self.scripts) else {
+        let Some(line) = self.lines.push() else {
             self.nested = true;
             return;
         };
-        self.scripts += 1;
-        line.arg = None;
+        line.arg = 0;
         // Both come out of a `HEAD`-byte buffer, with a separator between.
         if name.len() + arg.map_or(0, |a| a.len() + 1) + 1 > HEAD {
             return;
@@ -304,7 +366,7 @@ impl Plan {
         };
         if let Some(arg) = arg {
             if sys::put_cstr(&mut line.text, at, arg).is_some() {
-                line.arg = Some(at);
+                line.arg = at;
             }
         }
     }
@@ -745,10 +807,12 @@ impl Plan {
         // line's (the name of the script it runs), then the file's name.
         // (No indexing: a panic location is one more relocated page.)
         let mut words: [*const c_char; 2 * MAX_SCRIPTS + 1] = [filename; 2 * MAX_SCRIPTS + 1];
-        let lines = self.lines.iter().take(self.scripts).rev();
-        let parts = lines.flat_map(|line| {
+        let parts = self.lines.last_first().flat_map(|line| {
             let text = line.text.as_ptr();
-            [Some(text), line.arg.map(|at| text.wrapping_add(at))]
+            [
+                Some(text),
+                (line.arg != 0).then(|| text.wrapping_add(line.arg)),
+            ]
         });
         let mut n = 0;
         for (slot, part) in words.iter_mut().zip(parts.flatten()) {
