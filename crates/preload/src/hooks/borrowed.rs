@@ -1,5 +1,5 @@
 //! Every use, by the hooks of this folder, of the file and exec hooks and
-//! of the path resolver (`file.rs`, `exec.rs`, `resolve.rs`). They are kept
+//! of the path resolver (`file.rs`, `exec/`, `resolve.rs`). They are kept
 //! here, in one place, so that changes to those modules meet these hooks
 //! at one seam. (The C shim's `__open*` aliases forward to `ldguard_open`
 //! directly; see `shim/ldguard_shim.c`.)
