@@ -13,7 +13,17 @@
 //! 2. `P.table`, written next to a baked policy by `ldguard-layer`: generic
 //!    (any program), so even the first process of a container parses
 //!    nothing. It records no identity (the file's in a container is not
-//!    known when the image is built).
+//!    known when the image is built). A process that uses it, having
+//!    compared P's bytes with its copy, writes it to 1. for its program
+//!    (best effort, as a parsed table): the same bytes with a new header
+//!    recording P's identity as `fstat` gave it when P was opened for the
+//!    comparison, and the checksum recomputed
+//!    ([`flat::header_with_identity`]). The table stays generic, which any
+//!    program's cache name accepts, so nothing is looked for that was not
+//!    before; the next processes of that program find it first and, P's
+//!    change being the image's, take it by one `stat` instead of reading
+//!    P. Nothing is written when the baked table did not match, or was
+//!    taken by an identity (nothing new to record).
 //!
 //! Any mismatch or damage means "not found": the caller parses the policy.
 //!
