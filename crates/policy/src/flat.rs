@@ -404,7 +404,7 @@ fn checksum(head: &[u8], body: &[u8]) -> u64 {
 /// The header's bytes after the checksum, up to the program: one whole
 /// round of [`checksum`]'s lanes, so that a new header's checksum can be
 /// taken with the rest of the file where it lies ([`checksum_split`]).
-const _: () = assert!((HEADER - 104) % (8 * LANES) == 0);
+const _: () = assert!((HEADER - 104).is_multiple_of(8 * LANES));
 
 /// [`checksum`] of `head` and of the body `body_lead` then `body`, not
 /// copied together: `body_lead` must be whole rounds (a multiple of
@@ -412,7 +412,7 @@ const _: () = assert!((HEADER - 104) % (8 * LANES) == 0);
 fn checksum_split(head: &[u8], body_lead: &[u8], body: &[u8]) -> u64 {
     const K: u64 = 0x9E37_79B9_7F4A_7C15;
     let step = |h: u64, w: u64| (h ^ w).wrapping_mul(K).rotate_left(29);
-    debug_assert_eq!(body_lead.len() % (8 * LANES), 0);
+    debug_assert!(body_lead.len().is_multiple_of(8 * LANES));
     let mut sum = [0u64; LANES];
     let mut sums = [0u64; LANES];
     let mut lengths = 0x6C64_6774_6162_6C65u64;
