@@ -223,6 +223,70 @@ pub fn encode_with_identity(
     out
 }
 
+/// Length of a table file's header: what [`header_with_identity`] returns.
+pub const HEADER_LEN: usize = HEADER;
+
+/// The header of the table file `bytes` with `identity` recorded in it and
+/// the checksum recomputed, everything else as it was: written followed by
+/// `bytes[HEADER_LEN..]`, it is the file [`encode_with_identity`] would
+/// have written for the same table and text (so the preload library can
+/// turn a baked table, which records no identity, into a cached one
+/// without copying or re-encoding it). `None` when `bytes` is not a whole
+/// table file of this format whose checksum holds, or when `identity`'s
+/// size is not the length of the policy text the table holds (it cannot
+/// be the identity of the file that text was read from).
+pub fn header_with_identity(bytes: &[u8], identity: &PolicyIdentity) -> Option<[u8; HEADER]> {
+    let mut head: [u8; HEADER] = bytes.get(..HEADER)?.try_into().ok()?;
+    if head.get(..8)? != MAGIC {
+        return None;
+    }
+    let u32_at = |h: &[u8; HEADER], at: usize| -> Option<u32> {
+        Some(u32::from_le_bytes(h.get(at..at + 4)?.try_into().ok()?))
+    };
+    if u32_at(&head, 8)? != FORMAT_VERSION {
+        return None;
+    }
+    let (program_len, payload_len, text_len) = (
+        u32_at(&head, 80)? as usize,
+        u32_at(&head, 84)? as usize,
+        u32_at(&head, 88)? as usize,
+    );
+    let text_at = align8(align8(HEADER + program_len) + payload_len);
+    if bytes.len() != text_at + text_len || identity.size != text_len as u64 {
+        return None;
+    }
+    let rest = bytes.get(HEADER..text_at)?;
+    let stored = u64::from_le_bytes(head.get(96..104)?.try_into().ok()?);
+    if checksum_split(head.get(..96)?, head.get(104..)?, rest) != stored {
+        return None;
+    }
+    let flags = u32_at(&head, 12)? | FLAG_IDENTITY;
+    head.get_mut(12..16)?.copy_from_slice(&flags.to_le_bytes());
+    for (slot, word) in head
+        .get_mut(IDENTITY_AT..)?
+        .chunks_exact_mut(8)
+        .zip(identity.words())
+    {
+        slot.copy_from_slice(&word.to_le_bytes());
+    }
+    let sum = checksum_split(head.get(..96)?, head.get(104..)?, rest);
+    head.get_mut(96..104)?.copy_from_slice(&sum.to_le_bytes());
+    Some(head)
+}
+
+/// The policy file's identity a table file records, if it records one
+/// (tests and tools; reading a table gets it from [`decode_for`]).
+pub fn recorded_identity(bytes: &[u8]) -> Option<PolicyIdentity> {
+    let flags = u32::from_le_bytes(bytes.get(12..16)?.try_into().ok()?);
+    (flags & FLAG_IDENTITY != 0)
+        .then(|| {
+            bytes
+                .get(IDENTITY_AT..HEADER)
+                .map(PolicyIdentity::from_bytes)
+        })
+        .flatten()
+}
+
 /// Reads a table file's bytes; `bytes` must live as long as the table
 /// (the preload library maps the file and never unmaps it).
 pub fn decode(bytes: &'static [u8], expect: &Expect<'_>) -> Result<Decoded, FlatError> {
@@ -334,18 +398,35 @@ const LANES: usize = 8;
 /// took about eight (BENCHMARKS.md section 17). Not a MAC: it finds
 /// damage, not forgery.
 fn checksum(head: &[u8], body: &[u8]) -> u64 {
+    checksum_split(head, &[], body)
+}
+
+/// The header's bytes after the checksum, up to the program: one whole
+/// round of [`checksum`]'s lanes, so that a new header's checksum can be
+/// taken with the rest of the file where it lies ([`checksum_split`]).
+const _: () = assert!((HEADER - 104).is_multiple_of(8 * LANES));
+
+/// [`checksum`] of `head` and of the body `body_lead` then `body`, not
+/// copied together: `body_lead` must be whole rounds (a multiple of
+/// `8 * LANES` bytes long), as the header's tail is.
+fn checksum_split(head: &[u8], body_lead: &[u8], body: &[u8]) -> u64 {
     const K: u64 = 0x9E37_79B9_7F4A_7C15;
     let step = |h: u64, w: u64| (h ^ w).wrapping_mul(K).rotate_left(29);
+    debug_assert!(body_lead.len().is_multiple_of(8 * LANES));
     let mut sum = [0u64; LANES];
     let mut sums = [0u64; LANES];
     let mut lengths = 0x6C64_6774_6162_6C65u64;
-    for part in [head, body] {
+    for (lead, part) in [(&[][..], head), (body_lead, body)] {
+        add_rounds(lead, &mut sum, &mut sums);
         let whole = part.len() / (8 * LANES) * (8 * LANES);
-        add_rounds(&part[..whole], &mut sum, &mut sums);
+        let (rounds, tail) = part.split_at(whole);
+        add_rounds(rounds, &mut sum, &mut sums);
         let mut last = [0u8; 8 * LANES];
-        last[..part.len() - whole].copy_from_slice(&part[whole..]);
+        for (to, from) in last.iter_mut().zip(tail) {
+            *to = *from;
+        }
         add_rounds(&last, &mut sum, &mut sums);
-        lengths = step(lengths, part.len() as u64);
+        lengths = step(lengths, (lead.len() + part.len()) as u64);
     }
     sum.iter()
         .zip(&sums)
@@ -548,7 +629,106 @@ pub fn reseal(bytes: &mut [u8]) {
 
 #[cfg(test)]
 mod tests {
-    use super::checksum;
+    use super::{
+        checksum, checksum_split, decode_for, encode, encode_with_identity, header_with_identity,
+        recorded_identity, reseal, PolicyIdentity, HEADER_LEN,
+    };
+
+    const TEXT: &str = r#"{"apiVersion":"ldguard.policy/v1","name":"t","mode":"enforce","log":["deny"],
+        "rules":[{"name":"r","kind":"file","access":["read"],"path":["/x/**"],"action":"deny"}]}"#;
+
+    fn identity(size: usize) -> PolicyIdentity {
+        PolicyIdentity {
+            dev: 0x803,
+            ino: 1_234_567,
+            size: size as u64,
+            mtime_sec: 1_700_000_000,
+            mtime_nsec: 123_456_789,
+            ctime_sec: 1_700_000_001,
+            ctime_nsec: 987_654_321,
+        }
+    }
+
+    /// A table without an identity, given one by its header alone, is
+    /// byte for byte the file written with that identity, generic or
+    /// specialised, and decodes with it.
+    #[test]
+    fn a_header_with_an_identity_is_the_table_written_with_it() {
+        let id = identity(TEXT.len());
+        for table in [
+            crate::compile_str(TEXT, "p").unwrap(),
+            crate::compile_str_for_program(TEXT, "p", b"/bin/cat").unwrap(),
+        ] {
+            let plain = encode(&table, TEXT, [7; 32], "v1");
+            assert_eq!(recorded_identity(&plain), None);
+            let head = header_with_identity(&plain, &id).expect("a whole table");
+            let mut restamped = head.to_vec();
+            restamped.extend_from_slice(&plain[HEADER_LEN..]);
+            assert_eq!(
+                restamped,
+                encode_with_identity(&table, TEXT, [7; 32], "v1", Some(&id))
+            );
+            assert_eq!(recorded_identity(&restamped), Some(id));
+            let bytes: &'static [u8] = Box::leak(restamped.into_boxed_slice());
+            let mut seen = None;
+            let decoded = decode_for(bytes, "v1", b"/bin/cat", &mut |text, recorded| {
+                seen = recorded.copied();
+                text == TEXT.as_bytes()
+            });
+            assert!(decoded.is_ok());
+            assert_eq!(seen, Some(id));
+            // Given another identity again: only the identity changes.
+            let other = PolicyIdentity { ino: 9, ..id };
+            let head = header_with_identity(bytes, &other).unwrap();
+            assert_eq!(recorded_identity(&head), Some(other));
+            assert_eq!(head[..96], bytes[..96]);
+        }
+    }
+
+    /// No header is made for bytes that are not a whole, undamaged table
+    /// of this format, or for an identity whose size is not the text's.
+    #[test]
+    fn no_header_for_a_damaged_table_or_a_wrong_size() {
+        let table = crate::compile_str(TEXT, "p").unwrap();
+        let plain = encode(&table, TEXT, [7; 32], "v1");
+        let id = identity(TEXT.len());
+        assert!(header_with_identity(&plain, &id).is_some());
+        assert!(header_with_identity(&plain, &identity(TEXT.len() + 1)).is_none());
+        assert!(header_with_identity(&plain[..plain.len() - 1], &id).is_none());
+        assert!(header_with_identity(&plain[..HEADER_LEN - 1], &id).is_none());
+        assert!(header_with_identity(&[], &id).is_none());
+        let mut longer = plain.clone();
+        longer.push(0);
+        assert!(header_with_identity(&longer, &id).is_none());
+        // Any changed byte before the text (header or payload): the
+        // checksum no longer holds, and no new one is made over it.
+        let text_at = plain.len() - TEXT.len();
+        for at in (0..text_at).filter(|at| !(96..104).contains(at)) {
+            let mut b = plain.clone();
+            b[at] ^= 0x10;
+            assert!(header_with_identity(&b, &id).is_none(), "byte {at}");
+        }
+        // Another format, even resealed.
+        let mut b = plain.clone();
+        b[8..12].copy_from_slice(&4u32.to_le_bytes());
+        reseal(&mut b);
+        assert!(header_with_identity(&b, &id).is_none());
+    }
+
+    /// The checksum of a body split after whole rounds is the checksum of
+    /// the body in one piece.
+    #[test]
+    fn a_split_body_has_the_same_checksum() {
+        let head = sample(96);
+        let body = sample(1000);
+        for lead in [0, 64, 128, 960] {
+            assert_eq!(
+                checksum_split(&head, &body[..lead], &body[lead..]),
+                checksum(&head, &body),
+                "{lead}"
+            );
+        }
+    }
 
     /// Bytes that look like a table: small integers, repeats and zeros.
     fn sample(len: usize) -> Vec<u8> {

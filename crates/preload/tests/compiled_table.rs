@@ -215,3 +215,48 @@ fn a_baked_generic_table_is_used_without_a_cache() {
     std::fs::set_permissions(&baked, std::fs::Permissions::from_mode(0o666)).unwrap();
     assert!(s.denied(), "a world-writable table is not used");
 }
+
+#[test]
+fn a_used_baked_table_is_cached_with_the_policy_identity() {
+    let s = setup("table-baked-cached");
+    let baked = PathBuf::from(format!(
+        "{}{}",
+        s.policy_path.display(),
+        ldguard::load::table_file::BAKED_SUFFIX
+    ));
+    write(&baked, &s.forged(None, LIBRARY_VERSION));
+    assert!(!s.denied(), "the baked (generic) table was used");
+    // Its copy in the cache, for /bin/cat, with the policy's identity.
+    let cached = std::fs::read(s.table()).unwrap();
+    let id = flat::recorded_identity(&cached).expect("an identity");
+    use std::os::unix::fs::MetadataExt;
+    let st = std::fs::metadata(&s.policy_path).unwrap();
+    assert_eq!(
+        (id.dev, id.ino, id.size, id.ctime_sec, id.ctime_nsec),
+        (st.dev(), st.ino(), st.size(), st.ctime(), st.ctime_nsec())
+    );
+    let bytes: &'static [u8] = Box::leak(cached.into_boxed_slice());
+    ldguard::load::table_file::check(bytes, s.deny_text.as_bytes(), &cat()).unwrap();
+    // The next process takes the cached copy: the baked table gone, the
+    // forged table is still the one in force (a parse would deny).
+    std::fs::remove_file(&baked).unwrap();
+    assert!(!s.denied(), "the cached copy of the baked table was used");
+}
+
+#[test]
+fn a_baked_table_of_another_policy_is_not_cached() {
+    let s = setup("table-baked-other");
+    let baked = PathBuf::from(format!(
+        "{}{}",
+        s.policy_path.display(),
+        ldguard::load::table_file::BAKED_SUFFIX
+    ));
+    let table = compile_str(&s.allow_text, "x").unwrap();
+    write(
+        &baked,
+        &flat::encode(&table, &s.allow_text, [0; 32], LIBRARY_VERSION),
+    );
+    assert!(s.denied(), "parsed");
+    // The parse's own table is the one cached.
+    assert!(s.table_is_good());
+}

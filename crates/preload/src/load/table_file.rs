@@ -13,7 +13,17 @@
 //! 2. `P.table`, written next to a baked policy by `ldguard-layer`: generic
 //!    (any program), so even the first process of a container parses
 //!    nothing. It records no identity (the file's in a container is not
-//!    known when the image is built).
+//!    known when the image is built). A process that uses it, having
+//!    compared P's bytes with its copy, writes it to 1. for its program
+//!    (best effort, as a parsed table): the same bytes with a new header
+//!    recording P's identity as `fstat` gave it when P was opened for the
+//!    comparison, and the checksum recomputed
+//!    ([`flat::header_with_identity`]). The table stays generic, which any
+//!    program's cache name accepts, so nothing is looked for that was not
+//!    before; the next processes of that program find it first and, P's
+//!    change being the image's, take it by one `stat` instead of reading
+//!    P. Nothing is written when the baked table did not match, or was
+//!    taken by an identity (nothing new to record).
 //!
 //! Any mismatch or damage means "not found": the caller parses the policy.
 //!
@@ -143,6 +153,15 @@ impl<'a> PolicyFile<'a> {
         self.opened().ok().map(|o| identity_of(&o.st))
     }
 
+    /// [`identity`](Self::identity) if the file was opened, without
+    /// opening it.
+    fn opened_identity(&self) -> Option<PolicyIdentity> {
+        match self.opened.get() {
+            Some(Ok(o)) => Some(identity_of(&o.st)),
+            _ => None,
+        }
+    }
+
     /// Whether the file still has the identity `recorded`, which changed
     /// last at least [`SETTLED`] before `table_mtime` (the table file's
     /// modification time, seconds and nanoseconds): then its bytes are the
@@ -246,20 +265,36 @@ pub fn load(
     program: &[u8],
 ) -> Result<Found, Option<String>> {
     let mut why = None;
-    for path in [
-        cached_path(cache_dir, location, program),
-        baked_path(location),
-    ] {
-        match read(&path, policy, program) {
-            Ok(found) => return Ok(found),
-            Err(None) => {}
-            Err(Some(e)) => why = Some(format!("{}: {e}", path.display())),
-        }
+    let cached = cached_path(cache_dir, location, program);
+    match read(&cached, policy, program) {
+        Ok((found, _)) => return Ok(found),
+        Err(None) => {}
+        Err(Some(e)) => why = Some(format!("{}: {e}", cached.display())),
     }
-    Err(why)
+    let baked = baked_path(location);
+    match read(&baked, policy, program) {
+        Ok((found, bytes)) => {
+            // Proved by comparing the policy's bytes (the file was opened
+            // for it): the next process of this program finds the same
+            // table in the cache, with the identity that stands for them.
+            // Best effort, as `store`.
+            if let Some(identity) = policy.opened_identity() {
+                let _ = store_baked(&cached, cache_dir, bytes, &identity);
+            }
+            Ok(found)
+        }
+        Err(None) => Err(why),
+        Err(Some(e)) => Err(Some(format!("{}: {e}", baked.display()))),
+    }
 }
 
-fn read(path: &Path, policy: &PolicyFile, program: &[u8]) -> Result<Found, Option<String>> {
+/// A table read from the file at `path`, with the file's bytes (mapped
+/// for the life of the process).
+fn read(
+    path: &Path,
+    policy: &PolicyFile,
+    program: &[u8],
+) -> Result<(Found, &'static [u8]), Option<String>> {
     use std::os::unix::ffi::OsStrExt;
     let (file, st) = match crate::os::sys::open_read(path.as_os_str().as_bytes(), libc::O_NOFOLLOW)
     {
@@ -288,10 +323,13 @@ fn read(path: &Path, policy: &PolicyFile, program: &[u8]) -> Result<Found, Optio
     }) {
         // Rule tables are never freed (see `active`); neither is the
         // mapping they borrow from.
-        Ok(d) => Ok(Found {
-            table: d.table,
-            sha256_hex: hex(&d.policy_sha256),
-        }),
+        Ok(d) => Ok((
+            Found {
+                table: d.table,
+                sha256_hex: hex(&d.policy_sha256),
+            },
+            bytes,
+        )),
         Err(e) => {
             if !bytes.is_empty() {
                 // SAFETY: unmaps exactly the mapping `map_whole` made; the
@@ -353,6 +391,39 @@ pub fn store(
     table: &RuleTable,
     program: &[u8],
 ) -> Result<(), String> {
+    private_tables_dir(cache_dir)?;
+    use sha2::Digest as _;
+    let sha: [u8; 32] = sha2::Sha256::digest(text.as_bytes()).into();
+    let bytes = flat::encode_with_identity(table, text, sha, LIBRARY_VERSION, identity);
+    let path = cached_path(cache_dir, location, program);
+    write_atomically(&path, &bytes)
+}
+
+/// Writes the baked table `baked` (the bytes of the file just used, which
+/// matched the policy's bytes) to `cached`, its cache name for this
+/// program, with `identity` (what `fstat` said of the policy file when it
+/// was opened to be compared) recorded and the checksum recomputed: the
+/// same table, which any program accepts (a generic table is accepted
+/// under any program's name), found first and by its identity from then
+/// on. Not re-encoded or copied: a new header on the stack, then the rest
+/// of the mapped file. Best effort, as [`store`]; nothing is written when
+/// the bytes do not make a whole, undamaged table or the identity's size
+/// is not the length of its text.
+fn store_baked(
+    cached: &Path,
+    cache_dir: &Path,
+    baked: &[u8],
+    identity: &PolicyIdentity,
+) -> Result<(), String> {
+    let head = flat::header_with_identity(baked, identity).ok_or("not a whole table")?;
+    let rest = baked.get(flat::HEADER_LEN..).unwrap_or_default();
+    private_tables_dir(cache_dir)?;
+    write_parts_atomically(cached, &[&head, rest])
+}
+
+/// `<cacheDir>/tables`, created private (0700) if need be, and refused
+/// unless it is a directory of this user that only it can write.
+fn private_tables_dir(cache_dir: &Path) -> Result<(), String> {
     let dir = tables_dir(cache_dir);
     fs::DirBuilder::new()
         .recursive(true)
@@ -368,11 +439,7 @@ pub fn store(
             dir.display()
         ));
     }
-    use sha2::Digest as _;
-    let sha: [u8; 32] = sha2::Sha256::digest(text.as_bytes()).into();
-    let bytes = flat::encode_with_identity(table, text, sha, LIBRARY_VERSION, identity);
-    let path = cached_path(cache_dir, location, program);
-    write_atomically(&path, &bytes)
+    Ok(())
 }
 
 /// The flat form of `table`, compiled from `text`, for this library.
@@ -385,6 +452,11 @@ pub fn encode(table: &RuleTable, text: &str) -> Vec<u8> {
 /// Temporary file in the same directory, then `rename`: readers see the
 /// old file, the new one, or none, never a partial one.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    write_parts_atomically(path, &[bytes])
+}
+
+/// [`write_atomically`] of `parts` one after the other.
+fn write_parts_atomically(path: &Path, parts: &[&[u8]]) -> Result<(), String> {
     let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
     let result = (|| {
         let mut f = fs::OpenOptions::new()
@@ -393,7 +465,9 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
             .mode(0o644)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&tmp)?;
-        f.write_all(bytes)?;
+        for part in parts {
+            f.write_all(part)?;
+        }
         drop(f);
         fs::rename(&tmp, path)
     })();
@@ -630,6 +704,10 @@ mod tests {
 
     const PROGRAM: &[u8] = b"/bin/cat";
 
+    /// The policy of the baked-table tests.
+    const TEXT: &str = r#"{"apiVersion":"ldguard.policy/v1","name":"t","mode":"enforce","log":["deny"],
+        "rules":[{"name":"r","kind":"file","access":["read"],"path":["/x/**"],"action":"deny"}]}"#;
+
     impl Cached {
         fn new() -> Cached {
             let dir = tempfile::tempdir().unwrap();
@@ -774,6 +852,77 @@ mod tests {
         std::fs::remove_file(&c.policy).unwrap();
         let (found, _) = c.find();
         assert!(found.is_err());
+    }
+
+    /// A policy with only its baked (generic, identity-less) table next to
+    /// it, as `ldguard-layer` leaves one, and a cache directory.
+    fn baked(table_text: &str) -> Cached {
+        let dir = tempfile::tempdir().unwrap();
+        let policy = dir.path().join("policy.json");
+        let c = Cached {
+            cache: dir.path().join("cache"),
+            policy,
+            text: TEXT.to_owned(),
+            _dir: dir,
+        };
+        std::fs::write(&c.policy, &c.text).unwrap();
+        let table = ldguard_policy::compile_str(table_text, "baked").unwrap();
+        std::fs::write(baked_path(c.location()), encode(&table, table_text)).unwrap();
+        c
+    }
+
+    /// The process that uses a baked table (comparing the policy's bytes)
+    /// leaves the same table in the cache with the identity `fstat` gave
+    /// of the policy; the next process takes that one, and once settled
+    /// without opening the policy.
+    #[test]
+    fn a_used_baked_table_is_cached_with_the_identity() {
+        let c = baked(TEXT);
+        let cached = cached_path(&c.cache, c.location(), PROGRAM);
+        assert_eq!(c.find(), (Ok(1), true), "the baked table, compared");
+        let bytes = std::fs::read(&cached).expect("the baked table was cached");
+        let st = std::fs::metadata(&c.policy).unwrap();
+        let id = flat::recorded_identity(&bytes).expect("with an identity");
+        assert_eq!((id.dev, id.ino, id.size), (st.dev(), st.ino(), st.size()));
+        assert_eq!((id.ctime_sec, id.ctime_nsec), (st.ctime(), st.ctime_nsec()));
+        assert_eq!((id.mtime_sec, id.mtime_nsec), (st.mtime(), st.mtime_nsec()));
+        // The same table otherwise: the baked file's bytes after the header.
+        let baked = std::fs::read(baked_path(c.location())).unwrap();
+        assert_eq!(bytes[flat::HEADER_LEN..], baked[flat::HEADER_LEN..]);
+        // Taken from the cache (the baked table gone), settled: not opened.
+        std::fs::remove_file(baked_path(c.location())).unwrap();
+        c.age_table(SETTLED as u64 + 1);
+        assert_eq!(c.find(), (Ok(1), false), "the cached copy, by identity");
+        // Nothing rewritten by a process that did not use the baked table.
+        let mtime = std::fs::metadata(&cached).unwrap().modified().unwrap();
+        assert_eq!(c.find(), (Ok(1), false));
+        assert_eq!(
+            std::fs::metadata(&cached).unwrap().modified().unwrap(),
+            mtime
+        );
+    }
+
+    /// A baked table of another policy text is refused, and nothing is
+    /// written to the cache.
+    #[test]
+    fn a_baked_table_that_does_not_match_writes_nothing() {
+        let c = baked(&TEXT.replace("/x/", "/y/"));
+        let (found, opened) = c.find();
+        assert!(found.unwrap_err().contains("another policy text"));
+        assert!(opened);
+        assert!(!cached_path(&c.cache, c.location(), PROGRAM).exists());
+        assert!(!c.cache.exists(), "not even the directory");
+    }
+
+    /// A cache directory that cannot be written (here a file where it
+    /// should be): the baked table is used all the same, every time.
+    #[test]
+    fn a_baked_table_is_used_when_the_cache_cannot_be_written() {
+        let c = baked(TEXT);
+        std::fs::write(&c.cache, "not a directory").unwrap();
+        assert_eq!(c.find(), (Ok(1), true));
+        assert_eq!(c.find(), (Ok(1), true));
+        assert_eq!(std::fs::read(&c.cache).unwrap(), b"not a directory");
     }
 
     /// A table of the previous format (without the identity) is refused:
