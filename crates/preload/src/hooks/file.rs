@@ -1909,7 +1909,8 @@ fn freopen_checked(
             let e = sys::errno();
             sys::close(fd);
             // The object always has its link: ENOENT is /proc missing.
-            sys::set_errno(if e == libc::ENOENT { libc::EACCES } else { e });
+            let missing = reopened.is_null() && e == libc::ENOENT;
+            sys::set_errno(if missing { libc::EACCES } else { e });
             reopened
         }
         Opened::Err(e) => {
