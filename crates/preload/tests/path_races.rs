@@ -344,6 +344,32 @@ fn execv_of_a_symlink_swapped_between_a_script_and_a_denied_program() {
     exec_race("race-execv-script", "execv", Some("#!/bin/sh\nexit 0\n"));
 }
 
+/// `sw` flips between `ok`, a name beside it (a copy of `true`), and
+/// `/usr/bin/false`, which a rule denies. A link to a name in its own
+/// directory is the case the library once ran by the link's name (to keep
+/// the process named after it): the exec then followed whatever `sw` had
+/// become. Run by `execv` and `posix_spawn`.
+#[test]
+fn exec_of_a_symlink_swapped_between_a_name_beside_it_and_a_denied_program() {
+    for mode in ["execv", "spawn"] {
+        let d = scratch(&format!("race-beside-{mode}"));
+        std::fs::copy("/usr/bin/true", d.join("ok")).unwrap();
+        let rules = json!([
+            {"name": "no-false", "kind": "exec", "path": ["/usr/bin/false"], "action": "deny"},
+        ]);
+        race_outcome(
+            &d,
+            mode,
+            "ok",
+            "/usr/bin/false",
+            rules,
+            "no-false",
+            "/usr/bin/false",
+            true,
+        );
+    }
+}
+
 /// A script's interpreter that is itself a script: `via.sh` starts
 /// `#!DIR/sw`, and `sw` flips between `mid.sh` (`#!/bin/sh`, exit 0) and
 /// `/usr/bin/false`, which a rule denies. The kernel would run whatever

@@ -212,7 +212,8 @@ fn decoys(d: &Path) -> Box<dyn Any> {
 
 /// `pub/script` runs `/usr/bin/id` through `#!`, `pub/twin` `/usr/bin/echo`,
 /// `pub/nested` runs `pub/script` as its interpreter, `pub/loader` runs
-/// `/usr/bin/id` through the dynamic loader named on its `#!` line.
+/// `/usr/bin/id` through the dynamic loader named on its `#!` line;
+/// `pub/script-link` and `pub/twin-link` are links to `script` and `twin`.
 fn scripts(d: &Path) -> Box<dyn Any> {
     use std::os::unix::fs::PermissionsExt;
     for (name, text) in [
@@ -231,6 +232,11 @@ fn scripts(d: &Path) -> Box<dyn Any> {
         let p = d.join("pub").join(name);
         std::fs::write(&p, text).unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    // Links to a script beside them, in the same directory.
+    for (link, to) in [("script-link", "script"), ("twin-link", "twin")] {
+        let _ = std::fs::remove_file(d.join("pub").join(link));
+        std::os::unix::fs::symlink(to, d.join("pub").join(link)).unwrap();
     }
     Box::new(())
 }
@@ -581,6 +587,11 @@ scenarios! {
     // 4. Interpreters and the loader.
     shebang_interpreter => Scenario { attack: &["/bin/sh", "-c", "{d}/pub/script"],
         twin: &["/bin/sh", "-c", "{d}/pub/twin"], rules: NO_ID, code: Some(126),
+        text: "Permission denied", rule: "no-id", calls: &["execve"], target: "/usr/bin/id",
+        program: "/usr/bin/dash", setup: scripts, ..BASE };
+    shebang_through_a_link_beside_the_script => Scenario {
+        attack: &["/bin/sh", "-c", "{d}/pub/script-link"],
+        twin: &["/bin/sh", "-c", "{d}/pub/twin-link"], rules: NO_ID, code: Some(126),
         text: "Permission denied", rule: "no-id", calls: &["execve"], target: "/usr/bin/id",
         program: "/usr/bin/dash", setup: scripts, ..BASE };
     shebang_nested_interpreter => Scenario { attack: &["/bin/sh", "-c", "{d}/pub/nested"],

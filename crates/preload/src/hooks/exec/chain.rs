@@ -218,16 +218,11 @@ pub(super) fn runs_next(
     if given.bytes().len() >= resolve::PATH_CAP {
         return Next::Nothing; // ENAMETOOLONG from the kernel
     }
-    let pinned = sys::open_path(dirfd, name, nofollow);
-    if pinned < 0 {
-        return Next::Nothing; // the exec fails by itself
-    }
     let mut head = [0u8; HEAD];
-    let read = read_head(pinned, &mut head);
-    // Only its last segment matters (a loader's name), so a short buffer.
-    let mut link = [0u8; 256];
-    let own = sys::fd_path(pinned, &mut link);
-    sys::close(pinned);
+    let Some(file) = HeadFile::open(dirfd, name, nofollow, &mut head) else {
+        return Next::Nothing; // the exec fails by itself
+    };
+    let read = file.read;
     let exec_rules = active.table.needs_resolution(Kind::Exec, Access::Read);
     let Some(n) = read else {
         // Unreadable to us: an executable regular file could still be a
@@ -251,8 +246,7 @@ pub(super) fn runs_next(
         return Next::Nothing; // ENOEXEC from the kernel
     }
     let head = head.get(..n).unwrap_or_default();
-    let is_loader = own.is_some_and(|n| sys::is_loader_path(link.get(..n).unwrap_or_default()));
-    if head.starts_with(b"\x7fELF") && is_loader {
+    if head.starts_with(b"\x7fELF") && file.is_loader(name, nofollow) {
         let program = match loader_arg {
             LoaderArg::Argv => loaded_program(argv),
             LoaderArg::Line(arg) if arg.starts_with(b"-") => {
@@ -328,40 +322,99 @@ pub(super) fn shebang(head: &[u8; HEAD]) -> Option<(&[u8], Option<&[u8]>)> {
 /// (`BINPRM_BUF_SIZE`).
 pub(super) const HEAD: usize = 256;
 
-/// The first bytes of the file `pinned` (an `O_PATH` descriptor) holds,
-/// read through a fresh descriptor of the same inode; `None` when it may
-/// not be read or is not a regular file with an execute bit.
-pub(super) fn read_head(pinned: c_int, head: &mut [u8; HEAD]) -> Option<usize> {
+/// The file an exec names, open, and its first bytes read ([`HEAD`]).
+pub(super) struct HeadFile {
+    fd: c_int,
+    /// `None`: it may not be read; `Some(0)` also when it is not a
+    /// regular file with an execute bit.
+    read: Option<usize>,
+}
+
+impl HeadFile {
+    /// Opens `(dirfd, name)` for reading (with `nofollow`, `O_NOFOLLOW`
+    /// or 0) and reads its head. One `openat` where an `O_PATH`
+    /// descriptor reopened through `/proc` took two, and `/proc` is slow
+    /// to look at for the first time in a new process. What will not open
+    /// so (no read permission: mode `--x`; a link refused; a socket) is
+    /// looked at through an `O_PATH` descriptor, as the kernel would.
+    /// `None`: nothing there (the exec fails by itself).
+    pub(super) fn open(
+        dirfd: c_int,
+        name: *const c_char,
+        nofollow: c_int,
+        head: &mut [u8; HEAD],
+    ) -> Option<HeadFile> {
+        // Non-blocking: a FIFO would wait for a writer.
+        let flags = libc::O_RDONLY | libc::O_NOCTTY | libc::O_NONBLOCK | nofollow;
+        if let Ok(fd) = sys::openat_quiet(dirfd, name, flags) {
+            let read = if regular_executable(fd) {
+                read_at_start(fd, head)
+            } else {
+                Some(0)
+            };
+            return Some(HeadFile { fd, read });
+        }
+        let pinned = sys::open_path(dirfd, name, nofollow);
+        if pinned < 0 {
+            return None;
+        }
+        let read = if regular_executable(pinned) {
+            reopened_head(pinned, head)
+        } else {
+            Some(0)
+        };
+        Some(HeadFile { fd: pinned, read })
+    }
+
+    /// Whether the file opened is the dynamic loader, by its name: the
+    /// name it was opened by when that was no link (`nofollow`), else the
+    /// kernel's path of the descriptor.
+    pub(super) fn is_loader(&self, name: *const c_char, nofollow: c_int) -> bool {
+        if nofollow != 0 {
+            // SAFETY: the caller's NUL-terminated name.
+            return unsafe { cstr(name) }.is_some_and(sys::is_loader_path);
+        }
+        // Only its last segment matters, so a short buffer.
+        let mut link = [0u8; 256];
+        sys::fd_path(self.fd, &mut link)
+            .is_some_and(|n| sys::is_loader_path(link.get(..n).unwrap_or_default()))
+    }
+}
+
+impl Drop for HeadFile {
+    fn drop(&mut self) {
+        sys::close(self.fd);
+    }
+}
+
+/// Whether `fd` is a regular file with an execute bit.
+fn regular_executable(fd: c_int) -> bool {
     // SAFETY: an all-zero `stat` is a valid value to be overwritten.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     let st_ptr = &mut st as *mut libc::stat;
     // The system calls are made here, not through libc (its `fstat` and
     // `pread` are pages a forked child would fault in just for this).
-    if raw_syscall(
+    raw_syscall(
         libc::SYS_fstat,
-        [pinned as c_long, st_ptr as c_long, 0, 0, 0, 0],
-    ) != 0
-        || st.st_mode & libc::S_IFMT != libc::S_IFREG
-        || st.st_mode & 0o111 == 0
-    {
-        return Some(0);
-    }
+        [fd as c_long, st_ptr as c_long, 0, 0, 0, 0],
+    ) == 0
+        && st.st_mode & libc::S_IFMT == libc::S_IFREG
+        && st.st_mode & 0o111 != 0
+}
+
+/// The first bytes of the file `pinned` (an `O_PATH` descriptor) holds,
+/// read through a fresh descriptor of the same inode; `None` when it may
+/// not be read.
+fn reopened_head(pinned: c_int, head: &mut [u8; HEAD]) -> Option<usize> {
     let mut link = [0u8; 32];
     sys::proc_fd_path(pinned, &mut link);
-    let fd = raw_syscall(
-        libc::SYS_openat,
-        [
-            libc::AT_FDCWD as c_long,
-            link.as_ptr() as c_long,
-            (libc::O_RDONLY | libc::O_CLOEXEC) as c_long,
-            0,
-            0,
-            0,
-        ],
-    ) as c_int;
-    if fd < 0 {
-        return None;
-    }
+    let fd = sys::openat_quiet(libc::AT_FDCWD, link.as_ptr().cast(), libc::O_RDONLY).ok()?;
+    let n = read_at_start(fd, head);
+    sys::close(fd);
+    n
+}
+
+fn read_at_start(fd: c_int, head: &mut [u8; HEAD]) -> Option<usize> {
     let n = raw_syscall(
         libc::SYS_pread64,
         [
@@ -373,7 +426,6 @@ pub(super) fn read_head(pinned: c_int, head: &mut [u8; HEAD]) -> Option<usize> {
             0,
         ],
     );
-    sys::close(fd);
     (n >= 0).then_some(n as usize)
 }
 

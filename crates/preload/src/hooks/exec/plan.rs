@@ -62,9 +62,10 @@ pub struct Held {
     /// not looked at: a link there makes the exec fail with `ELOOP`, and
     /// the exec is decided again through the kernel's path.
     pub(super) lexical: bool,
-    /// `name` is a link to the object's name in the same directory,
-    /// followed by the exec (see [`Hold::of_path`]).
-    pub(super) follow: bool,
+    /// The name the new process is to be called by (`comm`),
+    /// NUL-terminated, when it is not `name`: the exec was given a link
+    /// to `name` beside it (see [`Hold::of_path`]). Empty: the kernel's.
+    pub(super) comm: [u8; script_comm::COMM_LEN + 1],
 }
 
 /// The longest name in a directory, with its NUL.
@@ -218,9 +219,10 @@ impl Hold {
     /// The kernel names the process (`comm`) after the last name of the
     /// path it was given: when that name is a link to a name beside it in
     /// the same directory (`/usr/bin/python3` to `python3.11`, `/bin/sh`
-    /// to `dash`), the link is held instead and followed by the exec:
-    /// both names lie in the held directory, where a change needs write
-    /// access to it as a rename of the program itself does.
+    /// to `dash`), the object is still run by its own name, never through
+    /// the link (which may point elsewhere by the time of the exec), and
+    /// the new process's library names it after the link
+    /// (`process::script_comm`).
     pub(super) fn of_path(path: &[u8], spelled: &[u8], scratch: &mut PathBuf) -> Hold {
         let mut parts = path.rsplitn(2, |&b| b == b'/');
         let (Some(name), Some(dir)) = (parts.next(), parts.next()) else {
@@ -233,7 +235,7 @@ impl Hold {
         };
         let link = sys::last_name(spelled);
         if !link.is_empty() && link != name && link.len() < NAME_CAP && link != b".." {
-            held.follow_link_to(link, name);
+            held.named_after_link(link, name);
         }
         Hold::Held(held)
     }
@@ -268,7 +270,8 @@ impl Held {
             held.lexical = true;
             return Ok(held);
         }
-        let mut held = Held::open(dirfd, dir, &path[at..], true, scratch)?;
+        let name = path.get(at..).unwrap_or_default();
+        let mut held = Held::open(dirfd, dir, name, true, scratch)?;
         held.lexical = true;
         Ok(held)
     }
@@ -285,29 +288,93 @@ impl Held {
         out: &mut [u8],
     ) -> Option<(Held, usize)> {
         let (dir, at) = resolve::split_last(path);
-        let name = &path[at..];
+        let name = path.get(at..)?;
         if dir.is_empty() || name.contains(&b'/') || name == b"." || name == b".." {
             return None;
         }
-        scratch.set(&[dir])?;
-        let flags = libc::O_PATH | libc::O_DIRECTORY;
-        let fd = sys::openat_quiet(dirfd, scratch.c_path().ptr(), flags).ok()?;
-        let mut held = Held::named(fd, true, name).ok()?;
-        held.lexical = true;
-        let n = sys::fd_link_raw(held.dir, out);
-        if n <= 0 || n as usize >= out.len() {
+        if name.len() >= NAME_CAP {
             return None;
         }
-        let n = sys::link_name(out, n as usize)?;
+        let (fd, n) = match first_link_followed(dir, scratch, out) {
+            Some(found) => found,
+            None => {
+                scratch.set(&[dir])?;
+                let flags = libc::O_PATH | libc::O_DIRECTORY;
+                let fd = sys::openat_quiet(dirfd, scratch.c_path().ptr(), flags).ok()?;
+                let n = sys::fd_link_raw(fd, out);
+                let n = (n > 0 && (n as usize) < out.len())
+                    .then(|| sys::link_name(out, n as usize))
+                    .flatten();
+                match n {
+                    Some(n) => (fd, n),
+                    None => {
+                        sys::close(fd);
+                        return None;
+                    }
+                }
+            }
+        };
+        let mut held = Held::named(fd, true, name).ok()?;
+        held.lexical = true;
         let at = if n == 1 { 1 } else { n + 1 };
         if at + name.len() >= out.len() {
             return None;
         }
-        out[at - 1] = b'/';
-        out[at..at + name.len()].copy_from_slice(name);
+        *out.get_mut(at - 1)? = b'/';
+        out.get_mut(at..at + name.len())?.copy_from_slice(name);
         Some((held, at + name.len()))
     }
+}
 
+/// The directory `dir` held where its first name is the only link in it,
+/// as `/bin` is on merged-/usr systems (`bin -> usr/bin`): the link read
+/// (a plain `readlink`), the path with the link replaced by what it
+/// reads opened refusing every link (`openat2`), so that the path is the
+/// one the kernel walked; that path written to `out`, with its length.
+/// `None` for anything else (a link deeper down, `.` or `..` in the way):
+/// the caller asks `/proc` for the directory's path, which the first time
+/// in a new process costs several times as much.
+fn first_link_followed(
+    dir: &[u8],
+    scratch: &mut PathBuf,
+    out: &mut [u8],
+) -> Option<(c_int, usize)> {
+    let rest = dir.strip_prefix(b"/")?;
+    let end = rest.iter().position(|&b| b == b'/').unwrap_or(rest.len());
+    let (first, after) = rest.split_at_checked(end)?;
+    let plain = |p: &[u8]| {
+        !p.is_empty()
+            && p.split(|&b| b == b'/')
+                .all(|c| !c.is_empty() && c != b"." && c != b"..")
+    };
+    if !plain(first) || !(after.is_empty() || after.get(1..).is_some_and(plain)) {
+        return None;
+    }
+    let mut target = [0u8; 128];
+    scratch.set(&[b"/", first])?;
+    let n = sys::readlinkat_quiet(libc::AT_FDCWD, scratch.c_path().ptr(), &mut target);
+    if n <= 0 || n as usize >= target.len() {
+        return None;
+    }
+    let target = target.get(..n as usize)?;
+    let target = target.strip_prefix(b"/").unwrap_or(target);
+    if !plain(target) {
+        return None;
+    }
+    scratch.set(&[b"/", target, after])?;
+    let decided = scratch.as_bytes();
+    let n = decided.len();
+    out.get_mut(..n)?.copy_from_slice(decided);
+    if n >= out.len() {
+        return None;
+    }
+    let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
+    let path = scratch.c_path().ptr();
+    let fd = resolve::openat2_raw(libc::AT_FDCWD, path, flags, 0, resolve::NO_LINKS).ok()?;
+    Some((fd, n))
+}
+
+impl Held {
     pub(super) fn open(
         dirfd: c_int,
         dir: &[u8],
@@ -341,7 +408,7 @@ impl Held {
             name: [0; NAME_CAP],
             empty: true,
             lexical: false,
-            follow: false,
+            comm: [0; script_comm::COMM_LEN + 1],
         }
     }
 
@@ -355,7 +422,7 @@ impl Held {
             name: [0; NAME_CAP],
             empty: false,
             lexical: false,
-            follow: false,
+            comm: [0; script_comm::COMM_LEN + 1],
         };
         held.name[..name.len()].copy_from_slice(name);
         Ok(held)
@@ -400,41 +467,64 @@ impl Held {
         Some(out)
     }
 
-    /// Holds `link` instead of the name when it is a link in the held
-    /// directory to exactly that name (see [`Hold::of_path`]).
-    pub(super) fn follow_link_to(&mut self, link: &[u8], name: &[u8]) {
+    /// Names the new process after `link` when it is a link in the held
+    /// directory to exactly `name` (see [`Hold::of_path`]).
+    pub(super) fn named_after_link(&mut self, link: &[u8], name: &[u8]) {
         let mut z = [0u8; NAME_CAP];
         z[..link.len()].copy_from_slice(link);
         let mut target = [0u8; NAME_CAP];
         let n = sys::readlinkat_quiet(self.dir, z.as_ptr().cast(), &mut target);
-        if n > 0 && target[..n as usize] == *name {
-            self.name = z;
-            self.follow = true;
+        if n > 0 && target.get(..n as usize) == Some(name) {
+            let comm = link.get(..script_comm::COMM_LEN).unwrap_or(link);
+            for (to, from) in self.comm.iter_mut().zip(comm) {
+                *to = *from;
+            }
         }
+    }
+
+    /// Calls `f` with `envp`, or with `envp` and the variable that names
+    /// `who` after the link the exec was given ([`Held::comm`]).
+    pub(super) fn with_comm(
+        &self,
+        who: impl FnOnce() -> Who,
+        envp: Argv,
+        f: impl FnOnce(Argv) -> c_int,
+    ) -> c_int {
+        let comm = self.comm.split(|&b| b == 0).next().unwrap_or_default();
+        if comm.is_empty() {
+            return f(envp);
+        }
+        let mut marker = [0u8; script_comm::MARKER_LEN];
+        let marker = script_comm::marker(who(), comm, &mut marker);
+        with_words(&[marker], envp, f)
     }
 
     /// Runs the held object; returns only on failure, with the errno.
     pub(super) fn exec(&self, argv: Argv, envp: Argv) -> c_int {
         let flags = if self.empty {
             libc::AT_EMPTY_PATH
-        } else if self.follow {
-            0
         } else {
             libc::AT_SYMLINK_NOFOLLOW
         };
-        let e = self.exec_with(flags, argv, envp);
-        if e == libc::ELOOP
-            && flags == libc::AT_SYMLINK_NOFOLLOW
-            && !self.lexical
-            && !self.is_link()
-        {
-            // `ELOOP` for a name that is no link: an `execveat` that
-            // cannot refuse a final link (valgrind's fails every relative
-            // name so). The name was the kernel's own, and is still no
-            // link: run it as named.
-            return self.exec_with(0, argv, envp);
-        }
-        e
+        self.with_comm(
+            || Who::This(sys::getpid()),
+            envp,
+            |envp| {
+                let e = self.exec_with(flags, argv, envp);
+                if e == libc::ELOOP
+                    && flags == libc::AT_SYMLINK_NOFOLLOW
+                    && !self.lexical
+                    && !self.is_link()
+                {
+                    // `ELOOP` for a name that is no link: an `execveat`
+                    // that cannot refuse a final link (valgrind's fails
+                    // every relative name so). The name was the kernel's
+                    // own, and is still no link: run it as named.
+                    return self.exec_with(0, argv, envp);
+                }
+                e
+            },
+        )
     }
 
     /// The kernel refused the held name with `ENOENT` though it is no
@@ -465,7 +555,7 @@ impl Held {
             name: self.name,
             empty: false,
             lexical: self.lexical,
-            follow: self.follow,
+            comm: self.comm,
         };
         match copy.exec(argv, envp) {
             libc::ELOOP if copy.lexical => Ran::Again,

@@ -75,10 +75,13 @@ pub(super) fn spawn_decided(call: Call, path: CPath<'_>, argv: Argv, spawn: &Spa
         Hold::Held(h) => h,
     };
     if !plan.script {
-        return match file.proc_path(spawn.actions) {
-            Some(named) => real_spawn(named.as_ptr().cast(), argv, spawn),
-            None => by_path(),
+        let Some(named) = file.proc_path(spawn.actions) else {
+            return by_path();
         };
+        let who = || Who::ChildOf(sys::getpid());
+        return file.with_comm(who, spawn.envp, |envp| {
+            real_spawn(named.as_ptr().cast(), argv, &Spawn { envp, ..*spawn })
+        });
     }
     if plan.nested {
         return by_path();
