@@ -253,6 +253,8 @@ pub struct HeldSocket {
     fd: c_int,
     addr: libc::sockaddr_un,
     len: socklen_t,
+    /// What [`guard::scratch::end_hold`](crate::os::guard::scratch::end_hold) restores.
+    outer: c_int,
 }
 
 impl HeldSocket {
@@ -265,7 +267,14 @@ impl HeldSocket {
             *d = *s as c_char;
         }
         let len = (size_of::<libc::sa_family_t>() + n + 1) as socklen_t;
-        HeldSocket { fd, addr, len }
+        // The call made through it is a cancellation point.
+        let outer = crate::os::guard::scratch::hold_across_call(fd);
+        HeldSocket {
+            fd,
+            addr,
+            len,
+            outer,
+        }
     }
 
     fn address(&self) -> *const sockaddr {
@@ -275,6 +284,7 @@ impl HeldSocket {
 
 impl Drop for HeldSocket {
     fn drop(&mut self) {
+        crate::os::guard::scratch::end_hold(self.outer);
         // errno untouched: the call made through it has just set it.
         crate::os::sys::syscall6(libc::SYS_close, [self.fd as c_long, 0, 0, 0, 0, 0]);
     }

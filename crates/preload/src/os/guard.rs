@@ -115,8 +115,8 @@ pub fn chain_bytes(level: usize) -> Option<*mut ChainBytes> {
 /// its parent's thread.
 pub mod scratch {
     use super::{this_thread, ChainBytes, ScratchBytes, MAX_CHECK_DEPTH};
-    use std::ffi::c_void;
-    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::ffi::{c_int, c_void};
+    use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 
     /// The cache first: 4 KiB, one page of its own, and the path buffers
     /// after it start on a page as before.
@@ -124,6 +124,9 @@ pub mod scratch {
     pub struct Area {
         pub recent: super::recent::Slots,
         pub levels: [(ScratchBytes, ChainBytes); MAX_CHECK_DEPTH as usize],
+        /// A descriptor held across a call that is a cancellation point,
+        /// plus one (0: none); see [`hold_across_call`].
+        held: AtomicI32,
     }
 
     const SIZE: usize = std::mem::size_of::<Area>();
@@ -227,7 +230,36 @@ pub mod scratch {
         // SAFETY: `area` is the mapping `map` made for this thread and set
         // as its key value; this thread is exiting and no check is running
         // on it (destructors run after its start routine returned).
-        unsafe { libc::munmap(area, SIZE) };
+        unsafe {
+            // A held call the thread was cancelled in.
+            let held = (*area.cast::<Area>()).held.load(Ordering::Relaxed);
+            if held > 0 {
+                crate::os::sys::close(held - 1);
+            }
+            libc::munmap(area, SIZE)
+        };
+    }
+
+    /// Registers `fd`, which the library holds across a call that is a
+    /// cancellation point (`connect` or a send to a unix socket file): a
+    /// cancellation acting in the call unwinds past the holder's own
+    /// `close`, and the thread-exit hook then closes it. Returns what to
+    /// hand [`end_hold`] (a signal handler's held call nests inside).
+    pub fn hold_across_call(fd: c_int) -> c_int {
+        match area() {
+            // SAFETY: this thread's own live mapping.
+            Some(a) => unsafe { (*a).held.swap(fd + 1, Ordering::Relaxed) },
+            None => 0,
+        }
+    }
+
+    /// The held call returned: its descriptor is the holder's to close.
+    pub fn end_hold(previous: c_int) {
+        let p = this_thread().scratch.load(Ordering::Relaxed);
+        // SAFETY: this thread's own live mapping, when it has one.
+        if let Some(a) = unsafe { p.as_ref() } {
+            a.held.store(previous, Ordering::Relaxed);
+        }
     }
 
     /// Whether this thread has mapped its area (tests).
