@@ -437,13 +437,17 @@ impl Held {
         self.name.as_ptr().cast()
     }
 
-    /// `/proc/self/fd/D/name` (`/proc/self/fd/D` for an object held
-    /// itself), NUL-terminated: the held object's name in any process
-    /// that shares this descriptor table or a copy of it. When the spawn's
-    /// file actions close or replace `D` before the exec, the name goes
-    /// through this process's own table, `/proc/PID/fd/D/name`: libc's
-    /// spawn returns only once the child has exec'd, and `D` stays open
-    /// here until then. `None` when neither names it.
+    /// The held object's name for a spawned child, NUL-terminated:
+    /// `/proc/PID/fd/D/name` (`/proc/PID/fd/D` for an object held
+    /// itself), through this process's own table (libc's spawn returns
+    /// only once the child has exec'd, and `D` stays open here until
+    /// then), so that it holds even when the spawn's file actions close or
+    /// replace `D`, and because the child's own `/proc/self` is new and
+    /// slow to look up the first time (an exec through it took ~18 µs
+    /// longer than through this process's, which earlier lookups made).
+    /// Else `/proc/self/fd/D/name`, which names it in any process that
+    /// shares this descriptor table or a copy of it, when the actions
+    /// leave `D` alone. `None` when neither names it.
     pub(super) fn proc_path(
         &self,
         actions: *const posix_spawn_file_actions_t,
@@ -452,10 +456,14 @@ impl Held {
             return None;
         }
         let mut link = [0u8; 32];
-        let n = if !actions.is_null() && spawn_actions::iter(actions).any(|a| a.closes(self.dir)) {
-            own_fd_path(self.dir, &mut link)?
-        } else {
-            sys::proc_fd_path(self.dir, &mut link)
+        let n = match own_fd_path(self.dir, &mut link) {
+            Some(n) => n,
+            None if !actions.is_null()
+                && spawn_actions::iter(actions).any(|a| a.closes(self.dir)) =>
+            {
+                return None
+            }
+            None => sys::proc_fd_path(self.dir, &mut link),
         };
         let mut out = [0u8; 32 + NAME_CAP];
         out[..n].copy_from_slice(&link[..n]);
@@ -598,9 +606,7 @@ impl Drop for Held {
 /// process dumpable, and every user and group id one: the child has the
 /// same credentials, and `/proc/PID/fd` asks what `ptrace` would) and the
 /// name reaches `D`'s own object (a `/proc` of this process's pid
-/// namespace). Only spawns whose file actions close `D` come here.
-#[cold]
-#[inline(never)]
+/// namespace).
 pub(super) fn own_fd_path(fd: c_int, out: &mut [u8; 32]) -> Option<usize> {
     if sys::syscall6(
         libc::SYS_prctl,
