@@ -251,8 +251,10 @@ static int race_call(const char *call, const char *dir, const char *pub, const c
  * "-closefrom" (spawn): file actions close descriptors 3 and up; "-atfd"
  * (execveat): "sw" relative to a descriptor of DIR; "-nofollow"
  * (execveat): with AT_SYMLINK_NOFOLLOW; "-via": DIR/via.sh is run, whose #!
- * line names DIR/sw. The allowed program exits 0 and the denied one
- * (false) 1;
+ * line names DIR/sw; "-renamed": ALLOWED and DENIED are files and DIR/sw
+ * is flipped between them by renames (always a regular file), and
+ * DIR/lnk, a link to sw beside it, is run. The allowed program exits 0
+ * and the denied one (false) 1;
  * 127 is a refused exec; any other end is counted as "other" (a script's
  * interpreter that read the denied program as its script: it ran no
  * program). Prints "allowed A denied D refused R other O". */
@@ -278,6 +280,15 @@ static int race_exec(const char *mode, const char *dir, const char *allowed, con
         posix_spawn_file_actions_init(&closing);
         posix_spawn_file_actions_addclosefrom_np(&closing, 3);
         actions = &closing;
+    }
+    /* "-renamed": sw is a file flipped by renames; DIR/lnk -> sw is run. */
+    if (strstr(mode, "-renamed")) {
+        swap_files = 1;
+        char lnk[4104];
+        snprintf(lnk, sizeof lnk, "%s/lnk", dir);
+        raw(SYS_unlinkat, AT_FDCWD, L(lnk), 0, 0);
+        raw(SYS_symlinkat, L("sw"), AT_FDCWD, L(lnk), 0);
+        snprintf(run, sizeof run, "%s", lnk);
     }
     /* "-via": DIR/via.sh is run, a script whose #! line names DIR/sw. */
     if (strstr(mode, "-via"))

@@ -31,6 +31,10 @@ static long raw(long nr, long a, long b, long c, long d) {
 
 static const char *swap_dir, *swap_pub, *swap_denied;
 static volatile int swap_stop;
+/* Set before swap_start: PUB and DENIED are files (in DIR's file system)
+ * and DIR/sw is flipped between them by renaming a new hard link of each
+ * over it (sw is always a regular file). */
+static int swap_files;
 static pthread_t swap_thread;
 
 static void *swapper(void *arg) {
@@ -41,10 +45,16 @@ static void *swapper(void *arg) {
     snprintf(sw, sizeof sw, "%s/sw", swap_dir);
     while (!swap_stop) {
         raw(SYS_unlinkat, AT_FDCWD, L(tmp_pub), 0, 0);
-        raw(SYS_symlinkat, L(swap_pub), AT_FDCWD, L(tmp_pub), 0);
+        if (swap_files)
+            raw(SYS_link, L(swap_pub), L(tmp_pub), 0, 0);
+        else
+            raw(SYS_symlinkat, L(swap_pub), AT_FDCWD, L(tmp_pub), 0);
         raw(SYS_renameat, AT_FDCWD, L(tmp_pub), AT_FDCWD, L(sw));
         raw(SYS_unlinkat, AT_FDCWD, L(tmp_denied), 0, 0);
-        raw(SYS_symlinkat, L(swap_denied), AT_FDCWD, L(tmp_denied), 0);
+        if (swap_files)
+            raw(SYS_link, L(swap_denied), L(tmp_denied), 0, 0);
+        else
+            raw(SYS_symlinkat, L(swap_denied), AT_FDCWD, L(tmp_denied), 0);
         raw(SYS_renameat, AT_FDCWD, L(tmp_denied), AT_FDCWD, L(sw));
     }
     return NULL;
@@ -57,7 +67,10 @@ static void swap_start(const char *dir, const char *pub, const char *denied) {
     swap_denied = denied;
     char sw[4096];
     snprintf(sw, sizeof sw, "%s/sw", dir);
-    raw(SYS_symlinkat, L(pub), AT_FDCWD, L(sw), 0);
+    if (swap_files)
+        raw(SYS_link, L(pub), L(sw), 0, 0);
+    else
+        raw(SYS_symlinkat, L(pub), AT_FDCWD, L(sw), 0);
     pthread_create(&swap_thread, NULL, swapper, NULL);
 }
 

@@ -99,6 +99,7 @@ pub(super) fn chain(
     let mut dirfd = dirfd;
     // `cur` is the interpreter a `#!` line named.
     let mut interpreter = false;
+    let pin = plan.as_deref().is_some_and(|p| p.pin);
     for depth in 0..=MAX_CHAIN {
         let path = if depth == 0 { given } else { cur.c_path() };
         // The objects the exec runs are held while they are decided: the
@@ -130,6 +131,9 @@ pub(super) fn chain(
         if verdict != Verdict::Allow {
             return verdict;
         }
+        if let (0, true, Some((hold, _))) = (depth, pin, slot.as_mut()) {
+            hold.pin();
+        }
         let loader_arg = if depth == 0 {
             LoaderArg::Argv
         } else if has_arg {
@@ -139,10 +143,19 @@ pub(super) fn chain(
         };
         // The head is read from the object held, never from the path again.
         let head_of = match slot.as_ref().map(|(h, _)| &**h) {
+            Some(Hold::Held(h)) if h.empty => (h.dir, h.name_ptr(), PINNED),
             Some(Hold::Held(h)) => (h.dir, h.name_ptr(), libc::O_NOFOLLOW),
             _ => (dirfd, path.ptr(), 0),
         };
-        match runs_next(active, head_of, path, argv, loader_arg, next, line_arg) {
+        let mut seen = None;
+        let next_run = runs_next(
+            active, head_of, path, argv, loader_arg, next, line_arg, &mut seen,
+        );
+        if let Some(Hold::Held(h)) = slot.as_mut().map(|(h, _)| &mut **h) {
+            // What was read is what the exec's fallbacks may run.
+            h.seen = seen;
+        }
+        match next_run {
             Next::Nothing => return Verdict::Allow,
             Next::Unknown => {
                 let req = Request {
@@ -206,6 +219,7 @@ pub(super) enum Next {
 /// does: a `#!` line names an interpreter; the dynamic loader run as a
 /// program loads the first argument that is not one of its options.
 #[inline(never)]
+#[allow(clippy::too_many_arguments)]
 pub(super) fn runs_next(
     active: &'static Active,
     (dirfd, name, nofollow): (c_int, *const c_char, c_int),
@@ -214,6 +228,7 @@ pub(super) fn runs_next(
     loader_arg: LoaderArg<'_>,
     next: &mut PathBuf,
     line_arg: &mut PathBuf,
+    seen: &mut Option<Identity>,
 ) -> Next {
     if given.bytes().len() >= resolve::PATH_CAP {
         return Next::Nothing; // ENAMETOOLONG from the kernel
@@ -222,6 +237,7 @@ pub(super) fn runs_next(
     let Some(file) = HeadFile::open(dirfd, name, nofollow, &mut head) else {
         return Next::Nothing; // the exec fails by itself
     };
+    *seen = file.identity;
     let read = file.read;
     let exec_rules = active.table.needs_resolution(Kind::Exec, Access::Read);
     let Some(n) = read else {
@@ -328,7 +344,13 @@ pub(super) struct HeadFile {
     /// `None`: it may not be read; `Some(0)` also when it is not a
     /// regular file with an execute bit.
     read: Option<usize>,
+    /// The file's identity, when it is a regular file with an execute bit.
+    pub(super) identity: Option<Identity>,
 }
+
+/// [`HeadFile::open`]'s `nofollow` for a file held itself: `dirfd` is the
+/// file, and the name is its own.
+pub(super) const PINNED: c_int = -1;
 
 impl HeadFile {
     /// Opens `(dirfd, name)` for reading (with `nofollow`, `O_NOFOLLOW`
@@ -344,26 +366,43 @@ impl HeadFile {
         nofollow: c_int,
         head: &mut [u8; HEAD],
     ) -> Option<HeadFile> {
+        if nofollow == PINNED {
+            let identity = regular_executable(dirfd);
+            let read = match identity {
+                Some(_) => reopened_head(dirfd, head),
+                None => Some(0),
+            };
+            // The holder closes the file.
+            return Some(HeadFile {
+                fd: -1,
+                read,
+                identity,
+            });
+        }
         // Non-blocking: a FIFO would wait for a writer.
         let flags = libc::O_RDONLY | libc::O_NOCTTY | libc::O_NONBLOCK | nofollow;
         if let Ok(fd) = sys::openat_quiet(dirfd, name, flags) {
-            let read = if regular_executable(fd) {
-                read_at_start(fd, head)
-            } else {
-                Some(0)
+            let identity = regular_executable(fd);
+            let read = match identity {
+                Some(_) => read_at_start(fd, head),
+                None => Some(0),
             };
-            return Some(HeadFile { fd, read });
+            return Some(HeadFile { fd, read, identity });
         }
         let pinned = sys::open_path(dirfd, name, nofollow);
         if pinned < 0 {
             return None;
         }
-        let read = if regular_executable(pinned) {
-            reopened_head(pinned, head)
-        } else {
-            Some(0)
+        let identity = regular_executable(pinned);
+        let read = match identity {
+            Some(_) => reopened_head(pinned, head),
+            None => Some(0),
         };
-        Some(HeadFile { fd: pinned, read })
+        Some(HeadFile {
+            fd: pinned,
+            read,
+            identity,
+        })
     }
 
     /// Whether the file opened is the dynamic loader, by its name: the
@@ -383,23 +422,27 @@ impl HeadFile {
 
 impl Drop for HeadFile {
     fn drop(&mut self) {
-        sys::close(self.fd);
+        if self.fd >= 0 {
+            sys::close(self.fd);
+        }
     }
 }
 
-/// Whether `fd` is a regular file with an execute bit.
-fn regular_executable(fd: c_int) -> bool {
+/// `fd`'s identity (device, inode) when it is a regular file with an
+/// execute bit.
+fn regular_executable(fd: c_int) -> Option<Identity> {
     // SAFETY: an all-zero `stat` is a valid value to be overwritten.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     let st_ptr = &mut st as *mut libc::stat;
     // The system calls are made here, not through libc (its `fstat` and
     // `pread` are pages a forked child would fault in just for this).
-    raw_syscall(
+    let ok = raw_syscall(
         libc::SYS_fstat,
         [fd as c_long, st_ptr as c_long, 0, 0, 0, 0],
     ) == 0
         && st.st_mode & libc::S_IFMT == libc::S_IFREG
-        && st.st_mode & 0o111 != 0
+        && st.st_mode & 0o111 != 0;
+    ok.then_some((st.st_dev, st.st_ino))
 }
 
 /// The first bytes of the file `pinned` (an `O_PATH` descriptor) holds,

@@ -72,6 +72,8 @@ fn exec_decided(
         return Ok(libc::ELOOP);
     }
     let mut plan = Plan::new();
+    // Decisions made again because the file changed under the exec.
+    let mut changes = 0;
     loop {
         let verdict =
             run(|active| check_chain(active, call, at.dirfd, path, argv, Some(&mut plan)));
@@ -89,6 +91,16 @@ fn exec_decided(
         plan = Plan::new();
         match ran {
             Ran::Failed(e) => return Ok(e),
+            // Renamed over since it was read: decided again on what is
+            // there now (a few times; then the kernel's answer to a file
+            // that keeps changing under its exec).
+            // Decided again on the file itself, held (`Hold::pin`).
+            Ran::Changed if changes < MAX_CHANGES => {
+                changes += 1;
+                plan.resolve = resolve;
+                plan.pin = true;
+            }
+            Ran::Changed => return Ok(libc::ENOENT),
             Ran::Again if !resolve => plan.resolve = true,
             // A link again where the kernel's path had none: swapped
             // during this exec.
@@ -100,6 +112,10 @@ fn exec_decided(
         }
     }
 }
+
+/// How often an exec is decided again when the file it read was renamed
+/// over before the kernel ran it.
+const MAX_CHANGES: u32 = 3;
 
 /// Whether the last name of `(dirfd, path)` is a link (errno untouched).
 fn names_link(dirfd: c_int, path: CPath<'_>) -> bool {

@@ -32,6 +32,10 @@ pub struct Plan {
     /// Decide through the kernel's path of the object even when the
     /// spelled directories hold no link (the name itself was a link).
     pub(super) resolve: bool,
+    /// Hold the file itself, not its directory and name: another file was
+    /// renamed over the name between an earlier attempt's check and its
+    /// exec ([`Hold::pin`]).
+    pub(super) pin: bool,
 }
 
 /// How an object of [`Plan`] is held.
@@ -62,11 +66,18 @@ pub struct Held {
     /// not looked at: a link there makes the exec fail with `ELOOP`, and
     /// the exec is decided again through the kernel's path.
     pub(super) lexical: bool,
+    /// The identity of the file read when the exec was decided (its `#!`
+    /// line, or none): a fallback that hands the kernel a name it can
+    /// resolve again runs only that file ([`Held::run_inheritable`]).
+    pub(super) seen: Option<Identity>,
     /// The name the new process is to be called by (`comm`),
     /// NUL-terminated, when it is not `name`: the exec was given a link
     /// to `name` beside it (see [`Hold::of_path`]). Empty: the kernel's.
     pub(super) comm: [u8; script_comm::COMM_LEN + 1],
 }
+
+/// A file's device and inode numbers.
+pub(super) type Identity = (libc::dev_t, libc::ino_t);
 
 /// The longest name in a directory, with its NUL.
 pub(super) const NAME_CAP: usize = 256;
@@ -161,6 +172,7 @@ impl Plan {
             lines: Lines::new(),
             nested: false,
             resolve: false,
+            pin: false,
         }
     }
 
@@ -189,6 +201,47 @@ impl Plan {
 impl Hold {
     pub(super) fn failed(&self) -> bool {
         matches!(self, Hold::Failed(_))
+    }
+
+    /// The file itself held instead of its directory and name, so that
+    /// what is read and decided is what runs (`AT_EMPTY_PATH`), named
+    /// after the name held or the link given (`process::script_comm`):
+    /// for an exec whose file was renamed over between an earlier
+    /// attempt's check and its exec. Left as it is when the name no
+    /// longer opens (the exec then fails, or is decided again).
+    pub(super) fn pin(&mut self) {
+        let Hold::Held(h) = self else {
+            return;
+        };
+        if h.empty {
+            return;
+        }
+        let flags = libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        let fd = sys::syscall6(
+            libc::SYS_openat,
+            [
+                h.dir as c_long,
+                h.name.as_ptr() as c_long,
+                flags as c_long,
+                0,
+                0,
+                0,
+            ],
+        );
+        if fd < 0 {
+            return;
+        }
+        let mut pinned = Held::object(fd as c_int);
+        pinned.name = h.name;
+        pinned.comm = h.comm;
+        if pinned.comm[0] == 0 {
+            let name = h.name();
+            let name = name.get(..script_comm::COMM_LEN).unwrap_or(name);
+            for (to, from) in pinned.comm.iter_mut().zip(name) {
+                *to = *from;
+            }
+        }
+        *self = Hold::Held(pinned);
     }
 
     /// An interpreter found to be a script itself, before its own
@@ -408,6 +461,7 @@ impl Held {
             name: [0; NAME_CAP],
             empty: true,
             lexical: false,
+            seen: None,
             comm: [0; script_comm::COMM_LEN + 1],
         }
     }
@@ -422,6 +476,7 @@ impl Held {
             name: [0; NAME_CAP],
             empty: false,
             lexical: false,
+            seen: None,
             comm: [0; script_comm::COMM_LEN + 1],
         };
         held.name[..name.len()].copy_from_slice(name);
@@ -535,40 +590,66 @@ impl Held {
         )
     }
 
-    /// The kernel refused the held name with `ENOENT` though it is no
-    /// script: a `binfmt_misc` format whose interpreter opens the file by
-    /// name (no `O` flag) refuses `/dev/fd/N/name` of a close-on-exec
-    /// descriptor as the script handler does (or the program's own loader
-    /// is missing: the same `ENOENT` again). Run through a copy of the
-    /// directory's descriptor that stays open across the exec, which that
-    /// interpreter can open; the program then has that descriptor open.
+    /// Whether another file is at the held name than the one read when
+    /// the exec was decided (errno untouched). Nothing there is no
+    /// change: a deleted file's name ([`run_deleted`]).
+    pub(super) fn changed(&self) -> bool {
+        let Some(seen) = self.seen else {
+            return false;
+        };
+        sys::fstatat(self.dir, self.name_ptr(), libc::AT_SYMLINK_NOFOLLOW)
+            .is_ok_and(|st| (st.st_dev, st.st_ino) != seen)
+    }
+
+    /// The kernel refused the held name with `ENOENT` though what was
+    /// read there is no script: a `binfmt_misc` format whose interpreter
+    /// opens the file by name (no `O` flag) refuses `/dev/fd/N/name` of a
+    /// close-on-exec descriptor as the script handler does (or the
+    /// program's own loader is missing: the same `ENOENT` again). The file
+    /// read, and only it, is run through a descriptor of its own that
+    /// stays open across the exec (`AT_EMPTY_PATH`), which that
+    /// interpreter can open as `/dev/fd/F`; the program then has that
+    /// descriptor open. Never the name again: renamed over by a script
+    /// meanwhile, it would hand the kernel's script handler an interpreter
+    /// nobody decided on. Another file there: decided again.
     #[cold]
     #[inline(never)]
     pub(super) fn run_inheritable(&self, argv: Argv, envp: Argv) -> Ran {
-        let dir = if self.dir == libc::AT_FDCWD {
-            libc::AT_FDCWD
-        } else {
-            let fd = sys::syscall6(
-                libc::SYS_fcntl,
-                [self.dir as c_long, libc::F_DUPFD as c_long, 3, 0, 0, 0],
-            );
-            if fd < 0 {
-                return Ran::Failed(libc::ENOENT);
-            }
-            fd as c_int
+        let Some(seen) = self.seen else {
+            return Ran::Failed(libc::ENOENT);
         };
-        let copy = Held {
-            dir,
-            owned: dir != libc::AT_FDCWD,
-            name: self.name,
-            empty: false,
-            lexical: self.lexical,
-            comm: self.comm,
-        };
-        match copy.exec(argv, envp) {
-            libc::ELOOP if copy.lexical => Ran::Again,
-            e => Ran::Failed(e),
+        // Not close-on-exec: the interpreter opens it after the exec.
+        let flags = libc::O_PATH | libc::O_NOFOLLOW;
+        let fd = sys::syscall6(
+            libc::SYS_openat,
+            [
+                self.dir as c_long,
+                self.name.as_ptr() as c_long,
+                flags as c_long,
+                0,
+                0,
+                0,
+            ],
+        );
+        if fd < 0 {
+            return Ran::Changed;
         }
+        let mut file = Held::object(fd as c_int);
+        match sys::fstatat(file.dir, c"".as_ptr(), libc::AT_EMPTY_PATH) {
+            Ok(st) if (st.st_dev, st.st_ino) == seen => {}
+            _ => return Ran::Changed,
+        }
+        // Named after the link it was given, or the name held (a
+        // descriptor's exec is named after its number before Linux 6.14).
+        file.comm = self.comm;
+        if file.comm[0] == 0 {
+            let name = self.name();
+            let name = name.get(..script_comm::COMM_LEN).unwrap_or(name);
+            for (to, from) in file.comm.iter_mut().zip(name) {
+                *to = *from;
+            }
+        }
+        Ran::Failed(file.exec(argv, envp))
     }
 
     pub(super) fn is_link(&self) -> bool {
@@ -576,12 +657,18 @@ impl Held {
     }
 
     pub(super) fn exec_with(&self, flags: c_int, argv: Argv, envp: Argv) -> c_int {
+        // An object held itself keeps its name only for what is decided.
+        let path = if self.empty {
+            c"".as_ptr()
+        } else {
+            self.name_ptr()
+        };
         let r = proceed(|| {
             sys::syscall6(
                 libc::SYS_execveat,
                 [
                     self.dir as c_long,
-                    self.name.as_ptr() as c_long,
+                    path as c_long,
                     argv as c_long,
                     envp as c_long,
                     flags as c_long,
@@ -635,6 +722,9 @@ pub(super) enum Ran {
     /// The name held turned out to be a link: decide again through the
     /// kernel's path.
     Again,
+    /// The file at the name held is not the one read when the exec was
+    /// decided (renamed over since): decide again.
+    Changed,
     /// Nothing held: run by path.
     ByPath,
 }
@@ -663,6 +753,9 @@ impl Plan {
             libc::ELOOP if file.lexical => Ran::Again,
             // A seccomp profile that refuses `execveat`.
             libc::ENOSYS => Ran::ByPath,
+            // A script where a program was read (the kernel's script
+            // handler refuses the held name, below): renamed over since.
+            libc::ENOENT if !self.script && file.changed() => Ran::Changed,
             // The kernel's script handler refuses `/dev/fd/N/name` of a
             // close-on-exec descriptor, after checking that the script
             // may be executed: the interpreter is run as it would have.
@@ -768,6 +861,14 @@ pub(super) fn run_deleted(
     let name = link.strip_suffix(b" (deleted)").unwrap_or(link);
     if !gone || !name.ends_with(decided.name()) {
         return None;
+    }
+    // A name that was there when the exec was decided and is gone now:
+    // renamed over meanwhile, unless this is the very file read.
+    if let Some(seen) = decided.seen {
+        match sys::fstatat(fd, c"".as_ptr(), libc::AT_EMPTY_PATH) {
+            Ok(st) if (st.st_dev, st.st_ino) == seen => {}
+            _ => return Some(Ran::Changed),
+        }
     }
     Some(Ran::Failed(held.exec(argv, envp)))
 }
