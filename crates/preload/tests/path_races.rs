@@ -378,24 +378,27 @@ fn exec_of_a_symlink_swapped_between_a_name_beside_it_and_a_denied_program() {
 /// interpreter by a route that hands the kernel the file's name again.
 #[test]
 fn exec_of_a_program_renamed_into_a_script_during_the_exec() {
-    let d = scratch("race-execv-renamed");
-    std::fs::copy("/usr/bin/true", d.join("ok")).unwrap();
-    let script = d.join("bad.sh");
-    std::fs::write(&script, "#!/usr/bin/false\n").unwrap();
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let rules = json!([
-        {"name": "no-false", "kind": "exec", "path": ["/usr/bin/false"], "action": "deny"},
-    ]);
-    race_outcome(
-        &d,
-        "execv-renamed",
-        &d.join("ok").display().to_string(),
-        &script.display().to_string(),
-        rules,
-        "no-false",
-        "/usr/bin/false",
-        false,
-    );
+    for mode in ["execv-renamed", "spawn-renamed"] {
+        let d = scratch(&format!("race-{mode}"));
+        std::fs::copy("/usr/bin/true", d.join("ok")).unwrap();
+        let script = d.join("bad.sh");
+        std::fs::write(&script, "#!/usr/bin/false\n").unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let rules = json!([
+            {"name": "no-false", "kind": "exec", "path": ["/usr/bin/false"], "action": "deny"},
+        ]);
+        race_outcome(
+            &d,
+            mode,
+            &d.join("ok").display().to_string(),
+            &script.display().to_string(),
+            rules,
+            "no-false",
+            "/usr/bin/false",
+            false,
+        );
+    }
 }
 
 /// A script's interpreter that is itself a script: `via.sh` starts

@@ -244,6 +244,42 @@ impl Hold {
         *self = Hold::Held(pinned);
     }
 
+    /// Whether the file held by its directory and name could be renamed
+    /// over by a process like this one or another: this process is root
+    /// or owns the directory, or others may write there. Not for an
+    /// object held itself.
+    pub(super) fn renamable(&self) -> bool {
+        let Hold::Held(h) = self else {
+            return false;
+        };
+        if h.empty {
+            return false;
+        }
+        let Ok(dir) = sys::fstatat(h.dir, c"".as_ptr(), libc::AT_EMPTY_PATH) else {
+            return true;
+        };
+        // SAFETY: no preconditions.
+        let euid = unsafe { libc::geteuid() };
+        euid == 0 || dir.st_uid == euid || dir.st_mode & 0o022 != 0
+    }
+
+    /// [`Hold::pin`], then whether the file held is the one read when the
+    /// exec was decided (`false`: renamed over since).
+    pub(super) fn pin_as_read(&mut self) -> bool {
+        let seen = match self {
+            Hold::Held(h) => h.seen,
+            _ => return true,
+        };
+        self.pin();
+        match self {
+            Hold::Held(h) if h.empty => seen.is_none_or(|seen| {
+                sys::fstatat(h.dir, c"".as_ptr(), libc::AT_EMPTY_PATH)
+                    .is_ok_and(|st| (st.st_dev, st.st_ino) == seen)
+            }),
+            _ => false,
+        }
+    }
+
     /// An interpreter found to be a script itself, before its own
     /// interpreter is held in its place: the kernel runs only a script it
     /// may execute (`EACCES` otherwise, as its exec would fail).

@@ -57,16 +57,32 @@ pub(super) struct Spawn {
 pub(super) fn spawn_decided(call: Call, path: CPath<'_>, argv: Argv, spawn: &Spawn) -> c_int {
     let mut plan = Plan::new();
     let at = libc::AT_FDCWD;
+    let mut changes = 0;
     loop {
         let verdict = run(|active| check_chain(active, call, at, path, argv, Some(&mut plan)));
         if let Verdict::Deny(e) = verdict {
             return e;
         }
-        if plan.resolve || !plan.names_a_link() {
+        if !plan.resolve && plan.names_a_link() {
+            plan = Plan::new();
+            plan.resolve = true;
+            continue;
+        }
+        // libc's child resolves the name held again at its exec: where
+        // the file could be renamed over by then, by this process or
+        // another, the file read is held itself, and a file renamed over
+        // already is decided again on what is there, held.
+        if plan.pin || plan.script || !plan.file.renamable() || plan.file.pin_as_read() {
             break;
         }
+        if changes == MAX_CHANGES {
+            return libc::ENOENT;
+        }
+        changes += 1;
+        let resolve = plan.resolve;
         plan = Plan::new();
-        plan.resolve = true;
+        plan.resolve = resolve;
+        plan.pin = true;
     }
     let by_path = || real_spawn(path.ptr(), argv, spawn);
     let file = match &plan.file {
