@@ -92,9 +92,8 @@ fn exec_decided(
         match ran {
             Ran::Failed(e) => return Ok(e),
             // Renamed over since it was read: decided again on what is
-            // there now (a few times; then the kernel's answer to a file
-            // that keeps changing under its exec).
-            // Decided again on the file itself, held (`Hold::pin`).
+            // there now, the file itself held (`Hold::pin`), so what is
+            // read then is what runs.
             Ran::Changed if changes < MAX_CHANGES => {
                 changes += 1;
                 plan.resolve = resolve;

@@ -233,14 +233,7 @@ impl Hold {
         }
         let mut pinned = Held::object(fd as c_int);
         pinned.name = h.name;
-        pinned.comm = h.comm;
-        if pinned.comm[0] == 0 {
-            let name = h.name();
-            let name = name.get(..script_comm::COMM_LEN).unwrap_or(name);
-            for (to, from) in pinned.comm.iter_mut().zip(name) {
-                *to = *from;
-            }
-        }
+        pinned.comm = h.comm_to_keep();
         *self = Hold::Held(pinned);
     }
 
@@ -581,6 +574,24 @@ impl Held {
         }
     }
 
+    /// The name to give a process run through a descriptor of this file
+    /// rather than its name (the kernel names it after the descriptor's
+    /// number: through `/proc/PID/fd/F` always, with `AT_EMPTY_PATH`
+    /// before Linux 6.14): the link the exec was given, else the name
+    /// held.
+    fn comm_to_keep(&self) -> [u8; script_comm::COMM_LEN + 1] {
+        if self.comm[0] != 0 {
+            return self.comm;
+        }
+        let mut comm = [0; script_comm::COMM_LEN + 1];
+        let name = self.name();
+        let name = name.get(..script_comm::COMM_LEN).unwrap_or(name);
+        for (to, from) in comm.iter_mut().zip(name) {
+            *to = *from;
+        }
+        comm
+    }
+
     /// Calls `f` with `envp`, or with `envp` and the variable that names
     /// `who` after the link the exec was given ([`Held::comm`]).
     pub(super) fn with_comm(
@@ -675,16 +686,7 @@ impl Held {
             Ok(st) if (st.st_dev, st.st_ino) == seen => {}
             _ => return Ran::Changed,
         }
-        // Named after the link it was given, or the name held (a
-        // descriptor's exec is named after its number before Linux 6.14).
-        file.comm = self.comm;
-        if file.comm[0] == 0 {
-            let name = self.name();
-            let name = name.get(..script_comm::COMM_LEN).unwrap_or(name);
-            for (to, from) in file.comm.iter_mut().zip(name) {
-                *to = *from;
-            }
-        }
+        file.comm = self.comm_to_keep();
         Ran::Failed(file.exec(argv, envp))
     }
 
