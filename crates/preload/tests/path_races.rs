@@ -372,32 +372,73 @@ fn exec_of_a_symlink_swapped_between_a_name_beside_it_and_a_denied_program() {
 
 /// `sw` is a regular file renamed over, flipping between a copy of `true`
 /// and a script whose `#!` line names `/usr/bin/false`, which a rule
-/// denies; `lnk`, a link to `sw` beside it, is run (so the exec is decided
-/// on the kernel's path, `sw`). What the check read must be what runs: a
-/// script found in place of the program it decided on must not reach its
-/// interpreter by a route that hands the kernel the file's name again.
+/// denies; run as `lnk`, a link to `sw` beside it (so the exec is decided
+/// on the kernel's path, `sw`), or as the interpreter of `via.sh`. What the
+/// check read must be what runs: a script found in place of the program
+/// (or interpreter) it decided on must not reach its own interpreter by a
+/// route that hands the kernel the file's name again.
 #[test]
 fn exec_of_a_program_renamed_into_a_script_during_the_exec() {
-    for mode in ["execv-renamed", "spawn-renamed"] {
+    for mode in [
+        "execv-renamed",
+        "spawn-renamed",
+        "spawn-via-renamed",
+        "execv-via-renamed",
+    ] {
         let d = scratch(&format!("race-{mode}"));
         std::fs::copy("/usr/bin/true", d.join("ok")).unwrap();
         let script = d.join("bad.sh");
         std::fs::write(&script, "#!/usr/bin/false\n").unwrap();
-        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .unwrap();
+        let via = d.join("via.sh");
+        std::fs::write(&via, format!("#!{}\nexit 0\n", d.join("sw").display())).unwrap();
+        for p in [&script, &via] {
+            std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .unwrap();
+        }
         let rules = json!([
             {"name": "no-false", "kind": "exec", "path": ["/usr/bin/false"], "action": "deny"},
         ]);
-        race_outcome(
-            &d,
-            mode,
-            &d.join("ok").display().to_string(),
-            &script.display().to_string(),
-            rules,
-            "no-false",
-            "/usr/bin/false",
-            false,
+        let (ok, bad) = (
+            d.join("ok").display().to_string(),
+            script.display().to_string(),
         );
+        if !mode.contains("-via") {
+            race_outcome(
+                &d,
+                mode,
+                &ok,
+                &bad,
+                rules,
+                "no-false",
+                "/usr/bin/false",
+                false,
+            );
+            continue;
+        }
+        // The interpreter, renamed into a script between its check and
+        // its exec (the kernel refuses it there) or found changed before a
+        // spawn: decided again, up to three times; an exec or a spawn
+        // whose interpreter keeps changing then fails with `ENOENT`,
+        // unreported.
+        let exe = escape().display().to_string();
+        let dir = d.display().to_string();
+        let out = Run::new(&d, Some(policy("enforce", &["deny"], rules)))
+            .cwd(&d)
+            .cmd(&[&exe, "race-exec", mode, &dir, &ok, &bad, EXEC_TRIES]);
+        let [allowed, denied_ran, refused, _] = race_counts(&out, mode, 4)[..] else {
+            unreachable!()
+        };
+        assert_eq!(
+            denied_ran, 0,
+            "{mode}: the denied program ran: {}",
+            out.stdout
+        );
+        assert!(allowed > 0, "{mode}: {}", out.stdout);
+        let denies = out.decisions();
+        assert!(denies.len() as u64 <= refused, "{mode}: {}", out.stdout);
+        assert_all_denied(&denies, mode, Some("no-false"), &exe, |t| {
+            t == "/usr/bin/false"
+        });
     }
 }
 

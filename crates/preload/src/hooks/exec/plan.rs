@@ -825,6 +825,9 @@ impl Plan {
         });
         match e {
             libc::ELOOP if interp.lexical => Ran::Again,
+            // Renamed into a script since it was read (the kernel's script
+            // handler refuses the held name): decided again.
+            libc::ENOENT if interp.changed() => Ran::Changed,
             e => Ran::Failed(e),
         }
     }

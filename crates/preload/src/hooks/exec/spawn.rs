@@ -69,10 +69,18 @@ pub(super) fn spawn_decided(call: Call, path: CPath<'_>, argv: Argv, spawn: &Spa
             continue;
         }
         // libc's child resolves the name held again at its exec: where
-        // the file could be renamed over by then, by this process or
-        // another, the file read is held itself, and a file renamed over
-        // already is decided again on what is there, held.
-        if plan.pin || plan.script || !plan.file.renamable() || plan.file.pin_as_read() {
+        // the program (or a script's interpreter) could be renamed over by
+        // then, by this process or another, the file read is held itself,
+        // and one renamed over already is decided again.
+        let run = if !plan.script {
+            Some(&mut plan.file)
+        } else if !plan.nested {
+            Some(&mut plan.interp)
+        } else {
+            None
+        };
+        let changed = run.is_some_and(|held| held.renamable() && !held.pin_as_read());
+        if !changed {
             break;
         }
         if changes == MAX_CHANGES {
@@ -82,7 +90,6 @@ pub(super) fn spawn_decided(call: Call, path: CPath<'_>, argv: Argv, spawn: &Spa
         let resolve = plan.resolve;
         plan = Plan::new();
         plan.resolve = resolve;
-        plan.pin = true;
     }
     let by_path = || real_spawn(path.ptr(), argv, spawn);
     let file = match &plan.file {
