@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{policy, scratch, Outcome, Run};
+use common::{c_program, policy, race_counts, scratch, Outcome, Run};
 use ldguard_layer::inspect::rootfs::{RootFs, ScanDepth};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -24,6 +24,12 @@ impl Tree {
     /// `usr/bin/{id,true,idmod}` and `usr/lib/libz.so.1` copied from the
     /// host, then the manifest.
     fn new(name: &str) -> Tree {
+        Tree::with(name, &[])
+    }
+
+    /// [`Tree::new`] with `extra` files (from, to) copied in before the
+    /// manifest is made.
+    fn with(name: &str, extra: &[(&str, &str)]) -> Tree {
         let d = scratch(name);
         std::fs::create_dir_all(d.join("usr/bin")).unwrap();
         std::fs::create_dir_all(d.join("usr/lib")).unwrap();
@@ -32,7 +38,10 @@ impl Tree {
             ("/usr/bin/true", "usr/bin/true"),
             ("/usr/bin/id", "usr/bin/idmod"),
             ("/usr/lib/x86_64-linux-gnu/libz.so.1", "usr/lib/libz.so.1"),
-        ] {
+        ]
+        .iter()
+        .chain(extra)
+        {
             std::fs::copy(from, d.join(to)).unwrap();
         }
         let fs = RootFs::from_dir(&d, ScanDepth::Loader).unwrap();
@@ -48,7 +57,7 @@ impl Tree {
             .collect();
         assert_eq!(
             rows.len(),
-            4,
+            4 + extra.len(),
             "the builder lists the programs and the library"
         );
         let manifest = d.with_extension("manifest");
@@ -305,4 +314,49 @@ fn dlopen_of_a_library_the_image_did_not_ship_is_denied() {
         .cmd(&[load, "libz.so.1"]);
     assert_eq!(out.code(), 1, "{} {}", out.stdout, out.stderr);
     one_drift(&out, "dlopen", &dropped, true);
+}
+
+/// `usr/bin/sw`, listed in the manifest as a copy of `true`, is renamed
+/// over again and again, flipping between that copy (`ok`) and a copy of
+/// `false` (`bad`: the same name, other contents: drift), while `lnk`, a
+/// link to it, is run 3,000 times. Drift must be decided on the file that
+/// runs: the library holds the file itself where it could be renamed over.
+#[test]
+fn a_binary_renamed_over_a_listed_one_during_the_exec_is_drift() {
+    let t = Tree::with(
+        "drift-renamed",
+        &[
+            ("/usr/bin/true", "usr/bin/sw"),
+            ("/usr/bin/true", "usr/bin/ok"),
+        ],
+    );
+    std::fs::copy("/usr/bin/false", t.d.join("usr/bin/bad")).unwrap();
+    let escape = c_program("escape", &["-ldl", "-lpthread"])
+        .display()
+        .to_string();
+    let out = t.enforce(&[
+        &escape,
+        "race-exec",
+        "execv-renamed",
+        &t.p("usr/bin"),
+        &t.p("usr/bin/ok"),
+        &t.p("usr/bin/bad"),
+        "3000",
+    ]);
+    let [ok, bad_ran, refused, other] = race_counts(&out, "drift race", 4)[..] else {
+        unreachable!()
+    };
+    assert_eq!(bad_ran, 0, "the drifted program ran: {}", out.stdout);
+    assert!(ok > 0 && refused > 0, "{}", out.stdout);
+    assert_eq!(other, 0, "{}", out.stdout);
+    let drifts = drift_events(&out);
+    assert!(drifts.len() as u64 <= refused, "{}", out.stdout);
+    assert!(!drifts.is_empty(), "{}", out.stdout);
+    for e in drifts {
+        assert_eq!(
+            (e.call.as_str(), e.action.as_str()),
+            ("execv", "deny"),
+            "{e:#?}"
+        );
+    }
 }

@@ -100,6 +100,9 @@ pub(super) fn chain(
     // `cur` is the interpreter a `#!` line named.
     let mut interpreter = false;
     let pin = plan.as_deref().is_some_and(|p| p.pin);
+    // Drift is decided on the file's contents: where it could be renamed
+    // over before the exec, the file itself is held and run.
+    let drift_acts = active.table.drift().is_some_and(|a| a != Action::Allow);
     for depth in 0..=MAX_CHAIN {
         let path = if depth == 0 { given } else { cur.c_path() };
         // The objects the exec runs are held while they are decided: the
@@ -119,6 +122,12 @@ pub(super) fn chain(
             if verdict != Verdict::Allow {
                 return verdict;
             }
+            // Held itself before anything is read from it (`Hold::pin`).
+            if let (0, Some((h, _))) = (depth, slot.as_mut()) {
+                if pin || (drift_acts && h.renamable()) {
+                    let _ = h.pin();
+                }
+            }
             let spelled = path.bytes();
             let target = resolve::lexical(dirfd, spelled, &mut s.a, &mut s.b).unwrap_or(spelled);
             let object = match slot.as_ref().map(|(h, _)| &**h) {
@@ -130,9 +139,6 @@ pub(super) fn chain(
         });
         if verdict != Verdict::Allow {
             return verdict;
-        }
-        if let (0, true, Some((hold, _))) = (depth, pin, slot.as_mut()) {
-            hold.pin();
         }
         let loader_arg = if depth == 0 {
             LoaderArg::Argv
@@ -611,7 +617,7 @@ pub(super) fn decide_exec(
 ) -> Verdict {
     let given = spelled.bytes();
     let (scratch, abs, res) = (&mut s.a, &mut s.b, &mut s.c);
-    let needs = active.table.needs_resolution(Kind::Exec, Access::Read);
+    let needs = holds_objects(active);
     let base = Request::new(Kind::Exec, call, active.program);
     let fill = |r: &mut Record| record_args(r, argv);
     let (mut hold, resolve_first) = match hold {

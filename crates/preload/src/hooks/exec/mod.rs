@@ -142,11 +142,17 @@ fn exec_hook_at(call: Call, at: At, path: *const c_char, argv: Argv, envp: Argv)
     exec_decided_cold(call, at, c_path(path), argv, envp)
 }
 
-/// Whether execs are held ([`Plan`]): checks on and an exec rule that
-/// looks at paths.
+/// Whether execs are held ([`Plan`]): checks on, and an exec rule that
+/// looks at paths or drift decided on the file's contents.
 fn holds_execs() -> bool {
-    crate::load::state::current()
-        .is_some_and(|a| a.table.needs_resolution(Kind::Exec, Access::Read))
+    crate::load::state::current().is_some_and(holds_objects)
+}
+
+/// Whether `active`'s exec decisions depend on which object a path names:
+/// an exec rule that looks at paths, or drift (which reads the file).
+fn holds_objects(active: &Active) -> bool {
+    active.table.needs_resolution(Kind::Exec, Access::Read)
+        || active.table.drift().is_some_and(|a| a != Action::Allow)
 }
 
 #[inline(never)]

@@ -207,14 +207,16 @@ impl Hold {
     /// what is read and decided is what runs (`AT_EMPTY_PATH`), named
     /// after the name held or the link given (`process::script_comm`):
     /// for an exec whose file was renamed over between an earlier
-    /// attempt's check and its exec. Left as it is when the name no
-    /// longer opens (the exec then fails, or is decided again).
-    pub(super) fn pin(&mut self) {
+    /// attempt's check and its exec, or could be. Left as it is when the
+    /// name no longer opens ([`Pin::Gone`]) or is no regular file (a link
+    /// spelled, not the kernel's, which the exec refuses and is decided
+    /// again through the kernel's path; a directory, which it refuses).
+    pub(super) fn pin(&mut self) -> Pin {
         let Hold::Held(h) = self else {
-            return;
+            return Pin::NotAFile;
         };
         if h.empty {
-            return;
+            return Pin::Pinned;
         }
         let flags = libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC;
         let fd = sys::syscall6(
@@ -229,12 +231,18 @@ impl Hold {
             ],
         );
         if fd < 0 {
-            return;
+            return Pin::Gone;
         }
         let mut pinned = Held::object(fd as c_int);
+        if !sys::fstatat(pinned.dir, c"".as_ptr(), libc::AT_EMPTY_PATH)
+            .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG)
+        {
+            return Pin::NotAFile;
+        }
         pinned.name = h.name;
         pinned.comm = h.comm_to_keep();
         *self = Hold::Held(pinned);
+        Pin::Pinned
     }
 
     /// Whether the file held by its directory and name could be renamed
@@ -257,18 +265,18 @@ impl Hold {
     }
 
     /// [`Hold::pin`], then whether the file held is the one read when the
-    /// exec was decided (`false`: renamed over since).
+    /// exec was decided (`false`: renamed over since, or gone).
     pub(super) fn pin_as_read(&mut self) -> bool {
         let seen = match self {
             Hold::Held(h) => h.seen,
             _ => return true,
         };
-        self.pin();
-        match self {
-            Hold::Held(h) if h.empty => seen.is_none_or(|seen| {
+        match (self.pin(), &*self) {
+            (Pin::Pinned, Hold::Held(h)) => seen.is_none_or(|seen| {
                 sys::fstatat(h.dir, c"".as_ptr(), libc::AT_EMPTY_PATH)
                     .is_ok_and(|st| (st.st_dev, st.st_ino) == seen)
             }),
+            (Pin::NotAFile, _) => true,
             _ => false,
         }
     }
@@ -751,6 +759,16 @@ pub(super) fn own_fd_path(fd: c_int, out: &mut [u8; 32]) -> Option<usize> {
     let there = sys::fstatat(libc::AT_FDCWD, out.as_ptr().cast(), 0).ok()?;
     let here = sys::fstatat(fd, c"".as_ptr(), libc::AT_EMPTY_PATH).ok()?;
     (there.st_dev == here.st_dev && there.st_ino == here.st_ino).then_some(n)
+}
+
+/// What [`Hold::pin`] did.
+pub(super) enum Pin {
+    /// The file is held itself.
+    Pinned,
+    /// Nothing that is a regular file there: left as it was.
+    NotAFile,
+    /// The name no longer opens.
+    Gone,
 }
 
 /// What became of an exec run from its [`Plan`].
