@@ -373,12 +373,8 @@ impl HeadFile {
         head: &mut [u8; HEAD],
     ) -> Option<HeadFile> {
         if nofollow == PINNED {
-            let identity = regular_executable(dirfd);
-            let read = match identity {
-                Some(_) => reopened_head(dirfd, head),
-                None => Some(0),
-            };
             // The holder closes the file.
+            let (read, identity) = head_of(dirfd, Through::Proc, head);
             return Some(HeadFile {
                 fd: -1,
                 read,
@@ -388,22 +384,14 @@ impl HeadFile {
         // Non-blocking: a FIFO would wait for a writer.
         let flags = libc::O_RDONLY | libc::O_NOCTTY | libc::O_NONBLOCK | nofollow;
         if let Ok(fd) = sys::openat_quiet(dirfd, name, flags) {
-            let identity = regular_executable(fd);
-            let read = match identity {
-                Some(_) => read_at_start(fd, head),
-                None => Some(0),
-            };
+            let (read, identity) = head_of(fd, Through::Itself, head);
             return Some(HeadFile { fd, read, identity });
         }
         let pinned = sys::open_path(dirfd, name, nofollow);
         if pinned < 0 {
             return None;
         }
-        let identity = regular_executable(pinned);
-        let read = match identity {
-            Some(_) => reopened_head(pinned, head),
-            None => Some(0),
-        };
+        let (read, identity) = head_of(pinned, Through::Proc, head);
         Some(HeadFile {
             fd: pinned,
             read,
@@ -432,6 +420,29 @@ impl Drop for HeadFile {
             sys::close(self.fd);
         }
     }
+}
+
+/// How [`head_of`] reads a file's descriptor.
+enum Through {
+    /// It is open for reading.
+    Itself,
+    /// An `O_PATH` descriptor: reopened through `/proc/self/fd`.
+    Proc,
+}
+
+/// The head of the file open on `fd` ([`HeadFile::read`]) and its identity.
+fn head_of(
+    fd: c_int,
+    through: Through,
+    head: &mut [u8; HEAD],
+) -> (Option<usize>, Option<Identity>) {
+    let identity = regular_executable(fd);
+    let read = match (identity, through) {
+        (None, _) => Some(0),
+        (Some(_), Through::Itself) => read_at_start(fd, head),
+        (Some(_), Through::Proc) => reopened_head(fd, head),
+    };
+    (read, identity)
 }
 
 /// `fd`'s identity (device, inode) when it is a regular file with an
