@@ -87,9 +87,12 @@ pub(super) fn spawn_decided(call: Call, path: CPath<'_>, argv: Argv, spawn: &Spa
             return libc::ENOENT;
         }
         changes += 1;
-        let resolve = plan.resolve;
+        let (resolve, file) = (plan.resolve, !plan.script);
         plan = Plan::new();
         plan.resolve = resolve;
+        // The program held itself before it is read (an interpreter is
+        // only compared again).
+        plan.pin = file;
     }
     let by_path = || real_spawn(path.ptr(), argv, spawn);
     let file = match &plan.file {
@@ -115,8 +118,14 @@ pub(super) fn spawn_decided(call: Call, path: CPath<'_>, argv: Argv, spawn: &Spa
         Hold::Held(h) => h,
     };
     // What the kernel checks of a script before reading its line.
-    // SAFETY: a held directory and a NUL-terminated name; not hooked.
-    if unsafe { libc::faccessat(file.dir, file.name_ptr(), libc::X_OK, libc::AT_EACCESS) } != 0 {
+    let (name, flags) = if file.empty {
+        (c"".as_ptr(), libc::AT_EACCESS | libc::AT_EMPTY_PATH)
+    } else {
+        (file.name_ptr(), libc::AT_EACCESS)
+    };
+    // SAFETY: a held directory (or file) and a NUL-terminated name; not
+    // hooked.
+    if unsafe { libc::faccessat(file.dir, name, libc::X_OK, flags) } != 0 {
         return sys::errno();
     }
     let Some(named) = interp.proc_path(spawn.actions) else {
