@@ -184,16 +184,13 @@ const EXEC_TRIES: &str = "3000";
 /// there (`other`) without running it.
 fn exec_race(name: &str, mode: &str, allowed: Option<&str>) {
     let d = scratch(name);
-    let rules = json!([
-        {"name": "no-false", "kind": "exec", "path": ["/usr/bin/false"], "action": "deny"},
-    ]);
+    let rules = no_false();
     let allowed_is_elf = allowed.is_none();
     let allowed = match allowed {
         Some(script) => {
             let p = d.join("ok.sh");
             std::fs::write(&p, script).unwrap();
-            std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-                .unwrap();
+            executable(&p);
             p.display().to_string()
         }
         None => "/usr/bin/true".to_string(),
@@ -208,6 +205,18 @@ fn exec_race(name: &str, mode: &str, allowed: Option<&str>) {
         "/usr/bin/false",
         allowed_is_elf,
     );
+}
+
+/// The rule every exec race runs against.
+fn no_false() -> serde_json::Value {
+    json!([
+        {"name": "no-false", "kind": "exec", "path": ["/usr/bin/false"], "action": "deny"},
+    ])
+}
+
+/// Mode 0755.
+fn executable(p: &Path) {
+    std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
 }
 
 /// Runs escape's `race-exec` and checks its counts and events (see
@@ -354,9 +363,7 @@ fn exec_of_a_symlink_swapped_between_a_name_beside_it_and_a_denied_program() {
     for mode in ["execv", "spawn"] {
         let d = scratch(&format!("race-beside-{mode}"));
         std::fs::copy("/usr/bin/true", d.join("ok")).unwrap();
-        let rules = json!([
-            {"name": "no-false", "kind": "exec", "path": ["/usr/bin/false"], "action": "deny"},
-        ]);
+        let rules = no_false();
         race_outcome(
             &d,
             mode,
@@ -392,12 +399,9 @@ fn exec_of_a_program_renamed_into_a_script_during_the_exec() {
         let via = d.join("via.sh");
         std::fs::write(&via, format!("#!{}\nexit 0\n", d.join("sw").display())).unwrap();
         for p in [&script, &via] {
-            std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-                .unwrap();
+            executable(p);
         }
-        let rules = json!([
-            {"name": "no-false", "kind": "exec", "path": ["/usr/bin/false"], "action": "deny"},
-        ]);
+        let rules = no_false();
         let (ok, bad) = (
             d.join("ok").display().to_string(),
             script.display().to_string(),
@@ -457,12 +461,9 @@ fn exec_of_a_script_whose_interpreter_is_a_swapped_script() {
         let via = d.join("via.sh");
         std::fs::write(&via, format!("#!{}\nexit 0\n", d.join("sw").display())).unwrap();
         for p in [&mid, &via] {
-            std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-                .unwrap();
+            executable(p);
         }
-        let rules = json!([
-            {"name": "no-false", "kind": "exec", "path": ["/usr/bin/false"], "action": "deny"},
-        ]);
+        let rules = no_false();
         race_outcome(
             &d,
             mode,

@@ -218,29 +218,10 @@ impl Hold {
         if h.empty {
             return Pin::Pinned;
         }
-        let flags = libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC;
-        let fd = sys::syscall6(
-            libc::SYS_openat,
-            [
-                h.dir as c_long,
-                h.name.as_ptr() as c_long,
-                flags as c_long,
-                0,
-                0,
-                0,
-            ],
-        );
-        if fd < 0 {
-            return Pin::Gone;
-        }
-        let mut pinned = Held::object(fd as c_int);
-        if !sys::fstatat(pinned.dir, c"".as_ptr(), libc::AT_EMPTY_PATH)
-            .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG)
-        {
-            return Pin::NotAFile;
-        }
-        pinned.name = h.name;
-        pinned.comm = h.comm_to_keep();
+        let pinned = match h.open_itself(libc::O_CLOEXEC) {
+            Ok(pinned) => pinned,
+            Err(why) => return why,
+        };
         *self = Hold::Held(pinned);
         Pin::Pinned
     }
@@ -272,10 +253,7 @@ impl Hold {
             _ => return true,
         };
         match (self.pin(), &*self) {
-            (Pin::Pinned, Hold::Held(h)) => seen.is_none_or(|seen| {
-                sys::fstatat(h.dir, c"".as_ptr(), libc::AT_EMPTY_PATH)
-                    .is_ok_and(|st| (st.st_dev, st.st_ino) == seen)
-            }),
+            (Pin::Pinned, Hold::Held(h)) => seen.is_none_or(|seen| h.seen == Some(seen)),
             (Pin::NotAFile, _) => true,
             _ => false,
         }
@@ -582,6 +560,37 @@ impl Held {
         }
     }
 
+    /// The regular file at the held name, held itself (`flags`:
+    /// `O_CLOEXEC` or 0) with its identity, its name and the name the
+    /// process is to keep ([`Held::comm_to_keep`]); else what is there.
+    fn open_itself(&self, flags: c_int) -> Result<Held, Pin> {
+        let flags = libc::O_PATH | libc::O_NOFOLLOW | flags;
+        let fd = sys::syscall6(
+            libc::SYS_openat,
+            [
+                self.dir as c_long,
+                self.name.as_ptr() as c_long,
+                flags as c_long,
+                0,
+                0,
+                0,
+            ],
+        );
+        if fd < 0 {
+            return Err(Pin::Gone);
+        }
+        let mut file = Held::object(fd as c_int);
+        match sys::fstatat(file.dir, c"".as_ptr(), libc::AT_EMPTY_PATH) {
+            Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFREG => {
+                file.seen = Some((st.st_dev, st.st_ino));
+            }
+            _ => return Err(Pin::NotAFile),
+        }
+        file.name = self.name;
+        file.comm = self.comm_to_keep();
+        Ok(file)
+    }
+
     /// The name to give a process run through a descriptor of this file
     /// rather than its name (the kernel names it after the descriptor's
     /// number: through `/proc/PID/fd/F` always, with `AT_EMPTY_PATH`
@@ -674,28 +683,10 @@ impl Held {
             return Ran::Failed(libc::ENOENT);
         };
         // Not close-on-exec: the interpreter opens it after the exec.
-        let flags = libc::O_PATH | libc::O_NOFOLLOW;
-        let fd = sys::syscall6(
-            libc::SYS_openat,
-            [
-                self.dir as c_long,
-                self.name.as_ptr() as c_long,
-                flags as c_long,
-                0,
-                0,
-                0,
-            ],
-        );
-        if fd < 0 {
-            return Ran::Changed;
+        match self.open_itself(0) {
+            Ok(file) if file.seen == Some(seen) => Ran::Failed(file.exec(argv, envp)),
+            _ => Ran::Changed,
         }
-        let mut file = Held::object(fd as c_int);
-        match sys::fstatat(file.dir, c"".as_ptr(), libc::AT_EMPTY_PATH) {
-            Ok(st) if (st.st_dev, st.st_ino) == seen => {}
-            _ => return Ran::Changed,
-        }
-        file.comm = self.comm_to_keep();
-        Ran::Failed(file.exec(argv, envp))
     }
 
     pub(super) fn is_link(&self) -> bool {
